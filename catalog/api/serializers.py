@@ -1,0 +1,142 @@
+"""Catalog API shapes. Serializers validate the shape of input; services decide and write."""
+
+from rest_framework import serializers
+
+from catalog.models import Column, Dataset, DatasetVersion, Sensitivity
+
+
+class NameListField(serializers.ListField):
+    """A list of names in and out; reads a related manager as the sorted names of its rows."""
+
+    def __init__(self, attr: str, **kwargs):
+        self.attr = attr
+        kwargs.setdefault("child", serializers.CharField(max_length=150))
+        super().__init__(**kwargs)
+
+    def to_representation(self, data):
+        if hasattr(data, "all"):
+            return sorted(getattr(obj, self.attr) for obj in data.all())
+        return super().to_representation(data)
+
+
+class DatasetSerializer(serializers.ModelSerializer):
+    urn = serializers.CharField(read_only=True)
+    owner = serializers.CharField(source="owner.username", required=False, allow_null=True)
+    stewards = NameListField("username", required=False)
+    tags = NameListField("name", required=False)
+    sensitivity = serializers.ChoiceField(choices=Sensitivity.choices, required=False)
+    sensitive_columns = serializers.ListField(child=serializers.CharField(), required=False)
+    positive_label = serializers.JSONField(required=False, allow_null=True)
+    latest_version = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Dataset
+        fields = [
+            "id",
+            "urn",
+            "namespace",
+            "name",
+            "title",
+            "description",
+            "owner",
+            "stewards",
+            "domain",
+            "tags",
+            "sensitivity",
+            "sensitive_columns",
+            "label_column",
+            "positive_label",
+            "origin",
+            "created_at",
+            "updated_at",
+            "latest_version",
+        ]
+        read_only_fields = ["id", "urn", "origin", "created_at", "updated_at", "latest_version"]
+        # Uniqueness is the service's to check, so that a duplicate answers 409 rather than 400.
+        validators: list = []
+        extra_kwargs = {
+            "namespace": {"validators": []},
+            "name": {"validators": []},
+            "title": {"required": False},
+            "description": {"required": False},
+            "domain": {"required": False},
+            "label_column": {"required": False},
+        }
+
+    def get_latest_version(self, obj: Dataset) -> int | None:
+        if hasattr(obj, "latest_version_number"):
+            return obj.latest_version_number
+        latest = obj.latest_version
+        return latest.number if latest else None
+
+    def service_data(self) -> dict:
+        """The validated input as keyword arguments for catalog services."""
+        data = dict(self.validated_data)
+        if "owner" in data:
+            data["owner"] = (data["owner"] or {}).get("username")
+        return data
+
+
+class DatasetUpdateSerializer(DatasetSerializer):
+    class Meta(DatasetSerializer.Meta):
+        read_only_fields = [*DatasetSerializer.Meta.read_only_fields, "namespace", "name"]
+
+
+class ColumnSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Column
+        fields = ["name", "position", "type", "description", "tags", "is_pii", "pii_kinds", "present"]
+        read_only_fields = ["name", "position", "type", "pii_kinds", "present"]
+
+
+class DatasetDetailSerializer(DatasetSerializer):
+    columns = ColumnSerializer(many=True, read_only=True)
+    description_html = serializers.SerializerMethodField()
+
+    class Meta(DatasetSerializer.Meta):
+        fields = [*DatasetSerializer.Meta.fields, "columns", "description_html"]
+
+    def get_description_html(self, obj: Dataset) -> str:
+        from catalog.markdown import render_markdown
+
+        return render_markdown(obj.description)
+
+
+class VersionSerializer(serializers.ModelSerializer):
+    dataset = serializers.IntegerField(source="dataset_id", read_only=True)
+    uri = serializers.SerializerMethodField()
+
+    class Meta:
+        model = DatasetVersion
+        fields = [
+            "dataset",
+            "number",
+            "checksum",
+            "size_bytes",
+            "format",
+            "compression",
+            "encoding",
+            "notes",
+            "original_name",
+            "uri",
+            "created_at",
+            "profile_status",
+        ]
+        read_only_fields = fields
+
+    def get_uri(self, obj: DatasetVersion) -> str:
+        return obj.source_uri or (f"storage:{obj.file.name}" if obj.file else "")
+
+
+class VersionCreateSerializer(serializers.Serializer):
+    """Either a multipart ``file`` or JSON ``{"uri": "file:///..."}``."""
+
+    file = serializers.FileField(required=False, allow_empty_file=True)
+    uri = serializers.CharField(required=False, max_length=4000)
+
+    def validate(self, attrs):
+        if bool(attrs.get("file")) == bool(attrs.get("uri")):
+            raise serializers.ValidationError(
+                {"file": ["Send exactly one of a multipart 'file' or a JSON 'uri' (file:///...)."]}
+            )
+        return attrs

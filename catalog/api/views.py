@@ -1,0 +1,158 @@
+"""Catalog endpoints: datasets, their columns and versions. Thin: services write, selectors read."""
+
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.response import Response
+
+from catalog import selectors, services
+from catalog.api.serializers import (
+    ColumnSerializer,
+    DatasetDetailSerializer,
+    DatasetSerializer,
+    DatasetUpdateSerializer,
+    VersionCreateSerializer,
+    VersionSerializer,
+)
+from catalog.files import HashingUploadHandler
+from catalog.filtersets import DatasetFilterSet
+from catalog.models import Column, Dataset, DatasetVersion
+
+
+class DatasetViewSet(viewsets.ModelViewSet):
+    """Datasets: anyone signed in reads; the owner, a steward or staff changes; staff or the owner deletes."""
+
+    serializer_class = DatasetSerializer
+    filterset_class = DatasetFilterSet
+    lookup_value_regex = r"\d+"
+
+    def get_queryset(self):
+        qs = selectors.dataset_list(user=self.request.user)
+        if self.action == "retrieve":
+            qs = qs.prefetch_related("columns")
+        return qs
+
+    def get_serializer_class(self):
+        if self.action == "retrieve":
+            return DatasetDetailSerializer
+        if self.action in ("update", "partial_update"):
+            return DatasetUpdateSerializer
+        return DatasetSerializer
+
+    def perform_create(self, serializer):
+        data = serializer.service_data()
+        namespace, name = data.pop("namespace"), data.pop("name")
+        serializer.instance = services.create_dataset(
+            actor=self.request.user, namespace=namespace, name=name, **data
+        )
+
+    def perform_update(self, serializer):
+        serializer.instance = services.update_dataset(
+            actor=self.request.user, dataset=serializer.instance, **serializer.service_data()
+        )
+
+    def update(self, request, *args, **kwargs):
+        response = super().update(request, *args, **kwargs)
+        # Re-read so that annotations (latest_version) and prefetches are fresh.
+        response.data = DatasetSerializer(self.get_queryset().get(pk=kwargs["pk"])).data
+        return response
+
+    def perform_destroy(self, instance):
+        services.delete_dataset(actor=self.request.user, dataset=instance)
+
+
+class DatasetChildMixin:
+    def get_dataset(self) -> Dataset:
+        if not hasattr(self, "_dataset"):
+            self._dataset = get_object_or_404(
+                Dataset.objects.visible_to(self.request.user), pk=self.kwargs["dataset_pk"]
+            )
+        return self._dataset
+
+
+class ColumnViewSet(
+    DatasetChildMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.UpdateModelMixin,
+    viewsets.GenericViewSet,
+):
+    """A dataset's columns; stewards document them (description, tags, PII flag)."""
+
+    serializer_class = ColumnSerializer
+    lookup_field = "name"
+    lookup_value_regex = r"[^/]+"
+    pagination_class = None
+
+    def get_queryset(self):
+        return (
+            Column.objects.filter(dataset=self.get_dataset())
+            .select_related("dataset")
+            .order_by("position", "name")
+        )
+
+    def perform_update(self, serializer):
+        serializer.instance = services.update_column(
+            actor=self.request.user, column=serializer.instance, **serializer.validated_data
+        )
+
+
+class VersionViewSet(
+    DatasetChildMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    viewsets.GenericViewSet,
+):
+    """A dataset's versions: upload a file (multipart) or register a file:// path inside DATA_ROOTS."""
+
+    serializer_class = VersionSerializer
+    lookup_field = "number"
+    lookup_value_regex = r"\d+"
+    parser_classes = [MultiPartParser, FormParser, JSONParser]
+
+    def initialize_request(self, request, *args, **kwargs):
+        # Hash and size-check uploads while they stream to disk, before DRF parses the body.
+        if request.method == "POST" and not getattr(request, "_files", None):
+            self._upload_handler = HashingUploadHandler(request)
+            request.upload_handlers = [self._upload_handler]
+        return super().initialize_request(request, *args, **kwargs)
+
+    def get_queryset(self):
+        return DatasetVersion.objects.filter(dataset=self.get_dataset()).order_by("-number")
+
+    @extend_schema(
+        request={"multipart/form-data": VersionCreateSerializer, "application/json": VersionCreateSerializer},
+        responses={
+            201: VersionSerializer,
+            200: OpenApiResponse(VersionSerializer, "Same bytes as the latest version"),
+        },
+    )
+    def create(self, request, *args, **kwargs):
+        dataset = self.get_dataset()
+        handler = getattr(self, "_upload_handler", None)
+        data = request.data
+        if handler is not None and getattr(handler, "too_large", False):
+            from django.conf import settings
+
+            return Response(
+                {
+                    "detail": f"The file is larger than the limit of {settings.GOUVERNAIL_MAX_VERSION_BYTES} bytes.",
+                    "errors": {"file": ["Too large."]},
+                },
+                status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+            )
+        serializer = VersionCreateSerializer(data=data)
+        serializer.is_valid(raise_exception=True)
+        if serializer.validated_data.get("file") is not None:
+            version, created = services.add_version_from_upload(
+                actor=request.user, dataset=dataset, upload=serializer.validated_data["file"]
+            )
+        else:
+            version, created = services.add_version_from_uri(
+                actor=request.user, dataset=dataset, uri=serializer.validated_data["uri"]
+            )
+        return Response(
+            VersionSerializer(version).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK
+        )

@@ -1,0 +1,297 @@
+"""Reading what people hand us as a dataset version: where it may come from, what format it is,
+and whether it is readable at all -- before anything is stored.
+
+Large files are never held in memory: uploads stream to a temporary file while being hashed
+(``HashingUploadHandler``), registered paths are hashed in chunks, and format detection reads a
+bounded head of the file.
+"""
+
+import csv
+import gzip
+import hashlib
+import io
+import json
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.files.uploadhandler import StopUpload, TemporaryFileUploadHandler
+
+CHUNK = 1024 * 1024
+HEAD_BYTES = 1024 * 1024  # how much of a file format detection reads
+GZIP_MAGIC = b"\x1f\x8b"
+PARQUET_MAGIC = b"PAR1"
+
+
+@dataclass
+class FileInfo:
+    """What inspection found: enough for the profiler to read the file without guessing again."""
+
+    format: str
+    compression: str = ""
+    encoding: str = ""
+    notes: list[str] = field(default_factory=list)
+
+
+# ---------------------------------------------------------------------------------------------
+# Where a registered path may come from
+
+
+def path_from_file_uri(uri: str) -> Path:
+    """Resolve a ``file://`` URI to a regular file inside ``DATA_ROOTS``, or refuse it clearly."""
+    if not isinstance(uri, str) or not uri.strip():
+        raise ValidationError({"uri": ["Give a file:// URI."]})
+    parsed = urlparse(uri)
+    if parsed.scheme != "file":
+        raise ValidationError(
+            {"uri": [f"Only file:// URIs can be registered, not '{parsed.scheme or uri}'."]}
+        )
+    if parsed.netloc not in ("", "localhost"):
+        raise ValidationError({"uri": ["file:// URIs must name a local path (file:///path)."]})
+    raw = unquote(parsed.path)
+    if "\x00" in raw:
+        raise ValidationError({"uri": ["The path holds a NUL character."]})
+    if ".." in Path(raw).parts:
+        raise ValidationError({"uri": ["The path may not contain '..'."]})
+    # resolve() follows symlinks, so a link that points outside DATA_ROOTS is caught below.
+    path = Path(raw).resolve()
+    roots = settings.DATA_ROOTS
+    if not any(path == root or root in path.parents for root in roots):
+        raise ValidationError(
+            {"uri": [f"{raw} is outside the folders datasets may be registered from (DATA_ROOTS)."]}
+        )
+    if not path.exists():
+        raise ValidationError({"uri": [f"{raw} does not exist."]})
+    if not path.is_file():
+        raise ValidationError({"uri": [f"{raw} is not a regular file."]})
+    try:
+        with path.open("rb"):
+            pass
+    except OSError as exc:
+        raise ValidationError({"uri": [f"{raw} cannot be read: {exc.strerror}."]}) from exc
+    return path
+
+
+# ---------------------------------------------------------------------------------------------
+# Hashing while streaming
+
+
+class HashingUploadHandler(TemporaryFileUploadHandler):
+    """Streams an upload to a temporary file, hashing it and enforcing the size limit on the way.
+
+    The sha256 is then known when the request body has been read, without reading the file again.
+    """
+
+    def new_file(self, *args, **kwargs):
+        super().new_file(*args, **kwargs)
+        self.sha256 = hashlib.sha256()
+        self.received = 0
+
+    def receive_data_chunk(self, raw_data, start):
+        self.received += len(raw_data)
+        if self.received > settings.GOUVERNAIL_MAX_VERSION_BYTES:
+            self.file.close()
+            self.too_large = True
+            raise StopUpload(connection_reset=False)
+        self.sha256.update(raw_data)
+        return super().receive_data_chunk(raw_data, start)
+
+    def file_complete(self, file_size):
+        upload = super().file_complete(file_size)
+        if upload is not None:
+            upload.sha256 = self.sha256.hexdigest()
+        return upload
+
+
+def sha256_of(fh, chunk: int = CHUNK) -> tuple[str, int]:
+    """(hex digest, size) of a binary file object, read in chunks."""
+    digest = hashlib.sha256()
+    size = 0
+    while True:
+        block = fh.read(chunk)
+        if not block:
+            break
+        digest.update(block)
+        size += len(block)
+    return digest.hexdigest(), size
+
+
+# ---------------------------------------------------------------------------------------------
+# What format is it, and can it be read at all
+
+
+def _bad(message: str) -> ValidationError:
+    return ValidationError({"file": [message]})
+
+
+def _check_gzip_whole(fh) -> None:
+    """Decompress the whole gzip stream (without keeping it) so a truncated file is refused now."""
+    fh.seek(0)
+    d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    while True:
+        block = fh.read(CHUNK)
+        if not block:
+            break
+        try:
+            d.decompress(block, 0)
+            while d.unconsumed_tail:
+                d.decompress(d.unconsumed_tail, CHUNK)
+            if d.eof and d.unused_data:
+                # Concatenated gzip members are valid gzip; start the next member.
+                rest = d.unused_data
+                d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+                d.decompress(rest, 0)
+        except zlib.error as exc:
+            raise _bad(f"The gzip data is corrupt: {exc}.") from exc
+    if not d.eof:
+        raise _bad("The gzip file is truncated: it ends before the end of its compressed stream.")
+
+
+def _head_text(fh, compressed: bool) -> bytes:
+    fh.seek(0)
+    if compressed:
+        try:
+            with gzip.GzipFile(fileobj=fh) as gz:
+                return gz.read(HEAD_BYTES)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise _bad(f"The gzip data is corrupt: {exc}.") from exc
+    return fh.read(HEAD_BYTES)
+
+
+def _decode_head(head: bytes, truncated: bool) -> tuple[str, str, list[str]]:
+    """Decode the head as UTF-8, or as a single-byte encoding detected with confidence."""
+    notes: list[str] = []
+    if b"\x00" in head:
+        raise _bad(
+            "This is a binary file, not text: it holds NUL bytes. Upload CSV, TSV, Parquet or JSON Lines."
+        )
+    sample = head
+    if truncated:
+        # The head may end inside a multi-byte character; drop the incomplete tail line.
+        cut = sample.rfind(b"\n")
+        sample = sample[: cut + 1] if cut > 0 else sample
+    try:
+        return sample.decode("utf-8-sig" if sample.startswith(b"\xef\xbb\xbf") else "utf-8"), "utf-8", notes
+    except UnicodeDecodeError as exc:
+        utf8_error = exc
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(sample).best()
+    accepted = {"latin_1", "iso8859_1", "cp1252", "iso8859_15"}
+    if best is not None and best.encoding in accepted and (1.0 - best.chaos) >= 0.9:
+        encoding = "cp1252" if best.encoding == "cp1252" else "latin-1"
+        notes.append(
+            f"The file is not UTF-8; it was read as {encoding} (detected with "
+            f"{(1.0 - best.chaos):.0%} confidence)."
+        )
+        return sample.decode(encoding), encoding, notes
+    raise _bad(
+        f"The file is not valid UTF-8 (byte 0x{sample[utf8_error.start]:02x} at offset {utf8_error.start}) "
+        "and no other text encoding could be detected with confidence. Re-save it as UTF-8."
+    )
+
+
+def _looks_like_jsonl(text: str) -> bool:
+    for line in text.splitlines():
+        line = line.strip()
+        if not line:
+            continue
+        return line.startswith("{")
+    return False
+
+
+def _check_jsonl(text: str, truncated: bool) -> None:
+    lines = text.splitlines()
+    if truncated and lines:
+        lines = lines[:-1]
+    for i, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            value = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise _bad(f"Line {i} is not valid JSON: {exc.msg}.") from exc
+        if not isinstance(value, dict):
+            raise _bad(f"Line {i} is not a JSON object; JSON Lines datasets hold one object per line.")
+
+
+def _sniff_delimiter(text: str, filename: str) -> str:
+    first = text.split("\n", 1)[0]
+    if filename.lower().rstrip(".gz").endswith((".tsv", ".tab")) or first.count("\t") > first.count(","):
+        return "\t"
+    return ","
+
+
+def _check_csv(text: str, delimiter: str, truncated: bool) -> None:
+    lines = text.splitlines(keepends=True)
+    if truncated and len(lines) > 1:
+        lines = lines[:-1]
+    reader = csv.reader(io.StringIO("".join(lines)), delimiter=delimiter)
+    try:
+        header = next(reader)
+    except StopIteration as exc:
+        raise _bad("The file holds no header row.") from exc
+    except csv.Error as exc:
+        raise _bad(f"The file is not valid CSV: {exc}.") from exc
+    if not any(h.strip() for h in header):
+        raise _bad("The header row is empty.")
+    width = len(header)
+    try:
+        for row in reader:
+            if not row:
+                continue
+            if len(row) != width:
+                raise _bad(
+                    f"Row {reader.line_num} has {len(row)} fields where the header has {width} "
+                    "(ragged rows). Fix the file or quote the values that hold the delimiter."
+                )
+    except csv.Error as exc:
+        raise _bad(f"The file is not valid CSV near line {reader.line_num}: {exc}.") from exc
+
+
+def _check_parquet(fh) -> None:
+    import pyarrow.parquet as pq
+
+    fh.seek(0)
+    try:
+        pq.ParquetFile(fh).schema_arrow  # noqa: B018 -- reading the footer is the check
+    except Exception as exc:  # pyarrow raises several types for a damaged footer
+        raise _bad(f"The Parquet file cannot be read: {exc}.") from exc
+
+
+def inspect(fh, *, filename: str = "", size: int | None = None) -> FileInfo:
+    """Detect the format of a seekable binary file from its content and check that it is readable.
+
+    Raises ValidationError({"file": [...]}) with a message a person can act on.
+    """
+    fh.seek(0, io.SEEK_END)
+    size = fh.tell() if size is None else size
+    if size == 0:
+        raise _bad("The file is empty (0 bytes).")
+    if size > settings.GOUVERNAIL_MAX_VERSION_BYTES:
+        raise _bad(f"The file is {size} bytes; the limit is {settings.GOUVERNAIL_MAX_VERSION_BYTES} bytes.")
+    fh.seek(0)
+    magic = fh.read(4)
+    if magic == PARQUET_MAGIC:
+        _check_parquet(fh)
+        return FileInfo(format="parquet")
+    compressed = magic[:2] == GZIP_MAGIC
+    if compressed:
+        _check_gzip_whole(fh)
+    head = _head_text(fh, compressed)
+    if not head.strip():
+        raise _bad("The file holds no data (only white space).")
+    truncated = len(head) >= HEAD_BYTES
+    text, encoding, notes = _decode_head(head, truncated)
+    compression = "gzip" if compressed else ""
+    if _looks_like_jsonl(text):
+        _check_jsonl(text, truncated)
+        return FileInfo(format="jsonl", compression=compression, encoding=encoding, notes=notes)
+    delimiter = _sniff_delimiter(text, filename)
+    _check_csv(text, delimiter, truncated)
+    return FileInfo(
+        format="tsv" if delimiter == "\t" else "csv", compression=compression, encoding=encoding, notes=notes
+    )

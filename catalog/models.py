@@ -1,0 +1,172 @@
+"""The dataset registry: datasets, their columns and their versions."""
+
+from django.conf import settings
+from django.db import models
+from django.db.models.functions import Lower
+
+from catalog.querysets import DatasetQuerySet
+
+
+class Sensitivity(models.TextChoices):
+    PUBLIC = "public", "Public"
+    INTERNAL = "internal", "Internal"
+    CONFIDENTIAL = "confidential", "Confidential"
+    RESTRICTED = "restricted", "Restricted"
+
+
+class Origin(models.TextChoices):
+    """How the catalog came to know a dataset."""
+
+    REGISTERED = "registered", "Registered by a person"
+    LINEAGE = "lineage", "Found through lineage"
+
+
+class Tag(models.Model):
+    """A free label on datasets, e.g. ``pii`` or ``gold``."""
+
+    name = models.CharField(max_length=100, unique=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Dataset(models.Model):
+    """A dataset, identified by namespace + name as in OpenLineage."""
+
+    namespace = models.CharField(max_length=255)
+    name = models.CharField(max_length=255)
+    title = models.CharField(max_length=255, blank=True)
+    description = models.TextField(blank=True, help_text="Markdown; sanitised when shown.")
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="owned_datasets",
+        null=True,
+        blank=True,
+    )
+    stewards = models.ManyToManyField(settings.AUTH_USER_MODEL, related_name="stewarded_datasets", blank=True)
+    domain = models.CharField(max_length=100, blank=True, db_index=True)
+    tags = models.ManyToManyField(Tag, related_name="datasets", blank=True)
+    sensitivity = models.CharField(
+        max_length=20, choices=Sensitivity.choices, default=Sensitivity.INTERNAL, db_index=True
+    )
+    sensitive_columns = models.JSONField(default=list, blank=True)
+    label_column = models.CharField(max_length=255, blank=True)
+    positive_label = models.JSONField(null=True, blank=True)
+    origin = models.CharField(max_length=20, choices=Origin.choices, default=Origin.REGISTERED)
+    # Denormalised text that search indexes: split name, title, description, tags, columns.
+    search_text = models.TextField(blank=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = DatasetQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["namespace", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["namespace", "name"], name="dataset_namespace_name_unique"),
+        ]
+        indexes = [models.Index(Lower("name"), name="dataset_name_lower_idx")]
+
+    def __str__(self) -> str:
+        return self.urn
+
+    @property
+    def urn(self) -> str:
+        return f"dataset:{self.namespace}:{self.name}"
+
+    @property
+    def latest_version(self) -> "DatasetVersion | None":
+        return self.versions.order_by("-number").first()
+
+
+class Column(models.Model):
+    """A column of a dataset: its inferred type from the latest profile and what stewards wrote."""
+
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="columns")
+    name = models.CharField(max_length=1024)
+    position = models.PositiveIntegerField(default=0)
+    type = models.CharField(max_length=50, blank=True, help_text="Inferred from the latest version.")
+    description = models.TextField(blank=True)
+    tags = models.JSONField(default=list, blank=True)
+    is_pii = models.BooleanField(default=False, help_text="Set by a steward or by PII detection.")
+    pii_kinds = models.JSONField(default=list, blank=True)
+    # False once a later version no longer has the column; kept so stewards' notes are not lost.
+    present = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["dataset", "position", "name"]
+        constraints = [models.UniqueConstraint(fields=["dataset", "name"], name="column_dataset_name_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.dataset.urn}:{self.name}"
+
+
+class FileFormat(models.TextChoices):
+    CSV = "csv", "CSV"
+    TSV = "tsv", "TSV"
+    PARQUET = "parquet", "Parquet"
+    JSONL = "jsonl", "JSON Lines"
+
+
+class ProfileStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+
+
+class DatasetVersion(models.Model):
+    """One immutable version of a dataset's data: a stored file or a registered path."""
+
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="versions")
+    number = models.PositiveIntegerField()
+    file = models.FileField(upload_to="versions/%Y/%m/", max_length=500, blank=True)
+    source_uri = models.CharField(
+        max_length=2000, blank=True, help_text="file:// URI when registered by path."
+    )
+    original_name = models.CharField(max_length=500, blank=True)
+    checksum = models.CharField(max_length=64, db_index=True, help_text="sha256 of the bytes as stored.")
+    size_bytes = models.BigIntegerField()
+    format = models.CharField(max_length=10, choices=FileFormat.choices)
+    compression = models.CharField(max_length=10, blank=True, help_text="'gzip' or empty.")
+    encoding = models.CharField(max_length=40, blank=True, help_text="Text encoding of CSV/TSV/JSONL.")
+    notes = models.JSONField(default=list, blank=True, help_text="What ingestion noticed, e.g. latin-1.")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    # Mirrors the profiling job's state so catalog pages and answers need no join into profiling.
+    profile_status = models.CharField(
+        max_length=20, choices=ProfileStatus.choices, default=ProfileStatus.PENDING
+    )
+
+    class Meta:
+        ordering = ["dataset", "-number"]
+        constraints = [
+            models.UniqueConstraint(fields=["dataset", "number"], name="version_dataset_number_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.dataset.urn}@{self.number}"
+
+    def open(self):
+        """Open the version's bytes for reading (binary), wherever they are stored."""
+        if self.file:
+            self.file.open("rb")
+            return self.file
+        from catalog.files import path_from_file_uri
+
+        return path_from_file_uri(self.source_uri).open("rb")
+
+    def local_path(self) -> str | None:
+        """A filesystem path to the bytes when there is one (local storage or a registered path)."""
+        if self.source_uri:
+            from catalog.files import path_from_file_uri
+
+            return str(path_from_file_uri(self.source_uri))
+        try:
+            return self.file.path
+        except NotImplementedError:
+            return None

@@ -1,0 +1,27 @@
+"""Who may change what in the catalog. Pure functions over rows; services and views both ask them."""
+
+from catalog.models import Dataset
+
+
+def is_owner(user, dataset: Dataset) -> bool:
+    return bool(user and user.is_authenticated and dataset.owner_id == user.pk)
+
+
+def is_steward(user, dataset: Dataset) -> bool:
+    if not (user and user.is_authenticated) or dataset.pk is None:
+        return False
+    return dataset.stewards.filter(pk=user.pk).exists()
+
+
+def can_change_dataset(user, dataset: Dataset) -> bool:
+    """The owner, a steward or staff may change a dataset's metadata and add versions."""
+    if not (user and user.is_authenticated):
+        return False
+    return user.is_staff or is_owner(user, dataset) or is_steward(user, dataset)
+
+
+def can_delete_dataset(user, dataset: Dataset) -> bool:
+    """Only staff or the owner deletes a dataset."""
+    if not (user and user.is_authenticated):
+        return False
+    return user.is_staff or is_owner(user, dataset)

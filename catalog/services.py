@@ -1,0 +1,417 @@
+"""Every write to the catalog. Other apps call these; they never write catalog rows themselves."""
+
+import os
+import re
+import unicodedata
+from collections.abc import Iterable
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.core.files import File
+from django.core.files.storage import default_storage
+from django.db import IntegrityError, transaction
+
+from catalog import files, signals
+from catalog.errors import Conflict, NotAllowed
+from catalog.models import Column, Dataset, DatasetVersion, Origin, ProfileStatus, Sensitivity, Tag
+from catalog.permissions import can_change_dataset, can_delete_dataset
+from catalog.search import index_dataset
+
+User = get_user_model()
+
+MAX_IDENT = 255
+EDITABLE_FIELDS = (
+    "title",
+    "description",
+    "owner",
+    "stewards",
+    "domain",
+    "tags",
+    "sensitivity",
+    "sensitive_columns",
+    "label_column",
+    "positive_label",
+)
+
+
+# ---------------------------------------------------------------------------------------------
+# Validation helpers
+
+
+def _check_identifier(field: str, value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValidationError({field: ["This field is required and may not be blank."]})
+    if len(value) > MAX_IDENT:
+        raise ValidationError({field: [f"At most {MAX_IDENT} characters (got {len(value)})."]})
+    if any(unicodedata.category(ch) == "Cc" for ch in value):
+        raise ValidationError({field: ["Control characters (newlines, tabs, NUL...) are not allowed."]})
+    return value
+
+
+def _users(field: str, usernames: Iterable[str]) -> list:
+    names = list(dict.fromkeys(usernames))
+    found = {u.username: u for u in User.objects.filter(username__in=names)}
+    unknown = [n for n in names if n not in found]
+    if unknown:
+        raise ValidationError({field: [f"Unknown user: {', '.join(unknown)}."]})
+    return [found[n] for n in names]
+
+
+def _tags(values: Iterable[str]) -> list[Tag]:
+    out = []
+    for raw in values:
+        name = str(raw).strip().lower()
+        if not name:
+            continue
+        if len(name) > 100 or any(unicodedata.category(ch) == "Cc" for ch in name):
+            raise ValidationError({"tags": [f"Invalid tag '{raw[:50]}': at most 100 printable characters."]})
+        out.append(Tag.objects.get_or_create(name=name)[0])
+    return out
+
+
+def _snapshot(dataset: Dataset) -> dict[str, Any]:
+    """The fields whose changes are audited, in plain JSON values."""
+    return {
+        "title": dataset.title,
+        "description": dataset.description,
+        "owner": dataset.owner.username if dataset.owner_id else None,
+        "stewards": sorted(dataset.stewards.values_list("username", flat=True)) if dataset.pk else [],
+        "domain": dataset.domain,
+        "tags": sorted(dataset.tags.values_list("name", flat=True)) if dataset.pk else [],
+        "sensitivity": dataset.sensitivity,
+        "sensitive_columns": list(dataset.sensitive_columns or []),
+        "label_column": dataset.label_column,
+        "positive_label": dataset.positive_label,
+    }
+
+
+def _apply(dataset: Dataset, data: dict[str, Any]) -> tuple[list, list | None]:
+    """Validate and set plain fields; return (stewards, tags) to set after save (None: unchanged)."""
+    stewards = tags = None
+    for key, value in data.items():
+        if key not in EDITABLE_FIELDS:
+            raise ValidationError({key: ["This field cannot be set."]})
+        if key == "owner":
+            dataset.owner = _users("owner", [value])[0] if value else None
+        elif key == "stewards":
+            stewards = _users("stewards", value or [])
+        elif key == "tags":
+            tags = _tags(value or [])
+        elif key == "sensitivity":
+            if value not in Sensitivity.values:
+                raise ValidationError({"sensitivity": [f"Must be one of {', '.join(Sensitivity.values)}."]})
+            dataset.sensitivity = value
+        elif key == "sensitive_columns":
+            if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+                raise ValidationError({"sensitive_columns": ["A list of column names."]})
+            dataset.sensitive_columns = list(dict.fromkeys(value))
+        elif key == "title":
+            if value and len(value) > 255:
+                raise ValidationError({"title": ["At most 255 characters."]})
+            dataset.title = value or ""
+        elif key in ("domain", "label_column"):
+            if value and (len(value) > (100 if key == "domain" else 255)):
+                raise ValidationError({key: ["Too long."]})
+            setattr(dataset, key, value or "")
+        else:
+            setattr(dataset, key, value if value is not None or key == "positive_label" else "")
+    return stewards, tags
+
+
+def _diff(before: dict, after: dict) -> dict[str, list]:
+    return {k: [before.get(k), after[k]] for k in after if before.get(k) != after[k]}
+
+
+# ---------------------------------------------------------------------------------------------
+# Datasets
+
+
+@transaction.atomic
+def create_dataset(
+    *, actor, namespace: str, name: str, via: str = "api", origin: str = Origin.REGISTERED, **data: Any
+) -> Dataset:
+    """Register a dataset. The owner defaults to the actor."""
+    _check_identifier("namespace", namespace)
+    _check_identifier("name", name)
+    if Dataset.objects.filter(namespace=namespace, name=name).exists():
+        raise Conflict(
+            f"A dataset {namespace} / {name} already exists.",
+            {"name": ["A dataset with this namespace and name already exists."]},
+        )
+    dataset = Dataset(namespace=namespace, name=name, origin=origin)
+    if "owner" not in data and actor is not None and actor.is_authenticated:
+        dataset.owner = actor
+    stewards, tags = _apply(dataset, data)
+    try:
+        with transaction.atomic():
+            dataset.save()
+    except IntegrityError as exc:  # lost a race with another creator
+        raise Conflict(f"A dataset {namespace} / {name} already exists.") from exc
+    if stewards is not None:
+        dataset.stewards.set(stewards)
+    if tags is not None:
+        dataset.tags.set(tags)
+    index_dataset(dataset)
+    changes = {k: [None, v] for k, v in _snapshot(dataset).items() if v not in (None, "", [])}
+    transaction.on_commit(
+        lambda: signals.dataset_created.send(
+            sender=Dataset, dataset=dataset, actor=actor, changes=changes, via=via
+        )
+    )
+    return dataset
+
+
+@transaction.atomic
+def update_dataset(*, actor, dataset: Dataset, via: str = "api", check: bool = True, **data: Any) -> Dataset:
+    """Change a dataset's metadata. Only the owner, a steward or staff may (unless check=False,
+    for system writes such as lineage facets)."""
+    if check and not can_change_dataset(actor, dataset):
+        raise NotAllowed("Only the dataset's owner, a steward or staff may change it.")
+    dataset = Dataset.objects.select_for_update().get(pk=dataset.pk)
+    before = _snapshot(dataset)
+    stewards, tags = _apply(dataset, data)
+    dataset.save()
+    if stewards is not None:
+        dataset.stewards.set(stewards)
+    if tags is not None:
+        dataset.tags.set(tags)
+    index_dataset(dataset)
+    changes = _diff(before, _snapshot(dataset))
+    if changes:
+        transaction.on_commit(
+            lambda: signals.dataset_changed.send(
+                sender=Dataset, dataset=dataset, actor=actor, changes=changes, via=via
+            )
+        )
+    return dataset
+
+
+@transaction.atomic
+def delete_dataset(*, actor, dataset: Dataset, via: str = "api") -> None:
+    """Delete a dataset, its columns and versions (and their stored files, once committed)."""
+    if not can_delete_dataset(actor, dataset):
+        raise NotAllowed("Only the dataset's owner or staff may delete it.")
+    snapshot = _snapshot(dataset)
+    stored = [v.file.name for v in dataset.versions.all() if v.file]
+    pk = dataset.pk
+    dataset.delete()
+    dataset.pk = pk
+
+    def after() -> None:
+        for name in stored:
+            default_storage.delete(name)
+        signals.dataset_deleted.send(
+            sender=Dataset,
+            dataset=dataset,
+            actor=actor,
+            changes={k: [v, None] for k, v in snapshot.items()},
+            via=via,
+        )
+
+    transaction.on_commit(after)
+
+
+def ensure_dataset(*, namespace: str, name: str, actor=None, via: str = "lineage") -> tuple[Dataset, bool]:
+    """The dataset namespace + name, registered (as found through lineage) when unknown.
+
+    Safe under concurrency: two events naming the same new dataset create it once.
+    """
+    existing = Dataset.objects.filter(namespace=namespace, name=name).first()
+    if existing is not None:
+        return existing, False
+    try:
+        with transaction.atomic():
+            return create_dataset(
+                actor=None, namespace=namespace, name=name, via=via, origin=Origin.LINEAGE
+            ), True
+    except Conflict:
+        return Dataset.objects.get(namespace=namespace, name=name), False
+
+
+# ---------------------------------------------------------------------------------------------
+# Columns
+
+
+@transaction.atomic
+def set_columns_from_schema(*, dataset: Dataset, columns: list[dict[str, Any]]) -> None:
+    """Write an inferred or reported schema ([{"name", "type", "description"?}]) to the columns.
+
+    What stewards wrote (descriptions, tags, PII flags) is kept; a description in the schema only
+    fills an empty one. Columns missing from the schema are marked absent, not deleted.
+    """
+    existing = {c.name: c for c in dataset.columns.select_for_update()}
+    seen = set()
+    for position, spec in enumerate(columns):
+        name = str(spec["name"])[:1024]
+        seen.add(name)
+        col = existing.get(name) or Column(dataset=dataset, name=name)
+        col.position = position
+        col.present = True
+        if spec.get("type"):
+            col.type = str(spec["type"])[:50]
+        if spec.get("description") and not col.description:
+            col.description = str(spec["description"])
+        col.save()
+    absent = [c.pk for n, c in existing.items() if n not in seen]
+    if absent:
+        Column.objects.filter(pk__in=absent).update(present=False)
+    index_dataset(dataset)
+
+
+@transaction.atomic
+def mark_columns_pii(*, dataset: Dataset, findings: dict[str, list[str]]) -> None:
+    """Record PII kinds found by detection ({column: [kinds]}); a steward's own flag is never cleared."""
+    for col in dataset.columns.select_for_update().filter(name__in=list(findings)):
+        kinds = sorted(set(findings[col.name]))
+        col.pii_kinds = kinds
+        if kinds:
+            col.is_pii = True
+        col.save(update_fields=["pii_kinds", "is_pii"])
+
+
+@transaction.atomic
+def update_column(*, actor, column: Column, via: str = "api", **data: Any) -> Column:
+    """A steward documents a column: description, tags, PII flag."""
+    if not can_change_dataset(actor, column.dataset):
+        raise NotAllowed("Only the dataset's owner, a steward or staff may document its columns.")
+    before = {"description": column.description, "tags": list(column.tags), "is_pii": column.is_pii}
+    for key, value in data.items():
+        if key == "description":
+            column.description = value or ""
+        elif key == "tags":
+            if not isinstance(value, list):
+                raise ValidationError({"tags": ["A list of strings."]})
+            column.tags = [str(t).strip().lower() for t in value if str(t).strip()]
+        elif key == "is_pii":
+            column.is_pii = bool(value)
+        else:
+            raise ValidationError({key: ["This field cannot be set."]})
+    column.save()
+    index_dataset(column.dataset)
+    after = {"description": column.description, "tags": list(column.tags), "is_pii": column.is_pii}
+    changes = {f"columns.{column.name}.{k}": v for k, v in _diff(before, after).items()}
+    if changes:
+        dataset = column.dataset
+        transaction.on_commit(
+            lambda: signals.dataset_changed.send(
+                sender=Dataset, dataset=dataset, actor=actor, changes=changes, via=via
+            )
+        )
+    return column
+
+
+# ---------------------------------------------------------------------------------------------
+# Versions
+
+_SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def _next_number(dataset: Dataset) -> int:
+    last = dataset.versions.order_by("-number").values_list("number", flat=True).first()
+    return (last or 0) + 1
+
+
+def _same_as_latest(dataset: Dataset, checksum: str) -> DatasetVersion | None:
+    latest = dataset.versions.order_by("-number").first()
+    return latest if latest is not None and latest.checksum == checksum else None
+
+
+def _create_version_row(*, actor, dataset: Dataset, info: files.FileInfo, checksum: str, size: int, **fields):
+    version = DatasetVersion.objects.create(
+        dataset=dataset,
+        number=_next_number(dataset),
+        checksum=checksum,
+        size_bytes=size,
+        format=info.format,
+        compression=info.compression,
+        encoding=info.encoding,
+        notes=info.notes,
+        created_by=actor if actor is not None and actor.is_authenticated else None,
+        profile_status=ProfileStatus.PENDING,
+        **fields,
+    )
+    transaction.on_commit(
+        lambda: signals.version_stored.send(sender=DatasetVersion, version=version, actor=actor)
+    )
+    return version
+
+
+def add_version_from_upload(
+    *, actor, dataset: Dataset, upload, via: str = "api"
+) -> tuple[DatasetVersion, bool]:
+    """Store an uploaded file as the dataset's next version → (version, created).
+
+    The same bytes as the latest version make no new version (created=False). A refused file
+    leaves no row and no stored file behind.
+    """
+    if not can_change_dataset(actor, dataset):
+        raise NotAllowed("Only the dataset's owner, a steward or staff may add versions.")
+    filename = os.path.basename(getattr(upload, "name", "") or "upload")
+    upload.seek(0)
+    info = files.inspect(upload, filename=filename, size=upload.size)
+    checksum = getattr(upload, "sha256", None)
+    if checksum is None:
+        upload.seek(0)
+        checksum, _ = files.sha256_of(upload)
+    with transaction.atomic():
+        # Serialise version numbering per dataset.
+        dataset = Dataset.objects.select_for_update().get(pk=dataset.pk)
+        same = _same_as_latest(dataset, checksum)
+        if same is not None:
+            return same, False
+        upload.seek(0)
+        stored_name = default_storage.save(
+            f"versions/{dataset.pk}/{checksum[:16]}-{_SAFE_NAME.sub('_', filename)[:100]}", File(upload)
+        )
+        try:
+            with transaction.atomic():
+                version = _create_version_row(
+                    actor=actor,
+                    dataset=dataset,
+                    info=info,
+                    checksum=checksum,
+                    size=upload.size,
+                    file=stored_name,
+                    original_name=filename[:500],
+                )
+        except Exception:
+            default_storage.delete(stored_name)
+            raise
+        return version, True
+
+
+@transaction.atomic
+def add_version_from_uri(
+    *, actor, dataset: Dataset, uri: str, via: str = "api"
+) -> tuple[DatasetVersion, bool]:
+    """Register a file inside DATA_ROOTS as the dataset's next version, in place (not copied)."""
+    if not can_change_dataset(actor, dataset):
+        raise NotAllowed("Only the dataset's owner, a steward or staff may add versions.")
+    path = files.path_from_file_uri(uri)
+    with path.open("rb") as fh:
+        info = files.inspect(fh, filename=path.name)
+        fh.seek(0)
+        checksum, size = files.sha256_of(fh)
+    dataset = Dataset.objects.select_for_update().get(pk=dataset.pk)
+    same = _same_as_latest(dataset, checksum)
+    if same is not None:
+        return same, False
+    version = _create_version_row(
+        actor=actor,
+        dataset=dataset,
+        info=info,
+        checksum=checksum,
+        size=size,
+        source_uri=path.as_uri(),
+        original_name=path.name,
+    )
+    return version, True
+
+
+def set_version_profile_status(*, version: DatasetVersion, status: str) -> None:
+    """Mirror the profiling job's state on the version (called by profiling)."""
+    if status not in ProfileStatus.values:
+        raise ValueError(f"unknown profile status {status!r}")
+    DatasetVersion.objects.filter(pk=version.pk).update(profile_status=status)
+    version.profile_status = status
