@@ -1,0 +1,60 @@
+"""Template helpers for catalog pages: highlighted search matches, sanitised Markdown, page links."""
+
+import re
+
+from django import template
+from django.utils.html import escape
+from django.utils.safestring import mark_safe
+
+from catalog.markdown import render_markdown
+from catalog.search import split_words
+
+register = template.Library()
+
+
+@register.filter
+def highlight(text: str, query: str):
+    """Escape ``text`` and wrap each word of ``query`` found in it in <mark>.
+
+    The text is escaped first and only our own <mark> tags are added, so user text can never
+    inject markup. Matching is on the escaped text with escaped words, so '&' and '<' still match.
+    """
+    safe = escape(text or "")
+    words = sorted({escape(w) for w in split_words(query or "") if len(w) > 1}, key=len, reverse=True)
+    if not words:
+        return mark_safe(safe)  # noqa: S308 -- escaped just above
+    pattern = re.compile("|".join(re.escape(w) for w in words), re.IGNORECASE)
+    return mark_safe(pattern.sub(lambda m: f"<mark>{m.group(0)}</mark>", safe))  # noqa: S308
+
+
+@register.filter
+def excerpt(text: str, length: int = 220) -> str:
+    """A plain one-paragraph excerpt of Markdown text (markup characters dropped, not rendered)."""
+    plain = re.sub(r"[#*_`>\[\]]+", "", text or "")
+    plain = re.sub(r"\s+", " ", plain).strip()
+    return plain if len(plain) <= length else plain[: length - 1].rsplit(" ", 1)[0] + "…"
+
+
+@register.filter
+def markdown(text: str):
+    """Markdown written by people, rendered and sanitised (nh3) before it is shown."""
+    return mark_safe(render_markdown(text or ""))  # noqa: S308 -- sanitised by render_markdown
+
+
+@register.simple_tag(takes_context=True)
+def query_with_param(context, key: str, value) -> str:
+    """The current query string with one parameter set ('' removes it); any other change resets the page."""
+    params = context["request"].GET.copy()
+    if key != "page":
+        params.pop("page", None)
+    if value in (None, ""):
+        params.pop(key, None)
+    else:
+        params[key] = str(value)
+    encoded = params.urlencode()
+    return "?" + encoded if encoded else "?"
+
+
+@register.inclusion_tag("catalog/_sensitivity.html")
+def sensitivity_badge(value: str):
+    return {"value": value}

@@ -1,0 +1,307 @@
+"""The catalog's web pages: search, a dataset's page, registering and curating datasets.
+
+Thin, like the API views: catalog.services write (and refuse what a user may not do),
+catalog.selectors read. Panels that other apps own (profile, lineage, access) are loaded by URL
+into the dataset page, so the catalog imports none of them.
+"""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.db.models import Count
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from catalog import selectors, services
+from catalog.errors import Conflict, NotAllowed
+from catalog.files import HashingUploadHandler
+from catalog.forms import (
+    ColumnForm,
+    DatasetCreateForm,
+    DatasetMetadataForm,
+    VersionUploadForm,
+    add_service_errors,
+    join_list,
+)
+from catalog.markdown import render_markdown
+from catalog.models import Column, Dataset
+from catalog.permissions import can_change_dataset
+from catalog.search import search
+
+PAGE_SIZE = 20
+FACET_SIZE = 8
+# The facets a search can be narrowed by: (query parameter, field it filters, heading).
+FACETS = [
+    ("owner", "owner__username", "Owner"),
+    ("tag", "tags__name", "Tag"),
+    ("domain", "domain", "Domain"),
+    ("sensitivity", "sensitivity", "Sensitivity"),
+]
+
+
+def _dataset_or_404(user, pk: int) -> Dataset:
+    try:
+        return selectors.dataset_detail(user=user, pk=pk)
+    except Dataset.DoesNotExist as exc:
+        raise Http404("No such dataset.") from exc
+
+
+def _facet_counts(queryset, field: str) -> list[dict]:
+    """The most frequent values of one field among the matches, with how many datasets have each."""
+    rows = (
+        queryset.order_by()
+        .exclude(**{f"{field}__isnull": True})
+        .exclude(**{field: ""})
+        .values(field)
+        .annotate(n=Count("pk", distinct=field.startswith("tags")))
+        .order_by("-n", field)[:FACET_SIZE]
+    )
+    return [{"value": r[field], "count": r["n"]} for r in rows]
+
+
+@login_required
+@require_GET
+def search_view(request: HttpRequest) -> HttpResponse:
+    """Search datasets by text, narrowed by facets; best match first, paged."""
+    q = request.GET.get("q", "").strip()[:200]
+    matches = Dataset.objects.visible_to(request.user)
+    active = {}
+    for param, field, _ in FACETS:
+        value = request.GET.get(param, "").strip()
+        if value:
+            active[param] = value
+            matches = matches.filter(**{field: value})
+    if q:
+        ranked = search(matches, q)
+        # Facets count over the matching ids, so that ranking annotations stay out of GROUP BY.
+        matches = matches.filter(pk__in=ranked.values("pk"))
+    else:
+        ranked = matches.order_by("-updated_at", "pk")
+    paginator = Paginator(ranked.values_list("pk", flat=True), PAGE_SIZE)
+    page = paginator.get_page(request.GET.get("page"))
+    ids = list(page.object_list)
+    rows = {d.pk: d for d in selectors.dataset_list(user=request.user).filter(pk__in=ids)}
+    results = [rows[i] for i in ids if i in rows]
+    facets = [
+        {"param": param, "label": label, "active": active.get(param), "values": _facet_counts(matches, field)}
+        for param, field, label in FACETS
+    ]
+    return render(
+        request,
+        "catalog/search.html",
+        {"q": q, "page": page, "results": results, "facets": facets, "active": active},
+    )
+
+
+@login_required
+@require_GET
+def dataset_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
+    dataset = _dataset_or_404(request.user, pk)
+    can_edit = can_change_dataset(request.user, dataset)
+    return render(
+        request,
+        "catalog/dataset_detail.html",
+        {
+            "dataset": dataset,
+            "can_edit": can_edit,
+            "columns": list(dataset.columns.all()),
+            "versions": list(dataset.versions.select_related("created_by").order_by("-number")[:20]),
+            "upload_form": VersionUploadForm() if can_edit else None,
+        },
+    )
+
+
+@login_required
+@require_GET
+def versions_partial(request: HttpRequest, pk: int) -> HttpResponse:
+    """The versions table alone, refreshed after an upload or when profiling finishes."""
+    dataset = _dataset_or_404(request.user, pk)
+    versions = list(dataset.versions.select_related("created_by").order_by("-number")[:20])
+    return render(request, "catalog/_versions.html", {"dataset": dataset, "versions": versions})
+
+
+@login_required
+@require_GET
+def columns_partial(request: HttpRequest, pk: int) -> HttpResponse:
+    """The columns table alone, refreshed when profiling has found types and PII."""
+    dataset = _dataset_or_404(request.user, pk)
+    return render(
+        request,
+        "catalog/_columns.html",
+        {
+            "dataset": dataset,
+            "columns": list(dataset.columns.all()),
+            "can_edit": can_change_dataset(request.user, dataset),
+        },
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def dataset_create_view(request: HttpRequest) -> HttpResponse:
+    """Register a dataset by hand; the signed-in user becomes its owner."""
+    form = DatasetCreateForm(request.POST or None)
+    preview = None
+    if request.method == "POST" and form.is_valid():
+        if "preview" in request.POST:
+            preview = render_markdown(form.cleaned_data["description"])
+        else:
+            data = form.service_data()
+            namespace, name = data.pop("namespace"), data.pop("name")
+            try:
+                dataset = services.create_dataset(
+                    actor=request.user, namespace=namespace, name=name, via="ui", **data
+                )
+            except Conflict as exc:
+                form.add_error("name", str(exc))
+            except ValidationError as exc:
+                add_service_errors(form, exc)
+            else:
+                messages.success(request, f"Registered {dataset.urn}. Upload a first version below.")
+                return redirect("catalog:dataset", pk=dataset.pk)
+    return render(
+        request,
+        "catalog/dataset_form.html",
+        {"form": form, "preview": preview, "creating": True},
+        status=400 if request.method == "POST" and form.errors else 200,
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def dataset_edit_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """Edit a dataset's description, tags, stewards, sensitivity and label settings."""
+    dataset = _dataset_or_404(request.user, pk)
+    if not can_change_dataset(request.user, dataset):
+        raise PermissionDenied("Only the dataset's owner, a steward or staff may change it.")
+    form = DatasetMetadataForm(request.POST or None, initial=DatasetMetadataForm.initial_for(dataset))
+    preview = None
+    if request.method == "POST" and form.is_valid():
+        if "preview" in request.POST:
+            preview = render_markdown(form.cleaned_data["description"])
+        else:
+            try:
+                services.update_dataset(actor=request.user, dataset=dataset, via="ui", **form.service_data())
+            except NotAllowed as exc:
+                raise PermissionDenied(str(exc)) from exc
+            except ValidationError as exc:
+                add_service_errors(form, exc)
+            else:
+                messages.success(request, "Saved.")
+                return redirect("catalog:dataset", pk=dataset.pk)
+    return render(
+        request,
+        "catalog/dataset_form.html",
+        {"form": form, "preview": preview, "dataset": dataset, "creating": False},
+        status=400 if request.method == "POST" and form.errors else 200,
+    )
+
+
+@login_required
+@require_POST
+def markdown_preview_view(request: HttpRequest) -> HttpResponse:
+    """The sanitised HTML of Markdown being written (htmx swaps it under the text area)."""
+    html = render_markdown(request.POST.get("description", "")[:100_000])
+    return HttpResponse(html or '<p class="muted">Nothing to preview yet.</p>')
+
+
+def _column(request: HttpRequest, pk: int, column_pk: int) -> Column:
+    dataset = get_object_or_404(Dataset.objects.visible_to(request.user), pk=pk)
+    return get_object_or_404(Column.objects.select_related("dataset"), pk=column_pk, dataset=dataset)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def column_edit_view(request: HttpRequest, pk: int, column_pk: int) -> HttpResponse:
+    """Document one column in place (htmx swaps the table row) or on its own page without JS."""
+    column = _column(request, pk, column_pk)
+    if not can_change_dataset(request.user, column.dataset):
+        raise PermissionDenied("Only the dataset's owner, a steward or staff may document its columns.")
+    initial = {"description": column.description, "tags": join_list(column.tags), "is_pii": column.is_pii}
+    form = ColumnForm(request.POST or None, initial=initial, prefix=f"col{column.pk}")
+    if request.method == "POST" and form.is_valid():
+        try:
+            column = services.update_column(
+                actor=request.user, column=column, via="ui", **form.service_data()
+            )
+        except NotAllowed as exc:
+            raise PermissionDenied(str(exc)) from exc
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+        else:
+            if request.htmx:
+                return render(
+                    request,
+                    "catalog/_column_row.html",
+                    {"column": column, "can_edit": True, "dataset": column.dataset},
+                )
+            messages.success(request, f"Column {column.name} saved.")
+            return redirect(reverse("catalog:dataset", args=[pk]) + f"#col-{column.pk}")
+    template = "catalog/_column_form_row.html" if request.htmx else "catalog/column_form.html"
+    return render(
+        request,
+        template,
+        {"column": column, "form": form, "dataset": column.dataset},
+        status=400 if request.method == "POST" and form.errors else 200,
+    )
+
+
+@login_required
+@require_GET
+def column_row_view(request: HttpRequest, pk: int, column_pk: int) -> HttpResponse:
+    """One column's row as shown (Cancel in the in-place editor)."""
+    column = _column(request, pk, column_pk)
+    return render(
+        request,
+        "catalog/_column_row.html",
+        {
+            "column": column,
+            "dataset": column.dataset,
+            "can_edit": can_change_dataset(request.user, column.dataset),
+        },
+    )
+
+
+@csrf_exempt
+def version_upload_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """Upload a new version from a plain form (the page's script posts to the API instead, with a
+    progress bar). Uploads are hashed while they stream to disk; the handler must be set before
+    the body is read, so CSRF is checked inside, after it is in place (as Django's docs show)."""
+    if request.method == "POST":
+        request.upload_handlers = [HashingUploadHandler(request)]
+    return _version_upload(request, pk)
+
+
+@csrf_protect
+@login_required
+@require_POST
+def _version_upload(request: HttpRequest, pk: int) -> HttpResponse:
+    dataset = _dataset_or_404(request.user, pk)
+    handler = request.upload_handlers[0]
+    form = VersionUploadForm(request.POST, request.FILES)
+    if getattr(handler, "too_large", False):
+        messages.error(request, "The file is larger than the upload limit.")
+        return redirect("catalog:dataset", pk=pk)
+    if not form.is_valid():
+        messages.error(request, "Choose a file to upload.")
+        return redirect("catalog:dataset", pk=pk)
+    try:
+        version, created = services.add_version_from_upload(
+            actor=request.user, dataset=dataset, upload=form.cleaned_data["file"], via="ui"
+        )
+    except NotAllowed as exc:
+        raise PermissionDenied(str(exc)) from exc
+    except ValidationError as exc:
+        messages.error(request, "The file was refused: " + " ".join(exc.messages))
+        return redirect("catalog:dataset", pk=pk)
+    if created:
+        messages.success(request, f"Stored as version {version.number}; profiling has started.")
+    else:
+        messages.info(
+            request, f"These are the same bytes as version {version.number}; nothing new was stored."
+        )
+    return redirect("catalog:dataset", pk=pk)

@@ -1,0 +1,70 @@
+/* Gouvernail's own script. Pages work without it; it adds the upload progress bar.
+ * htmx (from the django-htmx package) does the partial updates. */
+(function () {
+  "use strict";
+
+  function csrfToken(form) {
+    var input = form.querySelector("input[name=csrfmiddlewaretoken]");
+    return input ? input.value : "";
+  }
+
+  /* Upload a version through the API with XMLHttpRequest, whose upload.onprogress lets us draw
+   * a real progress bar; then poll the profile status partial until profiling has finished. */
+  function enhanceUpload(form) {
+    var bar = form.querySelector("#upload-bar");
+    var label = form.querySelector("#upload-label");
+    var box = form.querySelector("#upload-progress");
+    var error = form.querySelector("#upload-error");
+    var button = form.querySelector("button[type=submit]");
+    form.addEventListener("submit", function (event) {
+      var input = form.querySelector("input[type=file]");
+      if (!input.files.length) { return; }  // let the browser say the field is required
+      event.preventDefault();
+      var data = new FormData();
+      data.append("file", input.files[0]);
+      var xhr = new XMLHttpRequest();
+      xhr.open("POST", form.dataset.apiUrl);
+      xhr.setRequestHeader("X-CSRFToken", csrfToken(form));
+      xhr.setRequestHeader("Accept", "application/json");
+      box.hidden = false; error.hidden = true; button.disabled = true;
+      bar.value = 0; label.textContent = "Uploading… 0%";
+      xhr.upload.onprogress = function (e) {
+        if (e.lengthComputable) {
+          var pct = Math.round((e.loaded / e.total) * 100);
+          bar.value = pct;
+          label.textContent = "Uploading… " + pct + "%";
+        }
+      };
+      xhr.onload = function () {
+        button.disabled = false;
+        var body = {};
+        try { body = JSON.parse(xhr.responseText); } catch (e) { /* not JSON */ }
+        if (xhr.status === 201 || xhr.status === 200) {
+          bar.value = 100;
+          label.textContent = xhr.status === 201
+            ? "Stored as version " + body.number + "."
+            : "Same bytes as version " + body.number + ": nothing new stored.";
+          input.value = "";
+          document.body.dispatchEvent(new CustomEvent("version-added"));
+          if (form.dataset.statusUrl && window.htmx) {
+            htmx.ajax("GET", form.dataset.statusUrl, { target: "#profile-status", swap: "innerHTML" });
+          }
+        } else {
+          box.hidden = true;
+          error.hidden = false;
+          error.textContent = "Upload refused: " + (body.detail || ("error " + xhr.status));
+        }
+      };
+      xhr.onerror = function () {
+        button.disabled = false; box.hidden = true; error.hidden = false;
+        error.textContent = "The upload failed: the connection was lost.";
+      };
+      xhr.send(data);
+    });
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    var form = document.getElementById("upload-form");
+    if (form && window.FormData && window.XMLHttpRequest) { enhanceUpload(form); }
+  });
+})();
