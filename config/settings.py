@@ -176,6 +176,15 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULE: dict = {}
+
+# Profiling jobs (profiling/tasks.py, docs/quality.md). The soft limit fails the job with a clear
+# message; the hard limit kills a job stuck where the soft one cannot reach (e.g. inside C code).
+PROFILING_SOFT_TIME_LIMIT = env.int("PROFILING_SOFT_TIME_LIMIT", default=3600)
+PROFILING_TIME_LIMIT = env.int("PROFILING_TIME_LIMIT", default=PROFILING_SOFT_TIME_LIMIT + 120)
+# A running job whose worker has not written a heartbeat for this long is taken over by the next
+# delivery of its message; after PROFILING_MAX_ATTEMPTS claims it fails instead of looping.
+PROFILING_LEASE_SECONDS = env.int("PROFILING_LEASE_SECONDS", default=120)
+PROFILING_MAX_ATTEMPTS = env.int("PROFILING_MAX_ATTEMPTS", default=3)
 # Governance: approved access requests past their expiry become "expired" (clearance already ignores them).
 CELERY_BEAT_SCHEDULE["governance-expire-access-requests"] = {
     "task": "governance.tasks.expire_access_requests",

@@ -1,0 +1,125 @@
+"""Profiling API shapes. They document the answers (OpenAPI) and check the shape of input;
+Great Expectations itself checks expectations (profiling.quality), services write."""
+
+from rest_framework import serializers
+
+
+class QuantilesSerializer(serializers.Serializer):
+    def get_fields(self):
+        return {q: serializers.FloatField(allow_null=True) for q in ("0.01", "0.25", "0.5", "0.75", "0.99")}
+
+
+class HistogramSerializer(serializers.Serializer):
+    bins = serializers.ListField(child=serializers.JSONField())
+    counts = serializers.ListField(child=serializers.IntegerField())
+
+
+class TopValueSerializer(serializers.Serializer):
+    value = serializers.JSONField(allow_null=True)
+    count = serializers.IntegerField()
+
+
+class ProfileColumnSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    type = serializers.CharField()
+    null_count = serializers.IntegerField(allow_null=True)
+    null_fraction = serializers.FloatField(allow_null=True)
+    distinct_count = serializers.IntegerField(allow_null=True)
+    min = serializers.JSONField(allow_null=True)
+    max = serializers.JSONField(allow_null=True)
+    mean = serializers.FloatField(allow_null=True)
+    std = serializers.FloatField(allow_null=True)
+    quantiles = QuantilesSerializer(allow_null=True)
+    histogram = HistogramSerializer(allow_null=True)
+    top_values = TopValueSerializer(many=True)
+    pii = serializers.ListField(child=serializers.CharField())
+
+
+class QualityItemSerializer(serializers.Serializer):
+    expectation = serializers.CharField(help_text="Great Expectations expectation type.")
+    column = serializers.CharField(allow_null=True)
+    kwargs = serializers.DictField()
+    success = serializers.BooleanField()
+    observed = serializers.JSONField(allow_null=True)
+    sampled = serializers.BooleanField(required=False, help_text="Validated on a stated sample (big files).")
+
+
+class QualitySerializer(serializers.Serializer):
+    success = serializers.BooleanField()
+    score = serializers.FloatField(help_text="Share of expectations that passed, 0..1.")
+    results = QualityItemSerializer(many=True)
+
+
+class GovernanceWarningSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    column = serializers.CharField(allow_null=True)
+    kinds = serializers.ListField(child=serializers.CharField())
+    message = serializers.CharField()
+
+
+class ProfileSerializer(serializers.Serializer):
+    """API.md's profile object, plus attempts, warnings, governance_warnings and method."""
+
+    status = serializers.ChoiceField(choices=["pending", "running", "succeeded", "failed"])
+    progress = serializers.FloatField()
+    error = serializers.CharField(allow_null=True)
+    started_at = serializers.DateTimeField(allow_null=True)
+    finished_at = serializers.DateTimeField(allow_null=True)
+    row_count = serializers.IntegerField(allow_null=True)
+    columns = ProfileColumnSerializer(many=True)
+    quality = QualitySerializer(allow_null=True)
+    bias = serializers.JSONField(
+        allow_null=True, help_text="API.md bias object; null without sensitive_columns."
+    )
+    drift = serializers.JSONField(allow_null=True, help_text="API.md drift object; null for a first version.")
+    attempts = serializers.IntegerField(help_text="How many times a worker took the job.")
+    warnings = serializers.ListField(child=serializers.CharField())
+    governance_warnings = GovernanceWarningSerializer(many=True)
+    method = serializers.JSONField(
+        help_text="How statistics and quality were computed (exact, sketched, sampled)."
+    )
+
+
+class ExpectationSerializer(serializers.Serializer):
+    type = serializers.CharField(help_text="A Great Expectations 1.x expectation type.")
+    kwargs = serializers.DictField(required=False, default=dict)
+    meta = serializers.DictField(required=False, default=dict)
+
+
+class SuiteSerializer(serializers.Serializer):
+    """A dataset's expectation suite in Great Expectations' own form, with our bookkeeping."""
+
+    name = serializers.CharField(max_length=255)
+    expectations = ExpectationSerializer(many=True)
+    meta = serializers.DictField()
+    version = serializers.IntegerField(read_only=True)
+    origin = serializers.CharField(read_only=True, allow_null=True)
+    updated_by = serializers.CharField(read_only=True, allow_null=True)
+    updated_at = serializers.DateTimeField(read_only=True, allow_null=True)
+
+
+class SuiteWriteSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=255, required=False)
+    # Shape only; GX validates each expectation in the service (unknown type → 400 naming it).
+    expectations = serializers.ListField(child=serializers.JSONField())
+    meta = serializers.DictField(required=False)
+
+
+class GXSuiteExportSerializer(serializers.Serializer):
+    """The JSON that GX's ``ExpectationSuite.to_json_dict()`` produces."""
+
+    name = serializers.CharField(max_length=255, required=False)
+    id = serializers.CharField(required=False, allow_null=True)
+    expectations = serializers.ListField(child=serializers.JSONField())
+    meta = serializers.DictField(required=False)
+    notes = serializers.JSONField(required=False, allow_null=True)
+
+
+class QualityHistoryItemSerializer(serializers.Serializer):
+    version = serializers.IntegerField()
+    success = serializers.BooleanField()
+    score = serializers.FloatField()
+    evaluated = serializers.IntegerField()
+    successful = serializers.IntegerField()
+    suite_version = serializers.IntegerField(allow_null=True)
+    created_at = serializers.DateTimeField()

@@ -1,0 +1,120 @@
+"""Profiling endpoints: profiles (read, re-run), expectation suites, quality history.
+
+Thin: services write, selectors read. Reading needs only to be signed in (catalog metadata is
+visible to all users); re-running and changing suites is for the owner, a steward or staff.
+"""
+
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from catalog.models import Dataset, DatasetVersion
+from config.rest import Pagination
+from profiling import selectors, services
+from profiling.api.serializers import (
+    GovernanceWarningSerializer,
+    GXSuiteExportSerializer,
+    ProfileSerializer,
+    QualityHistoryItemSerializer,
+    SuiteSerializer,
+    SuiteWriteSerializer,
+)
+
+ERROR = OpenApiResponse(description='{"detail": "...", "errors": {field: [messages]}}')
+
+
+class DatasetScopedView(APIView):
+    def get_dataset(self) -> Dataset:
+        return get_object_or_404(Dataset.objects.visible_to(self.request.user), pk=self.kwargs["dataset_pk"])
+
+    def get_version(self) -> DatasetVersion:
+        return get_object_or_404(
+            DatasetVersion.objects.select_related("dataset"),
+            dataset=self.get_dataset(),
+            number=self.kwargs["number"],
+        )
+
+
+class ProfileView(DatasetScopedView):
+    """A version's profile: statistics, quality, bias, PII, drift and the job's state."""
+
+    @extend_schema(responses={200: ProfileSerializer, 404: ERROR}, summary="A version's profile")
+    def get(self, request, dataset_pk: int, number: int):
+        return Response(selectors.profile_answer(self.get_version()))
+
+    @extend_schema(
+        request=None,
+        responses={202: ProfileSerializer, 403: ERROR, 404: ERROR, 409: ERROR},
+        summary="Profile the version again",
+        description="Queues a new profiling job (owner, steward or staff). 409 while one is running.",
+    )
+    def post(self, request, dataset_pk: int, number: int):
+        version = self.get_version()
+        services.request_rerun(actor=request.user, version=version)
+        return Response(selectors.profile_answer(version), status=status.HTTP_202_ACCEPTED)
+
+
+class ProfileWarningsView(DatasetScopedView):
+    @extend_schema(
+        responses={200: GovernanceWarningSerializer(many=True), 404: ERROR},
+        summary="Governance warnings of a version's profile (e.g. PII in a public dataset)",
+    )
+    def get(self, request, dataset_pk: int, number: int):
+        return Response(selectors.profile_answer(self.get_version())["governance_warnings"])
+
+
+class ExpectationSuiteView(DatasetScopedView):
+    """The dataset's expectation suite in Great Expectations 1.x's own form."""
+
+    @extend_schema(responses={200: SuiteSerializer, 404: ERROR}, summary="The dataset's expectation suite")
+    def get(self, request, dataset_pk: int):
+        return Response(selectors.suite_answer(self.get_dataset()))
+
+    @extend_schema(
+        request=SuiteWriteSerializer,
+        responses={200: SuiteSerializer, 400: ERROR, 403: ERROR, 404: ERROR},
+        summary="Replace the expectation suite",
+        description="Each expectation is checked by Great Expectations (type in its registry, kwargs valid).",
+    )
+    def put(self, request, dataset_pk: int):
+        dataset = self.get_dataset()
+        serializer = SuiteWriteSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        services.save_suite(
+            actor=request.user,
+            dataset=dataset,
+            expectations=data["expectations"],
+            name=data.get("name"),
+            meta=data.get("meta"),
+        )
+        return Response(selectors.suite_answer(dataset))
+
+
+class ExpectationSuiteImportView(DatasetScopedView):
+    @extend_schema(
+        request=GXSuiteExportSerializer,
+        responses={200: SuiteSerializer, 400: ERROR, 403: ERROR, 404: ERROR},
+        summary="Import a suite that Great Expectations exported",
+        description="Body: the JSON of GX's `ExpectationSuite.to_json_dict()`. Replaces the current suite.",
+    )
+    def post(self, request, dataset_pk: int):
+        dataset = self.get_dataset()
+        if not isinstance(request.data, dict):
+            GXSuiteExportSerializer(data={}).is_valid(raise_exception=True)
+        services.import_suite(actor=request.user, dataset=dataset, data=dict(request.data))
+        return Response(selectors.suite_answer(dataset))
+
+
+class QualityHistoryView(DatasetScopedView):
+    @extend_schema(
+        responses={200: QualityHistoryItemSerializer(many=True), 404: ERROR},
+        summary="Quality per version, newest first",
+    )
+    def get(self, request, dataset_pk: int):
+        rows = selectors.quality_history(self.get_dataset())
+        paginator = Pagination()
+        page = paginator.paginate_queryset(rows, request, view=self)
+        return paginator.get_paginated_response(page)

@@ -1,0 +1,535 @@
+"""Every write of profiling: queueing and running profile jobs, expectation suites.
+
+A profile job is claimed with a lease (``ProfileRun.claim_token`` + ``heartbeat_at``) so that a
+message delivered twice does the work once, a job whose worker died (SIGKILL, OOM) is done again by
+the next delivery, and a finished job is never redone. Everything a job produces is written in one
+transaction at the end, only while the lease is still held.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import InterfaceError, OperationalError, close_old_connections, connection, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from catalog import services as catalog_services
+from catalog.errors import Conflict, NotAllowed
+from catalog.permissions import can_change_dataset
+from profiling import quality
+from profiling.models import ExpectationSuite, ProfileRun, QualityResult, RunStatus, SuiteOrigin
+
+logger = logging.getLogger(__name__)
+
+PROGRESS_INTERVAL = 0.5  # seconds between progress writes (at most ~2 per second)
+# How the job's time is shared between its phases in `progress`.
+PROFILE_SHARE, QUALITY_SHARE = 0.8, 0.15
+
+
+class TransientProfileError(Exception):
+    """A failure that another attempt may not meet (database gone away, storage I/O)."""
+
+
+def _lease_seconds() -> int:
+    return int(getattr(settings, "PROFILING_LEASE_SECONDS", 120))
+
+
+def _max_attempts() -> int:
+    return int(getattr(settings, "PROFILING_MAX_ATTEMPTS", 3))
+
+
+# ---------------------------------------------------------------------------------------------
+# Queueing
+
+
+def _enqueue(run_id: int) -> None:
+    """Send the job's message; a broker that is down leaves the run pending (re-run re-queues)."""
+    from profiling.tasks import profile_version
+
+    try:
+        profile_version.delay(run_id)
+    except Exception:  # noqa: BLE001 - the broker's errors vary by transport
+        logger.exception("could not queue profile run %s; it stays pending until re-run", run_id)
+
+
+@transaction.atomic
+def queue_profile(*, version, actor=None) -> ProfileRun:
+    """Create (or reset) the version's pending profile job and queue it once committed."""
+    run, created = ProfileRun.objects.select_for_update().get_or_create(
+        version=version,
+        defaults={
+            "dataset_id": version.dataset_id,
+            "version_number": version.number,
+            "requested_by": actor if actor is not None and actor.is_authenticated else None,
+        },
+    )
+    if not created:
+        if run.status == RunStatus.RUNNING and not _lease_expired(run):
+            return run
+        _reset(run, actor=actor)
+    catalog_services.set_version_profile_status(version=version, status=RunStatus.PENDING)
+    transaction.on_commit(lambda: _enqueue(run.pk))
+    return run
+
+
+def _reset(run: ProfileRun, *, actor) -> None:
+    run.status = RunStatus.PENDING
+    run.progress = 0.0
+    run.error = ""
+    run.attempts = 0
+    run.claim_token = ""
+    run.heartbeat_at = None
+    run.started_at = run.finished_at = None
+    run.queued_at = timezone.now()
+    if actor is not None and actor.is_authenticated:
+        run.requested_by = actor
+    run.save()
+
+
+def _lease_expired(run: ProfileRun) -> bool:
+    beat = run.heartbeat_at or run.started_at
+    return beat is None or beat < timezone.now() - timedelta(seconds=_lease_seconds())
+
+
+@transaction.atomic
+def request_rerun(*, actor, version) -> ProfileRun:
+    """Profile a version again (API re-run). Only the owner, a steward or staff may.
+
+    A job that is running right now is not started twice (409); a pending one is queued again,
+    which is harmless (the claim makes a second message a no-op) and rescues a lost message.
+    """
+    dataset = version.dataset
+    if not can_change_dataset(actor, dataset):
+        raise NotAllowed("Only the dataset's owner, a steward or staff may re-run profiling.")
+    run = ProfileRun.objects.select_for_update().filter(version=version).first()
+    if run is not None and run.status == RunStatus.RUNNING and not _lease_expired(run):
+        raise Conflict(
+            "Profiling of this version is running; wait for it to finish before re-running.",
+            {"status": ["running"]},
+        )
+    if run is not None and run.status == RunStatus.PENDING:
+        transaction.on_commit(lambda: _enqueue(run.pk))
+        return run
+    return queue_profile(version=version, actor=actor)
+
+
+# ---------------------------------------------------------------------------------------------
+# Running a job
+
+
+@dataclass
+class Outcome:
+    """What the task should do after a call: nothing (done) or try again in `retry_in` seconds."""
+
+    state: str  # "succeeded" | "failed" | "done-before" | "busy" | "gone" | "lost-lease"
+    retry_in: float | None = None
+
+
+@transaction.atomic
+def claim_run(*, run_id: int, token: str) -> tuple[ProfileRun | None, Outcome | None]:
+    """Take the job for this worker, or say why not. Conditional on the row's state under a lock."""
+    run = ProfileRun.objects.select_for_update().filter(pk=run_id).first()
+    if run is None:
+        return None, Outcome("gone")
+    if run.finished:
+        return None, Outcome("done-before")
+    if run.status == RunStatus.RUNNING and not _lease_expired(run):
+        beat = run.heartbeat_at or run.started_at
+        wait = max(1.0, _lease_seconds() - (timezone.now() - beat).total_seconds() + 1)
+        return None, Outcome("busy", retry_in=wait)
+    if run.attempts >= _max_attempts():
+        # Each earlier worker died holding it (killed, out of memory, hard time limit): stop looping.
+        _write_failure(
+            run,
+            f"Profiling was abandoned after {run.attempts} attempts: the worker stopped each time "
+            "(killed, out of memory or over the hard time limit).",
+        )
+        return None, Outcome("failed")
+    now = timezone.now()
+    ProfileRun.objects.filter(pk=run.pk).update(
+        status=RunStatus.RUNNING,
+        attempts=F("attempts") + 1,
+        claim_token=token,
+        heartbeat_at=now,
+        started_at=now,
+        finished_at=None,
+        progress=0.0,
+        error="",
+    )
+    catalog_services.set_version_profile_status(version=run.version, status=RunStatus.RUNNING)
+    run.refresh_from_db()
+    return run, None
+
+
+def _write_failure(run: ProfileRun, message: str) -> None:
+    ProfileRun.objects.filter(pk=run.pk).update(
+        status=RunStatus.FAILED, error=message[:2000], finished_at=timezone.now(), claim_token=""
+    )
+    catalog_services.set_version_profile_status(version=run.version, status=RunStatus.FAILED)
+
+
+@transaction.atomic
+def fail_run(*, run_id: int, message: str, token: str | None = None) -> bool:
+    """Mark a job failed with a readable message (only if `token` still holds it, when given)."""
+    run = ProfileRun.objects.select_for_update().select_related("version").filter(pk=run_id).first()
+    if run is None or run.finished or (token is not None and run.claim_token != token):
+        return False
+    _write_failure(run, message)
+    return True
+
+
+def release_run(*, run_id: int, token: str) -> None:
+    """Give a claimed job back (pending) before a retry; best effort, the lease covers failure."""
+    try:
+        ProfileRun.objects.filter(pk=run_id, claim_token=token, status=RunStatus.RUNNING).update(
+            status=RunStatus.PENDING, claim_token="", heartbeat_at=None
+        )
+    except (OperationalError, InterfaceError):
+        logger.warning("could not release profile run %s; its lease will expire", run_id)
+
+
+class _Heartbeat:
+    """Refresh the lease from a thread while the job runs, whatever phase it is in.
+
+    The thread dies with the process, which is the point: a killed worker stops beating and its
+    job becomes claimable once the lease runs out.
+    """
+
+    def __init__(self, run_id: int, token: str) -> None:
+        self.run_id, self.token = run_id, token
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._loop, name=f"profile-heartbeat-{run_id}", daemon=True)
+
+    def _loop(self) -> None:
+        interval = max(0.2, _lease_seconds() / 4)
+        try:
+            while not self.stop.wait(interval):
+                try:
+                    ProfileRun.objects.filter(pk=self.run_id, claim_token=self.token).update(
+                        heartbeat_at=timezone.now()
+                    )
+                except Exception:  # noqa: BLE001 - a missed beat is retried next interval
+                    logger.warning("heartbeat of profile run %s failed", self.run_id, exc_info=True)
+        finally:
+            connection.close()
+
+    def __enter__(self) -> _Heartbeat:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join(timeout=10)
+
+
+class _NoHeartbeat:
+    def __enter__(self) -> _NoHeartbeat:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+class _Progress:
+    """Write progress at most every PROGRESS_INTERVAL seconds, and only while the lease is held."""
+
+    def __init__(self, run_id: int, token: str) -> None:
+        self.run_id, self.token = run_id, token
+        self.last = 0.0
+
+    def __call__(self, fraction: float, *, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self.last < PROGRESS_INTERVAL:
+            return
+        self.last = now
+        value = min(max(float(fraction), 0.0), 1.0)
+        ProfileRun.objects.filter(pk=self.run_id, claim_token=self.token).update(
+            progress=value, heartbeat_at=timezone.now()
+        )
+
+    def phase(self, start: float, share: float):
+        return lambda f: self(start + share * min(max(float(f), 0.0), 1.0))
+
+
+def execute_profile_run(*, run_id: int, heartbeat: bool = True) -> Outcome:
+    """Claim and run one profile job; the Celery task's whole body.
+
+    Bad input (ProfileError) and unexpected errors end as ``failed`` with a readable message;
+    transient errors (database, storage I/O) release the job and raise TransientProfileError for
+    the task to retry. Nothing here lets an exception kill the worker.
+    """
+    from celery.exceptions import SoftTimeLimitExceeded
+
+    from profiling.engine import ProfileError
+
+    token = uuid.uuid4().hex
+    try:
+        run, outcome = claim_run(run_id=run_id, token=token)
+    except (OperationalError, InterfaceError) as exc:
+        raise TransientProfileError(f"database unavailable: {exc}") from exc
+    if outcome is not None:
+        return outcome
+    try:
+        with _Heartbeat(run_id, token) if heartbeat else _NoHeartbeat():
+            computed = _compute(run, _Progress(run_id, token))
+            return _finish(run_id=run_id, token=token, computed=computed)
+    except ProfileError as exc:
+        fail_run(run_id=run_id, token=token, message=str(exc) or "The file could not be profiled.")
+        return Outcome("failed")
+    except SoftTimeLimitExceeded:
+        limit = getattr(settings, "PROFILING_SOFT_TIME_LIMIT", None)
+        fail_run(
+            run_id=run_id,
+            token=token,
+            message=f"Profiling took longer than the time limit ({limit} s) and was stopped.",
+        )
+        return Outcome("failed")
+    except (OperationalError, InterfaceError) as exc:
+        close_old_connections()
+        release_run(run_id=run_id, token=token)
+        raise TransientProfileError(f"database error: {exc}") from exc
+    except (FileNotFoundError, PermissionError, IsADirectoryError) as exc:
+        fail_run(
+            run_id=run_id,
+            token=token,
+            message=f"The version's file cannot be read: {exc.strerror or exc.__class__.__name__}.",
+        )
+        return Outcome("failed")
+    except OSError as exc:
+        release_run(run_id=run_id, token=token)
+        raise TransientProfileError(f"storage I/O error: {exc}") from exc
+    except Exception as exc:  # noqa: BLE001 - any other bug must fail the job, not the worker
+        logger.exception("profile run %s failed unexpectedly", run_id)
+        first_line = (str(exc).splitlines() or [""])[0][:300]
+        fail_run(
+            run_id=run_id,
+            token=token,
+            message=f"Profiling failed unexpectedly ({exc.__class__.__name__}: {first_line}). "
+            "The details are in the worker's log.",
+        )
+        return Outcome("failed")
+
+
+@dataclass
+class _Computed:
+    result: Any
+    quality: dict[str, Any] | None
+    proposed: list[dict[str, Any]] | None
+    suite_version: int | None
+    drift: dict[str, Any] | None
+    warnings: list[str]
+
+
+def _local_copy(version):
+    """(path, tempfile or None): a filesystem path to the version's bytes (copied from S3 if need be)."""
+    path = version.local_path()
+    if path:
+        return path, None
+    tmp = tempfile.NamedTemporaryFile(prefix="gouvernail-profile-", suffix=f".{version.format}")  # noqa: SIM115
+    with version.open() as src:
+        while chunk := src.read(1024 * 1024):
+            tmp.write(chunk)
+    tmp.flush()
+    return tmp.name, tmp
+
+
+def _compute(run: ProfileRun, progress: _Progress) -> _Computed:
+    from profiling.engine import compute_drift, profile_file
+
+    version = run.version
+    dataset = version.dataset
+    path, tmp = _local_copy(version)
+    try:
+        result = profile_file(
+            path,
+            format=version.format,
+            compression=version.compression or "",
+            encoding=version.encoding or "utf-8",
+            sensitive_columns=tuple(dataset.sensitive_columns or ()),
+            label_column=dataset.label_column or None,
+            positive_label=dataset.positive_label,
+            progress=progress.phase(0.0, PROFILE_SHARE),
+        )
+        progress(PROFILE_SHARE, force=True)
+        warnings = list(result.warnings or [])
+
+        suite = ExpectationSuite.objects.filter(dataset=dataset).first()
+        proposed = None
+        if suite is None:
+            proposed = quality.propose_expectations(columns=result.columns, row_count=result.row_count)
+            name, expectations, suite_version = _suite_name(dataset), proposed, 1
+        else:
+            name, expectations, suite_version = suite.name, suite.expectations, suite.version
+        quality_result = None
+        try:
+            quality_result = quality.validate_file(
+                name=name,
+                expectations=expectations,
+                path=path,
+                format=version.format,
+                compression=version.compression or "",
+                encoding=version.encoding or "utf-8",
+                total_rows=result.row_count,
+                available=[c["name"] for c in result.schema],
+                progress=progress.phase(PROFILE_SHARE, QUALITY_SHARE),
+            )
+        except (OperationalError, InterfaceError, OSError):
+            raise
+        except Exception as exc:  # noqa: BLE001 - a GX failure must not lose the statistics
+            logger.exception("quality validation of profile run %s failed", run.pk)
+            warnings.append(f"Quality validation could not run: {exc.__class__.__name__}: {str(exc)[:200]}")
+    finally:
+        if tmp is not None:
+            tmp.close()
+
+    drift = None
+    previous = (
+        ProfileRun.objects.filter(
+            dataset=dataset, status=RunStatus.SUCCEEDED, version_number__lt=version.number
+        )
+        .exclude(drift_state=None)
+        .order_by("-version_number")
+        .only("version_number", "drift_state")
+        .first()
+    )
+    if previous is not None and result.drift_state is not None:
+        try:
+            drift = compute_drift(
+                previous.drift_state, result.drift_state, previous_version=previous.version_number
+            )
+        except Exception as exc:  # noqa: BLE001 - drift is one part; keep the others
+            logger.exception("drift of profile run %s failed", run.pk)
+            warnings.append(f"Drift could not be computed: {exc.__class__.__name__}: {str(exc)[:200]}")
+    return _Computed(result, quality_result, proposed, suite_version, drift, warnings)
+
+
+def _suite_name(dataset) -> str:
+    return f"{dataset.namespace}:{dataset.name}"[:255]
+
+
+@transaction.atomic
+def _finish(*, run_id: int, token: str, computed: _Computed) -> Outcome:
+    """Write everything the job produced at once, if this worker still holds the job."""
+    run = ProfileRun.objects.select_for_update().select_related("version__dataset").get(pk=run_id)
+    if run.claim_token != token or run.status != RunStatus.RUNNING:
+        logger.warning("profile run %s: lease lost before writing; another worker owns it", run_id)
+        return Outcome("lost-lease")
+    version, dataset, result = run.version, run.version.dataset, computed.result
+    q = computed.quality
+    run.status = RunStatus.SUCCEEDED
+    run.progress = 1.0
+    run.error = ""
+    run.finished_at = timezone.now()
+    run.claim_token = ""
+    run.row_count = result.row_count
+    run.columns = result.columns
+    run.schema = result.schema
+    run.pii = result.pii or {}
+    run.bias = result.bias
+    run.drift = computed.drift
+    run.drift_state = result.drift_state
+    run.warnings = computed.warnings
+    run.method = {**(result.method or {}), **({"quality": q["method"]} if q else {})}
+    run.quality = {k: q[k] for k in ("success", "score", "results")} if q else None
+    run.save()
+
+    if computed.proposed is not None:
+        ExpectationSuite.objects.get_or_create(
+            dataset=dataset,
+            defaults={
+                "name": _suite_name(dataset),
+                "expectations": computed.proposed,
+                "origin": SuiteOrigin.PROPOSED,
+                "meta": {"proposed_from_version": version.number},
+            },
+        )
+    if q is not None:
+        passed = sum(1 for r in q["results"] if r["success"])
+        QualityResult.objects.update_or_create(
+            version=version,
+            defaults={
+                "dataset": dataset,
+                "version_number": version.number,
+                "success": q["success"],
+                "score": q["score"],
+                "evaluated": len(q["results"]),
+                "successful": passed,
+                "suite_version": computed.suite_version,
+                "results": q["results"],
+                "method": q["method"],
+                "created_at": timezone.now(),
+            },
+        )
+    # Columns describe the latest version: an older version profiled again must not roll them back.
+    latest = dataset.versions.order_by("-number").values_list("number", flat=True).first()
+    if latest == version.number:
+        catalog_services.set_columns_from_schema(dataset=dataset, columns=result.schema)
+        if result.pii:
+            catalog_services.mark_columns_pii(dataset=dataset, findings=result.pii)
+    catalog_services.set_version_profile_status(version=version, status=RunStatus.SUCCEEDED)
+    return Outcome("succeeded")
+
+
+# ---------------------------------------------------------------------------------------------
+# Expectation suites
+
+
+def _check_can_edit(actor, dataset) -> None:
+    if not can_change_dataset(actor, dataset):
+        raise NotAllowed("Only the dataset's owner, a steward or staff may change its expectation suite.")
+
+
+@transaction.atomic
+def save_suite(
+    *,
+    actor,
+    dataset,
+    expectations: Any,
+    name: str | None = None,
+    meta: dict[str, Any] | None = None,
+    origin: str = SuiteOrigin.EDITED,
+) -> ExpectationSuite:
+    """Replace a dataset's expectation suite (GX form), after GX itself has checked every expectation."""
+    _check_can_edit(actor, dataset)
+    checked = quality.normalize_expectations(expectations)
+    if name is not None and (not isinstance(name, str) or len(name) > 255):
+        raise ValidationError({"name": ["A string of at most 255 characters."]})
+    if meta is not None and not isinstance(meta, dict):
+        raise ValidationError({"meta": ["An object."]})
+    suite = ExpectationSuite.objects.select_for_update().filter(dataset=dataset).first()
+    if suite is None:
+        suite = ExpectationSuite(dataset=dataset, name=name or _suite_name(dataset), version=0)
+    suite.expectations = checked
+    if name:
+        suite.name = name
+    if meta is not None:
+        suite.meta = meta
+    suite.version += 1
+    suite.origin = origin
+    suite.updated_by = actor if actor is not None and actor.is_authenticated else None
+    suite.save()
+    return suite
+
+
+def import_suite(*, actor, dataset, data: Any) -> ExpectationSuite:
+    """Replace a dataset's suite with one that Great Expectations exported (``suite.to_json_dict()``)."""
+    _check_can_edit(actor, dataset)
+    name, expectations, meta = quality.parse_gx_export(data)
+    return save_suite(
+        actor=actor,
+        dataset=dataset,
+        expectations=expectations,
+        name=name or None,
+        meta=meta,
+        origin=SuiteOrigin.IMPORTED,
+    )

@@ -1,0 +1,51 @@
+"""The profile job. Thin: takes a run id, calls profiling.services, owns retries and limits.
+
+* ``acks_late`` + ``reject_on_worker_lost``: a worker that dies mid-job leaves the message to be
+  delivered again; the run's lease (services.claim_run) makes that redelivery redo an interrupted
+  job once and skip a finished one.
+* Time limits come from settings (PROFILING_SOFT_TIME_LIMIT, PROFILING_TIME_LIMIT): the soft one
+  fails the job with a message, the hard one kills its process (then the attempt cap applies).
+* Only transient errors (database, storage I/O) are retried, with backoff; bad input fails at once.
+"""
+
+import logging
+
+from celery import shared_task
+from django.conf import settings
+
+from profiling import services
+
+logger = logging.getLogger(__name__)
+
+MAX_TRANSIENT_RETRIES = 5
+
+
+@shared_task(
+    bind=True,
+    name="profiling.profile_version",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    soft_time_limit=settings.PROFILING_SOFT_TIME_LIMIT,
+    time_limit=settings.PROFILING_TIME_LIMIT,
+    max_retries=MAX_TRANSIENT_RETRIES,
+    ignore_result=True,
+)
+def profile_version(self, run_id: int) -> str:
+    """Profile the dataset version of ProfileRun ``run_id``."""
+    eager = bool(self.request.is_eager)
+    try:
+        outcome = services.execute_profile_run(run_id=run_id, heartbeat=not eager)
+    except services.TransientProfileError as exc:
+        if eager or self.request.retries >= self.max_retries:
+            services.fail_run(
+                run_id=run_id,
+                message=f"Profiling kept failing on a temporary error and gave up: {str(exc)[:300]}",
+            )
+            return "failed"
+        logger.warning("profile run %s: transient error, retrying: %s", run_id, exc)
+        raise self.retry(exc=exc, countdown=min(300, 5 * 2**self.request.retries)) from exc
+    if outcome.retry_in is not None and not eager:
+        # Another worker holds the job: look again when its lease would have run out, so that the
+        # job is taken over if that worker died and skipped if it finished.
+        raise self.retry(countdown=outcome.retry_in, max_retries=None)
+    return outcome.state
