@@ -6,19 +6,53 @@ Other apps read the catalog through these functions, never through its models' i
 from collections.abc import Iterable
 
 from django.core.exceptions import ValidationError
-from django.db.models import Max, Prefetch, QuerySet
+from django.db.models import Count, F, OuterRef, Prefetch, QuerySet, Subquery
 
 from catalog.models import Column, Dataset, DatasetVersion
 from catalog.urns import candidate_splits, dataset_lookup_q
 
 
 def dataset_list(*, user) -> QuerySet[Dataset]:
+    """Datasets the user may see, with owner, stewards, tags and ``latest_version_number``."""
+    # A correlated subquery, not Max() over a join: it runs only for the rows of the page shown,
+    # where an aggregate would GROUP BY every matching row before LIMIT (and slow counts).
+    latest = DatasetVersion.objects.filter(dataset=OuterRef("pk")).order_by("-number").values("number")[:1]
     return (
         Dataset.objects.visible_to(user)
         .select_related("owner")
         .prefetch_related("stewards", "tags")
-        .annotate(latest_version_number=Max("versions__number"))
+        .annotate(latest_version_number=Subquery(latest))
     )
+
+
+FACETS = ("owner", "tag", "domain", "sensitivity")
+_FACET_FIELDS = {
+    "owner": "owner__username",
+    "tag": "tags__name",
+    "domain": "domain",
+    "sensitivity": "sensitivity",
+}
+
+
+def dataset_facets(queryset: QuerySet[Dataset], *, limit: int = 50) -> dict[str, list[dict]]:
+    """Counts per owner, tag, domain and sensitivity over the datasets of ``queryset`` (filtered and
+    searched as the list is): ``{"owner": [{"value", "count"}], ...}``, largest first, at most
+    ``limit`` values each. Datasets with no owner or domain are not counted under those facets.
+    """
+    # The matching ids as a subquery: search ranks, ordering and prefetches play no part in counts.
+    base = Dataset.objects.filter(pk__in=queryset.order_by().values("pk"))
+    out: dict[str, list[dict]] = {}
+    for facet in FACETS:
+        field = _FACET_FIELDS[facet]
+        rows = (
+            base.exclude(**{f"{field}__isnull": True})
+            .exclude(**{field: ""})
+            .values(value=F(field))
+            .annotate(count=Count("pk", distinct=True))
+            .order_by("-count", "value")[:limit]
+        )
+        out[facet] = [{"value": r["value"], "count": r["count"]} for r in rows]
+    return out
 
 
 def dataset_detail(*, user, pk: int) -> Dataset:
@@ -60,3 +94,16 @@ def version_of(dataset: Dataset, number: int | None) -> DatasetVersion | None:
     if number is None:
         return qs.order_by("-number").first()
     return qs.filter(number=number).first()
+
+
+def version_by_checksum(dataset: Dataset, checksum: str) -> DatasetVersion | None:
+    """The newest version of a dataset whose bytes have this sha256 (lineage matches events by it)."""
+    return dataset.versions.filter(checksum=checksum.lower()).order_by("-number").first()
+
+
+def datasets_by_ids(ids: Iterable[int]) -> dict[int, Dataset]:
+    """{id: dataset} with owner and stewards loaded, for answers that name whom to tell (lineage impact)."""
+    return {
+        d.pk: d
+        for d in Dataset.objects.filter(pk__in=set(ids)).select_related("owner").prefetch_related("stewards")
+    }

@@ -1,0 +1,324 @@
+"""Lineage endpoints: OpenLineage in, Marquez-shaped answers out. Thin: services write, selectors read."""
+
+import gzip
+import json
+import zlib
+
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig, ValidationError
+from django.http import Http404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import generics, serializers, status
+from rest_framework.renderers import JSONRenderer
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from lineage import selectors, services
+from lineage.export import DotRenderer, GraphMLRenderer
+from lineage.models import LineageEvent
+from lineage.nodes import check_node_id
+from lineage.spec import parse_event_time
+
+GRAPH_RENDERERS = [JSONRenderer, GraphMLRenderer, DotRenderer]
+FORMAT_PARAM = OpenApiParameter("format", str, enum=["json", "graphml", "dot"], description="Export format.")
+
+
+def _max_bytes() -> int:
+    return int(getattr(settings, "LINEAGE_MAX_EVENT_BYTES", 5 * 1024 * 1024))
+
+
+def _int_param(request, name: str, default: int, *, lo: int = 0, hi: int = selectors.MAX_DEPTH) -> int:
+    raw = request.query_params.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValidationError({name: [f"Must be an integer (got {raw[:30]!r})."]}) from None
+    if not lo <= value <= hi:
+        raise ValidationError({name: [f"Must be between {lo} and {hi}."]})
+    return value
+
+
+def _node_param(request, name: str = "nodeId") -> str:
+    value = request.query_params.get(name)
+    if not value:
+        raise ValidationError({name: ["This parameter is required."]})
+    return check_node_id(value, name)
+
+
+class _GraphSerializer(serializers.Serializer):
+    graph = serializers.ListField(child=serializers.DictField())
+
+
+class _EventAcceptedSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    created = serializers.BooleanField()
+    kind = serializers.CharField()
+
+
+def _too_large(limit: int) -> Response:
+    return Response(
+        {
+            "detail": f"The event is larger than {limit} bytes (LINEAGE_MAX_EVENT_BYTES).",
+            "errors": {"body": [f"At most {limit} bytes."]},
+        },
+        status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+    )
+
+
+def _read_body(request) -> bytes | Response:
+    """The request body, bounded by LINEAGE_MAX_EVENT_BYTES (before and after gzip) → bytes or a 413."""
+    limit = _max_bytes()
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = 0
+    if length > limit:
+        return _too_large(limit)
+    try:
+        raw = request.body
+    except RequestDataTooBig:
+        return _too_large(limit)
+    if len(raw) > limit:
+        return _too_large(limit)
+    if request.META.get("HTTP_CONTENT_ENCODING", "").lower() == "gzip":
+        try:
+            d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+            raw = d.decompress(raw, limit + 1)
+        except (zlib.error, gzip.BadGzipFile) as exc:
+            raise ValidationError(
+                {"body": [f"Content-Encoding gzip, but the body is not gzip: {exc}"]}
+            ) from None
+        if len(raw) > limit:
+            return _too_large(limit)
+    return raw
+
+
+class LineageView(APIView):
+    """``POST`` one OpenLineage event; ``GET`` the lineage around a node, as Marquez answers."""
+
+    renderer_classes = GRAPH_RENDERERS
+
+    @extend_schema(
+        operation_id="lineage_event_create",
+        summary="Take one OpenLineage RunEvent, DatasetEvent or JobEvent",
+        request={"application/json": OpenApiTypes.OBJECT},
+        responses={
+            201: _EventAcceptedSerializer,
+            200: OpenApiResponse(_EventAcceptedSerializer, description="The same event was already stored."),
+            400: OpenApiResponse(description="Not valid OpenLineage: errors name the field path."),
+            413: OpenApiResponse(description="Body over LINEAGE_MAX_EVENT_BYTES."),
+        },
+    )
+    def post(self, request, *args, **kwargs):
+        raw = _read_body(request)
+        if isinstance(raw, Response):
+            return raw
+        try:
+            body = json.loads(raw)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ValidationError({"body": [f"Malformed JSON: {exc}"]}) from None
+        except RecursionError:
+            raise ValidationError({"body": ["Malformed JSON: nested too deeply."]}) from None
+        event, created = services.ingest_event(body=body, actor=request.user)
+        return Response(
+            {"id": event.pk, "created": created, "kind": event.kind},
+            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+        )
+
+    @extend_schema(
+        operation_id="lineage_graph",
+        summary="The lineage graph around a node (Marquez shape)",
+        parameters=[
+            OpenApiParameter(
+                "nodeId", str, required=True, description="dataset:<ns>:<name>, job:..., model:..."
+            ),
+            OpenApiParameter("depth", int, description="Hops in each direction (default 20)."),
+            OpenApiParameter("direction", str, enum=["upstream", "downstream", "both"]),
+            FORMAT_PARAM,
+        ],
+        responses={200: _GraphSerializer, 404: OpenApiResponse(description="Unknown node.")},
+    )
+    def get(self, request, *args, **kwargs):
+        node_id = _node_param(request)
+        depth = _int_param(request, "depth", 20)
+        direction = request.query_params.get("direction") or "both"
+        if direction not in ("upstream", "downstream", "both"):
+            raise ValidationError({"direction": ["Must be upstream, downstream or both."]})
+        graph = selectors.lineage_graph(node_id, depth=depth, direction=direction)
+        if graph is None:
+            raise Http404(f"Unknown node: {node_id}.")
+        return Response(graph)
+
+
+class ColumnLineageView(APIView):
+    renderer_classes = GRAPH_RENDERERS
+
+    @extend_schema(
+        operation_id="column_lineage",
+        summary="Column lineage around datasetField:<ns>:<name>:<field> (Marquez shape)",
+        parameters=[
+            OpenApiParameter("nodeId", str, required=True),
+            OpenApiParameter("depth", int),
+            OpenApiParameter("withDownstream", bool),
+            FORMAT_PARAM,
+        ],
+        responses={200: _GraphSerializer, 404: OpenApiResponse(description="Unknown field.")},
+    )
+    def get(self, request):
+        node_id = request.query_params.get("nodeId")
+        if not node_id:
+            raise ValidationError({"nodeId": ["This parameter is required."]})
+        depth = _int_param(request, "depth", 20)
+        downstream = request.query_params.get("withDownstream", "").lower() in ("1", "true", "yes")
+        graph = selectors.column_lineage(node_id, depth=depth, with_downstream=downstream)
+        if graph is None:
+            raise Http404(f"Unknown dataset field: {node_id}.")
+        return Response(graph)
+
+
+class ImpactView(APIView):
+    renderer_classes = GRAPH_RENDERERS
+
+    @extend_schema(
+        operation_id="lineage_impact",
+        summary="Everything downstream of a node, by distance, with whom to tell",
+        parameters=[
+            OpenApiParameter("nodeId", str, required=True),
+            OpenApiParameter("depth", int),
+            FORMAT_PARAM,
+        ],
+        responses={200: OpenApiTypes.OBJECT, 404: OpenApiResponse(description="Unknown node.")},
+    )
+    def get(self, request):
+        node_id = _node_param(request)
+        answer = selectors.impact(node_id, depth=_int_param(request, "depth", 20))
+        if answer is None:
+            raise Http404(f"Unknown node: {node_id}.")
+        return Response(answer)
+
+
+class PathView(APIView):
+    renderer_classes = GRAPH_RENDERERS
+
+    @extend_schema(
+        operation_id="lineage_path",
+        summary="A shortest path between two nodes",
+        parameters=[
+            OpenApiParameter("from", str, required=True),
+            OpenApiParameter("to", str, required=True),
+            OpenApiParameter("depth", int),
+            FORMAT_PARAM,
+        ],
+        responses={200: OpenApiTypes.OBJECT, 404: OpenApiResponse(description="Unknown node.")},
+    )
+    def get(self, request):
+        a, b = _node_param(request, "from"), _node_param(request, "to")
+        answer = selectors.path_between(a, b, depth=_int_param(request, "depth", 50))
+        if answer is None:
+            raise Http404("Unknown node.")
+        return Response(answer)
+
+
+class RunIOSerializer(serializers.Serializer):
+    runId = serializers.CharField(source="run.run_id")  # noqa: N815
+    job = serializers.CharField(source="run.job.key")
+    state = serializers.CharField(source="run.state")
+    startedAt = serializers.DateTimeField(source="run.started_at")  # noqa: N815
+    endedAt = serializers.DateTimeField(source="run.ended_at")  # noqa: N815
+    direction = serializers.CharField()
+    version = serializers.CharField(source="version_label")
+    catalogVersion = serializers.IntegerField(source="version_number")  # noqa: N815
+
+
+class DatasetRunsView(generics.ListAPIView):
+    """History: the runs that wrote (output) and read (input) a dataset or model, newest first."""
+
+    serializer_class = RunIOSerializer
+
+    def get_queryset(self):
+        node = selectors.dataset_node_for(self.kwargs["ref"])
+        if node is None:
+            raise Http404(f"No lineage for {self.kwargs['ref']}.")
+        direction = self.request.query_params.get("direction")
+        if direction and direction not in ("input", "output"):
+            raise ValidationError({"direction": ["Must be input or output."]})
+        version = self.request.query_params.get("version")
+        if version is not None and not version.isdigit():
+            raise ValidationError({"version": ["A catalog version number."]})
+        return selectors.runs_of_dataset(node, direction=direction, version=int(version) if version else None)
+
+    @extend_schema(
+        operation_id="lineage_dataset_runs",
+        summary="Runs that wrote and read a dataset (by catalog id or URN)",
+        parameters=[
+            OpenApiParameter("direction", str, enum=["input", "output"]),
+            OpenApiParameter("version", int, description="Only runs that read/wrote this catalog version."),
+        ],
+    )
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+
+class RunDetailView(APIView):
+    @extend_schema(
+        operation_id="lineage_run",
+        summary="A run with what it read and wrote",
+        responses={200: OpenApiTypes.OBJECT, 404: OpenApiResponse(description="Unknown run.")},
+    )
+    def get(self, request, run_id: str):
+        answer = selectors.run_detail(run_id)
+        if answer is None:
+            raise Http404(f"Unknown run: {run_id}.")
+        return Response(answer)
+
+
+class EventSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = LineageEvent
+        fields = [
+            "id",
+            "kind",
+            "event_type",
+            "event_time",
+            "run_id",
+            "job_key",
+            "producer",
+            "received_at",
+            "body",
+        ]
+
+
+class EventListView(generics.ListAPIView):
+    """The raw record, newest first: every accepted event as received."""
+
+    serializer_class = EventSerializer
+
+    def get_queryset(self):
+        p = self.request.query_params
+        times = {}
+        for name in ("since", "until"):
+            if p.get(name):
+                try:
+                    times[name] = parse_event_time(p[name])
+                except ValueError:
+                    raise ValidationError({name: ["Must be an ISO-8601 date-time."]}) from None
+        return selectors.events(
+            run_id=p.get("runId"), job=p.get("job"), event_type=p.get("eventType"), **times
+        )
+
+    @extend_schema(
+        operation_id="lineage_events",
+        summary="Raw OpenLineage events as received (paginated)",
+        parameters=[
+            OpenApiParameter("runId", str),
+            OpenApiParameter("job", str, description="job:<ns>:<name>"),
+            OpenApiParameter("eventType", str),
+            OpenApiParameter("since", OpenApiTypes.DATETIME),
+            OpenApiParameter("until", OpenApiTypes.DATETIME),
+        ],
+    )
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)

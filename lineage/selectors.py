@@ -1,0 +1,555 @@
+"""Reads of lineage: graph walks, history, raw events.
+
+Walks run in the database as one recursive query over the integer edge table (index-only scans on
+(src, dst) / (dst, src)); only the part of the graph a query touches comes back to Python, where
+networkx does the graph algorithms (paths, export). Every walk is bounded by its depth, so a cycle
+(a job that reads and writes the same table) ends like any other path.
+"""
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from django.db import connection
+from django.db.models import QuerySet
+
+from catalog.selectors import datasets_by_ids
+from lineage.models import ColumnEdge, Direction, LineageEvent, Node, NodeKind, Run, RunIO
+from lineage.nodes import field_candidates, field_node_id
+
+NODE = Node._meta.db_table
+EDGE = "lineage_edge"
+MAX_DEPTH = 100
+
+
+def _pg() -> bool:
+    return connection.vendor == "postgresql"
+
+
+def _in(column: str, values: list) -> tuple[str, list]:
+    """``column IN (...)`` portable: one array parameter on PostgreSQL, expanded on SQLite."""
+    if _pg():
+        return f"{column} = ANY(%s)", [list(values)]
+    if not values:
+        return "1 = 0", []
+    return f"{column} IN ({','.join(['%s'] * len(values))})", list(values)
+
+
+def _chunks(values: list, size: int = 900):
+    for i in range(0, len(values), size):
+        yield values[i : i + size]
+
+
+# ---------------------------------------------------------------------------------------------
+# Nodes
+
+
+def node_exists(node_id: str) -> bool:
+    return Node.objects.filter(key=node_id).exists()
+
+
+def node_by_key(node_id: str) -> Node | None:
+    return Node.objects.filter(key=node_id).first()
+
+
+# ---------------------------------------------------------------------------------------------
+# Walks
+
+
+@dataclass
+class Walk:
+    """The touched part of the graph: node ids with their distance, and the edges walked."""
+
+    start: int
+    depth: dict[int, int] = field(default_factory=dict)  # node id → hops from start (signed: -up)
+    edges: set[tuple[int, int]] = field(default_factory=set)
+
+
+def _walk_sql(direction: str) -> str:
+    if direction == "downstream":
+        return (
+            "down(parent, node, depth) AS (SELECT CAST(NULL AS BIGINT), CAST(%s AS BIGINT), 0 UNION "  # noqa: S608
+            f"SELECT w.node, e.dst, w.depth + 1 FROM down w JOIN {EDGE} e ON e.src = w.node WHERE w.depth < %s)"
+        )
+    return (
+        "up(parent, node, depth) AS (SELECT CAST(NULL AS BIGINT), CAST(%s AS BIGINT), 0 UNION "  # noqa: S608
+        f"SELECT w.node, e.src, w.depth + 1 FROM up w JOIN {EDGE} e ON e.dst = w.node WHERE w.depth < %s)"
+    )
+
+
+def walk(start: int, *, depth: int, direction: str = "both") -> Walk:
+    """Every node within ``depth`` hops of ``start`` (downstream, upstream or both) in one query."""
+    depth = max(0, min(int(depth), MAX_DEPTH))
+    parts, params, selects = [], [], []
+    if direction in ("downstream", "both"):
+        parts.append(_walk_sql("downstream"))
+        params += [start, depth]
+        selects.append("SELECT 'd', parent, node, depth FROM down")
+    if direction in ("upstream", "both"):
+        parts.append(_walk_sql("upstream"))
+        params += [start, depth]
+        selects.append("SELECT 'u', parent, node, depth FROM up")
+    sql = "WITH RECURSIVE " + ", ".join(parts) + " " + " UNION ALL ".join(selects)
+    result = Walk(start=start, depth={start: 0})
+    with connection.cursor() as cur:
+        cur.execute(sql, params)
+        for side, parent, node, d in cur.fetchall():
+            if parent is not None:
+                result.edges.add((parent, node) if side == "d" else (node, parent))
+            known = result.depth.get(node)
+            if known is None or d < abs(known):
+                result.depth[node] = d if side == "d" else -d
+    return result
+
+
+def upstream_datasets(urns: list[str], *, depth: int = 50) -> dict[str, list[str]]:
+    """For each dataset URN, the URNs of every DATASET upstream of it (through jobs), nearest first.
+
+    One recursive query for all URNs together. ``depth`` counts datasets, so the walk takes twice as
+    many hops (dataset → job → dataset). Unknown URNs map to [].
+    """
+    out: dict[str, list[str]] = {u: [] for u in urns}
+    if not urns:
+        return out
+    hops = max(0, min(int(depth), MAX_DEPTH)) * 2
+    cond, params = _in("key", list(dict.fromkeys(urns)))
+    sql = (
+        "WITH RECURSIVE up(origin, node, depth) AS ("  # noqa: S608 -- table names are constants
+        f" SELECT id, id, 0 FROM {NODE} WHERE {cond} AND kind = 'DATASET'"
+        f" UNION SELECT w.origin, e.src, w.depth + 1 FROM up w JOIN {EDGE} e ON e.dst = w.node"
+        "  WHERE w.depth < %s)"
+        f" SELECT o.key, n.key, MIN(w.depth) AS d FROM up w JOIN {NODE} n ON n.id = w.node"
+        f" JOIN {NODE} o ON o.id = w.origin"
+        " WHERE n.kind = 'DATASET' AND w.node <> w.origin"
+        " GROUP BY o.key, n.key ORDER BY o.key, d, n.key"
+    )
+    with connection.cursor() as cur:
+        cur.execute(sql, [*params, hops])
+        for origin, key, _d in cur.fetchall():
+            out[origin].append(key)
+    return out
+
+
+def downstream_nodes(node_id: str, *, depth: int = 20) -> list[tuple[str, str, int]]:
+    """(node id, type, distance) of everything downstream of a node, nearest first ([] if unknown)."""
+    node = node_by_key(node_id)
+    if node is None:
+        return []
+    w = walk(node.pk, depth=depth, direction="downstream")
+    ids = [i for i in w.depth if i != node.pk]
+    rows = _node_rows(ids)
+    return sorted(
+        ((rows[i].key, rows[i].kind, w.depth[i]) for i in ids if i in rows), key=lambda t: (t[2], t[0])
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Marquez-shaped answers
+
+
+def _node_rows(ids: list[int]) -> dict[int, Node]:
+    out: dict[int, Node] = {}
+    fields = (
+        "id",
+        "kind",
+        "key",
+        "namespace",
+        "name",
+        "dataset_id",
+        "description",
+        "facets",
+        "owners",
+        "latest_run_id",
+        "created_at",
+        "updated_at",
+    )
+    for chunk in _chunks(list(ids), 10_000 if _pg() else 900):
+        for n in Node.objects.filter(pk__in=chunk).only(*fields):
+            out[n.pk] = n
+    return out
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value else None
+
+
+def run_data(run: Run, job: Node | None = None) -> dict[str, Any]:
+    """A run as Marquez answers it."""
+    duration = None
+    if run.started_at and run.ended_at:
+        duration = int((run.ended_at - run.started_at).total_seconds() * 1000)
+    return {
+        "id": run.run_id,
+        "createdAt": _iso(run.created_at),
+        "updatedAt": _iso(run.updated_at),
+        "nominalStartTime": _iso(run.nominal_start_time),
+        "nominalEndTime": _iso(run.nominal_end_time),
+        "state": run.state,
+        "startedAt": _iso(run.started_at),
+        "endedAt": _iso(run.ended_at),
+        "durationMs": duration,
+        "args": {},
+        "jobId": {"namespace": job.namespace, "name": job.name} if job is not None else None,
+        "facets": run.facets,
+    }
+
+
+def _fields(facets: dict) -> list[dict[str, Any]]:
+    schema = facets.get("schema") if isinstance(facets, dict) else None
+    out = []
+    for f in (schema or {}).get("fields") or [] if isinstance(schema, dict) else []:
+        if isinstance(f, dict) and f.get("name"):
+            out.append(
+                {"name": f["name"], "type": f.get("type"), "tags": [], "description": f.get("description")}
+            )
+    return out
+
+
+def node_data(node: Node, *, inputs=(), outputs=(), latest_run: Run | None = None) -> dict[str, Any]:
+    ident = {"namespace": node.namespace, "name": node.name}
+    base = {
+        "id": ident,
+        "name": node.name,
+        "namespace": node.namespace,
+        "createdAt": _iso(node.created_at),
+        "updatedAt": _iso(node.updated_at),
+        "description": node.description or None,
+    }
+    if node.kind == NodeKind.JOB:
+        return {
+            **base,
+            "type": "BATCH",
+            "simpleName": node.name.rsplit(".", 1)[-1],
+            "parentJobName": None,
+            "inputs": sorted(inputs, key=lambda d: (d["namespace"], d["name"])),
+            "outputs": sorted(outputs, key=lambda d: (d["namespace"], d["name"])),
+            "location": None,
+            "latestRun": run_data(latest_run, node) if latest_run else None,
+        }
+    if node.kind == NodeKind.MODEL:
+        version = (node.facets.get("version") or {}).get("datasetVersion") if node.facets else None
+        return {**base, "type": "MODEL", "version": version, "owners": list(node.owners)}
+    return {
+        **base,
+        "type": "DB_TABLE",
+        "physicalName": node.name,
+        "sourceName": node.namespace,
+        "fields": _fields(node.facets),
+        "tags": [],
+        "lastModifiedAt": None,
+        "lastLifecycleState": None,
+        "catalogId": node.dataset_id,
+    }
+
+
+def graph_from_walk(w: Walk) -> dict[str, Any]:
+    """{"graph": [...]} as Marquez answers ``GET /api/v1/lineage``, nodes sorted by id."""
+    rows = _node_rows(list(w.depth))
+    job_ids = [i for i, n in rows.items() if n.kind == NodeKind.JOB]
+    runs = {
+        r.pk: r
+        for r in Run.objects.filter(pk__in=[rows[i].latest_run_id for i in job_ids if rows[i].latest_run_id])
+    }
+    in_edges: dict[int, list[tuple[int, int]]] = defaultdict(list)
+    out_edges: dict[int, list[tuple[int, int]]] = defaultdict(list)
+    for src, dst in w.edges:
+        if src in rows and dst in rows:
+            out_edges[src].append((src, dst))
+            in_edges[dst].append((src, dst))
+    graph = []
+    for i, node in rows.items():
+        if node.kind == NodeKind.JOB:
+            ins = [{"namespace": rows[s].namespace, "name": rows[s].name} for s, _ in in_edges[i]]
+            outs = [{"namespace": rows[d].namespace, "name": rows[d].name} for _, d in out_edges[i]]
+            data = node_data(node, inputs=ins, outputs=outs, latest_run=runs.get(node.latest_run_id))
+        else:
+            data = node_data(node)
+        graph.append(
+            {
+                "id": node.key,
+                "type": node.kind,
+                "data": data,
+                "inEdges": sorted(
+                    ({"origin": rows[s].key, "destination": node.key} for s, _ in in_edges[i]),
+                    key=lambda e: e["origin"],
+                ),
+                "outEdges": sorted(
+                    ({"origin": node.key, "destination": rows[d].key} for _, d in out_edges[i]),
+                    key=lambda e: e["destination"],
+                ),
+            }
+        )
+    graph.sort(key=lambda n: n["id"])
+    return {"graph": graph}
+
+
+def lineage_graph(node_id: str, *, depth: int = 20, direction: str = "both") -> dict[str, Any] | None:
+    """The Marquez-shaped lineage around a node, or None when the node is unknown."""
+    node = node_by_key(node_id)
+    if node is None:
+        return None
+    return graph_from_walk(walk(node.pk, depth=depth, direction=direction))
+
+
+# ---------------------------------------------------------------------------------------------
+# Impact and paths
+
+
+def impact(node_id: str, *, depth: int = 20) -> dict[str, Any] | None:
+    """Everything downstream of a node grouped by distance, with whom to tell for each dataset/model.
+
+    Owners and stewards of datasets come from the catalog (through its selectors); a model's from
+    its ownership facet or whoever recorded its training run.
+    """
+    node = node_by_key(node_id)
+    if node is None:
+        return None
+    w = walk(node.pk, depth=depth, direction="downstream")
+    rows = _node_rows([i for i in w.depth if i != node.pk])
+    catalog = datasets_by_ids([n.dataset_id for n in rows.values() if n.dataset_id])
+    levels: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    notify: set[str] = set()
+    for i, n in rows.items():
+        entry: dict[str, Any] = {"id": n.key, "type": n.kind}
+        if n.kind == NodeKind.DATASET:
+            ds = catalog.get(n.dataset_id)
+            owners = [ds.owner.username] if ds is not None and ds.owner_id else []
+            stewards = sorted(s.username for s in ds.stewards.all()) if ds is not None else []
+            entry.update(owners=owners, stewards=stewards, catalogId=n.dataset_id)
+            notify.update(owners, stewards)
+        elif n.kind == NodeKind.MODEL:
+            entry.update(owners=list(n.owners), stewards=[])
+            notify.update(n.owners)
+        levels[w.depth[i]].append(entry)
+    return {
+        "nodeId": node.key,
+        "depth": depth,
+        "count": len(rows),
+        "levels": [
+            {"distance": d, "nodes": sorted(levels[d], key=lambda e: e["id"])} for d in sorted(levels)
+        ],
+        "notify": sorted(notify),
+    }
+
+
+def path_between(from_id: str, to_id: str, *, depth: int = 50) -> dict[str, Any] | None:
+    """A shortest directed path from one node to another (downstream), else from ``to`` to ``from``.
+
+    None when either node is unknown; ``path`` is [] when none exists within ``depth`` hops.
+    """
+    import networkx as nx
+
+    a, b = node_by_key(from_id), node_by_key(to_id)
+    if a is None or b is None:
+        return None
+    best: list[int] = []
+    for src, dst in ((a, b), (b, a)):
+        w = walk(src.pk, depth=depth, direction="downstream")
+        if dst.pk not in w.depth:
+            continue
+        g = nx.DiGraph()
+        g.add_edges_from(w.edges)
+        best = nx.shortest_path(g, src.pk, dst.pk)
+        break
+    sub = Walk(start=a.pk, depth={i: 0 for i in best} or {a.pk: 0, b.pk: 0})
+    sub.edges = set(zip(best, best[1:], strict=False))
+    graph = graph_from_walk(sub)["graph"]
+    keys = {n.pk: n.key for n in (a, b)} | {i: n.key for i, n in _node_rows(best).items()}
+    ordered = [keys[i] for i in best]
+    by_key = {n["id"]: n for n in graph}
+    return {
+        "from": from_id,
+        "to": to_id,
+        "found": bool(best),
+        "path": ordered,
+        "length": max(0, len(ordered) - 1),
+        "graph": [by_key[k] for k in ordered] if ordered else graph,
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# Column lineage
+
+
+def column_lineage(field_id: str, *, depth: int = 20, with_downstream: bool = False) -> dict[str, Any] | None:
+    """Marquez-shaped column lineage around ``datasetField:<ns>:<name>:<field>`` (upstream by default)."""
+    candidates = field_candidates(field_id)
+    nodes = {n.key: n for n in Node.objects.filter(key__in=[k for k, _ in candidates])}
+    start = next(((nodes[k], f) for k, f in candidates if k in nodes), None)
+    if start is None:
+        return None
+    depth = max(0, min(int(depth), MAX_DEPTH))
+    seen = {(start[0].pk, start[1]): 0}
+    edges: list[ColumnEdge] = []
+    frontier_up = [(start[0].pk, start[1])]
+    frontier_down = list(frontier_up) if with_downstream else []
+    for _hop in range(depth):
+        if not frontier_up and not frontier_down:
+            break
+        nxt_up, nxt_down = [], []
+        for node_pk, fname in frontier_up:
+            for e in ColumnEdge.objects.filter(out_node_id=node_pk, out_field=fname):
+                edges.append(e)
+                k = (e.in_node_id, e.in_field)
+                if k not in seen:
+                    seen[k] = _hop + 1
+                    nxt_up.append(k)
+        for node_pk, fname in frontier_down:
+            for e in ColumnEdge.objects.filter(in_node_id=node_pk, in_field=fname):
+                edges.append(e)
+                k = (e.out_node_id, e.out_field)
+                if k not in seen:
+                    seen[k] = _hop + 1
+                    nxt_down.append(k)
+        frontier_up, frontier_down = nxt_up, nxt_down
+    rows = _node_rows(list({k[0] for k in seen}))
+    inputs: dict[tuple[int, str], list[ColumnEdge]] = defaultdict(list)
+    outputs: dict[tuple[int, str], list[ColumnEdge]] = defaultdict(list)
+    unique = {(e.in_node_id, e.in_field, e.out_node_id, e.out_field): e for e in edges}
+    for e in unique.values():
+        inputs[(e.out_node_id, e.out_field)].append(e)
+        outputs[(e.in_node_id, e.in_field)].append(e)
+
+    def fid(pk: int, fname: str) -> str:
+        return field_node_id(rows[pk].key, fname)
+
+    def ftype(pk: int, fname: str) -> str | None:
+        for f in _fields(rows[pk].facets):
+            if f["name"] == fname:
+                return f["type"]
+        return None
+
+    graph = []
+    for pk, fname in seen:
+        ins = inputs[(pk, fname)]
+        graph.append(
+            {
+                "id": fid(pk, fname),
+                "type": "DATASET_FIELD",
+                "data": {
+                    "namespace": rows[pk].namespace,
+                    "dataset": rows[pk].name,
+                    "datasetVersion": None,
+                    "field": fname,
+                    "fieldType": ftype(pk, fname),
+                    "transformationDescription": ins[0].transformation_description or None if ins else None,
+                    "transformationType": ins[0].transformation_type or None if ins else None,
+                    "inputFields": [
+                        {
+                            "namespace": rows[e.in_node_id].namespace,
+                            "dataset": rows[e.in_node_id].name,
+                            "datasetVersion": None,
+                            "field": e.in_field,
+                            "transformationDescription": e.transformation_description or None,
+                            "transformationType": e.transformation_type or None,
+                        }
+                        for e in ins
+                        if e.in_node_id in rows
+                    ],
+                },
+                "inEdges": sorted(
+                    (
+                        {"origin": fid(e.in_node_id, e.in_field), "destination": fid(pk, fname)}
+                        for e in ins
+                        if e.in_node_id in rows
+                    ),
+                    key=lambda x: x["origin"],
+                ),
+                "outEdges": sorted(
+                    (
+                        {"origin": fid(pk, fname), "destination": fid(e.out_node_id, e.out_field)}
+                        for e in outputs[(pk, fname)]
+                        if (e.out_node_id, e.out_field) in seen
+                    ),
+                    key=lambda x: x["destination"],
+                ),
+            }
+        )
+    graph.sort(key=lambda n: n["id"])
+    return {"graph": graph}
+
+
+# ---------------------------------------------------------------------------------------------
+# History
+
+
+def runs_of_dataset(
+    node: Node, *, direction: str | None = None, version: int | None = None
+) -> QuerySet[RunIO]:
+    """The runs that wrote (output) or read (input) a dataset, newest first; optionally one version."""
+    qs = RunIO.objects.filter(node=node).select_related("run", "run__job")
+    if direction in (Direction.INPUT, Direction.OUTPUT):
+        qs = qs.filter(direction=direction)
+    if version is not None:
+        qs = qs.filter(version_number=version)
+    return qs.order_by("-run__begun_at", "-run_id", "direction")
+
+
+def dataset_node_for(ref: str) -> Node | None:
+    """The node of a dataset given by catalog id, URN (dataset:...) or model:... id."""
+    if ref.isdigit():
+        return Node.objects.filter(dataset_id=int(ref), kind=NodeKind.DATASET).first()
+    return Node.objects.filter(key=ref).exclude(kind=NodeKind.JOB).first()
+
+
+def run_detail(run_id: str) -> dict[str, Any] | None:
+    run = Run.objects.select_related("job").filter(run_id=run_id.lower()).first()
+    if run is None:
+        return None
+    ios = list(run.io.select_related("node").order_by("node__key"))
+
+    def entry(io: RunIO) -> dict[str, Any]:
+        return {
+            "id": io.node.key,
+            "type": io.node.kind,
+            "namespace": io.node.namespace,
+            "name": io.node.name,
+            "version": io.version_label or None,
+            "catalogVersion": io.version_number,
+            "facets": io.facets,
+        }
+
+    return {
+        **run_data(run, run.job),
+        "job": run.job.key,
+        "inputs": [entry(io) for io in ios if io.direction == Direction.INPUT],
+        "outputs": [entry(io) for io in ios if io.direction == Direction.OUTPUT],
+    }
+
+
+def events(
+    *,
+    run_id: str | None = None,
+    job: str | None = None,
+    event_type: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> QuerySet[LineageEvent]:
+    qs = LineageEvent.objects.all().order_by("-id")
+    if run_id:
+        qs = qs.filter(run_id=run_id.lower())
+    if job:
+        qs = qs.filter(job_key=job)
+    if event_type:
+        qs = qs.filter(event_type=event_type.upper())
+    if since:
+        qs = qs.filter(event_time__gte=since)
+    if until:
+        qs = qs.filter(event_time__lte=until)
+    return qs
+
+
+def dataset_facets(dataset_id: int) -> dict[str, Any]:
+    """The latest OpenLineage facets reported for a catalog dataset (quality facets shown beside our
+    own profile), including the input facets (dataQualityMetrics) of the latest run that read it."""
+    node = Node.objects.filter(dataset_id=dataset_id, kind=NodeKind.DATASET).first()
+    if node is None:
+        return {}
+    out = dict(node.facets)
+    latest_io = RunIO.objects.filter(node=node).order_by("-run__begun_at", "-id").first()
+    if latest_io is not None:
+        for k in ("dataQualityMetrics", "dataQualityAssertions"):
+            if k in latest_io.facets:
+                out[k] = latest_io.facets[k]
+    return out

@@ -1,0 +1,584 @@
+"""Every write of lineage: taking an OpenLineage event in, and recording a training run.
+
+An event is stored as received and folded into the graph in one transaction: a refused event leaves
+nothing behind, an accepted one is never lost, and the same event sent twice is stored once.
+Datasets are resolved or registered only through ``catalog.services.ensure_dataset``.
+"""
+
+import hashlib
+import json
+import logging
+import re
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+
+from catalog import selectors as catalog_selectors
+from catalog import services as catalog_services
+from lineage import signals
+from lineage.models import (
+    ColumnEdge,
+    Direction,
+    Edge,
+    EventKind,
+    LineageEvent,
+    Node,
+    NodeKind,
+    Run,
+    RunIO,
+    RunState,
+)
+from lineage.nodes import node_key
+from lineage.spec import parse_event_time, validate_event
+
+log = logging.getLogger(__name__)
+
+PRODUCER = "https://github.com/gouvernail/gouvernail/lineage"
+_TERMINAL = {"COMPLETE": RunState.COMPLETED, "FAIL": RunState.FAILED, "ABORT": RunState.ABORTED}
+_SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
+
+
+def canonical_hash(body: dict) -> str:
+    """sha256 of the event's canonical JSON: key order and whitespace do not make a new event."""
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _max_datasets() -> int:
+    return int(getattr(settings, "LINEAGE_MAX_DATASETS_PER_EVENT", 10_000))
+
+
+@dataclass
+class _Ctx:
+    """What one event's processing collects for after-commit hooks."""
+
+    emit_model_signal: bool = True
+    model_outputs: list[tuple[Node, str | None]] = field(default_factory=list)
+
+
+# ---------------------------------------------------------------------------------------------
+# Ingestion
+
+
+def ingest_event(*, body: Any, actor=None, emit_model_signal: bool = True) -> tuple[LineageEvent, bool]:
+    """Validate, store and apply one OpenLineage event → (event row, created).
+
+    created is False when the very same event was already stored (a client retry): nothing changes.
+    Raises ValidationError naming the offending field (→ 400) and stores nothing then.
+    """
+    kind = validate_event(body, max_datasets=_max_datasets())
+    digest = canonical_hash(body)
+    existing = LineageEvent.objects.filter(body_hash=digest).first()
+    if existing is not None:
+        return existing, False
+    event_time = parse_event_time(body["eventTime"])
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                event = LineageEvent.objects.create(
+                    kind=kind,
+                    event_type=(body.get("eventType") or "") if kind == EventKind.RUN else "",
+                    event_time=event_time,
+                    run_id=body["run"]["runId"].lower() if kind == EventKind.RUN else "",
+                    job_key=node_key("job", body["job"]["namespace"], body["job"]["name"])
+                    if kind != EventKind.DATASET
+                    else "",
+                    producer=str(body.get("producer", ""))[:1000],
+                    body_hash=digest,
+                    body=body,
+                    received_by=getattr(actor, "username", "") or "",
+                )
+        except IntegrityError:
+            # The same event, posted concurrently, committed first.
+            return LineageEvent.objects.get(body_hash=digest), False
+        ctx = _Ctx(emit_model_signal=emit_model_signal)
+        if kind == EventKind.RUN:
+            _apply_run_event(body, event_time, ctx)
+        elif kind == EventKind.JOB:
+            _apply_job_event(body)
+        else:
+            _apply_dataset_event(body)
+    return event, True
+
+
+# ---------------------------------------------------------------------------------------------
+# Nodes
+
+
+def _dataset_type(facets: dict) -> str:
+    facet = facets.get("datasetType") if isinstance(facets, dict) else None
+    value = facet.get("datasetType") if isinstance(facet, dict) else None
+    return str(value).upper() if value else ""
+
+
+def _job_node(namespace: str, name: str) -> Node:
+    """The job's node, created when new, locked for this transaction: runs of a job apply one by one."""
+    key = node_key("job", namespace, name)
+    node = Node.objects.select_for_update().filter(key=key).first()
+    if node is None:
+        try:
+            with transaction.atomic():
+                Node.objects.create(kind=NodeKind.JOB, key=key, namespace=namespace, name=name)
+        except IntegrityError:
+            pass  # created concurrently; lock the winner's row below
+        node = Node.objects.select_for_update().get(key=key)
+    return node
+
+
+def _resolve_datasets(specs: list[tuple[str, str, dict]]) -> dict[tuple[str, str], Node]:
+    """Nodes for (namespace, name, facets) datasets, registering unknown ones in the catalog.
+
+    One query finds the known nodes; new ones are created in sorted order so that two events
+    naming the same new datasets never deadlock.
+    """
+    wanted: dict[tuple[str, str], str] = {}
+    for ns, name, facets in specs:
+        is_model = _dataset_type(facets) == "MODEL"
+        wanted.setdefault((ns, name), node_key("model" if is_model else "dataset", ns, name))
+    keys = set(wanted.values())
+    found = {n.key: n for n in Node.objects.filter(key__in=keys)} if keys else {}
+    out: dict[tuple[str, str], Node] = {}
+    for (ns, name), key in sorted(wanted.items(), key=lambda kv: kv[1]):
+        node = found.get(key)
+        if node is None:
+            node = _create_dataset_node(ns, name, key)
+        elif node.kind == NodeKind.DATASET and node.dataset_id is None:
+            node.dataset_id = catalog_services.ensure_dataset(namespace=ns, name=name, via="lineage")[0].pk
+            Node.objects.filter(pk=node.pk).update(dataset_id=node.dataset_id)
+        out[(ns, name)] = node
+    return out
+
+
+def _create_dataset_node(ns: str, name: str, key: str) -> Node:
+    kind = NodeKind.MODEL if key.startswith("model:") else NodeKind.DATASET
+    dataset_id = None
+    if kind == NodeKind.DATASET:
+        dataset_id = catalog_services.ensure_dataset(namespace=ns, name=name, via="lineage")[0].pk
+    try:
+        with transaction.atomic():
+            return Node.objects.create(kind=kind, key=key, namespace=ns, name=name, dataset_id=dataset_id)
+    except IntegrityError:
+        return Node.objects.get(key=key)
+
+
+# ---------------------------------------------------------------------------------------------
+# Facets
+
+
+def _schema_columns(facet: dict) -> list[dict[str, Any]] | None:
+    fields = facet.get("fields") if isinstance(facet, dict) else None
+    if not isinstance(fields, list):
+        return None
+    cols = []
+    for f in fields:
+        if isinstance(f, dict) and isinstance(f.get("name"), str) and f["name"]:
+            cols.append(
+                {
+                    "name": f["name"],
+                    "type": str(f.get("type") or "")[:50],
+                    "description": str(f.get("description") or ""),
+                }
+            )
+    return cols
+
+
+def _owner_usernames(facet: dict) -> list[str]:
+    """Usernames named by an ownership facet: ``user:alice``, ``alice`` or ``team:x`` (kept as is)."""
+    owners = facet.get("owners") if isinstance(facet, dict) else None
+    out = []
+    for o in owners if isinstance(owners, list) else []:
+        name = o.get("name") if isinstance(o, dict) else None
+        if isinstance(name, str) and name:
+            out.append(name.split(":", 1)[1] if name.startswith("user:") else name)
+    return out
+
+
+def _apply_dataset_facets(node: Node, facets: dict) -> None:
+    """Keep the latest facets on the node; push schema, ownership and documentation to the catalog.
+
+    Only facets that changed since the node last saw them are applied, so a steady stream of events
+    about the same dataset costs one comparison, not a catalog write each.
+    """
+    if not isinstance(facets, dict) or not facets:
+        return
+    changed = {k: v for k, v in facets.items() if node.facets.get(k) != v}
+    if not changed:
+        return
+    merged = {**node.facets, **changed}
+    for name, value in changed.items():
+        if isinstance(value, dict) and value.get("_deleted") is True:
+            merged.pop(name, None)
+    node.facets = merged
+    update: dict[str, Any] = {"facets": merged}
+    doc = changed.get("documentation")
+    if isinstance(doc, dict) and isinstance(doc.get("description"), str) and not node.description:
+        node.description = doc["description"]
+        update["description"] = node.description
+    if node.kind == NodeKind.MODEL and "ownership" in changed:
+        node.owners = _owner_usernames(changed["ownership"])
+        update["owners"] = node.owners
+    Node.objects.filter(pk=node.pk).update(**update)
+    if node.kind != NodeKind.DATASET or node.dataset_id is None:
+        return
+    dataset = None
+    cols = _schema_columns(changed.get("schema"))
+    if cols is not None:
+        dataset = catalog_selectors.resolve_dataset_ref(node.dataset_id)
+        catalog_services.set_columns_from_schema(dataset=dataset, columns=cols)
+    data: dict[str, Any] = {}
+    if "ownership" in changed or isinstance(doc, dict):
+        dataset = dataset or catalog_selectors.resolve_dataset_ref(node.dataset_id)
+        if "ownership" in changed and dataset.owner_id is None:
+            names = _owner_usernames(changed["ownership"])
+            User = get_user_model()
+            known = set(User.objects.filter(username__in=names).values_list("username", flat=True))
+            first = next((n for n in names if n in known), None)
+            if first:
+                data["owner"] = first
+            # Unknown owners stay in the facet, shown beside the catalog's (empty) owner.
+        if isinstance(doc, dict) and isinstance(doc.get("description"), str) and not dataset.description:
+            data["description"] = doc["description"]
+    if data:
+        catalog_services.update_dataset(actor=None, dataset=dataset, check=False, via="lineage", **data)
+
+
+def _match_version(node: Node, facets: dict) -> tuple[str, int | None]:
+    """(label from the version facet, catalog version number it matches or None)."""
+    facet = facets.get("version") if isinstance(facets, dict) else None
+    label = facet.get("datasetVersion") if isinstance(facet, dict) else None
+    if label is None or label == "":
+        return "", None
+    label = str(label)[:255]
+    if node.kind != NodeKind.DATASET or node.dataset_id is None:
+        return label, None
+    dataset = catalog_selectors.resolve_dataset_ref(node.dataset_id)
+    version = None
+    if label.isdigit() and len(label) < 10:
+        version = catalog_selectors.version_of(dataset, int(label))
+    elif _SHA256.match(label) or label.startswith("sha256:"):
+        version = catalog_selectors.version_by_checksum(dataset, label.removeprefix("sha256:"))
+    return label, version.number if version is not None else None
+
+
+# ---------------------------------------------------------------------------------------------
+# Runs and edges
+
+
+def _run_facet_time(facets: dict, name: str, key: str) -> datetime | None:
+    facet = facets.get(name) if isinstance(facets, dict) else None
+    value = facet.get(key) if isinstance(facet, dict) else None
+    try:
+        return parse_event_time(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
+
+
+def _fold_run(run: Run, event_type: str, event_time: datetime, facets: dict) -> None:
+    """Fold one event into the run's state and times, whatever the order events arrive in."""
+    if event_type == "START":
+        run.started_at = min(run.started_at, event_time) if run.started_at else event_time
+        run.begun_at = run.started_at
+    else:
+        run.begun_at = min(run.begun_at, event_time) if run.started_at is None else run.begun_at
+    terminal = _TERMINAL.get(event_type)
+    if terminal is not None:
+        if run.state_time is None or run.state not in _TERMINAL.values() or event_time >= run.state_time:
+            run.state, run.state_time, run.ended_at = terminal, event_time, event_time
+    elif event_type in ("START", "RUNNING") and run.state not in _TERMINAL.values():
+        if run.state_time is None or event_time >= run.state_time:
+            run.state, run.state_time = RunState.RUNNING, event_time
+    if isinstance(facets, dict) and facets:
+        run.facets = {**run.facets, **facets}
+        run.nominal_start_time = _run_facet_time(facets, "nominalTime", "nominalStartTime") or (
+            run.nominal_start_time
+        )
+        run.nominal_end_time = (
+            _run_facet_time(facets, "nominalTime", "nominalEndTime") or run.nominal_end_time
+        )
+
+
+def _dataset_specs(body: dict) -> list[tuple[str, str, str, dict, dict]]:
+    """(direction, namespace, name, dataset facets, input/output facets) of an event's datasets."""
+    out = []
+    for side, direction, extra in (
+        ("inputs", Direction.INPUT, "inputFacets"),
+        ("outputs", Direction.OUTPUT, "outputFacets"),
+    ):
+        for ds in body.get(side) or []:
+            out.append((direction, ds["namespace"], ds["name"], ds.get("facets") or {}, ds.get(extra) or {}))
+    return out
+
+
+def _as_list(value: Any) -> list:
+    return value if isinstance(value, list) else []
+
+
+def _column_lineage_refs(specs) -> list[tuple[str, str, dict]]:
+    refs = []
+    for direction, _ns, _name, facets, _extra in specs:
+        cl = facets.get("columnLineage") if direction == Direction.OUTPUT else None
+        fields = cl.get("fields") if isinstance(cl, dict) else None
+        for spec in fields.values() if isinstance(fields, dict) else []:
+            for inp in _as_list(spec.get("inputFields")) if isinstance(spec, dict) else []:
+                if (
+                    isinstance(inp, dict)
+                    and isinstance(inp.get("namespace"), str)
+                    and isinstance(inp.get("name"), str)
+                ):
+                    if (
+                        inp["namespace"].strip()
+                        and inp["name"].strip()
+                        and len(inp["namespace"]) <= 255
+                        and len(inp["name"]) <= 255
+                    ):
+                        refs.append((inp["namespace"], inp["name"], {}))
+    return refs
+
+
+def _apply_run_event(body: dict, event_time: datetime, ctx: _Ctx) -> None:
+    job = _job_node(body["job"]["namespace"], body["job"]["name"])
+    _apply_job_facets(job, body["job"].get("facets") or {})
+    run_id = body["run"]["runId"].lower()
+    event_type = body.get("eventType") or ""
+    run = Run.objects.select_for_update().filter(run_id=run_id).first()
+    if run is None:
+        run = Run(run_id=run_id, job=job, begun_at=event_time)
+    elif run.job_id != job.pk:
+        raise ValidationError({"run.runId": [f"This run belongs to another job ({run.job.key})."]})
+    _fold_run(run, event_type, event_time, body["run"].get("facets") or {})
+    run.save()
+
+    specs = _dataset_specs(body)
+    nodes = _resolve_datasets(
+        [(ns, name, facets) for _d, ns, name, facets, _x in specs] + _column_lineage_refs(specs)
+    )
+    io_changed = False
+    existing = {(io.node_id, io.direction): io for io in run.io.all()}
+    for direction, ns, name, facets, extra in specs:
+        node = nodes[(ns, name)]
+        _apply_dataset_facets(node, facets)
+        label, number = _match_version(node, facets)
+        merged = {**facets, **extra}
+        io = existing.get((node.pk, direction))
+        if io is None:
+            io = RunIO.objects.create(
+                run=run,
+                node=node,
+                direction=direction,
+                version_label=label,
+                version_number=number,
+                facets=merged,
+            )
+            existing[(node.pk, direction)] = io
+            io_changed = True
+        elif (label and (label, number) != (io.version_label, io.version_number)) or merged != io.facets:
+            io.version_label, io.version_number = (
+                label or io.version_label,
+                number if label else io.version_number,
+            )
+            io.facets = {**io.facets, **merged}
+            io.save(update_fields=["version_label", "version_number", "facets"])
+        if direction == Direction.OUTPUT and node.kind == NodeKind.MODEL and event_type in ("COMPLETE", ""):
+            ctx.model_outputs.append((node, label or None))
+
+    latest = job.latest_run
+    if latest is None or latest.pk == run.pk or (run.begun_at, run.pk) >= (latest.begun_at, latest.pk):
+        became_latest = latest is None or latest.pk != run.pk
+        if became_latest:
+            Node.objects.filter(pk=job.pk).update(latest_run=run)
+            job.latest_run = run
+        if became_latest or io_changed:
+            _set_current_edges(job, [(io.node_id, d) for (_n, d), io in existing.items()])
+        _set_column_edges(job, specs, nodes, replace_all=became_latest)
+
+    if ctx.model_outputs and ctx.emit_model_signal:
+        _send_model_signals(run, job, ctx.model_outputs)
+
+
+def _send_model_signals(run: Run, job: Node, outputs: list[tuple[Node, str | None]]) -> None:
+    inputs = []
+    for io in run.io.filter(direction=Direction.INPUT).select_related("node"):
+        if io.node.dataset_id is not None:
+            inputs.append((io.node.dataset_id, io.version_number))
+    for node, version in outputs:
+        kwargs = {
+            "namespace": node.namespace,
+            "name": node.name,
+            "version": version,
+            "run_id": run.run_id,
+            "job": job.key,
+            "inputs": list(inputs),
+        }
+        transaction.on_commit(lambda kw=kwargs: signals.model_output_recorded.send(sender=Node, **kw))
+
+
+def _set_current_edges(job: Node, io: list[tuple[int, str]]) -> None:
+    """Make the job's current edges those of the given run inputs/outputs (applying only the diff)."""
+    wanted = {(n, job.pk) if d == Direction.INPUT else (job.pk, n) for n, d in io}
+    have = set(Edge.objects.filter(src=job.pk).values_list("src", "dst")) | set(
+        Edge.objects.filter(dst=job.pk).values_list("src", "dst")
+    )
+    gone = have - wanted
+    for src, dst in gone:
+        Edge.objects.filter(src=src, dst=dst).delete()
+    new = wanted - have
+    if new:
+        Edge.objects.bulk_create([Edge(src=s, dst=d) for s, d in sorted(new)], ignore_conflicts=True)
+
+
+def _set_column_edges(job: Node, specs, nodes: dict, *, replace_all: bool) -> None:
+    """Current column lineage of the job: each output's columnLineage facet replaces what it said before."""
+    if replace_all:
+        ColumnEdge.objects.filter(job=job).delete()
+    rows = []
+    for direction, ns, name, facets, _extra in specs:
+        cl = facets.get("columnLineage") if direction == Direction.OUTPUT else None
+        fields = cl.get("fields") if isinstance(cl, dict) else None
+        if not isinstance(fields, dict):
+            continue
+        out_node = nodes[(ns, name)]
+        ColumnEdge.objects.filter(job=job, out_node=out_node).delete()
+        for out_field, spec in fields.items():
+            if not isinstance(spec, dict):
+                continue
+            for inp in _as_list(spec.get("inputFields")):
+                in_node = (
+                    nodes.get((inp.get("namespace"), inp.get("name"))) if isinstance(inp, dict) else None
+                )
+                if in_node is None or not isinstance(inp.get("field"), str):
+                    continue
+                transformations = _as_list(inp.get("transformations"))
+                first = transformations[0] if transformations and isinstance(transformations[0], dict) else {}
+                rows.append(
+                    ColumnEdge(
+                        job=job,
+                        out_node=out_node,
+                        out_field=str(out_field)[:1024],
+                        in_node=in_node,
+                        in_field=inp["field"][:1024],
+                        transformation_type=str(first.get("type") or spec.get("transformationType") or "")[
+                            :50
+                        ],
+                        transformation_subtype=str(first.get("subtype") or "")[:50],
+                        transformation_description=str(
+                            first.get("description") or spec.get("transformationDescription") or ""
+                        ),
+                    )
+                )
+    if rows:
+        ColumnEdge.objects.bulk_create(rows)
+
+
+def _apply_job_facets(job: Node, facets: dict) -> None:
+    if not isinstance(facets, dict) or not facets:
+        return
+    changed = {k: v for k, v in facets.items() if job.facets.get(k) != v}
+    if not changed:
+        return
+    job.facets = {**job.facets, **changed}
+    update: dict[str, Any] = {"facets": job.facets}
+    doc = changed.get("documentation")
+    if isinstance(doc, dict) and isinstance(doc.get("description"), str):
+        job.description = doc["description"]
+        update["description"] = job.description
+    Node.objects.filter(pk=job.pk).update(**update)
+
+
+def _apply_job_event(body: dict) -> None:
+    """A JobEvent declares a job's metadata and IO; the IO draws edges only while it has no run."""
+    job = _job_node(body["job"]["namespace"], body["job"]["name"])
+    _apply_job_facets(job, body["job"].get("facets") or {})
+    specs = _dataset_specs(body)
+    nodes = _resolve_datasets(
+        [(ns, name, facets) for _d, ns, name, facets, _x in specs] + _column_lineage_refs(specs)
+    )
+    for _d, ns, name, facets, _x in specs:
+        _apply_dataset_facets(nodes[(ns, name)], facets)
+    if job.latest_run_id is None and specs:
+        _set_current_edges(job, [(nodes[(ns, name)].pk, d) for d, ns, name, _f, _x in specs])
+        _set_column_edges(job, specs, nodes, replace_all=True)
+
+
+def _apply_dataset_event(body: dict) -> None:
+    ds = body["dataset"]
+    facets = ds.get("facets") or {}
+    node = _resolve_datasets([(ds["namespace"], ds["name"], facets)])[(ds["namespace"], ds["name"])]
+    _apply_dataset_facets(node, facets)
+
+
+# ---------------------------------------------------------------------------------------------
+# Training runs recorded by Gouvernail itself (POST /api/v1/models/)
+
+
+def record_training_run(
+    *,
+    model_namespace: str,
+    model_name: str,
+    model_version: str,
+    inputs: list,
+    run_id: str | None,
+    actor,
+) -> str:
+    """Record a run of ``train:<model_name>`` that read the datasets and wrote the MODEL → model node id.
+
+    The run is written as an ordinary OpenLineage COMPLETE event (so the record can rebuild it) and
+    is idempotent per run_id; without one, the run id is derived from the model and version, so the
+    same registration twice is one run. No model_output_recorded signal: the caller registers the model.
+    """
+    if run_id is None:
+        run_id = str(
+            uuid.uuid5(uuid.NAMESPACE_URL, f"gouvernail:model:{model_namespace}:{model_name}:{model_version}")
+        )
+    else:
+        try:
+            run_id = str(uuid.UUID(str(run_id)))
+        except ValueError:
+            run_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"gouvernail:run:{run_id}"))
+    key = node_key("model", model_namespace, model_name)
+    if Run.objects.filter(run_id=run_id, state=RunState.COMPLETED).exists():
+        return key
+    owner = getattr(actor, "username", "") or ""
+    model_facets: dict[str, Any] = {
+        "datasetType": {"_producer": PRODUCER, "_schemaURL": PRODUCER, "datasetType": "MODEL"},
+        "version": {"_producer": PRODUCER, "_schemaURL": PRODUCER, "datasetVersion": str(model_version)},
+    }
+    if owner:
+        model_facets["ownership"] = {
+            "_producer": PRODUCER,
+            "_schemaURL": PRODUCER,
+            "owners": [{"name": f"user:{owner}", "type": "MAINTAINER"}],
+        }
+    input_specs = []
+    for dataset, version in inputs:
+        spec: dict[str, Any] = {"namespace": dataset.namespace, "name": dataset.name}
+        if version is not None:
+            spec["facets"] = {
+                "version": {
+                    "_producer": PRODUCER,
+                    "_schemaURL": PRODUCER,
+                    "datasetVersion": str(version.number),
+                }
+            }
+        input_specs.append(spec)
+    body = {
+        "eventType": "COMPLETE",
+        "eventTime": datetime.now(UTC).isoformat(),
+        "producer": PRODUCER,
+        "schemaURL": "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent",
+        "run": {"runId": run_id},
+        "job": {"namespace": model_namespace, "name": f"train:{model_name}"},
+        "inputs": input_specs,
+        "outputs": [{"namespace": model_namespace, "name": model_name, "facets": model_facets}],
+    }
+    with transaction.atomic():
+        ingest_event(body=body, actor=actor, emit_model_signal=False)
+        node = Node.objects.get(key=key)
+        if owner and owner not in node.owners:
+            Node.objects.filter(pk=node.pk).update(owners=[*node.owners, owner])
+    return key

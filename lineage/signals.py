@@ -1,0 +1,14 @@
+"""Hooks other apps subscribe to. Lineage never imports them; governance listens here.
+
+Every signal is sent after the transaction that recorded the change has committed.
+"""
+
+from django.dispatch import Signal
+
+# A RunEvent (COMPLETE, or without eventType) named an output whose datasetType facet says MODEL.
+#   namespace, name: str -- the model node is model:<namespace>:<name>
+#   version: str | None -- from the output's version facet (datasetVersion)
+#   run_id: str; job: str (job node id, job:<ns>:<name>)
+#   inputs: list[tuple[int, int | None]] -- (catalog dataset id, catalog version number or None)
+#           for every catalog dataset the run read
+model_output_recorded = Signal()

@@ -1,0 +1,239 @@
+"""What a valid OpenLineage event is: the 2-0-2 spec's JSON schema, and the errors we answer with.
+
+openlineage-python ships attrs classes but not the JSON schema, so the core of
+https://openlineage.io/spec/2-0-2/OpenLineage.json is restated here (same ``$defs``, same
+``required`` lists, same eventType enum). Two deliberate leniencies, both as Marquez does:
+
+* facets are not required to carry ``_producer`` / ``_schemaURL`` (hand-written events often omit
+  them; an unknown facet is kept as is);
+* an ``eventTime`` without a zone is read as UTC (``datetime.now().isoformat()`` is common in
+  pipelines), but it must be ISO-8601 with a time part.
+
+Errors name the field path as API.md asks, e.g. ``{"run.runId": ["This field is required."]}``.
+"""
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import jsonschema
+from django.core.exceptions import ValidationError
+
+from lineage.models import EventKind
+
+RUN_EVENT_TYPES = ["START", "RUNNING", "COMPLETE", "ABORT", "FAIL", "OTHER"]
+MAX_IDENT = 255  # the catalog's limit for namespaces and names
+
+_FACETS = {"type": "object", "additionalProperties": {"type": "object"}}
+_DATASET = {
+    "type": "object",
+    "properties": {"namespace": {"type": "string"}, "name": {"type": "string"}, "facets": _FACETS},
+    "required": ["namespace", "name"],
+}
+SCHEMA: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "$id": "https://openlineage.io/spec/2-0-2/OpenLineage.json",
+    "$defs": {
+        "BaseEvent": {
+            "type": "object",
+            "properties": {
+                "eventTime": {"type": "string"},
+                "producer": {"type": "string"},
+                "schemaURL": {"type": "string"},
+            },
+            "required": ["eventTime", "producer", "schemaURL"],
+        },
+        "Run": {
+            "type": "object",
+            "properties": {"runId": {"type": "string", "format": "uuid"}, "facets": _FACETS},
+            "required": ["runId"],
+        },
+        "Job": {
+            "type": "object",
+            "properties": {"namespace": {"type": "string"}, "name": {"type": "string"}, "facets": _FACETS},
+            "required": ["namespace", "name"],
+        },
+        "InputDataset": {
+            "allOf": [
+                {"$ref": "#/$defs/Dataset"},
+                {"type": "object", "properties": {"inputFacets": _FACETS}},
+            ]
+        },
+        "OutputDataset": {
+            "allOf": [
+                {"$ref": "#/$defs/Dataset"},
+                {"type": "object", "properties": {"outputFacets": _FACETS}},
+            ]
+        },
+        "Dataset": _DATASET,
+        "RunEvent": {
+            "allOf": [
+                {"$ref": "#/$defs/BaseEvent"},
+                {
+                    "type": "object",
+                    "properties": {
+                        "eventType": {"type": "string", "enum": RUN_EVENT_TYPES},
+                        "run": {"$ref": "#/$defs/Run"},
+                        "job": {"$ref": "#/$defs/Job"},
+                        "inputs": {"type": "array", "items": {"$ref": "#/$defs/InputDataset"}},
+                        "outputs": {"type": "array", "items": {"$ref": "#/$defs/OutputDataset"}},
+                    },
+                    "required": ["run", "job"],
+                },
+            ]
+        },
+        "DatasetEvent": {
+            "allOf": [
+                {"$ref": "#/$defs/BaseEvent"},
+                {
+                    "type": "object",
+                    "properties": {"dataset": {"$ref": "#/$defs/Dataset"}},
+                    "required": ["dataset"],
+                },
+            ]
+        },
+        "JobEvent": {
+            "allOf": [
+                {"$ref": "#/$defs/BaseEvent"},
+                {
+                    "type": "object",
+                    "properties": {
+                        "job": {"$ref": "#/$defs/Job"},
+                        "inputs": {"type": "array", "items": {"$ref": "#/$defs/InputDataset"}},
+                        "outputs": {"type": "array", "items": {"$ref": "#/$defs/OutputDataset"}},
+                    },
+                    "required": ["job"],
+                },
+            ]
+        },
+    },
+}
+
+_FORMATS = jsonschema.FormatChecker(formats=())
+
+
+@_FORMATS.checks("uuid", raises=ValueError)
+def _is_uuid(value: object) -> bool:
+    if isinstance(value, str):
+        uuid.UUID(value)
+    return True
+
+
+def _validator(definition: str) -> jsonschema.Draft202012Validator:
+    schema = {"$ref": f"#/$defs/{definition}", **SCHEMA}
+    return jsonschema.Draft202012Validator(schema, format_checker=_FORMATS)
+
+
+_VALIDATORS = {
+    EventKind.RUN: _validator("RunEvent"),
+    EventKind.DATASET: _validator("DatasetEvent"),
+    EventKind.JOB: _validator("JobEvent"),
+}
+
+
+def event_kind(body: dict) -> str:
+    """Which of the three events a body is: by its schemaURL when it says, else by its shape."""
+    url = body.get("schemaURL")
+    if isinstance(url, str):
+        for suffix, kind in (("DatasetEvent", EventKind.DATASET), ("JobEvent", EventKind.JOB)):
+            if url.endswith(suffix):
+                return kind
+        if url.endswith("RunEvent"):
+            return EventKind.RUN
+    if "dataset" in body and "job" not in body and "run" not in body:
+        return EventKind.DATASET
+    if "job" in body and "run" not in body and "eventType" not in body:
+        return EventKind.JOB
+    return EventKind.RUN
+
+
+def _path(error: jsonschema.ValidationError) -> str:
+    parts = ""
+    for p in error.absolute_path:
+        parts += f"[{p}]" if isinstance(p, int) else (f".{p}" if parts else str(p))
+    if error.validator == "required":
+        # "'runId' is a required property": name the missing field itself.
+        missing = error.message.split("'")[1] if "'" in error.message else ""
+        parts = f"{parts}.{missing}" if parts else missing
+    return parts or "non_field_errors"
+
+
+def _message(error: jsonschema.ValidationError) -> str:
+    if error.validator == "required":
+        return "This field is required."
+    if error.validator == "enum":
+        return f"Must be one of {', '.join(map(str, error.validator_value))} (got {error.instance!r})."
+    if error.validator == "type":
+        return f"Must be of type {error.validator_value} (got {type(error.instance).__name__})."
+    if error.validator == "format" and error.validator_value == "uuid":
+        return f"Must be a UUID (got {str(error.instance)[:80]!r})."
+    return error.message[:300]
+
+
+def parse_event_time(value: str) -> datetime:
+    """ISO-8601 with a time part; a time without a zone is UTC."""
+    if not isinstance(value, str) or "t" not in value.lower():
+        raise ValueError("not an ISO-8601 date-time")
+    text = value.strip()
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    parsed = datetime.fromisoformat(text)
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed
+
+
+def _check_ident(errors: dict[str, list[str]], path: str, value: Any) -> None:
+    if not isinstance(value, str):
+        return  # reported by the schema
+    if not value.strip():
+        errors.setdefault(path, []).append("May not be blank.")
+    elif len(value) > MAX_IDENT:
+        errors.setdefault(path, []).append(f"At most {MAX_IDENT} characters (got {len(value)}).")
+    elif any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+        errors.setdefault(path, []).append("Control characters (newlines, tabs, NUL...) are not allowed.")
+
+
+def validate_event(body: Any, *, max_datasets: int) -> str:
+    """Check an event against the spec and our limits → its kind; raise ValidationError naming fields."""
+    if not isinstance(body, dict):
+        raise ValidationError({"non_field_errors": ["An OpenLineage event is a JSON object."]})
+    kind = event_kind(body)
+    errors: dict[str, list[str]] = {}
+    for error in sorted(_VALIDATORS[kind].iter_errors(body), key=lambda e: list(e.absolute_path)):
+        errors.setdefault(_path(error), []).append(_message(error))
+        if len(errors) >= 20:
+            break
+    if isinstance(body.get("eventTime"), str):
+        try:
+            parse_event_time(body["eventTime"])
+        except ValueError:
+            errors.setdefault("eventTime", []).append(
+                f"Must be an ISO-8601 date-time, e.g. 2026-01-31T12:00:00Z (got {body['eventTime'][:60]!r})."
+            )
+    if errors:
+        raise ValidationError(errors)
+    # Identifiers must fit the catalog (names with spaces, unicode or :// are fine).
+    if kind == EventKind.DATASET:
+        _check_ident(errors, "dataset.namespace", body["dataset"]["namespace"])
+        _check_ident(errors, "dataset.name", body["dataset"]["name"])
+    else:
+        _check_ident(errors, "job.namespace", body["job"]["namespace"])
+        _check_ident(errors, "job.name", body["job"]["name"])
+        count = 0
+        for side in ("inputs", "outputs"):
+            items = body.get(side) or []
+            count += len(items)
+            for i, ds in enumerate(items):
+                _check_ident(errors, f"{side}[{i}].namespace", ds["namespace"])
+                _check_ident(errors, f"{side}[{i}].name", ds["name"])
+                if len(errors) >= 20:
+                    break
+        if count > max_datasets:
+            errors.setdefault("inputs", []).append(
+                f"At most {max_datasets} datasets per event (got {count}); split the event "
+                "(LINEAGE_MAX_DATASETS_PER_EVENT)."
+            )
+    if errors:
+        raise ValidationError(errors)
+    return kind

@@ -1,0 +1,107 @@
+"""The lineage page: the graph around a dataset, job or model, drawn as SVG on the server.
+
+The layout is computed here (lineage/templatetags/lineage_layout.py) and the SVG's nodes are plain
+links, so the page works without JavaScript; static/gouvernail/graph.js adds pan and zoom.
+"""
+
+from urllib.parse import urlencode
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ObjectDoesNotExist, ValidationError
+from django.db.models import Q
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.urls import reverse
+from django.views.decorators.http import require_GET
+
+from catalog import selectors as catalog_selectors
+from catalog.urns import dataset_lookup_q
+from lineage import selectors
+from lineage.templatetags.lineage_layout import layout_graph
+
+DEFAULT_DEPTH = 3
+MAX_DEPTH = 20
+DIRECTIONS = ("both", "upstream", "downstream")
+
+
+def _int(value: str | None, default: int, low: int, high: int) -> int:
+    try:
+        return max(low, min(high, int(value)))
+    except (TypeError, ValueError):
+        return default
+
+
+def _catalog_rows(nodes: list[dict], user) -> dict[str, tuple[int, str]]:
+    """{dataset node id: (catalog id, sensitivity)} for the graph's datasets, in one query.
+
+    Dataset nodes carry their catalog id (``data.catalogId``); those without one are looked up by URN.
+    """
+    by_id: dict[int, str] = {}
+    cond = Q(pk__in=[])
+    for n in nodes:
+        if not n["id"].startswith("dataset:"):
+            continue
+        catalog_id = (n.get("data") or {}).get("catalogId")
+        if catalog_id:
+            by_id[int(catalog_id)] = n["id"]
+        else:
+            try:
+                cond |= dataset_lookup_q(n["id"])
+            except ValidationError:
+                continue
+    cond |= Q(pk__in=list(by_id))
+    wanted = {n["id"] for n in nodes}
+    rows = (
+        catalog_selectors.dataset_list(user=user)
+        .filter(cond)
+        .values_list("pk", "namespace", "name", "sensitivity")
+    )
+    out = {}
+    for pk, namespace, name, sensitivity in rows:
+        urn = by_id.get(pk) or f"dataset:{namespace}:{name}"
+        if urn in wanted:
+            out[urn] = (pk, sensitivity)
+    return out
+
+
+@login_required
+@require_GET
+def graph_view(request: HttpRequest) -> HttpResponse:
+    node = request.GET.get("node", "").strip()
+    depth = _int(request.GET.get("depth"), DEFAULT_DEPTH, 1, MAX_DEPTH)
+    direction = request.GET.get("direction", "both")
+    if direction not in DIRECTIONS:
+        direction = "both"
+    context = {"node": node, "depth": depth, "direction": direction, "directions": DIRECTIONS, "layout": None}
+    if not node:
+        return render(request, "lineage/graph.html", context)
+    try:
+        graph = selectors.lineage_graph(node, depth=depth, direction=direction)
+    except ValidationError as exc:
+        context["error"] = " ".join(exc.messages)
+        return render(request, "lineage/graph.html", context, status=400)
+    except (Http404, ObjectDoesNotExist, LookupError):
+        graph = None
+    if not graph or not graph.get("graph"):
+        context["error"] = f"Nothing is known about {node} in the lineage yet."
+        return render(request, "lineage/graph.html", context, status=404)
+    nodes = graph["graph"]
+    catalog = _catalog_rows(nodes, request.user)
+    restricted = {urn for urn, (_, sensitivity) in catalog.items() if sensitivity == "restricted"}
+    base = reverse("lineage:graph")
+
+    def href(node_id: str) -> str:
+        return base + "?" + urlencode({"node": node_id, "depth": depth, "direction": direction})
+
+    layout = layout_graph(nodes, focus=node, restricted=restricted, href=href)
+    focus_pk = catalog.get(node, (None, None))[0]
+    context.update(
+        {
+            "layout": layout,
+            "node_count": len(layout.nodes),
+            "focus_dataset_pk": focus_pk,
+            "restricted_count": len(restricted),
+            "blocked_count": sum(1 for n in layout.nodes if n.blocked),
+        }
+    )
+    return render(request, "lineage/graph.html", context)
