@@ -4,6 +4,9 @@ import pytest
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+# Service detection (postgres / integration / browser markers), live_worker, browser fixtures.
+pytest_plugins = ["tests.integration.plugin"]
+
 
 @pytest.fixture
 def make_user(django_user_model):
