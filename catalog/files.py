@@ -11,6 +11,7 @@ import gzip
 import hashlib
 import io
 import json
+import time
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -85,18 +86,26 @@ class HashingUploadHandler(TemporaryFileUploadHandler):
     The sha256 is then known when the request body has been read, without reading the file again.
     """
 
+    too_large = False
+    hash_seconds = 0.0  # time spent hashing, reported in the response's Server-Timing header
+    received = 0
+
     def new_file(self, *args, **kwargs):
         super().new_file(*args, **kwargs)
         self.sha256 = hashlib.sha256()
         self.received = 0
+        self.hash_seconds = 0.0
 
     def receive_data_chunk(self, raw_data, start):
         self.received += len(raw_data)
         if self.received > settings.GOUVERNAIL_MAX_VERSION_BYTES:
+            # Closing the NamedTemporaryFile deletes it; the rest of the body is read and dropped.
             self.file.close()
             self.too_large = True
             raise StopUpload(connection_reset=False)
+        started = time.perf_counter()
         self.sha256.update(raw_data)
+        self.hash_seconds += time.perf_counter() - started
         return super().receive_data_chunk(raw_data, start)
 
     def file_complete(self, file_size):
@@ -179,9 +188,13 @@ def _decode_head(head: bytes, truncated: bool) -> tuple[str, str, list[str]]:
         utf8_error = exc
     from charset_normalizer import from_bytes
 
-    best = from_bytes(sample).best()
+    # Single-byte Western encodings are hard to tell apart (charset-normalizer may even rank a
+    # Baltic code page first for French text), so look at every candidate it found and take the
+    # least chaotic Western one -- only when its text reads cleanly (little "chaos").
     accepted = {"latin_1", "iso8859_1", "cp1252", "iso8859_15"}
-    if best is not None and best.encoding in accepted and (1.0 - best.chaos) >= 0.9:
+    candidates = [m for m in from_bytes(sample) if m.encoding in accepted]
+    best = min(candidates, key=lambda m: (m.chaos, m.encoding != "cp1252"), default=None)
+    if best is not None and (1.0 - best.chaos) >= 0.9:
         encoding = "cp1252" if best.encoding == "cp1252" else "latin-1"
         notes.append(
             f"The file is not UTF-8; it was read as {encoding} (detected with "
@@ -225,7 +238,7 @@ def _sniff_delimiter(text: str, filename: str) -> str:
     return ","
 
 
-def _check_csv(text: str, delimiter: str, truncated: bool) -> None:
+def _check_csv(text: str, delimiter: str, truncated: bool) -> list[str]:
     lines = text.splitlines(keepends=True)
     if truncated and len(lines) > 1:
         lines = lines[:-1]
@@ -239,6 +252,11 @@ def _check_csv(text: str, delimiter: str, truncated: bool) -> None:
     if not any(h.strip() for h in header):
         raise _bad("The header row is empty.")
     width = len(header)
+    _check_rows(reader, width)
+    return header
+
+
+def _check_rows(reader, width: int) -> None:
     try:
         for row in reader:
             if not row:
@@ -252,6 +270,78 @@ def _check_csv(text: str, delimiter: str, truncated: bool) -> None:
         raise _bad(f"The file is not valid CSV near line {reader.line_num}: {exc}.") from exc
 
 
+def _text_stream(fh, compressed: bool):
+    """The file's bytes from the start, decompressed, as a pyarrow input stream (no copy in memory)."""
+    import pyarrow as pa
+
+    fh.seek(0)
+    return pa.input_stream(fh, compression="gzip" if compressed else None, buffer_size=CHUNK)
+
+
+def _check_csv_whole(fh, *, compressed: bool, delimiter: str, encoding: str, header: list[str]) -> None:
+    """Parse every row (pyarrow's streaming C++ reader, block by block) for shape and encoding."""
+    import pyarrow as pa
+    from pyarrow import csv as pacsv
+
+    names = [f"c{i}" for i in range(len(header))]
+    reader_options = pacsv.ReadOptions(
+        column_names=names, skip_rows=1, block_size=4 * CHUNK, encoding=encoding or "utf8", use_threads=False
+    )
+    # Every column read as text: this checks shape and bytes, not types (types are the profiler's).
+    convert = pacsv.ConvertOptions(column_types=dict.fromkeys(names, pa.string()), check_utf8=True)
+    parse = pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True)
+    rows = 1
+    try:
+        reader = pacsv.open_csv(
+            _text_stream(fh, compressed),
+            read_options=reader_options,
+            parse_options=parse,
+            convert_options=convert,
+        )
+        for batch in reader:
+            rows += batch.num_rows
+    except pa.ArrowInvalid as exc:
+        message = str(exc)
+        if "UTF8" in message or "UTF-8" in message:
+            raise _bad(
+                f"The file is not valid UTF-8 after its first {HEAD_BYTES // CHUNK} MB (near data row {rows}). "
+                "Re-save it as UTF-8."
+            ) from exc
+        raise _bad(
+            f"The file cannot be read as {'TSV' if delimiter == chr(9) else 'CSV'} after data row {rows}: "
+            f"{message} (ragged rows or unbalanced quotes)."
+        ) from exc
+    except (OSError, EOFError, zlib.error) as exc:
+        raise _bad(f"The file cannot be read to its end: {exc}.") from exc
+
+
+def _check_jsonl_whole(fh, *, compressed: bool, encoding: str) -> None:
+    """Every line of a JSON Lines file is one JSON object (read line by line, never whole)."""
+    fh.seek(0)
+    stream = gzip.GzipFile(fileobj=fh) if compressed else fh
+    encoding = encoding or "utf-8"
+    try:
+        for line_no, raw in enumerate(stream, start=1):
+            try:
+                line = raw.decode(encoding)
+            except UnicodeDecodeError as exc:
+                raise _bad(
+                    f"Line {line_no} is not valid {encoding} text. Re-save the file as UTF-8."
+                ) from exc
+            if not line.strip():
+                continue
+            try:
+                value = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise _bad(f"Line {line_no} is not valid JSON: {exc.msg}.") from exc
+            if not isinstance(value, dict):
+                raise _bad(
+                    f"Line {line_no} is not a JSON object; JSON Lines datasets hold one object per line."
+                )
+    except (OSError, EOFError, zlib.error) as exc:
+        raise _bad(f"The file cannot be read to its end: {exc}.") from exc
+
+
 def _check_parquet(fh) -> None:
     import pyarrow.parquet as pq
 
@@ -262,8 +352,13 @@ def _check_parquet(fh) -> None:
         raise _bad(f"The Parquet file cannot be read: {exc}.") from exc
 
 
-def inspect(fh, *, filename: str = "", size: int | None = None) -> FileInfo:
+def inspect(fh, *, filename: str = "", size: int | None = None, whole: bool = True) -> FileInfo:
     """Detect the format of a seekable binary file from its content and check that it is readable.
+
+    The format comes from the bytes (Parquet and gzip magic, then the text itself), the name only
+    breaks a tie between CSV and TSV. With ``whole`` (the default) a text file larger than the head
+    that detection reads is then read through to its end, streaming, so that a ragged row or a bad
+    byte deep inside is refused now rather than found by the profiler after the version exists.
 
     Raises ValidationError({"file": [...]}) with a message a person can act on.
     """
@@ -289,9 +384,13 @@ def inspect(fh, *, filename: str = "", size: int | None = None) -> FileInfo:
     compression = "gzip" if compressed else ""
     if _looks_like_jsonl(text):
         _check_jsonl(text, truncated)
+        if truncated and whole:
+            _check_jsonl_whole(fh, compressed=compressed, encoding=encoding)
         return FileInfo(format="jsonl", compression=compression, encoding=encoding, notes=notes)
     delimiter = _sniff_delimiter(text, filename)
-    _check_csv(text, delimiter, truncated)
+    header = _check_csv(text, delimiter, truncated)
+    if truncated and whole:
+        _check_csv_whole(fh, compressed=compressed, delimiter=delimiter, encoding=encoding, header=header)
     return FileInfo(
         format="tsv" if delimiter == "\t" else "csv", compression=compression, encoding=encoding, notes=notes
     )

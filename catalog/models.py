@@ -1,6 +1,7 @@
 """The dataset registry: datasets, their columns and their versions."""
 
 from django.conf import settings
+from django.contrib.postgres.search import SearchVectorField
 from django.db import models
 from django.db.models.functions import Lower
 
@@ -59,6 +60,9 @@ class Dataset(models.Model):
     origin = models.CharField(max_length=20, choices=Origin.choices, default=Origin.REGISTERED)
     # Denormalised text that search indexes: split name, title, description, tags, columns.
     search_text = models.TextField(blank=True, editable=False)
+    # PostgreSQL only (NULL on SQLite, whose FTS5 table catalog_dataset_fts plays the same part):
+    # weighted tsvector kept by catalog.search.index_dataset, GIN-indexed by migration 0002.
+    search_vector = SearchVectorField(null=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

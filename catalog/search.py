@@ -1,15 +1,63 @@
 """Catalog search: what text a dataset is found by, and the query that finds it.
 
-A first, portable implementation: the denormalised ``search_text`` (names split into words) is
-matched word by word and ranked in Python-free SQL. The search issue replaces the matching with
-PostgreSQL full-text search + trigram and SQLite FTS5 behind the same two functions.
+One entry point, ``search(queryset, q)``, with the same ranking rules on both databases:
+
+1. an exact (case-insensitive) name match comes first;
+2. then full-text relevance, weighted name > title and tags > columns > descriptions;
+3. then namespace and name, so that equal ranks page stably.
+
+Names are split on ``_ . - / :`` and case changes before indexing (``dim_customerOrders`` is
+indexed as ``dim customer orders``), so ``customer`` finds ``dim_customer_orders``. Every query word
+is a prefix and is stemmed (English), so ``order`` finds ``orders`` and ``cust`` finds ``customer``.
+
+- PostgreSQL: a weighted ``tsvector`` in ``Dataset.search_vector`` (GIN index) ranked with
+  ``ts_rank``; when nothing matches, pg_trgm word similarity on the name catches typos
+  (``custmer`` → ``dim_customer_orders``).
+- SQLite: an FTS5 table ``catalog_dataset_fts`` (rowid = dataset id, porter stemming) ranked with
+  ``bm25`` and per-column weights. No typo fallback on the embedded database.
+
+``index_dataset`` keeps both up to date; every catalog service that changes searchable text calls it.
 """
 
 import re
+from collections.abc import Iterable
 
-from django.db.models import Case, IntegerField, Q, QuerySet, Value, When
+from django.contrib.postgres.search import SearchQuery, SearchRank
+from django.db import connection
+from django.db.models import BooleanField, Case, F, FloatField, IntegerField, Q, QuerySet, Value, When
+from django.db.models.expressions import RawSQL
+from django.db.models.functions import Coalesce, Lower
 
 _SPLIT = re.compile(r"[_.\-/:\s]+|(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
+_WORD = re.compile(r"\w+")
+MAX_QUERY_WORDS = 12
+
+# The four weighted parts of a dataset's searchable text, in tsvector weight order A..D.
+PARTS = ("name", "title", "tags", "columns", "description")
+PG_CONFIG = "english"
+# One tsvector from the parts; A: name, B: title and tags, C: columns, D: descriptions.
+PG_VECTOR_SQL = (
+    f"setweight(to_tsvector('{PG_CONFIG}', %s), 'A') || "
+    f"setweight(to_tsvector('{PG_CONFIG}', %s || ' ' || %s), 'B') || "
+    f"setweight(to_tsvector('{PG_CONFIG}', %s), 'C') || "
+    f"setweight(to_tsvector('{PG_CONFIG}', %s), 'D')"
+)
+# ts_rank weights for {D, C, B, A}.
+PG_WEIGHTS = [0.05, 0.2, 0.5, 1.0]
+# bm25 weights in the FTS5 table's column order: name, title, tags, columns, description.
+FTS_WEIGHTS = (10.0, 5.0, 5.0, 2.0, 1.0)
+# The SQL below interpolates constants only; every user value is a query parameter.
+_PG_UPDATE_SQL = f"UPDATE catalog_dataset SET search_vector = {PG_VECTOR_SQL} WHERE id = %s"  # noqa: S608
+_PG_TYPO_SQL = "%s <%% catalog_dataset.name"
+_PG_SIMILARITY_SQL = "word_similarity(%s, catalog_dataset.name)"
+_FTS_HITS_SQL = "SELECT rowid FROM catalog_dataset_fts WHERE catalog_dataset_fts MATCH %s"
+# bm25() is lower for better matches; negated so that higher is better on both databases.
+_FTS_RANK_SQL = (
+    f"(SELECT -bm25(catalog_dataset_fts, {', '.join(str(w) for w in FTS_WEIGHTS)}) "  # noqa: S608
+    "FROM catalog_dataset_fts WHERE catalog_dataset_fts MATCH %s AND catalog_dataset_fts.rowid = catalog_dataset.id)"
+)
+# Word similarity above which a name counts as a typo of the query (pg_trgm's default is 0.6).
+TYPO_THRESHOLD = 0.5
 
 
 def split_words(text: str) -> list[str]:
@@ -17,47 +65,180 @@ def split_words(text: str) -> list[str]:
     return [w.lower() for w in _SPLIT.split(text or "") if w]
 
 
-def build_search_text(dataset) -> str:
-    parts = [
-        dataset.name,
-        " ".join(split_words(dataset.name)),
-        dataset.namespace,
-        dataset.title,
-        dataset.description,
-    ]
+def query_words(q: str) -> list[str]:
+    """The words of a query as both indexes see them: split like names, punctuation dropped."""
+    words = [w for part in split_words(q) for w in _WORD.findall(part)]
+    return list(dict.fromkeys(words))[:MAX_QUERY_WORDS]
+
+
+def search_parts(
+    *,
+    namespace: str,
+    name: str,
+    title: str = "",
+    description: str = "",
+    tags: Iterable[str] = (),
+    columns: Iterable[tuple[str, str, Iterable[str]]] = (),
+) -> dict[str, str]:
+    """The text of each weighted part, from plain values (so bulk loaders can use it without rows).
+
+    ``columns`` holds (name, description, tags) triples.
+    """
+    col_names: list[str] = []
+    col_descriptions: list[str] = []
+    for col_name, col_description, col_tags in columns:
+        col_names += [" ".join(split_words(col_name)), *col_tags]
+        if col_description:
+            col_descriptions.append(col_description)
+    tags = list(tags)
+    return {
+        "name": " ".join(split_words(name)),
+        "title": title or "",
+        "tags": " ".join([*tags, *(w for t in tags for w in split_words(t))]),
+        "columns": " ".join(col_names),
+        # The namespace is findable, but weakest: every dataset of a lake shares it.
+        "description": "\n".join([description or "", *col_descriptions, " ".join(split_words(namespace))]),
+    }
+
+
+def dataset_search_parts(dataset) -> dict[str, str]:
+    tags: list[str] = []
+    columns: list[tuple[str, str, list[str]]] = []
     if dataset.pk:
-        parts += list(dataset.tags.values_list("name", flat=True))
-        for name, description in dataset.columns.values_list("name", "description"):
-            parts += [name, " ".join(split_words(name)), description]
-    return "\n".join(p for p in parts if p)
+        tags = list(dataset.tags.values_list("name", flat=True))
+        columns = [(n, d, t or []) for n, d, t in dataset.columns.values_list("name", "description", "tags")]
+    return search_parts(
+        namespace=dataset.namespace,
+        name=dataset.name,
+        title=dataset.title,
+        description=dataset.description,
+        tags=tags,
+        columns=columns,
+    )
+
+
+def build_search_text(dataset) -> str:
+    """The whole searchable text in one string (kept in ``Dataset.search_text`` for admin and LIKE)."""
+    parts = dataset_search_parts(dataset)
+    return "\n".join([dataset.name, dataset.namespace, *(parts[p] for p in PARTS if parts[p])])
 
 
 def index_dataset(dataset) -> None:
     """Refresh the text a dataset is found by (called by every catalog write that changes it)."""
-    text = build_search_text(dataset)
+    if not dataset.pk:
+        return
+    parts = dataset_search_parts(dataset)
+    text = "\n".join([dataset.name, dataset.namespace, *(parts[p] for p in PARTS if parts[p])])
     if text != dataset.search_text:
         type(dataset).objects.filter(pk=dataset.pk).update(search_text=text)
         dataset.search_text = text
+    values = [parts[p] for p in PARTS]
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(_PG_UPDATE_SQL, [*values, dataset.pk])
+        elif connection.vendor == "sqlite":
+            cursor.execute("DELETE FROM catalog_dataset_fts WHERE rowid = %s", [dataset.pk])
+            cursor.execute(
+                "INSERT INTO catalog_dataset_fts (rowid, name, title, tags, columns, description) "
+                "VALUES (%s, %s, %s, %s, %s, %s)",
+                [dataset.pk, *values],
+            )
+
+
+def unindex_dataset(dataset_id: int) -> None:
+    """Forget a deleted dataset (the PostgreSQL vector goes with its row)."""
+    if connection.vendor == "sqlite":
+        with connection.cursor() as cursor:
+            cursor.execute("DELETE FROM catalog_dataset_fts WHERE rowid = %s", [dataset_id])
+
+
+def rebuild_index(queryset: QuerySet | None = None, *, batch: int = 500) -> int:
+    """Index every dataset again (after a bulk load or a change of the indexed text) → count."""
+    from catalog.models import Dataset
+
+    queryset = queryset if queryset is not None else Dataset.objects.all()
+    count = 0
+    for dataset in queryset.order_by("pk").iterator(chunk_size=batch):
+        index_dataset(dataset)
+        count += 1
+    return count
+
+
+# ---------------------------------------------------------------------------------------------
+# Querying
+
+
+def _exact_name(queryset: QuerySet, q: str) -> tuple[QuerySet, Q, Case]:
+    # lower(name) uses the dataset_name_lower_idx expression index.
+    queryset = queryset.alias(search_name_lower=Lower("name"))
+    cond = Q(search_name_lower=q.strip().lower())
+    tier = Case(When(cond, then=Value(1)), default=Value(0), output_field=IntegerField())
+    return queryset, cond, tier
+
+
+def _search_postgresql(queryset: QuerySet, q: str, words: list[str]) -> QuerySet:
+    tsquery = SearchQuery(" & ".join(f"{w}:*" for w in words), search_type="raw", config=PG_CONFIG)
+    queryset, exact, tier = _exact_name(queryset, q)
+    matched = queryset.filter(Q(search_vector=tsquery) | exact)
+    if matched.exists():
+        return matched.annotate(
+            search_exact=tier,
+            search_rank=Coalesce(
+                SearchRank(F("search_vector"), tsquery, weights=PG_WEIGHTS),
+                Value(0.0),
+                output_field=FloatField(),
+            ),
+        ).order_by("-search_exact", "-search_rank", "namespace", "name")
+    # Nothing matched as written: look for names that hold a word close to the query (a typo).
+    phrase = " ".join(words)
+    with connection.cursor() as cursor:
+        # Session-wide (a transaction-local setting would be gone before the query runs in autocommit).
+        cursor.execute(
+            "SELECT set_config('pg_trgm.word_similarity_threshold', %s, false)", [str(TYPO_THRESHOLD)]
+        )
+    return (
+        queryset.filter(RawSQL(_PG_TYPO_SQL, [phrase], output_field=BooleanField()))  # noqa: S611
+        .annotate(
+            search_exact=Value(0, output_field=IntegerField()),
+            search_rank=RawSQL(_PG_SIMILARITY_SQL, [phrase], output_field=FloatField()),  # noqa: S611
+        )
+        .order_by("-search_rank", "namespace", "name")
+    )
+
+
+def _search_sqlite(queryset: QuerySet, q: str, words: list[str]) -> QuerySet:
+    # Each word quoted (no FTS5 syntax gets through) and a prefix; all words must occur.
+    match = " AND ".join(f'"{w}"*' for w in words)
+    queryset, exact, tier = _exact_name(queryset, q)
+    hits = RawSQL(_FTS_HITS_SQL, [match])  # noqa: S611 -- constant SQL; the query is a parameter
+    rank = RawSQL(_FTS_RANK_SQL, [match], output_field=FloatField())  # noqa: S611
+    return (
+        queryset.filter(Q(pk__in=hits) | exact)
+        .annotate(search_exact=tier, search_rank=Coalesce(rank, Value(0.0), output_field=FloatField()))
+        .order_by("-search_exact", "-search_rank", "namespace", "name")
+    )
 
 
 def search(queryset: QuerySet, q: str) -> QuerySet:
-    words = split_words(q)
+    """Datasets of ``queryset`` that match ``q``, best match first (see the module docstring).
+
+    The result is annotated with ``search_exact`` (1 for an exact name match) and ``search_rank``
+    (higher is better; comparable within one query only).
+    """
+    words = query_words(q or "")
     if not words:
         return queryset
+    if connection.vendor == "postgresql":
+        return _search_postgresql(queryset, q, words)
+    if connection.vendor == "sqlite":
+        return _search_sqlite(queryset, q, words)
+    # Any other database: every word somewhere in the denormalised text.
     cond = Q()
     for w in words:
         cond &= Q(search_text__icontains=w)
-    exact = q.strip()
+    queryset, exact, tier = _exact_name(queryset, q)
     return (
-        queryset.filter(cond)
-        .annotate(
-            search_rank=Case(
-                When(name__iexact=exact, then=Value(100)),
-                When(name__icontains=exact, then=Value(50)),
-                When(title__icontains=exact, then=Value(20)),
-                default=Value(0),
-                output_field=IntegerField(),
-            )
-        )
-        .order_by("-search_rank", "namespace", "name")
+        queryset.filter(cond | exact)
+        .annotate(search_exact=tier, search_rank=Value(0.0, output_field=FloatField()))
+        .order_by("-search_exact", "namespace", "name")
     )

@@ -8,15 +8,15 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
-from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
+from django.db.models import ProtectedError
 
 from catalog import files, signals
 from catalog.errors import Conflict, NotAllowed
 from catalog.models import Column, Dataset, DatasetVersion, Origin, ProfileStatus, Sensitivity, Tag
 from catalog.permissions import can_change_dataset, can_delete_dataset
-from catalog.search import index_dataset
+from catalog.search import index_dataset, unindex_dataset
 
 User = get_user_model()
 
@@ -46,6 +46,9 @@ def _check_identifier(field: str, value: Any) -> str:
         raise ValidationError({field: [f"At most {MAX_IDENT} characters (got {len(value)})."]})
     if any(unicodedata.category(ch) == "Cc" for ch in value):
         raise ValidationError({field: ["Control characters (newlines, tabs, NUL...) are not allowed."]})
+    if value != value.strip():
+        # " orders" and "orders" would look the same in every list yet be two datasets.
+        raise ValidationError({field: ["May not start or end with white space."]})
     return value
 
 
@@ -195,7 +198,16 @@ def delete_dataset(*, actor, dataset: Dataset, via: str = "api") -> None:
     snapshot = _snapshot(dataset)
     stored = [v.file.name for v in dataset.versions.all() if v.file]
     pk = dataset.pk
-    dataset.delete()
+    try:
+        with transaction.atomic():
+            dataset.delete()
+    except ProtectedError as exc:
+        # Another app's rows (a model trained on it, an access request...) still point at it.
+        raise Conflict(
+            f"{dataset.urn} is still referred to by {len(exc.protected_objects)} other record(s) "
+            "and cannot be deleted.",
+        ) from exc
+    unindex_dataset(pk)
     dataset.pk = pk
 
     def after() -> None:
@@ -317,24 +329,45 @@ def _same_as_latest(dataset: Dataset, checksum: str) -> DatasetVersion | None:
     return latest if latest is not None and latest.checksum == checksum else None
 
 
-def _create_version_row(*, actor, dataset: Dataset, info: files.FileInfo, checksum: str, size: int, **fields):
-    version = DatasetVersion.objects.create(
-        dataset=dataset,
-        number=_next_number(dataset),
-        checksum=checksum,
-        size_bytes=size,
-        format=info.format,
-        compression=info.compression,
-        encoding=info.encoding,
-        notes=info.notes,
-        created_by=actor if actor is not None and actor.is_authenticated else None,
-        profile_status=ProfileStatus.PENDING,
-        **fields,
-    )
+@transaction.atomic
+def _create_version_row(
+    *, actor, dataset: Dataset, info: files.FileInfo, checksum: str, size: int, **fields
+) -> tuple[DatasetVersion, bool]:
+    """Number and insert the version row → (version, created); (latest, False) for the same bytes.
+
+    The dataset row is locked first, so two concurrent versions of one dataset are numbered one
+    after the other instead of colliding on the (dataset, number) constraint; on SQLite every
+    write transaction is already serialised (transaction_mode IMMEDIATE).
+    """
+    locked = Dataset.objects.select_for_update().get(pk=dataset.pk)
+    same = _same_as_latest(locked, checksum)
+    if same is not None:
+        return same, False
+    try:
+        with transaction.atomic():
+            version = DatasetVersion.objects.create(
+                dataset=locked,
+                number=_next_number(locked),
+                checksum=checksum,
+                size_bytes=size,
+                format=info.format,
+                compression=info.compression,
+                encoding=info.encoding,
+                notes=info.notes,
+                created_by=actor if actor is not None and actor.is_authenticated else None,
+                profile_status=ProfileStatus.PENDING,
+                **fields,
+            )
+    except IntegrityError as exc:  # only without row locks (a database that ignores FOR UPDATE)
+        raise Conflict(
+            "Another version of this dataset was stored at the same moment; send it again."
+        ) from exc
+    # Profiling (another app) subscribes to this and queues its job; it may only start once the
+    # row is visible to a worker, hence on commit.
     transaction.on_commit(
         lambda: signals.version_stored.send(sender=DatasetVersion, version=version, actor=actor)
     )
-    return version
+    return version, True
 
 
 def add_version_from_upload(
@@ -342,50 +375,58 @@ def add_version_from_upload(
 ) -> tuple[DatasetVersion, bool]:
     """Store an uploaded file as the dataset's next version → (version, created).
 
-    The same bytes as the latest version make no new version (created=False). A refused file
-    leaves no row and no stored file behind.
+    The same bytes as the latest version make no new version (created=False). The file is checked
+    whole (format, encoding, row shape) before anything is stored, and a refusal after storing
+    removes the stored file again, so nothing is left half-written.
+
+    Not one atomic block on purpose: inspecting and storing a large file takes long, and must not
+    hold the dataset's row lock (or SQLite's write lock) meanwhile. Call it outside a transaction;
+    the stored file cannot be taken back if an enclosing transaction rolls back later.
     """
     if not can_change_dataset(actor, dataset):
         raise NotAllowed("Only the dataset's owner, a steward or staff may add versions.")
-    filename = os.path.basename(getattr(upload, "name", "") or "upload")
-    upload.seek(0)
-    info = files.inspect(upload, filename=filename, size=upload.size)
+    filename = os.path.basename(getattr(upload, "name", "") or "upload") or "upload"
+    size = upload.size
+    info = files.inspect(upload, filename=filename, size=size)
+    # HashingUploadHandler hashed the bytes while they streamed in; other callers get it read here.
     checksum = getattr(upload, "sha256", None)
     if checksum is None:
         upload.seek(0)
-        checksum, _ = files.sha256_of(upload)
-    with transaction.atomic():
-        # Serialise version numbering per dataset.
-        dataset = Dataset.objects.select_for_update().get(pk=dataset.pk)
-        same = _same_as_latest(dataset, checksum)
-        if same is not None:
-            return same, False
-        upload.seek(0)
-        stored_name = default_storage.save(
-            f"versions/{dataset.pk}/{checksum[:16]}-{_SAFE_NAME.sub('_', filename)[:100]}", File(upload)
+        checksum, size = files.sha256_of(upload)
+    same = _same_as_latest(dataset, checksum)
+    if same is not None:
+        return same, False
+    upload.seek(0)
+    # Only storage API calls, so S3 (django-storages) works by settings alone; on the file system
+    # a streamed upload's temporary file is moved into place rather than copied.
+    stored_name = default_storage.save(
+        f"versions/{dataset.pk}/{checksum[:16]}-{_SAFE_NAME.sub('_', filename)[:100]}", upload
+    )
+    try:
+        version, created = _create_version_row(
+            actor=actor,
+            dataset=dataset,
+            info=info,
+            checksum=checksum,
+            size=size,
+            file=stored_name,
+            original_name=filename[:500],
         )
-        try:
-            with transaction.atomic():
-                version = _create_version_row(
-                    actor=actor,
-                    dataset=dataset,
-                    info=info,
-                    checksum=checksum,
-                    size=upload.size,
-                    file=stored_name,
-                    original_name=filename[:500],
-                )
-        except Exception:
-            default_storage.delete(stored_name)
-            raise
-        return version, True
+    except BaseException:
+        default_storage.delete(stored_name)
+        raise
+    if not created:  # the same bytes arrived concurrently
+        default_storage.delete(stored_name)
+    return version, created
 
 
-@transaction.atomic
 def add_version_from_uri(
     *, actor, dataset: Dataset, uri: str, via: str = "api"
 ) -> tuple[DatasetVersion, bool]:
-    """Register a file inside DATA_ROOTS as the dataset's next version, in place (not copied)."""
+    """Register a file inside DATA_ROOTS as the dataset's next version, in place (not copied).
+
+    Reading and hashing the file happen before the row lock is taken (see add_version_from_upload).
+    """
     if not can_change_dataset(actor, dataset):
         raise NotAllowed("Only the dataset's owner, a steward or staff may add versions.")
     path = files.path_from_file_uri(uri)
@@ -393,20 +434,15 @@ def add_version_from_uri(
         info = files.inspect(fh, filename=path.name)
         fh.seek(0)
         checksum, size = files.sha256_of(fh)
-    dataset = Dataset.objects.select_for_update().get(pk=dataset.pk)
-    same = _same_as_latest(dataset, checksum)
-    if same is not None:
-        return same, False
-    version = _create_version_row(
+    return _create_version_row(
         actor=actor,
         dataset=dataset,
         info=info,
         checksum=checksum,
         size=size,
         source_uri=path.as_uri(),
-        original_name=path.name,
+        original_name=path.name[:500],
     )
-    return version, True
 
 
 def set_version_profile_status(*, version: DatasetVersion, status: str) -> None:

@@ -55,8 +55,10 @@ class DatasetSerializer(serializers.ModelSerializer):
         # Uniqueness is the service's to check, so that a duplicate answers 409 rather than 400.
         validators: list = []
         extra_kwargs = {
-            "namespace": {"validators": []},
-            "name": {"validators": []},
+            # Not trimmed: the service refuses surrounding white space and control characters
+            # clearly instead of silently storing a different name than the one sent.
+            "namespace": {"validators": [], "trim_whitespace": False},
+            "name": {"validators": [], "trim_whitespace": False},
             "title": {"required": False},
             "description": {"required": False},
             "domain": {"required": False},

@@ -1,7 +1,9 @@
 """Catalog endpoints: datasets, their columns and versions. Thin: services write, selectors read."""
 
+from django.conf import settings
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
@@ -18,6 +20,38 @@ from catalog.api.serializers import (
 from catalog.files import HashingUploadHandler
 from catalog.filtersets import DatasetFilterSet
 from catalog.models import Column, Dataset, DatasetVersion
+from config.rest import Pagination
+
+TRUE_VALUES = {"1", "true", "yes", "on"}
+
+
+class FacetedPagination(Pagination):
+    """The usual page, plus ``facets`` beside count/next/previous/results when the view asks."""
+
+    facets: dict | None = None
+
+    def get_paginated_response(self, data):
+        response = super().get_paginated_response(data)
+        if self.facets is not None:
+            response.data["facets"] = self.facets
+        return response
+
+    def get_paginated_response_schema(self, schema):
+        paginated = super().get_paginated_response_schema(schema)
+        facet_values = {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {"value": {"type": "string"}, "count": {"type": "integer"}},
+                "required": ["value", "count"],
+            },
+        }
+        paginated["properties"]["facets"] = {
+            "type": "object",
+            "description": "Only with ?facets=true: counts over every dataset the query matches.",
+            "properties": {name: facet_values for name in selectors.FACETS},
+        }
+        return paginated
 
 
 class DatasetViewSet(viewsets.ModelViewSet):
@@ -25,6 +59,7 @@ class DatasetViewSet(viewsets.ModelViewSet):
 
     serializer_class = DatasetSerializer
     filterset_class = DatasetFilterSet
+    pagination_class = FacetedPagination
     lookup_value_regex = r"\d+"
 
     def get_queryset(self):
@@ -39,6 +74,23 @@ class DatasetViewSet(viewsets.ModelViewSet):
         if self.action in ("update", "partial_update"):
             return DatasetUpdateSerializer
         return DatasetSerializer
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "facets",
+                OpenApiTypes.BOOL,
+                description="Add `facets`: counts per owner, tag, domain and sensitivity for the current "
+                "query and filters (computed only when asked).",
+            ),
+        ],
+    )
+    def list(self, request, *args, **kwargs):
+        queryset = self.filter_queryset(self.get_queryset())
+        if str(request.query_params.get("facets", "")).lower() in TRUE_VALUES:
+            self.paginator.facets = selectors.dataset_facets(queryset)
+        page = self.paginate_queryset(queryset)
+        return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
     def perform_create(self, serializer):
         data = serializer.service_data()
@@ -131,18 +183,19 @@ class VersionViewSet(
     )
     def create(self, request, *args, **kwargs):
         dataset = self.get_dataset()
+        # Refuse a body that cannot fit before reading it; one whose length was not announced is
+        # cut off by HashingUploadHandler as soon as it passes the limit.
+        limit = settings.GOUVERNAIL_MAX_VERSION_BYTES
+        try:
+            announced = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            announced = 0
+        if announced > limit + 1024 * 1024:  # multipart framing is a few hundred bytes
+            return self._too_large(limit)
         handler = getattr(self, "_upload_handler", None)
         data = request.data
-        if handler is not None and getattr(handler, "too_large", False):
-            from django.conf import settings
-
-            return Response(
-                {
-                    "detail": f"The file is larger than the limit of {settings.GOUVERNAIL_MAX_VERSION_BYTES} bytes.",
-                    "errors": {"file": ["Too large."]},
-                },
-                status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
-            )
+        if handler is not None and handler.too_large:
+            return self._too_large(limit)
         serializer = VersionCreateSerializer(data=data)
         serializer.is_valid(raise_exception=True)
         if serializer.validated_data.get("file") is not None:
@@ -153,6 +206,19 @@ class VersionViewSet(
             version, created = services.add_version_from_uri(
                 actor=request.user, dataset=dataset, uri=serializer.validated_data["uri"]
             )
-        return Response(
+        response = Response(
             VersionSerializer(version).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK
+        )
+        if handler is not None and handler.received:
+            response["Server-Timing"] = f"sha256;dur={handler.hash_seconds * 1000:.1f}"
+        return response
+
+    @staticmethod
+    def _too_large(limit: int) -> Response:
+        return Response(
+            {
+                "detail": f"The file is larger than the limit of {limit} bytes (GOUVERNAIL_MAX_VERSION_BYTES).",
+                "errors": {"file": [f"Larger than {limit} bytes."]},
+            },
+            status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
         )

@@ -1,0 +1,143 @@
+"""Search: the same ranking rules on SQLite (FTS5) and PostgreSQL (tsvector + GIN, pg_trgm)."""
+
+import pytest
+from django.db import connection
+
+from catalog import services
+from catalog.models import Dataset
+from catalog.search import query_words, search, split_words
+
+pytestmark = pytest.mark.django_db
+
+postgres_only = pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="needs DATABASE_URL pointing at PostgreSQL"
+)
+
+
+def names(qs) -> list[str]:
+    return [d.name for d in qs]
+
+
+@pytest.fixture
+def corpus(owner):
+    def make(name, **data):
+        return services.create_dataset(actor=owner, namespace="s3://lake", name=name, **data)
+
+    orders = make("dim_customer_orders", title="Orders by customer", tags=["gold"])
+    make("fact_revenue_daily", description="Revenue per day. Joins the **customer** table for regions.")
+    make("CustomerChurnScores", domain="marketing")
+    make("customer", title="The customer master")
+    wh = make("warehouse/events.clickstream-v2", tags=["raw"])
+    services.set_columns_from_schema(
+        dataset=wh, columns=[{"name": "sessionId", "type": "string"}, {"name": "page_url", "type": "string"}]
+    )
+    col = wh.columns.get(name="page_url")
+    services.update_column(actor=owner, column=col, description="Landing page of the loyalty campaign")
+    return {"orders": orders, "clickstream": wh}
+
+
+def test_split_words_splits_on_separators_and_case():
+    assert split_words("dim_customerOrders.v2") == ["dim", "customer", "orders", "v2"]
+    assert split_words("warehouse/events.clickstream-v2") == ["warehouse", "events", "clickstream", "v2"]
+    assert split_words("HTTPServerLogs") == ["http", "server", "logs"]
+
+
+def test_query_words_drop_query_syntax():
+    # Quotes, operators and parentheses never reach FTS5 or to_tsquery as syntax.
+    assert query_words('cust" OR (x) & !y:*') == ["cust", "or", "x", "y"]
+    assert query_words("   ") == []
+
+
+def test_a_name_part_finds_the_dataset(corpus):
+    found = names(search(Dataset.objects.all(), "customer"))
+    assert "dim_customer_orders" in found
+    assert "CustomerChurnScores" in found  # split on the case change
+    assert "fact_revenue_daily" in found  # mentioned in the description
+
+
+def test_exact_name_first_then_name_above_description(corpus):
+    found = names(search(Dataset.objects.all(), "customer"))
+    assert found[0] == "customer"
+    assert found.index("dim_customer_orders") < found.index("fact_revenue_daily")
+    assert found.index("CustomerChurnScores") < found.index("fact_revenue_daily")
+
+
+def test_all_words_must_match(corpus):
+    assert names(search(Dataset.objects.all(), "customer orders")) == ["dim_customer_orders"]
+
+
+def test_prefix_and_stem(corpus):
+    assert "dim_customer_orders" in names(search(Dataset.objects.all(), "order"))
+    assert "warehouse/events.clickstream-v2" in names(search(Dataset.objects.all(), "clickstr"))
+
+
+def test_tags_columns_and_column_descriptions_are_searched(corpus):
+    assert names(search(Dataset.objects.all(), "gold")) == ["dim_customer_orders"]
+    assert names(search(Dataset.objects.all(), "session")) == ["warehouse/events.clickstream-v2"]
+    assert names(search(Dataset.objects.all(), "loyalty")) == ["warehouse/events.clickstream-v2"]
+
+
+def test_index_follows_updates_and_deletes(corpus, owner):
+    ds = corpus["orders"]
+    assert names(search(Dataset.objects.all(), "zeppelin")) == []
+    services.update_dataset(actor=owner, dataset=ds, description="Shipped by zeppelin")
+    assert names(search(Dataset.objects.all(), "zeppelin")) == ["dim_customer_orders"]
+    services.update_dataset(actor=owner, dataset=ds, tags=["silver"])
+    assert names(search(Dataset.objects.all(), "gold")) == []
+    services.delete_dataset(actor=owner, dataset=ds)
+    assert names(search(Dataset.objects.all(), "zeppelin")) == []
+
+
+def test_punctuation_only_query_is_no_filter(corpus):
+    assert search(Dataset.objects.all(), "!!! ***").count() == Dataset.objects.count()
+
+
+def test_search_is_combined_with_other_filters(corpus, api_client_for, owner):
+    client = api_client_for(owner)
+    r = client.get("/api/v1/datasets/", {"q": "customer", "domain": "marketing"})
+    assert r.status_code == 200
+    assert [d["name"] for d in r.json()["results"]] == ["CustomerChurnScores"]
+
+
+def test_api_q_best_match_first(corpus, api_client_for, outsider):
+    r = api_client_for(outsider).get("/api/v1/datasets/", {"q": "customer"})
+    assert r.status_code == 200
+    body = r.json()
+    assert body["results"][0]["name"] == "customer"
+    assert "facets" not in body
+
+
+def test_facets_only_when_asked_and_for_the_query(corpus, api_client_for, outsider, owner):
+    r = api_client_for(outsider).get("/api/v1/datasets/", {"q": "customer", "facets": "true"})
+    assert r.status_code == 200
+    body = r.json()
+    assert set(body) == {"count", "next", "previous", "results", "facets"}
+    facets = body["facets"]
+    assert set(facets) == {"owner", "tag", "domain", "sensitivity"}
+    assert facets["owner"] == [{"value": owner.username, "count": body["count"]}]
+    assert facets["tag"] == [{"value": "gold", "count": 1}]
+    assert facets["domain"] == [{"value": "marketing", "count": 1}]
+    assert facets["sensitivity"] == [{"value": "internal", "count": body["count"]}]
+
+
+def test_facets_without_query_count_everything(corpus, api_client_for, outsider):
+    body = api_client_for(outsider).get("/api/v1/datasets/", {"facets": "1"}).json()
+    assert sum(f["count"] for f in body["facets"]["sensitivity"]) == Dataset.objects.count() == body["count"]
+    tags = {f["value"]: f["count"] for f in body["facets"]["tag"]}
+    assert tags == {"gold": 1, "raw": 1}
+
+
+@postgres_only
+@pytest.mark.postgres
+def test_postgres_typo_falls_back_to_trigram(corpus):
+    found = names(search(Dataset.objects.all(), "custmer"))
+    assert "dim_customer_orders" in found and "customer" in found
+    assert "fact_revenue_daily" not in found  # a mention in a description is not a typo match
+
+
+@postgres_only
+@pytest.mark.postgres
+def test_postgres_uses_the_weighted_vector(corpus):
+    ds = Dataset.objects.get(name="dim_customer_orders")
+    assert ds.search_vector is not None
+    assert "'custom':" in ds.search_vector and "A" in ds.search_vector
