@@ -1,1 +1,291 @@
-"""Models of governance."""
+"""Governance: dataset policies, access requests and their approvals, the audit chain, models.
+
+Everything that changes here goes through governance.services; these classes only hold rows.
+"""
+
+from django.conf import settings
+from django.db import models
+
+
+class Purpose(models.TextChoices):
+    TRAINING = "training", "Training"
+    EVALUATION = "evaluation", "Evaluation"
+    ANALYSIS = "analysis", "Analysis"
+
+
+class Via(models.TextChoices):
+    """Through which interface a change was made (recorded in the audit chain)."""
+
+    API = "api", "API"
+    UI = "ui", "Web UI"
+    LINEAGE = "lineage", "OpenLineage"
+    ADMIN = "admin", "Admin"
+    SYSTEM = "system", "System (periodic task)"
+
+
+class DatasetPolicy(models.Model):
+    """How a dataset's owner or stewards tightened the defaults that its sensitivity implies."""
+
+    dataset = models.OneToOneField(
+        "catalog.Dataset", on_delete=models.CASCADE, related_name="governance_policy"
+    )
+    require_quality_pass = models.BooleanField(
+        default=False, help_text="Clearance needs the latest profiled version's quality suite to pass."
+    )
+    max_parity_difference = models.FloatField(
+        null=True, blank=True, help_text="Cap on the demographic parity difference of every sensitive column."
+    )
+    max_approval_days = models.PositiveIntegerField(
+        null=True, blank=True, help_text="An approval for this dataset lasts at most this many days."
+    )
+    updated_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "dataset policies"
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(max_parity_difference__isnull=True)
+                | models.Q(max_parity_difference__gte=0, max_parity_difference__lte=1),
+                name="policy_parity_between_0_and_1",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"policy of dataset {self.dataset_id}"
+
+
+class RequestStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    APPROVED = "approved", "Approved"
+    REJECTED = "rejected", "Rejected"
+    REVOKED = "revoked", "Revoked"
+    EXPIRED = "expired", "Expired"
+
+
+class AccessRequest(models.Model):
+    """A principal asks to use datasets for a purpose. Its status only moves through the services."""
+
+    requester = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="access_requests"
+    )
+    datasets = models.ManyToManyField("catalog.Dataset", related_name="access_requests")
+    # The URNs as asked, kept so that the history still reads after a dataset is renamed or deleted.
+    dataset_urns = models.JSONField(default=list)
+    purpose = models.CharField(max_length=20, choices=Purpose.choices)
+    model_name = models.CharField(max_length=255, blank=True)
+    justification = models.TextField(help_text="Markdown; sanitised when shown.")
+    expires_at = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(
+        max_length=20, choices=RequestStatus.choices, default=RequestStatus.PENDING, db_index=True
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["requester", "status", "purpose"], name="accessreq_lookup_idx")]
+        permissions = [
+            # Given to pipeline service accounts: they ask whether the human they run for is cleared.
+            ("check_clearance_for_others", "May ask for the clearance of another principal"),
+        ]
+
+    def __str__(self) -> str:
+        return f"access request #{self.pk} ({self.status})"
+
+
+class Decision(models.TextChoices):
+    APPROVE = "approve", "Approve"
+    REJECT = "reject", "Reject"
+
+
+class Approval(models.Model):
+    """One person's decision on a request, with the roles they held on each dataset at that moment."""
+
+    request = models.ForeignKey(AccessRequest, on_delete=models.CASCADE, related_name="approvals")
+    approver = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    decision = models.CharField(max_length=10, choices=Decision.choices)
+    # {dataset id (str): ["owner", "steward"]}: what made this person eligible, per dataset.
+    roles = models.JSONField(default=dict)
+    comment = models.TextField(blank=True)
+    at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+        constraints = [
+            # The same person counts once: two approvals of a restricted dataset need two people.
+            models.UniqueConstraint(fields=["request", "approver"], name="approval_once_per_person"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.decision} by {self.approver_id} on request {self.request_id}"
+
+
+class AccessRequestEvent(models.Model):
+    """The history of a request: every transition and every approval, in order."""
+
+    request = models.ForeignKey(AccessRequest, on_delete=models.CASCADE, related_name="events")
+    at = models.DateTimeField(auto_now_add=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    action = models.CharField(max_length=20)
+    from_status = models.CharField(max_length=20, blank=True)
+    to_status = models.CharField(max_length=20)
+    comment = models.TextField(blank=True)
+    via = models.CharField(max_length=10, choices=Via.choices, default=Via.API)
+
+    class Meta:
+        ordering = ["at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.action} on request {self.request_id}"
+
+
+class AppendOnlyError(Exception):
+    """An audit record was about to be changed or deleted."""
+
+
+class AuditQuerySet(models.QuerySet):
+    # Bulk writes bypass Model.save/delete, so the queryset refuses them too.
+    def update(self, **kwargs):
+        raise AppendOnlyError("Audit records are append-only: they cannot be updated.")
+
+    def delete(self):
+        raise AppendOnlyError("Audit records are append-only: they cannot be deleted.")
+
+    def bulk_update(self, *args, **kwargs):
+        raise AppendOnlyError("Audit records are append-only: they cannot be updated.")
+
+
+class AuditRecord(models.Model):
+    """Who changed what, when, through which interface, before and after; hash-chained.
+
+    ``hash`` = sha256(prev_hash + canonical JSON of the other fields): changing any record, or
+    removing one, breaks the chain from there on (``manage.py verify_audit`` finds the first).
+    No foreign keys on purpose: deleting a user or a dataset must never touch this table.
+    """
+
+    seq = models.PositiveBigIntegerField(unique=True)
+    at = models.DateTimeField()
+    actor_id = models.BigIntegerField(null=True, blank=True)
+    actor = models.CharField(max_length=150, blank=True, help_text="Username at the time.")
+    via = models.CharField(max_length=10, choices=Via.choices)
+    action = models.CharField(max_length=60, db_index=True)
+    object_type = models.CharField(max_length=40)
+    object_id = models.CharField(max_length=64)
+    object_urns = models.JSONField(default=list)
+    before = models.JSONField(null=True, blank=True)
+    after = models.JSONField(null=True, blank=True)
+    prev_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64, unique=True)
+
+    objects = AuditQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-seq"]
+        indexes = [models.Index(fields=["object_type", "object_id"], name="audit_object_idx")]
+
+    def __str__(self) -> str:
+        return f"#{self.seq} {self.action} {self.object_type}:{self.object_id}"
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise AppendOnlyError("Audit records are append-only: they cannot be updated.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise AppendOnlyError("Audit records are append-only: they cannot be deleted.")
+
+
+class AuditSubject(models.Model):
+    """An index of what a record concerns: ``?object=`` finds a request's events under each dataset."""
+
+    record = models.ForeignKey(AuditRecord, on_delete=models.DO_NOTHING, related_name="subjects")
+    key = models.CharField(max_length=600, db_index=True)
+
+    objects = AuditQuerySet.as_manager()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["record", "key"], name="audit_subject_unique")]
+
+    def __str__(self) -> str:
+        return self.key
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise AppendOnlyError("Audit records are append-only: they cannot be updated.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise AppendOnlyError("Audit records are append-only: they cannot be deleted.")
+
+
+class RegisteredModel(models.Model):
+    """A trained model, named as in OpenLineage (namespace + name); it has versions."""
+
+    namespace = models.CharField(max_length=255)
+    name = models.CharField(max_length=255)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="models"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["namespace", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["namespace", "name"], name="model_namespace_name_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"model:{self.namespace}:{self.name}"
+
+
+class ModelVersion(models.Model):
+    """One trained version of a model: what it was trained on, by which run, and whether it was cleared."""
+
+    model = models.ForeignKey(RegisteredModel, on_delete=models.CASCADE, related_name="versions")
+    version = models.CharField(max_length=100)
+    run_id = models.CharField(max_length=100, blank=True)
+    lineage_node = models.CharField(max_length=600, blank=True)
+    intended_use = models.TextField(blank=True, help_text="Markdown, edited by the model's owner.")
+    caveats = models.TextField(blank=True, help_text="Markdown, edited by the model's owner.")
+    registered_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    via = models.CharField(max_length=10, choices=Via.choices, default=Via.API)
+    # The clearance answer for the registering principal at registration, as /clearance gave it.
+    cleared = models.BooleanField(default=False)
+    clearance = models.JSONField(default=dict)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [models.UniqueConstraint(fields=["model", "version"], name="model_version_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.model}@{self.version}"
+
+
+class TrainingInput(models.Model):
+    """A dataset (version) a model version was trained on. URN and number survive the dataset's deletion."""
+
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="inputs")
+    dataset = models.ForeignKey("catalog.Dataset", on_delete=models.SET_NULL, null=True, related_name="+")
+    dataset_version = models.ForeignKey(
+        "catalog.DatasetVersion", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    dataset_urn = models.CharField(max_length=600)
+    version_number = models.PositiveIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        suffix = f"@{self.version_number}" if self.version_number else ""
+        return f"{self.dataset_urn}{suffix}"

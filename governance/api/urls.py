@@ -1,1 +1,22 @@
-urlpatterns: list = []
+from django.urls import path
+from rest_framework.routers import SimpleRouter
+
+from governance.api import views
+
+# API.md writes actions without a trailing slash (.../approve); accept both spellings.
+router = SimpleRouter()
+router.trailing_slash = "/?"
+router.register("access-requests", views.AccessRequestViewSet, basename="access-request")
+router.register("audit", views.AuditViewSet, basename="audit")
+router.register("models", views.ModelVersionViewSet, basename="model")
+
+card = views.ModelVersionViewSet.as_view({"get": "card"})
+
+urlpatterns = [
+    path("clearance", views.ClearanceView.as_view(), name="clearance"),
+    path("clearance/", views.ClearanceView.as_view()),
+    path("datasets/<int:dataset_pk>/policy/", views.DatasetPolicyView.as_view(), name="dataset-policy"),
+    path("models/<int:pk>/card.md", card, {"format": "md"}, name="model-card-md"),
+    path("models/<int:pk>/card.html", card, {"format": "html"}, name="model-card-html"),
+    *router.urls,
+]

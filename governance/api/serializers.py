@@ -1,0 +1,206 @@
+"""Governance API shapes. Serializers validate the shape of input; services decide and write."""
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from catalog.markdown import render_markdown
+from governance.models import (
+    AccessRequest,
+    AccessRequestEvent,
+    Approval,
+    AuditRecord,
+    DatasetPolicy,
+    ModelVersion,
+    Purpose,
+)
+
+
+class ApprovalSerializer(serializers.ModelSerializer):
+    approver = serializers.CharField(source="approver.username")
+
+    class Meta:
+        model = Approval
+        fields = ["approver", "decision", "roles", "comment", "at"]
+
+
+class EventSerializer(serializers.ModelSerializer):
+    actor = serializers.SerializerMethodField()
+
+    class Meta:
+        model = AccessRequestEvent
+        fields = ["at", "actor", "action", "from_status", "to_status", "comment", "via"]
+
+    def get_actor(self, obj) -> str | None:
+        return obj.actor.username if obj.actor_id else None
+
+
+class AccessRequestSerializer(serializers.ModelSerializer):
+    requester = serializers.CharField(source="requester.username")
+    datasets = serializers.ListField(source="dataset_urns", child=serializers.CharField())
+    model = serializers.CharField(source="model_name")
+    justification_html = serializers.SerializerMethodField()
+    decided_by = serializers.SerializerMethodField()
+
+    class Meta:
+        model = AccessRequest
+        fields = [
+            "id",
+            "status",
+            "requester",
+            "datasets",
+            "purpose",
+            "model",
+            "justification",
+            "justification_html",
+            "expires_at",
+            "created_at",
+            "updated_at",
+            "decided_at",
+            "decided_by",
+        ]
+
+    def get_justification_html(self, obj) -> str:
+        return render_markdown(obj.justification)
+
+    def get_decided_by(self, obj) -> str | None:
+        return obj.decided_by.username if obj.decided_by_id else None
+
+
+class AccessRequestDetailSerializer(AccessRequestSerializer):
+    approvals = ApprovalSerializer(many=True, read_only=True)
+    history = EventSerializer(source="events", many=True, read_only=True)
+
+    class Meta(AccessRequestSerializer.Meta):
+        fields = [*AccessRequestSerializer.Meta.fields, "approvals", "history"]
+
+
+class AccessRequestCreateSerializer(serializers.Serializer):
+    datasets = serializers.ListField(
+        child=serializers.CharField(max_length=1000), allow_empty=False, max_length=1000
+    )
+    purpose = serializers.ChoiceField(choices=Purpose.choices)
+    model = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")
+    justification = serializers.CharField(max_length=10_000)
+    expires_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
+
+
+class DecisionSerializer(serializers.Serializer):
+    comment = serializers.CharField(required=False, allow_blank=True, default="", max_length=10_000)
+
+
+class ClearanceDatasetSerializer(serializers.Serializer):
+    urn = serializers.CharField()
+    allowed = serializers.BooleanField()
+    sensitivity = serializers.CharField()
+    reasons = serializers.ListField(child=serializers.CharField())
+    access_request = serializers.IntegerField(allow_null=True)
+    upstream_blockers = serializers.ListField(child=serializers.CharField())
+
+
+class ClearanceSerializer(serializers.Serializer):
+    allowed = serializers.BooleanField()
+    principal = serializers.CharField(allow_null=True)
+    purpose = serializers.CharField()
+    datasets = ClearanceDatasetSerializer(many=True)
+
+
+class PolicySerializer(serializers.ModelSerializer):
+    dataset = serializers.IntegerField(source="dataset_id", read_only=True)
+    urn = serializers.SerializerMethodField()
+    updated_by = serializers.SerializerMethodField()
+    max_parity_difference = serializers.FloatField(required=False, allow_null=True, min_value=0, max_value=1)
+    max_approval_days = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=3650)
+    require_quality_pass = serializers.BooleanField(required=False)
+
+    class Meta:
+        model = DatasetPolicy
+        fields = [
+            "dataset",
+            "urn",
+            "require_quality_pass",
+            "max_parity_difference",
+            "max_approval_days",
+            "updated_by",
+            "updated_at",
+        ]
+        read_only_fields = ["updated_at"]
+
+    def get_urn(self, obj) -> str:
+        return obj.dataset.urn
+
+    def get_updated_by(self, obj) -> str | None:
+        return obj.updated_by.username if obj.updated_by_id else None
+
+
+class AuditRecordSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = AuditRecord
+        fields = [
+            "id",
+            "seq",
+            "at",
+            "actor",
+            "via",
+            "action",
+            "object_type",
+            "object_id",
+            "object_urns",
+            "before",
+            "after",
+            "prev_hash",
+            "hash",
+        ]
+
+
+class ModelVersionSerializer(serializers.ModelSerializer):
+    namespace = serializers.CharField(source="model.namespace")
+    name = serializers.CharField(source="model.name")
+    owner = serializers.SerializerMethodField()
+    registered_by = serializers.SerializerMethodField()
+    trained_on = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ModelVersion
+        fields = [
+            "id",
+            "namespace",
+            "name",
+            "version",
+            "owner",
+            "registered_by",
+            "via",
+            "run_id",
+            "lineage_node",
+            "trained_on",
+            "cleared",
+            "clearance",
+            "intended_use",
+            "caveats",
+            "created_at",
+            "updated_at",
+        ]
+
+    def get_owner(self, obj) -> str | None:
+        return obj.model.owner.username if obj.model.owner_id else None
+
+    def get_registered_by(self, obj) -> str | None:
+        return obj.registered_by.username if obj.registered_by_id else None
+
+    @extend_schema_field(serializers.ListField(child=serializers.CharField()))
+    def get_trained_on(self, obj) -> list[str]:
+        return [str(i) for i in obj.inputs.all()]
+
+
+class ModelVersionCreateSerializer(serializers.Serializer):
+    namespace = serializers.CharField(max_length=255)
+    name = serializers.CharField(max_length=255)
+    version = serializers.CharField(max_length=100)
+    trained_on = serializers.ListField(
+        child=serializers.CharField(max_length=1000), allow_empty=False, max_length=1000
+    )
+    run_id = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
+
+
+class ModelVersionUpdateSerializer(serializers.Serializer):
+    intended_use = serializers.CharField(required=False, allow_blank=True, max_length=50_000)
+    caveats = serializers.CharField(required=False, allow_blank=True, max_length=50_000)

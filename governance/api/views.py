@@ -1,0 +1,286 @@
+"""Governance endpoints: access requests, clearance, policies, audit, models and their cards.
+
+Thin: services write, selectors read, serializers shape.
+"""
+
+import django_filters
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.renderers import JSONRenderer
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from catalog.errors import NotAllowed
+from catalog.models import Dataset
+from governance import cards, clearance, selectors, services
+from governance.api.renderers import HTMLCardRenderer, MarkdownCardRenderer
+from governance.api.serializers import (
+    AccessRequestCreateSerializer,
+    AccessRequestDetailSerializer,
+    AccessRequestSerializer,
+    AuditRecordSerializer,
+    ClearanceSerializer,
+    DecisionSerializer,
+    ModelVersionCreateSerializer,
+    ModelVersionSerializer,
+    ModelVersionUpdateSerializer,
+    PolicySerializer,
+)
+from governance.models import AccessRequest, DatasetPolicy, ModelVersion, RequestStatus
+
+User = get_user_model()
+
+
+class AccessRequestFilterSet(django_filters.FilterSet):
+    status = django_filters.ChoiceFilter(choices=RequestStatus.choices)
+    dataset = django_filters.CharFilter(method="filter_dataset", label="Dataset URN or id")
+
+    class Meta:
+        model = AccessRequest
+        fields = ["status", "dataset"]
+
+    def filter_dataset(self, queryset, name, value):
+        if value.isdigit():
+            return queryset.filter(datasets__pk=int(value))
+        found, malformed = selectors.datasets_for_urns([value])
+        if malformed:
+            raise ValidationError({"dataset": [f"Not a dataset URN or id: {value}."]})
+        return queryset.filter(datasets=found[value]) if value in found else queryset.none()
+
+
+class AccessRequestViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, viewsets.GenericViewSet
+):
+    """Requests to use datasets for a purpose; owners and stewards approve, reject or revoke them."""
+
+    filterset_class = AccessRequestFilterSet
+    lookup_value_regex = r"\d+"
+
+    def get_queryset(self):
+        if self.action == "retrieve":
+            return selectors.access_request_list(user=self.request.user).prefetch_related(
+                "approvals__approver", "events__actor"
+            )
+        return selectors.access_request_list(user=self.request.user)
+
+    def get_serializer_class(self):
+        if self.action == "create":
+            return AccessRequestCreateSerializer
+        if self.action == "retrieve":
+            return AccessRequestDetailSerializer
+        return AccessRequestSerializer
+
+    def _detail(self, pk) -> Response:
+        obj = AccessRequest.objects.prefetch_related("approvals__approver", "events__actor").get(pk=pk)
+        return Response(AccessRequestDetailSerializer(obj).data)
+
+    @extend_schema(request=AccessRequestCreateSerializer, responses={201: AccessRequestDetailSerializer})
+    def create(self, request, *args, **kwargs):
+        s = AccessRequestCreateSerializer(data=request.data)
+        s.is_valid(raise_exception=True)
+        data = s.validated_data
+        obj = services.create_access_request(
+            actor=request.user,
+            datasets=data["datasets"],
+            purpose=data["purpose"],
+            justification=data["justification"],
+            model_name=data.get("model") or "",
+            expires_at=data.get("expires_at"),
+        )
+        response = self._detail(obj.pk)
+        response.status_code = status.HTTP_201_CREATED
+        return response
+
+    def _decide(self, request, pk, service) -> Response:
+        # Looked up among all requests, not the caller's list: an outsider gets 403, not 404.
+        target = get_object_or_404(AccessRequest, pk=pk)
+        s = DecisionSerializer(data=request.data)
+        s.is_valid(raise_exception=True)
+        service(actor=request.user, request=target, comment=s.validated_data["comment"])
+        return self._detail(target.pk)
+
+    @extend_schema(
+        request=DecisionSerializer,
+        responses={
+            200: AccessRequestDetailSerializer,
+            403: OpenApiResponse(description="Not a decider"),
+            409: OpenApiResponse(description="Not pending, or already approved by you"),
+        },
+        description="Approve as an owner or steward of every dataset concerned. A restricted dataset needs "
+        "two approvals (the owner and a steward); the request stays pending until every requirement is met.",
+    )
+    @action(detail=True, methods=["post"])
+    def approve(self, request, pk=None):
+        return self._decide(request, pk, services.approve_access_request)
+
+    @extend_schema(
+        request=DecisionSerializer,
+        responses={
+            200: AccessRequestDetailSerializer,
+            403: OpenApiResponse(description="Not a decider"),
+            409: OpenApiResponse(description="Not pending"),
+        },
+        description="Reject a pending request as an owner or steward of every dataset concerned.",
+    )
+    @action(detail=True, methods=["post"])
+    def reject(self, request, pk=None):
+        return self._decide(request, pk, services.reject_access_request)
+
+    @extend_schema(
+        request=DecisionSerializer,
+        responses={
+            200: AccessRequestDetailSerializer,
+            403: OpenApiResponse(description="Not allowed"),
+            409: OpenApiResponse(description="Not approved"),
+        },
+        description="Revoke an approved request (the requester, staff, or an owner or steward of a dataset).",
+    )
+    @action(detail=True, methods=["post"])
+    def revoke(self, request, pk=None):
+        return self._decide(request, pk, services.revoke_access_request)
+
+
+class ClearanceView(APIView):
+    """May the principal use these datasets for this purpose? Each dataset with its reasons."""
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "datasets", str, required=True, description="Comma-separated dataset URNs (at most 200)"
+            ),
+            OpenApiParameter("purpose", str, required=True, enum=["training", "evaluation", "analysis"]),
+            OpenApiParameter(
+                "principal",
+                str,
+                description="Username to answer for (default: the caller). Asking for someone else needs "
+                "staff or the governance.check_clearance_for_others permission (pipeline service accounts).",
+            ),
+        ],
+        responses={200: ClearanceSerializer},
+    )
+    def get(self, request):
+        urns = clearance.parse_dataset_list(request.query_params.getlist("datasets") or None)
+        purpose = request.query_params.get("purpose")
+        if not purpose:
+            raise ValidationError({"purpose": ["Required: training, evaluation or analysis."]})
+        principal = request.user
+        name = request.query_params.get("principal")
+        if name and name != request.user.get_username():
+            if not (request.user.is_staff or request.user.has_perm("governance.check_clearance_for_others")):
+                raise NotAllowed(
+                    "Only staff or a pipeline account allowed to check others may ask for another principal."
+                )
+            principal = User.objects.filter(username=name, is_active=True).first()
+            if principal is None:
+                raise ValidationError({"principal": [f"Unknown user: {name}."]})
+        return Response(clearance.evaluate(principal=principal, urns=urns, purpose=purpose))
+
+
+class DatasetPolicyView(APIView):
+    """A dataset's governance policy: read by anyone signed in, set by its owner, a steward or staff."""
+
+    def _dataset(self, pk) -> Dataset:
+        return get_object_or_404(Dataset.objects.visible_to(self.request.user), pk=pk)
+
+    @extend_schema(responses={200: PolicySerializer})
+    def get(self, request, dataset_pk):
+        ds = self._dataset(dataset_pk)
+        policy = selectors.policy_of(ds) or DatasetPolicy(dataset=ds)
+        return Response(PolicySerializer(policy).data)
+
+    @extend_schema(request=PolicySerializer, responses={200: PolicySerializer})
+    def put(self, request, dataset_pk):
+        return self._set(request, dataset_pk)
+
+    @extend_schema(request=PolicySerializer, responses={200: PolicySerializer})
+    def patch(self, request, dataset_pk):
+        return self._set(request, dataset_pk)
+
+    def _set(self, request, dataset_pk):
+        ds = self._dataset(dataset_pk)
+        s = PolicySerializer(data=request.data, partial=request.method == "PATCH")
+        s.is_valid(raise_exception=True)
+        policy = services.set_dataset_policy(actor=request.user, dataset=ds, **s.validated_data)
+        return Response(PolicySerializer(policy).data)
+
+
+class AuditViewSet(viewsets.ReadOnlyModelViewSet):
+    """The audit chain, newest first. Nothing edits or deletes a record (any other method: 405)."""
+
+    serializer_class = AuditRecordSerializer
+    lookup_value_regex = r"\d+"
+
+    def get_queryset(self):
+        return selectors.audit_list(object_ref=self.request.query_params.get("object"))
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "object", str, description="A dataset URN or id, or <type>:<id> (access_request:3, model:5)"
+            )
+        ]
+    )
+    def list(self, request, *args, **kwargs):
+        return super().list(request, *args, **kwargs)
+
+
+class ModelVersionViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Trained model versions, what they were trained on and whether that was cleared; their cards."""
+
+    lookup_value_regex = r"\d+"
+    http_method_names = ["get", "post", "patch", "head", "options"]
+
+    def get_queryset(self):
+        qs = selectors.model_version_list(user=self.request.user)
+        for field in ("namespace", "name"):
+            if value := self.request.query_params.get(field):
+                qs = qs.filter(**{f"model__{field}": value})
+        return qs
+
+    def get_serializer_class(self):
+        if self.action == "create":
+            return ModelVersionCreateSerializer
+        if self.action == "partial_update":
+            return ModelVersionUpdateSerializer
+        return ModelVersionSerializer
+
+    @extend_schema(request=ModelVersionCreateSerializer, responses={201: ModelVersionSerializer})
+    def create(self, request, *args, **kwargs):
+        s = ModelVersionCreateSerializer(data=request.data)
+        s.is_valid(raise_exception=True)
+        mv = services.register_model_version(actor=request.user, **s.validated_data)
+        return Response(
+            ModelVersionSerializer(self.get_queryset().get(pk=mv.pk)).data, status=status.HTTP_201_CREATED
+        )
+
+    @extend_schema(request=ModelVersionUpdateSerializer, responses={200: ModelVersionSerializer})
+    def partial_update(self, request, *args, **kwargs):
+        mv = self.get_object()
+        s = ModelVersionUpdateSerializer(data=request.data, partial=True)
+        s.is_valid(raise_exception=True)
+        services.update_model_version(actor=request.user, model_version=mv, **s.validated_data)
+        return Response(ModelVersionSerializer(self.get_queryset().get(pk=mv.pk)).data)
+
+    @extend_schema(
+        responses={200: OpenApiTypes.OBJECT},
+        parameters=[OpenApiParameter("format", str, enum=["json", "md", "html"], description="Rendering")],
+        description="The model card (Mitchell et al. sections) as JSON, Markdown (format=md, or card.md) or "
+        "HTML (format=html, or card.html).",
+    )
+    @action(
+        detail=True, methods=["get"], renderer_classes=[JSONRenderer, MarkdownCardRenderer, HTMLCardRenderer]
+    )
+    def card(self, request, pk=None, format=None):
+        mv = get_object_or_404(ModelVersion.objects.select_related("model__owner", "registered_by"), pk=pk)
+        return Response(cards.build_card(mv))

@@ -1,0 +1,264 @@
+"""Model cards, in the sections of Mitchell et al., "Model Cards for Model Reporting" (FAT* 2019).
+
+The card is built from the record: the training data with versions, their quality, bias, PII and
+drift indicators from profiling, the approvals behind the clearance, and their lineage sources.
+JSON is the source; Markdown and HTML are renderings of it (HTML through the sanitiser).
+"""
+
+from typing import Any
+
+from django.utils.html import escape
+
+from catalog.markdown import render_markdown
+from governance.clearance import upstream_of
+from governance.models import AccessRequest, ModelVersion
+
+SECTIONS = [
+    ("model_details", "Model details"),
+    ("intended_use", "Intended use"),
+    ("factors", "Factors"),
+    ("metrics", "Metrics"),
+    ("evaluation_data", "Evaluation data"),
+    ("training_data", "Training data"),
+    ("quantitative_analyses", "Quantitative analyses"),
+    ("ethical_considerations", "Ethical considerations"),
+    ("caveats", "Caveats and recommendations"),
+]
+
+
+def _indicators(dataset, version) -> dict[str, Any] | None:
+    """Quality, bias, PII and drift of the version trained on (or the latest profiled one)."""
+    try:
+        from profiling import selectors as prof
+    except ImportError:
+        return None
+    if version is None:
+        return prof.latest_profile_summary(dataset)
+    profile = prof.profile_for_version(version)
+    if not profile:
+        return None
+    bias = (profile.get("bias") or {}).get("attributes") if profile.get("bias") else None
+    drift = profile.get("drift")
+    return {
+        "version": version.number,
+        "status": profile.get("status"),
+        "quality": {k: profile["quality"].get(k) for k in ("success", "score")}
+        if profile.get("quality")
+        else None,
+        "bias": {
+            attr: {
+                "demographic_parity_difference": figs.get("demographic_parity_difference"),
+                "demographic_parity_ratio": figs.get("demographic_parity_ratio"),
+            }
+            for attr, figs in (bias or {}).items()
+        }
+        or None,
+        "pii": {c["name"]: c["pii"] for c in profile.get("columns") or [] if c.get("pii")},
+        "drift": {"drifted_columns": [c for c, v in (drift.get("columns") or {}).items() if v.get("drifted")]}
+        if drift
+        else None,
+        "finished_at": profile.get("finished_at"),
+    }
+
+
+def _approvals(mv: ModelVersion) -> dict[int, dict[str, Any]]:
+    ids = [d["access_request"] for d in (mv.clearance or {}).get("datasets", []) if d.get("access_request")]
+    out = {}
+    for req in AccessRequest.objects.filter(pk__in=ids).prefetch_related("approvals__approver"):
+        out[req.pk] = {
+            "id": req.pk,
+            "status_now": req.status,
+            "purpose": req.purpose,
+            "expires_at": req.expires_at.isoformat() if req.expires_at else None,
+            "approvals": [
+                {
+                    "approver": a.approver.get_username(),
+                    "decision": a.decision,
+                    "roles": sorted({r for roles in a.roles.values() for r in roles}),
+                    "at": a.at.isoformat(),
+                }
+                for a in req.approvals.all()
+            ],
+        }
+    return out
+
+
+def build_card(mv: ModelVersion) -> dict[str, Any]:
+    """The model card of one model version, as JSON-ready data."""
+    inputs = list(mv.inputs.select_related("dataset", "dataset_version"))
+    clearance = mv.clearance or {}
+    by_urn = {d["urn"]: d for d in clearance.get("datasets", [])}
+    approvals = _approvals(mv)
+    urns = [i.dataset_urn for i in inputs if i.dataset_id]
+    sources = upstream_of(urns) if urns else {}
+
+    training, pii_warnings, drift_notes, quality_notes, bias_rows, factors = [], [], [], [], [], {}
+    for i in inputs:
+        ds = i.dataset
+        ind = _indicators(ds, i.dataset_version) if ds is not None else None
+        answer = by_urn.get(i.dataset_urn, {})
+        entry = {
+            "urn": i.dataset_urn,
+            "version": i.version_number,
+            "title": ds.title if ds else None,
+            "sensitivity": ds.sensitivity if ds else None,
+            "deleted": ds is None,
+            "profiled_version": ind.get("version") if ind else None,
+            "quality": ind.get("quality") if ind else None,
+            "bias": ind.get("bias") if ind else None,
+            "pii": ind.get("pii") if ind else {},
+            "drift": ind.get("drift") if ind else None,
+            "cleared_at_registration": answer.get("allowed"),
+            "clearance_reasons": answer.get("reasons", []),
+            "approval": approvals.get(answer.get("access_request")),
+            "lineage_sources": sources.get(i.dataset_urn, []),
+        }
+        training.append(entry)
+        if ds is not None and ds.sensitive_columns:
+            factors[i.dataset_urn] = list(ds.sensitive_columns)
+        for col, kinds in (entry["pii"] or {}).items():
+            pii_warnings.append(f"{i.dataset_urn}: column {col} holds {', '.join(kinds)}")
+        if entry["drift"] and entry["drift"].get("drifted_columns"):
+            drift_notes.append(
+                f"{i.dataset_urn}: drift against the previous version in {', '.join(entry['drift']['drifted_columns'])}"
+            )
+        if entry["quality"] and not entry["quality"].get("success"):
+            quality_notes.append(
+                f"{i.dataset_urn}: the quality suite failed (score {entry['quality'].get('score')})"
+            )
+        for attr, figs in (entry["bias"] or {}).items():
+            bias_rows.append({"dataset": i.dataset_urn, "attribute": attr, **figs})
+
+    model = mv.model
+    caveats_auto = []
+    if not mv.cleared:
+        blocked = [d["urn"] for d in clearance.get("datasets", []) if not d.get("allowed")]
+        caveats_auto.append(
+            "Trained WITHOUT clearance: at registration "
+            f"{clearance.get('principal') or 'no principal'} was not cleared for {', '.join(blocked) or 'its data'}."
+        )
+    caveats_auto += quality_notes + drift_notes
+    return {
+        "id": mv.pk,
+        "model_details": {
+            "namespace": model.namespace,
+            "name": model.name,
+            "version": mv.version,
+            "owner": model.owner.get_username() if model.owner_id else None,
+            "registered_by": mv.registered_by.get_username() if mv.registered_by_id else None,
+            "registered_at": mv.created_at.isoformat(),
+            "registered_via": mv.via,
+            "run_id": mv.run_id or None,
+            "lineage_node": mv.lineage_node or None,
+        },
+        "intended_use": {"text": mv.intended_use, "html": render_markdown(mv.intended_use)},
+        "factors": {
+            "sensitive_columns": factors,
+            "text": "Groups are the values of the sensitive columns that the training datasets name."
+            if factors
+            else "No training dataset names sensitive columns: no group factors were analysed.",
+        },
+        "metrics": {
+            "text": "Dataset indicators from profiling: quality suite success and score (share of expectations "
+            "met); demographic parity difference (max - min positive rate across groups) and ratio (min / max), "
+            "the label taken as the prediction, as fairlearn defines them; drift by PSI and KS per column.",
+        },
+        "evaluation_data": {
+            "datasets": [],
+            "text": "No evaluation data was registered with this model version.",
+        },
+        "training_data": training,
+        "quantitative_analyses": {
+            "bias": bias_rows,
+            "quality": [
+                {"dataset": t["urn"], **(t["quality"] or {"success": None, "score": None})} for t in training
+            ],
+        },
+        "ethical_considerations": {
+            "cleared_at_registration": mv.cleared,
+            "clearance": clearance,
+            "pii_warnings": pii_warnings,
+            "sensitivities": {t["urn"]: t["sensitivity"] for t in training},
+        },
+        "caveats": {"text": mv.caveats, "html": render_markdown(mv.caveats), "automatic": caveats_auto},
+    }
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def to_markdown(card: dict[str, Any]) -> str:
+    """The card as Markdown (user text is included as written; HTML rendering sanitises it)."""
+    d = card["model_details"]
+    out = [f"# Model card: {d['namespace']}/{d['name']} version {d['version']}", ""]
+    out += ["## Model details", ""]
+    out += [f"- **{k.replace('_', ' ').capitalize()}**: {_fmt(v)}" for k, v in d.items()]
+    out += ["", "## Intended use", "", card["intended_use"]["text"] or "_Not written yet by the owner._", ""]
+    out += ["## Factors", "", card["factors"]["text"], ""]
+    out += [f"- {urn}: {', '.join(cols)}" for urn, cols in card["factors"]["sensitive_columns"].items()]
+    out += ["", "## Metrics", "", card["metrics"]["text"], ""]
+    out += ["## Evaluation data", "", card["evaluation_data"]["text"], ""]
+    out += ["## Training data", ""]
+    for t in card["training_data"]:
+        version = f" version {t['version']}" if t["version"] else " (latest version at the time)"
+        out.append(f"### {t['urn']}{version}")
+        out.append("")
+        out.append(f"- Sensitivity: {_fmt(t['sensitivity'])}")
+        q = t["quality"]
+        out.append(
+            f"- Quality: {'passed' if q and q.get('success') else 'failed' if q else 'n/a'} (score {_fmt(q and q.get('score'))})"
+        )
+        for attr, figs in (t["bias"] or {}).items():
+            out.append(
+                f"- Bias on {attr}: parity difference {_fmt(figs.get('demographic_parity_difference'))}, "
+                f"ratio {_fmt(figs.get('demographic_parity_ratio'))}"
+            )
+        if t["pii"]:
+            out.append("- PII: " + "; ".join(f"{c} ({', '.join(k)})" for c, k in t["pii"].items()))
+        if t["drift"] and t["drift"].get("drifted_columns"):
+            out.append("- Drift: " + ", ".join(t["drift"]["drifted_columns"]))
+        out.append(f"- Cleared at registration: {_fmt(t['cleared_at_registration'])}")
+        if t["approval"]:
+            a = t["approval"]
+            who = ", ".join(
+                f"{x['approver']} ({'/'.join(x['roles'])}, {x['decision']})" for x in a["approvals"]
+            )
+            out.append(f"- Access request #{a['id']} ({a['purpose']}), now {a['status_now']}: {who}")
+        if t["lineage_sources"]:
+            out.append("- Lineage sources: " + ", ".join(t["lineage_sources"]))
+        out.append("")
+    out += ["## Quantitative analyses", ""]
+    if card["quantitative_analyses"]["bias"]:
+        out += ["| Dataset | Attribute | Parity difference | Parity ratio |", "|---|---|---|---|"]
+        out += [
+            f"| {r['dataset']} | {r['attribute']} | {_fmt(r.get('demographic_parity_difference'))} | "
+            f"{_fmt(r.get('demographic_parity_ratio'))} |"
+            for r in card["quantitative_analyses"]["bias"]
+        ]
+    else:
+        out.append("No bias figures: no training dataset was profiled with sensitive columns.")
+    out += ["", "## Ethical considerations", ""]
+    e = card["ethical_considerations"]
+    out.append(
+        f"- Cleared for training at registration: {'yes' if e['cleared_at_registration'] else '**no**'}"
+    )
+    out += [f"- PII: {w}" for w in e["pii_warnings"]]
+    out += ["", "## Caveats and recommendations", ""]
+    out += [f"- {c}" for c in card["caveats"]["automatic"]]
+    out += ["", card["caveats"]["text"] or "_No caveats written yet by the owner._", ""]
+    return "\n".join(out)
+
+
+def to_html(card: dict[str, Any]) -> str:
+    d = card["model_details"]
+    title = escape(f"Model card: {d['namespace']}/{d['name']} {d['version']}")
+    body = render_markdown(to_markdown(card))
+    return (
+        f'<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><title>{title}</title></head>'
+        f"<body><main>{body}</main></body></html>\n"
+    )

@@ -1,0 +1,241 @@
+"""Training clearance: may this principal use these datasets for this purpose, and why (not)?
+
+A dataset is cleared when
+  * its sensitivity needs no approval (public, internal), or the principal holds a live approval
+    for it and the purpose (approved, not past its expiry, not older than the policy's cap);
+  * every confidential or restricted dataset upstream of it in the lineage is cleared the same way
+    (data derived from a restricted source is only as available as the source);
+  * its policy's conditions hold on its latest profiled version (quality suite passes, demographic
+    parity difference under the cap).
+
+The whole answer costs a fixed handful of queries whatever the number of datasets: one lineage
+call for every upstream, one query for every dataset involved, one for the principal's requests,
+one for the policies, and one profile summary per dataset that has a quality or bias condition.
+"""
+
+from datetime import timedelta
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+
+from governance import policies
+from governance.models import AccessRequest, Purpose, RequestStatus
+from governance.selectors import MAX_DATASETS_PER_QUERY, datasets_for_urns, policies_for
+
+
+def parse_dataset_list(raw: str | list[str] | None) -> list[str]:
+    """The ``datasets`` parameter: comma-separated URNs (or repeated), deduplicated, order kept."""
+    if raw is None:
+        raise ValidationError({"datasets": ["Give one or more dataset URNs, comma-separated."]})
+    parts = raw if isinstance(raw, list) else [raw]
+    urns = [u.strip() for part in parts for u in part.split(",") if u.strip()]
+    if not urns:
+        raise ValidationError({"datasets": ["Give one or more dataset URNs, comma-separated."]})
+    urns = list(dict.fromkeys(urns))
+    if len(urns) > MAX_DATASETS_PER_QUERY:
+        raise ValidationError(
+            {
+                "datasets": [
+                    f"At most {MAX_DATASETS_PER_QUERY} datasets per question (got {len(urns)}); split it."
+                ]
+            }
+        )
+    return urns
+
+
+def upstream_of(urns: list[str]) -> dict[str, list[str]]:
+    """Lineage's answer; without the lineage app installed, nothing is upstream of anything."""
+    try:
+        from lineage.selectors import upstream_datasets
+    except ImportError:
+        return {u: [] for u in urns}
+    return upstream_datasets(urns)
+
+
+def latest_profile_summary(dataset) -> dict | None:
+    try:
+        from profiling.selectors import latest_profile_summary as summary
+    except ImportError:
+        return None
+    return summary(dataset)
+
+
+class _Grants:
+    """The principal's requests for the datasets involved, classified once."""
+
+    def __init__(self, principal, dataset_ids: set[int], purpose: str, policy_days: dict[int, int]) -> None:
+        self.now = timezone.now()
+        self.live: dict[int, tuple[int, Any]] = {}
+        self.other: dict[int, tuple[int, str, Any]] = {}
+        if principal is None or not dataset_ids:
+            return
+        through = AccessRequest.datasets.through
+        rows = (
+            through.objects.filter(
+                dataset_id__in=dataset_ids,
+                accessrequest__requester_id=principal.pk,
+                accessrequest__purpose=purpose,
+            )
+            .values_list(
+                "dataset_id",
+                "accessrequest_id",
+                "accessrequest__status",
+                "accessrequest__expires_at",
+                "accessrequest__decided_at",
+            )
+            .order_by("accessrequest_id")
+        )
+        for ds_id, req_id, status, expires_at, decided_at in rows:
+            days = policy_days.get(ds_id)
+            too_old = (
+                days is not None and decided_at is not None and decided_at + timedelta(days=days) <= self.now
+            )
+            if (
+                status == RequestStatus.APPROVED
+                and (expires_at is None or expires_at > self.now)
+                and not too_old
+            ):
+                self.live[ds_id] = (req_id, expires_at)
+                continue
+            if status == RequestStatus.APPROVED:
+                status = "expired" if not too_old else f"older than the policy's {days}-day cap"
+            self.other[ds_id] = (req_id, status, expires_at)
+
+    def why_not(self, ds_id: int, principal_name: str, purpose: str) -> str:
+        if ds_id in self.other:
+            req_id, status, _ = self.other[ds_id]
+            return f"access request #{req_id} for {purpose} is {status}"
+        return f"{principal_name} holds no approved access request for {purpose}"
+
+
+def evaluate(*, principal, urns: list[str], purpose: str) -> dict[str, Any]:
+    """The clearance answer, shaped as API.md's ``GET /api/v1/clearance``.
+
+    Malformed or unknown URNs and a purpose outside the list raise ValidationError naming them.
+    """
+    if purpose not in Purpose.values:
+        raise ValidationError({"purpose": [f"Must be one of {', '.join(Purpose.values)}."]})
+    found, malformed = datasets_for_urns(urns)
+    errors = []
+    if malformed:
+        errors.append(f"Not a dataset URN (expected dataset:<namespace>:<name>): {', '.join(malformed)}.")
+    unknown = [u for u in urns if u not in found and u not in malformed]
+    if unknown:
+        errors.append(f"Unknown dataset: {', '.join(unknown)}.")
+    if errors:
+        raise ValidationError({"datasets": errors})
+
+    upstream = upstream_of(urns)
+    upstream_urns = list(dict.fromkeys(u for us in upstream.values() for u in us if u not in found))
+    up_found, _ = datasets_for_urns(upstream_urns) if upstream_urns else ({}, [])
+    everything = {**up_found, **found}
+    gated_ids = {d.pk for d in everything.values() if d.sensitivity not in policies.NEEDS_NO_APPROVAL}
+    asked_ids = {d.pk for d in found.values()}
+    policy = policies_for(gated_ids | asked_ids)
+    days = {pk: p.max_approval_days for pk, p in policy.items() if p.max_approval_days}
+    grants = _Grants(principal, gated_ids, purpose, days)
+    who = principal.get_username() if principal is not None else "nobody"
+
+    results = []
+    for urn in urns:
+        ds = found[urn]
+        reasons: list[str] = []
+        allowed = True
+        request_id = None
+        if ds.sensitivity in policies.NEEDS_NO_APPROVAL:
+            reasons.append(f"{ds.sensitivity}: no approval needed")
+        elif ds.pk in grants.live:
+            request_id, expires_at = grants.live[ds.pk]
+            until = f" until {expires_at.isoformat()}" if expires_at else ""
+            reasons.append(f"{ds.sensitivity}: approved for {purpose} by access request #{request_id}{until}")
+        else:
+            allowed = False
+            if ds.pk in grants.other:
+                request_id = grants.other[ds.pk][0]
+            reasons.append(
+                f"{ds.sensitivity}: not cleared, {grants.why_not(ds.pk, who, purpose)} "
+                f"({policies.requirement_text(ds.sensitivity)})"
+            )
+
+        blockers = []
+        for up in upstream.get(urn, []):
+            src = everything.get(up)
+            if src is None or src.pk == ds.pk or src.sensitivity in policies.NEEDS_NO_APPROVAL:
+                continue
+            if src.pk in grants.live:
+                continue
+            blockers.append(up)
+            reasons.append(
+                f"derived from {src.sensitivity} dataset {up}: not cleared for it, "
+                f"{grants.why_not(src.pk, who, purpose)}"
+            )
+        if blockers:
+            allowed = False
+
+        pol = policy.get(ds.pk)
+        if pol is not None and (pol.require_quality_pass or pol.max_parity_difference is not None):
+            ok, why = _conditions(ds, pol)
+            reasons.extend(why)
+            allowed = allowed and ok
+
+        results.append(
+            {
+                "urn": urn,
+                "allowed": allowed,
+                "sensitivity": ds.sensitivity,
+                "reasons": reasons,
+                "access_request": request_id,
+                "upstream_blockers": blockers,
+            }
+        )
+    return {
+        "allowed": all(r["allowed"] for r in results),
+        "principal": principal.get_username() if principal is not None else None,
+        "purpose": purpose,
+        "datasets": results,
+    }
+
+
+def _conditions(dataset, pol) -> tuple[bool, list[str]]:
+    """The policy's quality and bias conditions on the latest profiled version."""
+    summary = latest_profile_summary(dataset)
+    reasons, ok = [], True
+    label = f"version {summary['version']}" if summary else "no profiled version"
+    if pol.require_quality_pass:
+        quality = (summary or {}).get("quality")
+        if not quality:
+            ok = False
+            reasons.append(f"policy requires a passing quality suite: {label} has no quality result")
+        elif not quality.get("success"):
+            ok = False
+            reasons.append(
+                f"policy requires a passing quality suite: {label} failed it (score {quality.get('score')})"
+            )
+        else:
+            reasons.append(f"quality suite passed on {label}")
+    if pol.max_parity_difference is not None:
+        bias = (summary or {}).get("bias")
+        cap = pol.max_parity_difference
+        if not bias:
+            ok = False
+            reasons.append(
+                f"policy caps demographic parity difference at {cap}: {label} has no bias figures "
+                "(name sensitive columns and a label column)"
+            )
+        else:
+            over = {
+                attr: figs.get("demographic_parity_difference")
+                for attr, figs in bias.items()
+                if figs.get("demographic_parity_difference") is None
+                or figs["demographic_parity_difference"] > cap
+            }
+            if over:
+                ok = False
+                detail = ", ".join(f"{a}: {v if v is None else round(v, 4)}" for a, v in over.items())
+                reasons.append(
+                    f"demographic parity difference over the policy's cap of {cap} on {label} ({detail})"
+                )
+            else:
+                reasons.append(f"demographic parity difference within {cap} on {label}")
+    return ok, reasons

@@ -1,0 +1,100 @@
+"""Who hears about an access request's steps: e-mail to the people concerned, and a signed webhook.
+
+Nothing is sent inside the request that made the change: once the transaction commits, a Celery
+task sends the e-mails, and another (with retries) POSTs the webhook when GOVERNANCE_WEBHOOK_URL
+and GOVERNANCE_WEBHOOK_SECRET are set. The webhook body is signed with HMAC-SHA256 of the raw
+bytes under the secret, sent as ``X-Gouvernail-Signature: sha256=<hex>``.
+"""
+
+import hashlib
+import hmac
+import json
+from typing import Any
+
+from django.conf import settings
+from django.core.mail import send_mail
+from django.db import transaction
+
+from governance.models import AccessRequestEvent
+
+SIGNATURE_HEADER = "X-Gouvernail-Signature"
+
+
+def sign(body: bytes, secret: str) -> str:
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def verify(body: bytes, secret: str, signature: str) -> bool:
+    """What a webhook receiver does: recompute and compare in constant time."""
+    return hmac.compare_digest(sign(body, secret), signature or "")
+
+
+def queue_for_event(event: AccessRequestEvent) -> None:
+    from governance.tasks import notify_access_request_event
+
+    event_id = event.pk
+    transaction.on_commit(lambda: notify_access_request_event.delay(event_id))
+
+
+def payload(event: AccessRequestEvent) -> dict[str, Any]:
+    req = event.request
+    return {
+        "event": f"access_request.{event.action}",
+        "at": event.at.isoformat(),
+        "actor": event.actor.get_username() if event.actor_id else None,
+        "via": event.via,
+        "access_request": {
+            "id": req.pk,
+            "status": req.status,
+            "from_status": event.from_status or None,
+            "requester": req.requester.get_username(),
+            "datasets": list(req.dataset_urns),
+            "purpose": req.purpose,
+            "model": req.model_name or None,
+            "expires_at": req.expires_at.isoformat() if req.expires_at else None,
+        },
+        "comment": event.comment,
+    }
+
+
+def recipients(event: AccessRequestEvent) -> list[str]:
+    """The requester, and the owners and stewards who decide (the actor is not told what they did)."""
+    req = event.request
+    people = {req.requester}
+    for ds in req.datasets.all().select_related("owner").prefetch_related("stewards"):
+        if ds.owner_id:
+            people.add(ds.owner)
+        people.update(ds.stewards.all())
+    return sorted({p.email for p in people if p.email and p.pk != event.actor_id})
+
+
+def send_emails(event: AccessRequestEvent) -> int:
+    to = recipients(event)
+    if not to:
+        return 0
+    req = event.request
+    who = event.actor.get_username() if event.actor_id else "Gouvernail"
+    subject = f"[Gouvernail] Access request #{req.pk} {event.action}: {req.status}"
+    lines = [
+        f"{who} {event.action.replace('_', ' ')} access request #{req.pk} ({event.from_status or 'new'} → {req.status}).",
+        "",
+        f"Requester: {req.requester.get_username()}",
+        f"Purpose:   {req.purpose}" + (f" (model {req.model_name})" if req.model_name else ""),
+        "Datasets:",
+        *[f"  - {u}" for u in req.dataset_urns],
+    ]
+    if req.expires_at:
+        lines.append(f"Expires:   {req.expires_at.isoformat()}")
+    if event.comment:
+        lines += ["", "Comment:", event.comment]
+    return send_mail(subject, "\n".join(lines), settings.DEFAULT_FROM_EMAIL, to)
+
+
+def webhook_configured() -> bool:
+    return bool(
+        getattr(settings, "GOVERNANCE_WEBHOOK_URL", "") and getattr(settings, "GOVERNANCE_WEBHOOK_SECRET", "")
+    )
+
+
+def encode(data: dict[str, Any]) -> bytes:
+    return json.dumps(data, sort_keys=True, separators=(",", ":")).encode()

@@ -1,0 +1,75 @@
+"""Subscriptions to the other apps' signals: audit catalog changes, register models found in lineage."""
+
+from django.db import transaction
+
+from governance import audit
+from governance.models import Via
+
+# Of a dataset's fields, these are governance state: who owns it, who stewards it, how sensitive it is.
+AUDITED_FIELDS = ("owner", "stewards", "sensitivity", "sensitive_columns")
+
+
+def _via(value: str | None) -> str:
+    return value if value in Via.values else Via.SYSTEM
+
+
+def _audit_dataset(action: str, dataset, actor, changes: dict, via: str | None) -> None:
+    picked = {k: v for k, v in (changes or {}).items() if k in AUDITED_FIELDS}
+    if not picked and action == "dataset.changed":
+        return
+    with transaction.atomic():
+        audit.record(
+            actor=actor,
+            via=_via(via),
+            action=action,
+            object_type="dataset",
+            object_id=dataset.pk,
+            object_urns=[dataset.urn],
+            before={k: v[0] for k, v in picked.items()} or None,
+            after={k: v[1] for k, v in picked.items()} or None,
+        )
+
+
+def on_dataset_created(sender, dataset, actor=None, changes=None, via=None, **kwargs) -> None:
+    _audit_dataset("dataset.created", dataset, actor, changes or {}, via)
+
+
+def on_dataset_changed(sender, dataset, actor=None, changes=None, via=None, **kwargs) -> None:
+    _audit_dataset("dataset.changed", dataset, actor, changes or {}, via)
+
+
+def on_dataset_deleted(sender, dataset, actor=None, changes=None, via=None, **kwargs) -> None:
+    with transaction.atomic():
+        audit.record(
+            actor=actor,
+            via=_via(via),
+            action="dataset.deleted",
+            object_type="dataset",
+            object_id=dataset.pk,
+            object_urns=[dataset.urn],
+            before={k: v[0] for k, v in (changes or {}).items() if k in AUDITED_FIELDS} or None,
+            after=None,
+        )
+
+
+def on_model_output_recorded(sender, namespace, name, version=None, run_id="", job=None, inputs=(), **kwargs):
+    from governance.services import register_model_from_lineage
+
+    register_model_from_lineage(
+        namespace=namespace, name=name, version=version, run_id=run_id or "", inputs=inputs or []
+    )
+
+
+def connect() -> None:
+    from catalog import signals as catalog_signals
+
+    catalog_signals.dataset_created.connect(on_dataset_created, dispatch_uid="governance-audit-created")
+    catalog_signals.dataset_changed.connect(on_dataset_changed, dispatch_uid="governance-audit-changed")
+    catalog_signals.dataset_deleted.connect(on_dataset_deleted, dispatch_uid="governance-audit-deleted")
+    try:
+        from lineage import signals as lineage_signals
+    except ImportError:  # lineage not there yet: models are registered through the API only
+        return
+    model_signal = getattr(lineage_signals, "model_output_recorded", None)
+    if model_signal is not None:
+        model_signal.connect(on_model_output_recorded, dispatch_uid="governance-model-from-lineage")

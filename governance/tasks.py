@@ -1,0 +1,62 @@
+"""Celery tasks of governance: thin, they load by id and call a service or a notifier."""
+
+import logging
+import urllib.request
+
+from celery import shared_task
+from django.conf import settings
+
+from governance import notifications, services
+from governance.models import AccessRequestEvent
+
+log = logging.getLogger(__name__)
+
+
+@shared_task(ignore_result=True)
+def notify_access_request_event(event_id: int) -> None:
+    """E-mail the people concerned by one step of a request, then queue the webhook."""
+    event = (
+        AccessRequestEvent.objects.select_related("request__requester", "actor").filter(pk=event_id).first()
+    )
+    if event is None:
+        return
+    notifications.send_emails(event)
+    if notifications.webhook_configured():
+        post_webhook.delay(notifications.payload(event))
+
+
+@shared_task(
+    bind=True,
+    ignore_result=True,
+    autoretry_for=(OSError,),
+    retry_backoff=5,
+    retry_backoff_max=600,
+    retry_jitter=True,
+    max_retries=8,
+)
+def post_webhook(self, data: dict) -> int:
+    """POST one signed event to GOVERNANCE_WEBHOOK_URL; network errors and 5xx are retried."""
+    url, secret = settings.GOVERNANCE_WEBHOOK_URL, settings.GOVERNANCE_WEBHOOK_SECRET
+    body = notifications.encode(data)
+    req = urllib.request.Request(  # noqa: S310 - the URL is the operator's setting, not user input
+        url,
+        data=body,
+        method="POST",
+        headers={
+            "Content-Type": "application/json",
+            "User-Agent": "Gouvernail-webhook/1",
+            notifications.SIGNATURE_HEADER: notifications.sign(body, secret),
+        },
+    )
+    # urllib raises HTTPError (an OSError) on 4xx/5xx: both are retried, a receiver may be deploying.
+    with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310
+        return resp.status
+
+
+@shared_task(ignore_result=True)
+def expire_access_requests() -> int:
+    """Periodic (CELERY_BEAT_SCHEDULE): approved requests past their expiry become expired."""
+    count = services.expire_due_access_requests()
+    if count:
+        log.info("expired %d access request(s)", count)
+    return count
