@@ -1,0 +1,95 @@
+"""Profiling's web pages, server side: the profile panel, live status, re-run permissions."""
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+
+from catalog import services as catalog_services
+
+pytestmark = pytest.mark.django_db
+
+CSV = "age,sex,income,hired,email\n" + "".join(
+    f"{20 + i % 40},{'F' if i % 3 else 'M'},{1000 + i * 7},{1 if i % 4 else 0},p{i}@example.org\n"
+    for i in range(120)
+)
+
+
+@pytest.fixture
+def dataset(owner, steward, django_capture_on_commit_callbacks):
+    ds = catalog_services.create_dataset(
+        actor=owner,
+        namespace="s3://lake",
+        name="hr/hiring",
+        stewards=[steward.username],
+        sensitivity="confidential",
+        sensitive_columns=["sex"],
+        label_column="hired",
+        positive_label=1,
+    )
+    upload = SimpleUploadedFile("hiring.csv", CSV.encode(), content_type="text/csv")
+    # Profiling is queued on commit; run it (eager Celery) inside the test's transaction.
+    with django_capture_on_commit_callbacks(execute=True):
+        catalog_services.add_version_from_upload(actor=owner, dataset=ds, upload=upload)
+    return ds
+
+
+@pytest.fixture
+def web(client):
+    def login(user):
+        client.force_login(user)
+        return client
+
+    return login
+
+
+def test_panel_draws_histograms_quality_and_bias(web, outsider, dataset):
+    response = web(outsider).get(reverse("profiling:panel", args=[dataset.pk]))
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert response.context["done"], response.context["profile"]
+    assert '<svg class="chart"' in html
+    assert "Histogram in" in html
+    assert "Positive rate by group" in html
+    assert "<html" not in html  # a partial
+
+
+def test_profile_page_works_without_javascript(web, outsider, dataset):
+    response = web(outsider).get(reverse("profiling:page", args=[dataset.pk]))
+    assert response.status_code == 200
+    assert "<html" in response.content.decode()
+    assert "Profile of version 1" in response.content.decode()
+
+
+def test_status_tells_the_page_when_done(web, outsider, dataset):
+    client = web(outsider)
+    first = client.get(reverse("profiling:status", args=[dataset.pk]))
+    assert "HX-Trigger" not in first
+    polled = client.get(reverse("profiling:status", args=[dataset.pk]), {"polling": "1"})
+    assert polled["HX-Trigger"] == "profile-ready"
+    assert "is ready" in polled.content.decode()
+
+
+def test_rerun_only_for_those_who_may(web, owner, steward, outsider, dataset):
+    url = reverse("profiling:rerun", args=[dataset.pk, 1])
+    assert web(outsider).post(url).status_code == 403
+    panel = web(outsider).get(reverse("profiling:panel", args=[dataset.pk])).content.decode()
+    assert url not in panel
+    for user in (owner, steward):
+        client = web(user)
+        assert url in client.get(reverse("profiling:panel", args=[dataset.pk])).content.decode()
+        assert client.post(url).status_code == 302
+
+
+def test_panel_without_versions(web, outsider, owner):
+    ds = catalog_services.create_dataset(actor=owner, namespace="ns", name="empty")
+    response = web(outsider).get(reverse("profiling:panel", args=[ds.pk]))
+    assert "No version yet" in response.content.decode()
+    assert web(outsider).get(reverse("profiling:panel", args=[999999])).status_code == 404
+
+
+def test_chart_text_is_escaped():
+    from profiling.templatetags.charts import top_values_svg
+
+    svg = str(top_values_svg([{"value": "<script>x</script>", "count": 3}]))
+    assert "<script>" not in svg
+    assert "&lt;script&gt;" in svg
