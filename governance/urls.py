@@ -4,7 +4,18 @@ from django.urls import include, path
 
 from governance import views
 
-pages: list = []
+pages = [
+    path("access/", views.my_requests_view, name="my-requests"),
+    path("access/new/", views.request_new_view, name="request-new"),
+    path("access/inbox/", views.inbox_view, name="inbox"),
+    path("access/<int:pk>/", views.request_detail_view, name="request"),
+    path("access/<int:pk>/decide/", views.decide_view, name="decide"),
+    path("access/<int:pk>/revoke/", views.revoke_view, name="revoke"),
+    path("datasets/<int:pk>/access/", views.dataset_access_view, name="dataset-access"),
+    path("models/", views.models_view, name="models"),
+    path("models/<int:pk>/", views.model_card_view, name="model"),
+    path("audit/", views.audit_view, name="audit"),
+]
 
 urlpatterns = [
     path("", views.home_view, name="home"),

@@ -1,17 +1,86 @@
-"""Governance's web pages: the home page, access requests and approvals, models and audit.
+"""Governance's web pages: home, access requests and approvals, clearance, models and audit.
 
-Governance sits on top of the other apps, so its pages may read all of them, always through
-their selectors and services.
+Governance sits on top of the other apps, so its pages may read all of them, always through their
+selectors. Every write goes through governance.services, which refuse what the user may not do
+(nobody decides their own request, only owners and stewards decide, ...); the pages only hide the
+controls that would be refused.
 """
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
-from django.views.decorators.http import require_GET
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from catalog import selectors as catalog_selectors
+from catalog.errors import Conflict, NotAllowed
+from catalog.forms import add_service_errors
+from governance import cards, clearance, policies, selectors, services
+from governance.forms import AccessRequestForm, DecisionForm, RevokeForm
+from governance.models import AccessRequest, Decision, ModelVersion, Purpose, RequestStatus, Via
+from profiling import selectors as profiling_selectors
 
 HOME_LIST = 8
+AUDIT_PAGE = 50
+
+
+# ---------------------------------------------------------------------------------------------
+# Who may do what (to hide controls; the services check again)
+
+
+def may_decide(user, request: AccessRequest) -> bool:
+    """An owner or steward of every dataset named, who is not the requester, while it is pending."""
+    if request.status != RequestStatus.PENDING or user.pk == request.requester_id:
+        return False
+    datasets = list(request.datasets.all())
+    return bool(datasets) and all(
+        policies.roles_of(user.pk, owner_id=d.owner_id, steward_ids=[s.pk for s in d.stewards.all()])
+        for d in datasets
+    )
+
+
+def _already_approved_by(user, request: AccessRequest) -> bool:
+    return any(a.approver_id == user.pk and a.decision == Decision.APPROVE for a in request.approvals.all())
+
+
+def _inbox(user) -> list[AccessRequest]:
+    """Pending requests this user may decide and has not approved yet, oldest first."""
+    qs = (
+        selectors.access_request_list(user=user)
+        .filter(status=RequestStatus.PENDING)
+        .exclude(requester=user)
+        .prefetch_related("datasets__stewards", "datasets__owner", "approvals__approver")
+        .order_by("created_at")
+    )
+    return [r for r in qs if may_decide(user, r) and not _already_approved_by(user, r)]
+
+
+def _quality_alerts(datasets) -> list[dict]:
+    """Datasets whose latest profile failed, failed its quality suite, drifted or shows misfiled PII."""
+    alerts = []
+    for d in datasets:
+        summary = profiling_selectors.latest_profile_summary(d)
+        if not summary:
+            continue
+        problems = []
+        if summary["status"] == "failed":
+            problems.append("profiling failed")
+        quality = summary.get("quality")
+        if quality and not quality.get("success"):
+            problems.append(f"quality suite failing ({quality.get('score', 0):.0%})")
+        if summary.get("drift") and summary["drift"].get("drifted_columns"):
+            problems.append("drift in " + ", ".join(summary["drift"]["drifted_columns"][:3]))
+        if summary.get("pii") and d.sensitivity in ("public", "internal"):
+            problems.append("personal data in a " + d.sensitivity + " dataset")
+        if problems:
+            alerts.append({"dataset": d, "version": summary["version"], "problems": problems})
+    return alerts
+
+
+# ---------------------------------------------------------------------------------------------
+# Home
 
 
 @login_required
@@ -21,4 +90,216 @@ def home_view(request: HttpRequest) -> HttpResponse:
     datasets = catalog_selectors.dataset_list(user=request.user)
     recent = list(datasets.order_by("-updated_at")[:HOME_LIST])
     mine = list(datasets.editable_by(request.user).order_by("-updated_at")[:HOME_LIST])
-    return render(request, "governance/home.html", {"recent": recent, "mine": mine})
+    my_requests = list(
+        selectors.access_request_list(user=request.user)
+        .filter(requester=request.user)
+        .order_by("-created_at")[:HOME_LIST]
+    )
+    return render(
+        request,
+        "governance/home.html",
+        {
+            "recent": recent,
+            "mine": mine,
+            "inbox": _inbox(request.user)[:HOME_LIST],
+            "my_requests": my_requests,
+            "alerts": _quality_alerts(mine),
+        },
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Access requests
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def request_new_view(request: HttpRequest) -> HttpResponse:
+    """Ask for access: datasets (prefilled from ?dataset=), purpose, model, justification."""
+    initial = {"datasets": "\n".join(request.GET.getlist("dataset"))}
+    form = AccessRequestForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            access = services.create_access_request(actor=request.user, via=Via.UI, **form.service_data())
+        except ValidationError as exc:
+            if hasattr(exc, "error_dict") and "model" in exc.error_dict:
+                exc = ValidationError(
+                    {("model" if k == "model_name" else k): v for k, v in exc.error_dict.items()}
+                )
+            add_service_errors(form, exc)
+        else:
+            messages.success(
+                request, f"Access request #{access.pk} sent; the datasets' owners and stewards decide."
+            )
+            return redirect("governance:request", pk=access.pk)
+    return render(
+        request,
+        "governance/request_form.html",
+        {"form": form},
+        status=400 if request.method == "POST" and form.errors else 200,
+    )
+
+
+@login_required
+@require_GET
+def my_requests_view(request: HttpRequest) -> HttpResponse:
+    requests = (
+        selectors.access_request_list(user=request.user)
+        .filter(requester=request.user)
+        .order_by("-created_at")
+    )
+    page = Paginator(requests, 30).get_page(request.GET.get("page"))
+    return render(request, "governance/my_requests.html", {"page": page})
+
+
+@login_required
+@require_GET
+def inbox_view(request: HttpRequest) -> HttpResponse:
+    """Requests waiting for this user's decision, each with approve / reject and a comment."""
+    return render(
+        request, "governance/inbox.html", {"requests": _inbox(request.user), "form": DecisionForm()}
+    )
+
+
+def _request_or_404(user, pk: int) -> AccessRequest:
+    try:
+        return selectors.access_request_detail(user=user, pk=pk)
+    except AccessRequest.DoesNotExist as exc:
+        raise Http404("No such access request, or it is not yours to see.") from exc
+
+
+@login_required
+@require_GET
+def request_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """A request with its datasets, approvals and full history."""
+    access = _request_or_404(request.user, pk)
+    return render(
+        request,
+        "governance/request_detail.html",
+        {
+            "access": access,
+            "may_decide": may_decide(request.user, access) and not _already_approved_by(request.user, access),
+            "may_revoke": access.status == RequestStatus.APPROVED
+            and services.can_revoke(request.user, access),
+            "form": DecisionForm(),
+            "revoke_form": RevokeForm(),
+        },
+    )
+
+
+@login_required
+@require_POST
+def decide_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """Approve or reject (the service refuses the requester and anyone who is not owner or steward)."""
+    access = _request_or_404(request.user, pk)
+    form = DecisionForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Choose approve or reject.")
+        return redirect("governance:request", pk=pk)
+    decide = (
+        services.approve_access_request
+        if form.cleaned_data["decision"] == "approve"
+        else services.reject_access_request
+    )
+    try:
+        access = decide(actor=request.user, request=access, comment=form.cleaned_data["comment"], via=Via.UI)
+    except NotAllowed as exc:
+        raise PermissionDenied(str(exc)) from exc
+    except (Conflict, ValidationError) as exc:
+        messages.error(request, " ".join(getattr(exc, "messages", [str(exc)])))
+        return redirect("governance:request", pk=pk)
+    if access.status == RequestStatus.PENDING:
+        messages.info(
+            request, f"Your approval of request #{pk} is recorded; it still needs another approval."
+        )
+    else:
+        messages.success(request, f"Request #{pk} is now {access.get_status_display().lower()}.")
+    if request.POST.get("next") == "inbox":
+        return redirect("governance:inbox")
+    return redirect("governance:request", pk=pk)
+
+
+@login_required
+@require_POST
+def revoke_view(request: HttpRequest, pk: int) -> HttpResponse:
+    access = _request_or_404(request.user, pk)
+    form = RevokeForm(request.POST)
+    comment = form.cleaned_data["comment"] if form.is_valid() else ""
+    try:
+        services.revoke_access_request(actor=request.user, request=access, comment=comment, via=Via.UI)
+    except NotAllowed as exc:
+        raise PermissionDenied(str(exc)) from exc
+    except (Conflict, ValidationError) as exc:
+        messages.error(request, " ".join(getattr(exc, "messages", [str(exc)])))
+    else:
+        messages.success(request, f"Request #{pk} is revoked.")
+    return redirect("governance:request", pk=pk)
+
+
+@login_required
+@require_GET
+def dataset_access_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """The signed-in user's clearance for one dataset (a panel of the dataset page), per purpose."""
+    try:
+        dataset = catalog_selectors.dataset_list(user=request.user).get(pk=pk)
+    except Exception as exc:
+        if exc.__class__.__name__ == "DoesNotExist":
+            raise Http404("No such dataset.") from exc
+        raise
+    purpose = request.GET.get("purpose", Purpose.TRAINING)
+    if purpose not in Purpose.values:
+        purpose = Purpose.TRAINING
+    answer = clearance.evaluate(principal=request.user, urns=[dataset.urn], purpose=purpose)
+    template = "governance/_access_panel.html" if request.htmx else "governance/access_page.html"
+    return render(
+        request,
+        template,
+        {
+            "dataset": dataset,
+            "purpose": purpose,
+            "purposes": Purpose.choices,
+            "answer": answer,
+            "result": answer["datasets"][0],
+            "requirement": policies.requirement_text(dataset.sensitivity),
+        },
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Models and their cards
+
+
+@login_required
+@require_GET
+def models_view(request: HttpRequest) -> HttpResponse:
+    page = Paginator(selectors.model_version_list(user=request.user), 30).get_page(request.GET.get("page"))
+    return render(request, "governance/models.html", {"page": page})
+
+
+@login_required
+@require_GET
+def model_card_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """A model version's card, laid out to be read on screen and printed."""
+    try:
+        mv = selectors.model_version_list(user=request.user).get(pk=pk)
+    except ModelVersion.DoesNotExist as exc:
+        raise Http404("No such model version.") from exc
+    return render(request, "governance/model_card.html", {"mv": mv, "card": cards.build_card(mv)})
+
+
+# ---------------------------------------------------------------------------------------------
+# Audit
+
+
+@login_required
+@require_GET
+def audit_view(request: HttpRequest) -> HttpResponse:
+    """Who did what and when to any object (a dataset URN or id, access_request:<id>, ...), newest first."""
+    ref = request.GET.get("object", "").strip()[:600]
+    try:
+        records = selectors.audit_list(object_ref=ref or None)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+        records = selectors.audit_list(object_ref=None).none()
+    page = Paginator(records, AUDIT_PAGE).get_page(request.GET.get("page"))
+    return render(request, "governance/audit.html", {"page": page, "object": ref})

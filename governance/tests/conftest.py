@@ -40,3 +40,68 @@ def make_dataset(owner, steward, steward2):
         )
 
     return make
+
+
+def lineage_event(*, job: str, inputs, outputs, run_id: str | None = None) -> dict:
+    """A minimal OpenLineage COMPLETE RunEvent: ``job`` read ``inputs`` and wrote ``outputs`` (datasets or dicts)."""
+    import uuid
+
+    def ref(d):
+        return d if isinstance(d, dict) else {"namespace": d.namespace, "name": d.name}
+
+    return {
+        "eventType": "COMPLETE",
+        "eventTime": "2026-11-25T10:00:00Z",
+        "producer": "https://example.org/gouvernail-tests",
+        "schemaURL": "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent",
+        "run": {"runId": run_id or str(uuid.uuid4())},
+        "job": {"namespace": "pipelines", "name": job},
+        "inputs": [ref(d) for d in inputs],
+        "outputs": [ref(d) for d in outputs],
+    }
+
+
+@pytest.fixture
+def derive(owner, api_client_for):
+    """Record through the lineage API that a job derived ``output`` from ``inputs``."""
+
+    def make(output, *inputs, job: str | None = None):
+        event = lineage_event(job=job or f"derive_{output.name}", inputs=inputs, outputs=[output])
+        r = api_client_for(owner).post("/api/v1/lineage", event, format="json")
+        assert r.status_code == 201, r.content
+
+    return make
+
+
+def credit_csv(rows: int = 200, *, seed: int = 1, bias: float = 0.15) -> str:
+    """A credit-decision table whose approval rate differs by ``bias`` between the two genders."""
+    import random
+
+    rnd = random.Random(seed)
+    lines = ["id,age,income,gender,email,approved"]
+    for i in range(rows):
+        gender = "M" if i % 2 else "F"
+        approved = int(rnd.random() < (0.4 + bias if gender == "M" else 0.4))
+        lines.append(
+            f"{i},{rnd.randint(18, 80)},{rnd.randint(1000, 9000)},{gender},user{i}@example.org,{approved}"
+        )
+    return "\n".join(lines) + "\n"
+
+
+@pytest.fixture
+def add_version(data_root, owner, django_capture_on_commit_callbacks):
+    """add_version(dataset, csv_text) → the version, stored through catalog and profiled for real (eager)."""
+    counter = {"n": 0}
+
+    def add(dataset, content: str):
+        counter["n"] += 1
+        path = data_root / f"{counter['n']}-data.csv"
+        path.write_text(content)
+        with django_capture_on_commit_callbacks(execute=True):
+            version, _ = catalog_services.add_version_from_uri(
+                actor=owner, dataset=dataset, uri=path.as_uri()
+            )
+        version.refresh_from_db()
+        return version
+
+    return add

@@ -1,0 +1,83 @@
+"""Policy conditions on the latest profiled version, with profiles computed by profiling itself."""
+
+import pytest
+
+from governance import services
+from governance.clearance import evaluate
+from governance.tests.conftest import credit_csv
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def credit(owner, make_dataset):
+    return make_dataset(
+        "internal",
+        name="credit/applications",
+        sensitive_columns=["gender"],
+        label_column="approved",
+        positive_label=1,
+    )
+
+
+def test_quality_condition(owner, requester, credit, add_version):
+    services.set_dataset_policy(actor=owner, dataset=credit, require_quality_pass=True)
+    # Not profiled yet: refused, saying why.
+    answer = evaluate(principal=requester, urns=[credit.urn], purpose="training")
+    assert (
+        not answer["allowed"]
+        and "no profiled version has no quality result" in answer["datasets"][0]["reasons"][-1]
+    )
+
+    from profiling import services as profiling_services
+
+    profiling_services.save_suite(
+        actor=owner,
+        dataset=credit,
+        expectations=[
+            {
+                "type": "expect_column_values_to_be_between",
+                "kwargs": {"column": "age", "min_value": 0, "max_value": 120},
+            }
+        ],
+    )
+    add_version(credit, credit_csv(120))
+    answer = evaluate(principal=requester, urns=[credit.urn], purpose="training")
+    assert answer["allowed"], answer
+    assert "quality suite passed on version 1" in answer["datasets"][0]["reasons"]
+
+    profiling_services.save_suite(
+        actor=owner,
+        dataset=credit,
+        expectations=[
+            {
+                "type": "expect_column_values_to_be_between",
+                "kwargs": {"column": "age", "min_value": 0, "max_value": 30},
+            }
+        ],
+    )
+    add_version(credit, credit_csv(120, seed=2))
+    answer = evaluate(principal=requester, urns=[credit.urn], purpose="training")
+    assert not answer["allowed"]
+    assert "version 2 failed it" in answer["datasets"][0]["reasons"][-1]
+
+
+def test_bias_condition(owner, requester, credit, add_version):
+    add_version(credit, credit_csv(400, bias=0.3))
+    services.set_dataset_policy(actor=owner, dataset=credit, max_parity_difference=0.05)
+    answer = evaluate(principal=requester, urns=[credit.urn], purpose="training")
+    assert not answer["allowed"]
+    assert "over the policy's cap of 0.05" in answer["datasets"][0]["reasons"][-1]
+    assert "gender" in answer["datasets"][0]["reasons"][-1]
+
+    services.set_dataset_policy(actor=owner, dataset=credit, max_parity_difference=0.9)
+    answer = evaluate(principal=requester, urns=[credit.urn], purpose="training")
+    assert answer["allowed"] and "within 0.9" in answer["datasets"][0]["reasons"][-1]
+
+
+def test_bias_condition_without_sensitive_columns_refuses(owner, requester, make_dataset, add_version):
+    plain = make_dataset("internal")
+    add_version(plain, credit_csv(50))
+    services.set_dataset_policy(actor=owner, dataset=plain, max_parity_difference=0.1)
+    answer = evaluate(principal=requester, urns=[plain.urn], purpose="training")
+    assert not answer["allowed"] and "no bias figures" in answer["datasets"][0]["reasons"][-1]
