@@ -1,0 +1,136 @@
+"""catalog.files: format detection from content, readability checks, file:// path rules."""
+
+import gzip
+import io
+
+import pytest
+from django.core.exceptions import ValidationError
+
+from catalog import files
+
+
+def inspect(content: bytes, filename: str = "x.csv") -> files.FileInfo:
+    return files.inspect(io.BytesIO(content), filename=filename)
+
+
+def message(exc: pytest.ExceptionInfo) -> str:
+    return " ".join(exc.value.message_dict["file"])
+
+
+def test_csv_tsv_jsonl_gzip():
+    assert inspect(b"a,b\n1,2\n").format == "csv"
+    assert inspect(b"a\tb\n1\t2\n").format == "tsv"
+    assert inspect(b'{"a": 1}\n\n{"a": 2}\n').format == "jsonl"
+    info = inspect(gzip.compress(b"a,b\n1,2\n"), "x.gz")
+    assert (info.format, info.compression, info.encoding) == ("csv", "gzip", "utf-8")
+
+
+def test_utf8_bom_is_fine():
+    assert inspect(b"\xef\xbb\xbfa,b\n1,\xc3\xa9\n").encoding == "utf-8"
+
+
+def test_quoted_delimiters_and_newlines_are_not_ragged():
+    assert inspect(b'a,b\n"1,5","two\nlines"\n3,4\n').format == "csv"
+
+
+def test_concatenated_gzip_members_are_valid():
+    assert inspect(gzip.compress(b"a,b\n1,2\n") + gzip.compress(b"3,4\n"), "x.gz").compression == "gzip"
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (b"", "empty"),
+        (b"   \n\n", "no data"),
+        (b"a,b\x00\n", "binary"),
+        (b"a,b\n1\n", "ragged"),
+        (b",,\n1,2,3\n", "header row is empty"),
+        (b'{"a": 1}\n[1, 2]\n', "not a JSON object"),
+        (gzip.compress(b"a,b\n1,2\n")[:-6], "truncated"),
+        (b"\x1f\x8b\x08\x00garbage-garbage", "gzip"),
+        (b"PAR1 not really parquet PAR1", "Parquet"),
+    ],
+)
+def test_refusals_say_why(content, expected):
+    with pytest.raises(ValidationError) as exc:
+        inspect(content)
+    assert expected in message(exc)
+
+
+def test_size_limit(settings):
+    settings.GOUVERNAIL_MAX_VERSION_BYTES = 10
+    with pytest.raises(ValidationError) as exc:
+        inspect(b"a,b\n1,2\n3,4\n")
+    assert "limit" in message(exc)
+
+
+def test_whole_file_check_can_be_skipped():
+    content = b"a,b\n" + b"1,2\n" * 300_000 + b"1,2,3\n"
+    with pytest.raises(ValidationError):
+        inspect(content)
+    assert files.inspect(io.BytesIO(content), whole=False).format == "csv"
+
+
+def test_large_gzip_csv_checked_to_the_end():
+    content = gzip.compress(b"a,b\n" + b"1,2\n" * 300_000 + b"1\n")
+    with pytest.raises(ValidationError) as exc:
+        inspect(content, "x.csv.gz")
+    assert "ragged" in message(exc)
+
+
+def test_large_jsonl_checked_to_the_end():
+    content = b'{"a": 1}\n' * 150_000 + b"oops\n"
+    with pytest.raises(ValidationError) as exc:
+        inspect(content, "x.jsonl")
+    assert "Line 150001" in message(exc)
+
+
+def test_sha256_of():
+    import hashlib
+
+    data = b"x" * (3 * files.CHUNK + 5)
+    assert files.sha256_of(io.BytesIO(data)) == (hashlib.sha256(data).hexdigest(), len(data))
+
+
+# ---------------------------------------------------------------------------------------------
+# Registered paths
+
+
+def uri_error(uri: str) -> str:
+    with pytest.raises(ValidationError) as exc:
+        files.path_from_file_uri(uri)
+    return " ".join(exc.value.message_dict["uri"])
+
+
+def test_path_inside_root(data_root):
+    f = data_root / "a b.csv"
+    f.write_bytes(b"a\n1\n")
+    assert files.path_from_file_uri(f.as_uri()) == f.resolve()
+    assert files.path_from_file_uri(f"file://localhost{f}") == f.resolve()
+
+
+def test_symlink_inside_root_is_fine(data_root):
+    f = data_root / "real.csv"
+    f.write_bytes(b"a\n1\n")
+    (data_root / "alias.csv").symlink_to(f)
+    assert files.path_from_file_uri((data_root / "alias.csv").as_uri()) == f.resolve()
+
+
+def test_path_rules(data_root, tmp_path):
+    assert "file://" in uri_error("s3://bucket/key.csv")
+    assert "file://" in uri_error("")
+    assert "local path" in uri_error("file://otherhost/data/a.csv")
+    assert "NUL" in uri_error(f"file://{data_root}/a%00.csv")
+    assert ".." in uri_error(f"file://{data_root}/x/../a.csv")
+    assert "DATA_ROOTS" in uri_error("file:///etc/passwd")
+    # A sibling folder whose name starts like the root is still outside it.
+    sibling = tmp_path / (data_root.name + "-evil")
+    sibling.mkdir()
+    (sibling / "a.csv").write_bytes(b"a\n1\n")
+    assert "DATA_ROOTS" in uri_error((sibling / "a.csv").as_uri())
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (data_root / "escape").symlink_to(outside)
+    (outside / "a.csv").write_bytes(b"a\n1\n")
+    assert "DATA_ROOTS" in uri_error((data_root / "escape" / "a.csv").as_uri())
+    assert "does not exist" in uri_error((data_root / "missing.csv").as_uri())
