@@ -6,7 +6,8 @@ and every batch goes through GX. For column map expectations (not-null, in-set, 
 GX's per-batch counts are added up and success is decided with GX's own rule (share of
 non-missing rows that are not unexpected ≥ ``mostly``), so the answer equals GX on the whole file.
 Row counts, column min and max and the table's column set combine exactly too. Any other
-expectation (means, medians, uniqueness...) is validated by GX on a uniform random sample of at
+expectation (means, medians, and uniqueness or ordering, whose verdict on a row depends on rows
+in other batches) is validated by GX on a uniform random sample of at
 most ``sample_rows`` rows, and its result says ``"sampled": true``. A file that fits in one batch
 is validated whole, exactly as GX reports it.
 """
@@ -42,6 +43,14 @@ _SCHEMA_LEVEL = {
     "expect_column_to_exist",
     "expect_table_column_count_to_equal",
     "expect_table_column_count_to_be_between",
+}
+# Map expectations whose per-row verdict depends on other rows: batch counts do not add up.
+_NOT_ADDITIVE = {
+    "expect_column_values_to_be_unique",
+    "expect_compound_columns_to_be_unique",
+    "expect_multicolumn_values_to_be_unique",
+    "expect_column_values_to_be_increasing",
+    "expect_column_values_to_be_decreasing",
 }
 NUMERIC_TYPES = {"integer", "int", "float", "double", "number", "numeric", "decimal"}
 
@@ -251,7 +260,7 @@ def _kind(etype: str) -> str:
         return "minmax"
     if etype in _SCHEMA_LEVEL:
         return "schema"
-    if issubclass(get_expectation_impl(etype), ColumnMapExpectation):
+    if etype not in _NOT_ADDITIVE and issubclass(get_expectation_impl(etype), ColumnMapExpectation):
         return "map"
     return "sampled"
 

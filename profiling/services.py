@@ -171,9 +171,16 @@ def claim_run(*, run_id: int, token: str) -> tuple[ProfileRun | None, Outcome | 
     return run, None
 
 
+def readable(message: str, limit: int = 500) -> str:
+    """A message fit to show: one line, printable characters only (bad files put bytes in errors)."""
+    text = " ".join(str(message).split())
+    text = "".join(ch if ch.isprintable() and ch != "\ufffd" else "?" for ch in text)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def _write_failure(run: ProfileRun, message: str) -> None:
     ProfileRun.objects.filter(pk=run.pk).update(
-        status=RunStatus.FAILED, error=message[:2000], finished_at=timezone.now(), claim_token=""
+        status=RunStatus.FAILED, error=readable(message), finished_at=timezone.now(), claim_token=""
     )
     catalog_services.set_version_profile_status(version=run.version, status=RunStatus.FAILED)
 
@@ -268,10 +275,6 @@ def execute_profile_run(*, run_id: int, heartbeat: bool = True) -> Outcome:
     transient errors (database, storage I/O) release the job and raise TransientProfileError for
     the task to retry. Nothing here lets an exception kill the worker.
     """
-    from celery.exceptions import SoftTimeLimitExceeded
-
-    from profiling.engine import ProfileError
-
     token = uuid.uuid4().hex
     try:
         run, outcome = claim_run(run_id=run_id, token=token)
@@ -283,41 +286,45 @@ def execute_profile_run(*, run_id: int, heartbeat: bool = True) -> Outcome:
         with _Heartbeat(run_id, token) if heartbeat else _NoHeartbeat():
             computed = _compute(run, _Progress(run_id, token))
             return _finish(run_id=run_id, token=token, computed=computed)
-    except ProfileError as exc:
-        fail_run(run_id=run_id, token=token, message=str(exc) or "The file could not be profiled.")
-        return Outcome("failed")
-    except SoftTimeLimitExceeded:
+    except Exception as exc:  # noqa: BLE001 - every failure ends the job, never the worker
+        return _handle_failure(exc, run_id=run_id, token=token)
+
+
+def _handle_failure(exc: Exception, *, run_id: int, token: str) -> Outcome:
+    """Sort a job's exception into: failed with a message, or released for a retry (transient)."""
+    from celery.exceptions import SoftTimeLimitExceeded
+
+    try:
+        from profiling.engine import ProfileError
+    except ImportError:  # the engine itself is broken: reported below as unexpected
+        ProfileError = ()  # noqa: N806
+
+    if ProfileError and isinstance(exc, ProfileError):
+        message = str(exc) or "The file could not be profiled."
+    elif isinstance(exc, SoftTimeLimitExceeded):
         limit = getattr(settings, "PROFILING_SOFT_TIME_LIMIT", None)
-        fail_run(
-            run_id=run_id,
-            token=token,
-            message=f"Profiling took longer than the time limit ({limit} s) and was stopped.",
-        )
-        return Outcome("failed")
-    except (OperationalError, InterfaceError) as exc:
+        message = f"Profiling took longer than the time limit ({limit} s) and was stopped."
+    elif isinstance(exc, OperationalError | InterfaceError):
         close_old_connections()
         release_run(run_id=run_id, token=token)
         raise TransientProfileError(f"database error: {exc}") from exc
-    except (FileNotFoundError, PermissionError, IsADirectoryError) as exc:
-        fail_run(
-            run_id=run_id,
-            token=token,
-            message=f"The version's file cannot be read: {exc.strerror or exc.__class__.__name__}.",
-        )
-        return Outcome("failed")
-    except OSError as exc:
+    elif isinstance(exc, ValidationError):
+        # e.g. a registered path that has gone or left DATA_ROOTS since it was registered
+        message = "The version's file cannot be read: " + " ".join(exc.messages)
+    elif isinstance(exc, FileNotFoundError | PermissionError | IsADirectoryError):
+        message = f"The version's file cannot be read: {exc.strerror or exc.__class__.__name__}."
+    elif isinstance(exc, OSError):
         release_run(run_id=run_id, token=token)
         raise TransientProfileError(f"storage I/O error: {exc}") from exc
-    except Exception as exc:  # noqa: BLE001 - any other bug must fail the job, not the worker
-        logger.exception("profile run %s failed unexpectedly", run_id)
+    else:
+        logger.error("profile run %s failed unexpectedly", run_id, exc_info=exc)
         first_line = (str(exc).splitlines() or [""])[0][:300]
-        fail_run(
-            run_id=run_id,
-            token=token,
-            message=f"Profiling failed unexpectedly ({exc.__class__.__name__}: {first_line}). "
-            "The details are in the worker's log.",
+        message = (
+            f"Profiling failed unexpectedly ({exc.__class__.__name__}: {first_line}). "
+            "The details are in the worker's log."
         )
-        return Outcome("failed")
+    fail_run(run_id=run_id, token=token, message=message)
+    return Outcome("failed")
 
 
 @dataclass

@@ -1,0 +1,186 @@
+"""The profile job: queued on commit, pending → running → succeeded | failed, idempotent claims."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from catalog import services as catalog_services
+from catalog.models import Column
+from profiling import services
+from profiling.models import ExpectationSuite, ProfileRun, QualityResult
+from profiling.tasks import profile_version
+from profiling.tests.factories import credit_csv
+
+pytestmark = pytest.mark.django_db
+
+
+def test_a_stored_version_is_profiled_by_itself(dataset, add_version):
+    version = add_version(dataset, credit_csv())
+
+    run = ProfileRun.objects.get(version=version)
+    assert run.status == "succeeded", run.error
+    assert run.progress == 1.0 and run.attempts == 1
+    assert run.started_at <= run.finished_at
+    assert run.row_count == 200
+    assert [c["name"] for c in run.columns] == [
+        "id",
+        "age",
+        "income",
+        "region",
+        "gender",
+        "email",
+        "approved",
+    ]
+    assert version.profile_status == "succeeded"
+    # the first profile proposed a suite, and the profile ran it
+    suite = ExpectationSuite.objects.get(dataset=dataset)
+    assert suite.origin == "proposed" and suite.expectations
+    assert run.quality["success"] is True and run.quality["score"] == 1.0
+    assert QualityResult.objects.get(version=version).score == 1.0
+    # PII found and written to the catalog's columns
+    assert "email" in run.pii["email"]
+    assert Column.objects.get(dataset=dataset, name="email").is_pii
+
+
+def test_schema_write_back_keeps_what_stewards_wrote(dataset, add_version, steward):
+    add_version(dataset, credit_csv(50))
+    col = Column.objects.get(dataset=dataset, name="income")
+    catalog_services.update_column(
+        actor=steward, column=col, description="Yearly income, EUR", tags=["money"]
+    )
+
+    add_version(dataset, credit_csv(60, seed=2).replace(",email,", ",mail,"))
+
+    income = Column.objects.get(dataset=dataset, name="income")
+    assert income.description == "Yearly income, EUR" and income.tags == ["money"]
+    assert income.type  # the inferred type is set
+    assert Column.objects.get(dataset=dataset, name="email").present is False
+    assert Column.objects.get(dataset=dataset, name="mail").present is True
+
+
+def test_a_bad_file_fails_with_a_readable_message(
+    dataset, add_version, data_root, owner, django_capture_on_commit_callbacks
+):
+    # Ingestion refuses unreadable files, but a path registered in place can change afterwards.
+    version = add_version(dataset, credit_csv(20))
+    import random
+
+    junk = bytes(random.Random(4).randrange(256) for _ in range(3000))
+    (data_root / version.original_name).write_bytes(junk)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        services.request_rerun(actor=owner, version=version)
+
+    run = ProfileRun.objects.get(version=version)
+    version.refresh_from_db()
+    assert run.status == "failed" and run.error
+    assert "Traceback" not in run.error and len(run.error) <= 500
+    assert run.error.isprintable()
+    assert version.profile_status == "failed"
+    assert run.row_count is None or run.row_count == 20  # nothing half-written by the failed run
+
+
+def test_the_file_disappearing_fails_the_job_clearly(dataset, add_version, data_root):
+    version = add_version(dataset, credit_csv(20))
+    (data_root / version.original_name).unlink()
+    catalog_services.set_version_profile_status(version=version, status="pending")
+    run = ProfileRun.objects.get(version=version)
+    ProfileRun.objects.filter(pk=run.pk).update(status="pending")
+
+    profile_version.delay(run.pk)
+
+    run.refresh_from_db()
+    assert run.status == "failed"
+    assert "cannot be read" in run.error or "not" in run.error.lower()
+
+
+def test_running_the_task_twice_does_the_work_once(dataset, add_version):
+    version = add_version(dataset, credit_csv(30))
+    run = ProfileRun.objects.get(version=version)
+    finished_at = run.finished_at
+
+    assert profile_version.delay(run.pk).get() == "done-before"
+
+    run.refresh_from_db()
+    assert run.attempts == 1 and run.finished_at == finished_at
+
+
+def test_a_redelivered_message_after_a_crash_redoes_the_job_once(dataset, add_version, settings):
+    version = add_version(dataset, credit_csv(30))
+    run = ProfileRun.objects.get(version=version)
+    # A worker claimed the job, then died: running, its lease stale, nothing written.
+    stale = timezone.now() - timedelta(seconds=settings.PROFILING_LEASE_SECONDS + 5)
+    ProfileRun.objects.filter(pk=run.pk).update(
+        status="running", claim_token="dead-worker", heartbeat_at=stale, progress=0.4, row_count=None
+    )
+
+    assert profile_version.delay(run.pk).get() == "succeeded"
+    assert profile_version.delay(run.pk).get() == "done-before"
+
+    run.refresh_from_db()
+    assert run.status == "succeeded" and run.attempts == 2 and run.row_count == 30
+
+
+def test_a_message_for_a_job_another_worker_holds_waits(dataset, add_version):
+    version = add_version(dataset, credit_csv(10))
+    run = ProfileRun.objects.get(version=version)
+    ProfileRun.objects.filter(pk=run.pk).update(
+        status="running", claim_token="alive", heartbeat_at=timezone.now()
+    )
+
+    outcome = services.execute_profile_run(run_id=run.pk, heartbeat=False)
+
+    assert outcome.state == "busy" and outcome.retry_in > 0
+    run.refresh_from_db()
+    assert run.claim_token == "alive" and run.attempts == 1
+
+
+def test_a_job_whose_workers_keep_dying_is_given_up(dataset, add_version, settings):
+    version = add_version(dataset, credit_csv(10))
+    run = ProfileRun.objects.get(version=version)
+    stale = timezone.now() - timedelta(seconds=settings.PROFILING_LEASE_SECONDS + 5)
+    ProfileRun.objects.filter(pk=run.pk).update(
+        status="running", claim_token="x", heartbeat_at=stale, attempts=settings.PROFILING_MAX_ATTEMPTS
+    )
+
+    assert services.execute_profile_run(run_id=run.pk, heartbeat=False).state == "failed"
+    run.refresh_from_db()
+    assert run.status == "failed" and "attempts" in run.error
+
+
+def test_a_worker_that_lost_its_lease_writes_nothing(dataset, add_version):
+    version = add_version(dataset, credit_csv(10))
+    run = ProfileRun.objects.get(version=version)
+    ProfileRun.objects.filter(pk=run.pk).update(status="running", claim_token="mine", row_count=None)
+    # Another worker took the job over meanwhile.
+    ProfileRun.objects.filter(pk=run.pk).update(claim_token="theirs")
+
+    computed = services._Computed(
+        result=type("R", (), {"row_count": 1})(),
+        quality=None,
+        proposed=None,
+        suite_version=None,
+        drift=None,
+        warnings=[],
+    )
+    assert services._finish(run_id=run.pk, token="mine", computed=computed).state == "lost-lease"
+    run.refresh_from_db()
+    assert run.row_count is None and run.status == "running"
+
+
+def test_rerun_profiles_again_and_keeps_history(
+    dataset, add_version, owner, django_capture_on_commit_callbacks
+):
+    v1 = add_version(dataset, credit_csv(40))
+    v2 = add_version(dataset, credit_csv(40, seed=3))
+    run2 = ProfileRun.objects.get(version=v2)
+    assert run2.drift is not None and run2.drift["previous_version"] == v1.number
+    first_finish = ProfileRun.objects.get(version=v1).finished_at
+
+    with django_capture_on_commit_callbacks(execute=True):
+        services.request_rerun(actor=owner, version=v1)
+
+    run1 = ProfileRun.objects.get(version=v1)
+    assert run1.status == "succeeded" and run1.attempts == 1 and run1.finished_at > first_finish
+    assert QualityResult.objects.filter(dataset=dataset).count() == 2

@@ -1,0 +1,71 @@
+"""A worker SIGKILLed in the middle of a profile job: the next worker does the job, exactly once.
+
+Needs a broker that redelivers unacknowledged messages (Redis: after ``visibility_timeout``). Run:
+``CELERY_BROKER_URL=redis://127.0.0.1:6379/2 .venv/bin/pytest -m integration profiling/tests/test_kill.py``
+"""
+
+import numpy as np
+import pandas as pd
+import pytest
+from django.conf import settings
+
+from catalog import services as catalog_services
+from profiling.models import ProfileRun, QualityResult
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+
+ROWS = 1_500_000  # big enough that profiling takes a few seconds on the CI machine
+
+
+def _big_csv(path) -> None:
+    rng = np.random.default_rng(3)
+    pd.DataFrame(
+        {
+            "id": np.arange(ROWS),
+            "amount": rng.normal(100, 15, ROWS).round(2),
+            "region": rng.choice(["north", "south", "east", "west"], ROWS),
+            "score": rng.integers(0, 1000, ROWS),
+            "flag": rng.integers(0, 2, ROWS),
+        }
+    ).to_csv(path, index=False)
+
+
+def test_a_killed_worker_leaves_the_job_to_the_next_one(data_root, owner, live_worker_factory):
+    if not settings.CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+        pytest.skip(
+            "redelivery after SIGKILL needs a broker with a visibility timeout (set CELERY_BROKER_URL=redis://...)"
+        )
+    worker_env = {
+        # Redeliver an unacknowledged message 5 s after it was handed out; treat a job without a
+        # heartbeat for 3 s as abandoned. Production keeps the defaults (1 h, 120 s).
+        "CELERY_VISIBILITY_TIMEOUT": "5",
+        "PROFILING_LEASE_SECONDS": "3",
+    }
+    path = data_root / "big.csv"
+    _big_csv(path)
+    dataset = catalog_services.create_dataset(actor=owner, namespace="s3://lake", name="big")
+
+    first = live_worker_factory(extra_env=worker_env)
+    version, _ = catalog_services.add_version_from_uri(actor=owner, dataset=dataset, uri=path.as_uri())
+    run_qs = ProfileRun.objects.filter(version=version)
+    first.wait_until(lambda: run_qs.filter(status="running").exists(), timeout=120)
+    first.kill()
+
+    killed = run_qs.get()
+    assert killed.status == "running" and killed.attempts == 1, (
+        "the job finished before the kill: make the file bigger"
+    )
+    assert killed.row_count is None and not QualityResult.objects.filter(version=version).exists()
+
+    second = live_worker_factory(extra_env=worker_env)
+    second.wait_until(lambda: run_qs.filter(status__in=["succeeded", "failed"]).exists(), timeout=240)
+
+    run = run_qs.get()
+    assert run.status == "succeeded", run.error
+    assert run.attempts == 2  # once by the killed worker, once by the next: not lost, not twice
+    assert run.row_count == ROWS
+    assert QualityResult.objects.filter(version=version).count() == 1
+    version.refresh_from_db()
+    assert version.profile_status == "succeeded"
+    # The second worker ran the job to completion once (its return value is logged once).
+    assert second.log().count("'succeeded'") == 1, second.log()[-3000:]
