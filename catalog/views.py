@@ -9,7 +9,6 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.db.models import Count
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -50,19 +49,6 @@ def _dataset_or_404(user, pk: int) -> Dataset:
         raise Http404("No such dataset.") from exc
 
 
-def _facet_counts(queryset, field: str) -> list[dict]:
-    """The most frequent values of one field among the matches, with how many datasets have each."""
-    rows = (
-        queryset.order_by()
-        .exclude(**{f"{field}__isnull": True})
-        .exclude(**{field: ""})
-        .values(field)
-        .annotate(n=Count("pk", distinct=field.startswith("tags")))
-        .order_by("-n", field)[:FACET_SIZE]
-    )
-    return [{"value": r[field], "count": r["n"]} for r in rows]
-
-
 @login_required
 @require_GET
 def search_view(request: HttpRequest) -> HttpResponse:
@@ -77,8 +63,7 @@ def search_view(request: HttpRequest) -> HttpResponse:
             matches = matches.filter(**{field: value})
     if q:
         ranked = search(matches, q)
-        # Facets count over the matching ids, so that ranking annotations stay out of GROUP BY.
-        matches = matches.filter(pk__in=ranked.values("pk"))
+        matches = ranked
     else:
         ranked = matches.order_by("-updated_at", "pk")
     paginator = Paginator(ranked.values_list("pk", flat=True), PAGE_SIZE)
@@ -86,9 +71,10 @@ def search_view(request: HttpRequest) -> HttpResponse:
     ids = list(page.object_list)
     rows = {d.pk: d for d in selectors.dataset_list(user=request.user).filter(pk__in=ids)}
     results = [rows[i] for i in ids if i in rows]
+    counts = selectors.dataset_facets(matches, limit=FACET_SIZE)
     facets = [
-        {"param": param, "label": label, "active": active.get(param), "values": _facet_counts(matches, field)}
-        for param, field, label in FACETS
+        {"param": param, "label": label, "active": active.get(param), "values": counts.get(param, [])}
+        for param, _, label in FACETS
     ]
     return render(
         request,

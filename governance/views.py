@@ -69,7 +69,7 @@ def _quality_alerts(datasets) -> list[dict]:
             problems.append("profiling failed")
         quality = summary.get("quality")
         if quality and not quality.get("success"):
-            problems.append(f"quality suite failing ({quality.get('score', 0):.0%})")
+            problems.append(f"quality suite failing ({(quality.get('score') or 0):.0%})")
         if summary.get("drift") and summary["drift"].get("drifted_columns"):
             problems.append("drift in " + ", ".join(summary["drift"]["drifted_columns"][:3]))
         if summary.get("pii") and d.sensitivity in ("public", "internal"):

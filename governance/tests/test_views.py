@@ -1,0 +1,151 @@
+"""Governance's web pages, server side: requesting access, the inbox, decisions, clearance, cards, audit."""
+
+import pytest
+from django.urls import reverse
+
+from governance import services
+from governance.models import AccessRequest
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def web(client):
+    def login(user):
+        client.force_login(user)
+        return client
+
+    return login
+
+
+@pytest.fixture
+def confidential(make_dataset):
+    return make_dataset("confidential", name="hr/salaries")
+
+
+def _ask(client, dataset, **extra):
+    return client.post(
+        reverse("governance:request-new"),
+        {"datasets": dataset.urn, "purpose": "training", "justification": "Train the *churn* model", **extra},
+    )
+
+
+def test_request_form_is_prefilled_and_creates(web, requester, confidential):
+    client = web(requester)
+    form = client.get(reverse("governance:request-new"), {"dataset": confidential.urn})
+    assert confidential.urn in form.content.decode()
+    response = _ask(client, confidential)
+    assert response.status_code == 302
+    access = AccessRequest.objects.get()
+    assert access.requester == requester and access.status == "pending"
+    page = client.get(reverse("governance:request", args=[access.pk])).content.decode()
+    assert "<em>churn</em>" in page
+    assert "Created" in page  # the history
+
+
+def test_request_form_reports_bad_input(web, requester):
+    response = _ask(web(requester), type("D", (), {"urn": "dataset:nowhere:missing"})())
+    assert response.status_code == 400
+    assert "Unknown dataset" in response.content.decode()
+    assert not AccessRequest.objects.exists()
+
+
+def test_inbox_shows_requests_to_deciders_only(web, requester, steward, outsider, owner, confidential):
+    _ask(web(requester), confidential)
+    access = AccessRequest.objects.get()
+    assert f"Request #{access.pk}" in web(steward).get(reverse("governance:inbox")).content.decode()
+    assert f"Request #{access.pk}" in web(owner).get(reverse("governance:inbox")).content.decode()
+    assert f"Request #{access.pk}" not in web(outsider).get(reverse("governance:inbox")).content.decode()
+    # The requester never sees a decision control on their own request.
+    own = web(requester)
+    assert f"Request #{access.pk}" not in own.get(reverse("governance:inbox")).content.decode()
+    assert (
+        reverse("governance:decide", args=[access.pk])
+        not in own.get(reverse("governance:request", args=[access.pk])).content.decode()
+    )
+
+
+def test_server_refuses_deciding_own_or_foreign_requests(web, requester, outsider, confidential, owner):
+    _ask(web(requester), confidential)
+    access = AccessRequest.objects.get()
+    url = reverse("governance:decide", args=[access.pk])
+    assert web(requester).post(url, {"decision": "approve"}).status_code == 403
+    # An outsider cannot even see the request.
+    assert web(outsider).post(url, {"decision": "approve"}).status_code == 404
+    access.refresh_from_db()
+    assert access.status == "pending"
+
+
+def test_steward_approves_and_clearance_turns_green(web, requester, steward, confidential):
+    client = web(requester)
+    _ask(client, confidential)
+    access = AccessRequest.objects.get()
+    panel = client.get(reverse("governance:dataset-access", args=[confidential.pk]), HTTP_HX_REQUEST="true")
+    assert 'data-allowed="false"' in panel.content.decode()
+    response = web(steward).post(
+        reverse("governance:decide", args=[access.pk]),
+        {"decision": "approve", "comment": "ok", "next": "inbox"},
+    )
+    assert response.status_code == 302 and response["Location"] == reverse("governance:inbox")
+    access.refresh_from_db()
+    assert access.status == "approved"
+    client = web(requester)
+    panel = client.get(reverse("governance:dataset-access", args=[confidential.pk]), HTTP_HX_REQUEST="true")
+    assert 'data-allowed="true"' in panel.content.decode()
+    assert "<html" not in panel.content.decode()
+    page = client.get(reverse("governance:request", args=[access.pk])).content.decode()
+    assert "Approved" in page and "ok" in page
+    # Without JavaScript the panel is a page of its own.
+    assert (
+        "<html" in client.get(reverse("governance:dataset-access", args=[confidential.pk])).content.decode()
+    )
+
+
+def test_reject_with_comment(web, requester, owner, confidential):
+    _ask(web(requester), confidential)
+    access = AccessRequest.objects.get()
+    web(owner).post(
+        reverse("governance:decide", args=[access.pk]), {"decision": "reject", "comment": "too broad"}
+    )
+    access.refresh_from_db()
+    assert access.status == "rejected"
+
+
+def test_revoke_shown_and_allowed_for_requester(web, requester, steward, confidential):
+    _ask(web(requester), confidential)
+    access = AccessRequest.objects.get()
+    services.approve_access_request(actor=steward, request=access)
+    client = web(requester)
+    assert "Revoke access" in client.get(reverse("governance:request", args=[access.pk])).content.decode()
+    client.post(reverse("governance:revoke", args=[access.pk]), {"comment": "done"})
+    access.refresh_from_db()
+    assert access.status == "revoked"
+
+
+def test_home_lists_inbox_and_requests(web, requester, steward, confidential):
+    _ask(web(requester), confidential)
+    access = AccessRequest.objects.get()
+    assert f"Request #{access.pk}" in web(requester).get(reverse("home")).content.decode()
+    assert f"Request #{access.pk}" in web(steward).get(reverse("home")).content.decode()
+
+
+def test_model_card_and_audit(web, owner, outsider, make_dataset):
+    ds = make_dataset("internal", name="public/iris")
+    mv = services.register_model_version(
+        actor=owner,
+        namespace="ml",
+        name="iris-classifier",
+        version="1",
+        trained_on=[ds.urn],
+        record_lineage=False,
+    )
+    client = web(outsider)
+    assert "iris-classifier" in client.get(reverse("governance:models")).content.decode()
+    card = client.get(reverse("governance:model", args=[mv.pk]))
+    assert card.status_code == 200
+    html = card.content.decode()
+    assert "Training data" in html and ds.urn in html
+    assert "window.print()" in html
+    audit = client.get(reverse("governance:audit"), {"object": ds.urn})
+    assert audit.status_code == 200
+    assert "dataset" in audit.content.decode()
