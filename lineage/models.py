@@ -48,6 +48,8 @@ class LineageEvent(models.Model):
     body = models.JSONField()
     received_at = models.DateTimeField(auto_now_add=True, db_index=True)
     received_by = models.CharField(max_length=150, blank=True)
+    # Set at insert (never after): the event was too large to apply in the request and was queued.
+    deferred = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["-id"]

@@ -66,11 +66,42 @@ class _Ctx:
 # Ingestion
 
 
+def _sync_max_new_datasets() -> int:
+    return int(getattr(settings, "LINEAGE_SYNC_MAX_NEW_DATASETS", 200))
+
+
+def _event_dataset_keys(kind: str, body: dict) -> set[str]:
+    items = (
+        [body["dataset"]]
+        if kind == EventKind.DATASET
+        else (body.get("inputs") or []) + (body.get("outputs") or [])
+    )
+    keys = set()
+    for ds in items:
+        prefix = "model" if _dataset_type(ds.get("facets") or {}) == "MODEL" else "dataset"
+        keys.add(node_key(prefix, ds["namespace"], ds["name"]))
+    return keys
+
+
+def _unknown_count(keys: set[str]) -> int:
+    if len(keys) <= _sync_max_new_datasets():
+        return 0  # small enough either way: no need to ask
+    known = 0
+    key_list = list(keys)
+    for i in range(0, len(key_list), 900):
+        known += Node.objects.filter(key__in=key_list[i : i + 900]).count()
+    return len(keys) - known
+
+
 def ingest_event(*, body: Any, actor=None, emit_model_signal: bool = True) -> tuple[LineageEvent, bool]:
     """Validate, store and apply one OpenLineage event → (event row, created).
 
     created is False when the very same event was already stored (a client retry): nothing changes.
     Raises ValidationError naming the offending field (→ 400) and stores nothing then.
+
+    An event naming more new datasets than LINEAGE_SYNC_MAX_NEW_DATASETS is stored now and applied
+    by a worker (``event.deferred``): registering thousands of catalog datasets takes longer than
+    a client waits, and the stored event is the record either way.
     """
     kind = validate_event(body, max_datasets=_max_datasets())
     digest = canonical_hash(body)
@@ -78,6 +109,7 @@ def ingest_event(*, body: Any, actor=None, emit_model_signal: bool = True) -> tu
     if existing is not None:
         return existing, False
     event_time = parse_event_time(body["eventTime"])
+    deferred = _unknown_count(_event_dataset_keys(kind, body)) > _sync_max_new_datasets()
     with transaction.atomic():
         try:
             with transaction.atomic():
@@ -93,18 +125,65 @@ def ingest_event(*, body: Any, actor=None, emit_model_signal: bool = True) -> tu
                     body_hash=digest,
                     body=body,
                     received_by=getattr(actor, "username", "") or "",
+                    deferred=deferred,
                 )
         except IntegrityError:
             # The same event, posted concurrently, committed first.
             return LineageEvent.objects.get(body_hash=digest), False
-        ctx = _Ctx(emit_model_signal=emit_model_signal)
-        if kind == EventKind.RUN:
-            _apply_run_event(body, event_time, ctx)
-        elif kind == EventKind.JOB:
-            _apply_job_event(body)
+        if deferred:
+            from lineage.tasks import apply_event
+
+            transaction.on_commit(lambda: apply_event.delay(event.pk))
         else:
-            _apply_dataset_event(body)
+            _apply(kind, body, event_time, _Ctx(emit_model_signal=emit_model_signal))
     return event, True
+
+
+def _apply(kind: str, body: dict, event_time: datetime, ctx: _Ctx) -> None:
+    if kind == EventKind.RUN:
+        _apply_run_event(body, event_time, ctx)
+    elif kind == EventKind.JOB:
+        _apply_job_event(body)
+    else:
+        _apply_dataset_event(body)
+
+
+@transaction.atomic
+def apply_stored_event(*, event_id: int) -> None:
+    """Fold a stored event into the graph (deferred events, rebuilds). Applying twice is harmless.
+
+    An event the graph cannot take (e.g. a run id already used by another job) is logged and left
+    in the record; it was valid OpenLineage and stays there.
+    """
+    event = LineageEvent.objects.get(pk=event_id)
+    try:
+        with transaction.atomic():
+            _apply(event.kind, event.body, event.event_time, _Ctx())
+    except ValidationError as exc:
+        log.warning("lineage event %s not applied to the graph: %s", event_id, exc)
+
+
+@transaction.atomic
+def rebuild_graph() -> int:
+    """Rebuild the whole derived graph from the record, event by event in arrival order → count.
+
+    Catalog datasets are resolved again through ensure_dataset; the model signal is not re-sent.
+    """
+    ColumnEdge.objects.all().delete()
+    Edge.objects.all().delete()
+    Node.objects.update(latest_run=None)
+    RunIO.objects.all().delete()
+    Run.objects.all().delete()
+    Node.objects.all().delete()
+    count = 0
+    for event in LineageEvent.objects.order_by("id").iterator(chunk_size=500):
+        try:
+            with transaction.atomic():
+                _apply(event.kind, event.body, event.event_time, _Ctx(emit_model_signal=False))
+        except ValidationError as exc:
+            log.warning("lineage event %s skipped in rebuild: %s", event.pk, exc)
+        count += 1
+    return count
 
 
 # ---------------------------------------------------------------------------------------------

@@ -220,20 +220,19 @@ def validate_event(body: Any, *, max_datasets: int) -> str:
     else:
         _check_ident(errors, "job.namespace", body["job"]["namespace"])
         _check_ident(errors, "job.name", body["job"]["name"])
-        count = 0
         for side in ("inputs", "outputs"):
             items = body.get(side) or []
-            count += len(items)
+            if len(items) > max_datasets:
+                errors.setdefault(side, []).append(
+                    f"At most {max_datasets} datasets per list (got {len(items)}); split the event "
+                    "(LINEAGE_MAX_DATASETS_PER_EVENT)."
+                )
+                continue
             for i, ds in enumerate(items):
                 _check_ident(errors, f"{side}[{i}].namespace", ds["namespace"])
                 _check_ident(errors, f"{side}[{i}].name", ds["name"])
                 if len(errors) >= 20:
                     break
-        if count > max_datasets:
-            errors.setdefault("inputs", []).append(
-                f"At most {max_datasets} datasets per event (got {count}); split the event "
-                "(LINEAGE_MAX_DATASETS_PER_EVENT)."
-            )
     if errors:
         raise ValidationError(errors)
     return kind

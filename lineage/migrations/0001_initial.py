@@ -5,131 +5,236 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='LineageEvent',
+            name="LineageEvent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('run', 'RunEvent'), ('dataset', 'DatasetEvent'), ('job', 'JobEvent')], max_length=10)),
-                ('event_type', models.CharField(blank=True, help_text='RunEvent eventType, else empty.', max_length=10)),
-                ('event_time', models.DateTimeField()),
-                ('run_id', models.CharField(blank=True, db_index=True, max_length=36)),
-                ('job_key', models.CharField(blank=True, db_index=True, help_text='job:<ns>:<name>', max_length=600)),
-                ('producer', models.CharField(blank=True, max_length=1000)),
-                ('body_hash', models.CharField(max_length=64, unique=True)),
-                ('body', models.JSONField()),
-                ('received_at', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('received_by', models.CharField(blank=True, max_length=150)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[("run", "RunEvent"), ("dataset", "DatasetEvent"), ("job", "JobEvent")],
+                        max_length=10,
+                    ),
+                ),
+                (
+                    "event_type",
+                    models.CharField(blank=True, help_text="RunEvent eventType, else empty.", max_length=10),
+                ),
+                ("event_time", models.DateTimeField()),
+                ("run_id", models.CharField(blank=True, db_index=True, max_length=36)),
+                (
+                    "job_key",
+                    models.CharField(blank=True, db_index=True, help_text="job:<ns>:<name>", max_length=600),
+                ),
+                ("producer", models.CharField(blank=True, max_length=1000)),
+                ("body_hash", models.CharField(max_length=64, unique=True)),
+                ("body", models.JSONField()),
+                ("received_at", models.DateTimeField(auto_now_add=True, db_index=True)),
+                ("received_by", models.CharField(blank=True, max_length=150)),
             ],
             options={
-                'ordering': ['-id'],
+                "ordering": ["-id"],
             },
         ),
         migrations.CreateModel(
-            name='Node',
+            name="Node",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('DATASET', 'Dataset'), ('JOB', 'Job'), ('MODEL', 'Model')], max_length=10)),
-                ('key', models.CharField(max_length=600, unique=True)),
-                ('namespace', models.CharField(max_length=255)),
-                ('name', models.CharField(max_length=255)),
-                ('dataset_id', models.BigIntegerField(blank=True, db_index=True, null=True)),
-                ('description', models.TextField(blank=True)),
-                ('facets', models.JSONField(blank=True, default=dict)),
-                ('owners', models.JSONField(blank=True, default=list)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[("DATASET", "Dataset"), ("JOB", "Job"), ("MODEL", "Model")], max_length=10
+                    ),
+                ),
+                ("key", models.CharField(max_length=600, unique=True)),
+                ("namespace", models.CharField(max_length=255)),
+                ("name", models.CharField(max_length=255)),
+                ("dataset_id", models.BigIntegerField(blank=True, db_index=True, null=True)),
+                ("description", models.TextField(blank=True)),
+                ("facets", models.JSONField(blank=True, default=dict)),
+                ("owners", models.JSONField(blank=True, default=list)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
             ],
             options={
-                'ordering': ['key'],
+                "ordering": ["key"],
             },
         ),
         migrations.CreateModel(
-            name='Edge',
+            name="Edge",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('src', models.BigIntegerField()),
-                ('dst', models.BigIntegerField()),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("src", models.BigIntegerField()),
+                ("dst", models.BigIntegerField()),
             ],
             options={
-                'indexes': [models.Index(fields=['dst', 'src'], name='lineage_edge_dst_src')],
-                'constraints': [models.UniqueConstraint(fields=('src', 'dst'), name='lineage_edge_src_dst')],
+                "indexes": [models.Index(fields=["dst", "src"], name="lineage_edge_dst_src")],
+                "constraints": [models.UniqueConstraint(fields=("src", "dst"), name="lineage_edge_src_dst")],
             },
         ),
         migrations.CreateModel(
-            name='Run',
+            name="Run",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('run_id', models.CharField(max_length=36, unique=True)),
-                ('state', models.CharField(choices=[('NEW', 'New'), ('RUNNING', 'Running'), ('COMPLETED', 'Completed'), ('ABORTED', 'Aborted'), ('FAILED', 'Failed')], default='NEW', max_length=10)),
-                ('begun_at', models.DateTimeField()),
-                ('started_at', models.DateTimeField(blank=True, null=True)),
-                ('ended_at', models.DateTimeField(blank=True, null=True)),
-                ('state_time', models.DateTimeField(blank=True, null=True)),
-                ('nominal_start_time', models.DateTimeField(blank=True, null=True)),
-                ('nominal_end_time', models.DateTimeField(blank=True, null=True)),
-                ('facets', models.JSONField(blank=True, default=dict)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('job', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='runs', to='lineage.node')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("run_id", models.CharField(max_length=36, unique=True)),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[
+                            ("NEW", "New"),
+                            ("RUNNING", "Running"),
+                            ("COMPLETED", "Completed"),
+                            ("ABORTED", "Aborted"),
+                            ("FAILED", "Failed"),
+                        ],
+                        default="NEW",
+                        max_length=10,
+                    ),
+                ),
+                ("begun_at", models.DateTimeField()),
+                ("started_at", models.DateTimeField(blank=True, null=True)),
+                ("ended_at", models.DateTimeField(blank=True, null=True)),
+                ("state_time", models.DateTimeField(blank=True, null=True)),
+                ("nominal_start_time", models.DateTimeField(blank=True, null=True)),
+                ("nominal_end_time", models.DateTimeField(blank=True, null=True)),
+                ("facets", models.JSONField(blank=True, default=dict)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "job",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="runs", to="lineage.node"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-begun_at', '-id'],
+                "ordering": ["-begun_at", "-id"],
             },
         ),
         migrations.AddField(
-            model_name='node',
-            name='latest_run',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='lineage.run'),
+            model_name="node",
+            name="latest_run",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="+",
+                to="lineage.run",
+            ),
         ),
         migrations.CreateModel(
-            name='RunIO',
+            name="RunIO",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('direction', models.CharField(choices=[('input', 'Input'), ('output', 'Output')], max_length=6)),
-                ('version_label', models.CharField(blank=True, max_length=255)),
-                ('version_number', models.PositiveIntegerField(blank=True, null=True)),
-                ('facets', models.JSONField(blank=True, default=dict, help_text='Dataset + input/output facets.')),
-                ('node', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='run_io', to='lineage.node')),
-                ('run', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='io', to='lineage.run')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "direction",
+                    models.CharField(choices=[("input", "Input"), ("output", "Output")], max_length=6),
+                ),
+                ("version_label", models.CharField(blank=True, max_length=255)),
+                ("version_number", models.PositiveIntegerField(blank=True, null=True)),
+                (
+                    "facets",
+                    models.JSONField(blank=True, default=dict, help_text="Dataset + input/output facets."),
+                ),
+                (
+                    "node",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="run_io", to="lineage.node"
+                    ),
+                ),
+                (
+                    "run",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="io", to="lineage.run"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['run', 'direction', 'node'],
+                "ordering": ["run", "direction", "node"],
             },
         ),
         migrations.CreateModel(
-            name='ColumnEdge',
+            name="ColumnEdge",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('out_field', models.CharField(max_length=1024)),
-                ('in_field', models.CharField(max_length=1024)),
-                ('transformation_type', models.CharField(blank=True, max_length=50)),
-                ('transformation_subtype', models.CharField(blank=True, max_length=50)),
-                ('transformation_description', models.TextField(blank=True)),
-                ('in_node', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='lineage.node')),
-                ('job', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='lineage.node')),
-                ('out_node', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='lineage.node')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("out_field", models.CharField(max_length=1024)),
+                ("in_field", models.CharField(max_length=1024)),
+                ("transformation_type", models.CharField(blank=True, max_length=50)),
+                ("transformation_subtype", models.CharField(blank=True, max_length=50)),
+                ("transformation_description", models.TextField(blank=True)),
+                (
+                    "in_node",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="+", to="lineage.node"
+                    ),
+                ),
+                (
+                    "job",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="+", to="lineage.node"
+                    ),
+                ),
+                (
+                    "out_node",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="+", to="lineage.node"
+                    ),
+                ),
             ],
             options={
-                'indexes': [models.Index(fields=['out_node', 'out_field'], name='lineage_coledge_out'), models.Index(fields=['in_node', 'in_field'], name='lineage_coledge_in')],
+                "indexes": [
+                    models.Index(fields=["out_node", "out_field"], name="lineage_coledge_out"),
+                    models.Index(fields=["in_node", "in_field"], name="lineage_coledge_in"),
+                ],
             },
         ),
         migrations.AddIndex(
-            model_name='run',
-            index=models.Index(fields=['job', '-begun_at'], name='lineage_run_job_begun_idx'),
+            model_name="run",
+            index=models.Index(fields=["job", "-begun_at"], name="lineage_run_job_begun_idx"),
         ),
         migrations.AddIndex(
-            model_name='runio',
-            index=models.Index(fields=['node', 'direction', 'version_number'], name='lineage_runio_node_idx'),
+            model_name="runio",
+            index=models.Index(fields=["node", "direction", "version_number"], name="lineage_runio_node_idx"),
         ),
         migrations.AddConstraint(
-            model_name='runio',
-            constraint=models.UniqueConstraint(fields=('run', 'node', 'direction'), name='lineage_runio_unique'),
+            model_name="runio",
+            constraint=models.UniqueConstraint(
+                fields=("run", "node", "direction"), name="lineage_runio_unique"
+            ),
         ),
     ]
