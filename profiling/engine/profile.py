@@ -1,0 +1,364 @@
+"""``profile_file``: one streaming pass over a file gives every statistic the profile reports.
+
+The pass feeds each batch to the column accumulators (columns.py), the bias counters (bias.py)
+and a uniform row sample; PII detection, mixed-type checks and proxy columns then work on that
+sample, and drift keeps sketches and a small sample for a later comparison (drift.py).
+"""
+
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from profiling.engine import bias as bias_mod
+from profiling.engine import pii as pii_mod
+from profiling.engine.columns import ColumnStats
+from profiling.engine.drift import STATE_VERSION
+from profiling.engine.readers import MAX_RETYPES, ReadPlan, Retype, apply_retype, stream, threaded
+from profiling.engine.sketches import RowSample
+from profiling.engine.types import ProfileError, ProfileOptions, ProfileResult
+
+PROGRESS_EVERY = 0.25  # seconds between progress callbacks at most
+CATEGORICAL_MAX = 100  # a text column with at most this many distinct values (and repeats) is categorical
+NUMBER_TEXT = r"^\s*[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?\s*$"
+
+
+def _flatten(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """Struct columns become one column per field, named parent.child (recursively)."""
+    if not any(pa.types.is_struct(f.type) for f in batch.schema):
+        return batch
+    table = pa.Table.from_batches([batch])
+    while any(pa.types.is_struct(f.type) for f in table.schema):
+        table = table.flatten()
+    return (
+        table.combine_chunks().to_batches()[0]
+        if table.num_rows
+        else pa.RecordBatch.from_pylist([], schema=table.schema)
+    )
+
+
+class _Progress:
+    def __init__(self, callback: Callable[[float], None] | None):
+        self.callback = callback
+        self.last = 0.0
+
+    def __call__(self, fraction: float, *, force: bool = False) -> None:
+        if self.callback is None:
+            return
+        now = time.monotonic()
+        if force or now - self.last >= PROGRESS_EVERY:
+            self.last = now
+            self.callback(max(0.0, min(1.0, float(fraction))))
+
+
+def profile_file(
+    path: str,
+    *,
+    format: str,
+    compression: str = "",
+    encoding: str = "utf-8",
+    sensitive_columns: Sequence[str] = (),
+    label_column: str | None = None,
+    positive_label: Any = None,
+    options: ProfileOptions | None = None,
+    progress: Callable[[float], None] | None = None,
+) -> ProfileResult:
+    """progress(fraction in 0..1) is called at most a few times per second (by bytes read / row groups)."""
+    options = options or ProfileOptions()
+    plan = ReadPlan(
+        path=str(path),
+        format=format,
+        compression=compression or "",
+        encoding=encoding or "utf-8",
+        batch_rows=max(1, int(options.batch_rows)),
+        max_row_bytes=options.max_row_bytes,
+    )
+    reasons: list[str] = []
+    tick = _Progress(progress)
+    for _attempt in range(MAX_RETYPES):
+        try:
+            result = _one_pass(
+                plan,
+                options=options,
+                sensitive=list(dict.fromkeys(sensitive_columns or ())),
+                label_column=label_column or None,
+                positive_label=positive_label,
+                tick=tick,
+            )
+        except Retype as retype:
+            apply_retype(plan, retype)
+            reasons.append(retype.reason)
+            continue
+        except MemoryError as exc:
+            raise ProfileError("The file could not be profiled within the worker's memory.") from exc
+        result.method["restarts"] = reasons
+        for reason in reasons:
+            if reason.startswith("column ") or reason.startswith("field "):
+                name = reason.split(" ")[1]
+                result.warnings.append(
+                    f"Column {name} mixes kinds of values ({reason}); it was read as {_read_as(plan, name)}."
+                )
+        tick(1.0, force=True)
+        return result
+    raise ProfileError("The column types of the file keep changing while it is read; it cannot be profiled.")
+
+
+def _read_as(plan: ReadPlan, name: str) -> str:
+    t = plan.column_types.get(name)
+    if t is None or pa.types.is_string(t):
+        return "text"
+    return "numbers" if (pa.types.is_floating(t) or pa.types.is_integer(t)) else str(t)
+
+
+def _one_pass(
+    plan: ReadPlan,
+    *,
+    options: ProfileOptions,
+    sensitive: list[str],
+    label_column: str | None,
+    positive_label: Any,
+    tick: _Progress,
+) -> ProfileResult:
+    started = time.perf_counter()
+    stats: list[ColumnStats] = []
+    names: list[str] = []
+    warnings: list[str] = []
+    sample: RowSample | None = None
+    acc: bias_mod.BiasAccumulator | None = None
+    bias_columns: list[str] = []
+    row_count = 0
+    sample_size = 0
+    first = True
+    for raw in threaded(stream(plan)):
+        batch = _flatten(raw)
+        if first:
+            first = False
+            names = batch.schema.names
+            width = max(1, len(names))
+            # Per-column exact tables share one budget so that 2,000 columns stay within memory.
+            exact_limit = max(1_000, min(options.exact_distinct_limit, 20_000_000 // width))
+            stats = [ColumnStats(f.name, f.type, exact_limit=exact_limit) for f in batch.schema]
+            sample_size = max(100, min(options.pii_sample_rows, options.sample_cells // width))
+            sample = RowSample(sample_size, options.seed)
+            missing = [s for s in sensitive if s not in names]
+            if missing:
+                warnings.append(f"Sensitive column(s) not in the file: {', '.join(missing)}.")
+            sensitive = [s for s in sensitive if s in names]
+            if label_column is not None and label_column not in names:
+                warnings.append(f"The label column {label_column} is not in the file.")
+                label_column = None
+            if sensitive:
+                acc = bias_mod.BiasAccumulator(sensitive, label_column, positive_label, options.max_groups)
+                bias_columns = sensitive + (
+                    [label_column] if label_column and label_column not in sensitive else []
+                )
+        elif batch.schema.names != names:
+            raise ProfileError("The columns of the file change between rows (a nested field appears later?).")
+        if batch.num_rows == 0:
+            continue
+        row_count += batch.num_rows
+        for i, col in enumerate(stats):
+            col.update(batch.column(i))
+        if acc is not None:
+            acc.update(batch.select(bias_columns))
+        sample.update(batch)
+        tick(plan.progress_fraction())
+    if first:
+        # Not even a schema (an empty JSON Lines file): zero rows, zero columns.
+        warnings.append("The file holds no rows.")
+        return ProfileResult(
+            row_count=0,
+            columns=[],
+            schema=[],
+            bias=None if not sensitive else _empty_bias(sensitive, label_column, positive_label),
+            pii={},
+            drift_state={"version": STATE_VERSION, "row_count": 0, "schema": [], "columns": {}},
+            warnings=warnings,
+            method={"reader": plan.reader, "seconds": time.perf_counter() - started},
+        )
+    pass_seconds = time.perf_counter() - started
+    if row_count == 0:
+        warnings.append("The file holds no rows.")
+
+    sampled = sample.result() if sample else None
+    columns = [
+        c.finish(
+            bins=options.histogram_bins, top_k=options.top_values, sample=_sample_values(sampled, c.name)
+        )
+        for c in stats
+    ]
+    families = {c.name: c.family for c in stats}
+    method_columns: dict[str, Any] = {}
+    pii: dict[str, list[str]] = {}
+    pii_rates: dict[str, dict] = {}
+    for c, out in zip(stats, columns, strict=True):
+        m = out.pop("_method")
+        non_null = c.rows - c.nulls
+        if c.family == "string" and out["distinct_count"] is not None:
+            if (
+                out["distinct_count"] <= CATEGORICAL_MAX
+                and out["distinct_count"] <= max(1, non_null // 2)
+                and c.exact
+            ):
+                out["type"] = "categorical"
+        if row_count and non_null == 0:
+            warnings.append(f"Column {c.name} is empty: every value is null.")
+        if c.family == "nested":
+            warnings.append(
+                f"Column {c.name} holds nested values ({c.arrow_type}); only its nulls are profiled."
+            )
+        if c.non_finite:
+            warnings.append(
+                f"Column {c.name} holds {c.non_finite} NaN or infinite values, left out of its statistics."
+            )
+        values = _sample_values(sampled, c.name)
+        if values is not None and len(values):
+            if c.family == "string":
+                kinds, rates = pii_mod.detect(
+                    values,
+                    threshold=options.pii_match_threshold,
+                    regions=options.phone_regions,
+                    seed=options.seed,
+                )
+                share = _number_share(values)
+                if 0 < share < 1 and out["type"] != "categorical" and share >= 0.05:
+                    warnings.append(
+                        f"Column {c.name} mixes numbers and text ({share:.0%} of the sampled values are numbers)."
+                    )
+            elif c.family == "integer" and c.max is not None and abs(float(c.max)) >= 1e12:
+                kinds, rates = pii_mod.detect(
+                    values.cast(pa.string()),
+                    threshold=options.pii_match_threshold,
+                    regions=options.phone_regions,
+                    seed=options.seed,
+                )
+            else:
+                kinds, rates = [], {}
+            out["pii"] = kinds
+            if kinds:
+                pii[c.name] = kinds
+            if rates:
+                pii_rates[c.name] = rates
+        m["sample_rows"] = 0 if values is None else len(values)
+        method_columns[c.name] = m
+    if pii:
+        warnings.append(
+            "Personal data found: " + "; ".join(f"{k} ({', '.join(v)})" for k, v in pii.items()) + "."
+        )
+
+    bias = None
+    proxy_measures: dict = {}
+    if sensitive and acc is not None:
+        bias = acc.result(row_count=row_count, representation_threshold=options.representation_threshold)
+        exclude = set(sensitive) | ({label_column} if label_column else set())
+        proxies, proxy_measures = bias_mod.find_proxies(
+            sampled, families, sensitive, exclude, options.proxy_threshold
+        )
+        bias["proxies"] = proxies
+        for p in proxies:
+            bias["warnings"].append(
+                f"Column {p['column']} is a proxy for {p['sensitive_column']} (Cramér's V {p['cramers_v']:.2f}): "
+                "a model can learn the sensitive attribute from it."
+            )
+        warnings.extend(bias["warnings"])
+    elif sensitive:
+        bias = _empty_bias(sensitive, label_column, positive_label)
+
+    schema = [{"name": out["name"], "type": out["type"]} for out in columns]
+    drift_columns = {}
+    for c in stats:
+        numeric_sample = None
+        if c.family in ("integer", "float", "datetime"):
+            numeric_sample = _numeric_sample(sampled, c.name, c.family)
+        drift_columns[c.name] = c.drift_state(numeric_sample, max_sample=options.drift_sample_size)
+    drift_state = {
+        "version": STATE_VERSION,
+        "row_count": row_count,
+        "schema": schema,
+        "columns": drift_columns,
+    }
+    if plan.skipped_count:
+        warnings.append(
+            f"{plan.skipped_count} ragged row(s) were skipped (e.g. {plan.skipped_rows[0]}); the figures leave them out."
+        )
+    method = {
+        "reader": plan.reader,
+        "format": plan.format,
+        "compression": plan.compression,
+        "encoding": plan.encoding,
+        "pass_seconds": round(pass_seconds, 3),
+        "seconds": round(time.perf_counter() - started, 3),
+        "exact_distinct_limit": stats[0].exact_limit if stats else options.exact_distinct_limit,
+        "sample_rows": 0 if sampled is None else sampled.num_rows,
+        "sample_size_limit": sample_size,
+        "skipped_rows": plan.skipped_count,
+        "read_types": {k: str(v) for k, v in plan.column_types.items()},
+        "columns": method_columns,
+        "pii_rates": pii_rates,
+        "proxy_associations": proxy_measures,
+        "statistics": {
+            "exact": "row and null counts, min, max, mean, std; distinct, top values, quantiles and "
+            "histograms while a column has at most exact_distinct_limit distinct values",
+            "sketched": "past that limit: KLL quantiles and histogram, HyperLogLog distinct count, "
+            "top values as count-min estimates for candidates (frequent values at the "
+            "switch, values repeated in the row sample)",
+            "sampled": "PII, mixed types, proxy columns and the KS sample use a uniform row sample",
+        },
+    }
+    return ProfileResult(
+        row_count=row_count,
+        columns=columns,
+        schema=schema,
+        bias=bias,
+        pii=pii,
+        drift_state=drift_state,
+        warnings=list(dict.fromkeys(warnings)),
+        method=method,
+    )
+
+
+def _empty_bias(sensitive: list[str], label_column: str | None, positive_label: Any) -> dict:
+    return {
+        "label_column": label_column,
+        "positive_label": positive_label,
+        "attributes": {},
+        "warnings": ["None of the sensitive columns is in the file."] if not sensitive else [],
+        "underrepresented": [],
+        "proxies": [],
+    }
+
+
+def _sample_values(sampled: pa.Table | None, name: str) -> pa.Array | None:
+    if sampled is None or name not in sampled.column_names:
+        return None
+    col = sampled.column(name).combine_chunks()
+    if pa.types.is_dictionary(col.type):
+        col = col.cast(col.type.value_type)
+    if pa.types.is_large_string(col.type) or pa.types.is_string_view(col.type):
+        col = col.cast(pa.string())
+    return col.drop_null()
+
+
+def _numeric_sample(sampled: pa.Table | None, name: str, family: str) -> np.ndarray | None:
+    col = _sample_values(sampled, name)
+    if col is None or len(col) == 0:
+        return None
+    if family == "datetime":
+        col = (
+            col.cast(pa.int64())
+            if pa.types.is_timestamp(col.type) or pa.types.is_date64(col.type)
+            else col.cast(pa.int32())
+        )
+    values = col.cast(pa.float64()).to_numpy(zero_copy_only=False)
+    return values[np.isfinite(values)]
+
+
+def _number_share(values: pa.Array) -> float:
+    if len(values) == 0 or not pa.types.is_string(values.type):
+        return 0.0
+    return float(pc.sum(pc.match_substring_regex(values, NUMBER_TEXT).cast(pa.int64())).as_py() or 0) / len(
+        values
+    )

@@ -1,0 +1,507 @@
+"""Streaming readers: a dataset file in, ``pyarrow.RecordBatch`` es out, never the whole file in memory.
+
+CSV and TSV go through ``pyarrow.csv.open_csv`` (measured faster than DuckDB's streaming reader on
+this machine, see docs/benchmarks.md), JSON Lines through ``pyarrow.json.open_json``, Parquet
+through ``ParquetFile.iter_batches``. Column types are inferred by pyarrow from the first block;
+when a later block disagrees (a number column that turns out to hold text, a column empty at first),
+the reader is restarted with that column widened (``Retype``). Profiling restarts its whole pass, so
+its figures always come from one consistent schema; ``iter_batches`` resumes after the rows it has
+already yielded (see its docstring).
+"""
+
+import codecs
+import gzip
+import io
+import json
+import re
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from queue import Queue
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.json as pajson
+import pyarrow.parquet as pq
+
+from profiling.engine.types import ProfileError
+
+FORMATS = ("csv", "tsv", "parquet", "jsonl")
+CSV_BLOCK = 4 * 1024 * 1024
+JSON_BLOCK = 4 * 1024 * 1024
+MAX_RETYPES = 50
+# Values pyarrow reads as null in CSV; the default list plus the empty string for text columns.
+_CSV_CONVERSION = re.compile(
+    r"In CSV column #(\d+): (?:Row #\d+: )?CSV conversion error to (\w+)[^']*'(.*)'", re.S
+)
+_JSON_CHANGED = re.compile(r"Column\(([^)]*)\) changed from (\w+) to (\w+)")
+_INT_RE = re.compile(r"^\s*[-+]?\d+\s*$")
+_FLOAT_RE = re.compile(r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$|^\s*[-+]?(inf|nan)\s*$", re.I)
+
+
+class Retype(Exception):  # noqa: N818 -- a signal to restart, not an error people see
+    """A later block disagreed with the inferred type of a column; restart with ``types`` widened."""
+
+    def __init__(self, column: str, new_type: pa.DataType | None, reason: str):
+        super().__init__(reason)
+        self.column = column
+        self.new_type = new_type
+        self.reason = reason
+
+
+@dataclass
+class ReadPlan:
+    """How to read one file: format, widened column types so far, and what reading noticed."""
+
+    path: str
+    format: str
+    compression: str = ""
+    encoding: str = "utf-8"
+    batch_rows: int = 65_536
+    columns: list[str] | None = None
+    column_types: dict[str, pa.DataType] = field(default_factory=dict)
+    json_python_columns: set[str] | None = None  # set: read JSON with the slower, tolerant reader
+    max_row_bytes: int = 64 * 1024 * 1024
+    block_size: int = CSV_BLOCK
+    skipped_rows: list[str] = field(default_factory=list)  # ragged CSV rows (first few kept)
+    skipped_count: int = 0
+    reader: str = ""
+    progress_fraction: Callable[[], float] = lambda: 0.0
+
+
+class _CountingFile(io.RawIOBase):
+    """A read-only binary file that counts the bytes read from disk, for progress by bytes."""
+
+    def __init__(self, path: str):
+        self._fh = open(path, "rb")  # noqa: SIM115 -- closed by close()
+        self.read_bytes = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        n = self._fh.readinto(buffer)
+        self.read_bytes += n or 0
+        return n
+
+    def close(self) -> None:
+        self._fh.close()
+        super().close()
+
+
+def _check_args(path: str, format: str, compression: str) -> int:
+    if format not in FORMATS:
+        raise ProfileError(f"Unknown format '{format}'; expected one of {', '.join(FORMATS)}.")
+    if compression not in ("", "gzip"):
+        raise ProfileError(f"Unknown compression '{compression}'; expected 'gzip' or none.")
+    p = Path(path)
+    if not p.is_file():
+        raise ProfileError(f"The file {path} does not exist or is not a regular file.")
+    return p.stat().st_size
+
+
+def _text_stream(plan: ReadPlan, counting: _CountingFile) -> pa.NativeFile:
+    stream: pa.NativeFile = pa.PythonFile(counting, mode="r")
+    if plan.compression == "gzip":
+        stream = pa.CompressedInputStream(stream, "gzip")
+    return stream
+
+
+def _csv_batches(plan: ReadPlan, counting: _CountingFile) -> Iterator[pa.RecordBatch]:
+    stream = _text_stream(plan, counting)
+
+    def on_invalid(row) -> str:
+        # Ragged rows are skipped and counted rather than failing a whole profile.
+        plan.skipped_count += 1
+        if len(plan.skipped_rows) < 5:
+            plan.skipped_rows.append(f"expected {row.expected_columns} fields, got {row.actual_columns}")
+        return "skip"
+
+    encoding = plan.encoding or "utf-8"
+    try:
+        codecs.lookup(encoding)
+    except LookupError as exc:
+        raise ProfileError(f"Unknown text encoding '{encoding}'.") from exc
+    read_options = pacsv.ReadOptions(
+        block_size=plan.block_size,
+        use_threads=True,
+        encoding="utf8" if encoding.lower() in ("utf-8", "utf8") else encoding,
+    )
+    parse_options = pacsv.ParseOptions(
+        delimiter="\t" if plan.format == "tsv" else ",",
+        invalid_row_handler=on_invalid,
+        newlines_in_values=False,
+    )
+    convert_options = pacsv.ConvertOptions(
+        column_types=plan.column_types or None,
+        strings_can_be_null=True,
+        include_columns=plan.columns or None,
+    )
+    reader = pacsv.open_csv(
+        stream, read_options=read_options, parse_options=parse_options, convert_options=convert_options
+    )
+    names = reader.schema.names
+    _check_header(names)
+    yielded = False
+    while True:
+        try:
+            batch = reader.read_next_batch()
+        except StopIteration:
+            if not yielded:  # a header and no rows: still a schema
+                yield pa.RecordBatch.from_pylist([], schema=reader.schema)
+            return
+        except pa.ArrowInvalid as exc:
+            raise _csv_error(exc, names, plan) from exc
+        yielded = True
+        yield batch
+
+
+def _check_header(names: list[str]) -> None:
+    if not names or (len(names) == 1 and not names[0].strip()):
+        raise ProfileError("The file has no header row.")
+    seen: set[str] = set()
+    dupes = sorted({n for n in names if n in seen or seen.add(n)})
+    if dupes:
+        raise ProfileError(
+            f"The header names a column twice: {', '.join(dupes)}. Column names must be unique."
+        )
+
+
+def _widen(target: str, value: str) -> pa.DataType:
+    """The type a column should be re-read as, given the value that did not fit its inferred type."""
+    if target in ("null",):
+        if _INT_RE.match(value):
+            return pa.int64()
+        if _FLOAT_RE.match(value):
+            return pa.float64()
+        return pa.string()
+    if target.startswith(("int", "uint")) and _FLOAT_RE.match(value):
+        return pa.float64()
+    return pa.string()
+
+
+def _csv_error(exc: Exception, names: list[str], plan: ReadPlan) -> Exception:
+    msg = str(exc)
+    m = _CSV_CONVERSION.search(msg)
+    if m:
+        index, target, value = int(m.group(1)), m.group(2), m.group(3)
+        if target == "string":  # "invalid UTF8 data"
+            return _not_utf8(names[index], plan)
+        name = (plan.columns or names)[index] if index < len(plan.columns or names) else names[index]
+        return Retype(
+            name, _widen(target, value), f"column {name} holds '{value[:40]}' after values read as {target}"
+        )
+    if "invalid UTF8" in msg or "UTF8" in msg:
+        return _not_utf8(None, plan)
+    if "straddl" in msg or "block size" in msg:
+        if plan.block_size * 4 <= plan.max_row_bytes:
+            return Retype("", None, "row longer than the block size")
+        return ProfileError(
+            f"A row of the file is longer than {plan.max_row_bytes // (1024 * 1024)} MiB; rows that long "
+            "cannot be profiled. Check the delimiter and the quoting (an unclosed quote makes one huge row)."
+        )
+    return ProfileError(f"The file cannot be read as {plan.format.upper()}: {msg}")
+
+
+def _not_utf8(column: str | None, plan: ReadPlan) -> ProfileError:
+    where = f" in column {column}" if column else ""
+    return ProfileError(
+        f"The file holds bytes that are not valid {plan.encoding or 'UTF-8'}{where}. Re-save it as UTF-8 "
+        "(or register it again so that its encoding is detected)."
+    )
+
+
+def _json_batches(plan: ReadPlan, counting: _CountingFile) -> Iterator[pa.RecordBatch]:
+    if plan.json_python_columns is not None:
+        yield from _json_python_batches(plan, counting)
+        return
+    stream = _text_stream(plan, counting)
+    if (plan.encoding or "utf-8").lower() not in ("utf-8", "utf8"):
+        stream = pa.transcoding_input_stream(stream, plan.encoding, "utf-8")
+    parse_options = pajson.ParseOptions(
+        explicit_schema=pa.schema(list(plan.column_types.items())) if plan.column_types else None,
+        unexpected_field_behavior="infer",
+        newlines_in_values=False,
+    )
+    try:
+        reader = pajson.open_json(
+            stream, read_options=pajson.ReadOptions(block_size=plan.block_size), parse_options=parse_options
+        )
+    except pa.ArrowInvalid as exc:
+        raise _json_error(exc, plan) from exc
+    except StopIteration:
+        return
+    while True:
+        try:
+            batch = reader.read_next_batch()
+        except StopIteration:
+            return
+        except pa.ArrowInvalid as exc:
+            raise _json_error(exc, plan) from exc
+        if plan.columns:
+            batch = batch.select([c for c in plan.columns if c in batch.schema.names])
+        yield batch
+
+
+def _json_error(exc: Exception, plan: ReadPlan) -> Exception:
+    msg = str(exc)
+    m = _JSON_CHANGED.search(msg)
+    if m:
+        top = m.group(1).lstrip("/").split("/")[0]
+        return Retype(top, pa.string(), f"field {top} changes from {m.group(2)} to {m.group(3)}")
+    if "straddl" in msg or "block size" in msg:
+        if plan.block_size * 4 <= plan.max_row_bytes:
+            return Retype("", None, "row longer than the block size")
+        return ProfileError(
+            f"A line of the file is longer than {plan.max_row_bytes // (1024 * 1024)} MiB; lines that long "
+            "cannot be profiled."
+        )
+    if "UTF8" in msg or "utf-8" in msg.lower():
+        return _not_utf8(None, plan)
+    return ProfileError(f"The file is not valid JSON Lines: {msg}")
+
+
+def _json_python_batches(plan: ReadPlan, counting: _CountingFile) -> Iterator[pa.RecordBatch]:
+    """The tolerant JSON Lines reader, used only when fields change type between rows.
+
+    It parses line by line (slower than pyarrow's reader), turns the mixed fields into text, and
+    reads every other field with the types pyarrow settled on.
+    """
+    mixed = plan.json_python_columns or set()
+    raw: io.BufferedIOBase = io.BufferedReader(counting, buffer_size=1 << 20)
+    if plan.compression == "gzip":
+        raw = gzip.GzipFile(fileobj=raw)  # type: ignore[assignment]
+    text = io.TextIOWrapper(raw, encoding=plan.encoding or "utf-8", errors="strict")
+    schema: pa.Schema | None = None
+    rows: list[dict] = []
+
+    def flush() -> pa.RecordBatch:
+        nonlocal schema
+        table = pa.Table.from_pylist(rows)
+        if schema is None:
+            schema = table.schema
+        else:
+            for f in table.schema:
+                if f.name not in schema.names:
+                    raise Retype(f.name, pa.string(), f"field {f.name} appears after the first rows")
+            try:
+                table = pa.Table.from_pylist(rows, schema=schema)
+            except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError) as exc:
+                bad = next(
+                    (
+                        f.name
+                        for f in table.schema
+                        if table.schema.field(f.name).type != schema.field(f.name).type
+                    ),
+                    "",
+                )
+                raise Retype(bad, pa.string(), f"field {bad} changes type: {exc}") from exc
+        batch = table.to_batches()[0] if table.num_rows else pa.RecordBatch.from_pylist([], schema=schema)
+        if plan.columns:
+            batch = batch.select([c for c in plan.columns if c in batch.schema.names])
+        return batch
+
+    try:
+        for lineno, line in enumerate(text, start=1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise ProfileError(f"Line {lineno} is not valid JSON: {exc.msg}.") from exc
+            if not isinstance(obj, dict):
+                raise ProfileError(
+                    f"Line {lineno} is not a JSON object; JSON Lines hold one object per line."
+                )
+            for key in mixed & obj.keys():
+                value = obj[key]
+                if value is not None and not isinstance(value, str):
+                    obj[key] = json.dumps(value, ensure_ascii=False)
+            rows.append(obj)
+            if len(rows) >= plan.batch_rows:
+                yield flush()
+                rows = []
+        if rows or schema is None:
+            if rows:
+                yield flush()
+    except UnicodeDecodeError as exc:
+        raise _not_utf8(None, plan) from exc
+
+
+def _parquet_batches(plan: ReadPlan) -> Iterator[pa.RecordBatch]:
+    try:
+        pf = pq.ParquetFile(plan.path)
+    except Exception as exc:  # pyarrow raises several types for a damaged footer
+        raise ProfileError(f"The Parquet file cannot be read: {exc}") from exc
+    total = max(pf.metadata.num_rows, 1)
+    done = 0
+    plan.progress_fraction = lambda: min(done / total, 1.0)
+    try:
+        for batch in pf.iter_batches(batch_size=plan.batch_rows, columns=plan.columns, use_threads=True):
+            done += batch.num_rows
+            yield batch
+        if done == 0:
+            schema = pf.schema_arrow
+            if plan.columns:
+                schema = pa.schema([schema.field(c) for c in plan.columns])
+            yield pa.RecordBatch.from_pylist([], schema=schema)
+    except (pa.ArrowException, OSError) as exc:
+        raise ProfileError(f"The Parquet file cannot be read: {exc}") from exc
+
+
+def parquet_schema(path: str) -> pa.Schema:
+    try:
+        return pq.ParquetFile(path).schema_arrow
+    except Exception as exc:
+        raise ProfileError(f"The Parquet file cannot be read: {exc}") from exc
+
+
+def stream(plan: ReadPlan) -> Iterator[pa.RecordBatch]:
+    """One attempt at reading the file per ``plan``; may raise ``Retype`` or ``ProfileError``."""
+    size = _check_args(plan.path, plan.format, plan.compression)
+    if plan.format == "parquet":
+        plan.reader = "pyarrow.parquet.ParquetFile.iter_batches"
+        yield from _parquet_batches(plan)
+        return
+    counting = _CountingFile(plan.path)
+    plan.progress_fraction = lambda: min(counting.read_bytes / size, 1.0) if size else 1.0
+    try:
+        if plan.format in ("csv", "tsv"):
+            plan.reader = "pyarrow.csv.open_csv"
+            source = _csv_batches(plan, counting)
+        elif plan.json_python_columns is not None:
+            plan.reader = "json (line by line, fields that change type read as text)"
+            source = _json_batches(plan, counting)
+        else:
+            plan.reader = "pyarrow.json.open_json"
+            source = _json_batches(plan, counting)
+        try:
+            for batch in source:
+                # Hand out at most batch_rows at a time: the block size, not the row count, sets
+                # how big pyarrow's batches are.
+                if batch.num_rows > plan.batch_rows:
+                    for start in range(0, batch.num_rows, plan.batch_rows):
+                        yield batch.slice(start, plan.batch_rows)
+                else:
+                    yield batch
+        except pa.ArrowInvalid as exc:
+            raise ProfileError(f"The file cannot be read as {plan.format}: {exc}") from exc
+        except UnicodeDecodeError as exc:
+            raise _not_utf8(None, plan) from exc
+    except StopIteration:
+        return
+    finally:
+        counting.close()
+
+
+def apply_retype(plan: ReadPlan, retype: Retype) -> None:
+    """Widen the plan after a ``Retype`` so that the next attempt reads further."""
+    if not retype.column:  # a row longer than the block: read bigger blocks
+        plan.block_size *= 4
+        return
+    if plan.format == "jsonl":
+        plan.json_python_columns = (plan.json_python_columns or set()) | {retype.column}
+        return
+    plan.column_types[retype.column] = retype.new_type or pa.string()
+
+
+def threaded(source: Iterator[pa.RecordBatch], depth: int = 3) -> Iterator[pa.RecordBatch]:
+    """Parse in a helper thread while the caller computes on the previous batch (pyarrow releases
+    the GIL while parsing, so the two overlap on two cores). Exceptions are re-raised here."""
+    queue: Queue = Queue(maxsize=depth)
+    stop = threading.Event()
+    done = object()
+
+    def produce() -> None:
+        try:
+            for item in source:
+                if stop.is_set():
+                    break
+                queue.put(("batch", item))
+            queue.put(("end", done))
+        except BaseException as exc:  # handed to the consumer, which re-raises it
+            queue.put(("error", exc))
+
+    worker = threading.Thread(target=produce, name="profile-reader", daemon=True)
+    worker.start()
+    try:
+        while True:
+            kind, item = queue.get()
+            if kind == "batch":
+                yield item
+            elif kind == "error":
+                raise item
+            else:
+                return
+    finally:
+        stop.set()
+        # Drain so that a blocked producer can see ``stop`` and finish.
+        while worker.is_alive():
+            while not queue.empty():
+                queue.get_nowait()
+            worker.join(timeout=0.05)
+
+
+def iter_batches(
+    path: str,
+    *,
+    format: str,
+    compression: str = "",
+    encoding: str = "utf-8",
+    batch_rows: int = 65_536,
+    columns: list[str] | None = None,
+    column_types: dict[str, str | pa.DataType] | None = None,
+) -> Iterator[pa.RecordBatch]:
+    """Stream the file (csv|tsv|parquet|jsonl, gzip or not) in batches; raise ProfileError on unreadable data.
+
+    Types are inferred from the first block. If a later block disagrees, reading restarts with the
+    column widened and resumes after the rows already yielded, so the later batches carry the wider
+    type for that column. Pass ``column_types`` (for instance ``ProfileResult.method["read_types"]``
+    of a finished profile) to get one consistent schema from the first batch on.
+    """
+    plan = ReadPlan(
+        path=str(path),
+        format=format,
+        compression=compression or "",
+        encoding=encoding or "utf-8",
+        batch_rows=max(1, int(batch_rows)),
+        columns=list(columns) if columns else None,
+        column_types=parse_types(column_types or {}),
+    )
+    yielded = 0
+    for _attempt in range(MAX_RETYPES):
+        skip = yielded
+        try:
+            for batch in stream(plan):
+                if skip:
+                    if batch.num_rows <= skip:
+                        skip -= batch.num_rows
+                        continue
+                    batch = batch.slice(skip)
+                    skip = 0
+                yielded += batch.num_rows
+                yield batch
+            return
+        except Retype as retype:
+            apply_retype(plan, retype)
+    raise ProfileError("The column types of the file keep changing while it is read; it cannot be profiled.")
+
+
+_TYPE_NAMES = {
+    "int64": pa.int64(),
+    "float64": pa.float64(),
+    "double": pa.float64(),
+    "string": pa.string(),
+    "bool": pa.bool_(),
+}
+
+
+def parse_types(types: dict[str, str | pa.DataType]) -> dict[str, pa.DataType]:
+    out: dict[str, pa.DataType] = {}
+    for name, t in types.items():
+        if isinstance(t, pa.DataType):
+            out[name] = t
+        elif t in _TYPE_NAMES:
+            out[name] = _TYPE_NAMES[t]
+    return out
