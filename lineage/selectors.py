@@ -475,9 +475,11 @@ def column_lineage(field_id: str, *, depth: int = 20, with_downstream: bool = Fa
 
 
 def runs_of_dataset(
-    node: Node, *, direction: str | None = None, version: int | None = None
+    node: Node | None, *, direction: str | None = None, version: int | None = None
 ) -> QuerySet[RunIO]:
     """The runs that wrote (output) or read (input) a dataset, newest first; optionally one version."""
+    if node is None:
+        return RunIO.objects.none()
     qs = RunIO.objects.filter(node=node).select_related("run", "run__job")
     if direction in (Direction.INPUT, Direction.OUTPUT):
         qs = qs.filter(direction=direction)

@@ -222,7 +222,7 @@ class PathView(APIView):
         return Response(answer)
 
 
-class RunIOSerializer(serializers.Serializer):
+class LineageRunIOSerializer(serializers.Serializer):
     runId = serializers.CharField(source="run.run_id")  # noqa: N815
     job = serializers.CharField(source="run.job.key")
     state = serializers.CharField(source="run.state")
@@ -236,9 +236,11 @@ class RunIOSerializer(serializers.Serializer):
 class DatasetRunsView(generics.ListAPIView):
     """History: the runs that wrote (output) and read (input) a dataset or model, newest first."""
 
-    serializer_class = RunIOSerializer
+    serializer_class = LineageRunIOSerializer
 
     def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # schema generation: no URL kwargs
+            return selectors.runs_of_dataset(None)
         node = selectors.dataset_node_for(self.kwargs["ref"])
         if node is None:
             raise Http404(f"No lineage for {self.kwargs['ref']}.")
@@ -275,7 +277,7 @@ class RunDetailView(APIView):
         return Response(answer)
 
 
-class EventSerializer(serializers.ModelSerializer):
+class LineageEventSerializer(serializers.ModelSerializer):
     class Meta:
         model = LineageEvent
         fields = [
@@ -294,7 +296,7 @@ class EventSerializer(serializers.ModelSerializer):
 class EventListView(generics.ListAPIView):
     """The raw record, newest first: every accepted event as received."""
 
-    serializer_class = EventSerializer
+    serializer_class = LineageEventSerializer
 
     def get_queryset(self):
         p = self.request.query_params
