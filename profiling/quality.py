@@ -561,16 +561,16 @@ def validate_file(
     if columns is not None and available is not None:
         # A column the file lacks is left out of the read; GX then reports it missing.
         columns = [c for c in columns if c in set(available)] or None
-    batches = (
-        b.to_pandas()
-        for b in iter_batches(
+    batches = _rechunk(
+        iter_batches(
             path,
             format=format,
             compression=compression,
             encoding=encoding or "utf-8",
-            batch_rows=batch_rows,
+            batch_rows=min(batch_rows, 65_536),
             columns=columns,
-        )
+        ),
+        batch_rows=batch_rows,
     )
     return validate_batches(
         name=name,
@@ -580,6 +580,29 @@ def validate_file(
         sample_rows=sample_rows,
         progress=progress,
     )
+
+
+def _rechunk(record_batches: Iterator[Any], *, batch_rows: int, max_cells: int = 30_000_000) -> Iterator[Any]:
+    """pandas DataFrames of up to ``batch_rows`` rows from the reader's small Arrow batches.
+
+    GX costs a fixed overhead per validation, so it gets few large frames; ``max_cells`` bounds a
+    frame's size for very wide files (memory stays flat however long the file is).
+    """
+    import pyarrow as pa
+
+    pending: list[Any] = []
+    rows = 0
+    limit = batch_rows
+    for rb in record_batches:
+        if not pending and rb.num_columns:
+            limit = max(1, min(batch_rows, max_cells // rb.num_columns))
+        pending.append(rb)
+        rows += rb.num_rows
+        if rows >= limit:
+            yield pa.Table.from_batches(pending).to_pandas()
+            pending, rows = [], 0
+    if pending:
+        yield pa.Table.from_batches(pending).to_pandas()
 
 
 def _columns_used(expectations: list[dict[str, Any]]) -> list[str] | None:

@@ -14,10 +14,10 @@ from profiling.models import ProfileRun, QualityResult
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
-ROWS = 1_500_000  # big enough that profiling takes a few seconds on the CI machine
+ROWS = 3_000_000  # big enough that profiling and validation take a few seconds
 
 
-def _big_csv(path) -> None:
+def _big_parquet(path) -> None:
     rng = np.random.default_rng(3)
     pd.DataFrame(
         {
@@ -27,7 +27,7 @@ def _big_csv(path) -> None:
             "score": rng.integers(0, 1000, ROWS),
             "flag": rng.integers(0, 2, ROWS),
         }
-    ).to_csv(path, index=False)
+    ).to_parquet(path)
 
 
 def test_a_killed_worker_leaves_the_job_to_the_next_one(data_root, owner, live_worker_factory):
@@ -41,8 +41,8 @@ def test_a_killed_worker_leaves_the_job_to_the_next_one(data_root, owner, live_w
         "CELERY_VISIBILITY_TIMEOUT": "5",
         "PROFILING_LEASE_SECONDS": "3",
     }
-    path = data_root / "big.csv"
-    _big_csv(path)
+    path = data_root / "big.parquet"
+    _big_parquet(path)
     dataset = catalog_services.create_dataset(actor=owner, namespace="s3://lake", name="big")
 
     first = live_worker_factory(extra_env=worker_env)
