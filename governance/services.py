@@ -500,14 +500,16 @@ def register_model_version(
         raise ValidationError({"run_id": ["At most 100 characters."]})
     inputs = _training_inputs(trained_on)
     authenticated = actor is not None and actor.is_authenticated
+    # A pipeline registering for a person: the person owns the model (and edits its card).
+    first_owner = principal if principal is not None else (actor if authenticated else None)
     model, created = RegisteredModel.objects.select_for_update().get_or_create(
-        namespace=namespace, name=name, defaults={"owner": actor if authenticated else None}
+        namespace=namespace, name=name, defaults={"owner": first_owner}
     )
     if (
         not created
         and model.owner_id
         and authenticated
-        and not (actor.is_staff or actor.pk == model.owner_id)
+        and not (actor.is_staff or model.owner_id in (actor.pk, getattr(principal, "pk", None)))
     ):
         raise NotAllowed(f"Only the owner of model {namespace}/{name} or staff may register versions of it.")
     if model.versions.filter(version=version).exists():

@@ -199,6 +199,12 @@ class ModelVersionCreateSerializer(serializers.Serializer):
         child=serializers.CharField(max_length=1000), allow_empty=False, max_length=1000
     )
     run_id = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
+    principal = serializers.CharField(
+        max_length=150,
+        required=False,
+        help_text="Who trained it, when a pipeline account registers for a person (same rule as clearance); "
+        "the clearance recorded is theirs and they own the model.",
+    )
 
 
 class ModelVersionUpdateSerializer(serializers.Serializer):

@@ -10,7 +10,8 @@ router.register("access-requests", views.AccessRequestViewSet, basename="access-
 router.register("audit", views.AuditViewSet, basename="audit")
 router.register("models", views.ModelVersionViewSet, basename="model")
 
-card = views.ModelVersionViewSet.as_view({"get": "card"})
+# The router passes an action's own options (its renderers) to as_view; these two paths must too.
+card = views.ModelVersionViewSet.as_view({"get": "card"}, **views.ModelVersionViewSet.card.kwargs)
 
 urlpatterns = [
     path("clearance", views.ClearanceView.as_view(), name="clearance"),

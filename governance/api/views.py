@@ -168,17 +168,22 @@ class ClearanceView(APIView):
         purpose = request.query_params.get("purpose")
         if not purpose:
             raise ValidationError({"purpose": ["Required: training, evaluation or analysis."]})
-        principal = request.user
-        name = request.query_params.get("principal")
-        if name and name != request.user.get_username():
-            if not (request.user.is_staff or request.user.has_perm("governance.check_clearance_for_others")):
-                raise NotAllowed(
-                    "Only staff or a pipeline account allowed to check others may ask for another principal."
-                )
-            principal = User.objects.filter(username=name, is_active=True).first()
-            if principal is None:
-                raise ValidationError({"principal": [f"Unknown user: {name}."]})
+        principal = principal_for(request, request.query_params.get("principal"))
         return Response(clearance.evaluate(principal=principal, urns=urns, purpose=purpose))
+
+
+def principal_for(request, name: str | None):
+    """The caller, or the named user when the caller may act for others (staff, pipeline accounts)."""
+    if not name or name == request.user.get_username():
+        return request.user
+    if not (request.user.is_staff or request.user.has_perm("governance.check_clearance_for_others")):
+        raise NotAllowed(
+            "Only staff or a pipeline account allowed to act for others may name another principal."
+        )
+    principal = User.objects.filter(username=name, is_active=True).first()
+    if principal is None:
+        raise ValidationError({"principal": [f"Unknown user: {name}."]})
+    return principal
 
 
 class DatasetPolicyView(APIView):
@@ -259,7 +264,11 @@ class ModelVersionViewSet(
     def create(self, request, *args, **kwargs):
         s = ModelVersionCreateSerializer(data=request.data)
         s.is_valid(raise_exception=True)
-        mv = services.register_model_version(actor=request.user, **s.validated_data)
+        data = dict(s.validated_data)
+        principal = principal_for(request, data.pop("principal", None))
+        mv = services.register_model_version(
+            actor=request.user, principal=None if principal == request.user else principal, **data
+        )
         return Response(
             ModelVersionSerializer(self.get_queryset().get(pk=mv.pk)).data, status=status.HTTP_201_CREATED
         )

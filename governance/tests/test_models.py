@@ -1,0 +1,207 @@
+"""The model registry: registration with the clearance of the moment, cards in three renderings."""
+
+import pytest
+
+from governance import services
+from governance.models import AuditRecord, ModelVersion
+from governance.tests.conftest import credit_csv, lineage_event
+
+pytestmark = pytest.mark.django_db
+
+
+def _register(client, trained_on, version="1", **extra):
+    body = {"namespace": "ml", "name": "fraud", "version": version, "trained_on": trained_on, **extra}
+    return client.post("/api/v1/models/", body, format="json")
+
+
+def test_register_records_clearance_and_versions(
+    requester, owner, steward, make_dataset, add_version, api_client_for
+):
+    conf = make_dataset(
+        "confidential", sensitive_columns=["gender"], label_column="approved", positive_label=1
+    )
+    v1 = add_version(conf, credit_csv(60))
+    pub = make_dataset("public")
+    client = api_client_for(requester)
+
+    r = _register(client, [f"{conf.urn}@{v1.number}", pub.urn], run_id="run-1")
+    assert r.status_code == 201, r.content
+    body = r.json()
+    assert body["cleared"] is False and body["owner"] == requester.username
+    assert body["trained_on"] == [f"{conf.urn}@1", pub.urn]
+    assert body["clearance"]["datasets"][0]["allowed"] is False
+    rec = AuditRecord.objects.filter(action="model.registered").get()
+    assert rec.after["cleared"] is False and rec.object_id == str(body["id"])
+    assert set(rec.object_urns) == {conf.urn, pub.urn}
+
+    req = services.create_access_request(
+        actor=requester, datasets=[conf.urn], purpose="training", justification="x"
+    )
+    services.approve_access_request(actor=steward, request=req)
+    second = _register(client, [conf.urn], version="2").json()
+    assert second["cleared"] is True and second["trained_on"] == [conf.urn]
+
+    listed = client.get("/api/v1/models/", {"name": "fraud"}).json()
+    assert listed["count"] == 2
+    assert client.get(f"/api/v1/models/{second['id']}/").json()["version"] == "2"
+
+
+@pytest.mark.parametrize(
+    "trained_on, message",
+    [
+        (["dataset:s3://lake:ghost"], "Unknown dataset"),
+        (["not-a-urn"], "Not a dataset URN"),
+        ([], "trained_on"),
+    ],
+)
+def test_bad_registrations(requester, api_client_for, trained_on, message):
+    r = _register(api_client_for(requester), trained_on)
+    assert r.status_code == 400 and message in str(r.json())
+    assert not ModelVersion.objects.exists()
+
+
+def test_unknown_version_and_duplicates(requester, outsider, make_dataset, add_version, api_client_for):
+    ds = make_dataset("public")
+    add_version(ds, credit_csv(10))
+    client = api_client_for(requester)
+    r = _register(client, [f"{ds.urn}@7"])
+    assert r.status_code == 400 and f"{ds.urn}@7" in r.json()["detail"]
+    assert _register(client, [f"{ds.urn}@1"]).status_code == 201
+    assert _register(client, [ds.urn]).status_code == 409
+    # Someone else may not add versions to another's model.
+    assert _register(api_client_for(outsider), [ds.urn], version="9").status_code == 403
+
+
+def test_card_renderings_and_owner_edits(
+    requester, owner, steward, outsider, make_dataset, add_version, derive, api_client_for
+):
+    src = make_dataset("restricted", name="raw/applications")
+    conf = make_dataset(
+        "confidential",
+        name="credit/applications",
+        sensitive_columns=["gender"],
+        label_column="approved",
+        positive_label=1,
+    )
+    derive(conf, src)
+    add_version(conf, credit_csv(80))
+    add_version(conf, credit_csv(80, seed=9, bias=0.4))
+    req = services.create_access_request(
+        actor=requester, datasets=[conf.urn, src.urn], purpose="training", justification="x"
+    )
+    services.approve_access_request(actor=steward, request=req)
+    services.approve_access_request(actor=owner, request=req)
+    mv = _register(api_client_for(requester), [f"{conf.urn}@2"]).json()
+    assert mv["cleared"] is True
+
+    client = api_client_for(outsider)
+    card = client.get(f"/api/v1/models/{mv['id']}/card").json()
+    for key in (
+        "model_details",
+        "intended_use",
+        "factors",
+        "metrics",
+        "evaluation_data",
+        "training_data",
+        "quantitative_analyses",
+        "ethical_considerations",
+        "caveats",
+    ):
+        assert key in card
+    t = card["training_data"][0]
+    assert t["urn"] == conf.urn and t["version"] == 2 and t["sensitivity"] == "confidential"
+    assert set(t["quality"]) == {"success", "score"}
+    assert "gender" in t["bias"] and "email" in t["pii"]
+    assert t["approval"]["id"] == req.pk and {a["approver"] for a in t["approval"]["approvals"]} == {
+        owner.username,
+        steward.username,
+    }
+    assert t["lineage_sources"] == [src.urn]
+    assert any("email" in w for w in card["ethical_considerations"]["pii_warnings"])
+    assert card["factors"]["sensitive_columns"] == {conf.urn: ["gender"]}
+
+    # Only the owner edits intended use and caveats; they are sanitised when rendered.
+    url = f"/api/v1/models/{mv['id']}/"
+    assert client.patch(url, {"intended_use": "mine"}, format="json").status_code == 403
+    assert api_client_for(steward).patch(url, {"caveats": "x"}, format="json").status_code == 403
+    r = api_client_for(requester).patch(
+        url,
+        {"intended_use": "Scoring **fraud** <script>alert(1)</script>", "caveats": "Not for credit."},
+        format="json",
+    )
+    assert r.status_code == 200 and r.json()["caveats"] == "Not for credit."
+    bad = api_client_for(requester).patch(url, {"cleared": True}, format="json")
+    assert (
+        bad.status_code == 200 and ModelVersion.objects.get(pk=mv["id"]).cleared is True
+    )  # unknown keys ignored
+    card = client.get(f"/api/v1/models/{mv['id']}/card").json()
+    assert (
+        "<strong>fraud</strong>" in card["intended_use"]["html"]
+        and "<script>" not in card["intended_use"]["html"]
+    )
+
+    md = client.get(f"/api/v1/models/{mv['id']}/card", {"format": "md"})
+    assert md.status_code == 200 and md["Content-Type"].startswith("text/markdown")
+    text = md.content.decode()
+    for title in (
+        "## Model details",
+        "## Intended use",
+        "## Training data",
+        "## Caveats and recommendations",
+    ):
+        assert title in text
+    assert f"### {conf.urn} version 2" in text and "Not for credit." in text
+    assert client.get(f"/api/v1/models/{mv['id']}/card.md").content.decode() == text
+
+    html = client.get(f"/api/v1/models/{mv['id']}/card.html")
+    assert html.status_code == 200 and html["Content-Type"].startswith("text/html")
+    page = html.content.decode()
+    assert "<h2>Intended use</h2>" in page and "<script>" not in page
+    assert client.get(f"/api/v1/models/{mv['id']}/card", {"format": "html"}).content.decode() == page
+    assert client.get("/api/v1/models/999999/card").status_code == 404
+    assert AuditRecord.objects.filter(action="model.card_edited").count() == 1
+
+
+def test_uncleared_model_card_says_so(requester, make_dataset, api_client_for):
+    restr = make_dataset("restricted")
+    mv = _register(api_client_for(requester), [restr.urn]).json()
+    card = api_client_for(requester).get(f"/api/v1/models/{mv['id']}/card").json()
+    assert card["ethical_considerations"]["cleared_at_registration"] is False
+    assert "WITHOUT clearance" in card["caveats"]["automatic"][0]
+    assert "**no**" in api_client_for(requester).get(f"/api/v1/models/{mv['id']}/card.md").content.decode()
+
+
+def test_model_registered_from_openlineage(
+    owner, make_dataset, api_client_for, django_capture_on_commit_callbacks
+):
+    train = make_dataset("internal", name="features/train")
+    event = lineage_event(
+        job="train_fraud",
+        inputs=[train],
+        outputs=[
+            {
+                "namespace": "ml",
+                "name": "fraud-ol",
+                "facets": {
+                    "datasetType": {"_producer": "x", "_schemaURL": "x", "datasetType": "MODEL"},
+                    "version": {"_producer": "x", "_schemaURL": "x", "datasetVersion": "3"},
+                },
+            }
+        ],
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        r = api_client_for(owner).post("/api/v1/lineage", event, format="json")
+    assert r.status_code == 201, r.content
+    mv = ModelVersion.objects.select_related("model").get()
+    assert (mv.model.namespace, mv.model.name, mv.version, mv.via) == ("ml", "fraud-ol", "3", "lineage")
+    assert [i.dataset_urn for i in mv.inputs.all()] == [train.urn]
+    assert mv.cleared is True and mv.lineage_node == "model:ml:fraud-ol"
+    # The same event again registers nothing new.
+    with django_capture_on_commit_callbacks(execute=True):
+        api_client_for(owner).post("/api/v1/lineage", event, format="json")
+    assert ModelVersion.objects.count() == 1
+
+
+def test_models_need_authentication(anon_client):
+    assert anon_client.get("/api/v1/models/").status_code == 401
+    assert anon_client.post("/api/v1/models/", {}, format="json").status_code == 401
