@@ -1,0 +1,111 @@
+"""Settings read from the environment: with DEBUG off, a bad set-up stops start-up with a clear message.
+
+Each case starts a fresh interpreter (``django.setup()``) with only the given environment, as a
+server process would start.
+"""
+
+import secrets
+
+import pytest
+
+SETUP = "import django; django.setup(); from django.conf import settings; print('STARTED', settings.DEBUG)"
+STRONG_KEY = secrets.token_urlsafe(64)
+
+
+@pytest.fixture
+def env(tmp_path):
+    """The environment of a production start, minus what each test takes away."""
+    return {
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "GOUVERNAIL_VAR_DIR": str(tmp_path),
+        "DEBUG": "0",
+        "SECRET_KEY": STRONG_KEY,
+        "ALLOWED_HOSTS": "catalog.example.org",
+    }
+
+
+def test_production_environment_starts(run_python, env):
+    result = run_python(SETUP, env)
+    assert result.returncode == 0, result.stderr
+    assert "STARTED False" in result.stdout
+
+
+def test_nothing_set_is_the_embedded_default_with_debug_on(run_python, tmp_path):
+    code = (
+        SETUP + "; print(settings.DATABASES['default']['ENGINE'], settings.CELERY_BROKER_URL, "
+        "settings.CELERY_TASK_ALWAYS_EAGER)"
+    )
+    result = run_python(
+        code, {"DJANGO_SETTINGS_MODULE": "config.settings", "GOUVERNAIL_VAR_DIR": str(tmp_path)}
+    )
+    assert result.returncode == 0, result.stderr
+    assert "STARTED True" in result.stdout
+    engine, broker, eager = result.stdout.split("\n")[1].split()
+    assert engine == "django.db.backends.sqlite3"
+    # A broker that needs no server, and tasks really queued (a worker runs them), not run inline.
+    assert broker.startswith(("filesystem://", "sqla+sqlite://")) and eager == "False"
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        None,  # missing
+        "",
+        "changeme",
+        "x" * 60,  # long but one character repeated
+        "django-insecure-gouvernail-embedded-default-key-do-not-use-in-production",
+    ],
+    ids=["missing", "empty", "short", "repetitive", "the-embedded-default"],
+)
+def test_debug_off_with_a_missing_or_weak_secret_key_stops_start_up(run_python, env, key):
+    if key is None:
+        del env["SECRET_KEY"]
+    else:
+        env["SECRET_KEY"] = key
+    result = run_python(SETUP, env)
+    assert result.returncode != 0
+    assert "STARTED" not in result.stdout
+    assert "ImproperlyConfigured" in result.stderr and "SECRET_KEY" in result.stderr
+
+
+@pytest.mark.parametrize("hosts", [None, ""], ids=["missing", "empty"])
+def test_debug_off_without_allowed_hosts_stops_start_up(run_python, env, hosts):
+    if hosts is None:
+        del env["ALLOWED_HOSTS"]
+    else:
+        env["ALLOWED_HOSTS"] = hosts
+    result = run_python(SETUP, env)
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr and "ALLOWED_HOSTS" in result.stderr
+
+
+def test_database_and_broker_come_from_the_environment(run_python, env):
+    env.update(
+        DATABASE_URL="postgres://gv:pw@db.internal:5432/gouvernail",
+        CELERY_BROKER_URL="redis://cache.internal:6379/0",
+        REDIS_URL="redis://cache.internal:6379/1",
+    )
+    code = (
+        SETUP + "; d = settings.DATABASES['default']; "
+        "print(d['ENGINE'], d['HOST'], d['NAME'], settings.CELERY_BROKER_URL, "
+        "settings.CACHES['default']['BACKEND'])"
+    )
+    result = run_python(code, env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split("\n")[1].split() == [
+        "django.db.backends.postgresql",
+        "db.internal",
+        "gouvernail",
+        "redis://cache.internal:6379/0",
+        "django.core.cache.backends.redis.RedisCache",
+    ]
+
+
+def test_static_files_are_served_by_whitenoise_in_production(run_python, env):
+    code = SETUP + "; print(settings.STORAGES['staticfiles']['BACKEND'], settings.MIDDLEWARE[1])"
+    result = run_python(code, env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split("\n")[1].split() == [
+        "whitenoise.storage.CompressedManifestStaticFilesStorage",
+        "whitenoise.middleware.WhiteNoiseMiddleware",
+    ]
