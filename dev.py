@@ -216,12 +216,16 @@ def main() -> int:
     worker = sub.add_parser("worker", help="run a Celery worker alone")
     worker.add_argument("--concurrency", type=int, default=2)
     sub.add_parser("demo", help="migrate and load the demo data (idempotent)")
+    sub.add_parser("install", help="only create .venv and install (what .ci/run does first)")
     sub.add_parser("test", help="run the whole test suite; extra arguments go to pytest", add_help=False)
 
     argv = sys.argv[1:]
     if argv[:1] == ["test"]:
         return cmd_test(parser.parse_args(["test"]), argv[1:])
     args = parser.parse_args(argv)
+    if args.command == "install":
+        ensure_installed()
+        return 0
     return {"up": cmd_up, "worker": cmd_worker, "demo": cmd_demo}[args.command](args)
 
 
