@@ -125,7 +125,11 @@ def stop_all(procs: list[subprocess.Popen]) -> None:
 
 
 def worker_cmd(concurrency: int) -> list:
-    return [BIN / "celery", "-A", "config", "worker", "--loglevel", "INFO", "--concurrency", concurrency]
+    # -B: beat inside the worker (periodic sweeps), fine for one machine; production runs beat alone.
+    return [
+        *(BIN / "celery", "-A", "config", "worker", "--loglevel", "INFO", "--concurrency", concurrency),
+        *("-B", "--schedule", VAR / "celerybeat-schedule"),
+    ]
 
 
 def supervise(procs: list[subprocess.Popen]) -> int:
