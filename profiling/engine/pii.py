@@ -115,8 +115,9 @@ def detect(
     for pattern, validator in NATIONAL.values():
         national = max(national, _rate(values, pattern, validator, rng))
     rates["national_id"] = national
-    # A card number is also a long run of digits that can parse as a phone number: the checksum wins.
-    if rates["credit_card"] >= threshold:
+    # Card numbers and national ids are also runs of digits that can parse as a phone number
+    # somewhere: the more specific check (a checksum, a fixed layout) wins.
+    if max(rates["credit_card"], rates["national_id"], rates["iban"]) >= threshold:
         rates["phone"] = 0.0
     found = [k for k, r in rates.items() if r >= threshold]
     return found, {k: round(r, 4) for k, r in rates.items() if r > 0}

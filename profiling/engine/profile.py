@@ -17,27 +17,13 @@ from profiling.engine import bias as bias_mod
 from profiling.engine import pii as pii_mod
 from profiling.engine.columns import ColumnStats
 from profiling.engine.drift import STATE_VERSION
-from profiling.engine.readers import MAX_RETYPES, ReadPlan, Retype, apply_retype, stream, threaded
+from profiling.engine.readers import MAX_RETYPES, ReadPlan, Retype, apply_retype, flatten, stream, threaded
 from profiling.engine.sketches import RowSample
 from profiling.engine.types import ProfileError, ProfileOptions, ProfileResult
 
 PROGRESS_EVERY = 0.25  # seconds between progress callbacks at most
 CATEGORICAL_MAX = 100  # a text column with at most this many distinct values (and repeats) is categorical
 NUMBER_TEXT = r"^\s*[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?\s*$"
-
-
-def _flatten(batch: pa.RecordBatch) -> pa.RecordBatch:
-    """Struct columns become one column per field, named parent.child (recursively)."""
-    if not any(pa.types.is_struct(f.type) for f in batch.schema):
-        return batch
-    table = pa.Table.from_batches([batch])
-    while any(pa.types.is_struct(f.type) for f in table.schema):
-        table = table.flatten()
-    return (
-        table.combine_chunks().to_batches()[0]
-        if table.num_rows
-        else pa.RecordBatch.from_pylist([], schema=table.schema)
-    )
 
 
 class _Progress:
@@ -75,6 +61,7 @@ def profile_file(
         encoding=encoding or "utf-8",
         batch_rows=max(1, int(options.batch_rows)),
         max_row_bytes=options.max_row_bytes,
+        block_size=max(4096, int(options.block_bytes)),
     )
     reasons: list[str] = []
     tick = _Progress(progress)
@@ -123,6 +110,7 @@ def _one_pass(
     tick: _Progress,
 ) -> ProfileResult:
     started = time.perf_counter()
+    requested = list(sensitive)
     stats: list[ColumnStats] = []
     names: list[str] = []
     warnings: list[str] = []
@@ -133,7 +121,7 @@ def _one_pass(
     sample_size = 0
     first = True
     for raw in threaded(stream(plan)):
-        batch = _flatten(raw)
+        batch = flatten(raw)
         if first:
             first = False
             names = batch.schema.names
@@ -173,7 +161,7 @@ def _one_pass(
             row_count=0,
             columns=[],
             schema=[],
-            bias=None if not sensitive else _empty_bias(sensitive, label_column, positive_label),
+            bias=_empty_bias([], label_column, positive_label) if requested else None,
             pii={},
             drift_state={"version": STATE_VERSION, "row_count": 0, "schema": [], "columns": {}},
             warnings=warnings,
@@ -184,9 +172,11 @@ def _one_pass(
         warnings.append("The file holds no rows.")
 
     sampled = sample.result() if sample else None
+    # Looking columns up by name in a 2,000-column table is slow; index them once.
+    by_name = dict(zip(sampled.column_names, sampled.columns, strict=True)) if sampled is not None else None
     columns = [
         c.finish(
-            bins=options.histogram_bins, top_k=options.top_values, sample=_sample_values(sampled, c.name)
+            bins=options.histogram_bins, top_k=options.top_values, sample=_sample_values(by_name, c.name)
         )
         for c in stats
     ]
@@ -214,7 +204,7 @@ def _one_pass(
             warnings.append(
                 f"Column {c.name} holds {c.non_finite} NaN or infinite values, left out of its statistics."
             )
-        values = _sample_values(sampled, c.name)
+        values = _sample_values(by_name, c.name)
         if values is not None and len(values):
             if c.family == "string":
                 kinds, rates = pii_mod.detect(
@@ -224,7 +214,13 @@ def _one_pass(
                     seed=options.seed,
                 )
                 share = _number_share(values)
-                if 0 < share < 1 and out["type"] != "categorical" and share >= 0.05:
+                if share == 1:
+                    # pyarrow would have read the column as numbers were every value one.
+                    warnings.append(
+                        f"Column {c.name} mixes numbers and text (mostly numbers, a few text values), "
+                        "so it is profiled as text."
+                    )
+                elif share >= 0.05 and out["type"] != "categorical":
                     warnings.append(
                         f"Column {c.name} mixes numbers and text ({share:.0%} of the sampled values are numbers)."
                     )
@@ -264,7 +260,7 @@ def _one_pass(
                 "a model can learn the sensitive attribute from it."
             )
         warnings.extend(bias["warnings"])
-    elif sensitive:
+    elif requested:
         bias = _empty_bias(sensitive, label_column, positive_label)
 
     schema = [{"name": out["name"], "type": out["type"]} for out in columns]
@@ -272,7 +268,7 @@ def _one_pass(
     for c in stats:
         numeric_sample = None
         if c.family in ("integer", "float", "datetime"):
-            numeric_sample = _numeric_sample(sampled, c.name, c.family)
+            numeric_sample = _numeric_sample(by_name, c.name, c.family)
         drift_columns[c.name] = c.drift_state(numeric_sample, max_sample=options.drift_sample_size)
     drift_state = {
         "version": STATE_VERSION,
@@ -331,10 +327,10 @@ def _empty_bias(sensitive: list[str], label_column: str | None, positive_label: 
     }
 
 
-def _sample_values(sampled: pa.Table | None, name: str) -> pa.Array | None:
-    if sampled is None or name not in sampled.column_names:
+def _sample_values(sampled: dict[str, pa.ChunkedArray] | None, name: str) -> pa.Array | None:
+    if sampled is None or name not in sampled:
         return None
-    col = sampled.column(name).combine_chunks()
+    col = sampled[name].combine_chunks()
     if pa.types.is_dictionary(col.type):
         col = col.cast(col.type.value_type)
     if pa.types.is_large_string(col.type) or pa.types.is_string_view(col.type):
@@ -342,7 +338,7 @@ def _sample_values(sampled: pa.Table | None, name: str) -> pa.Array | None:
     return col.drop_null()
 
 
-def _numeric_sample(sampled: pa.Table | None, name: str, family: str) -> np.ndarray | None:
+def _numeric_sample(sampled: dict[str, pa.ChunkedArray] | None, name: str, family: str) -> np.ndarray | None:
     col = _sample_values(sampled, name)
     if col is None or len(col) == 0:
         return None
@@ -352,7 +348,7 @@ def _numeric_sample(sampled: pa.Table | None, name: str, family: str) -> np.ndar
             if pa.types.is_timestamp(col.type) or pa.types.is_date64(col.type)
             else col.cast(pa.int32())
         )
-    values = col.cast(pa.float64()).to_numpy(zero_copy_only=False)
+    values = col.cast(pa.float64(), safe=False).to_numpy(zero_copy_only=False)  # uint64 may round
     return values[np.isfinite(values)]
 
 

@@ -63,7 +63,7 @@ class ReadPlan:
     column_types: dict[str, pa.DataType] = field(default_factory=dict)
     json_python_columns: set[str] | None = None  # set: read JSON with the slower, tolerant reader
     max_row_bytes: int = 64 * 1024 * 1024
-    block_size: int = CSV_BLOCK
+    block_size: int = CSV_BLOCK  # bytes pyarrow parses at a time (and infers types from, first)
     skipped_rows: list[str] = field(default_factory=list)  # ragged CSV rows (first few kept)
     skipped_count: int = 0
     reader: str = ""
@@ -153,6 +153,12 @@ def _csv_batches(plan: ReadPlan, counting: _CountingFile) -> Iterator[pa.RecordB
             return
         except pa.ArrowInvalid as exc:
             raise _csv_error(exc, names, plan) from exc
+        binary = [
+            f.name for f in batch.schema if pa.types.is_binary(f.type) or pa.types.is_large_binary(f.type)
+        ]
+        if binary:
+            # pyarrow reads text that is not valid in the encoding as raw bytes.
+            raise _not_utf8(binary[0], plan)
         yielded = True
         yield batch
 
@@ -207,7 +213,7 @@ def _csv_error(exc: Exception, names: list[str], plan: ReadPlan) -> Exception:
 def _not_utf8(column: str | None, plan: ReadPlan) -> ProfileError:
     where = f" in column {column}" if column else ""
     return ProfileError(
-        f"The file holds bytes that are not valid {plan.encoding or 'UTF-8'}{where}. Re-save it as UTF-8 "
+        f"The file holds bytes that are not valid {_enc_name(plan.encoding)}{where}. Re-save it as UTF-8 "
         "(or register it again so that its encoding is detected)."
     )
 
@@ -229,6 +235,8 @@ def _json_batches(plan: ReadPlan, counting: _CountingFile) -> Iterator[pa.Record
             stream, read_options=pajson.ReadOptions(block_size=plan.block_size), parse_options=parse_options
         )
     except pa.ArrowInvalid as exc:
+        if "Empty JSON" in str(exc):
+            return  # an empty file: no rows and no columns
         raise _json_error(exc, plan) from exc
     except StopIteration:
         return
@@ -443,6 +451,18 @@ def threaded(source: Iterator[pa.RecordBatch], depth: int = 3) -> Iterator[pa.Re
             worker.join(timeout=0.05)
 
 
+def flatten(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """Struct columns become one column per field, named parent.child (recursively)."""
+    if not any(pa.types.is_struct(f.type) for f in batch.schema):
+        return batch
+    table = pa.Table.from_batches([batch])
+    while any(pa.types.is_struct(f.type) for f in table.schema):
+        table = table.flatten()
+    if table.num_rows == 0:
+        return pa.RecordBatch.from_pylist([], schema=table.schema)
+    return table.combine_chunks().to_batches()[0]
+
+
 def iter_batches(
     path: str,
     *,
@@ -452,28 +472,44 @@ def iter_batches(
     batch_rows: int = 65_536,
     columns: list[str] | None = None,
     column_types: dict[str, str | pa.DataType] | None = None,
+    block_bytes: int = CSV_BLOCK,
 ) -> Iterator[pa.RecordBatch]:
     """Stream the file (csv|tsv|parquet|jsonl, gzip or not) in batches; raise ProfileError on unreadable data.
 
-    Types are inferred from the first block. If a later block disagrees, reading restarts with the
-    column widened and resumes after the rows already yielded, so the later batches carry the wider
-    type for that column. Pass ``column_types`` (for instance ``ProfileResult.method["read_types"]``
-    of a finished profile) to get one consistent schema from the first batch on.
+    Nested records (Parquet structs, JSON objects) come flattened into ``parent.child`` columns, the
+    names ``profile_file`` reports; ``columns`` selects among those names. Types are inferred from
+    the first block. If a later block disagrees, reading restarts with the column widened and
+    resumes after the rows already yielded, so the later batches carry the wider type for that
+    column. Pass ``column_types`` (``ProfileResult.method["read_types"]`` of a finished profile) to
+    get one consistent schema from the first batch on.
     """
+    wanted = list(columns) if columns else None
+    types = parse_types(column_types or {})
     plan = ReadPlan(
         path=str(path),
         format=format,
         compression=compression or "",
         encoding=encoding or "utf-8",
         batch_rows=max(1, int(batch_rows)),
-        columns=list(columns) if columns else None,
-        column_types=parse_types(column_types or {}),
+        column_types=types if format != "jsonl" else {},
+        block_size=max(4096, int(block_bytes)),
     )
+    if format == "jsonl" and any(pa.types.is_string(t) for t in types.values()):
+        plan.json_python_columns = {n for n, t in types.items() if pa.types.is_string(t)}
+    if wanted and format in ("csv", "tsv"):
+        plan.columns = wanted
+    elif wanted and format == "parquet":
+        _check_args(plan.path, format, plan.compression)
+        top = parquet_schema(plan.path).names
+        plan.columns = [n for n in top if n in wanted or any(w.startswith(n + ".") for w in wanted)]
     yielded = 0
     for _attempt in range(MAX_RETYPES):
         skip = yielded
         try:
-            for batch in stream(plan):
+            for raw in stream(plan):
+                batch = flatten(raw)
+                if wanted and format != "csv" and format != "tsv":
+                    batch = batch.select([c for c in wanted if c in batch.schema.names])
                 if skip:
                     if batch.num_rows <= skip:
                         skip -= batch.num_rows
@@ -505,3 +541,7 @@ def parse_types(types: dict[str, str | pa.DataType]) -> dict[str, pa.DataType]:
         elif t in _TYPE_NAMES:
             out[name] = _TYPE_NAMES[t]
     return out
+
+
+def _enc_name(encoding: str) -> str:
+    return "UTF-8" if (encoding or "utf-8").lower().replace("_", "-") in ("utf-8", "utf8") else encoding

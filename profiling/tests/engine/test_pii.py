@@ -1,0 +1,107 @@
+"""PII detectors: checksums decide, and a stray value below the match threshold flags nothing."""
+
+import numpy as np
+import pandas as pd
+import phonenumbers
+import pyarrow as pa
+import pytest
+from stdnum import iban, luhn
+
+from profiling.engine import ProfileOptions, profile_file
+from profiling.engine.pii import detect
+from profiling.tests.engine.conftest import column
+
+REGIONS = ("US", "GB", "FR", "DE")
+rng = np.random.default_rng(5)
+
+
+def cards(n: int, valid: bool = True) -> list[str]:
+    out = []
+    for _ in range(n):
+        body = "4" + "".join(str(d) for d in rng.integers(0, 10, 14))
+        check = luhn.calc_check_digit(body)
+        if not valid:
+            check = str((int(check) + 1) % 10)
+        out.append(body + check)
+    return out
+
+
+def ibans(n: int, valid: bool = True) -> list[str]:
+    out = []
+    for _ in range(n):
+        bban = "".join(str(d) for d in rng.integers(0, 10, 18))
+        digits = iban.calc_check_digits("DE00" + bban)
+        if not valid:
+            digits = f"{(int(digits) + 1) % 97 + 2:02d}"
+        out.append(f"DE{digits}{bban}")
+    return out
+
+
+def phones(n: int) -> list[str]:
+    base = phonenumbers.example_number("FR")
+    return [
+        phonenumbers.format_number(
+            phonenumbers.PhoneNumber(country_code=33, national_number=base.national_number + int(i)),
+            phonenumbers.PhoneNumberFormat.INTERNATIONAL,
+        )
+        for i in range(n)
+    ]
+
+
+def kinds(values: list[str]) -> list[str]:
+    found, _ = detect(pa.array(values), threshold=0.5, regions=REGIONS)
+    return found
+
+
+def test_each_kind_is_found():
+    assert kinds([f"user{i}@example.org" for i in range(50)]) == ["email"]
+    assert kinds(phones(50)) == ["phone"]
+    assert kinds(ibans(50)) == ["iban"]
+    assert kinds(cards(50)) == ["credit_card"]
+    assert kinds([f"10.0.{i}.{i + 1}" for i in range(50)] + ["2001:db8::1"] * 10) == ["ip_address"]
+    assert kinds(["536-90-4399", "078-05-1120", "123-45-6789"] * 10) == ["national_id"]
+
+
+def test_invalid_checksums_are_not_found():
+    assert kinds(ibans(50, valid=False)) == []
+    assert "credit_card" not in kinds(cards(50, valid=False))
+    assert kinds(["999.1.1.1"] * 20) == []  # IP shape, not an address
+    assert kinds(["000-12-3456"] * 20) == []  # SSN area 000 does not exist
+
+
+def test_a_stray_value_does_not_flag_a_column():
+    values = [f"note {i}" for i in range(99)] + ["someone@example.org"]
+    found, rates = detect(pa.array(values), threshold=0.5, regions=REGIONS)
+    assert found == [] and rates["email"] == pytest.approx(0.01)
+
+
+def test_the_threshold_is_the_share_of_non_null_sampled_values():
+    values = [f"u{i}@example.org" for i in range(6)] + ["x"] * 4 + [None] * 50
+    assert kinds(values) == ["email"]
+    found, _ = detect(pa.array(values), threshold=0.7, regions=REGIONS)
+    assert found == []
+
+
+def test_profile_reports_pii_per_column_and_in_the_summary(write):
+    n = 400
+    frame = pd.DataFrame(
+        {
+            "mail": [f"person{i}@example.com" for i in range(n)],
+            "card": cards(n),
+            "free": [f"hello {i}" for i in range(n)],
+            "num_card": [int(c) for c in cards(n)],
+        }
+    )
+    r = profile_file(write("pii.csv", frame.to_csv(index=False)), format="csv")
+    assert r.pii == {"mail": ["email"], "card": ["credit_card"], "num_card": ["credit_card"]}
+    assert column(r, "mail")["pii"] == ["email"] and column(r, "free")["pii"] == []
+    assert any("Personal data" in w for w in r.warnings)
+
+
+def test_pii_threshold_option(write):
+    frame = pd.DataFrame({"mixed": [f"p{i}@example.com" if i % 3 == 0 else f"text {i}" for i in range(300)]})
+    path = write("t.csv", frame.to_csv(index=False))
+    assert profile_file(path, format="csv").pii == {}
+    assert profile_file(path, format="csv", options=ProfileOptions(pii_match_threshold=0.3)).pii == {
+        "mixed": ["email"]
+    }

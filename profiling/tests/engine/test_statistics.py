@@ -1,0 +1,137 @@
+"""Column statistics: type inference, and exact and sketched figures against pandas."""
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+
+from profiling.engine import ProfileOptions, profile_file
+from profiling.tests.engine.conftest import column
+
+
+@pytest.fixture(scope="module")
+def medium(tmp_path_factory):
+    """60,000 rows: numbers with nulls, a skewed float, low- and high-cardinality text, dates, booleans."""
+    rng = np.random.default_rng(7)
+    n = 60_000
+    income = rng.lognormal(10, 0.5, n).round(2)
+    income[rng.random(n) < 0.1] = np.nan
+    frame = pd.DataFrame(
+        {
+            "age": rng.integers(18, 80, n),
+            "income": income,
+            "city": rng.choice(["Paris", "Lyon", "Nice", "Lille"], n),
+            "code": [f"k{v}" for v in rng.integers(0, 40_000, n)],
+            "day": pd.to_datetime("2024-01-01") + pd.to_timedelta(rng.integers(0, 365, n), unit="D"),
+            "flag": rng.random(n) < 0.3,
+        }
+    )
+    path = tmp_path_factory.mktemp("medium") / "medium.csv"
+    frame.to_csv(path, index=False, date_format="%Y-%m-%d")
+    return str(path), frame
+
+
+def test_inferred_types(medium):
+    path, _ = medium
+    r = profile_file(path, format="csv")
+    assert {c["name"]: c["type"] for c in r.schema} == {
+        "age": "integer",
+        "income": "float",
+        "city": "categorical",
+        "code": "string",
+        "day": "datetime",
+        "flag": "boolean",
+    }
+
+
+@pytest.mark.parametrize("limit", [1_000_000, 500])  # exact tables / sketches from early on
+def test_figures_agree_with_pandas(medium, limit, tmp_path):
+    def write_small(series):
+        p = tmp_path / "small.csv"
+        series.to_frame().to_csv(p, index=False)
+        return str(p)
+
+    path, frame = medium
+    r = profile_file(
+        path, format="csv", options=ProfileOptions(exact_distinct_limit=limit, block_bytes=256 * 1024)
+    )
+    assert r.row_count == len(frame)
+    sketched = limit < 1000
+    income = column(r, "income")
+    s = frame["income"]
+    assert income["null_count"] == int(s.isna().sum())
+    assert income["null_fraction"] == pytest.approx(s.isna().mean())
+    assert income["min"] == pytest.approx(s.min()) and income["max"] == pytest.approx(s.max())
+    assert income["mean"] == pytest.approx(s.mean(), rel=1e-9)
+    assert income["std"] == pytest.approx(s.std(), rel=1e-6)
+    for q, v in income["quantiles"].items():
+        expected = s.quantile(float(q))
+        if sketched:
+            # KLL: the rank of the answer is within about 2 % of the asked rank.
+            assert abs((s.dropna() <= v).mean() - float(q)) < 0.02, q
+        else:
+            assert v == pytest.approx(expected), q
+    assert sum(income["histogram"]["counts"]) == pytest.approx(s.notna().sum(), rel=0.01 if sketched else 0)
+    assert len(income["histogram"]["bins"]) == len(income["histogram"]["counts"]) + 1
+    distinct = s.nunique()
+    if sketched:
+        assert income["distinct_count"] == pytest.approx(distinct, rel=0.03)
+    else:
+        assert income["distinct_count"] == distinct
+
+    code = column(r, "code")
+    assert code["distinct_count"] == pytest.approx(frame["code"].nunique(), rel=0.03 if sketched else 0)
+    top = frame["code"].value_counts()
+    assert code["top_values"][0]["count"] >= top.iloc[0] - (5 if sketched else 0)
+    assert code["top_values"][0]["count"] <= top.iloc[0] + (60 if sketched else 0)
+
+    age = column(r, "age")
+    assert age["distinct_count"] == frame["age"].nunique()  # 62 values: exact either way
+    assert age["quantiles"]["0.5"] == pytest.approx(frame["age"].median())
+    expected, _ = np.histogram(frame["age"], bins=age["histogram"]["bins"])
+    assert age["histogram"]["counts"] == expected.tolist()
+    visits = profile_file(write_small(frame["age"] % 7), format="csv")
+    v = column(visits, "age")
+    # Few integer values: one bin per value.
+    assert v["histogram"]["counts"] == [int((frame["age"] % 7 == k).sum()) for k in range(7)]
+
+    city = column(r, "city")
+    vc = frame["city"].value_counts()
+    assert [(t["value"], t["count"]) for t in city["top_values"]] == list(
+        zip(vc.index, vc.tolist(), strict=True)
+    )
+
+    day = column(r, "day")
+    assert day["min"] == frame["day"].min().date().isoformat()
+    assert day["max"] == frame["day"].max().date().isoformat()
+    assert day["mean"] is None
+    flag = column(r, "flag")
+    assert flag["mean"] == pytest.approx(frame["flag"].mean())
+    assert {t["value"] for t in flag["top_values"]} == {True, False}
+    assert r.method["columns"]["income"]["exact"] is not sketched
+
+
+def test_timestamps_and_infinities_in_parquet(write_table):
+    table = pa.table(
+        {
+            "ts": pa.array([dt.datetime(2024, 1, 1, 12), dt.datetime(2024, 6, 1), None], pa.timestamp("us")),
+            "x": [1.0, float("inf"), float("nan")],
+            "cat": pa.array(["a", "b", "a"]).dictionary_encode(),
+            "big": pa.array([2**63 + 5, 1, 2], pa.uint64()),
+        }
+    )
+    r = profile_file(write_table(table, "parquet"), format="parquet")
+    assert column(r, "ts")["min"] == "2024-01-01T12:00:00.000000"
+    assert column(r, "x")["mean"] == 1.0
+    assert any("NaN or infinite" in w for w in r.warnings)
+    assert column(r, "cat")["type"] in ("categorical", "string")
+    assert column(r, "big")["max"] == pytest.approx(2**63 + 5)
+
+
+def test_constant_column_has_a_one_bin_histogram(write):
+    r = profile_file(write("c.csv", "v\n" + "5\n" * 10), format="csv")
+    v = column(r, "v")
+    assert v["histogram"] == {"bins": [5.0, 5.0], "counts": [10]}
+    assert v["std"] == 0.0 and v["distinct_count"] == 1
