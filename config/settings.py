@@ -148,6 +148,12 @@ else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 # Celery. The embedded default is kombu's filesystem transport: a real worker process, no server.
+# Chosen over sqla+sqlite:// by bench/broker_embedded.py (docs/benchmarks.md, "Platform"): about ten
+# times the throughput (SQLAlchemy's transport cannot lower its 1 s polling, and its publishes wait
+# on SQLite's write lock), no lost or duplicated message with two producers at once, and a task
+# whose pool process is killed is redelivered, as with Redis. Neither redelivers a task when the
+# whole worker is killed -9 (they hand a message out by removing it; Redis keeps it until the
+# visibility timeout): one reason production uses Redis.
 BROKER_DIR = VAR_DIR / "broker"
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
 if CELERY_BROKER_URL.startswith("filesystem://"):
@@ -160,6 +166,9 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "data_folder_out": str(BROKER_DIR / "queue"),
         "processed_folder": str(BROKER_DIR / "processed"),
         "store_processed": False,
+        # An idle worker looks for messages this often (kombu's default, 1 s, caps a worker at
+        # about one task per second per process with prefetch 1); a directory listing is cheap.
+        "polling_interval": 0.1,
     }
 else:
     # acks_late jobs are redelivered after this long if a worker dies holding them.
