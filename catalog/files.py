@@ -270,22 +270,71 @@ def _check_rows(reader, width: int) -> None:
         raise _bad(f"The file is not valid CSV near line {reader.line_num}: {exc}.") from exc
 
 
+class _Borrowed:
+    """A file handed to pyarrow without giving it away: pyarrow closes what it reads, but the
+    caller still has to store the same file afterwards."""
+
+    closed = False
+
+    def __init__(self, fh) -> None:
+        self._fh = fh
+
+    def read(self, n: int = -1) -> bytes:
+        return self._fh.read(n)
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return self._fh.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._fh.tell()
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def writable(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        pass
+
+
 def _text_stream(fh, compressed: bool):
     """The file's bytes from the start, decompressed, as a pyarrow input stream (no copy in memory)."""
     import pyarrow as pa
 
     fh.seek(0)
-    return pa.input_stream(fh, compression="gzip" if compressed else None, buffer_size=CHUNK)
+    raw = pa.PythonFile(_Borrowed(fh), mode="r")
+    return pa.input_stream(raw, compression="gzip" if compressed else None, buffer_size=CHUNK)
+
+
+# Blocks the whole-file CSV check parses at a time. Small blocks keep the server's memory flat
+# (about +30 MB however large the file); a row longer than a block is retried with big blocks.
+CSV_BLOCK = 256 * 1024
+CSV_BLOCK_LARGE = 32 * CHUNK
 
 
 def _check_csv_whole(fh, *, compressed: bool, delimiter: str, encoding: str, header: list[str]) -> None:
     """Parse every row (pyarrow's streaming C++ reader, block by block) for shape and encoding."""
     import pyarrow as pa
+
+    try:
+        _parse_csv_blocks(fh, compressed, delimiter, encoding, len(header), CSV_BLOCK)
+    except pa.ArrowInvalid as exc:
+        if "straddling" not in str(exc) and "block size" not in str(exc):
+            raise
+        _parse_csv_blocks(fh, compressed, delimiter, encoding, len(header), CSV_BLOCK_LARGE)
+
+
+def _parse_csv_blocks(fh, compressed: bool, delimiter: str, encoding: str, width: int, block: int) -> None:
+    import pyarrow as pa
     from pyarrow import csv as pacsv
 
-    names = [f"c{i}" for i in range(len(header))]
+    names = [f"c{i}" for i in range(width)]
     reader_options = pacsv.ReadOptions(
-        column_names=names, skip_rows=1, block_size=4 * CHUNK, encoding=encoding or "utf8", use_threads=False
+        column_names=names, skip_rows=1, block_size=block, encoding=encoding or "utf8", use_threads=False
     )
     # Every column read as text: this checks shape and bytes, not types (types are the profiler's).
     convert = pacsv.ConvertOptions(column_types=dict.fromkeys(names, pa.string()), check_utf8=True)
@@ -297,11 +346,15 @@ def _check_csv_whole(fh, *, compressed: bool, delimiter: str, encoding: str, hea
             read_options=reader_options,
             parse_options=parse,
             convert_options=convert,
+            # malloc hands freed blocks back; pyarrow's default pool (mimalloc) keeps arenas around.
+            memory_pool=pa.system_memory_pool(),
         )
         for batch in reader:
             rows += batch.num_rows
     except pa.ArrowInvalid as exc:
         message = str(exc)
+        if "straddling" in message or "block size" in message:
+            raise  # not the file's fault: _check_csv_whole retries with larger blocks
         if "UTF8" in message or "UTF-8" in message:
             raise _bad(
                 f"The file is not valid UTF-8 after its first {HEAD_BYTES // CHUNK} MB (near data row {rows}). "

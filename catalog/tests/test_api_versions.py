@@ -110,6 +110,22 @@ def test_same_bytes_as_latest_makes_no_new_version(dataset, api_client_for, owne
     assert back.status_code == 201 and back.json()["number"] == 3
 
 
+@pytest.mark.parametrize("compress", [False, True])
+def test_large_valid_file_is_checked_whole_and_stored(
+    compress, dataset, api_client_for, owner, media_root, upload_tmp
+):
+    """Past the 1 MB head the whole-file check reads on; the same file is then still stored intact."""
+    content = b"id,v,note\n" + b"".join(b'%d,%d,"text, quoted"\n' % (i, i * 7) for i in range(150_000))
+    if compress:
+        content = gzip.compress(content)
+    r = upload(api_client_for(owner), dataset, content, name="big.csv.gz" if compress else "big.csv")
+    assert r.status_code == 201, r.content
+    version = DatasetVersion.objects.get()
+    with version.open() as fh:
+        assert fh.read() == content
+    assert files_under(upload_tmp) == []
+
+
 def test_version_stored_signal_after_commit(
     dataset, api_client_for, owner, media_root, django_capture_on_commit_callbacks
 ):

@@ -134,3 +134,9 @@ def test_path_rules(data_root, tmp_path):
     (outside / "a.csv").write_bytes(b"a\n1\n")
     assert "DATA_ROOTS" in uri_error((data_root / "escape" / "a.csv").as_uri())
     assert "does not exist" in uri_error((data_root / "missing.csv").as_uri())
+
+
+def test_a_row_longer_than_a_parse_block_is_not_refused():
+    long_value = "x" * (files.CSV_BLOCK * 3)
+    content = b"a,b\n" + b"1,2\n" * 300_000 + f'3,"{long_value}"\n'.encode() + b"4,5\n"
+    assert inspect(content).format == "csv"
