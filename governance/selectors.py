@@ -1,6 +1,7 @@
 """Reads of governance, scoped by permission and prefetched for endpoints and pages."""
 
 from django.core.exceptions import ValidationError
+from django.db import connection
 from django.db.models import Q, QuerySet
 
 from catalog.models import Dataset
@@ -32,12 +33,12 @@ def datasets_for_urns(urns: list[str]) -> tuple[dict[str, Dataset], list[str]]:
             malformed.append(urn)
     if not splits:
         return {}, malformed
-    namespaces = {ns for cands in splits.values() for ns, _ in cands}
-    names = {name for cands in splits.values() for _, name in cands}
-    rows = Dataset.objects.filter(namespace__in=namespaces, name__in=names).only(
-        "id", "namespace", "name", "owner_id", "sensitivity"
-    )
-    by_key = {(d.namespace, d.name): d for d in rows}
+    # The conventional reading first (one pair per URN, how catalog and lineage build URNs); the
+    # other ways to split are only tried for the URNs it did not find.
+    by_key = {(d.namespace, d.name): d for d in _datasets_by_keys([c[0] for c in splits.values()])}
+    rest = list(dict.fromkeys(k for c in splits.values() if c[0] not in by_key for k in c[1:]))
+    if rest:
+        by_key.update({(d.namespace, d.name): d for d in _datasets_by_keys(rest)})
     found = {}
     for urn, cands in splits.items():
         for key in cands:
@@ -45,6 +46,31 @@ def datasets_for_urns(urns: list[str]) -> tuple[dict[str, Dataset], list[str]]:
                 found[urn] = by_key[key]
                 break
     return found, malformed
+
+
+def _datasets_by_keys(pairs: list[tuple[str, str]]):
+    """Datasets by exact (namespace, name) pairs: on PostgreSQL one index nested loop over unnest()."""
+    if connection.vendor == "postgresql":
+        # The planner reads "namespace IN (..) AND name IN (..)" (or a hash join) as a scan of every
+        # dataset; a LATERAL subquery per pair (LIMIT 1 keeps it from being flattened into a
+        # hash join) makes it probe the unique index once per pair.
+        # The table name is the model's own; every value is a parameter.
+        inner = "SELECT id, namespace, name, owner_id, sensitivity FROM " + Dataset._meta.db_table  # noqa: S608
+        sql = (
+            "SELECT d.id, d.namespace, d.name, d.owner_id, d.sensitivity "
+            "FROM unnest(%s::text[], %s::text[]) AS k(ns, nm) CROSS JOIN LATERAL ("
+            + inner
+            + " WHERE namespace = k.ns AND name = k.nm LIMIT 1) d"
+        )
+        return Dataset.objects.raw(sql, [[ns for ns, _ in pairs], [nm for _, nm in pairs]])
+    out = []
+    # In chunks: SQLite parses a long OR chain as a tree as deep as the chain (limit 1000).
+    for i in range(0, len(pairs), 100):
+        q = Q(pk__in=[])
+        for ns, nm in pairs[i : i + 100]:
+            q |= Q(namespace=ns, name=nm)
+        out += Dataset.objects.filter(q).order_by().only("id", "namespace", "name", "owner_id", "sensitivity")
+    return out
 
 
 def resolve_urns(urns: list[str], *, field: str) -> dict[str, Dataset]:

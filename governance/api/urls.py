@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import path, re_path
 from rest_framework.routers import SimpleRouter
 
 from governance.api import views
@@ -14,8 +14,7 @@ router.register("models", views.ModelVersionViewSet, basename="model")
 card = views.ModelVersionViewSet.as_view({"get": "card"}, **views.ModelVersionViewSet.card.kwargs)
 
 urlpatterns = [
-    path("clearance", views.ClearanceView.as_view(), name="clearance"),
-    path("clearance/", views.ClearanceView.as_view()),
+    re_path(r"^clearance/?$", views.ClearanceView.as_view(), name="clearance"),
     path("datasets/<int:dataset_pk>/policy/", views.DatasetPolicyView.as_view(), name="dataset-policy"),
     path("models/<int:pk>/card.md", card, {"format": "md"}, name="model-card-md"),
     path("models/<int:pk>/card.html", card, {"format": "html"}, name="model-card-html"),
