@@ -48,7 +48,16 @@ def _profile_context(request: HttpRequest, pk: int) -> dict:
         quality.get("results") or [], key=lambda r: (bool(r.get("success")), str(r.get("column")))
     )
     bias = (profile or {}).get("bias") or None
+    # Proxy columns are shown once, from bias.proxies; other warnings once each.
+    bias_warnings = [w for w in (bias or {}).get("warnings") or [] if "proxy" not in w.lower()]
+    general_warnings = [
+        w
+        for w in (profile or {}).get("warnings") or []
+        if "proxy" not in w.lower() and w not in bias_warnings
+    ]
     return {
+        "bias_warnings": bias_warnings,
+        "general_warnings": general_warnings,
         "dataset": dataset,
         "version": version,
         "version_numbers": list(dataset.versions.order_by("-number").values_list("number", flat=True)[:50]),

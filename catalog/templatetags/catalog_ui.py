@@ -58,3 +58,16 @@ def query_with_param(context, key: str, value) -> str:
 @register.inclusion_tag("catalog/_sensitivity.html")
 def sensitivity_badge(value: str):
     return {"value": value}
+
+
+@register.filter
+def iso_datetime(value):
+    """An ISO-8601 string (as selectors hand out) as a datetime, for the |date filter."""
+    from django.utils.dateparse import parse_datetime
+
+    if not value or not isinstance(value, str):
+        return value
+    try:
+        return parse_datetime(value)
+    except ValueError:
+        return None

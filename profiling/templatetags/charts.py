@@ -158,7 +158,7 @@ def quality_chart_svg(history: list | None, width: int = 520, height: int = 150)
 
 
 @register.simple_tag
-def group_rates_svg(attribute: dict | None, width: int = 420):
+def group_rates_svg(attribute: dict | None, width: int = 460):
     """Positive rate per group of one sensitive attribute, with each group's share of the rows."""
     groups = (attribute or {}).get("groups") or {}
     if not groups:
@@ -167,7 +167,7 @@ def group_rates_svg(attribute: dict | None, width: int = 420):
     row = 20
     label_w = 110
     height = row * len(items) + 20
-    pw = width - label_w - 90
+    pw = width - label_w - 130
     rates = [g.get("positive_rate") for _, g in items if g.get("positive_rate") is not None]
     hi, lo = (max(rates), min(rates)) if rates else (None, None)
     body = [
@@ -177,7 +177,8 @@ def group_rates_svg(attribute: dict | None, width: int = 420):
     for i, (name, g) in enumerate(items):
         y = i * row + 2
         rate = g.get("positive_rate")
-        fill = BAR if rate is None or rate not in (hi, lo) or hi == lo else (OK if rate == hi else BAD)
+        # The lowest rate is marked only when it fails the four-fifths rule (ratio below 0.8).
+        fill = BAD if rate is not None and rate == lo and hi and lo / hi < 0.8 else BAR
         w = pw * (rate or 0)
         body.append(f'<text x="{label_w - 5}" y="{y + 13}" text-anchor="end">{escape(_fmt(name))}</text>')
         body.append(f'<rect x="{label_w}" y="{y + 3}" width="{pw}" height="{row - 6}" fill="#eef1f5"/>')
