@@ -141,3 +141,17 @@ def test_postgres_uses_the_weighted_vector(corpus):
     ds = Dataset.objects.get(name="dim_customer_orders")
     assert ds.search_vector is not None
     assert "'custom':" in ds.search_vector and "A" in ds.search_vector
+
+
+def test_reindex_command_restores_a_lost_index(corpus, capsys):
+    from django.core.management import call_command
+
+    from catalog.search import unindex_dataset
+
+    for ds in Dataset.objects.all():
+        unindex_dataset(ds.pk)
+    Dataset.objects.update(search_vector=None)
+    assert names(search(Dataset.objects.all(), "gold")) == []
+    call_command("catalog_reindex")
+    assert "Indexed 5 datasets" in capsys.readouterr().out
+    assert names(search(Dataset.objects.all(), "gold")) == ["dim_customer_orders"]
