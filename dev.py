@@ -114,14 +114,18 @@ def start(cmd: list, name: str) -> subprocess.Popen:
 def stop_all(procs: list[subprocess.Popen]) -> None:
     for p in procs:
         if p.poll() is None:
-            os.killpg(p.pid, signal.SIGTERM)  # Celery: warm shutdown, running tasks finish
+            # To the main process only: Celery's warm shutdown lets running tasks finish and stops
+            # its own pool (a signal to the whole group kills the pool under it).
+            p.send_signal(signal.SIGTERM)
     deadline = time.monotonic() + 30
     for p in procs:
         try:
             p.wait(max(0.1, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
+            say(f"{p.args[0]} did not stop within 30 s: killing it")
             os.killpg(p.pid, signal.SIGKILL)
             p.wait()
+    say("stopped")
 
 
 def worker_cmd(concurrency: int) -> list:
