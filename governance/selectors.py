@@ -120,9 +120,10 @@ def audit_list(*, object_ref: str | None = None) -> QuerySet[AuditRecord]:
         return qs
     ref = object_ref.strip()
     if ref.isdigit():
-        key = f"dataset:{ref}"
-        ds = Dataset.objects.filter(pk=int(ref)).only("namespace", "name").first()
-        keys = [key] + ([ds.urn] if ds else [])
+        from catalog.selectors import datasets_by_ids
+
+        ds = datasets_by_ids([int(ref)]).get(int(ref))
+        keys = [f"dataset:{ref}"] + ([ds.urn] if ds else [])
     else:
         keys = [ref]
         if ref.startswith("dataset:"):

@@ -635,10 +635,10 @@ def register_model_from_lineage(
     *, namespace: str, name: str, version: str | None, run_id: str, inputs: Iterable[tuple[int, int | None]]
 ) -> ModelVersion | None:
     """A MODEL output found in an OpenLineage event: register it (lineage already holds the node)."""
-    from catalog.models import Dataset
+    from catalog.selectors import datasets_by_ids
 
     pairs = list(inputs)
-    datasets = {d.pk: d for d in Dataset.objects.filter(pk__in=[pk for pk, _ in pairs])}
+    datasets = datasets_by_ids(pk for pk, _ in pairs)
     refs = [f"{datasets[pk].urn}@{num}" if num else datasets[pk].urn for pk, num in pairs if pk in datasets]
     version = str(version or run_id or "1")[:100]
     model = RegisteredModel.objects.filter(namespace=namespace, name=name).first()

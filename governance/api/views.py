@@ -15,6 +15,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from catalog import selectors as catalog_selectors
 from catalog.errors import NotAllowed
 from catalog.models import Dataset
 from governance import cards, clearance, selectors, services
@@ -192,7 +193,7 @@ class DatasetPolicyView(APIView):
     """A dataset's governance policy: read by anyone signed in, set by its owner, a steward or staff."""
 
     def _dataset(self, pk) -> Dataset:
-        return get_object_or_404(Dataset.objects.visible_to(self.request.user), pk=pk)
+        return get_object_or_404(catalog_selectors.dataset_list(user=self.request.user), pk=pk)
 
     @extend_schema(responses={200: PolicySerializer})
     def get(self, request, dataset_pk):
