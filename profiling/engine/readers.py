@@ -502,13 +502,18 @@ def iter_batches(
         _check_args(plan.path, format, plan.compression)
         top = parquet_schema(plan.path).names
         plan.columns = [n for n in top if n in wanted or any(w.startswith(n + ".") for w in wanted)]
+    yield from _coalesce(_resumable(plan, wanted), plan.batch_rows)
+
+
+def _resumable(plan: ReadPlan, wanted: list[str] | None) -> Iterator[pa.RecordBatch]:
+    """Batches of the file, restarting after a ``Retype`` and skipping the rows already handed out."""
     yielded = 0
     for _attempt in range(MAX_RETYPES):
         skip = yielded
         try:
-            for raw in stream(plan):
+            for raw in threaded(stream(plan)):
                 batch = flatten(raw)
-                if wanted and format != "csv" and format != "tsv":
+                if wanted and plan.format not in ("csv", "tsv"):
                     batch = batch.select([c for c in wanted if c in batch.schema.names])
                 if skip:
                     if batch.num_rows <= skip:
@@ -522,6 +527,34 @@ def iter_batches(
         except Retype as retype:
             apply_retype(plan, retype)
     raise ProfileError("The column types of the file keep changing while it is read; it cannot be profiled.")
+
+
+def _coalesce(batches: Iterator[pa.RecordBatch], rows: int) -> Iterator[pa.RecordBatch]:
+    """Join pyarrow's block-sized batches into batches of ``rows`` rows (the last may be shorter),
+    so that a consumer with a per-batch cost (GX) sees as few batches as it asked for."""
+    pending: list[pa.RecordBatch] = []
+    count = 0
+
+    def joined() -> pa.RecordBatch:
+        if len(pending) == 1:
+            return pending[0]
+        return pa.Table.from_batches(pending).combine_chunks().to_batches(max_chunksize=None)[0]
+
+    for batch in batches:
+        if pending and batch.schema != pending[0].schema:  # a widened column after a restart
+            yield joined()
+            pending, count = [], 0
+        pending.append(batch)
+        count += batch.num_rows
+        while count >= rows:
+            whole = joined()
+            yield whole.slice(0, rows)
+            rest = whole.slice(rows)
+            pending, count = ([rest] if rest.num_rows else []), rest.num_rows
+    if pending and count:
+        yield joined()
+    elif pending:
+        yield pending[0]  # no rows at all: still the schema
 
 
 _TYPE_NAMES = {

@@ -43,6 +43,9 @@ def test_iter_batches_streams_in_batches_and_selects_columns(write):
     assert sum(b.num_rows for b in batches) == 1000
     assert all(b.num_rows <= 100 for b in batches)
     assert all(b.schema.names == ["b"] for b in batches)
+    # Small blocks are joined up to batch_rows: a consumer with a per-batch cost sees few batches.
+    sizes = [b.num_rows for b in iter_batches(path, format="csv", batch_rows=300, block_bytes=4096)]
+    assert sizes == [300, 300, 300, 100]
 
 
 def test_ragged_rows_are_skipped_and_counted(write):
