@@ -250,7 +250,7 @@ def main() -> None:
         doc_freq = {w: c for w, c in cur.fetchall() if w in vocab}
     n = args.datasets
     tiers = {
-        "rare (<=0.05%)": [w for w, c in doc_freq.items() if 5 <= c <= n * 0.0005 and len(w) > 4],
+        "rare (<=0.2%)": [w for w, c in doc_freq.items() if 5 <= c <= n * 0.002 and len(w) > 4],
         "medium (0.5-2%)": [w for w, c in doc_freq.items() if n * 0.005 <= c <= n * 0.02 and len(w) > 4],
         "common (5-20%)": [w for w, c in doc_freq.items() if n * 0.05 <= c <= n * 0.2 and len(w) > 3],
     }
