@@ -109,3 +109,25 @@ def test_static_files_are_served_by_whitenoise_in_production(run_python, env):
         "whitenoise.storage.CompressedManifestStaticFilesStorage",
         "whitenoise.middleware.WhiteNoiseMiddleware",
     ]
+
+
+def test_production_serves_static_files_itself(run_python, env, tmp_path):
+    """collectstatic, then the WSGI app itself (no separate web server) serves a hashed, compressed
+    admin stylesheet with a far-future cache header, as gunicorn would."""
+    env["STATIC_ROOT"] = str(tmp_path / "static")
+    code = (
+        "import django; django.setup()\n"
+        "from django.core.management import call_command\n"
+        "call_command('collectstatic', interactive=False, verbosity=0)\n"
+        "from django.templatetags.static import static\n"
+        "from django.test import Client\n"
+        "url = static('admin/css/base.css')\n"
+        "r = Client(HTTP_HOST='catalog.example.org').get(url, HTTP_ACCEPT_ENCODING='gzip')\n"
+        "print(url, r.status_code, r.headers.get('Content-Encoding'), r.headers.get('Cache-Control'))\n"
+    )
+    result = run_python(code, env, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    url, status, encoding, cache = result.stdout.strip().split("\n")[-1].split(" ", 3)
+    assert url != "/static/admin/css/base.css" and url.endswith(".css")  # a hashed name
+    assert status == "200" and encoding == "gzip"
+    assert "max-age=315360000" in cache and "immutable" in cache
