@@ -363,6 +363,10 @@ def live_worker_factory(transactional_db, settings, tmp_path) -> Iterator[Callab
             worker.stop()
         app.conf.task_always_eager = saved["task_always_eager"]
         app.conf.task_default_queue = saved["task_default_queue"]
+        # The filesystem broker keeps one binding file per queue; this test's queue is gone.
+        control = (app.conf.broker_transport_options or {}).get("control_folder")
+        if control:
+            Path(control, f"{queue}.exchange").unlink(missing_ok=True)
 
 
 @pytest.fixture
