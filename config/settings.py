@@ -195,6 +195,14 @@ PROFILING_TIME_LIMIT = env.int("PROFILING_TIME_LIMIT", default=PROFILING_SOFT_TI
 # delivery of its message; after PROFILING_MAX_ATTEMPTS claims it fails instead of looping.
 PROFILING_LEASE_SECONDS = env.int("PROFILING_LEASE_SECONDS", default=120)
 PROFILING_MAX_ATTEMPTS = env.int("PROFILING_MAX_ATTEMPTS", default=3)
+# Jobs whose message may be lost (the embedded broker loses it when a whole worker dies) are
+# queued again by every starting worker and by beat this often; 0 turns both off.
+PROFILING_SWEEP_SECONDS = env.int("PROFILING_SWEEP_SECONDS", default=300)
+if PROFILING_SWEEP_SECONDS > 0:
+    CELERY_BEAT_SCHEDULE["profiling-requeue-stale-runs"] = {
+        "task": "profiling.requeue_stale_runs",
+        "schedule": PROFILING_SWEEP_SECONDS,
+    }
 # Governance: approved access requests past their expiry become "expired" (clearance already ignores them).
 CELERY_BEAT_SCHEDULE["governance-expire-access-requests"] = {
     "task": "governance.tasks.expire_access_requests",

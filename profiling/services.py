@@ -123,6 +123,29 @@ def request_rerun(*, actor, version) -> ProfileRun:
     return queue_profile(version=version, actor=actor)
 
 
+def requeue_stale_runs(*, pending_after_seconds: int | None = None) -> list[int]:
+    """Queue again the jobs whose message may be lost → their ids.
+
+    A running job whose lease ran out (its worker died) and a pending job queued long ago. With a
+    broker that redelivers (Redis, acks_late) this only speeds things up; with the embedded
+    broker, which loses a message when the whole worker dies, it is what finishes the job. Extra
+    messages are harmless: the claim makes all but one a no-op.
+    """
+    lease = timedelta(seconds=_lease_seconds())
+    now = timezone.now()
+    pending_cutoff = now - timedelta(seconds=pending_after_seconds or 2 * _lease_seconds())
+    stale_running = ProfileRun.objects.filter(status=RunStatus.RUNNING, heartbeat_at__lt=now - lease)
+    old_pending = ProfileRun.objects.filter(status=RunStatus.PENDING, queued_at__lt=pending_cutoff)
+    ids = sorted(
+        set(stale_running.values_list("pk", flat=True)) | set(old_pending.values_list("pk", flat=True))
+    )
+    for run_id in ids:
+        _enqueue(run_id)
+    if ids:
+        logger.info("re-queued %d stale profile run(s): %s", len(ids), ids[:20])
+    return ids
+
+
 # ---------------------------------------------------------------------------------------------
 # Running a job
 

@@ -11,6 +11,7 @@
 import logging
 
 from celery import shared_task
+from celery.signals import worker_ready
 from django.conf import settings
 
 from profiling import services
@@ -49,3 +50,24 @@ def profile_version(self, run_id: int) -> str:
         # job is taken over if that worker died and skipped if it finished.
         raise self.retry(countdown=outcome.retry_in, max_retries=None)
     return outcome.state
+
+
+@shared_task(name="profiling.requeue_stale_runs", ignore_result=True)
+def requeue_stale_runs() -> int:
+    """Queue again jobs whose message may be lost (see services.requeue_stale_runs); beat runs it."""
+    return len(services.requeue_stale_runs())
+
+
+@worker_ready.connect(dispatch_uid="profiling.sweep_on_worker_start")
+def sweep_on_worker_start(sender=None, **kwargs) -> None:
+    """A worker starting is often one replacing a dead one: pick up what that one left."""
+    if getattr(settings, "PROFILING_SWEEP_SECONDS", 0) <= 0:
+        return
+    from django.db import connection
+
+    try:
+        services.requeue_stale_runs()
+    except Exception:  # a failed sweep must not stop the worker from starting
+        logger.exception("start-up sweep of stale profile runs failed")
+    finally:
+        connection.close()  # the pool's processes open their own

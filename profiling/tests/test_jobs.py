@@ -184,3 +184,24 @@ def test_rerun_profiles_again_and_keeps_history(
     run1 = ProfileRun.objects.get(version=v1)
     assert run1.status == "succeeded" and run1.attempts == 1 and run1.finished_at > first_finish
     assert QualityResult.objects.filter(dataset=dataset).count() == 2
+
+
+def test_stale_jobs_are_queued_again_by_the_sweep(
+    dataset, add_version, settings, django_capture_on_commit_callbacks
+):
+    from profiling.tasks import requeue_stale_runs
+
+    lost = add_version(dataset, credit_csv(10))
+    fresh = add_version(dataset, credit_csv(10, seed=4))
+    stale = timezone.now() - timedelta(seconds=settings.PROFILING_LEASE_SECONDS + 5)
+    # The worker of `lost` died with its message (embedded broker); `fresh` is held by a live worker.
+    ProfileRun.objects.filter(version=lost).update(status="running", claim_token="dead", heartbeat_at=stale)
+    ProfileRun.objects.filter(version=fresh).update(
+        status="running", claim_token="alive", heartbeat_at=timezone.now()
+    )
+
+    assert requeue_stale_runs.delay().get() == 1
+
+    assert ProfileRun.objects.get(version=lost).status == "succeeded"
+    assert ProfileRun.objects.get(version=lost).attempts == 2
+    assert ProfileRun.objects.get(version=fresh).claim_token == "alive"

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from django.conf import settings
+from django.test import override_settings
 
 from catalog import services as catalog_services
 from profiling.models import ProfileRun, QualityResult
@@ -43,6 +44,8 @@ def test_a_killed_worker_leaves_the_job_to_the_next_one(data_root, owner, live_w
         # heartbeat for 3 s as abandoned. Production keeps the defaults (1 h, 120 s).
         "CELERY_VISIBILITY_TIMEOUT": str(VISIBILITY_TIMEOUT),
         "PROFILING_LEASE_SECONDS": "3",
+        # No start-up sweep: this test proves the broker's redelivery (acks_late), not the sweep.
+        "PROFILING_SWEEP_SECONDS": "0",
     }
     path = data_root / "big.parquet"
     _big_parquet(path)
@@ -76,3 +79,35 @@ def test_a_killed_worker_leaves_the_job_to_the_next_one(data_root, owner, live_w
     assert version.profile_status == "succeeded"
     # The second worker ran the job to completion once (its return value is logged once).
     assert second.log().count("'succeeded'") == 1, second.log()[-3000:]
+
+
+def test_on_the_embedded_broker_the_sweep_rescues_a_killed_workers_job(data_root, owner, live_worker_factory):
+    """The embedded broker (filesystem://) loses a message when the whole worker dies; the sweep
+    (beat, and every starting worker) queues the job again and the next worker does it once."""
+    if not settings.CELERY_BROKER_URL.startswith("filesystem://"):
+        pytest.skip("this test is about the embedded broker")
+    from profiling import services
+
+    worker_env = {"PROFILING_LEASE_SECONDS": "3", "PROFILING_SWEEP_SECONDS": "0"}
+    path = data_root / "big.parquet"
+    _big_parquet(path)
+    dataset = catalog_services.create_dataset(actor=owner, namespace="s3://lake", name="big")
+
+    first = live_worker_factory(extra_env=worker_env)
+    version, _ = catalog_services.add_version_from_uri(actor=owner, dataset=dataset, uri=path.as_uri())
+    run_qs = ProfileRun.objects.filter(version=version)
+    first.wait_until(lambda: run_qs.filter(status="running").exists(), timeout=120)
+    first.kill()
+    assert run_qs.get().status == "running", "the job finished before the kill: make the file bigger"
+
+    second = live_worker_factory(extra_env=worker_env)
+    with override_settings(PROFILING_LEASE_SECONDS=3):
+        # What beat does every PROFILING_SWEEP_SECONDS (here from the test, on the test's queue),
+        # once the dead worker's lease has run out.
+        second.wait_until(lambda: services.requeue_stale_runs(), timeout=60, interval=1)
+    second.wait_until(lambda: run_qs.filter(status__in=["succeeded", "failed"]).exists(), timeout=240)
+
+    run = run_qs.get()
+    assert run.status == "succeeded", run.error
+    assert run.attempts == 2 and run.row_count == ROWS
+    assert QualityResult.objects.filter(version=version).count() == 1
