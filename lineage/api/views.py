@@ -6,21 +6,20 @@ import zlib
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, ValidationError
-from django.http import Http404
+from django.http import Http404, HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, serializers, status
-from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from lineage import selectors, services
-from lineage.export import DotRenderer, GraphMLRenderer
+from lineage.export import DotRenderer, FastJSONRenderer, GraphMLRenderer
 from lineage.models import LineageEvent
 from lineage.nodes import check_node_id
 from lineage.spec import parse_event_time
 
-GRAPH_RENDERERS = [JSONRenderer, GraphMLRenderer, DotRenderer]
+GRAPH_RENDERERS = [FastJSONRenderer, GraphMLRenderer, DotRenderer]
 FORMAT_PARAM = OpenApiParameter("format", str, enum=["json", "graphml", "dot"], description="Export format.")
 
 
@@ -147,6 +146,12 @@ class LineageView(APIView):
         direction = request.query_params.get("direction") or "both"
         if direction not in ("upstream", "downstream", "both"):
             raise ValidationError({"direction": ["Must be upstream, downstream or both."]})
+        if request.accepted_renderer.format == "json":
+            # The common case: JSON bytes straight from the selector (built by PostgreSQL there).
+            body = selectors.lineage_graph_bytes(node_id, depth=depth, direction=direction)
+            if body is None:
+                raise Http404(f"Unknown node: {node_id}.")
+            return HttpResponse(body, content_type="application/json")
         graph = selectors.lineage_graph(node_id, depth=depth, direction=direction)
         if graph is None:
             raise Http404(f"Unknown node: {node_id}.")
