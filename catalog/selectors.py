@@ -19,6 +19,8 @@ def dataset_list(*, user) -> QuerySet[Dataset]:
     latest = DatasetVersion.objects.filter(dataset=OuterRef("pk")).order_by("-number").values("number")[:1]
     return (
         Dataset.objects.visible_to(user)
+        # The search columns are large and only the database reads them; lists need not carry them.
+        .defer("search_text", "search_vector")
         .select_related("owner")
         .prefetch_related("stewards", "tags")
         .annotate(latest_version_number=Subquery(latest))

@@ -155,3 +155,31 @@ def test_reindex_command_restores_a_lost_index(corpus, capsys):
     call_command("catalog_reindex")
     assert "Indexed 5 datasets" in capsys.readouterr().out
     assert names(search(Dataset.objects.all(), "gold")) == ["dim_customer_orders"]
+
+
+def test_searched_pages_count_in_the_same_pass(
+    corpus, api_client_for, outsider, django_assert_max_num_queries
+):
+    client = api_client_for(outsider)
+    total = client.get("/api/v1/datasets/", {"q": "customer"}).json()["count"]
+    assert total == 4
+    first = client.get("/api/v1/datasets/", {"q": "customer", "page_size": 3}).json()
+    assert first["count"] == 4 and len(first["results"]) == 3 and first["next"] and first["previous"] is None
+    second = client.get("/api/v1/datasets/", {"q": "customer", "page_size": 3, "page": 2}).json()
+    assert second["count"] == 4 and len(second["results"]) == 1 and second["next"] is None
+    seen = [d["name"] for d in first["results"] + second["results"]]
+    assert len(set(seen)) == 4 and seen[0] == "customer"
+    assert client.get("/api/v1/datasets/", {"q": "customer", "page": 3}).status_code == 404
+    assert client.get("/api/v1/datasets/", {"q": "customer", "page": "x"}).status_code == 404
+    assert client.get("/api/v1/datasets/", {"q": "customer", "page": "last", "page_size": 3}).json()[
+        "results"
+    ]
+    assert client.get("/api/v1/datasets/", {"q": "nothingmatchesthis"}).json()["count"] == 0
+    # With a filter that joins (tag), the plain count is used and stays right.
+    tagged = client.get("/api/v1/datasets/", {"q": "customer", "tag": "gold"}).json()
+    assert tagged["count"] == 1
+
+
+def test_last_word_is_a_prefix(corpus):
+    assert names(search(Dataset.objects.all(), "dim cust")) == ["dim_customer_orders"]
+    assert names(search(Dataset.objects.all(), "customer ord")) == ["dim_customer_orders"]
