@@ -12,8 +12,8 @@ from governance.models import AccessRequestEvent
 log = logging.getLogger(__name__)
 
 
-@shared_task(ignore_result=True)
-def notify_access_request_event(event_id: int) -> None:
+@shared_task(bind=True, ignore_result=True)
+def notify_access_request_event(self, event_id: int) -> None:
     """E-mail the people concerned by one step of a request, then queue the webhook."""
     event = (
         AccessRequestEvent.objects.select_related("request__requester", "actor").filter(pk=event_id).first()
@@ -22,7 +22,9 @@ def notify_access_request_event(event_id: int) -> None:
         return
     notifications.send_emails(event)
     if notifications.webhook_configured():
-        post_webhook.delay(notifications.payload(event))
+        # On the queue this task came from: workers dedicated to a queue keep the follow-up.
+        queue = (self.request.delivery_info or {}).get("routing_key")
+        post_webhook.apply_async(args=[notifications.payload(event)], **({"queue": queue} if queue else {}))
 
 
 @shared_task(
