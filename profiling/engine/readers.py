@@ -31,6 +31,7 @@ FORMATS = ("csv", "tsv", "parquet", "jsonl")
 CSV_BLOCK = 4 * 1024 * 1024
 JSON_BLOCK = 4 * 1024 * 1024
 MAX_RETYPES = 50
+NEWLINES = "\x00newlines"  # Retype marker: re-read with quoted values allowed to span lines
 # Values pyarrow reads as null in CSV; the default list plus the empty string for text columns.
 _CSV_CONVERSION = re.compile(
     r"In CSV column #(\d+): (?:Row #\d+: )?CSV conversion error to (\w+)[^']*'(.*)'", re.S
@@ -66,6 +67,8 @@ class ReadPlan:
     block_size: int = CSV_BLOCK  # bytes pyarrow parses at a time (and infers types from, first)
     skipped_rows: list[str] = field(default_factory=list)  # ragged CSV rows (first few kept)
     skipped_count: int = 0
+    skipped_quoted: bool = False
+    newlines_in_values: bool = False
     reader: str = ""
     progress_fraction: Callable[[], float] = lambda: 0.0
 
@@ -114,6 +117,8 @@ def _csv_batches(plan: ReadPlan, counting: _CountingFile) -> Iterator[pa.RecordB
     def on_invalid(row) -> str:
         # Ragged rows are skipped and counted rather than failing a whole profile.
         plan.skipped_count += 1
+        if '"' in (row.text or ""):
+            plan.skipped_quoted = True
         if len(plan.skipped_rows) < 5:
             plan.skipped_rows.append(f"expected {row.expected_columns} fields, got {row.actual_columns}")
         return "skip"
@@ -131,7 +136,9 @@ def _csv_batches(plan: ReadPlan, counting: _CountingFile) -> Iterator[pa.RecordB
     parse_options = pacsv.ParseOptions(
         delimiter="\t" if plan.format == "tsv" else ",",
         invalid_row_handler=on_invalid,
-        newlines_in_values=False,
+        # Off by default (it slows pyarrow's parallel parsing); turned on by a restart when a
+        # ragged row holds a quote, i.e. a quoted value probably spans lines.
+        newlines_in_values=plan.newlines_in_values,
     )
     convert_options = pacsv.ConvertOptions(
         column_types=plan.column_types or None,
@@ -142,6 +149,9 @@ def _csv_batches(plan: ReadPlan, counting: _CountingFile) -> Iterator[pa.RecordB
         stream, read_options=read_options, parse_options=parse_options, convert_options=convert_options
     )
     names = reader.schema.names
+    if plan.columns:
+        # pyarrow's errors number columns as in the file, not as selected: read the header too.
+        names = _csv_header(plan, read_options, parse_options)
     _check_header(names)
     yielded = False
     while True:
@@ -153,6 +163,8 @@ def _csv_batches(plan: ReadPlan, counting: _CountingFile) -> Iterator[pa.RecordB
             return
         except pa.ArrowInvalid as exc:
             raise _csv_error(exc, names, plan) from exc
+        if plan.skipped_quoted and not plan.newlines_in_values:
+            raise Retype(NEWLINES, None, "a quoted value spans lines")
         binary = [
             f.name for f in batch.schema if pa.types.is_binary(f.type) or pa.types.is_large_binary(f.type)
         ]
@@ -161,6 +173,16 @@ def _csv_batches(plan: ReadPlan, counting: _CountingFile) -> Iterator[pa.RecordB
             raise _not_utf8(binary[0], plan)
         yielded = True
         yield batch
+
+
+def _csv_header(plan: ReadPlan, read_options, parse_options) -> list[str]:
+    counting = _CountingFile(plan.path)
+    try:
+        return pacsv.open_csv(
+            _text_stream(plan, counting), read_options=read_options, parse_options=parse_options
+        ).schema.names
+    finally:
+        counting.close()
 
 
 def _check_header(names: list[str]) -> None:
@@ -194,12 +216,14 @@ def _csv_error(exc: Exception, names: list[str], plan: ReadPlan) -> Exception:
         index, target, value = int(m.group(1)), m.group(2), m.group(3)
         if target == "string":  # "invalid UTF8 data"
             return _not_utf8(names[index], plan)
-        name = (plan.columns or names)[index] if index < len(plan.columns or names) else names[index]
+        name = names[index] if index < len(names) else f"#{index}"
         return Retype(
             name, _widen(target, value), f"column {name} holds '{value[:40]}' after values read as {target}"
         )
     if "invalid UTF8" in msg or "UTF8" in msg:
         return _not_utf8(None, plan)
+    if "newlines_in_values" in msg and not plan.newlines_in_values:
+        return Retype(NEWLINES, None, "a quoted value spans lines")
     if "straddl" in msg or "block size" in msg:
         if plan.block_size * 4 <= plan.max_row_bytes:
             return Retype("", None, "row longer than the block size")
@@ -405,9 +429,14 @@ def stream(plan: ReadPlan) -> Iterator[pa.RecordBatch]:
 
 def apply_retype(plan: ReadPlan, retype: Retype) -> None:
     """Widen the plan after a ``Retype`` so that the next attempt reads further."""
+    if retype.column == NEWLINES:
+        plan.newlines_in_values = True
+        plan.skipped_count, plan.skipped_rows, plan.skipped_quoted = 0, [], False
+        return
     if not retype.column:  # a row longer than the block: read bigger blocks
         plan.block_size *= 4
         return
+    plan.skipped_count, plan.skipped_rows, plan.skipped_quoted = 0, [], False
     if plan.format == "jsonl":
         plan.json_python_columns = (plan.json_python_columns or set()) | {retype.column}
         return

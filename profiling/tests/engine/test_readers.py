@@ -213,3 +213,28 @@ def test_result_is_json_serialisable(write):
         {"columns": r.columns, "bias": r.bias, "drift": r.drift_state, "method": r.method, "pii": r.pii}
     )
     assert np is not None
+
+
+def test_quoted_values_that_span_lines_across_blocks(write):
+    rows = "".join(f'{i},"first line {i}\nsecond, line"\n' for i in range(2_000))
+    path = write("nl.csv", "id,comment\n" + rows)
+    r = profile_file(path, format="csv", options=ProfileOptions(block_bytes=4096))
+    assert r.row_count == 2_000
+    assert r.method["skipped_rows"] == 0
+    assert column(r, "comment")["distinct_count"] == 2_000
+
+
+def test_iter_batches_with_selected_columns_survives_a_retype(write):
+    lines = "".join(f"{i},{i},x{i}\n" for i in range(20_000))
+    path = write("mx.csv", "n,m,s\n" + lines + "7,oops,y\n")
+    batches = list(iter_batches(path, format="csv", columns=["s", "m"], block_bytes=65536, batch_rows=5000))
+    assert sum(b.num_rows for b in batches) == 20_001
+    assert all(b.schema.names == ["s", "m"] for b in batches)
+    assert batches[-1].column("m").to_pylist()[-1] == "oops"
+
+
+def test_latin1_json_lines(write):
+    path = write("l1.jsonl", '{"a": "café"}\n{"a": "naïve"}\n'.encode("latin-1"))
+    r = profile_file(path, format="jsonl", encoding="latin-1")
+    assert {t["value"] for t in column(r, "a")["top_values"]} == {"café", "naïve"}
+    assert column(r, "a")["min"] == "café"
