@@ -275,7 +275,12 @@ class ColumnStats:
             out["mean"] = self.mean
             out["std"] = math.sqrt(self.m2 / (self.n - 1)) if self.n > 1 else 0.0
         qs = self._quantiles(QUANTILES)
-        out["quantiles"] = {str(q): convert(v, quantile=True) for q, v in zip(QUANTILES, qs, strict=True)}
+        quantiles = {str(q): convert(v, quantile=True) for q, v in zip(QUANTILES, qs, strict=True)}
+        if family == "datetime":
+            # API.md's quantiles are numbers; a date's are ISO text, so they go to the method record.
+            method["datetime_quantiles"] = quantiles
+        else:
+            out["quantiles"] = quantiles
         edges, counts = self._histogram(bins)
         out["histogram"] = {"bins": [convert(e, quantile=True) for e in edges], "counts": counts}
         out["top_values"] = [{"value": convert(v), "count": int(c)} for v, c in top]

@@ -106,7 +106,9 @@ def test_figures_agree_with_pandas(medium, limit, tmp_path):
     day = column(r, "day")
     assert day["min"] == frame["day"].min().date().isoformat()
     assert day["max"] == frame["day"].max().date().isoformat()
-    assert day["mean"] is None
+    assert day["mean"] is None and day["quantiles"] is None
+    iso = r.method["columns"]["day"]["datetime_quantiles"]
+    assert iso["0.5"][:10] == frame["day"].quantile(0.5).date().isoformat() or sketched
     flag = column(r, "flag")
     assert flag["mean"] == pytest.approx(frame["flag"].mean())
     assert {t["value"] for t in flag["top_values"]} == {True, False}
