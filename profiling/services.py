@@ -328,7 +328,8 @@ def _handle_failure(exc: Exception, *, run_id: int, token: str) -> Outcome:
         limit = getattr(settings, "PROFILING_SOFT_TIME_LIMIT", None)
         message = f"Profiling took longer than the time limit ({limit} s) and was stopped."
     elif isinstance(exc, OperationalError | InterfaceError):
-        close_old_connections()
+        if not connection.in_atomic_block:
+            close_old_connections()  # a broken connection must not poison the retry
         release_run(run_id=run_id, token=token)
         raise TransientProfileError(f"database error: {exc}") from exc
     elif isinstance(exc, ValidationError):

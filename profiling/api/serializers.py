@@ -123,3 +123,12 @@ class QualityHistoryItemSerializer(serializers.Serializer):
     successful = serializers.IntegerField()
     suite_version = serializers.IntegerField(allow_null=True)
     created_at = serializers.DateTimeField()
+
+
+class QualityHistoryPageSerializer(serializers.Serializer):
+    """A page of quality history, as every list of the API is paginated."""
+
+    count = serializers.IntegerField()
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    results = QualityHistoryItemSerializer(many=True)

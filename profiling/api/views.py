@@ -17,7 +17,7 @@ from profiling.api.serializers import (
     GovernanceWarningSerializer,
     GXSuiteExportSerializer,
     ProfileSerializer,
-    QualityHistoryItemSerializer,
+    QualityHistoryPageSerializer,
     SuiteSerializer,
     SuiteWriteSerializer,
 )
@@ -110,7 +110,7 @@ class ExpectationSuiteImportView(DatasetScopedView):
 
 class QualityHistoryView(DatasetScopedView):
     @extend_schema(
-        responses={200: QualityHistoryItemSerializer(many=True), 404: ERROR},
+        responses={200: QualityHistoryPageSerializer, 404: ERROR},
         summary="Quality per version, newest first",
     )
     def get(self, request, dataset_pk: int):

@@ -205,3 +205,68 @@ def test_stale_jobs_are_queued_again_by_the_sweep(
     assert ProfileRun.objects.get(version=lost).status == "succeeded"
     assert ProfileRun.objects.get(version=lost).attempts == 2
     assert ProfileRun.objects.get(version=fresh).claim_token == "alive"
+
+
+def _claimed(dataset, add_version, token="tok"):
+    version = add_version(dataset, credit_csv(10))
+    run = ProfileRun.objects.get(version=version)
+    ProfileRun.objects.filter(pk=run.pk).update(
+        status="running", claim_token=token, heartbeat_at=timezone.now()
+    )
+    return run
+
+
+def test_a_database_error_gives_the_job_back_for_a_retry(dataset, add_version):
+    from django.db import OperationalError
+
+    run = _claimed(dataset, add_version)
+    with pytest.raises(services.TransientProfileError):
+        services._handle_failure(OperationalError("server closed the connection"), run_id=run.pk, token="tok")
+    run.refresh_from_db()
+    assert run.status == "pending" and run.claim_token == ""
+
+
+def test_a_storage_io_error_is_transient_but_a_missing_file_is_not(dataset, add_version):
+    run = _claimed(dataset, add_version)
+    with pytest.raises(services.TransientProfileError):
+        services._handle_failure(OSError(5, "Input/output error"), run_id=run.pk, token="tok")
+
+    ProfileRun.objects.filter(pk=run.pk).update(status="running", claim_token="tok")
+    assert (
+        services._handle_failure(FileNotFoundError(2, "No such file"), run_id=run.pk, token="tok").state
+        == "failed"
+    )
+    run.refresh_from_db()
+    assert run.status == "failed" and run.error == "The version's file cannot be read: No such file."
+
+
+def test_the_soft_time_limit_fails_the_job_with_the_limit(dataset, add_version, settings):
+    from celery.exceptions import SoftTimeLimitExceeded
+
+    run = _claimed(dataset, add_version)
+    services._handle_failure(SoftTimeLimitExceeded(), run_id=run.pk, token="tok")
+    run.refresh_from_db()
+    assert run.status == "failed" and f"({settings.PROFILING_SOFT_TIME_LIMIT} s)" in run.error
+
+
+def test_an_unexpected_error_is_one_readable_line(dataset, add_version):
+    run = _claimed(dataset, add_version)
+    services._handle_failure(KeyError("weird\nsecond line"), run_id=run.pk, token="tok")
+    run.refresh_from_db()
+    assert run.status == "failed"
+    assert run.error.startswith("Profiling failed unexpectedly (KeyError:") and "\n" not in run.error
+
+
+def test_progress_is_written_at_most_twice_a_second(dataset, add_version):
+    run = _claimed(dataset, add_version)
+    progress = services._Progress(run.pk, "tok")
+    progress(0.1)
+    progress(0.2)  # within the interval: not written
+    run.refresh_from_db()
+    assert run.progress == 0.1
+    progress(0.3, force=True)
+    run.refresh_from_db()
+    assert run.progress == 0.3
+    services._Progress(run.pk, "someone-else")(0.9)  # not the holder of the job: not written
+    run.refresh_from_db()
+    assert run.progress == 0.3
