@@ -11,7 +11,7 @@ import os
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from django.core.files.storage import default_storage
+from django.core.files.storage import InMemoryStorage, default_storage
 from django.test.utils import CaptureQueriesContext  # noqa: F401 -- kept for debugging sessions
 
 from catalog import signals
@@ -343,3 +343,37 @@ def test_registered_file_that_is_not_readable_data(dataset, api_client_for, owne
     f = data_root / "bad.csv"
     f.write_bytes(b"a,b\n1,2,3\n")
     clean(register(api_client_for(owner), dataset, f.as_uri()), field="file")
+
+
+class NoPathStorage(InMemoryStorage):
+    """Like S3Storage: no file system behind it, so no path() for callers."""
+
+    def _relative_path(self, name):  # InMemoryStorage's own bookkeeping goes through path()
+        return os.path.relpath(super().path(name), self.location)
+
+    def path(self, name):
+        raise NotImplementedError("This backend doesn't support absolute paths.")
+
+
+def test_storage_without_local_paths_like_s3(dataset, api_client_for, owner, settings, upload_tmp):
+    """Only storage API calls: with a backend that has no file system (as S3 has none), versions
+    are stored, read back, deduplicated and cleaned up the same way."""
+    from django.core.files.storage import storages
+
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {"BACKEND": f"{__name__}.NoPathStorage"},
+    }
+    storage = storages["default"]
+    client = api_client_for(owner)
+    r = upload(client, dataset, CSV)
+    assert r.status_code == 201, r.content
+    version = DatasetVersion.objects.get()
+    assert version.local_path() is None
+    with version.open() as fh:
+        assert fh.read() == CSV
+    assert upload(client, dataset, CSV).status_code == 200
+    assert upload(client, dataset, b"a,b\n1\n").status_code == 400
+    assert storage.listdir(f"versions/{dataset.pk}")[1] == [version.file.name.rsplit("/", 1)[1]]
+    assert files_under(upload_tmp) == []
+    assert client.delete(f"/api/v1/datasets/{dataset.pk}/").status_code == 204
