@@ -89,26 +89,32 @@ class BiasAccumulator:
         else:
             labelled = pa.array(np.zeros(n, dtype=bool))
             positive = labelled
-        pos_int = positive.cast(pa.int64())
-        lab_int = labelled.cast(pa.int64())
+        pos = positive.to_numpy(zero_copy_only=False).astype(np.float64)
+        lab = labelled.to_numpy(zero_copy_only=False).astype(np.float64)
         for attr in self.sensitive:
             if attr in self.too_many:
                 continue
-            keys = group_keys(batch.column(attr))
-            table = pa.table({"g": keys, "p": pos_int, "l": lab_int})
-            agg = table.group_by("g").aggregate([("g", "count"), ("p", "sum"), ("l", "sum")])
+            # Group by dictionary codes and numpy bincounts: cheaper than a hash group-by per batch.
+            encoded = pc.dictionary_encode(group_keys(batch.column(attr)))
+            if isinstance(encoded, pa.ChunkedArray):
+                encoded = encoded.combine_chunks()
+            codes = encoded.indices.to_numpy(zero_copy_only=False)
+            size = len(encoded.dictionary)
+            counts = np.bincount(codes, minlength=size)
+            positives = np.bincount(codes, weights=pos, minlength=size)
+            labels = np.bincount(codes, weights=lab, minlength=size)
             groups = self.groups[attr]
-            for g, c, p, lab in zip(
-                agg.column("g").to_pylist(),
-                agg.column("g_count").to_pylist(),
-                agg.column("p_sum").to_pylist(),
-                agg.column("l_sum").to_pylist(),
+            for g, c, p, lab_count in zip(
+                encoded.dictionary.to_pylist(),
+                counts.tolist(),
+                positives.tolist(),
+                labels.tolist(),
                 strict=True,
             ):
                 cell = groups.setdefault(g, [0, 0, 0])
-                cell[0] += c
-                cell[1] += p
-                cell[2] += lab
+                cell[0] += int(c)
+                cell[1] += int(p)
+                cell[2] += int(lab_count)
             if len(groups) > self.max_groups:
                 self.too_many.add(attr)
 

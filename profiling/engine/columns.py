@@ -170,7 +170,7 @@ class ColumnStats:
         self.pending_values.append(vc.field("values") if not numeric else vc.field("values").to_numpy())
         self.pending_counts.append(vc.field("counts").to_numpy())
         self.pending_rows += len(vc)
-        if self.pending_rows > 2 * self.exact_limit or len(vc) > self.exact_limit:
+        if self.pending_rows > self.exact_limit:
             self._compact()
 
     def _compact(self) -> None:

@@ -108,7 +108,10 @@ class HyperLogLog:
         # bit length of ``rest`` (< 2**50, exact in float64) gives the position of its leading one.
         _, exponent = np.frexp(rest.astype(np.float64))
         rank = (np.uint64(64) - p - exponent.astype(np.uint64) + np.uint64(1)).astype(np.uint8)
-        np.maximum.at(self.registers, idx, rank)
+        # Only values that raise their register matter; once registers fill up, few do, and the
+        # slow unbuffered maximum.at then touches only those.
+        raises = rank > self.registers[idx]
+        np.maximum.at(self.registers, idx[raises], rank[raises])
 
     def merge(self, other: "HyperLogLog") -> None:
         np.maximum(self.registers, other.registers, out=self.registers)
@@ -140,9 +143,8 @@ class CountMin:
         if len(hashes) == 0:
             return
         for row in range(self.depth):
-            self.table[row] += np.bincount(
-                self._index(hashes, row), weights=weights, minlength=self.width
-            ).astype(np.int64)
+            counts = np.bincount(self._index(hashes, row), weights=weights, minlength=self.width)
+            self.table[row] += counts if weights is None else counts.astype(np.int64)
 
     def estimate(self, hashes: np.ndarray) -> np.ndarray:
         est = None
