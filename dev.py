@@ -161,6 +161,7 @@ def supervise(procs: list[subprocess.Popen]) -> int:
 
 def cmd_up(args: argparse.Namespace) -> int:
     ensure_installed()
+    (VAR / "staticfiles").mkdir(parents=True, exist_ok=True)  # WhiteNoise warns when it is missing
     manage("migrate", "--noinput")
     manage("load_demo")
     port = free_port(args.host, args.port)

@@ -11,6 +11,8 @@ from config.settings import DATABASES  # noqa: E402
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 MEDIA_ROOT = tempfile.mkdtemp(prefix="gouvernail-test-media-")
+# An existing folder: WhiteNoise warns on every request when STATIC_ROOT is missing (a fresh clone).
+STATIC_ROOT = tempfile.mkdtemp(prefix="gouvernail-test-static-")
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}  # noqa: F405
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
