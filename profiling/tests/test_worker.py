@@ -1,0 +1,37 @@
+"""A real worker: a job that fails on bad data ends failed with a message, and the worker goes on."""
+
+import random
+
+import pytest
+
+from catalog import services as catalog_services
+from profiling import services
+from profiling.models import ProfileRun
+from profiling.tests.factories import credit_csv
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+
+
+def test_bad_data_fails_its_job_and_the_worker_goes_on(data_root, owner, live_worker):
+    dataset = catalog_services.create_dataset(actor=owner, namespace="s3://lake", name="mixed")
+    path = data_root / "v1.csv"
+    path.write_text(credit_csv(30))
+    v1, _ = catalog_services.add_version_from_uri(actor=owner, dataset=dataset, uri=path.as_uri())
+    live_worker.wait_until(lambda: ProfileRun.objects.filter(version=v1, status="succeeded").exists())
+
+    # The registered file is overwritten with garbage, then profiled again: that job fails...
+    path.write_bytes(bytes(random.Random(1).randrange(256) for _ in range(5000)))
+    services.request_rerun(actor=owner, version=v1)
+    # ...and a good version queued right behind it is profiled by the same worker.
+    good = data_root / "v2.csv"
+    good.write_text(credit_csv(40, seed=2))
+    v2, _ = catalog_services.add_version_from_uri(actor=owner, dataset=dataset, uri=good.as_uri())
+
+    live_worker.wait_until(lambda: ProfileRun.objects.filter(version=v2, status="succeeded").exists())
+    live_worker.wait_until(
+        lambda: ProfileRun.objects.filter(version=v1, status__in=["failed", "succeeded"]).exists()
+    )
+    failed = ProfileRun.objects.get(version=v1)
+    assert failed.status == "failed" and failed.error and "Traceback" not in failed.error
+    assert ProfileRun.objects.get(version=v2).row_count == 40
+    assert live_worker.alive
