@@ -264,11 +264,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def run_wrk(url: str, token: str, *, duration: int, connections: int, workers: int) -> dict:
+def run_wrk(urls: list[str], token: str, *, duration: int, connections: int, workers: int) -> list[dict]:
+    """Serve with gunicorn on loopback, load each URL with wrk for ``duration`` seconds."""
     wrk = shutil.which("wrk")
     if not wrk:
         print("  wrk not installed (apt-get install wrk): load test skipped")
-        return {}
+        return []
     port = free_port()
     env = {**os.environ, "CONN_MAX_AGE": "600"}
     server = subprocess.Popen(
@@ -284,6 +285,7 @@ def run_wrk(url: str, token: str, *, duration: int, connections: int, workers: i
         env=env,
         start_new_session=True,
     )  # fmt: skip
+    results = []
     try:
         base = f"http://127.0.0.1:{port}"
         for _ in range(100):
@@ -292,20 +294,26 @@ def run_wrk(url: str, token: str, *, duration: int, connections: int, workers: i
                     break
             except OSError:
                 time.sleep(0.1)
-        full = base + url
-        # Warm every worker (imports, connections) before measuring.
-        subprocess.run(
-            [wrk, "-t1", f"-c{connections}", "-d3s", "-H", f"Authorization: Token {token}", full],
-            capture_output=True, check=False,
-        )  # fmt: skip
-        out = subprocess.run(
-            [wrk, "-t2", f"-c{connections}", f"-d{duration}s", "--latency", "--timeout", "5s",
-             "-H", f"Authorization: Token {token}", full],
-            capture_output=True, text=True, check=False,
-        ).stdout  # fmt: skip
+        for url in urls:
+            full = base + url
+            # Warm every worker (imports, connections) before measuring.
+            subprocess.run(
+                [wrk, "-t1", f"-c{connections}", "-d3s", "-H", f"Authorization: Token {token}", full],
+                capture_output=True, check=False,
+            )  # fmt: skip
+            out = subprocess.run(
+                [wrk, "-t2", f"-c{connections}", f"-d{duration}s", "--latency", "--timeout", "5s",
+                 "-H", f"Authorization: Token {token}", full],
+                capture_output=True, text=True, check=False,
+            ).stdout  # fmt: skip
+            results.append(_parse_wrk(out))
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
+    return results
+
+
+def _parse_wrk(out: str) -> dict:
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
 
     def ms(label: str) -> float:
@@ -314,13 +322,7 @@ def run_wrk(url: str, token: str, *, duration: int, connections: int, workers: i
         return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
 
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    return {
-        "rps": rps,
-        "p50": ms("50"),
-        "p99": ms("99"),
-        "non2xx": int(errors.group(1)) if errors else 0,
-        "raw": out,
-    }
+    return {"rps": rps, "p50": ms("50"), "p99": ms("99"), "non2xx": int(errors.group(1)) if errors else 0}
 
 
 def main() -> None:
@@ -391,11 +393,15 @@ def main() -> None:
     for _ in range(30):
         client.get(url)
     stack = []
+    cpu0 = time.process_time()
     for _ in range(args.repeat):
         t0 = time.perf_counter()
         r = client.get(url)
         stack.append((time.perf_counter() - t0) * 1000)
         assert r.status_code == 200
+    # CPU spent in this process per request (Django, DRF, the service; not PostgreSQL's share):
+    # a figure that the machine's other load does not inflate.
+    stack_cpu = (time.process_time() - cpu0) * 1000 / args.repeat
 
     # 2. The floor: plain SQL over one connection.
     raw = psycopg.connect(**connection.get_connection_params(), autocommit=True)
@@ -416,25 +422,37 @@ def main() -> None:
     )
 
     print()
+    print(f"Load average (1, 5, 15 min) before measuring: {os.getloadavg()}")
     print(f"Clearance, 5 datasets x 50 upstream nodes, {args.datasets:,} datasets, {args.nodes:,}-node graph")
     print(f"  allowed={answer['allowed']}  same answer as plain SQL: {same}")
     print(f"  Django stack (test Client, in process): {summary(stack)}")
     print(f"  plain SQL floor (psycopg, 3 queries):   {summary(floor)}")
+    print(f"  Django stack CPU per request in this process (PostgreSQL not counted): {stack_cpu:.2f} ms")
     print(f"  ratio p95 stack / floor: {percentile(stack, 95) / percentile(floor, 95):.1f}x")
 
     # 3. gunicorn + wrk on loopback, bounded in time.
     print(
         f"\nLoad: gunicorn ({args.workers} sync workers) + wrk ({args.connections} connections, {args.duration} s)"
     )
-    result = run_wrk(url, token, duration=args.duration, connections=args.connections, workers=args.workers)
-    if result:
+    # The ceiling of this machine for any authenticated endpoint: one audit record by id (token
+    # lookup + one primary-key read), through the same gunicorn, middleware and DRF.
+    from governance.models import AuditRecord
+
+    trivial = f"/api/v1/audit/{AuditRecord.objects.order_by('-seq').values_list('pk', flat=True).first()}/"
+    results = run_wrk(
+        [url, trivial], token, duration=args.duration, connections=args.connections, workers=args.workers
+    )
+    for label, result in zip(
+        ["clearance (5 x 50 nodes)", "trivial endpoint (ceiling)"], results, strict=False
+    ):
         print(
-            f"  {result['rps']:.0f} requests/s  p50 {result['p50']:.2f} ms  p99 {result['p99']:.2f} ms  "
-            f"non-2xx: {result['non2xx']}"
+            f"  {label:28s} {result['rps']:6.0f} requests/s  p50 {result['p50']:7.2f} ms  "
+            f"p99 {result['p99']:7.2f} ms  non-2xx: {result['non2xx']}"
         )
-        print(
-            f"  floor for comparison: {1000 / statistics.mean(floor):.0f} plain-SQL answers/s on one connection"
-        )
+    if len(results) == 2:
+        print(f"  clearance throughput / trivial endpoint: {results[0]['rps'] / results[1]['rps']:.2f}")
+    print(f"  plain-SQL floor: {1000 / statistics.mean(floor):.0f} answers/s on one connection")
+    print(f"  load average (1, 5, 15 min) at the end: {os.getloadavg()}")
 
 
 if __name__ == "__main__":

@@ -14,14 +14,30 @@ one for the policies, and one profile summary per dataset that has a quality or 
 """
 
 from datetime import timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from governance import policies
-from governance.models import AccessRequest, Purpose, RequestStatus
-from governance.selectors import MAX_DATASETS_PER_QUERY, datasets_for_urns, policies_for
+from governance.models import Purpose, RequestStatus
+from governance.selectors import MAX_DATASETS_PER_QUERY, dataset_refs_for_urns, grant_rows, policy_rows
+
+
+class Policy(NamedTuple):
+    require_quality_pass: bool
+    max_parity_difference: float | None
+    max_approval_days: int | None
+
+    @property
+    def has_conditions(self) -> bool:
+        return self.require_quality_pass or self.max_parity_difference is not None
+
+
+def _datasets_by_ids(ids: list[int]) -> dict:
+    from catalog.selectors import datasets_by_ids
+
+    return datasets_by_ids(ids)
 
 
 def parse_dataset_list(raw: str | list[str] | None) -> list[str]:
@@ -70,22 +86,7 @@ class _Grants:
         self.other: dict[int, tuple[int, str, Any]] = {}
         if principal is None or not dataset_ids:
             return
-        through = AccessRequest.datasets.through
-        rows = (
-            through.objects.filter(
-                dataset_id__in=dataset_ids,
-                accessrequest__requester_id=principal.pk,
-                accessrequest__purpose=purpose,
-            )
-            .values_list(
-                "dataset_id",
-                "accessrequest_id",
-                "accessrequest__status",
-                "accessrequest__expires_at",
-                "accessrequest__decided_at",
-            )
-            .order_by("accessrequest_id")
-        )
+        rows = grant_rows(principal_id=principal.pk, purpose=purpose, dataset_ids=dataset_ids)
         for ds_id, req_id, status, expires_at, decided_at in rows:
             days = policy_days.get(ds_id)
             too_old = (
@@ -116,7 +117,7 @@ def evaluate(*, principal, urns: list[str], purpose: str) -> dict[str, Any]:
     """
     if purpose not in Purpose.values:
         raise ValidationError({"purpose": [f"Must be one of {', '.join(Purpose.values)}."]})
-    found, malformed = datasets_for_urns(urns)
+    found, malformed = dataset_refs_for_urns(urns)
     errors = []
     if malformed:
         errors.append(f"Not a dataset URN (expected dataset:<namespace>:<name>): {', '.join(malformed)}.")
@@ -128,12 +129,14 @@ def evaluate(*, principal, urns: list[str], purpose: str) -> dict[str, Any]:
 
     upstream = upstream_of(urns)
     upstream_urns = list(dict.fromkeys(u for us in upstream.values() for u in us if u not in found))
-    up_found, _ = datasets_for_urns(upstream_urns) if upstream_urns else ({}, [])
+    up_found, _ = dataset_refs_for_urns(upstream_urns) if upstream_urns else ({}, [])
     everything = {**up_found, **found}
     gated_ids = {d.pk for d in everything.values() if d.sensitivity not in policies.NEEDS_NO_APPROVAL}
     asked_ids = {d.pk for d in found.values()}
-    policy = policies_for(gated_ids | asked_ids)
+    policy = {pk: Policy(*row) for pk, row in policy_rows(gated_ids | asked_ids).items()}
     days = {pk: p.max_approval_days for pk, p in policy.items() if p.max_approval_days}
+    conditional = [pk for pk in asked_ids if pk in policy and policy[pk].has_conditions]
+    models = _datasets_by_ids(conditional) if conditional else {}
     grants = _Grants(principal, gated_ids, purpose, days)
     who = principal.get_username() if principal is not None else "nobody"
 
@@ -174,8 +177,8 @@ def evaluate(*, principal, urns: list[str], purpose: str) -> dict[str, Any]:
             allowed = False
 
         pol = policy.get(ds.pk)
-        if pol is not None and (pol.require_quality_pass or pol.max_parity_difference is not None):
-            ok, why = _conditions(ds, pol)
+        if pol is not None and pol.has_conditions:
+            ok, why = _conditions(models[ds.pk], pol)
             reasons.extend(why)
             allowed = allowed and ok
 

@@ -1,8 +1,12 @@
 """Reads of governance, scoped by permission and prefetched for endpoints and pages."""
 
+from datetime import UTC
+
 from django.core.exceptions import ValidationError
 from django.db import connection
 from django.db.models import Q, QuerySet
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from catalog.models import Dataset
 from catalog.urns import candidate_splits
@@ -17,12 +21,31 @@ from governance.models import (
 MAX_DATASETS_PER_QUERY = 200
 
 
-def datasets_for_urns(urns: list[str]) -> tuple[dict[str, Dataset], list[str]]:
-    """({urn: dataset} for the known URNs, [malformed URNs]) in one query.
+class DatasetRef:
+    """What clearance needs of a dataset, without a model instance (clearance reads hundreds)."""
+
+    __slots__ = ("pk", "namespace", "name", "owner_id", "sensitivity")
+
+    def __init__(self, pk: int, namespace: str, name: str, owner_id: int | None, sensitivity: str) -> None:
+        self.pk, self.namespace, self.name, self.owner_id, self.sensitivity = (
+            pk,
+            namespace,
+            name,
+            owner_id,
+            sensitivity,
+        )
+
+    @property
+    def urn(self) -> str:
+        return f"dataset:{self.namespace}:{self.name}"
+
+
+def dataset_refs_for_urns(urns: list[str]) -> tuple[dict[str, DatasetRef], list[str]]:
+    """({urn: DatasetRef} for the known URNs, [malformed URNs]), usually in one query.
 
     catalog.selectors.datasets_by_urns asks once per URN; clearance resolves a few hundred URNs
-    per question, so here every split of every URN goes into one query on the (namespace, name)
-    index and the matching is done in Python.
+    per question, so here the URNs' (namespace, name) pairs go into one query that probes the
+    unique (namespace, name) index, and the matching is done in Python.
     """
     splits: dict[str, list[tuple[str, str]]] = {}
     malformed = []
@@ -35,10 +58,10 @@ def datasets_for_urns(urns: list[str]) -> tuple[dict[str, Dataset], list[str]]:
         return {}, malformed
     # The conventional reading first (one pair per URN, how catalog and lineage build URNs); the
     # other ways to split are only tried for the URNs it did not find.
-    by_key = {(d.namespace, d.name): d for d in _datasets_by_keys([c[0] for c in splits.values()])}
+    by_key = {(r.namespace, r.name): r for r in _refs_by_keys([c[0] for c in splits.values()])}
     rest = list(dict.fromkeys(k for c in splits.values() if c[0] not in by_key for k in c[1:]))
     if rest:
-        by_key.update({(d.namespace, d.name): d for d in _datasets_by_keys(rest)})
+        by_key.update({(r.namespace, r.name): r for r in _refs_by_keys(rest)})
     found = {}
     for urn, cands in splits.items():
         for key in cands:
@@ -48,29 +71,42 @@ def datasets_for_urns(urns: list[str]) -> tuple[dict[str, Dataset], list[str]]:
     return found, malformed
 
 
-def _datasets_by_keys(pairs: list[tuple[str, str]]):
-    """Datasets by exact (namespace, name) pairs: on PostgreSQL one index nested loop over unnest()."""
-    if connection.vendor == "postgresql":
-        # The planner reads "namespace IN (..) AND name IN (..)" (or a hash join) as a scan of every
-        # dataset; a LATERAL subquery per pair (LIMIT 1 keeps it from being flattened into a
-        # hash join) makes it probe the unique index once per pair.
-        # The table name is the model's own; every value is a parameter.
-        inner = "SELECT id, namespace, name, owner_id, sensitivity FROM " + Dataset._meta.db_table  # noqa: S608
-        sql = (
-            "SELECT d.id, d.namespace, d.name, d.owner_id, d.sensitivity "
-            "FROM unnest(%s::text[], %s::text[]) AS k(ns, nm) CROSS JOIN LATERAL ("
-            + inner
-            + " WHERE namespace = k.ns AND name = k.nm LIMIT 1) d"
-        )
-        return Dataset.objects.raw(sql, [[ns for ns, _ in pairs], [nm for _, nm in pairs]])
-    out = []
-    # In chunks: SQLite parses a long OR chain as a tree as deep as the chain (limit 1000).
-    for i in range(0, len(pairs), 100):
-        q = Q(pk__in=[])
-        for ns, nm in pairs[i : i + 100]:
-            q |= Q(namespace=ns, name=nm)
-        out += Dataset.objects.filter(q).order_by().only("id", "namespace", "name", "owner_id", "sensitivity")
-    return out
+def datasets_for_urns(urns: list[str]) -> tuple[dict[str, Dataset], list[str]]:
+    """As dataset_refs_for_urns, with Dataset instances (for services that write relations to them)."""
+    refs, malformed = dataset_refs_for_urns(urns)
+    rows = Dataset.objects.in_bulk([r.pk for r in refs.values()])
+    return {urn: rows[r.pk] for urn, r in refs.items() if r.pk in rows}, malformed
+
+
+_COLUMNS = "id, namespace, name, owner_id, sensitivity"
+
+
+def _refs_by_keys(pairs: list[tuple[str, str]]) -> list[DatasetRef]:
+    """Datasets by exact (namespace, name) pairs."""
+    table = Dataset._meta.db_table  # the model's own table name; every value is a parameter
+    with connection.cursor() as cur:
+        if connection.vendor == "postgresql":
+            # The planner reads "namespace IN (..) AND name IN (..)" (or a hash join) as a scan of
+            # every dataset; a LATERAL subquery per pair (LIMIT 1 keeps it from being flattened
+            # into a hash join) makes it probe the unique index once per pair.
+            cur.execute(
+                f"SELECT d.id, d.namespace, d.name, d.owner_id, d.sensitivity "  # noqa: S608
+                f"FROM unnest(%s::text[], %s::text[]) AS k(ns, nm) CROSS JOIN LATERAL ("
+                f"SELECT {_COLUMNS} FROM {table} WHERE namespace = k.ns AND name = k.nm LIMIT 1) d",
+                [[ns for ns, _ in pairs], [nm for _, nm in pairs]],
+            )
+            return [DatasetRef(*row) for row in cur.fetchall()]
+        out = []
+        # In chunks: SQLite parses a long OR chain as a tree as deep as the chain (limit 1000).
+        for i in range(0, len(pairs), 100):
+            chunk = pairs[i : i + 100]
+            where = " OR ".join(["(namespace = %s AND name = %s)"] * len(chunk))
+            cur.execute(
+                f"SELECT {_COLUMNS} FROM {table} WHERE {where}",  # noqa: S608
+                [v for pair in chunk for v in pair],
+            )
+            out += [DatasetRef(*row) for row in cur.fetchall()]
+        return out
 
 
 def resolve_urns(urns: list[str], *, field: str) -> dict[str, Dataset]:
@@ -85,6 +121,55 @@ def resolve_urns(urns: list[str], *, field: str) -> dict[str, Dataset]:
     if errors:
         raise ValidationError({field: errors})
     return found
+
+
+def _in(values: list) -> tuple[str, list]:
+    """``IN (...)`` portable: one array parameter on PostgreSQL, expanded on SQLite."""
+    if connection.vendor == "postgresql":
+        return "= ANY(%s)", [list(values)]
+    return f"IN ({','.join(['%s'] * len(values))})", list(values)
+
+
+def _aware(value):
+    """A timestamp from a raw cursor: SQLite gives naive UTC (or text), PostgreSQL an aware datetime."""
+    if value is None:
+        return None
+    parsed = parse_datetime(value) if isinstance(value, str) else value
+    return parsed if timezone.is_aware(parsed) else timezone.make_aware(parsed, UTC)
+
+
+def grant_rows(*, principal_id: int, purpose: str, dataset_ids) -> list[tuple]:
+    """(dataset id, request id, status, expires_at, decided_at) of the principal's requests for the
+    purpose that name any of the datasets, oldest request first. Plain SQL: clearance's hot path."""
+    ids = list(dataset_ids)
+    if not ids:
+        return []
+    cond, params = _in(ids)
+    through = AccessRequest.datasets.through._meta.db_table
+    table = AccessRequest._meta.db_table
+    with connection.cursor() as cur:
+        cur.execute(
+            f"SELECT rd.dataset_id, r.id, r.status, r.expires_at, r.decided_at FROM {through} rd "  # noqa: S608
+            f"JOIN {table} r ON r.id = rd.accessrequest_id "
+            f"WHERE r.requester_id = %s AND r.purpose = %s AND rd.dataset_id {cond} ORDER BY r.id",
+            [principal_id, purpose, *params],
+        )
+        return [(d, r, st, _aware(e), _aware(dec)) for d, r, st, e, dec in cur.fetchall()]
+
+
+def policy_rows(dataset_ids) -> dict[int, tuple[bool, float | None, int | None]]:
+    """{dataset id: (require_quality_pass, max_parity_difference, max_approval_days)} in plain SQL."""
+    ids = list(dataset_ids)
+    if not ids:
+        return {}
+    cond, params = _in(ids)
+    with connection.cursor() as cur:
+        cur.execute(
+            "SELECT dataset_id, require_quality_pass, max_parity_difference, max_approval_days "  # noqa: S608
+            f"FROM {DatasetPolicy._meta.db_table} WHERE dataset_id {cond}",
+            params,
+        )
+        return {row[0]: (bool(row[1]), row[2], row[3]) for row in cur.fetchall()}
 
 
 def policy_of(dataset: Dataset) -> DatasetPolicy | None:
