@@ -17,7 +17,9 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Q
+from django.utils import timezone
 
 from catalog import selectors as catalog_selectors
 from catalog import services as catalog_services
@@ -105,30 +107,26 @@ def ingest_event(*, body: Any, actor=None, emit_model_signal: bool = True) -> tu
     """
     kind = validate_event(body, max_datasets=_max_datasets())
     digest = canonical_hash(body)
-    existing = LineageEvent.objects.filter(body_hash=digest).first()
-    if existing is not None:
-        return existing, False
     event_time = parse_event_time(body["eventTime"])
     deferred = _unknown_count(_event_dataset_keys(kind, body)) > _sync_max_new_datasets()
+    event = LineageEvent(
+        kind=kind,
+        event_type=(body.get("eventType") or "") if kind == EventKind.RUN else "",
+        event_time=event_time,
+        run_id=body["run"]["runId"].lower() if kind == EventKind.RUN else "",
+        job_key=node_key("job", body["job"]["namespace"], body["job"]["name"])
+        if kind != EventKind.DATASET
+        else "",
+        producer=str(body.get("producer", ""))[:1000],
+        body_hash=digest,
+        body=body,
+        received_at=timezone.now(),
+        received_by=getattr(actor, "username", "") or "",
+        deferred=deferred,
+    )
     with transaction.atomic():
-        try:
-            with transaction.atomic():
-                event = LineageEvent.objects.create(
-                    kind=kind,
-                    event_type=(body.get("eventType") or "") if kind == EventKind.RUN else "",
-                    event_time=event_time,
-                    run_id=body["run"]["runId"].lower() if kind == EventKind.RUN else "",
-                    job_key=node_key("job", body["job"]["namespace"], body["job"]["name"])
-                    if kind != EventKind.DATASET
-                    else "",
-                    producer=str(body.get("producer", ""))[:1000],
-                    body_hash=digest,
-                    body=body,
-                    received_by=getattr(actor, "username", "") or "",
-                    deferred=deferred,
-                )
-        except IntegrityError:
-            # The same event, posted concurrently, committed first.
+        if not _insert_event(event):
+            # The same event was stored before (a retry), or committed first by a concurrent post.
             return LineageEvent.objects.get(body_hash=digest), False
         if deferred:
             from lineage.tasks import apply_event
@@ -137,6 +135,41 @@ def ingest_event(*, body: Any, actor=None, emit_model_signal: bool = True) -> tu
         else:
             _apply(kind, body, event_time, _Ctx(emit_model_signal=emit_model_signal))
     return event, True
+
+
+_INSERT_EVENT = (
+    "INSERT INTO lineage_lineageevent (kind, event_type, event_time, run_id, job_key, producer, body_hash, body,"
+    " received_at, received_by, deferred) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+    " ON CONFLICT (body_hash) DO NOTHING RETURNING id"
+)
+
+
+def _insert_event(event: LineageEvent) -> bool:
+    """Insert the event unless one with the same hash exists → inserted? (one statement, no savepoint:
+    this is the hot path of ingestion, and a retry is answered without an error being raised)."""
+    ops = connection.ops
+    field = LineageEvent._meta.get_field("body")
+    params = [
+        event.kind,
+        event.event_type,
+        ops.adapt_datetimefield_value(event.event_time),
+        event.run_id,
+        event.job_key,
+        event.producer,
+        event.body_hash,
+        field.get_db_prep_save(event.body, connection),
+        ops.adapt_datetimefield_value(event.received_at),
+        event.received_by,
+        event.deferred,
+    ]
+    with connection.cursor() as cur:
+        cur.execute(_INSERT_EVENT, params)
+        row = cur.fetchone()
+    if row is None:
+        return False
+    event.pk = row[0]
+    event._state.adding = False
+    return True
 
 
 def _apply(kind: str, body: dict, event_time: datetime, ctx: _Ctx) -> None:
@@ -426,6 +459,7 @@ def _apply_run_event(body: dict, event_time: datetime, ctx: _Ctx) -> None:
     run_id = body["run"]["runId"].lower()
     event_type = body.get("eventType") or ""
     run = Run.objects.select_for_update().filter(run_id=run_id).first()
+    new_run = run is None
     if run is None:
         run = Run(run_id=run_id, job=job, begun_at=event_time)
     elif run.job_id != job.pk:
@@ -438,7 +472,9 @@ def _apply_run_event(body: dict, event_time: datetime, ctx: _Ctx) -> None:
         [(ns, name, facets) for _d, ns, name, facets, _x in specs] + _column_lineage_refs(specs)
     )
     io_changed = False
-    existing = {(io.node_id, io.direction): io for io in run.io.all()}
+    # A run seen for the first time has no IO yet: no need to ask.
+    existing = {} if new_run else {(io.node_id, io.direction): io for io in run.io.all()}
+    created: list[RunIO] = []
     for direction, ns, name, facets, extra in specs:
         node = nodes[(ns, name)]
         _apply_dataset_facets(node, facets)
@@ -446,7 +482,7 @@ def _apply_run_event(body: dict, event_time: datetime, ctx: _Ctx) -> None:
         merged = {**facets, **extra}
         io = existing.get((node.pk, direction))
         if io is None:
-            io = RunIO.objects.create(
+            io = RunIO(
                 run=run,
                 node=node,
                 direction=direction,
@@ -454,6 +490,7 @@ def _apply_run_event(body: dict, event_time: datetime, ctx: _Ctx) -> None:
                 version_number=number,
                 facets=merged,
             )
+            created.append(io)
             existing[(node.pk, direction)] = io
             io_changed = True
         elif (label and (label, number) != (io.version_label, io.version_number)) or merged != io.facets:
@@ -466,9 +503,16 @@ def _apply_run_event(body: dict, event_time: datetime, ctx: _Ctx) -> None:
         if direction == Direction.OUTPUT and node.kind == NodeKind.MODEL and event_type in ("COMPLETE", ""):
             ctx.model_outputs.append((node, label or None))
 
-    latest = job.latest_run
-    if latest is None or latest.pk == run.pk or (run.begun_at, run.pk) >= (latest.begun_at, latest.pk):
-        became_latest = latest is None or latest.pk != run.pk
+    if created:
+        RunIO.objects.bulk_create(created)
+
+    if job.latest_run_id is None or job.latest_run_id == run.pk:
+        is_latest = True
+    else:
+        latest_begun = Run.objects.filter(pk=job.latest_run_id).values_list("begun_at", flat=True).first()
+        is_latest = latest_begun is None or (run.begun_at, run.pk) >= (latest_begun, job.latest_run_id)
+    if is_latest:
+        became_latest = job.latest_run_id != run.pk
         if became_latest:
             Node.objects.filter(pk=job.pk).update(latest_run=run)
             job.latest_run = run
@@ -500,12 +544,13 @@ def _send_model_signals(run: Run, job: Node, outputs: list[tuple[Node, str | Non
 def _set_current_edges(job: Node, io: list[tuple[int, str]]) -> None:
     """Make the job's current edges those of the given run inputs/outputs (applying only the diff)."""
     wanted = {(n, job.pk) if d == Direction.INPUT else (job.pk, n) for n, d in io}
-    have = set(Edge.objects.filter(src=job.pk).values_list("src", "dst")) | set(
-        Edge.objects.filter(dst=job.pk).values_list("src", "dst")
-    )
+    have = set(Edge.objects.filter(Q(src=job.pk) | Q(dst=job.pk)).values_list("src", "dst"))
     gone = have - wanted
-    for src, dst in gone:
-        Edge.objects.filter(src=src, dst=dst).delete()
+    if gone:
+        cond = Q()
+        for src, dst in gone:
+            cond |= Q(src=src, dst=dst)
+        Edge.objects.filter(cond).delete()
     new = wanted - have
     if new:
         Edge.objects.bulk_create([Edge(src=s, dst=d) for s, d in sorted(new)], ignore_conflicts=True)
