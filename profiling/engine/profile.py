@@ -276,6 +276,7 @@ def _one_pass(
         "schema": schema,
         "columns": drift_columns,
     }
+    warnings.extend(plan.notes)
     if plan.skipped_count:
         warnings.append(
             f"{plan.skipped_count} ragged row(s) were skipped (e.g. {plan.skipped_rows[0]}); the figures leave them out."
@@ -291,7 +292,10 @@ def _one_pass(
         "sample_rows": 0 if sampled is None else sampled.num_rows,
         "sample_size_limit": sample_size,
         "skipped_rows": plan.skipped_count,
-        "read_types": {k: str(v) for k, v in plan.column_types.items()},
+        "read_types": {
+            **{k: str(v) for k, v in plan.column_types.items()},
+            **{k: "string" for k in sorted(plan.json_python_columns or ())},
+        },
         "columns": method_columns,
         "pii_rates": pii_rates,
         "proxy_associations": proxy_measures,

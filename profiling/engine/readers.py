@@ -32,6 +32,7 @@ CSV_BLOCK = 4 * 1024 * 1024
 JSON_BLOCK = 4 * 1024 * 1024
 MAX_RETYPES = 50
 NEWLINES = "\x00newlines"  # Retype marker: re-read with quoted values allowed to span lines
+RENAMED = "\x00renamed"  # Retype marker: the plan now renames repeated header names
 # Values pyarrow reads as null in CSV; the default list plus the empty string for text columns.
 _CSV_CONVERSION = re.compile(
     r"In CSV column #(\d+): (?:Row #\d+: )?CSV conversion error to (\w+)[^']*'(.*)'", re.S
@@ -68,6 +69,8 @@ class ReadPlan:
     skipped_rows: list[str] = field(default_factory=list)  # ragged CSV rows (first few kept)
     skipped_count: int = 0
     skipped_quoted: bool = False
+    column_names: list[str] | None = None  # replaces a header that repeats names
+    notes: list[str] = field(default_factory=list)  # what reading changed, for the warnings
     newlines_in_values: bool = False
     reader: str = ""
     progress_fraction: Callable[[], float] = lambda: 0.0
@@ -132,6 +135,9 @@ def _csv_batches(plan: ReadPlan, counting: _CountingFile) -> Iterator[pa.RecordB
         block_size=plan.block_size,
         use_threads=True,
         encoding="utf8" if encoding.lower() in ("utf-8", "utf8") else encoding,
+        # Renamed columns (a header that repeats a name) replace the header row.
+        column_names=plan.column_names,
+        skip_rows=1 if plan.column_names else 0,
     )
     parse_options = pacsv.ParseOptions(
         delimiter="\t" if plan.format == "tsv" else ",",
@@ -145,14 +151,28 @@ def _csv_batches(plan: ReadPlan, counting: _CountingFile) -> Iterator[pa.RecordB
         strings_can_be_null=True,
         include_columns=plan.columns or None,
     )
-    reader = pacsv.open_csv(
-        stream, read_options=read_options, parse_options=parse_options, convert_options=convert_options
-    )
+    try:
+        reader = pacsv.open_csv(
+            stream, read_options=read_options, parse_options=parse_options, convert_options=convert_options
+        )
+    except pa.ArrowKeyError as exc:  # a selected column is not in the header (as it is)
+        names = _csv_header(plan, read_options, parse_options)
+        if len(set(names)) < len(names) and not plan.column_names:
+            plan.column_names = _dedupe(names)
+            raise Retype(RENAMED, None, "the header repeats column names") from exc
+        raise ProfileError(f"A selected column is not in the file: {exc}") from exc
     names = reader.schema.names
     if plan.columns:
         # pyarrow's errors number columns as in the file, not as selected: read the header too.
         names = _csv_header(plan, read_options, parse_options)
     _check_header(names)
+    if len(set(names)) < len(names) and not plan.column_names:
+        plan.column_names = _dedupe(names)
+        raise Retype(RENAMED, None, "the header repeats column names")
+    if plan.column_names and not plan.notes:
+        original = _csv_header(plan, pacsv.ReadOptions(encoding=read_options.encoding), parse_options)
+        renamed = [f"{a} -> {b}" for a, b in zip(original, plan.column_names, strict=False) if a != b]
+        plan.notes.append(f"The header repeats column names; renamed {', '.join(renamed)}.")
     yielded = False
     while True:
         try:
@@ -185,15 +205,28 @@ def _csv_header(plan: ReadPlan, read_options, parse_options) -> list[str]:
         counting.close()
 
 
+def _dedupe(names: list[str]) -> list[str]:
+    """Repeated names get _2, _3... (skipping names the header already has)."""
+    taken = set(names)
+    seen: set[str] = set()
+    out = []
+    for name in names:
+        if name in seen:
+            k = 2
+            while f"{name}_{k}" in taken:
+                k += 1
+            new = f"{name}_{k}"
+            taken.add(new)
+            out.append(new)
+        else:
+            seen.add(name)
+            out.append(name)
+    return out
+
+
 def _check_header(names: list[str]) -> None:
     if not names or (len(names) == 1 and not names[0].strip()):
         raise ProfileError("The file has no header row.")
-    seen: set[str] = set()
-    dupes = sorted({n for n in names if n in seen or seen.add(n)})
-    if dupes:
-        raise ProfileError(
-            f"The header names a column twice: {', '.join(dupes)}. Column names must be unique."
-        )
 
 
 def _widen(target: str, value: str) -> pa.DataType:
@@ -429,6 +462,8 @@ def stream(plan: ReadPlan) -> Iterator[pa.RecordBatch]:
 
 def apply_retype(plan: ReadPlan, retype: Retype) -> None:
     """Widen the plan after a ``Retype`` so that the next attempt reads further."""
+    if retype.column == RENAMED:
+        return
     if retype.column == NEWLINES:
         plan.newlines_in_values = True
         plan.skipped_count, plan.skipped_rows, plan.skipped_quoted = 0, [], False

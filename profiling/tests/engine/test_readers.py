@@ -238,3 +238,25 @@ def test_latin1_json_lines(write):
     r = profile_file(path, format="jsonl", encoding="latin-1")
     assert {t["value"] for t in column(r, "a")["top_values"]} == {"café", "naïve"}
     assert column(r, "a")["min"] == "café"
+
+
+def test_a_header_that_repeats_names_is_renamed(write):
+    path = write("dup.csv", "a,a,b,a_2\n1,2,3,4\n5,6,7,8\n")
+    r = profile_file(path, format="csv")
+    assert [c["name"] for c in r.schema] == ["a", "a_3", "b", "a_2"]
+    assert column(r, "a_3")["max"] == 6
+    assert any("repeats column names" in w for w in r.warnings)
+    batch = next(iter_batches(path, format="csv", columns=["a_3"]))
+    assert batch.column("a_3").to_pylist() == [2, 6]
+
+
+def test_jsonl_read_types_give_one_schema(write):
+    rows = "".join(f'{{"a": {i}}}\n' for i in range(3000)) + '{"a": "x"}\n'
+    path = write("m.jsonl", rows)
+    r = profile_file(path, format="jsonl", options=ProfileOptions(block_bytes=4096))
+    assert r.method["read_types"] == {"a": "string"}
+    types = {
+        b.schema.field("a").type
+        for b in iter_batches(path, format="jsonl", column_types=r.method["read_types"])
+    }
+    assert types == {pa.string()}
