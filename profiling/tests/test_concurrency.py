@@ -1,0 +1,49 @@
+"""Two deliveries of one job racing for it: the row lock lets exactly one claim it.
+
+Runs on SQLite (writers serialised by IMMEDIATE transactions) and on PostgreSQL (SELECT ... FOR
+UPDATE): ``DATABASE_URL=postgres://postgres@127.0.0.1:5432/gv_prof .venv/bin/pytest profiling/tests/test_concurrency.py``.
+"""
+
+import threading
+
+import pytest
+from django.db import connection
+
+from catalog import services as catalog_services
+from profiling import services
+from profiling.models import ProfileRun
+from profiling.tests.factories import credit_csv
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_racing_deliveries_claim_a_job_once(owner, data_root):
+    dataset = catalog_services.create_dataset(actor=owner, namespace="s3://lake", name="race")
+    path = data_root / "race.csv"
+    path.write_text(credit_csv(10))
+    version, _ = catalog_services.add_version_from_uri(actor=owner, dataset=dataset, uri=path.as_uri())
+    run = ProfileRun.objects.get(version=version)
+    results: list[bool] = []
+
+    for _round in range(5):
+        ProfileRun.objects.filter(pk=run.pk).update(status="pending", claim_token="", attempts=0)
+        results.clear()
+        barrier = threading.Barrier(2)
+
+        def deliver(token: str) -> None:
+            try:
+                barrier.wait()
+                claimed, _outcome = services.claim_run(run_id=run.pk, token=token)
+                results.append(claimed is not None)
+            finally:
+                connection.close()
+
+        threads = [threading.Thread(target=deliver, args=(f"worker-{i}",)) for i in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+
+        assert sorted(results) == [False, True]
+        run.refresh_from_db()
+        assert run.status == "running" and run.attempts == 1 and run.claim_token.startswith("worker-")
