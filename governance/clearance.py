@@ -21,7 +21,13 @@ from django.utils import timezone
 
 from governance import policies
 from governance.models import Purpose, RequestStatus
-from governance.selectors import MAX_DATASETS_PER_QUERY, dataset_refs_for_urns, grant_rows, policy_rows
+from governance.selectors import (
+    MAX_DATASETS_PER_QUERY,
+    approvals_of,
+    dataset_refs_for_urns,
+    grant_rows,
+    policy_rows,
+)
 
 
 class Policy(NamedTuple):
@@ -80,7 +86,14 @@ def latest_profile_summary(dataset) -> dict | None:
 class _Grants:
     """The principal's requests for the datasets involved, classified once."""
 
-    def __init__(self, principal, dataset_ids: set[int], purpose: str, policy_days: dict[int, int]) -> None:
+    def __init__(
+        self,
+        principal,
+        dataset_ids: set[int],
+        purpose: str,
+        policy_days: dict[int, int],
+        sensitivity: dict[int, str],
+    ) -> None:
         self.now = timezone.now()
         self.live: dict[int, tuple[int, Any]] = {}
         self.other: dict[int, tuple[int, str, Any]] = {}
@@ -102,6 +115,26 @@ class _Grants:
             if status == RequestStatus.APPROVED:
                 status = "expired" if not too_old else f"older than the policy's {days}-day cap"
             self.other[ds_id] = (req_id, status, expires_at)
+        if self.live:
+            self._recheck(sensitivity)
+
+    def _recheck(self, sensitivity: dict[int, str]) -> None:
+        """An approval given under a lower sensitivity does not cover a dataset made stricter since
+        (e.g. one steward's approval of a dataset now restricted): its requirement is checked again."""
+        given: dict[int, list[tuple[int, dict]]] = {}
+        for req_id, approver_id, roles in approvals_of([r for r, _ in self.live.values()]):
+            given.setdefault(req_id, []).append((approver_id, roles))
+        for ds_id, (req_id, expires_at) in list(self.live.items()):
+            sens = sensitivity.get(ds_id, "restricted")
+            pairs = [(uid, roles.get(str(ds_id), [])) for uid, roles in given.get(req_id, [])]
+            if not policies.requirement_met(sens, pairs):
+                del self.live[ds_id]
+                self.other[ds_id] = (
+                    req_id,
+                    f"approved under a lower sensitivity; the dataset is now {sens} and needs "
+                    f"{policies.missing_text(sens, pairs)}: ask again",
+                    expires_at,
+                )
 
     def why_not(self, ds_id: int, principal_name: str, purpose: str) -> str:
         if ds_id in self.other:
@@ -137,7 +170,8 @@ def evaluate(*, principal, urns: list[str], purpose: str) -> dict[str, Any]:
     days = {pk: p.max_approval_days for pk, p in policy.items() if p.max_approval_days}
     conditional = [pk for pk in asked_ids if pk in policy and policy[pk].has_conditions]
     models = _datasets_by_ids(conditional) if conditional else {}
-    grants = _Grants(principal, gated_ids, purpose, days)
+    sensitivity = {d.pk: d.sensitivity for d in everything.values()}
+    grants = _Grants(principal, gated_ids, purpose, days, sensitivity)
     who = principal.get_username() if principal is not None else "nobody"
 
     results = []

@@ -157,6 +157,17 @@ def grant_rows(*, principal_id: int, purpose: str, dataset_ids) -> list[tuple]:
         return [(d, r, st, _aware(e), _aware(dec)) for d, r, st, e, dec in cur.fetchall()]
 
 
+def approvals_of(request_ids) -> list[tuple[int, int, dict]]:
+    """(request id, approver id, roles per dataset id) of the approvals given on these requests."""
+    from governance.models import Approval, Decision
+
+    return list(
+        Approval.objects.filter(request_id__in=list(request_ids), decision=Decision.APPROVE)
+        .order_by()
+        .values_list("request_id", "approver_id", "roles")
+    )
+
+
 def policy_rows(dataset_ids) -> dict[int, tuple[bool, float | None, int | None]]:
     """{dataset id: (require_quality_pass, max_parity_difference, max_approval_days)} in plain SQL."""
     ids = list(dataset_ids)

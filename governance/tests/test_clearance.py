@@ -186,3 +186,18 @@ def test_query_count_does_not_grow_with_datasets(
     with django_assert_max_num_queries(8):
         answer = evaluate(principal=requester, urns=[d.urn for d in asked], purpose="training")
     assert answer["allowed"]
+
+
+def test_an_approval_does_not_survive_a_stricter_sensitivity(requester, owner, steward, make_dataset):
+    from catalog import services as catalog_services
+
+    ds = make_dataset("confidential")
+    req = _approved(requester, [steward], [ds])
+    assert evaluate(principal=requester, urns=[ds.urn], purpose="training")["allowed"]
+    catalog_services.update_dataset(actor=owner, dataset=ds, sensitivity="restricted")
+    answer = evaluate(principal=requester, urns=[ds.urn], purpose="training")
+    assert not answer["allowed"] and answer["datasets"][0]["access_request"] == req.pk
+    assert "now restricted" in answer["datasets"][0]["reasons"][0]
+    # A request approved by the owner and a steward clears it again.
+    _approved(requester, [steward, owner], [ds])
+    assert evaluate(principal=requester, urns=[ds.urn], purpose="training")["allowed"]
