@@ -78,6 +78,7 @@ class ColumnStats:
         self.table_values: Any = None  # np.ndarray (numbers) or pa.Array (strings)
         self.table_counts: np.ndarray | None = None
         self.exact = True
+        self.unsupported = ""
         self.kll = ds.kll_doubles_sketch(KLL_K) if self.family in ("integer", "float", "datetime") else None
         self.hll: HyperLogLog | None = None
         self.cms: CountMin | None = None
@@ -96,6 +97,15 @@ class ColumnStats:
         if n == nulls or self.family in ("null", "nested"):
             return
         valid = arr.drop_null() if nulls else arr
+        try:
+            self._update_valid(valid)
+        except (pa.ArrowNotImplementedError, pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+            # A type pyarrow cannot summarise this way (e.g. a duration it cannot cast to text):
+            # keep counting rows and nulls, and say so, rather than failing the profile.
+            self.family = "nested"
+            self.unsupported = f"{self.arrow_type}: {exc}"
+
+    def _update_valid(self, valid: pa.Array) -> None:
         if self.family in ("integer", "float", "datetime"):
             self._update_numbers(valid)
         elif self.family == "boolean":
@@ -242,7 +252,7 @@ class ColumnStats:
         if family in ("null", "nested") or non_null == 0:
             out["distinct_count"] = 0 if non_null == 0 else None
             if family == "nested":
-                method["note"] = "nested values: only nulls counted"
+                method["note"] = self.unsupported or "nested values: only nulls counted"
             return out
         numeric = family in ("integer", "float", "datetime")
         if self.exact:

@@ -206,7 +206,14 @@ def _one_pass(
             )
         values = _sample_values(by_name, c.name)
         if values is not None and len(values):
-            if c.family == "string":
+            if c.family == "string" and not pa.types.is_string(values.type):
+                try:  # times of day: summarised by their text
+                    values = values.cast(pa.string())
+                except (pa.ArrowNotImplementedError, pa.ArrowInvalid):
+                    values = None
+            if values is None:
+                kinds, rates = [], {}
+            elif c.family == "string":
                 kinds, rates = pii_mod.detect(
                     values,
                     threshold=options.pii_match_threshold,
@@ -214,8 +221,10 @@ def _one_pass(
                     seed=options.seed,
                 )
                 share = _number_share(values)
-                if share == 1:
-                    # pyarrow would have read the column as numbers were every value one.
+                if share == 1 and plan.format in ("csv", "tsv") and len(values) < non_null:
+                    # pyarrow would have read a CSV column as numbers were every value one: the
+                    # text values are rare enough to miss the sample. (Parquet and JSON columns of
+                    # digit strings, such as zip codes, are text on purpose.)
                     warnings.append(
                         f"Column {c.name} mixes numbers and text (mostly numbers, a few text values), "
                         "so it is profiled as text."

@@ -161,6 +161,10 @@ def _csv_batches(plan: ReadPlan, counting: _CountingFile) -> Iterator[pa.RecordB
             plan.column_names = _dedupe(names)
             raise Retype(RENAMED, None, "the header repeats column names") from exc
         raise ProfileError(f"A selected column is not in the file: {exc}") from exc
+    except pa.ArrowInvalid as exc:
+        if "Empty CSV" in str(exc):
+            raise ProfileError("The file is empty: it has no header row.") from exc
+        raise _csv_error(exc, plan.column_names or [], plan) from exc
     names = reader.schema.names
     if plan.columns:
         # pyarrow's errors number columns as in the file, not as selected: read the header too.

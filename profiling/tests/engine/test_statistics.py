@@ -137,3 +137,21 @@ def test_constant_column_has_a_one_bin_histogram(write):
     v = column(r, "v")
     assert v["histogram"] == {"bins": [5.0, 5.0], "counts": [10]}
     assert v["std"] == 0.0 and v["distinct_count"] == 1
+
+
+def test_times_durations_binary_and_decimals_do_not_break_a_profile(write_table):
+    import decimal
+
+    table = pa.table(
+        {
+            "t": pa.array([dt.time(1, 2), dt.time(3, 4), None]),
+            "d": pa.array([dt.timedelta(seconds=5), None, dt.timedelta(days=1)]),
+            "b": pa.array([b"\x00\x01", b"\xff", None]),
+            "m": pa.array([decimal.Decimal("1.50"), decimal.Decimal("2.25"), None]),
+        }
+    )
+    r = profile_file(write_table(table, "parquet"), format="parquet")
+    assert r.row_count == 3
+    assert column(r, "m")["mean"] == pytest.approx(1.875)
+    for name in ("t", "d", "b"):
+        assert column(r, name)["null_count"] == 1
