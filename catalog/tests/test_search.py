@@ -183,3 +183,32 @@ def test_searched_pages_count_in_the_same_pass(
 def test_last_word_is_a_prefix(corpus):
     assert names(search(Dataset.objects.all(), "dim cust")) == ["dim_customer_orders"]
     assert names(search(Dataset.objects.all(), "customer ord")) == ["dim_customer_orders"]
+
+
+@pytest.mark.parametrize(
+    "q",
+    [
+        "'",
+        "&|!():*",
+        "ñandú café",
+        "a" * 300,
+        "the",
+        "the and of",
+        "NEAR(a b)",
+        '"',
+        "x' OR 1=1 --",
+        "\x00abc",
+        "日本語 データ",
+        " ".join(str(i) for i in range(20)),
+    ],
+)
+def test_odd_queries_never_fail(q, api_client_for, owner):
+    services.create_dataset(actor=owner, namespace="s3://lake", name="café_ñandú", description="the data")
+    r = api_client_for(owner).get("/api/v1/datasets/", {"q": q, "facets": "true"})
+    assert r.status_code in (200, 400), r.content
+
+
+def test_accents_and_stemming(api_client_for, owner):
+    services.create_dataset(actor=owner, namespace="s3://lake", name="café_ñandú")
+    r = api_client_for(owner).get("/api/v1/datasets/", {"q": "café"})
+    assert [d["name"] for d in r.json()["results"]] == ["café_ñandú"]
