@@ -1,9 +1,13 @@
 """Subscriptions to the other apps' signals: audit catalog changes, register models found in lineage."""
 
+import logging
+
 from django.db import transaction
 
 from governance import audit
 from governance.models import Via
+
+log = logging.getLogger(__name__)
 
 # Of a dataset's fields, these are governance state: who owns it, who stewards it, how sensitive it is.
 AUDITED_FIELDS = ("owner", "stewards", "sensitivity", "sensitive_columns")
@@ -53,11 +57,19 @@ def on_dataset_deleted(sender, dataset, actor=None, changes=None, via=None, **kw
 
 
 def on_model_output_recorded(sender, namespace, name, version=None, run_id="", job=None, inputs=(), **kwargs):
+    """Register the model version lineage saw. A refusal (a name too long, another person's model)
+    is logged, never raised: the lineage event is already stored and must not fail because of us."""
+    from django.core.exceptions import ValidationError
+
+    from catalog.errors import Conflict, NotAllowed
     from governance.services import register_model_from_lineage
 
-    register_model_from_lineage(
-        namespace=namespace, name=name, version=version, run_id=run_id or "", inputs=inputs or []
-    )
+    try:
+        register_model_from_lineage(
+            namespace=namespace, name=name, version=version, run_id=run_id or "", inputs=inputs or []
+        )
+    except (ValidationError, NotAllowed, Conflict) as exc:
+        log.warning("model %s/%s version %s from lineage not registered: %s", namespace, name, version, exc)
 
 
 def connect() -> None:

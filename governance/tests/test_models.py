@@ -205,3 +205,14 @@ def test_model_registered_from_openlineage(
 def test_models_need_authentication(anon_client):
     assert anon_client.get("/api/v1/models/").status_code == 401
     assert anon_client.post("/api/v1/models/", {}, format="json").status_code == 401
+
+
+def test_a_refused_lineage_model_is_logged_not_raised(make_dataset, caplog):
+    from governance.receivers import on_model_output_recorded
+
+    ds = make_dataset("internal")
+    on_model_output_recorded(
+        None, namespace="ml", name="x" * 300, version="1", run_id="r", inputs=[(ds.pk, None)]
+    )
+    assert not ModelVersion.objects.exists()
+    assert "not registered" in caplog.text
