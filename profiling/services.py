@@ -423,6 +423,9 @@ def _compute(run: ProfileRun, progress: _Progress) -> _Computed:
         if tmp is not None:
             tmp.close()
 
+    if quality_result is not None and result.pii:
+        _redact_pii_values(quality_result, set(result.pii))
+
     drift = None
     previous = (
         ProfileRun.objects.filter(
@@ -442,6 +445,20 @@ def _compute(run: ProfileRun, progress: _Progress) -> _Computed:
             logger.exception("drift of profile run %s failed", run.pk)
             warnings.append(f"Drift could not be computed: {exc.__class__.__name__}: {str(exc)[:200]}")
     return _Computed(result, quality_result, proposed, suite_version, drift, warnings)
+
+
+def _redact_pii_values(quality_result: dict[str, Any], pii_columns: set[str]) -> None:
+    """Drop the sample of failing values GX reports for PII columns: every signed-in user reads
+    profiles, and an e-mail address that fails a regex is still an e-mail address."""
+    for item in quality_result["results"]:
+        observed = item.get("observed")
+        if (
+            item.get("column") in pii_columns
+            and isinstance(observed, dict)
+            and "partial_unexpected_list" in observed
+        ):
+            observed["partial_unexpected_list"] = []
+            observed["redacted"] = "values of a PII column are not shown"
 
 
 def _suite_name(dataset) -> str:
@@ -529,8 +546,13 @@ def save_suite(
     name: str | None = None,
     meta: dict[str, Any] | None = None,
     origin: str = SuiteOrigin.EDITED,
+    expected_version: int | None = None,
 ) -> ExpectationSuite:
-    """Replace a dataset's expectation suite (GX form), after GX itself has checked every expectation."""
+    """Replace a dataset's expectation suite (GX form), after GX itself has checked every expectation.
+
+    With ``expected_version`` (the version the editor read), a suite changed meanwhile by someone
+    else is not overwritten: Conflict (409).
+    """
     _check_can_edit(actor, dataset)
     checked = quality.normalize_expectations(expectations)
     if name is not None and (not isinstance(name, str) or len(name) > 255):
@@ -538,6 +560,13 @@ def save_suite(
     if meta is not None and not isinstance(meta, dict):
         raise ValidationError({"meta": ["An object."]})
     suite = ExpectationSuite.objects.select_for_update().filter(dataset=dataset).first()
+    current = suite.version if suite is not None else 0
+    if expected_version is not None and expected_version != current:
+        raise Conflict(
+            f"The suite was changed meanwhile (now version {current}, you edited version {expected_version}); "
+            "reload it and apply your change again.",
+            {"version": [f"Expected {expected_version}, found {current}."]},
+        )
     if suite is None:
         suite = ExpectationSuite(dataset=dataset, name=name or _suite_name(dataset), version=0)
     suite.expectations = checked

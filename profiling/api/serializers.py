@@ -103,6 +103,11 @@ class SuiteWriteSerializer(serializers.Serializer):
     # Shape only; GX validates each expectation in the service (unknown type → 400 naming it).
     expectations = serializers.ListField(child=serializers.JSONField())
     meta = serializers.DictField(required=False)
+    version = serializers.IntegerField(
+        required=False,
+        min_value=0,
+        help_text="The suite version you edited; if it changed meanwhile the answer is 409.",
+    )
 
 
 class GXSuiteExportSerializer(serializers.Serializer):
@@ -113,6 +118,10 @@ class GXSuiteExportSerializer(serializers.Serializer):
     expectations = serializers.ListField(child=serializers.JSONField())
     meta = serializers.DictField(required=False)
     notes = serializers.JSONField(required=False, allow_null=True)
+
+
+class SuiteFileSerializer(serializers.Serializer):
+    file = serializers.FileField(help_text="A suite JSON file that Great Expectations exported.")
 
 
 class QualityHistoryItemSerializer(serializers.Serializer):

@@ -4,9 +4,13 @@ Thin: services write, selectors read. Reading needs only to be signed in (catalo
 visible to all users); re-running and changing suites is for the owner, a steward or staff.
 """
 
+import json
+
+from django.core.exceptions import ValidationError
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
+from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -18,6 +22,7 @@ from profiling.api.serializers import (
     GXSuiteExportSerializer,
     ProfileSerializer,
     QualityHistoryPageSerializer,
+    SuiteFileSerializer,
     SuiteSerializer,
     SuiteWriteSerializer,
 )
@@ -74,9 +79,12 @@ class ExpectationSuiteView(DatasetScopedView):
 
     @extend_schema(
         request=SuiteWriteSerializer,
-        responses={200: SuiteSerializer, 400: ERROR, 403: ERROR, 404: ERROR},
+        responses={200: SuiteSerializer, 400: ERROR, 403: ERROR, 404: ERROR, 409: ERROR},
         summary="Replace the expectation suite",
-        description="Each expectation is checked by Great Expectations (type in its registry, kwargs valid).",
+        description=(
+            "Each expectation is checked by Great Expectations (type in its registry, kwargs valid). "
+            "Send the `version` you edited to be told (409) when someone changed the suite meanwhile."
+        ),
     )
     def put(self, request, dataset_pk: int):
         dataset = self.get_dataset()
@@ -89,23 +97,46 @@ class ExpectationSuiteView(DatasetScopedView):
             expectations=data["expectations"],
             name=data.get("name"),
             meta=data.get("meta"),
+            expected_version=data.get("version"),
         )
         return Response(selectors.suite_answer(dataset))
 
 
 class ExpectationSuiteImportView(DatasetScopedView):
+    parser_classes = [JSONParser, MultiPartParser]
+
     @extend_schema(
-        request=GXSuiteExportSerializer,
+        request={"application/json": GXSuiteExportSerializer, "multipart/form-data": SuiteFileSerializer},
         responses={200: SuiteSerializer, 400: ERROR, 403: ERROR, 404: ERROR},
         summary="Import a suite that Great Expectations exported",
-        description="Body: the JSON of GX's `ExpectationSuite.to_json_dict()`. Replaces the current suite.",
+        description=(
+            "Body: the JSON of GX's `ExpectationSuite.to_json_dict()`, or that JSON as a file (`file`, "
+            "multipart). Replaces the current suite."
+        ),
     )
     def post(self, request, dataset_pk: int):
         dataset = self.get_dataset()
-        if not isinstance(request.data, dict):
-            GXSuiteExportSerializer(data={}).is_valid(raise_exception=True)
-        services.import_suite(actor=request.user, dataset=dataset, data=dict(request.data))
+        upload = request.FILES.get("file") if hasattr(request, "FILES") else None
+        if upload is not None:
+            data = _json_from_upload(upload)
+        elif isinstance(request.data, dict):
+            data = dict(request.data)
+        else:
+            raise ValidationError({"suite": ["Send a Great Expectations suite JSON object."]})
+        services.import_suite(actor=request.user, dataset=dataset, data=data)
         return Response(selectors.suite_answer(dataset))
+
+
+MAX_SUITE_FILE_BYTES = 5 * 1024 * 1024
+
+
+def _json_from_upload(upload) -> object:
+    if upload.size > MAX_SUITE_FILE_BYTES:
+        raise ValidationError({"file": [f"A suite file is at most {MAX_SUITE_FILE_BYTES} bytes."]})
+    try:
+        return json.loads(upload.read().decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValidationError({"file": [f"Not a JSON file: {exc}."]}) from exc
 
 
 class QualityHistoryView(DatasetScopedView):

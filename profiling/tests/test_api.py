@@ -219,3 +219,31 @@ def test_upload_through_the_api_ends_in_a_profile(
     assert up.status_code == 201, up.content
     body = client.get(f"/api/v1/datasets/{dataset.pk}/versions/{up.json()['number']}/profile/").json()
     assert body["status"] == "succeeded" and body["row_count"] == 25
+
+
+def test_suite_edit_with_a_stale_version_is_a_conflict(dataset, api_client_for, owner, steward):
+    url = f"/api/v1/datasets/{dataset.pk}/expectation-suite/"
+    assert api_client_for(owner).put(url, {**SUITE, "version": 0}, format="json").status_code == 200
+    assert api_client_for(steward).put(url, {**SUITE, "version": 1}, format="json").status_code == 200
+    late = api_client_for(owner).put(url, {**SUITE, "name": "mine", "version": 1}, format="json")
+    assert late.status_code == 409 and "version" in late.json()["errors"]
+    assert api_client_for(owner).get(url).json()["version"] == 2
+
+
+def test_import_of_a_gx_export_as_a_file(dataset, api_client_for, owner, tmp_path):
+    import json
+
+    suite = gx.ExpectationSuite(name="file export")
+    suite.add_expectation(gx.expectations.ExpectColumnValuesToNotBeNull(column="id"))
+    f = tmp_path / "suite.json"
+    f.write_text(json.dumps(suite.to_json_dict()))
+    url = f"/api/v1/datasets/{dataset.pk}/expectation-suite/import/"
+    with f.open("rb") as fh:
+        r = api_client_for(owner).post(url, {"file": fh}, format="multipart")
+    assert r.status_code == 200, r.content
+    assert r.json()["name"] == "file export" and r.json()["origin"] == "imported"
+
+    f.write_text("{not json")
+    with f.open("rb") as fh:
+        bad = api_client_for(owner).post(url, {"file": fh}, format="multipart")
+    assert bad.status_code == 400 and "file" in bad.json()["errors"]

@@ -270,3 +270,25 @@ def test_progress_is_written_at_most_twice_a_second(dataset, add_version):
     services._Progress(run.pk, "someone-else")(0.9)  # not the holder of the job: not written
     run.refresh_from_db()
     assert run.progress == 0.3
+
+
+def test_failing_values_of_pii_columns_are_not_shown(dataset, add_version, owner):
+    services.save_suite(
+        actor=owner,
+        dataset=dataset,
+        expectations=[
+            {
+                "type": "expect_column_values_to_match_regex",
+                "kwargs": {"column": "email", "regex": "^nobody$"},
+            },
+            {
+                "type": "expect_column_values_to_be_in_set",
+                "kwargs": {"column": "region", "value_set": ["north"]},
+            },
+        ],
+    )
+    version = add_version(dataset, credit_csv(30))
+    email, region = ProfileRun.objects.get(version=version).quality["results"]
+    assert email["success"] is False and email["observed"]["unexpected_count"] == 30
+    assert email["observed"]["partial_unexpected_list"] == [] and email["observed"]["redacted"]
+    assert region["observed"]["partial_unexpected_list"]  # not PII: shown
