@@ -6,7 +6,7 @@ import pytest
 from django.db import connection
 
 from catalog.errors import Conflict
-from governance import services
+from governance import audit, services
 from governance.models import AccessRequest, AccessRequestEvent, Approval
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -67,6 +67,8 @@ def test_owner_and_steward_racing_on_a_restricted_request(requester, owner, stew
     assert AccessRequest.objects.get(pk=req.pk).status == "approved"
     assert AccessRequestEvent.objects.filter(request=req, action="approved").count() == 1
     assert Approval.objects.filter(request=req).count() == 2
+    # Both wrote audit records at once: the advisory lock kept the chain in one line.
+    assert audit.first_break() is None
 
 
 def test_same_person_twice_at_once(requester, owner, steward, make_dataset):
@@ -78,3 +80,31 @@ def test_same_person_twice_at_once(requester, owner, steward, make_dataset):
     assert sum(isinstance(o, Conflict) for o in outcomes) == 1 and "pending" in outcomes
     assert Approval.objects.filter(request=req).count() == 1
     assert AccessRequest.objects.get(pk=req.pk).status == "pending"
+
+
+def test_concurrent_audit_writers_keep_one_chain(owner):
+    from governance.models import AuditRecord
+
+    barrier = threading.Barrier(4)
+
+    def write(i):
+        try:
+            barrier.wait(timeout=10)
+            for j in range(5):
+                audit.record(
+                    actor=owner,
+                    via="api",
+                    action="test.concurrent",
+                    object_type="thing",
+                    object_id=f"{i}-{j}",
+                )
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=write, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert list(AuditRecord.objects.order_by("seq").values_list("seq", flat=True)) == list(range(1, 21))
+    assert audit.first_break() is None
