@@ -52,7 +52,7 @@ class ProfileRun(models.Model):
     method = models.JSONField(default=dict, blank=True)
 
     class Meta:
-        ordering = ["dataset", "-version_number"]
+        ordering = ["dataset_id", "-version_number"]
         indexes = [
             models.Index(fields=["dataset", "status", "-version_number"], name="profrun_ds_status_idx")
         ]
@@ -118,7 +118,7 @@ class QualityResult(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        ordering = ["dataset", "-version_number"]
+        ordering = ["dataset_id", "-version_number"]
         indexes = [models.Index(fields=["dataset", "-version_number"], name="quality_ds_version_idx")]
 
     def __str__(self) -> str:
