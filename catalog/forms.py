@@ -98,7 +98,8 @@ class DatasetCreateForm(DatasetMetadataForm):
 
 
 class ColumnForm(forms.Form):
-    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
+    # autofocus: after htmx swaps the editor into the row, the keyboard lands in it.
+    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 3, "autofocus": True}), required=False)
     tags = forms.CharField(required=False, help_text="Comma-separated")
     is_pii = forms.BooleanField(required=False, label="Holds personal data (PII)")
 

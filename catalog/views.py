@@ -5,10 +5,15 @@ catalog.selectors read. Panels that other apps own (profile, lineage, access) ar
 into the dataset page, so the catalog imports none of them.
 """
 
+import hashlib
+
 from django.contrib import messages
+from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
+from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
+from django.db import connection
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -27,7 +32,7 @@ from catalog.forms import (
     join_list,
 )
 from catalog.markdown import render_markdown
-from catalog.models import Column, Dataset
+from catalog.models import Column, Dataset, Tag
 from catalog.permissions import can_change_dataset
 from catalog.search import search
 
@@ -40,6 +45,78 @@ FACETS = [
     ("domain", "domain", "Domain"),
     ("sensitivity", "sensitivity", "Sensitivity"),
 ]
+
+
+def _facets_and_count(matches) -> tuple[dict[str, list[dict]], int]:
+    """({facet: [{"value", "count"}]}, number of matches) in ONE query that runs the search once.
+
+    The matching rows go into a materialised CTE that the total and every facet then group, so a
+    common word's full-text match (tens of thousands of rows) is evaluated once instead of five
+    times (count + four facets): over 100,000 datasets that is the difference between ~0.5 s and
+    ~2.5 s on a loaded machine (bench/ui_pages_bench.py). owner, domain and sensitivity hold one
+    value per dataset and a dataset has a tag once, so COUNT(*) is exact.
+    """
+    inner, params = (
+        matches.order_by().values("pk", "owner_id", "domain", "sensitivity").query.sql_with_params()
+    )
+    through = Dataset.tags.through._meta.db_table
+    sql = f"""
+        WITH m (id, owner_id, domain, sensitivity) AS MATERIALIZED ({inner})
+        SELECT 'total', '', COUNT(*) FROM m
+        UNION ALL SELECT 'owner', CAST(owner_id AS TEXT), COUNT(*) FROM m WHERE owner_id IS NOT NULL GROUP BY owner_id
+        UNION ALL SELECT 'domain', domain, COUNT(*) FROM m WHERE domain <> '' GROUP BY domain
+        UNION ALL SELECT 'sensitivity', sensitivity, COUNT(*) FROM m GROUP BY sensitivity
+        UNION ALL SELECT 'tag', CAST(t.tag_id AS TEXT), COUNT(*) FROM {through} t JOIN m ON m.id = t.dataset_id
+            GROUP BY t.tag_id
+    """  # noqa: S608 -- table names from models, values as parameters
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    total = next((n for facet, _, n in rows if facet == "total"), 0)
+    raw: dict[str, list[tuple[str, int]]] = {"owner": [], "tag": [], "domain": [], "sensitivity": []}
+    for facet, value, n in rows:
+        if facet != "total":
+            raw[facet].append((value, n))
+    out = {}
+    for facet, values in raw.items():
+        top = sorted(values, key=lambda v: (-v[1], v[0]))[:FACET_SIZE]
+        out[facet] = [{"value": v, "count": n} for v, n in top]
+    # Owners and tags were grouped by id: name them (a handful of rows).
+    owner_names = dict(
+        get_user_model()
+        .objects.filter(pk__in=[int(v["value"]) for v in out["owner"]])
+        .values_list("pk", "username")
+    )
+    tag_names = dict(
+        Tag.objects.filter(pk__in=[int(v["value"]) for v in out["tag"]]).values_list("pk", "name")
+    )
+    for v in out["owner"]:
+        v["value"] = owner_names.get(int(v["value"]), v["value"])
+    for v in out["tag"]:
+        v["value"] = tag_names.get(int(v["value"]), v["value"])
+    return out, total
+
+
+FACET_CACHE_SECONDS = 30
+
+
+def _cached_facets_and_count(matches, key_parts: tuple) -> tuple[dict[str, list[dict]], int]:
+    """_facets_and_count, remembered for a short while per question, so that paging through the
+    results of one search does not count them again (counts may lag a change by these seconds)."""
+    key = "ui-facets:" + hashlib.sha256(repr(key_parts).encode()).hexdigest()
+    found = cache.get(key)
+    if found is None:
+        found = _facets_and_count(matches)
+        cache.set(key, found, FACET_CACHE_SECONDS)
+    return found
+
+
+class _CountedPaginator(Paginator):
+    """A paginator told the number of matches, which the facet query already counted."""
+
+    def __init__(self, object_list, per_page, *, count: int):
+        super().__init__(object_list, per_page)
+        self.__dict__["count"] = count
 
 
 def _dataset_or_404(user, pk: int) -> Dataset:
@@ -63,17 +140,20 @@ def search_view(request: HttpRequest) -> HttpResponse:
             matches = matches.filter(**{field: value})
     if q:
         ranked = search(matches, q)
+        # Facets count the rows the text matches, through the same search as the results.
         matches = ranked
     else:
-        ranked = matches.order_by("-updated_at", "pk")
-    paginator = Paginator(ranked.values_list("pk", flat=True), PAGE_SIZE)
+        # Newest registered first: the primary key's index answers it without sorting every row.
+        ranked = matches.order_by("-pk")
+    # Per user: today every signed-in user sees every dataset, but counts must not outlive that rule.
+    counts, total = _cached_facets_and_count(matches, (request.user.pk, q, sorted(active.items())))
+    paginator = _CountedPaginator(ranked.values_list("pk", flat=True), PAGE_SIZE, count=total)
     page = paginator.get_page(request.GET.get("page"))
     ids = list(page.object_list)
     rows = {d.pk: d for d in selectors.dataset_list(user=request.user).filter(pk__in=ids)}
     results = [rows[i] for i in ids if i in rows]
-    counts = selectors.dataset_facets(matches, limit=FACET_SIZE)
     facets = [
-        {"param": param, "label": label, "active": active.get(param), "values": counts.get(param, [])}
+        {"param": param, "label": label, "active": active.get(param), "values": counts[param]}
         for param, _, label in FACETS
     ]
     return render(
