@@ -35,6 +35,8 @@ class FileInfo:
     compression: str = ""
     encoding: str = ""
     notes: list[str] = field(default_factory=list)
+    # The schema as far as the bytes tell without profiling: [{"name", "type"?}] (types: Parquet only).
+    columns: list[dict] = field(default_factory=list)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -216,7 +218,9 @@ def _looks_like_jsonl(text: str) -> bool:
     return False
 
 
-def _check_jsonl(text: str, truncated: bool) -> None:
+def _check_jsonl(text: str, truncated: bool) -> list[str]:
+    """Check the head's lines; → the keys seen, in order of first appearance."""
+    keys: dict[str, None] = {}
     lines = text.splitlines()
     if truncated and lines:
         lines = lines[:-1]
@@ -229,6 +233,8 @@ def _check_jsonl(text: str, truncated: bool) -> None:
             raise _bad(f"Line {i} is not valid JSON: {exc.msg}.") from exc
         if not isinstance(value, dict):
             raise _bad(f"Line {i} is not a JSON object; JSON Lines datasets hold one object per line.")
+        keys.update(dict.fromkeys(str(k) for k in value))
+    return list(keys)
 
 
 def _sniff_delimiter(text: str, filename: str) -> str:
@@ -395,14 +401,25 @@ def _check_jsonl_whole(fh, *, compressed: bool, encoding: str) -> None:
         raise _bad(f"The file cannot be read to its end: {exc}.") from exc
 
 
-def _check_parquet(fh) -> None:
+def _check_parquet(fh) -> list[dict]:
+    """Read the footer (the check) → the schema's columns with their Arrow types."""
     import pyarrow.parquet as pq
 
     fh.seek(0)
     try:
-        pq.ParquetFile(fh).schema_arrow  # noqa: B018 -- reading the footer is the check
+        schema = pq.ParquetFile(_Borrowed(fh)).schema_arrow
     except Exception as exc:  # pyarrow raises several types for a damaged footer
         raise _bad(f"The Parquet file cannot be read: {exc}.") from exc
+    return [{"name": f.name, "type": str(f.type)} for f in schema]
+
+
+def _named(names: list[str]) -> list[dict]:
+    """Columns from header names: blank and repeated names are left to the profiler to name."""
+    seen: dict[str, None] = {}
+    for name in names:
+        if name.strip() and name not in seen:
+            seen[name] = None
+    return [{"name": n} for n in seen]
 
 
 def inspect(fh, *, filename: str = "", size: int | None = None, whole: bool = True) -> FileInfo:
@@ -424,8 +441,12 @@ def inspect(fh, *, filename: str = "", size: int | None = None, whole: bool = Tr
     fh.seek(0)
     magic = fh.read(4)
     if magic == PARQUET_MAGIC:
-        _check_parquet(fh)
-        return FileInfo(format="parquet")
+        typed = _check_parquet(fh)
+        types = {c["name"]: c["type"] for c in typed}
+        return FileInfo(
+            format="parquet",
+            columns=[{**c, "type": types[c["name"]]} for c in _named([t["name"] for t in typed])],
+        )
     compressed = magic[:2] == GZIP_MAGIC
     if compressed:
         _check_gzip_whole(fh)
@@ -436,14 +457,20 @@ def inspect(fh, *, filename: str = "", size: int | None = None, whole: bool = Tr
     text, encoding, notes = _decode_head(head, truncated)
     compression = "gzip" if compressed else ""
     if _looks_like_jsonl(text):
-        _check_jsonl(text, truncated)
+        keys = _check_jsonl(text, truncated)
         if truncated and whole:
             _check_jsonl_whole(fh, compressed=compressed, encoding=encoding)
-        return FileInfo(format="jsonl", compression=compression, encoding=encoding, notes=notes)
+        return FileInfo(
+            format="jsonl", compression=compression, encoding=encoding, notes=notes, columns=_named(keys)
+        )
     delimiter = _sniff_delimiter(text, filename)
     header = _check_csv(text, delimiter, truncated)
     if truncated and whole:
         _check_csv_whole(fh, compressed=compressed, delimiter=delimiter, encoding=encoding, header=header)
     return FileInfo(
-        format="tsv" if delimiter == "\t" else "csv", compression=compression, encoding=encoding, notes=notes
+        format="tsv" if delimiter == "\t" else "csv",
+        compression=compression,
+        encoding=encoding,
+        notes=notes,
+        columns=_named(header),
     )

@@ -254,8 +254,12 @@ def set_columns_from_schema(*, dataset: Dataset, columns: list[dict[str, Any]]) 
     """
     existing = {c.name: c for c in dataset.columns.select_for_update()}
     seen = set()
-    for position, spec in enumerate(columns):
+    position = -1
+    for spec in columns:
         name = str(spec["name"])[:1024]
+        if name in seen:  # a repeated header name would break (dataset, name) uniqueness
+            continue
+        position += 1
         seen.add(name)
         col = existing.get(name) or Column(dataset=dataset, name=name)
         col.position = position
@@ -362,6 +366,10 @@ def _create_version_row(
         raise Conflict(
             "Another version of this dataset was stored at the same moment; send it again."
         ) from exc
+    if info.columns:
+        # The columns as far as the bytes tell (names; types for Parquet), so that stewards can
+        # document them at once; profiling fills in the inferred types when it has run.
+        set_columns_from_schema(dataset=locked, columns=info.columns)
     # Profiling (another app) subscribes to this and queues its job; it may only start once the
     # row is visible to a worker, hence on commit.
     transaction.on_commit(
