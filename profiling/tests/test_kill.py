@@ -54,10 +54,12 @@ def test_a_killed_worker_leaves_the_job_to_the_next_one(data_root, owner, live_w
     first = live_worker_factory(extra_env=worker_env)
     version, _ = catalog_services.add_version_from_uri(actor=owner, dataset=dataset, uri=path.as_uri())
     run_qs = ProfileRun.objects.filter(version=version)
-    first.wait_until(lambda: run_qs.filter(status="running").exists(), timeout=120)
+    # Killed mid-run: once the job has reported some progress (it is written while it runs).
+    first.wait_until(lambda: run_qs.filter(progress__gt=0).exists(), timeout=120)
     first.kill()
 
     killed = run_qs.get()
+    assert 0 < killed.progress < 1
     assert killed.status == "running" and killed.attempts == 1, (
         "the job finished before the kill: make the file bigger"
     )
