@@ -19,6 +19,7 @@ from typing import Any, NamedTuple
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
+from catalog.urns import candidate_splits
 from governance import policies
 from governance.models import Purpose, RequestStatus
 from governance.selectors import (
@@ -150,20 +151,29 @@ def evaluate(*, principal, urns: list[str], purpose: str) -> dict[str, Any]:
     """
     if purpose not in Purpose.values:
         raise ValidationError({"purpose": [f"Must be one of {', '.join(Purpose.values)}."]})
-    found, malformed = dataset_refs_for_urns(urns)
-    errors = []
+    malformed = []
+    for urn in urns:
+        try:
+            candidate_splits(urn)
+        except ValidationError:
+            malformed.append(urn)
     if malformed:
-        errors.append(f"Not a dataset URN (expected dataset:<namespace>:<name>): {', '.join(malformed)}.")
-    unknown = [u for u in urns if u not in found and u not in malformed]
-    if unknown:
-        errors.append(f"Unknown dataset: {', '.join(unknown)}.")
-    if errors:
-        raise ValidationError({"datasets": errors})
-
+        raise ValidationError(
+            {
+                "datasets": [
+                    f"Not a dataset URN (expected dataset:<namespace>:<name>): {', '.join(malformed)}."
+                ]
+            }
+        )
+    # Lineage first (it answers [] for an unknown URN), so that the datasets asked about and
+    # everything upstream of them are looked up in the catalog in one query.
     upstream = upstream_of(urns)
-    upstream_urns = list(dict.fromkeys(u for us in upstream.values() for u in us if u not in found))
-    up_found, _ = dataset_refs_for_urns(upstream_urns) if upstream_urns else ({}, [])
-    everything = {**up_found, **found}
+    involved = list(dict.fromkeys([*urns, *(u for us in upstream.values() for u in us)]))
+    everything, _ = dataset_refs_for_urns(involved)
+    unknown = [u for u in urns if u not in everything]
+    if unknown:
+        raise ValidationError({"datasets": [f"Unknown dataset: {', '.join(unknown)}."]})
+    found = {u: everything[u] for u in urns}
     gated_ids = {d.pk for d in everything.values() if d.sensitivity not in policies.NEEDS_NO_APPROVAL}
     asked_ids = {d.pk for d in found.values()}
     policy = {pk: Policy(*row) for pk, row in policy_rows(gated_ids | asked_ids).items()}

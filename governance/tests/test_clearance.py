@@ -183,7 +183,7 @@ def test_query_count_does_not_grow_with_datasets(
         derive(d, sources[i % 3])
         asked.append(d)
     _approved(requester, [steward], sources)
-    with django_assert_max_num_queries(8):
+    with django_assert_max_num_queries(5):
         answer = evaluate(principal=requester, urns=[d.urn for d in asked], purpose="training")
     assert answer["allowed"]
 
