@@ -142,3 +142,10 @@ class VersionCreateSerializer(serializers.Serializer):
                 {"file": ["Send exactly one of a multipart 'file' or a JSON 'uri' (file:///...)."]}
             )
         return attrs
+
+
+class ErrorSerializer(serializers.Serializer):
+    """Every refusal (API.md): a summary and the messages per field."""
+
+    detail = serializers.CharField()
+    errors = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))

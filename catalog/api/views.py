@@ -19,6 +19,7 @@ from catalog.api.serializers import (
     DatasetDetailSerializer,
     DatasetSerializer,
     DatasetUpdateSerializer,
+    ErrorSerializer,
     VersionCreateSerializer,
     VersionSerializer,
 )
@@ -226,7 +227,13 @@ class VersionViewSet(
         request={"multipart/form-data": VersionCreateSerializer, "application/json": VersionCreateSerializer},
         responses={
             201: VersionSerializer,
-            200: OpenApiResponse(VersionSerializer, "Same bytes as the latest version"),
+            200: OpenApiResponse(VersionSerializer, "Same bytes as the latest version: no new version"),
+            400: OpenApiResponse(
+                ErrorSerializer,
+                "Unreadable file (empty, binary, ragged rows, not UTF-8, truncated gzip...) or bad path",
+            ),
+            403: OpenApiResponse(ErrorSerializer, "Not the owner, a steward or staff"),
+            413: OpenApiResponse(ErrorSerializer, "Larger than GOUVERNAIL_MAX_VERSION_BYTES"),
         },
     )
     def create(self, request, *args, **kwargs):
