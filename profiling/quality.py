@@ -557,10 +557,11 @@ def validate_file(
     """
     from profiling.engine import iter_batches
 
-    columns = _columns_used(expectations)
-    if columns is not None and available is not None:
-        # A column the file lacks is left out of the read; GX then reports it missing.
-        columns = [c for c in columns if c in set(available)] or None
+    # Read only the columns the suite needs, when the file's columns are known (``available``,
+    # from the profile): a column the file lacks is left out of the read and GX reports it missing.
+    columns = _columns_used(expectations) if available is not None else None
+    if columns is not None:
+        columns = [c for c in columns if c in set(available or ())] or None
     batches = _rechunk(
         iter_batches(
             path,

@@ -218,3 +218,28 @@ def test_proposal_from_a_profile():
 def test_empty_suite_scores_one():
     out = quality.validate_batches(name="s", expectations=[], batches=[])
     assert out == {"success": True, "score": 1.0, "results": [], "method": out["method"]}
+
+
+def test_a_file_read_in_batches_gives_the_whole_file_answer(tmp_path):
+    df = _frame(5000)
+    path = tmp_path / "data.csv"
+    df.to_csv(path, index=False)
+    column_only = [e for e in SUITE if "column" in e["kwargs"] and not e["type"].startswith("expect_table")]
+    expectations = quality.normalize_expectations(column_only)
+
+    whole = quality.validate_file(
+        name="s", expectations=expectations, path=str(path), format="csv", total_rows=5000
+    )
+    batched = quality.validate_file(
+        name="s",
+        expectations=expectations,
+        path=str(path),
+        format="csv",
+        total_rows=5000,
+        batch_rows=700,
+        available=["id", "a", "b", "c"],
+    )
+
+    assert whole["method"]["mode"] == "whole" and batched["method"]["mode"] == "batched"
+    assert [r["success"] for r in whole["results"]] == [r["success"] for r in batched["results"]]
+    assert whole["results"][-1]["observed"]["error"] and batched["results"][-1]["observed"]["error"]
