@@ -13,7 +13,7 @@ Makes its own data in a database of its own (COPY), then measures:
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/gv_gov_bench .venv/bin/python bench/governance_clearance_bench.py
 
 Options: --datasets N (100000), --nodes N (1000000), --reload, --repeat N (400), --duration S (20),
---workers N (gunicorn workers, 4), --connections N (wrk connections, 16).
+--workers N (gunicorn workers, 4), --connections N (wrk connections, 16), --skip-load.
 """
 
 import argparse
@@ -334,6 +334,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--reload", action="store_true")
+    parser.add_argument("--skip-load", action="store_true", help="Only the in-process and plain-SQL figures.")
     args = parser.parse_args()
     if connection.vendor != "postgresql":
         sys.exit("This benchmark needs PostgreSQL: set DATABASE_URL.")
@@ -430,6 +431,8 @@ def main() -> None:
     print(f"  Django stack CPU per request in this process (PostgreSQL not counted): {stack_cpu:.2f} ms")
     print(f"  ratio p95 stack / floor: {percentile(stack, 95) / percentile(floor, 95):.1f}x")
 
+    if args.skip_load:
+        return
     # 3. gunicorn + wrk on loopback, bounded in time.
     print(
         f"\nLoad: gunicorn ({args.workers} sync workers) + wrk ({args.connections} connections, {args.duration} s)"
