@@ -8,7 +8,7 @@ count equals the number of 201 answers: nothing lost, nothing doubled.
 
     .venv/bin/python bench/lineage_ingest_bench.py
 
-Options: --seconds N (60) --workers N (3) --server-threads N (4) --threads N (8 per client process)
+Options: --seconds N (60) --baseline-seconds N (20) --workers N (3) --server-threads N (4) --threads N (8 per client process)
          --port N (8763)
          --database-url URL (postgres://postgres@127.0.0.1:5432/gv_lin_ingest)
 """
@@ -103,7 +103,9 @@ def event(rng: random.Random, run_id: str, job: int, event_type: str, at: float)
     }
 
 
-def client(worker: int, url: str, token: str, seconds: float, threads: int, out: mp.Queue) -> None:
+def client(
+    worker: int, url: str, token: str, seconds: float, threads: int, out: mp.Queue, baseline: bool = False
+) -> None:
     import requests
 
     stop_at = time.time() + seconds
@@ -121,11 +123,15 @@ def client(worker: int, url: str, token: str, seconds: float, threads: int, out:
             for i, event_type in enumerate(("START", "COMPLETE")):
                 body = json.dumps(event(rng, run_id, job, event_type, now + i))
                 try:
-                    r = session.post(f"{url}/api/v1/lineage", data=body, timeout=30)
+                    if baseline:  # the same client work, to an endpoint that only authenticates + 1 read
+                        r = session.get(f"{url}/api/v1/lineage/runs/{uuid.UUID(int=0)}", timeout=30)
+                    else:
+                        r = session.post(f"{url}/api/v1/lineage", data=body, timeout=30)
                 except requests.RequestException:
                     local["errors"] += 1
                     continue
-                key = str(r.status_code) if r.status_code in (200, 201) else "other"
+                code = 201 if baseline and r.status_code == 404 else r.status_code
+                key = str(code) if code in (200, 201) else "other"
                 local[key] += 1
         with lock:
             for k, v in local.items():
@@ -142,6 +148,7 @@ def client(worker: int, url: str, token: str, seconds: float, threads: int, out:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=60)
+    parser.add_argument("--baseline-seconds", type=float, default=20)
     parser.add_argument("--workers", type=int, default=3)
     parser.add_argument("--server-threads", type=int, default=4, help="gunicorn gthread threads per worker")
     parser.add_argument("--threads", type=int, default=8)
@@ -185,6 +192,22 @@ def main() -> None:
         warm_counts = warm.get()
         from lineage.models import LineageEvent
 
+        # Baseline (the machine's ceiling for any authenticated request, same clients, same server).
+        base_out: mp.Queue = mp.Queue()
+        base_procs = [
+            mp.Process(
+                target=client, args=(w, url, token, args.baseline_seconds, args.threads, base_out, True)
+            )
+            for w in range(2)
+        ]
+        tb = time.perf_counter()
+        for p in base_procs:
+            p.start()
+        base_results = [base_out.get() for _ in base_procs]
+        for p in base_procs:
+            p.join()
+        base_rate = sum(r["201"] for r in base_results) / (time.perf_counter() - tb)
+
         start_count = LineageEvent.objects.count()
         out: mp.Queue = mp.Queue()
         procs = [
@@ -212,6 +235,11 @@ def main() -> None:
         f"{created} accepted (201), {dupes} duplicates (200), {other} other, {errors} connection errors"
     )
     print(f"throughput: {created / elapsed:.0f} events/s (target >= 500)")
+    print(
+        f"baseline (GET that authenticates and reads one row, same clients and server): {base_rate:.0f} req/s; "
+        f"ingestion / baseline = {created / elapsed / base_rate:.2f}"
+    )
+    print(f"load average at the end: {os.getloadavg()[0]:.1f} (2 cores)")
     print(f"stored events: {stored}; equal to the 201 answers: {'YES' if stored == created else 'NO'}")
 
 
