@@ -6,14 +6,16 @@ into the dataset page, so the catalog imports none of them.
 """
 
 import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.core.paginator import Paginator
 from django.db import connection
+from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -45,6 +47,24 @@ FACETS = [
     ("domain", "domain", "Domain"),
     ("sensitivity", "sensitivity", "Sensitivity"),
 ]
+
+
+@dataclass(frozen=True)
+class SearchFacet:
+    """A facet that an app built on the catalog adds to the search page (e.g. profiling's quality
+    status): the catalog imports none of them, they register here, as with catalog.signals."""
+
+    param: str
+    label: str
+    counts: Callable[[QuerySet], list[dict]]  # matches -> [{"value", "count"}], largest first
+    apply: Callable[[QuerySet, str], QuerySet]  # (matches, chosen value) -> narrowed matches
+
+
+EXTRA_FACETS: dict[str, SearchFacet] = {}
+
+
+def register_search_facet(facet: SearchFacet) -> None:
+    EXTRA_FACETS[facet.param] = facet
 
 
 def _facets_and_count(matches) -> tuple[dict[str, list[dict]], int]:
@@ -106,17 +126,53 @@ def _cached_facets_and_count(matches, key_parts: tuple) -> tuple[dict[str, list[
     key = "ui-facets:" + hashlib.sha256(repr(key_parts).encode()).hexdigest()
     found = cache.get(key)
     if found is None:
-        found = _facets_and_count(matches)
+        counts, total = _facets_and_count(matches)
+        for facet in EXTRA_FACETS.values():
+            counts[facet.param] = facet.counts(matches)[:FACET_SIZE]
+        found = (counts, total)
         cache.set(key, found, FACET_CACHE_SECONDS)
     return found
 
 
-class _CountedPaginator(Paginator):
-    """A paginator told the number of matches, which the facet query already counted."""
+@dataclass
+class ResultPage:
+    """One page of search results. The page's ids are always fetched fresh (LIMIT/OFFSET on the
+    ranked ids); only the total, used for "N datasets" and the page links, may be up to
+    FACET_CACHE_SECONDS old, so a stale count can never hide a result."""
 
-    def __init__(self, object_list, per_page, *, count: int):
-        super().__init__(object_list, per_page)
-        self.__dict__["count"] = count
+    number: int
+    count: int
+    has_next: bool
+
+    @property
+    def paginator(self) -> "ResultPage":
+        return self
+
+    @property
+    def num_pages(self) -> int:
+        return max(1, -(-self.count // PAGE_SIZE), self.number + (1 if self.has_next else 0))
+
+    @property
+    def has_previous(self) -> bool:
+        return self.number > 1
+
+    def has_other_pages(self) -> bool:
+        return self.has_previous or self.has_next
+
+    @property
+    def previous_page_number(self) -> int:
+        return self.number - 1
+
+    @property
+    def next_page_number(self) -> int:
+        return self.number + 1
+
+
+def _page_number(raw: str | None) -> int:
+    try:
+        return max(1, min(int(raw or 1), 100_000))
+    except ValueError:
+        return 1
 
 
 def _dataset_or_404(user, pk: int) -> Dataset:
@@ -138,6 +194,11 @@ def search_view(request: HttpRequest) -> HttpResponse:
         if value:
             active[param] = value
             matches = matches.filter(**{field: value})
+    for facet in EXTRA_FACETS.values():
+        value = request.GET.get(facet.param, "").strip()
+        if value:
+            active[facet.param] = value
+            matches = facet.apply(matches, value)
     if q:
         ranked = search(matches, q)
         # Facets count the rows the text matches, through the same search as the results.
@@ -147,14 +208,21 @@ def search_view(request: HttpRequest) -> HttpResponse:
         ranked = matches.order_by("-pk")
     # Per user: today every signed-in user sees every dataset, but counts must not outlive that rule.
     counts, total = _cached_facets_and_count(matches, (request.user.pk, q, sorted(active.items())))
-    paginator = _CountedPaginator(ranked.values_list("pk", flat=True), PAGE_SIZE, count=total)
-    page = paginator.get_page(request.GET.get("page"))
-    ids = list(page.object_list)
+    number = _page_number(request.GET.get("page"))
+    start = (number - 1) * PAGE_SIZE
+    ids = list(
+        ranked.values_list("pk", flat=True)[start : start + PAGE_SIZE + 1]
+    )  # one more: is there a next?
+    page = ResultPage(number=number, count=total, has_next=len(ids) > PAGE_SIZE)
+    ids = ids[:PAGE_SIZE]
     rows = {d.pk: d for d in selectors.dataset_list(user=request.user).filter(pk__in=ids)}
     results = [rows[i] for i in ids if i in rows]
     facets = [
         {"param": param, "label": label, "active": active.get(param), "values": counts[param]}
         for param, _, label in FACETS
+    ] + [
+        {"param": f.param, "label": f.label, "active": active.get(f.param), "values": counts.get(f.param, [])}
+        for f in EXTRA_FACETS.values()
     ]
     return render(
         request,

@@ -8,6 +8,7 @@ user may not do); datasets and versions come from catalog.selectors.
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from django.db.models import Count, OuterRef, Subquery
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
@@ -15,9 +16,44 @@ from django.views.decorators.http import require_GET, require_POST
 from catalog import selectors as catalog_selectors
 from catalog.errors import Conflict, NotAllowed
 from catalog.permissions import can_change_dataset
+from catalog.views import SearchFacet, register_search_facet
 from profiling import selectors, services
+from profiling.models import QualityResult
 
 DONE = ("succeeded", "failed")
+
+
+# ---------------------------------------------------------------------------------------------
+# The search page's "Quality" facet: the latest quality result of each dataset.
+
+
+def _latest_results():
+    """Each dataset's quality result of its highest version (one row per dataset)."""
+    newest = QualityResult.objects.filter(dataset_id=OuterRef("dataset_id")).order_by("-version_number")
+    return QualityResult.objects.filter(pk=Subquery(newest.values("pk")[:1]))
+
+
+def _quality_counts(matches) -> list[dict]:
+    rows = (
+        _latest_results()
+        .filter(dataset_id__in=matches.order_by().values("pk"))
+        .values("success")
+        .annotate(n=Count("*"))
+    )
+    out = [{"value": "passing" if r["success"] else "failing", "count": r["n"]} for r in rows]
+    return sorted(out, key=lambda v: -v["count"])
+
+
+def _quality_apply(matches, value: str):
+    if value not in ("passing", "failing"):
+        return matches.none()
+    ids = _latest_results().filter(success=(value == "passing")).values("dataset_id")
+    return matches.filter(pk__in=ids)
+
+
+register_search_facet(
+    SearchFacet(param="quality", label="Quality", counts=_quality_counts, apply=_quality_apply)
+)
 
 
 def _dataset(request: HttpRequest, pk: int):

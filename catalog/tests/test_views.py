@@ -10,6 +10,14 @@ from catalog.models import Column, Dataset
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """The search page keeps facet counts for 30 s; tests must not see another test's."""
+    from django.core.cache import cache
+
+    cache.clear()
+
+
 @pytest.fixture
 def dataset(owner, steward):
     ds = services.create_dataset(
@@ -258,3 +266,13 @@ def test_partials(web, outsider, dataset):
     assert b"email" in client.get(reverse("catalog:columns", args=[dataset.pk])).content
     assert b"No version yet" in client.get(reverse("catalog:versions", args=[dataset.pk])).content
     assert client.get(reverse("catalog:dataset", args=[999999])).status_code == 404
+
+
+def test_stale_counts_never_hide_results(web, owner):
+    client = web(owner)
+    Dataset.objects.create(namespace="ns", name="first", owner=owner)
+    assert client.get(reverse("catalog:search")).context["page"].count == 1
+    for i in range(3):
+        Dataset.objects.create(namespace="ns", name=f"later{i}", owner=owner)
+    response = client.get(reverse("catalog:search"))  # the count is cached; the results are not
+    assert len(response.context["results"]) == 4

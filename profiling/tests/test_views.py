@@ -8,6 +8,15 @@ from catalog import services as catalog_services
 
 pytestmark = pytest.mark.django_db
 
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """The search page keeps facet counts for 30 s; tests must not see another test's."""
+    from django.core.cache import cache
+
+    cache.clear()
+
+
 CSV = "age,sex,income,hired,email\n" + "".join(
     f"{20 + i % 40},{'F' if i % 3 else 'M'},{1000 + i * 7},{1 if i % 4 else 0},p{i}@example.org\n"
     for i in range(120)
@@ -93,3 +102,14 @@ def test_chart_text_is_escaped():
     svg = str(top_values_svg([{"value": "<script>x</script>", "count": 3}]))
     assert "<script>" not in svg
     assert "&lt;script&gt;" in svg
+
+
+def test_search_has_a_quality_facet(web, outsider, dataset, owner):
+    catalog_services.create_dataset(actor=owner, namespace="ns", name="never_profiled")
+    client = web(outsider)
+    response = client.get(reverse("catalog:search"))
+    facets = {f["param"]: f for f in response.context["facets"]}
+    assert facets["quality"]["values"] == [{"value": "passing", "count": 1}]
+    narrowed = client.get(reverse("catalog:search"), {"quality": "passing"})
+    assert [d.name for d in narrowed.context["results"]] == ["hr/hiring"]
+    assert client.get(reverse("catalog:search"), {"quality": "failing"}).context["results"] == []
