@@ -26,7 +26,7 @@ from django.utils import timezone
 from catalog import services as catalog_services
 from catalog.errors import Conflict, NotAllowed
 from catalog.permissions import can_change_dataset
-from profiling import quality
+from profiling import quality, signals
 from profiling.models import ExpectationSuite, ProfileRun, QualityResult, RunStatus, SuiteOrigin
 
 logger = logging.getLogger(__name__)
@@ -202,10 +202,17 @@ def readable(message: str, limit: int = 500) -> str:
 
 
 def _write_failure(run: ProfileRun, message: str) -> None:
+    error = readable(message)
     ProfileRun.objects.filter(pk=run.pk).update(
-        status=RunStatus.FAILED, error=readable(message), finished_at=timezone.now(), claim_token=""
+        status=RunStatus.FAILED, error=error, finished_at=timezone.now(), claim_token=""
     )
-    catalog_services.set_version_profile_status(version=run.version, status=RunStatus.FAILED)
+    version = run.version
+    catalog_services.set_version_profile_status(version=version, status=RunStatus.FAILED)
+    transaction.on_commit(
+        lambda: signals.profile_finished.send(
+            sender=ProfileRun, version=version, status=RunStatus.FAILED, error=error
+        )
+    )
 
 
 @transaction.atomic
@@ -525,6 +532,11 @@ def _finish(*, run_id: int, token: str, computed: _Computed) -> Outcome:
         if result.pii:
             catalog_services.mark_columns_pii(dataset=dataset, findings=result.pii)
     catalog_services.set_version_profile_status(version=version, status=RunStatus.SUCCEEDED)
+    transaction.on_commit(
+        lambda: signals.profile_finished.send(
+            sender=ProfileRun, version=version, status=RunStatus.SUCCEEDED, error=None
+        )
+    )
     return Outcome("succeeded")
 
 
@@ -578,6 +590,12 @@ def save_suite(
     suite.origin = origin
     suite.updated_by = actor if actor is not None and actor.is_authenticated else None
     suite.save()
+    changes = {"expectation_suite.version": [current, suite.version]}
+    transaction.on_commit(
+        lambda: signals.suite_changed.send(
+            sender=ExpectationSuite, dataset=dataset, actor=actor, suite=suite, origin=origin, changes=changes
+        )
+    )
     return suite
 
 

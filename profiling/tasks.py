@@ -26,8 +26,8 @@ MAX_TRANSIENT_RETRIES = 5
     name="profiling.profile_version",
     acks_late=True,
     reject_on_worker_lost=True,
-    soft_time_limit=settings.PROFILING_SOFT_TIME_LIMIT,
-    time_limit=settings.PROFILING_TIME_LIMIT,
+    soft_time_limit=getattr(settings, "PROFILING_SOFT_TIME_LIMIT", 3600),
+    time_limit=getattr(settings, "PROFILING_TIME_LIMIT", 3720),
     max_retries=MAX_TRANSIENT_RETRIES,
     ignore_result=True,
 )
