@@ -245,3 +245,35 @@ def search(queryset: QuerySet, q: str) -> QuerySet:
         .annotate(search_exact=tier, search_rank=Value(0.0, output_field=FloatField()))
         .order_by("-search_exact", "namespace", "name")
     )
+
+
+def ranked_page(queryset: QuerySet, *, offset: int, limit: int) -> tuple[list[int], int | None]:
+    """(ids of one page of a ``search()`` result in rank order, total matches) in one pass.
+
+    Every match is visited to rank it anyway; counting them in the same pass (``COUNT(*) OVER
+    ()``) saves a second visit for the page's count. The total is None when the page is empty.
+
+    On PostgreSQL the ranking runs in a subquery that is not flattened (``OFFSET 0``), so that the
+    window counts narrow rows (id, rank, names) instead of carrying every match's tsvector through
+    the window, which spilled to disk for common words.
+    """
+    from django.db.models import Count, Window
+
+    if connection.vendor != "postgresql":
+        rows = list(
+            queryset.annotate(search_total=Window(Count("pk"))).values_list("pk", "search_total")[
+                offset : offset + limit
+            ]
+        )
+        return [pk for pk, _ in rows], (rows[0][1] if rows else None)
+    # values_list() aliases every column by its name ("id", "namespace", ...), which the outer query uses.
+    inner = queryset.order_by().values_list("id", "namespace", "name", "search_exact", "search_rank")
+    sql, params = inner.query.sql_with_params()
+    outer = (
+        f"SELECT s.id, COUNT(*) OVER () FROM ({sql} OFFSET 0) s "  # noqa: S608 -- Django's own SQL
+        "ORDER BY s.search_exact DESC, s.search_rank DESC, s.namespace, s.name LIMIT %s OFFSET %s"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(outer, [*params, limit, offset])
+        rows = cursor.fetchall()
+    return [pk for pk, _ in rows], (rows[0][1] if rows else None)

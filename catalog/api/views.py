@@ -4,7 +4,6 @@ import time
 
 from django.conf import settings
 from django.core.paginator import Page
-from django.db.models import Count, Window
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -26,6 +25,7 @@ from catalog.api.serializers import (
 from catalog.files import HashingUploadHandler
 from catalog.filtersets import DatasetFilterSet
 from catalog.models import Column, Dataset, DatasetVersion
+from catalog.search import ranked_page
 from config.rest import Pagination
 
 TRUE_VALUES = {"1", "true", "yes", "on"}
@@ -57,20 +57,15 @@ class FacetedPagination(Pagination):
             raise NotFound(
                 self.invalid_page_message.format(page_number=raw, message="Not a page number.")
             ) from None
-        offset = (number - 1) * page_size
-        ranked = list(
-            queryset.annotate(search_total=Window(Count("pk"))).values_list("pk", "search_total")[
-                offset : offset + page_size
-            ]
-        )
+        ids, total = ranked_page(queryset, offset=(number - 1) * page_size, limit=page_size)
         paginator = self.django_paginator_class(queryset, page_size)
-        paginator.count = ranked[0][1] if ranked else queryset.count()
-        if not ranked and number > 1:
+        paginator.count = total if total is not None else queryset.count()
+        if not ids and number > 1:
             raise NotFound(
                 self.invalid_page_message.format(page_number=raw, message="That page contains no results.")
             )
-        loaded = {d.pk: d for d in view.get_queryset().filter(pk__in=[pk for pk, _ in ranked])}
-        rows = [loaded[pk] for pk, _ in ranked if pk in loaded]
+        loaded = {d.pk: d for d in view.get_queryset().filter(pk__in=ids)}
+        rows = [loaded[pk] for pk in ids if pk in loaded]
         self.page = Page(rows, number, paginator)
         self.request = request
         return rows
