@@ -44,12 +44,30 @@ log = logging.getLogger(__name__)
 PRODUCER = "https://github.com/gouvernail/gouvernail/lineage"
 _TERMINAL = {"COMPLETE": RunState.COMPLETED, "FAIL": RunState.FAILED, "ABORT": RunState.ABORTED}
 _SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
+# json.dumps writes NUL as \u0000; an escaped backslash before it (\\u0000) is ordinary text.
+_NUL_ESCAPE = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
 
 
 def canonical_hash(body: dict) -> str:
-    """sha256 of the event's canonical JSON: key order and whitespace do not make a new event."""
-    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    """sha256 of the event's canonical JSON: key order and whitespace do not make a new event.
+
+    Also refuses what JSON parsers accept but the database cannot store (→ 400, not a 500 later):
+    NaN/Infinity, NUL characters and lone surrogates.
+    """
+    try:
+        text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+        data = text.encode("utf-8")
+    except ValueError as exc:  # NaN / Infinity (1e400 parses as inf)
+        raise ValidationError(
+            {"body": [f"Not storable JSON: {exc} (NaN and Infinity are not JSON)."]}
+        ) from None
+    except UnicodeEncodeError:
+        raise ValidationError(
+            {"body": ["Not storable JSON: a lone surrogate (\\ud800-\\udfff) in a string."]}
+        ) from None
+    if "\\u0000" in text and _NUL_ESCAPE.search(text):
+        raise ValidationError({"body": ["Not storable JSON: a NUL character (\\u0000) in a string."]})
+    return hashlib.sha256(data).hexdigest()
 
 
 def _max_datasets() -> int:
@@ -105,8 +123,8 @@ def ingest_event(*, body: Any, actor=None, emit_model_signal: bool = True) -> tu
     by a worker (``event.deferred``): registering thousands of catalog datasets takes longer than
     a client waits, and the stored event is the record either way.
     """
+    digest = canonical_hash(body) if isinstance(body, dict) else ""
     kind = validate_event(body, max_datasets=_max_datasets())
-    digest = canonical_hash(body)
     event_time = parse_event_time(body["eventTime"])
     deferred = _unknown_count(_event_dataset_keys(kind, body)) > _sync_max_new_datasets()
     event = LineageEvent(

@@ -180,6 +180,10 @@ def parse_event_time(value: str) -> datetime:
     parsed = datetime.fromisoformat(text)
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
+    try:
+        parsed.astimezone(UTC)  # 9999-12-31T23:00-05:00 is past the largest date once in UTC
+    except OverflowError:
+        raise ValueError("out of range") from None
     return parsed
 
 

@@ -311,3 +311,29 @@ def test_stored_events_listed_raw(client, outsider, api_client_for):
     assert page["count"] == 1 and page["results"][0]["body"] == bodies[1]
     assert set(page) == {"count", "next", "previous", "results"}
     assert client.get("/api/v1/lineage/events", {"since": "nope"}).status_code == 400
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        '"facets": {"m": {"v": NaN}}',
+        '"facets": {"m": {"v": Infinity}}',
+        '"facets": {"m": {"v": 1e400}}',
+        '"facets": {"m": {"v": "nul\\u0000here"}}',
+        '"facets": {"m": {"v": "lone \\ud800 surrogate"}}',
+    ],
+)
+def test_json_the_database_cannot_store_is_refused(client, raw):
+    body = json.dumps(run_event("j", outputs=[ds("s3://lake", "x")]))
+    body = body.replace('"name": "x"}', '"name": "x", ' + raw + "}")
+    data = assert_refused(client.post(URL, body, content_type="application/json"), "body")
+    assert "Not storable JSON" in data["detail"]
+
+
+def test_escaped_backslash_u0000_is_ordinary_text(client):
+    body = run_event("j", outputs=[ds("s3://lake", "x", note=facet(text="C:\\u0000 is a path"))])
+    assert post(client, body).status_code == 201
+
+
+def test_event_time_out_of_range(client):
+    assert_refused(post(client, run_event("j", event_time="9999-12-31T23:30:00-05:00")), "eventTime")
