@@ -139,6 +139,9 @@ def requeue_stale_runs(*, pending_after_seconds: int | None = None) -> list[int]
     ids = sorted(
         set(stale_running.values_list("pk", flat=True)) | set(old_pending.values_list("pk", flat=True))
     )
+    # A long queue is not a lost message: a run re-queued now waits another two leases before
+    # the next sweep sends it again, so duplicates stay few.
+    ProfileRun.objects.filter(pk__in=ids, status=RunStatus.PENDING).update(queued_at=now)
     for run_id in ids:
         _enqueue(run_id)
     if ids:
