@@ -168,3 +168,18 @@ def test_openapi_schema_has_lineage_endpoints(tmp_path, capsys):
     text = out.read_text()
     for op in ("lineage_event_create", "lineage_graph", "column_lineage", "lineage_impact", "lineage_path"):
         assert op in text
+
+
+def test_admin_reads_but_never_edits_the_record(pipeline, client):
+    from django.contrib.auth import get_user_model
+
+    admin_user = get_user_model().objects.create_superuser("root_admin", password="pw")
+    client.force_login(admin_user)
+    assert client.get("/admin/lineage/lineageevent/").status_code == 200
+    from lineage.models import LineageEvent
+
+    event_id = LineageEvent.objects.first().pk
+    assert client.get(f"/admin/lineage/lineageevent/{event_id}/change/").status_code == 200
+    assert client.post(f"/admin/lineage/lineageevent/{event_id}/delete/", {"post": "yes"}).status_code == 403
+    assert client.get("/admin/lineage/node/").status_code == 200
+    assert client.get("/admin/lineage/run/").status_code == 200
