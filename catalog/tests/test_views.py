@@ -276,3 +276,14 @@ def test_stale_counts_never_hide_results(web, owner):
         Dataset.objects.create(namespace="ns", name=f"later{i}", owner=owner)
     response = client.get(reverse("catalog:search"))  # the count is cached; the results are not
     assert len(response.context["results"]) == 4
+
+
+def test_versions_partial_updates_the_overview(web, owner, dataset):
+    upload = SimpleUploadedFile("orders.csv", b"email,amount\na@example.org,3.5\n", content_type="text/csv")
+    services.add_version_from_upload(actor=owner, dataset=dataset, upload=upload)
+    html = (
+        web(owner)
+        .get(reverse("catalog:versions", args=[dataset.pk]), HTTP_HX_REQUEST="true")
+        .content.decode()
+    )
+    assert '<dd id="latest-version" hx-swap-oob="true">1</dd>' in html

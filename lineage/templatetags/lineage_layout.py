@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 
 import networkx as nx
 from django import template
+from django.utils.html import escape
+from django.utils.safestring import mark_safe
 
 register = template.Library()
 
@@ -83,14 +85,36 @@ def to_digraph(graph: list[dict]) -> nx.DiGraph:
 
 
 def _acyclic(g: nx.DiGraph) -> nx.DiGraph:
-    """The graph without the edges that close cycles (a job reading and writing the same table)."""
+    """The graph without the edges that close cycles (a job reading and writing the same table).
+
+    One depth-first pass finds every back edge (an edge to a node still on the DFS stack); removing
+    them all leaves a DAG. Iterative, so a long chain cannot overflow Python's recursion limit.
+    """
+    if nx.is_directed_acyclic_graph(g):
+        return g
+    state: dict[str, int] = {}  # 1: on the stack, 2: finished
+    back = []
+    for root in sorted(g.nodes):
+        if root in state:
+            continue
+        state[root] = 1
+        stack = [(root, iter(sorted(g.successors(root))))]
+        while stack:
+            node, children = stack[-1]
+            for child in children:
+                seen = state.get(child)
+                if seen is None:
+                    state[child] = 1
+                    stack.append((child, iter(sorted(g.successors(child)))))
+                    break
+                if seen == 1:
+                    back.append((node, child))
+            else:
+                state[node] = 2
+                stack.pop()
     dag = g.copy()
-    while True:
-        try:
-            cycle = nx.find_cycle(dag)
-        except nx.NetworkXNoCycle:
-            return dag
-        dag.remove_edge(*cycle[-1][:2])
+    dag.remove_edges_from(back)
+    return dag
 
 
 def _layers(dag: nx.DiGraph) -> dict[str, int]:
@@ -197,3 +221,55 @@ def layout_graph(
             path = f"M{sx:.0f},{sy:.0f} C{mid:.0f},{sy:.0f} {mid:.0f},{ty:.0f} {tx:.0f},{ty:.0f}"
         out.edges.append(PlacedEdge(origin=o, destination=d, path=path, blocked=d in blocked))
     return out
+
+
+_FILL = {"job": "#f1f1f1", "model": "#f0e9fb", "dataset": "#eaf2fb"}
+_STROKE = {"job": "#5d6673", "model": "#6a3fb5", "dataset": "#0b5cad"}
+_BAD = "#a3201b"
+
+
+@register.simple_tag
+def lineage_svg(layout: Layout):
+    """The edges and nodes of a laid-out graph as SVG markup; every node is a link.
+
+    Built in Python rather than with template tags: for 300 nodes the template took ~0.5 s of the
+    page's server time, this takes a few milliseconds. Every text from the graph is escaped.
+    """
+    out = ['<g class="edges" fill="none">']
+    for e in layout.edges:
+        colour, marker = (_BAD, "arrow-bad") if e.blocked else ("#8a929c", "arrow")
+        dash = ' stroke-dasharray="5 3"' if e.blocked else ""
+        out.append(
+            f'<path d="{e.path}" stroke="{colour}" stroke-width="1.4" marker-end="url(#{marker})"{dash}></path>'
+        )
+    out.append('</g><g class="nodes">')
+    for n in layout.nodes:
+        classes = " ".join(
+            c
+            for c, on in (
+                ("node", True),
+                (f"node-{n.kind}", True),
+                ("focus", n.focus),
+                ("restricted", n.restricted),
+                ("blocked", n.blocked),
+            )
+            if on
+        )
+        fill = "#fff6d6" if n.focus else "#fde6e4" if n.restricted else _FILL[n.kind]
+        stroke = _BAD if (n.restricted or n.blocked) else "#7a4a00" if n.focus else _STROKE[n.kind]
+        dash = ' stroke-dasharray="5 3"' if n.blocked else ""
+        radius = NODE_H // 2 if n.kind == "job" else 4
+        mark = "RESTRICTED · " if n.restricted else "derived · " if n.blocked else ""
+        namespace = n.namespace if len(n.namespace) <= 22 else n.namespace[:21] + "…"
+        sub_colour = _BAD if (n.restricted or n.blocked) else "#4a5360"
+        title = escape(n.title)
+        out.append(
+            f'<g class="{classes}" transform="translate({n.x:.0f},{n.y:.0f})" data-id="{escape(n.id)}">'
+            f'<a href="{escape(n.href)}" aria-label="{title}"><title>{title}</title>'
+            f'<rect width="{NODE_W}" height="{NODE_H}" rx="{radius}" fill="{fill}" stroke="{stroke}"{dash}></rect>'
+            f'<text x="10" y="16" fill="#1b1f24">{escape(n.label)}</text>'
+            f'<text class="sub" x="10" y="30" fill="{sub_colour}">{escape(mark + n.kind + " · " + namespace)}</text>'
+            "</a></g>"
+        )
+    out.append("</g>")
+    return mark_safe("".join(out))  # noqa: S308 -- every text above is escaped
