@@ -32,6 +32,8 @@ logging.getLogger("great_expectations").setLevel(logging.WARNING)
 logger = logging.getLogger(__name__)
 
 SUITE_KEYS = ("type", "kwargs", "meta")
+# Row conditions reach pandas' query()/eval() on the worker: not a sandbox, so not from the API.
+REFUSED_KWARGS = ("row_condition", "condition_parser")
 MAX_EXPECTATIONS = 500
 VALUE_SET_MAX_DISTINCT = 20
 # Expectations whose batch results combine exactly without GX's map-count machinery.
@@ -117,6 +119,13 @@ def normalize_expectations(raw: Any, *, field_name: str = "expectations") -> lis
             errors[key] = [f"Unknown expectation type '{etype[:100]}' (not in Great Expectations' registry)."]
             continue
         kwargs = {k: v for k, v in kwargs.items() if k != "batch_id"}
+        refused = [k for k in REFUSED_KWARGS if kwargs.get(k)]
+        if refused:
+            errors[key] = [
+                f"{etype}: '{refused[0]}' is not accepted: Great Expectations evaluates row conditions with "
+                "pandas' DataFrame.query(), which would run text sent to the API on the workers."
+            ]
+            continue
         try:
             ExpectationConfiguration(type=etype, kwargs=kwargs, meta=meta).to_domain_obj()
         except Exception as exc:  # noqa: BLE001 - GX raises pydantic and its own errors alike

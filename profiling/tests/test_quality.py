@@ -243,3 +243,16 @@ def test_a_file_read_in_batches_gives_the_whole_file_answer(tmp_path):
     assert whole["method"]["mode"] == "whole" and batched["method"]["mode"] == "batched"
     assert [r["success"] for r in whole["results"]] == [r["success"] for r in batched["results"]]
     assert whole["results"][-1]["observed"]["error"] and batched["results"][-1]["observed"]["error"]
+
+
+def test_row_conditions_are_refused_since_pandas_would_evaluate_them():
+    with pytest.raises(ValidationError) as err:
+        quality.normalize_expectations(
+            [
+                {
+                    "type": "expect_column_values_to_not_be_null",
+                    "kwargs": {"column": "a", "row_condition": "b == 'x'", "condition_parser": "pandas"},
+                }
+            ]
+        )
+    assert "row_condition" in err.value.message_dict["expectations[0]"][0]
