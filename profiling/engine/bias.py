@@ -198,7 +198,10 @@ class BiasAccumulator:
 def _codes(col: pa.Array, family: str) -> np.ndarray | None:
     """Category codes of a sample column for a contingency table, or None when it cannot be one."""
     if family in ("integer", "float", "datetime"):
-        values = col.cast(pa.float64()) if family != "datetime" else col.cast(pa.int64()).cast(pa.float64())
+        if family == "datetime":
+            # date32 counts days in 32 bits and has no direct cast to int64.
+            col = col.cast(pa.int32()) if pa.types.is_date32(col.type) else col.cast(pa.int64())
+        values = col.cast(pa.float64())
         arr = values.to_numpy(zero_copy_only=False)
         arr = np.where(np.isfinite(arr), arr, np.nan)
         finite = arr[~np.isnan(arr)]
