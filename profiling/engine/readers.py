@@ -64,7 +64,7 @@ class ReadPlan:
     columns: list[str] | None = None
     column_types: dict[str, pa.DataType] = field(default_factory=dict)
     json_python_columns: set[str] | None = None  # set: read JSON with the slower, tolerant reader
-    max_row_bytes: int = 64 * 1024 * 1024
+    max_row_bytes: int = 16 * 1024 * 1024
     block_size: int = CSV_BLOCK  # bytes pyarrow parses at a time (and infers types from, first)
     skipped_rows: list[str] = field(default_factory=list)  # ragged CSV rows (first few kept)
     skipped_count: int = 0
@@ -107,15 +107,17 @@ def _check_args(path: str, format: str, compression: str) -> int:
     return p.stat().st_size
 
 
-def _text_stream(plan: ReadPlan, counting: _CountingFile) -> pa.NativeFile:
-    stream: pa.NativeFile = pa.PythonFile(counting, mode="r")
+def _text_stream(plan: ReadPlan, native: pa.NativeFile) -> pa.NativeFile:
+    # A native file, not a Python one: pyarrow's I/O threads then never wait for the GIL (a
+    # Python file left mid-read by a failed attempt could hang the interpreter at exit).
+    stream: pa.NativeFile = native
     if plan.compression == "gzip":
         stream = pa.CompressedInputStream(stream, "gzip")
     return stream
 
 
-def _csv_batches(plan: ReadPlan, counting: _CountingFile) -> Iterator[pa.RecordBatch]:
-    stream = _text_stream(plan, counting)
+def _csv_batches(plan: ReadPlan, native: pa.NativeFile) -> Iterator[pa.RecordBatch]:
+    stream = _text_stream(plan, native)
 
     def on_invalid(row) -> str:
         # Ragged rows are skipped and counted rather than failing a whole profile.
@@ -177,36 +179,40 @@ def _csv_batches(plan: ReadPlan, counting: _CountingFile) -> Iterator[pa.RecordB
         original = _csv_header(plan, pacsv.ReadOptions(encoding=read_options.encoding), parse_options)
         renamed = [f"{a} -> {b}" for a, b in zip(original, plan.column_names, strict=False) if a != b]
         plan.notes.append(f"The header repeats column names; renamed {', '.join(renamed)}.")
-    yielded = False
-    while True:
-        try:
-            batch = reader.read_next_batch()
-        except StopIteration:
-            if not yielded:  # a header and no rows: still a schema
-                yield pa.RecordBatch.from_pylist([], schema=reader.schema)
-            return
-        except pa.ArrowInvalid as exc:
-            raise _csv_error(exc, names, plan) from exc
-        if plan.skipped_quoted and not plan.newlines_in_values:
-            raise Retype(NEWLINES, None, "a quoted value spans lines")
-        binary = [
-            f.name for f in batch.schema if pa.types.is_binary(f.type) or pa.types.is_large_binary(f.type)
-        ]
-        if binary:
-            # pyarrow reads text that is not valid in the encoding as raw bytes.
-            raise _not_utf8(binary[0], plan)
-        yielded = True
-        yield batch
+    try:
+        yielded = False
+        while True:
+            try:
+                batch = reader.read_next_batch()
+            except StopIteration:
+                if not yielded:  # a header and no rows: still a schema
+                    yield pa.RecordBatch.from_pylist([], schema=reader.schema)
+                return
+            except pa.ArrowInvalid as exc:
+                raise _csv_error(exc, names, plan) from exc
+            if plan.skipped_quoted and not plan.newlines_in_values:
+                raise Retype(NEWLINES, None, "a quoted value spans lines")
+            binary = [
+                f.name for f in batch.schema if pa.types.is_binary(f.type) or pa.types.is_large_binary(f.type)
+            ]
+            if binary:
+                # pyarrow reads text that is not valid in the encoding as raw bytes.
+                raise _not_utf8(binary[0], plan)
+            yielded = True
+            yield batch
+    finally:
+        reader.close()
 
 
 def _csv_header(plan: ReadPlan, read_options, parse_options) -> list[str]:
-    counting = _CountingFile(plan.path)
-    try:
-        return pacsv.open_csv(
-            _text_stream(plan, counting), read_options=read_options, parse_options=parse_options
-        ).schema.names
-    finally:
-        counting.close()
+    with pa.OSFile(plan.path, "r") as native:
+        reader = pacsv.open_csv(
+            _text_stream(plan, native), read_options=read_options, parse_options=parse_options
+        )
+        try:
+            return reader.schema.names
+        finally:
+            reader.close()
 
 
 def _dedupe(names: list[str]) -> list[str]:
@@ -279,11 +285,8 @@ def _not_utf8(column: str | None, plan: ReadPlan) -> ProfileError:
     )
 
 
-def _json_batches(plan: ReadPlan, counting: _CountingFile) -> Iterator[pa.RecordBatch]:
-    if plan.json_python_columns is not None:
-        yield from _json_python_batches(plan, counting)
-        return
-    stream = _text_stream(plan, counting)
+def _json_batches(plan: ReadPlan, native: pa.NativeFile) -> Iterator[pa.RecordBatch]:
+    stream = _text_stream(plan, native)
     if (plan.encoding or "utf-8").lower() not in ("utf-8", "utf8"):
         stream = pa.transcoding_input_stream(stream, plan.encoding, "utf-8")
     parse_options = pajson.ParseOptions(
@@ -301,16 +304,19 @@ def _json_batches(plan: ReadPlan, counting: _CountingFile) -> Iterator[pa.Record
         raise _json_error(exc, plan) from exc
     except StopIteration:
         return
-    while True:
-        try:
-            batch = reader.read_next_batch()
-        except StopIteration:
-            return
-        except pa.ArrowInvalid as exc:
-            raise _json_error(exc, plan) from exc
-        if plan.columns:
-            batch = batch.select([c for c in plan.columns if c in batch.schema.names])
-        yield batch
+    try:
+        while True:
+            try:
+                batch = reader.read_next_batch()
+            except StopIteration:
+                return
+            except pa.ArrowInvalid as exc:
+                raise _json_error(exc, plan) from exc
+            if plan.columns:
+                batch = batch.select([c for c in plan.columns if c in batch.schema.names])
+            yield batch
+    finally:
+        reader.close()
 
 
 def _json_error(exc: Exception, plan: ReadPlan) -> Exception:
@@ -433,18 +439,32 @@ def stream(plan: ReadPlan) -> Iterator[pa.RecordBatch]:
         plan.reader = "pyarrow.parquet.ParquetFile.iter_batches"
         yield from _parquet_batches(plan)
         return
-    counting = _CountingFile(plan.path)
-    plan.progress_fraction = lambda: min(counting.read_bytes / size, 1.0) if size else 1.0
+    python_json = plan.format == "jsonl" and plan.json_python_columns is not None
+    handle = _CountingFile(plan.path) if python_json else pa.OSFile(plan.path, "r")
+
+    last = [0.0]
+
+    def fraction() -> float:
+        # Called from the consuming thread; the reading thread may have closed the file by then.
+        try:
+            done = handle.read_bytes if python_json else handle.tell()
+        except (ValueError, OSError):
+            return last[0]
+        last[0] = min(done / size, 1.0) if size else 1.0
+        return last[0]
+
+    plan.progress_fraction = fraction
+    source = None
     try:
         if plan.format in ("csv", "tsv"):
             plan.reader = "pyarrow.csv.open_csv"
-            source = _csv_batches(plan, counting)
-        elif plan.json_python_columns is not None:
+            source = _csv_batches(plan, handle)
+        elif python_json:
             plan.reader = "json (line by line, fields that change type read as text)"
-            source = _json_batches(plan, counting)
+            source = _json_python_batches(plan, handle)
         else:
             plan.reader = "pyarrow.json.open_json"
-            source = _json_batches(plan, counting)
+            source = _json_batches(plan, handle)
         try:
             for batch in source:
                 # Hand out at most batch_rows at a time: the block size, not the row count, sets
@@ -461,7 +481,9 @@ def stream(plan: ReadPlan) -> Iterator[pa.RecordBatch]:
     except StopIteration:
         return
     finally:
-        counting.close()
+        if source is not None:
+            source.close()  # closes pyarrow's reader before the file under it
+        handle.close()
 
 
 def apply_retype(plan: ReadPlan, retype: Retype) -> None:

@@ -29,7 +29,7 @@ class ProfileOptions:
     # Extra knobs (not in the interface the jobs code relies on, all optional).
     histogram_bins: int = 20
     top_values: int = 10
-    max_row_bytes: int = 64 * 1024 * 1024  # a single CSV/JSON row longer than this is refused
+    max_row_bytes: int = 16 * 1024 * 1024  # a single CSV/JSON row longer than this is refused
     block_bytes: int = 4 * 1024 * 1024  # CSV/JSON bytes parsed at a time; types are inferred from the first
     max_groups: int = 1_000  # a sensitive column with more distinct values is not a group attribute
     sample_cells: int = 4_000_000  # caps the row sample (rows x columns) for very wide files

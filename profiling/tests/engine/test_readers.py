@@ -260,3 +260,34 @@ def test_jsonl_read_types_give_one_schema(write):
         for b in iter_batches(path, format="jsonl", column_types=r.method["read_types"])
     }
     assert types == {pa.string()}
+
+
+def test_a_failed_profile_leaves_no_thread_behind_and_the_next_one_runs(write):
+    import threading
+
+    before = threading.active_count()
+    bad = write("long.csv", "a,b\n1,x\n2," + "y" * 300_000 + "\n")
+    for _ in range(3):
+        with pytest.raises(ProfileError):
+            profile_file(
+                bad, format="csv", options=ProfileOptions(max_row_bytes=200_000, block_bytes=64 * 1024)
+            )
+    assert profile_file(write("ok.csv", CSV), format="csv").row_count == 3
+    assert threading.active_count() == before
+
+
+def test_the_interpreter_exits_after_a_failed_profile(write):
+    # pyarrow I/O threads reading a Python file object once hung the interpreter at exit.
+    import subprocess
+    import sys
+
+    bad = write("long.csv", "a,b\n1,x\n2," + "y" * 300_000 + "\n")
+    code = (
+        "from profiling.engine import ProfileError, ProfileOptions, profile_file\n"
+        "try:\n"
+        f"    profile_file({bad!r}, format='csv', options=ProfileOptions(max_row_bytes=200_000, block_bytes=65536))\n"
+        "except ProfileError:\n"
+        "    print('refused')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=".")
+    assert out.returncode == 0 and out.stdout.strip() == "refused"
