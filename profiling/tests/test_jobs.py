@@ -292,3 +292,41 @@ def test_failing_values_of_pii_columns_are_not_shown(dataset, add_version, owner
     assert email["success"] is False and email["observed"]["unexpected_count"] == 30
     assert email["observed"]["partial_unexpected_list"] == [] and email["observed"]["redacted"]
     assert region["observed"]["partial_unexpected_list"]  # not PII: shown
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        "a,b,c,d\n1,,x,inf\n",  # one row, an empty column, an infinity
+        "a,b\n1,2\n1,2\n1,2\n",  # constant columns (std 0, one distinct value)
+        "a,b\n",  # a header and no rows
+        "a,b\n-inf,nan\n1e308,NaN\n",  # values JSON cannot hold as numbers
+    ],
+)
+def test_edge_data_is_profiled_sensibly(dataset, add_version, content):
+    version = add_version(dataset, content)
+    run = ProfileRun.objects.get(version=version)
+    assert run.status == "succeeded", run.error
+    assert run.quality is not None
+
+
+@pytest.mark.parametrize("kind", ["parquet", "jsonl", "tsv.gz"])
+def test_every_accepted_format_is_profiled(dataset, add_version, kind):
+    import gzip
+    import io
+
+    import pandas as pd
+
+    df = pd.read_csv(io.StringIO(credit_csv(25)))
+    if kind == "parquet":
+        buf = io.BytesIO()
+        df.to_parquet(buf)
+        content = buf.getvalue()
+    elif kind == "jsonl":
+        content = df.to_json(orient="records", lines=True)
+    else:
+        content = gzip.compress(df.to_csv(sep="\t", index=False).encode())
+    version = add_version(dataset, content, filename=f"data.{kind}")
+    run = ProfileRun.objects.get(version=version)
+    assert run.status == "succeeded", run.error
+    assert run.row_count == 25 and run.quality["success"] is True
