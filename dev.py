@@ -60,7 +60,13 @@ def ensure_installed() -> None:
         sys.exit(f"Gouvernail needs Python 3.11 or newer (this is {sys.version.split()[0]}).")
     if not PY.exists():
         say(f"creating the virtualenv {VENV}")
-        run([sys.executable, "-m", "venv", VENV])
+        try:
+            run([sys.executable, "-m", "venv", VENV])
+        except subprocess.CalledProcessError:
+            sys.exit(
+                "could not create .venv: on Debian/Ubuntu install the venv module first "
+                "(apt-get install python3-venv), then run this again."
+            )
     if STAMP.exists() and STAMP.read_text().strip() == install_fingerprint():
         return
     say(f'installing the project and its dependencies (pip install -e ".[{EXTRAS}]"); a few minutes')
