@@ -210,9 +210,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_test(args: argparse.Namespace, extra: list[str]) -> int:
     ensure_installed()
     cmd = [str(PY), "-m", "pytest"]
-    # Serial by default: on two cores pytest-xdist saved little (each process imports pandas, GX
-    # and collects everything again) and needs a deterministic collection, which parameters
-    # built from gzip bytes (they embed the time) broke. GOUVERNAIL_TEST_PROCESSES=auto opts in.
+    # Serial by default (the whole suite: about 3 min on two cores). With pytest-xdist (-n auto)
+    # every process imports pandas and GX and collects everything again (98 s before the first
+    # test on this machine under load), and the run failed: parameters built from gzip bytes embed
+    # the time, so the processes collected different tests. GOUVERNAIL_TEST_PROCESSES=auto opts in.
     processes = os.environ.get("GOUVERNAIL_TEST_PROCESSES")
     if processes and not any(a.startswith(("-n", "--numprocesses")) for a in extra):
         cmd += ["-n", processes]
