@@ -69,6 +69,7 @@ class ReadPlan:
     skipped_rows: list[str] = field(default_factory=list)  # ragged CSV rows (first few kept)
     skipped_count: int = 0
     skipped_quoted: bool = False
+    parsed_bytes: int = 0  # text bytes handed out as batches so far (block by block)
     column_names: list[str] | None = None  # replaces a header that repeats names
     notes: list[str] = field(default_factory=list)  # what reading changed, for the warnings
     newlines_in_values: bool = False
@@ -199,6 +200,7 @@ def _csv_batches(plan: ReadPlan, native: pa.NativeFile) -> Iterator[pa.RecordBat
                 # pyarrow reads text that is not valid in the encoding as raw bytes.
                 raise _not_utf8(binary[0], plan)
             yielded = True
+            plan.parsed_bytes += plan.block_size
             yield batch
     finally:
         reader.close()
@@ -314,6 +316,7 @@ def _json_batches(plan: ReadPlan, native: pa.NativeFile) -> Iterator[pa.RecordBa
                 raise _json_error(exc, plan) from exc
             if plan.columns:
                 batch = batch.select([c for c in plan.columns if c in batch.schema.names])
+            plan.parsed_bytes += plan.block_size
             yield batch
     finally:
         reader.close()
@@ -442,16 +445,17 @@ def stream(plan: ReadPlan) -> Iterator[pa.RecordBatch]:
     python_json = plan.format == "jsonl" and plan.json_python_columns is not None
     handle = _CountingFile(plan.path) if python_json else pa.OSFile(plan.path, "r")
 
-    last = [0.0]
+    # pyarrow reads far ahead of the batches it has parsed (about 100 MB), so the file position
+    # says little; progress counts the blocks parsed against the text's size instead.
+    plan.parsed_bytes = 0
+    total = _text_size(plan.path, size) if plan.compression == "gzip" else size
 
     def fraction() -> float:
-        # Called from the consuming thread; the reading thread may have closed the file by then.
-        try:
-            done = handle.read_bytes if python_json else handle.tell()
-        except (ValueError, OSError):
-            return last[0]
-        last[0] = min(done / size, 1.0) if size else 1.0
-        return last[0]
+        if python_json:
+            done = handle.read_bytes
+        else:
+            done = plan.parsed_bytes
+        return min(done / total, 0.99) if total else 0.0
 
     plan.progress_fraction = fraction
     source = None
@@ -668,3 +672,15 @@ def parse_types(types: dict[str, str | pa.DataType]) -> dict[str, pa.DataType]:
 
 def _enc_name(encoding: str) -> str:
     return "UTF-8" if (encoding or "utf-8").lower().replace("_", "-") in ("utf-8", "utf8") else encoding
+
+
+def _text_size(path: str, compressed_size: int) -> int:
+    """The uncompressed size of a gzip file from its trailer (ISIZE, the size modulo 2**32);
+    when that cannot be right (a file over 4 GiB of text), a guess of 4 x the compressed size."""
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(-4, 2)
+            isize = int.from_bytes(fh.read(4), "little")
+    except OSError:
+        return 4 * compressed_size
+    return isize if isize >= compressed_size else 4 * compressed_size
