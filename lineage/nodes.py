@@ -34,7 +34,9 @@ def field_candidates(field_node_id: str) -> list[tuple[str, str]]:
     """``datasetField:ns:name:field`` → every (dataset node key, field) it could mean, longest key first."""
     prefix = "datasetField:"
     if not isinstance(field_node_id, str) or not field_node_id.startswith(prefix):
-        raise ValidationError({"nodeId": ["Expected datasetField:<namespace>:<name>:<field>."]})
+        raise ValidationError(
+            {"nodeId": ["Expected datasetField:<namespace>:<name>:<field> or dataset:<namespace>:<name>."]}
+        )
     body = field_node_id[len(prefix) :]
     out = []
     for i in range(len(body) - 1, 0, -1):

@@ -541,18 +541,33 @@ def path_between(from_id: str, to_id: str, *, depth: int = 50) -> dict[str, Any]
 # Column lineage
 
 
-def column_lineage(field_id: str, *, depth: int = 20, with_downstream: bool = False) -> dict[str, Any] | None:
-    """Marquez-shaped column lineage around ``datasetField:<ns>:<name>:<field>`` (upstream by default)."""
-    candidates = field_candidates(field_id)
+def _column_seeds(node_id: str) -> list[tuple[int, str]] | None:
+    """Where a column-lineage walk starts: one field, or (as Marquez) every field of a dataset that
+    column lineage knows, for ``dataset:<ns>:<name>``. None when the node is unknown."""
+    if node_id.startswith("dataset:"):
+        node = Node.objects.filter(key=node_id, kind=NodeKind.DATASET).first()
+        if node is None:
+            return None
+        outs = ColumnEdge.objects.filter(out_node=node).values_list("out_field", flat=True)
+        ins = ColumnEdge.objects.filter(in_node=node).values_list("in_field", flat=True)
+        return [(node.pk, f) for f in sorted(set(outs) | set(ins))]
+    candidates = field_candidates(node_id)
     nodes = {n.key: n for n in Node.objects.filter(key__in=[k for k, _ in candidates])}
     start = next(((nodes[k], f) for k, f in candidates if k in nodes), None)
-    if start is None:
+    return None if start is None else [(start[0].pk, start[1])]
+
+
+def column_lineage(field_id: str, *, depth: int = 20, with_downstream: bool = False) -> dict[str, Any] | None:
+    """Marquez-shaped column lineage around ``datasetField:<ns>:<name>:<field>`` (upstream by default),
+    or around every known field of ``dataset:<ns>:<name>``."""
+    seeds = _column_seeds(field_id)
+    if seeds is None:
         return None
     depth = max(0, min(int(depth), MAX_DEPTH))
-    seen = {(start[0].pk, start[1]): 0}
+    seen = dict.fromkeys(seeds, 0)
     edges: list[ColumnEdge] = []
-    frontier_up = [(start[0].pk, start[1])]
-    frontier_down = list(frontier_up) if with_downstream else []
+    frontier_up = list(seeds)
+    frontier_down = list(seeds) if with_downstream else []
     for _hop in range(depth):
         if not frontier_up and not frontier_down:
             break
@@ -572,6 +587,8 @@ def column_lineage(field_id: str, *, depth: int = 20, with_downstream: bool = Fa
                     seen[k] = _hop + 1
                     nxt_down.append(k)
         frontier_up, frontier_down = nxt_up, nxt_down
+    if not seen:
+        return {"graph": []}
     rows = _node_rows(list({k[0] for k in seen}))
     inputs: dict[tuple[int, str], list[ColumnEdge]] = defaultdict(list)
     outputs: dict[tuple[int, str], list[ColumnEdge]] = defaultdict(list)

@@ -138,7 +138,11 @@ def test_column_lineage_endpoint(pipeline, readers):
         {"origin": "datasetField:s3://lake:raw:raw_id", "destination": "datasetField:s3://lake:clean:id"}
     ]
     assert client.get("/api/v1/column-lineage", {"nodeId": "datasetField:s3://lake:zz:id"}).status_code == 404
-    assert client.get("/api/v1/column-lineage", {"nodeId": "dataset:s3://lake:clean"}).status_code == 400
+    assert client.get("/api/v1/column-lineage", {"nodeId": "job:pipelines:clean"}).status_code == 400
+    # A dataset node id: every field column lineage knows of it, as Marquez answers.
+    whole = client.get("/api/v1/column-lineage", {"nodeId": "dataset:s3://lake:clean"}).json()
+    assert [n["id"] for n in whole["graph"]] == ids
+    assert client.get("/api/v1/column-lineage", {"nodeId": "dataset:s3://lake:zz"}).status_code == 404
 
 
 def test_history_endpoints(pipeline, readers):
