@@ -4,6 +4,8 @@ Needs a broker that redelivers unacknowledged messages (Redis: after ``visibilit
 ``CELERY_BROKER_URL=redis://127.0.0.1:6379/2 .venv/bin/pytest -m integration profiling/tests/test_kill.py``
 """
 
+import os
+import signal
 import time
 
 import numpy as np
@@ -109,6 +111,43 @@ def test_on_the_embedded_broker_the_sweep_rescues_a_killed_workers_job(data_root
         second.wait_until(lambda: services.requeue_stale_runs(), timeout=60, interval=1)
     second.wait_until(lambda: run_qs.filter(status__in=["succeeded", "failed"]).exists(), timeout=240)
 
+    run = run_qs.get()
+    assert run.status == "succeeded", run.error
+    assert run.attempts == 2 and run.row_count == ROWS
+    assert QualityResult.objects.filter(version=version).count() == 1
+
+
+def _children(parent: int) -> list[int]:
+    out = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as fh:
+                    fields = fh.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == parent:
+                out.append(int(entry))
+    return out
+
+
+def test_a_killed_pool_process_leaves_the_job_to_the_worker(data_root, owner, live_worker_factory):
+    """The OOM killer takes the pool process, not the worker: reject_on_worker_lost requeues the
+    message at once; the redelivery waits for the dead process's lease, then redoes the job once."""
+    worker_env = {"PROFILING_LEASE_SECONDS": "3", "PROFILING_SWEEP_SECONDS": "0"}
+    path = data_root / "big.parquet"
+    _big_parquet(path)
+    dataset = catalog_services.create_dataset(actor=owner, namespace="s3://lake", name="big")
+
+    worker = live_worker_factory(extra_env=worker_env, pool="prefork", concurrency=1)
+    version, _ = catalog_services.add_version_from_uri(actor=owner, dataset=dataset, uri=path.as_uri())
+    run_qs = ProfileRun.objects.filter(version=version)
+    worker.wait_until(lambda: run_qs.filter(progress__gt=0).exists(), timeout=120)
+    for pid in _children(worker.process.pid):
+        os.kill(pid, signal.SIGKILL)
+    assert run_qs.get().status == "running", "the job finished before the kill: make the file bigger"
+
+    worker.wait_until(lambda: run_qs.filter(status__in=["succeeded", "failed"]).exists(), timeout=240)
     run = run_qs.get()
     assert run.status == "succeeded", run.error
     assert run.attempts == 2 and run.row_count == ROWS
