@@ -47,7 +47,8 @@
           input.value = "";
           document.body.dispatchEvent(new CustomEvent("version-added"));
           if (form.dataset.statusUrl && window.htmx) {
-            htmx.ajax("GET", form.dataset.statusUrl, { target: "#profile-status", swap: "innerHTML" });
+            // polling=1: even if profiling is already over, say so and let the panels refresh.
+            htmx.ajax("GET", form.dataset.statusUrl + "?polling=1", { target: "#profile-status", swap: "innerHTML" });
           }
         } else {
           box.hidden = true;

@@ -56,6 +56,7 @@ def test_curate_request_approve_clear(browser_as, live_worker, steward, outsider
     expect(page.locator("#profile-panel svg.chart").first).to_be_visible()
     expect(page.locator("#profile-panel")).to_contain_text("Positive rate")
     expect(page.locator("#columns")).to_contain_text("income")
+    expect(page.locator("#latest-version")).to_have_text("1")  # the overview follows the upload
     page.evaluate("window.scrollTo(0, 0)")
     shot(page, "dataset-page", full_page=True)
 
