@@ -13,6 +13,7 @@ ks_pvalue_threshold (0.05 by default).
 """
 
 import base64
+import hashlib
 import math
 from typing import Any
 
@@ -64,8 +65,18 @@ def _numeric_bins(prev: dict, cur: dict) -> tuple[np.ndarray, np.ndarray] | None
     return masses(pk, prev), masses(ck, cur)
 
 
+def digest(value: str) -> str:
+    """What a column with personal data keeps of a value in its drift state."""
+    return hashlib.sha256(value.encode("utf-8")).hexdigest()[:16]
+
+
 def _categorical_bins(prev: dict, cur: dict) -> tuple[np.ndarray, np.ndarray]:
     pc, cc = prev.get("counts", {}), cur.get("counts", {})
+    if prev.get("hashed") != cur.get("hashed"):  # personal data found in one version only
+        if not prev.get("hashed"):
+            pc = {digest(k): v for k, v in pc.items()}
+        if not cur.get("hashed"):
+            cc = {digest(k): v for k, v in cc.items()}
     keys = sorted(set(pc) | set(cc))
 
     def masses(counts: dict, state: dict) -> np.ndarray:

@@ -16,7 +16,7 @@ import pyarrow.compute as pc
 from profiling.engine import bias as bias_mod
 from profiling.engine import pii as pii_mod
 from profiling.engine.columns import ColumnStats
-from profiling.engine.drift import STATE_VERSION
+from profiling.engine.drift import STATE_VERSION, digest
 from profiling.engine.readers import MAX_RETYPES, ReadPlan, Retype, apply_retype, flatten, stream, threaded
 from profiling.engine.sketches import RowSample
 from profiling.engine.types import ProfileError, ProfileOptions, ProfileResult
@@ -276,9 +276,25 @@ def _one_pass(
     drift_columns = {}
     for c in stats:
         numeric_sample = None
-        if c.family in ("integer", "float", "datetime"):
+        if c.family in ("integer", "float", "datetime") and not (options.redact_pii and c.name in pii):
             numeric_sample = _numeric_sample(by_name, c.name, c.family)
-        drift_columns[c.name] = c.drift_state(numeric_sample, max_sample=options.drift_sample_size)
+        state = c.drift_state(numeric_sample, max_sample=options.drift_sample_size)
+        if options.redact_pii and c.name in pii and "counts" in state:
+            # PSI only needs the same key for the same value: keep digests, not e-mail addresses.
+            state["counts"] = {digest(k): v for k, v in state["counts"].items()}
+            state["hashed"] = True
+        drift_columns[c.name] = state
+    if options.redact_pii:
+        for out in columns:
+            if out["name"] in pii:
+                # The profile is shown to everyone who may see the dataset's page: no personal
+                # values in it. Counts, nulls and distinct counts stay.
+                out["top_values"], out["min"], out["max"] = [], None, None
+                if out["type"] in ("integer", "float"):
+                    out["quantiles"], out["histogram"] = None, None
+                method_columns[out["name"]]["redacted"] = (
+                    "values of a column with personal data are not shown"
+                )
     drift_state = {
         "version": STATE_VERSION,
         "row_count": row_count,

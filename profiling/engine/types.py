@@ -35,6 +35,9 @@ class ProfileOptions:
     sample_cells: int = 4_000_000  # caps the row sample (rows x columns) for very wide files
     drift_sample_size: int = 2_000  # numeric values kept per column for the KS test
     phone_regions: tuple[str, ...] = ("US", "GB", "FR", "DE")
+    # Columns found to hold personal data show no values (top values, min, max, quantiles) and
+    # keep only digests of their values in the drift state.
+    redact_pii: bool = True
     seed: int = 20_240_601
 
 

@@ -1,5 +1,7 @@
 """PII detectors: checksums decide, and a stray value below the match threshold flags nothing."""
 
+import json
+
 import numpy as np
 import pandas as pd
 import phonenumbers
@@ -7,7 +9,7 @@ import pyarrow as pa
 import pytest
 from stdnum import iban, luhn
 
-from profiling.engine import ProfileOptions, profile_file
+from profiling.engine import ProfileOptions, compute_drift, profile_file
 from profiling.engine.pii import detect
 from profiling.tests.engine.conftest import column
 
@@ -105,3 +107,20 @@ def test_pii_threshold_option(write):
     assert profile_file(path, format="csv", options=ProfileOptions(pii_match_threshold=0.3)).pii == {
         "mixed": ["email"]
     }
+
+
+def test_columns_with_personal_data_show_no_values(write):
+    frame = pd.DataFrame({"mail": [f"p{i % 50}@example.com" for i in range(500)], "n": range(500)})
+    path = write("r.csv", frame.to_csv(index=False))
+    r = profile_file(path, format="csv")
+    mail = column(r, "mail")
+    assert mail["pii"] == ["email"] and mail["top_values"] == [] and mail["min"] is None
+    assert mail["distinct_count"] == 50
+    assert "@" not in json.dumps(r.drift_state) and "@" not in json.dumps(r.columns)
+    assert r.method["columns"]["mail"]["redacted"]
+    # Drift still works on the digests, also against a version where nothing was redacted.
+    plain = profile_file(path, format="csv", options=ProfileOptions(redact_pii=False))
+    assert column(plain, "mail")["top_values"]
+    assert (
+        compute_drift(plain.drift_state, r.drift_state, previous_version=1)["columns"]["mail"]["psi"] == 0.0
+    )
