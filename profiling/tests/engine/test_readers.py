@@ -291,3 +291,12 @@ def test_the_interpreter_exits_after_a_failed_profile(write):
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=".")
     assert out.returncode == 0 and out.stdout.strip() == "refused"
+
+
+def test_the_engine_is_pure_python_without_django():
+    import subprocess
+    import sys
+
+    code = "import sys, profiling.engine; print('django' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=".")
+    assert out.stdout.strip() == "False"
