@@ -80,6 +80,16 @@ def manage(*args: str) -> None:
     run([PY, "manage.py", *args])
 
 
+def load_demo() -> str:
+    """Load the demo data (idempotent); → the block of demo logins and API tokens it printed."""
+    out = subprocess.run(
+        [str(PY), "manage.py", "load_demo"], cwd=ROOT, check=True, capture_output=True, text=True
+    )
+    print(out.stdout, end="", file=sys.stdout)
+    print(out.stderr, end="", file=sys.stderr)
+    return out.stdout[out.stdout.find("Demo logins") :] if "Demo logins" in out.stdout else ""
+
+
 # ---------------------------------------------------------------------------------------------
 # Running
 
@@ -169,7 +179,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     ensure_installed()
     (VAR / "staticfiles").mkdir(parents=True, exist_ok=True)  # WhiteNoise warns when it is missing
     manage("migrate", "--noinput")
-    manage("load_demo")
+    logins = load_demo()
     port = free_port(args.host, args.port)
     procs = [start(worker_cmd(args.concurrency), "Celery worker")]
     server = (
@@ -188,8 +198,9 @@ def cmd_up(args: argparse.Namespace) -> int:
         "\n"
         f"  Gouvernail is running at {url}\n"
         f"  API: {url}api/v1/  (schema {url}api/v1/schema/, docs {url}api/v1/docs/)   admin: {url}admin/\n"
-        "  Log in as admin / gouvernail-demo (staff); other demo logins and API tokens are listed above.\n"
-        "  Ctrl-C stops the server and the worker.\n",
+        "  Log in as admin / gouvernail-demo (staff). "
+        + logins.strip().replace("\n", "\n  ")
+        + "\n  Ctrl-C stops the server and the worker.\n",
         flush=True,
     )
     return supervise(procs)
