@@ -170,7 +170,7 @@ def supervise(procs: list[subprocess.Popen]) -> int:
                 break
             time.sleep(0.5)
     finally:
-        say("stopping the web server and the worker")
+        say("stopping the web server and the worker (running tasks may finish first, up to 30 s)")
         stop_all(procs)
     return 0 if stopping["why"] != "exit" else 1
 
