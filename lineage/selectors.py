@@ -345,6 +345,7 @@ def graph_from_walk(w: Walk, rows: dict[int, tuple] | None = None) -> dict[str, 
     job, model = str(NodeKind.JOB), str(NodeKind.MODEL)
     run_ids = [r[10] for r in rows.values() if r[1] == job and r[10]]
     runs = {r.pk: r for r in Run.objects.filter(pk__in=run_ids)} if run_ids else {}
+    job_io = _job_io([i for i, r in rows.items() if r[1] == job])
     by_key = keys.__getitem__
     empty: list[int] = []
     graph = []
@@ -383,8 +384,8 @@ def graph_from_walk(w: Walk, rows: dict[int, tuple] | None = None) -> dict[str, 
                 "type": "BATCH",
                 "simpleName": name.rsplit(".", 1)[-1],
                 "parentJobName": None,
-                "inputs": [{"namespace": rows[x][3], "name": rows[x][4]} for x in in_ids],
-                "outputs": [{"namespace": rows[x][3], "name": rows[x][4]} for x in out_ids],
+                "inputs": job_io[0].get(i, []),
+                "outputs": job_io[1].get(i, []),
                 "location": None,
                 "latestRun": run_data(run, _JobRef(ns, name)) if run is not None else None,
             }
@@ -427,6 +428,31 @@ def graph_from_walk(w: Walk, rows: dict[int, tuple] | None = None) -> dict[str, 
             }
         )
     return {"graph": graph}
+
+
+def _job_io(job_ids: list[int]) -> tuple[dict[int, list], dict[int, list]]:
+    """Every current input and output of these jobs, also those outside the answer ({"namespace",
+    "name"}, sorted by node id): Marquez lists a job's whole IO whatever part of the graph is shown."""
+    inputs: dict[int, list] = defaultdict(list)
+    outputs: dict[int, list] = defaultdict(list)
+    if not job_ids:
+        return inputs, outputs
+    collate = ' COLLATE "C"' if _pg() else ""  # sort as Python does: by code point
+    with connection.cursor() as cur:
+        for chunk in [job_ids] if _pg() else list(_chunks(job_ids, 400)):
+            in_cond, in_params = _in("e.dst", chunk)
+            out_cond, out_params = _in("e.src", chunk)
+            cur.execute(
+                "SELECT job, side, k, ns, nm FROM ("  # noqa: S608
+                f"SELECT e.dst AS job, 'i' AS side, n.key AS k, n.namespace AS ns, n.name AS nm FROM {EDGE} e"
+                f" JOIN {NODE} n ON n.id = e.src WHERE {in_cond} UNION ALL"
+                f" SELECT e.src, 'o', n.key, n.namespace, n.name FROM {EDGE} e JOIN {NODE} n ON n.id = e.dst"
+                f" WHERE {out_cond}) io ORDER BY job, k{collate}",
+                [*in_params, *out_params],
+            )
+            for job, side, _key, ns, name in cur.fetchall():
+                (inputs if side == "i" else outputs)[job].append({"namespace": ns, "name": name})
+    return inputs, outputs
 
 
 @dataclass

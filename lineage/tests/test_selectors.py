@@ -209,3 +209,16 @@ def test_rebuild_from_the_record(chain):
     strip = lambda g: sorted((n["id"], n["type"], str(n["inEdges"]), str(n["outEdges"])) for n in g["graph"])  # noqa: E731
     assert strip(before) == strip(after)
     assert Node.objects.filter(kind="DATASET", dataset_id__isnull=True).count() == 0
+
+
+def test_job_data_lists_its_whole_io_edges_only_inside_the_answer():
+    emit("join", ["left", "right"], ["joined"])
+    graph = {n["id"]: n for n in selectors.lineage_graph(d("left"), direction="downstream")["graph"]}
+    assert set(graph) == {d("left"), "job:pipelines:join", d("joined")}
+    job = graph["job:pipelines:join"]
+    # As Marquez: the job's data names all its inputs, the edges stay within the answer.
+    assert job["data"]["inputs"] == [
+        {"namespace": "s3://lake", "name": "left"},
+        {"namespace": "s3://lake", "name": "right"},
+    ]
+    assert job["inEdges"] == [{"origin": d("left"), "destination": "job:pipelines:join"}]
