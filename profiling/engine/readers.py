@@ -163,7 +163,7 @@ def _csv_batches(plan: ReadPlan, native: pa.NativeFile) -> Iterator[pa.RecordBat
         if len(set(names)) < len(names) and not plan.column_names:
             plan.column_names = _dedupe(names)
             raise Retype(RENAMED, None, "the header repeats column names") from exc
-        raise ProfileError(f"A selected column is not in the file: {exc}") from exc
+        raise ProfileError(f"A selected column is not in the file: {_clean(exc)}") from exc
     except pa.ArrowInvalid as exc:
         if "Empty CSV" in str(exc):
             raise ProfileError("The file is empty: it has no header row.") from exc
@@ -276,7 +276,7 @@ def _csv_error(exc: Exception, names: list[str], plan: ReadPlan) -> Exception:
             f"A row of the file is longer than {plan.max_row_bytes // (1024 * 1024)} MiB; rows that long "
             "cannot be profiled. Check the delimiter and the quoting (an unclosed quote makes one huge row)."
         )
-    return ProfileError(f"The file cannot be read as {plan.format.upper()}: {msg}")
+    return ProfileError(f"The file cannot be read as {plan.format.upper()}: {_clean(msg)}")
 
 
 def _not_utf8(column: str | None, plan: ReadPlan) -> ProfileError:
@@ -337,7 +337,7 @@ def _json_error(exc: Exception, plan: ReadPlan) -> Exception:
         )
     if "UTF8" in msg or "utf-8" in msg.lower():
         return _not_utf8(None, plan)
-    return ProfileError(f"The file is not valid JSON Lines: {msg}")
+    return ProfileError(f"The file is not valid JSON Lines: {_clean(msg)}")
 
 
 def _json_python_batches(plan: ReadPlan, counting: _CountingFile) -> Iterator[pa.RecordBatch]:
@@ -411,7 +411,7 @@ def _parquet_batches(plan: ReadPlan) -> Iterator[pa.RecordBatch]:
     try:
         pf = pq.ParquetFile(plan.path)
     except Exception as exc:  # pyarrow raises several types for a damaged footer
-        raise ProfileError(f"The Parquet file cannot be read: {exc}") from exc
+        raise ProfileError(f"The Parquet file cannot be read: {_clean(exc)}") from exc
     total = max(pf.metadata.num_rows, 1)
     done = 0
     plan.progress_fraction = lambda: min(done / total, 1.0)
@@ -425,14 +425,14 @@ def _parquet_batches(plan: ReadPlan) -> Iterator[pa.RecordBatch]:
                 schema = pa.schema([schema.field(c) for c in plan.columns])
             yield pa.RecordBatch.from_pylist([], schema=schema)
     except (pa.ArrowException, OSError) as exc:
-        raise ProfileError(f"The Parquet file cannot be read: {exc}") from exc
+        raise ProfileError(f"The Parquet file cannot be read: {_clean(exc)}") from exc
 
 
 def parquet_schema(path: str) -> pa.Schema:
     try:
         return pq.ParquetFile(path).schema_arrow
     except Exception as exc:
-        raise ProfileError(f"The Parquet file cannot be read: {exc}") from exc
+        raise ProfileError(f"The Parquet file cannot be read: {_clean(exc)}") from exc
 
 
 def stream(plan: ReadPlan) -> Iterator[pa.RecordBatch]:
@@ -442,6 +442,7 @@ def stream(plan: ReadPlan) -> Iterator[pa.RecordBatch]:
         plan.reader = "pyarrow.parquet.ParquetFile.iter_batches"
         yield from _parquet_batches(plan)
         return
+    _check_magic(plan)
     python_json = plan.format == "jsonl" and plan.json_python_columns is not None
     handle = _CountingFile(plan.path) if python_json else pa.OSFile(plan.path, "r")
 
@@ -479,9 +480,16 @@ def stream(plan: ReadPlan) -> Iterator[pa.RecordBatch]:
                 else:
                     yield batch
         except pa.ArrowInvalid as exc:
-            raise ProfileError(f"The file cannot be read as {plan.format}: {exc}") from exc
+            raise ProfileError(f"The file cannot be read as {plan.format}: {_clean(exc)}") from exc
         except UnicodeDecodeError as exc:
             raise _not_utf8(None, plan) from exc
+        except OSError as exc:
+            # Damaged compressed data is the file's fault, not a passing I/O error (which the
+            # job retries): say so once and for all.
+            text = str(exc).lower()
+            if any(w in text for w in ("compress", "inflate", "gzip", "zlib", "truncated", "deflate")):
+                raise ProfileError(f"The compressed data of the file is damaged: {_clean(exc)}.") from exc
+            raise
     except StopIteration:
         return
     finally:
@@ -684,3 +692,23 @@ def _text_size(path: str, compressed_size: int) -> int:
     except OSError:
         return 4 * compressed_size
     return isize if isize >= compressed_size else 4 * compressed_size
+
+
+def _clean(error: object, limit: int = 300) -> str:
+    """An error's text fit for people: printable characters only, and not too long (pyarrow quotes
+    the offending row, which may be binary garbage or megabytes long)."""
+    text = "".join(ch if ch.isprintable() else " " for ch in str(error))
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _check_magic(plan: ReadPlan) -> None:
+    """Refuse early, and clearly, a file whose first bytes say it is something else."""
+    with open(plan.path, "rb") as fh:
+        magic = fh.read(4)
+    if magic == b"PAR1":
+        raise ProfileError(f"The file is Parquet, not {plan.format.upper()}; register it as Parquet.")
+    if magic[:2] == b"\x1f\x8b" and plan.compression != "gzip":
+        raise ProfileError("The file is gzip-compressed but was given as uncompressed.")
+    if plan.compression == "gzip" and magic and magic[:2] != b"\x1f\x8b":
+        raise ProfileError("The file was given as gzip-compressed but is not gzip data.")

@@ -300,3 +300,25 @@ def test_the_engine_is_pure_python_without_django():
     code = "import sys, profiling.engine; print('django' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=".")
     assert out.stdout.strip() == "False"
+
+
+# pyarrow cannot hand a binary ragged row to the row handler (it fails to decode it first) and
+# reports that as an "exception ignored"; the read then fails as it should.
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_damaged_gzip_and_binary_read_as_text_fail_with_a_readable_message(write, tmp_path):
+    import gzip as gz
+
+    whole = gz.compress(("a,b\n" + "".join(f"{i},{i}\n" for i in range(50_000))).encode())
+    with pytest.raises(ProfileError, match="compressed data of the file is damaged"):
+        profile_file(write("t.csv.gz", whole[: len(whole) // 2]), format="csv", compression="gzip")
+    with pytest.raises(ProfileError, match="not gzip data"):
+        profile_file(write("plain.csv", CSV), format="csv", compression="gzip")
+    with pytest.raises(ProfileError, match="given as uncompressed"):
+        profile_file(write("z.csv.gz", CSV, gz=True), format="csv")
+    pq.write_table(pa.table({"x": list(range(1000))}), tmp_path / "p.parquet")
+    with pytest.raises(ProfileError, match="Parquet, not CSV"):
+        profile_file(str(tmp_path / "p.parquet"), format="csv")
+    # Binary that is no known format: the reader's complaint, short and printable.
+    with pytest.raises(ProfileError) as info:
+        profile_file(write("b.csv", bytes(range(256)) * 50), format="csv")
+    assert str(info.value).isprintable() and len(str(info.value)) < 400
