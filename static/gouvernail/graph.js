@@ -13,7 +13,12 @@
     var box = { x: 0, y: 0, w: W, h: H };
 
     function apply() { svg.setAttribute("viewBox", box.x + " " + box.y + " " + box.w + " " + box.h); }
-    function fit() { box = { x: 0, y: 0, w: W, h: H }; apply(); }
+    function fit() {
+      // The whole graph, but never magnified beyond 1:1 (a small graph stays at its drawn size).
+      var r = svg.getBoundingClientRect();
+      var w = Math.max(W, r.width || W), h = Math.max(H, r.height || H);
+      box = { x: (W - w) / 2, y: (H - h) / 2, w: w, h: h }; apply();
+    }
     function toSvg(clientX, clientY) {
       var pt = svg.createSVGPoint(); pt.x = clientX; pt.y = clientY;
       return pt.matrixTransform(svg.getScreenCTM().inverse());
