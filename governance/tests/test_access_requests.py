@@ -269,3 +269,18 @@ def test_policy_api_permission_trio(owner, steward, outsider, make_dataset, api_
     rec = AuditRecord.objects.filter(action="policy.changed").order_by("seq")
     assert [r.actor for r in rec] == [steward.username, owner.username]
     assert rec[0].before["require_quality_pass"] is False and rec[0].after["require_quality_pass"] is True
+
+
+def test_overlong_comment_is_400(requester, steward, make_dataset, api_client_for):
+    ds = make_dataset("confidential")
+    rid = _request(api_client_for(requester), [ds]).json()["id"]
+    r = api_client_for(steward).post(
+        f"/api/v1/access-requests/{rid}/approve", {"comment": "x" * 10_001}, format="json"
+    )
+    assert r.status_code == 400 and "comment" in r.json()["errors"]
+    assert AccessRequest.objects.get(pk=rid).status == "pending"
+
+
+def test_unknown_request_and_dataset_are_404(steward, api_client_for):
+    assert api_client_for(steward).post("/api/v1/access-requests/999999/approve").status_code == 404
+    assert api_client_for(steward).get("/api/v1/datasets/999999/policy/").status_code == 404

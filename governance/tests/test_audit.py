@@ -169,3 +169,14 @@ def test_audit_api_refuses_changes(owner, staff, api_client_for, anon_client):
     assert client.post("/api/v1/audit/", {"action": "x"}, format="json").status_code == 405
     assert anon_client.get("/api/v1/audit/").status_code == 401
     assert AuditRecord.objects.get().action == "test.step"
+
+
+def test_verify_audit_all_lists_every_break(owner):
+    _chain(owner, 3)
+    for seq in (1, 3):
+        rec = AuditRecord.objects.get(seq=seq)
+        _tamper("UPDATE governance_auditrecord SET actor = %s WHERE id = %s", ["mallory", rec.pk])
+    breaks = list(audit.iter_breaks())
+    assert [b.seq for b in breaks] == [1, 3]
+    with pytest.raises(CommandError, match="seq=1"):
+        call_command("verify_audit", "--all")
