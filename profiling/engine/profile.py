@@ -17,12 +17,25 @@ from profiling.engine import bias as bias_mod
 from profiling.engine import pii as pii_mod
 from profiling.engine.columns import ColumnStats
 from profiling.engine.drift import STATE_VERSION, digest
-from profiling.engine.readers import MAX_RETYPES, ReadPlan, Retype, apply_retype, flatten, stream, threaded
+from profiling.engine.readers import (
+    MAX_RETYPES,
+    MIXED_JSON,
+    NO_DATES,
+    ReadPlan,
+    Retype,
+    apply_retype,
+    flatten,
+    stream,
+    threaded,
+)
 from profiling.engine.sketches import RowSample
 from profiling.engine.types import ProfileError, ProfileOptions, ProfileResult
 
 PROGRESS_EVERY = 0.25  # seconds between progress callbacks at most
 CATEGORICAL_MAX = 100  # a text column with at most this many distinct values (and repeats) is categorical
+ISO_DATE = (
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}([T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?(Z|[+-][0-9]{2}:?[0-9]{2})?)?$"
+)
 NUMBER_TEXT = r"^\s*[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?\s*$"
 
 
@@ -111,6 +124,7 @@ def _one_pass(
 ) -> ProfileResult:
     started = time.perf_counter()
     requested = list(sensitive)
+    date_casts: dict[str, pa.DataType] = {}
     stats: list[ColumnStats] = []
     names: list[str] = []
     warnings: list[str] = []
@@ -122,6 +136,10 @@ def _one_pass(
     first = True
     for raw in threaded(stream(plan)):
         batch = flatten(raw)
+        if first and plan.format == "jsonl":
+            date_casts = _json_date_columns(batch, plan.text_dates)
+        if date_casts:
+            batch = _cast_dates(batch, date_casts)
         if first:
             first = False
             names = batch.schema.names
@@ -319,7 +337,7 @@ def _one_pass(
         "skipped_rows": plan.skipped_count,
         "read_types": {
             **{k: str(v) for k, v in plan.column_types.items()},
-            **{k: "string" for k in sorted(plan.json_python_columns or ())},
+            **{k: MIXED_JSON for k in sorted(plan.json_python_columns or ())},
         },
         "columns": method_columns,
         "pii_rates": pii_rates,
@@ -343,6 +361,41 @@ def _one_pass(
         warnings=list(dict.fromkeys(warnings)),
         method=method,
     )
+
+
+def _json_date_columns(batch: pa.RecordBatch, excluded: set[str]) -> dict[str, pa.DataType]:
+    """Text fields of a JSON Lines file whose values in the first batch are all ISO-8601 dates or
+    timestamps (pyarrow's JSON reader leaves them as text): the type to read them as."""
+    casts: dict[str, pa.DataType] = {}
+    for field in batch.schema:
+        if not pa.types.is_string(field.type) or field.name in excluded:
+            continue
+        values = batch.column(field.name).drop_null()
+        if len(values) == 0 or not pc.all(pc.match_substring_regex(values, ISO_DATE)).as_py():
+            continue
+        for t in (pa.timestamp("us"), pa.timestamp("us", tz="UTC")):
+            try:
+                values.cast(t)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                continue
+            casts[field.name] = t
+            break
+    return casts
+
+
+def _cast_dates(batch: pa.RecordBatch, casts: dict[str, pa.DataType]) -> pa.RecordBatch:
+    arrays = []
+    for field, col in zip(batch.schema, batch.columns, strict=True):
+        if field.name in casts:
+            try:
+                col = col.cast(casts[field.name])
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+                # A later value is no date: read the field as text from the start.
+                raise Retype(
+                    NO_DATES + field.name, None, f"field {field.name} holds text that is no date"
+                ) from exc
+        arrays.append(col)
+    return pa.RecordBatch.from_arrays(arrays, names=batch.schema.names)
 
 
 def _empty_bias(sensitive: list[str], label_column: str | None, positive_label: Any) -> dict:

@@ -33,6 +33,9 @@ JSON_BLOCK = 4 * 1024 * 1024
 MAX_RETYPES = 50
 NEWLINES = "\x00newlines"  # Retype marker: re-read with quoted values allowed to span lines
 RENAMED = "\x00renamed"  # Retype marker: the plan now renames repeated header names
+MIXED_JSON = "mixed"  # read type of a JSON field whose values change type (read as text)
+JSON_TEXT = "\x00jsontext:"  # Retype marker + fields: read these JSON fields as text
+NO_DATES = "\x00nodates:"  # Retype marker + field: a JSON text field that looked like dates is not
 # Values pyarrow reads as null in CSV; the default list plus the empty string for text columns.
 _CSV_CONVERSION = re.compile(
     r"In CSV column #(\d+): (?:Row #\d+: )?CSV conversion error to (\w+)[^']*'(.*)'", re.S
@@ -70,6 +73,7 @@ class ReadPlan:
     skipped_count: int = 0
     skipped_quoted: bool = False
     parsed_bytes: int = 0  # text bytes handed out as batches so far (block by block)
+    text_dates: set[str] = field(default_factory=set)  # JSON text fields not to read as dates
     column_names: list[str] | None = None  # replaces a header that repeats names
     notes: list[str] = field(default_factory=list)  # what reading changed, for the warnings
     newlines_in_values: bool = False
@@ -313,6 +317,12 @@ def _json_batches(plan: ReadPlan, native: pa.NativeFile) -> Iterator[pa.RecordBa
             except StopIteration:
                 return
             except pa.ArrowInvalid as exc:
+                if "to timestamp" in str(exc):
+                    # pyarrow inferred timestamps from the first block; a later value is none.
+                    stamps = [f.name for f in reader.schema if pa.types.is_timestamp(f.type)]
+                    raise Retype(
+                        JSON_TEXT + ",".join(stamps), None, "a field read as timestamps holds other text"
+                    ) from exc
                 raise _json_error(exc, plan) from exc
             if plan.columns:
                 batch = batch.select([c for c in plan.columns if c in batch.schema.names])
@@ -502,6 +512,14 @@ def apply_retype(plan: ReadPlan, retype: Retype) -> None:
     """Widen the plan after a ``Retype`` so that the next attempt reads further."""
     if retype.column == RENAMED:
         return
+    if retype.column.startswith(JSON_TEXT):
+        for name in retype.column[len(JSON_TEXT) :].split(","):
+            # Read as text; the engine's own date check then finds which of them really are dates.
+            plan.column_types[name] = pa.string()
+        return
+    if retype.column.startswith(NO_DATES):
+        plan.text_dates.add(retype.column[len(NO_DATES) :])
+        return
     if retype.column == NEWLINES:
         plan.newlines_in_values = True
         plan.skipped_count, plan.skipped_rows, plan.skipped_quoted = 0, [], False
@@ -593,11 +611,13 @@ def iter_batches(
         compression=compression or "",
         encoding=encoding or "utf-8",
         batch_rows=max(1, int(batch_rows)),
-        column_types=types if format != "jsonl" else {},
+        column_types=types,
         block_size=max(4096, int(block_bytes)),
     )
-    if format == "jsonl" and any(pa.types.is_string(t) for t in types.values()):
-        plan.json_python_columns = {n for n, t in types.items() if pa.types.is_string(t)}
+    mixed = {n for n, t in (column_types or {}).items() if t == MIXED_JSON}
+    if format == "jsonl" and mixed:
+        # Fields whose JSON values change type need the line-by-line reader.
+        plan.json_python_columns = mixed
     if wanted and format in ("csv", "tsv"):
         plan.columns = wanted
     elif wanted and format == "parquet":

@@ -254,7 +254,7 @@ def test_jsonl_read_types_give_one_schema(write):
     rows = "".join(f'{{"a": {i}}}\n' for i in range(3000)) + '{"a": "x"}\n'
     path = write("m.jsonl", rows)
     r = profile_file(path, format="jsonl", options=ProfileOptions(block_bytes=4096))
-    assert r.method["read_types"] == {"a": "string"}
+    assert r.method["read_types"] == {"a": "mixed"}
     types = {
         b.schema.field("a").type
         for b in iter_batches(path, format="jsonl", column_types=r.method["read_types"])
@@ -322,3 +322,14 @@ def test_damaged_gzip_and_binary_read_as_text_fail_with_a_readable_message(write
     with pytest.raises(ProfileError) as info:
         profile_file(write("b.csv", bytes(range(256)) * 50), format="csv")
     assert str(info.value).isprintable() and len(str(info.value)) < 400
+
+
+def test_json_lines_dates_are_datetimes_unless_a_later_value_is_not_one(write):
+    rows = "".join(f'{{"d": "2024-01-{1 + i % 28:02d}T10:00:00Z", "s": "2024-02-01"}}\n' for i in range(3000))
+    r = profile_file(write("d.jsonl", rows), format="jsonl", options=ProfileOptions(block_bytes=4096))
+    assert column(r, "d")["type"] == "datetime" and column(r, "d")["max"].startswith("2024-01-28T10:00:00")
+    assert column(r, "s")["type"] == "datetime"
+    later = rows + '{"d": "soon", "s": "2024-02-02"}\n'
+    r = profile_file(write("e.jsonl", later), format="jsonl", options=ProfileOptions(block_bytes=4096))
+    assert column(r, "d")["type"] in ("string", "categorical") and column(r, "s")["type"] == "datetime"
+    assert r.row_count == 3001
