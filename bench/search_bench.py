@@ -140,7 +140,7 @@ def load(n: int, n_columns: int, owners: list[int]) -> None:
     started = time.perf_counter()
     raw = psycopg.connect(**connection.get_connection_params())
     with raw.cursor() as cur:
-        cur.execute("TRUNCATE catalog_dataset, catalog_tag RESTART IDENTITY CASCADE")
+        cur.execute("TRUNCATE catalog_dataset, catalog_tag, catalog_searchword RESTART IDENTITY CASCADE")
         cur.execute("DROP INDEX IF EXISTS dataset_search_vector_gin")  # faster to build once at the end
         tag_ids = {t: i + 1 for i, t in enumerate(TAGS)}
         copy_rows(cur, "catalog_tag", ["id", "name"], [(i, t) for t, i in tag_ids.items()])
@@ -149,6 +149,7 @@ def load(n: int, n_columns: int, owners: list[int]) -> None:
             "description text) ON COMMIT PRESERVE ROWS"
         )
         batch = 10_000
+        words: set[str] = set()
         gen = generate(n, n_columns)
         done = 0
         while done < n:
@@ -170,6 +171,7 @@ def load(n: int, n_columns: int, owners: list[int]) -> None:
                 for t in tags:
                     tag_rows.append((row["id"], tag_ids[t]))
                 part_rows.append((row["id"], *(parts[p] for p in search.PARTS)))
+                words |= search.vocabulary(parts)
             copy_rows(
                 cur,
                 "catalog_dataset",
@@ -187,6 +189,7 @@ def load(n: int, n_columns: int, owners: list[int]) -> None:
             copy_rows(cur, "bench_parts", ["id", *search.PARTS], part_rows)
             done += len(chunk)
             print(f"  loaded {done:,} datasets ({time.perf_counter() - started:.0f} s)", flush=True)
+        copy_rows(cur, "catalog_searchword", ["word"], [(w,) for w in sorted(words)])
         raw.commit()  # deferred foreign-key checks run here, before the index is built
         vector_sql = search.PG_VECTOR_SQL
         for part in search.PARTS:
@@ -241,6 +244,14 @@ def main() -> None:
         load(args.datasets, args.columns, owners)
     else:
         print(f"Reusing the {have:,} datasets already loaded.")
+        from catalog.models import SearchWord
+
+        if not SearchWord.objects.exists():  # loaded before the vocabulary existed
+            words = set()
+            for _, _, _, parts in generate(args.datasets, args.columns):
+                words |= search.vocabulary(parts)
+            SearchWord.objects.bulk_create([SearchWord(word=w) for w in sorted(words)], batch_size=5000)
+            print(f"  vocabulary: {len(words):,} words")
 
     # Words by how many datasets hold them (as the index sees them: ts_stat over the vectors),
     # among the generator's own words, in tiers of frequency a user may type.
@@ -256,6 +267,9 @@ def main() -> None:
     }
     rng = random.Random(11)
     words = {tier: rng.sample(sorted(ws), min(5, len(ws))) for tier, ws in tiers.items() if ws}
+    # Misspelt medium words (two middle letters swapped): nothing matches, the vocabulary corrects them.
+    if "medium (0.5-2%)" in words:
+        words["typo of a medium word"] = [w[:2] + w[3] + w[2] + w[4:] for w in words["medium (0.5-2%)"]]
     exact = Dataset.objects.order_by("?").values_list("name", flat=True)[:3]
     words["exact name"] = list(exact)
 

@@ -87,6 +87,17 @@ class Dataset(models.Model):
         return self.versions.order_by("-number").first()
 
 
+class SearchWord(models.Model):
+    """A word found in some dataset's searchable text: the vocabulary that a misspelt query word
+    is corrected against (``custmer`` → ``customer``). Kept by catalog.search.index_dataset; words
+    are never removed (a correction that finds nothing any more just finds nothing)."""
+
+    word = models.CharField(max_length=64, unique=True)
+
+    def __str__(self) -> str:
+        return self.word
+
+
 class Column(models.Model):
     """A column of a dataset: its inferred type from the latest profile and what stewards wrote."""
 

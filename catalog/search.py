@@ -13,22 +13,26 @@ is stemmed (English) and the last one is a prefix too (people type the last word
 expanding every word as a prefix makes multi-word queries several times slower on large catalogs.
 
 - PostgreSQL: a weighted ``tsvector`` in ``Dataset.search_vector`` (GIN index) ranked with
-  ``ts_rank``; when nothing matches, pg_trgm word similarity on the name catches typos
-  (``custmer`` → ``dim_customer_orders``).
+  ``ts_rank``.
 - SQLite: an FTS5 table ``catalog_dataset_fts`` (rowid = dataset id, porter stemming) ranked with
-  ``bm25`` and per-column weights. No typo fallback on the embedded database.
+  ``bm25`` and per-column weights.
+- Typos, on both: when nothing matches as written, each word that no dataset holds is replaced by
+  the closest word of the vocabulary (``SearchWord``: every word of every dataset's text) and the
+  search runs again (``custmer`` → ``customer``). Closest is pg_trgm similarity through a trigram
+  index on PostgreSQL, difflib among words of the same first letter and similar length elsewhere.
 
-``index_dataset`` keeps both up to date; every catalog service that changes searchable text calls it.
+``index_dataset`` keeps the index and the vocabulary up to date; every catalog service that changes searchable text calls it.
 """
 
+import difflib
 import re
 from collections.abc import Iterable
 
 from django.contrib.postgres.search import SearchQuery, SearchRank
 from django.db import connection
-from django.db.models import BooleanField, Case, F, FloatField, IntegerField, Q, QuerySet, Value, When
+from django.db.models import Case, F, FloatField, IntegerField, Q, QuerySet, Value, When
 from django.db.models.expressions import RawSQL
-from django.db.models.functions import Coalesce, Lower
+from django.db.models.functions import Coalesce, Length, Lower
 
 _SPLIT = re.compile(r"[_.\-/:\s]+|(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 _WORD = re.compile(r"\w+")
@@ -50,16 +54,19 @@ PG_WEIGHTS = [0.05, 0.2, 0.5, 1.0]
 FTS_WEIGHTS = (10.0, 5.0, 5.0, 2.0, 1.0)
 # The SQL below interpolates constants only; every user value is a query parameter.
 _PG_UPDATE_SQL = f"UPDATE catalog_dataset SET search_vector = {PG_VECTOR_SQL} WHERE id = %s"  # noqa: S608
-_PG_TYPO_SQL = "%s <%% catalog_dataset.name"
-_PG_SIMILARITY_SQL = "word_similarity(%s, catalog_dataset.name)"
+_PG_CLOSEST_SQL = (
+    "SELECT word FROM catalog_searchword WHERE word %% %s ORDER BY similarity(word, %s) DESC, word LIMIT 1"
+)
 _FTS_HITS_SQL = "SELECT rowid FROM catalog_dataset_fts WHERE catalog_dataset_fts MATCH %s"
 # bm25() is lower for better matches; negated so that higher is better on both databases.
 _FTS_RANK_SQL = (
     f"(SELECT -bm25(catalog_dataset_fts, {', '.join(str(w) for w in FTS_WEIGHTS)}) "  # noqa: S608
     "FROM catalog_dataset_fts WHERE catalog_dataset_fts MATCH %s AND catalog_dataset_fts.rowid = catalog_dataset.id)"
 )
-# Word similarity above which a name counts as a typo of the query (pg_trgm's default is 0.6).
-TYPO_THRESHOLD = 0.5
+# How alike (difflib ratio) a vocabulary word must be to correct a query word, off PostgreSQL.
+TYPO_CUTOFF = 0.75
+# Words shorter or longer than these are not kept in the vocabulary.
+VOCABULARY_LENGTHS = (3, 64)
 
 
 def split_words(text: str) -> list[str]:
@@ -119,6 +126,18 @@ def dataset_search_parts(dataset) -> dict[str, str]:
     )
 
 
+def vocabulary(parts: dict[str, str]) -> set[str]:
+    """The words of a dataset's searchable text, as query words are split (for typo correction)."""
+    low, high = VOCABULARY_LENGTHS
+    return {
+        w
+        for text in parts.values()
+        for part in split_words(text)
+        for w in _WORD.findall(part)
+        if low <= len(w) <= high and not w.isdigit()
+    }
+
+
 def build_search_text(dataset) -> str:
     """The whole searchable text in one string (kept in ``Dataset.search_text`` for admin and LIKE)."""
     parts = dataset_search_parts(dataset)
@@ -134,6 +153,11 @@ def index_dataset(dataset) -> None:
     if text != dataset.search_text:
         type(dataset).objects.filter(pk=dataset.pk).update(search_text=text)
         dataset.search_text = text
+    from catalog.models import SearchWord
+
+    SearchWord.objects.bulk_create(
+        [SearchWord(word=w) for w in sorted(vocabulary(parts))], ignore_conflicts=True
+    )
     values = [parts[p] for p in PARTS]
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
@@ -178,38 +202,25 @@ def _exact_name(queryset: QuerySet, q: str) -> tuple[QuerySet, Q, Case]:
     return queryset, cond, tier
 
 
-def _search_postgresql(queryset: QuerySet, q: str, words: list[str]) -> QuerySet:
+def _fts_postgresql(queryset: QuerySet, q: str, words: list[str]) -> QuerySet:
     terms = [*words[:-1], f"{words[-1]}:*"]
     tsquery = SearchQuery(" & ".join(terms), search_type="raw", config=PG_CONFIG)
     queryset, exact, tier = _exact_name(queryset, q)
-    matched = queryset.filter(Q(search_vector=tsquery) | exact)
-    if matched.exists():
-        return matched.annotate(
+    return (
+        queryset.filter(Q(search_vector=tsquery) | exact)
+        .annotate(
             search_exact=tier,
             search_rank=Coalesce(
                 SearchRank(F("search_vector"), tsquery, weights=PG_WEIGHTS),
                 Value(0.0),
                 output_field=FloatField(),
             ),
-        ).order_by("-search_exact", "-search_rank", "namespace", "name")
-    # Nothing matched as written: look for names that hold a word close to the query (a typo).
-    phrase = " ".join(words)
-    with connection.cursor() as cursor:
-        # Session-wide (a transaction-local setting would be gone before the query runs in autocommit).
-        cursor.execute(
-            "SELECT set_config('pg_trgm.word_similarity_threshold', %s, false)", [str(TYPO_THRESHOLD)]
         )
-    return (
-        queryset.filter(RawSQL(_PG_TYPO_SQL, [phrase], output_field=BooleanField()))  # noqa: S611
-        .annotate(
-            search_exact=Value(0, output_field=IntegerField()),
-            search_rank=RawSQL(_PG_SIMILARITY_SQL, [phrase], output_field=FloatField()),  # noqa: S611
-        )
-        .order_by("-search_rank", "namespace", "name")
+        .order_by("-search_exact", "-search_rank", "namespace", "name")
     )
 
 
-def _search_sqlite(queryset: QuerySet, q: str, words: list[str]) -> QuerySet:
+def _fts_sqlite(queryset: QuerySet, q: str, words: list[str]) -> QuerySet:
     # Each word quoted (no FTS5 syntax gets through), the last one a prefix; all words must occur.
     match = " AND ".join([*(f'"{w}"' for w in words[:-1]), f'"{words[-1]}"*'])
     queryset, exact, tier = _exact_name(queryset, q)
@@ -222,19 +233,7 @@ def _search_sqlite(queryset: QuerySet, q: str, words: list[str]) -> QuerySet:
     )
 
 
-def search(queryset: QuerySet, q: str) -> QuerySet:
-    """Datasets of ``queryset`` that match ``q``, best match first (see the module docstring).
-
-    The result is annotated with ``search_exact`` (1 for an exact name match) and ``search_rank``
-    (higher is better; comparable within one query only).
-    """
-    words = query_words(q or "")
-    if not words:
-        return queryset
-    if connection.vendor == "postgresql":
-        return _search_postgresql(queryset, q, words)
-    if connection.vendor == "sqlite":
-        return _search_sqlite(queryset, q, words)
+def _fts_other(queryset: QuerySet, q: str, words: list[str]) -> QuerySet:
     # Any other database: every word somewhere in the denormalised text.
     cond = Q()
     for w in words:
@@ -245,6 +244,54 @@ def search(queryset: QuerySet, q: str) -> QuerySet:
         .annotate(search_exact=tier, search_rank=Value(0.0, output_field=FloatField()))
         .order_by("-search_exact", "namespace", "name")
     )
+
+
+def _closest_word(word: str) -> str | None:
+    """The vocabulary word most like ``word`` (a misspelling of it), or None."""
+    from catalog.models import SearchWord
+
+    if connection.vendor == "postgresql":
+        # pg_trgm similarity above its threshold (0.3), through the trigram index on the vocabulary.
+        with connection.cursor() as cursor:
+            cursor.execute(_PG_CLOSEST_SQL, [word, word])
+            row = cursor.fetchone()
+        return row[0] if row else None
+    # Elsewhere: words of a similar length with the same first letter, compared in Python.
+    candidates = (
+        SearchWord.objects.annotate(length=Length("word"))
+        .filter(word__startswith=word[0], length__gte=len(word) - 2, length__lte=len(word) + 2)
+        .values_list("word", flat=True)[:20_000]
+    )
+    close = difflib.get_close_matches(word, list(candidates), n=1, cutoff=TYPO_CUTOFF)
+    return close[0] if close else None
+
+
+def correct_words(words: list[str]) -> list[str]:
+    """Each word that no dataset holds replaced by the closest word that some dataset holds."""
+    from catalog.models import SearchWord
+
+    known = set(SearchWord.objects.filter(word__in=words).values_list("word", flat=True))
+    return [w if w in known or len(w) < 3 or w.isdigit() else (_closest_word(w) or w) for w in words]
+
+
+def search(queryset: QuerySet, q: str) -> QuerySet:
+    """Datasets of ``queryset`` that match ``q``, best match first (see the module docstring).
+
+    When nothing matches as written, misspelt words are corrected against the vocabulary of
+    every dataset's text (``custmer`` → ``customer``) and the search runs once more.
+
+    The result is annotated with ``search_exact`` (1 for an exact name match) and ``search_rank``
+    (higher is better; comparable within one query only).
+    """
+    words = query_words(q or "")
+    if not words:
+        return queryset
+    fts = {"postgresql": _fts_postgresql, "sqlite": _fts_sqlite}.get(connection.vendor, _fts_other)
+    found = fts(queryset, q, words)
+    if found.exists():
+        return found
+    corrected = correct_words(words)
+    return fts(queryset, q, corrected) if corrected != words else found
 
 
 def ranked_page(queryset: QuerySet, *, offset: int, limit: int) -> tuple[list[int], int | None]:

@@ -127,12 +127,21 @@ def test_facets_without_query_count_everything(corpus, api_client_for, outsider)
     assert tags == {"gold": 1, "raw": 1}
 
 
-@postgres_only
-@pytest.mark.postgres
-def test_postgres_typo_falls_back_to_trigram(corpus):
+def test_typos_are_corrected_against_the_vocabulary(corpus):
     found = names(search(Dataset.objects.all(), "custmer"))
-    assert "dim_customer_orders" in found and "customer" in found
-    assert "fact_revenue_daily" not in found  # a mention in a description is not a typo match
+    assert found[0] == "customer" and "dim_customer_orders" in found
+    assert names(search(Dataset.objects.all(), "custmer ordrs")) == ["dim_customer_orders"]
+    assert names(search(Dataset.objects.all(), "loyalti")) == ["warehouse/events.clickstream-v2"]
+    assert names(search(Dataset.objects.all(), "zqxwvy")) == []
+
+
+def test_vocabulary_follows_the_text(corpus, owner):
+    from catalog.models import SearchWord
+
+    assert SearchWord.objects.filter(word__in=["customer", "loyalty", "session", "clickstream"]).count() == 4
+    services.update_dataset(actor=owner, dataset=corpus["orders"], description="Zeppelin freight")
+    assert SearchWord.objects.filter(word="zeppelin").exists()
+    assert names(search(Dataset.objects.all(), "zepelin")) == ["dim_customer_orders"]
 
 
 @postgres_only
