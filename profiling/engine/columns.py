@@ -129,8 +129,6 @@ class ColumnStats:
                 values = values[finite]
                 if len(values) == 0:
                     return
-        if values.dtype.kind == "u" and values.dtype.itemsize == 8:
-            values = values.astype(np.float64)  # uint64 does not fit int64 exactly; floats do not care
         lo, hi = values.min(), values.max()
         self.min = lo if self.min is None else min(self.min, lo)
         self.max = hi if self.max is None else max(self.max, hi)
@@ -308,32 +306,37 @@ class ColumnStats:
         else:
             values = self.table_values.take(pa.array(idx)).to_pylist()
         pairs = list(zip(values, counts[idx].tolist(), strict=True))
-        return sorted(pairs, key=lambda kv: (-kv[1], str(kv[0])))
+        return sorted(pairs, key=_top_order)
 
     def _sketched_top(self, k: int, sample: pa.Array | None) -> list[tuple]:
         """Candidate values with their count-min estimates, most frequent first."""
         if sample is not None and len(sample) and self.family != "nested":
-            vc = pc.value_counts(sample)
-            repeated = pc.filter(vc.field("values"), pc.greater(vc.field("counts"), 1))
-            if self.family == "datetime":
-                extra = _datetime_ints(repeated).tolist()
-            elif self.family in ("integer", "float"):
-                extra = repeated.cast(pa.float64() if self.family == "float" else pa.int64()).to_pylist()
-            else:
-                extra = repeated.cast(pa.string()).to_pylist()
+            try:
+                vc = pc.value_counts(sample)
+                repeated = pc.filter(vc.field("values"), pc.greater(vc.field("counts"), 1))
+                if self.family == "datetime":
+                    extra = _datetime_ints(repeated).tolist()
+                elif self.family == "integer":
+                    extra = repeated.to_pylist()  # Python ints, uint64 included
+                elif self.family == "float":
+                    extra = repeated.cast(pa.float64()).to_pylist()
+                else:
+                    extra = repeated.cast(pa.string()).to_pylist()
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                extra = []  # e.g. uint64 beyond int64: the candidates from the table remain
             self.candidates = list(dict.fromkeys(self.candidates + extra))
         if not self.candidates:
             return []
         if self.family == "string":
             hashes = hash_strings(pa.array(self.candidates, type=pa.string()))
+        elif self.family == "float":
+            hashes = hash_numbers(np.array(self.candidates, dtype=np.float64))
         else:
-            dtype = (
-                np.float64 if self.family == "float" or isinstance(self.candidates[0], float) else np.int64
-            )
-            hashes = hash_numbers(np.array(self.candidates, dtype=dtype))
+            # int64, or uint64 for values past 2**63: hashed by the same 64 bits as when counted.
+            hashes = hash_numbers(np.array(self.candidates))
         est = self.cms.estimate(hashes)
         pairs = [(v, int(c)) for v, c in zip(self.candidates, est.tolist(), strict=True) if c > 1]
-        return sorted(pairs, key=lambda kv: (-kv[1], str(kv[0])))[:k]
+        return sorted(pairs, key=_top_order)[:k]
 
     def _quantiles(self, qs) -> list[float]:
         if self.exact and self.table_counts is not None and len(self.table_counts):
@@ -358,7 +361,10 @@ class ColumnStats:
         if self.family in ("integer", "datetime") and self.family == "integer" and hi - lo + 1 <= bins:
             edges = np.arange(lo, hi + 2) - 0.5  # one bin per integer value
         else:
-            edges = np.linspace(lo, hi, bins + 1)
+            # unique: near 2**63 (uint64) neighbouring edges can round to the same float.
+            edges = np.unique(np.linspace(lo, hi, bins + 1))
+            if len(edges) < 3:
+                return [lo, hi], [int(self.n)]
         if self.exact and self.table_counts is not None:
             counts, _ = np.histogram(
                 self.table_values.astype(np.float64), bins=edges, weights=self.table_counts
@@ -441,3 +447,11 @@ def _iso(value: int, unit: str, tz: str | None) -> str:
     text = str(np.datetime64(value, unit).astype("datetime64[us]"))
     # Arrow keeps zoned timestamps as UTC instants, so they are shown in UTC.
     return text + "Z" if tz else text
+
+
+def _top_order(pair: tuple) -> tuple:
+    """Most frequent first; ties in value order (numbers as numbers, the rest as text)."""
+    value, count = pair
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return (-count, 0, value, "")
+    return (-count, 1, 0, str(value))

@@ -155,3 +155,16 @@ def test_times_durations_binary_and_decimals_do_not_break_a_profile(write_table)
     assert column(r, "m")["mean"] == pytest.approx(1.875)
     for name in ("t", "d", "b"):
         assert column(r, name)["null_count"] == 1
+
+
+def test_uint64_past_two_to_the_63_keeps_exact_distinct_counts(write_table):
+    n = 20_000
+    values = (np.arange(n, dtype=np.uint64) % 3000) + np.uint64(2**63)
+    path = write_table(pa.table({"u": pa.array(values, pa.uint64())}), "parquet")
+    for limit in (1_000, 50_000):  # sketched and exact
+        u = column(
+            profile_file(path, format="parquet", options=ProfileOptions(exact_distinct_limit=limit)), "u"
+        )
+        assert u["distinct_count"] == pytest.approx(3000, rel=0.02)
+        assert u["max"] == 2**63 + 2999
+        assert u["top_values"][0]["count"] == 7 and u["top_values"][0]["value"] >= 2**63
