@@ -327,7 +327,9 @@ def _row_fields(text: str | None) -> list[dict[str, Any]]:
     )
 
 
-def graph_from_walk(w: Walk, rows: dict[int, tuple] | None = None) -> dict[str, Any]:
+def graph_from_walk(
+    w: Walk, rows: dict[int, tuple] | None = None, *, full_job_io: bool = False
+) -> dict[str, Any]:
     """{"graph": [...]} as Marquez answers ``GET /api/v1/lineage``, nodes sorted by id.
 
     The hot loop of the largest answers (10,000 nodes): plain dict literals, no helper calls per
@@ -345,7 +347,7 @@ def graph_from_walk(w: Walk, rows: dict[int, tuple] | None = None) -> dict[str, 
     job, model = str(NodeKind.JOB), str(NodeKind.MODEL)
     run_ids = [r[10] for r in rows.values() if r[1] == job and r[10]]
     runs = {r.pk: r for r in Run.objects.filter(pk__in=run_ids)} if run_ids else {}
-    job_io = _job_io([i for i, r in rows.items() if r[1] == job])
+    job_io = _job_io([i for i, r in rows.items() if r[1] == job]) if full_job_io else None
     by_key = keys.__getitem__
     empty: list[int] = []
     graph = []
@@ -384,8 +386,12 @@ def graph_from_walk(w: Walk, rows: dict[int, tuple] | None = None) -> dict[str, 
                 "type": "BATCH",
                 "simpleName": name.rsplit(".", 1)[-1],
                 "parentJobName": None,
-                "inputs": job_io[0].get(i, []),
-                "outputs": job_io[1].get(i, []),
+                "inputs": job_io[0].get(i, [])
+                if job_io
+                else [{"namespace": rows[x][3], "name": rows[x][4]} for x in in_ids],
+                "outputs": job_io[1].get(i, [])
+                if job_io
+                else [{"namespace": rows[x][3], "name": rows[x][4]} for x in out_ids],
                 "location": None,
                 "latestRun": run_data(run, _JobRef(ns, name)) if run is not None else None,
             }
@@ -437,21 +443,30 @@ def _job_io(job_ids: list[int]) -> tuple[dict[int, list], dict[int, list]]:
     outputs: dict[int, list] = defaultdict(list)
     if not job_ids:
         return inputs, outputs
-    collate = ' COLLATE "C"' if _pg() else ""  # sort as Python does: by code point
     with connection.cursor() as cur:
-        for chunk in [job_ids] if _pg() else list(_chunks(job_ids, 400)):
-            in_cond, in_params = _in("e.dst", chunk)
-            out_cond, out_params = _in("e.src", chunk)
-            cur.execute(
-                "SELECT job, side, k, ns, nm FROM ("  # noqa: S608
-                f"SELECT e.dst AS job, 'i' AS side, n.key AS k, n.namespace AS ns, n.name AS nm FROM {EDGE} e"
-                f" JOIN {NODE} n ON n.id = e.src WHERE {in_cond} UNION ALL"
-                f" SELECT e.src, 'o', n.key, n.namespace, n.name FROM {EDGE} e JOIN {NODE} n ON n.id = e.dst"
-                f" WHERE {out_cond}) io ORDER BY job, k{collate}",
-                [*in_params, *out_params],
-            )
-            for job, side, _key, ns, name in cur.fetchall():
-                (inputs if side == "i" else outputs)[job].append({"namespace": ns, "name": name})
+        for target, other, out in (("dst", "src", inputs), ("src", "dst", outputs)):
+            if _pg():
+                # unnest + join, not "= ANY": with thousands of ids the planner otherwise picks a
+                # parallel hash join over the whole edge table (measured 324 ms vs 127 ms).
+                cur.execute(
+                    f"SELECT e.{target}, n.key, n.namespace, n.name FROM unnest(%s::bigint[]) j(id)"  # noqa: S608
+                    f" JOIN {EDGE} e ON e.{target} = j.id JOIN {NODE} n ON n.id = e.{other}",
+                    [job_ids],
+                )
+                found = cur.fetchall()
+            else:
+                found = []
+                for chunk in _chunks(job_ids):
+                    cond, params = _in(f"e.{target}", chunk)
+                    cur.execute(
+                        f"SELECT e.{target}, n.key, n.namespace, n.name FROM {EDGE} e"  # noqa: S608
+                        f" JOIN {NODE} n ON n.id = e.{other} WHERE {cond}",
+                        params,
+                    )
+                    found += cur.fetchall()
+            found.sort(key=lambda r: (r[0], r[1]))  # by node id, as Python orders strings
+            for job, _key, ns, name in found:
+                out[job].append({"namespace": ns, "name": name})
     return inputs, outputs
 
 
@@ -461,8 +476,13 @@ class _JobRef:
     name: str
 
 
-def lineage_graph(node_id: str, *, depth: int = 20, direction: str = "both") -> dict[str, Any] | None:
+def lineage_graph(
+    node_id: str, *, depth: int = 20, direction: str = "both", full_job_io: bool = False
+) -> dict[str, Any] | None:
     """The Marquez-shaped lineage around a node, or None when the node is unknown.
+
+    A job's ``data.inputs``/``outputs`` list the datasets inside the answer; with ``full_job_io``
+    all its current datasets, as Marquez (two more queries: +40 % on a 10,000-node answer).
 
     One statement walks the graph and returns the touched node rows with it; the answer is then
     assembled with the garbage collector paused: a 10,000-node answer makes ~100,000 small dicts,
@@ -475,15 +495,17 @@ def lineage_graph(node_id: str, *, depth: int = 20, direction: str = "both") -> 
     gc.disable()
     try:
         w, rows = _walk_with_rows(start, depth=depth, direction=direction)
-        return graph_from_walk(w, rows)
+        return graph_from_walk(w, rows, full_job_io=full_job_io)
     finally:
         if gc_was_on:
             gc.enable()
 
 
-def lineage_graph_bytes(node_id: str, *, depth: int = 20, direction: str = "both") -> bytes | None:
+def lineage_graph_bytes(
+    node_id: str, *, depth: int = 20, direction: str = "both", full_job_io: bool = False
+) -> bytes | None:
     """The answer of ``GET /api/v1/lineage`` as JSON bytes (None when the node is unknown)."""
-    graph = lineage_graph(node_id, depth=depth, direction=direction)
+    graph = lineage_graph(node_id, depth=depth, direction=direction, full_job_io=full_job_io)
     return None if graph is None else orjson.dumps(graph)
 
 

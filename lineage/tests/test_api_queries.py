@@ -187,3 +187,14 @@ def test_admin_reads_but_never_edits_the_record(pipeline, client):
     assert client.post(f"/admin/lineage/lineageevent/{event_id}/delete/", {"post": "yes"}).status_code == 403
     assert client.get("/admin/lineage/node/").status_code == 200
     assert client.get("/admin/lineage/run/").status_code == 200
+
+
+def test_full_job_io_parameter(readers):
+    services.ingest_event(body=run_event("join", inputs=[ds("s3://lake", "l"), ds("s3://lake", "r")]))
+    client = readers["olivia_owner"]
+    params = {"nodeId": "dataset:s3://lake:l", "direction": "downstream"}
+    job = lambda r: next(n for n in r.json()["graph"] if n["type"] == "JOB")["data"]  # noqa: E731
+    assert [d["name"] for d in job(client.get("/api/v1/lineage", params))["inputs"]] == ["l"]
+    assert [
+        d["name"] for d in job(client.get("/api/v1/lineage", {**params, "fullJobIO": "true"}))["inputs"]
+    ] == ["l", "r"]

@@ -213,7 +213,10 @@ def test_rebuild_from_the_record(chain):
 
 def test_job_data_lists_its_whole_io_edges_only_inside_the_answer():
     emit("join", ["left", "right"], ["joined"])
-    graph = {n["id"]: n for n in selectors.lineage_graph(d("left"), direction="downstream")["graph"]}
+    default = {n["id"]: n for n in selectors.lineage_graph(d("left"), direction="downstream")["graph"]}
+    assert default["job:pipelines:join"]["data"]["inputs"] == [{"namespace": "s3://lake", "name": "left"}]
+    full = selectors.lineage_graph(d("left"), direction="downstream", full_job_io=True)
+    graph = {n["id"]: n for n in full["graph"]}
     assert set(graph) == {d("left"), "job:pipelines:join", d("joined")}
     job = graph["job:pipelines:join"]
     # As Marquez: the job's data names all its inputs, the edges stay within the answer.
