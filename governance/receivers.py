@@ -72,12 +72,40 @@ def on_model_output_recorded(sender, namespace, name, version=None, run_id="", j
         log.warning("model %s/%s version %s from lineage not registered: %s", namespace, name, version, exc)
 
 
+def on_suite_changed(
+    sender, dataset, actor=None, suite=None, origin="edited", changes=None, **kwargs
+) -> None:
+    """A dataset's expectation suite decides whether its quality condition can pass: audit it."""
+    changes = changes or {}
+    with transaction.atomic():
+        audit.record(
+            actor=actor,
+            via=_via(kwargs.get("via", Via.API)),  # profiling's hook does not say; its API is the usual way
+            action="quality_suite.changed",
+            object_type="dataset",
+            object_id=dataset.pk,
+            object_urns=[dataset.urn],
+            before={k: v[0] for k, v in changes.items()} or None,
+            after={
+                **{k: v[1] for k, v in changes.items()},
+                "origin": origin,
+                "expectations": len(getattr(suite, "expectations", None) or []),
+            },
+        )
+
+
 def connect() -> None:
     from catalog import signals as catalog_signals
 
     catalog_signals.dataset_created.connect(on_dataset_created, dispatch_uid="governance-audit-created")
     catalog_signals.dataset_changed.connect(on_dataset_changed, dispatch_uid="governance-audit-changed")
     catalog_signals.dataset_deleted.connect(on_dataset_deleted, dispatch_uid="governance-audit-deleted")
+    try:
+        from profiling import signals as profiling_signals
+
+        profiling_signals.suite_changed.connect(on_suite_changed, dispatch_uid="governance-audit-suite")
+    except (ImportError, AttributeError):  # profiling without the hook: suites are not audited
+        pass
     try:
         from lineage import signals as lineage_signals
     except ImportError:  # lineage not there yet: models are registered through the API only

@@ -180,3 +180,18 @@ def test_verify_audit_all_lists_every_break(owner):
     assert [b.seq for b in breaks] == [1, 3]
     with pytest.raises(CommandError, match="seq=1"):
         call_command("verify_audit", "--all")
+
+
+def test_quality_suite_changes_are_audited(owner, make_dataset, django_capture_on_commit_callbacks):
+    from profiling import services as profiling_services
+
+    ds = make_dataset("internal")
+    with django_capture_on_commit_callbacks(execute=True):
+        profiling_services.save_suite(
+            actor=owner,
+            dataset=ds,
+            expectations=[{"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "id"}}],
+        )
+    rec = AuditRecord.objects.get(action="quality_suite.changed")
+    assert rec.actor == owner.username and rec.object_urns == [ds.urn]
+    assert rec.after["expectations"] == 1 and rec.after["expectation_suite.version"] == 1
