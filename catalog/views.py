@@ -36,7 +36,7 @@ from catalog.forms import (
 from catalog.markdown import render_markdown
 from catalog.models import Column, Dataset, Tag
 from catalog.permissions import can_change_dataset
-from catalog.search import search
+from catalog.search import ranked_page, search
 
 PAGE_SIZE = 20
 FACET_SIZE = 8
@@ -210,11 +210,15 @@ def search_view(request: HttpRequest) -> HttpResponse:
     counts, total = _cached_facets_and_count(matches, (request.user.pk, q, sorted(active.items())))
     number = _page_number(request.GET.get("page"))
     start = (number - 1) * PAGE_SIZE
-    ids = list(
-        ranked.values_list("pk", flat=True)[start : start + PAGE_SIZE + 1]
-    )  # one more: is there a next?
-    page = ResultPage(number=number, count=total, has_next=len(ids) > PAGE_SIZE)
-    ids = ids[:PAGE_SIZE]
+    if q:
+        # Ranked and counted in one pass (as the API does): the count shown is then always fresh.
+        ids, ranked_total = ranked_page(ranked, offset=start, limit=PAGE_SIZE)
+        total = ranked_total if ranked_total is not None else total
+        page = ResultPage(number=number, count=total, has_next=start + len(ids) < total)
+    else:
+        ids = list(ranked.values_list("pk", flat=True)[start : start + PAGE_SIZE + 1])  # one more: a next?
+        page = ResultPage(number=number, count=total, has_next=len(ids) > PAGE_SIZE)
+        ids = ids[:PAGE_SIZE]
     rows = {d.pk: d for d in selectors.dataset_list(user=request.user).filter(pk__in=ids)}
     results = [rows[i] for i in ids if i in rows]
     facets = [
