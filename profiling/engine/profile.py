@@ -43,14 +43,17 @@ class _Progress:
     def __init__(self, callback: Callable[[float], None] | None):
         self.callback = callback
         self.last = 0.0
+        self.best = 0.0
 
     def __call__(self, fraction: float, *, force: bool = False) -> None:
         if self.callback is None:
             return
         now = time.monotonic()
-        if force or now - self.last >= PROGRESS_EVERY:
-            self.last = now
-            self.callback(max(0.0, min(1.0, float(fraction))))
+        # Never backwards: a restart (a column read again with a wider type) starts from 0.
+        fraction = max(self.best, max(0.0, min(1.0, float(fraction))))
+        if force or (now - self.last >= PROGRESS_EVERY and fraction > self.best):
+            self.last, self.best = now, fraction
+            self.callback(fraction)
 
 
 def profile_file(
@@ -76,7 +79,7 @@ def profile_file(
         max_row_bytes=options.max_row_bytes,
         block_size=max(4096, int(options.block_bytes)),
     )
-    reasons: list[str] = []
+    retypes: list[Retype] = []
     tick = _Progress(progress)
     for _attempt in range(MAX_RETYPES):
         try:
@@ -90,17 +93,20 @@ def profile_file(
             )
         except Retype as retype:
             apply_retype(plan, retype)
-            reasons.append(retype.reason)
+            retypes.append(retype)
             continue
         except MemoryError as exc:
             raise ProfileError("The file could not be profiled within the worker's memory.") from exc
-        result.method["restarts"] = reasons
-        for reason in reasons:
-            if reason.startswith("column ") or reason.startswith("field "):
-                name = reason.split(" ")[1]
-                result.warnings.append(
-                    f"Column {name} mixes kinds of values ({reason}); it was read as {_read_as(plan, name)}."
-                )
+        result.method["restarts"] = [r.reason for r in retypes]
+        for retype in retypes:
+            name = retype.column
+            if name.startswith(NO_DATES):
+                name = name[len(NO_DATES) :]
+            elif name.startswith("\x00") or not name:
+                continue  # bigger blocks, a renamed header...: nothing about the data
+            result.warnings.append(
+                f"Column {name} mixes kinds of values ({retype.reason}); it was read as {_read_as(plan, name)}."
+            )
         tick(1.0, force=True)
         return result
     raise ProfileError("The column types of the file keep changing while it is read; it cannot be profiled.")
