@@ -28,15 +28,14 @@ import pyarrow.parquet as pq
 from profiling.engine.types import ProfileError
 
 FORMATS = ("csv", "tsv", "parquet", "jsonl")
-CSV_BLOCK = 4 * 1024 * 1024
-JSON_BLOCK = 4 * 1024 * 1024
+CSV_BLOCK = 4 * 1024 * 1024  # bytes per parsed block, CSV and JSON alike
 MAX_RETYPES = 50
 NEWLINES = "\x00newlines"  # Retype marker: re-read with quoted values allowed to span lines
 RENAMED = "\x00renamed"  # Retype marker: the plan now renames repeated header names
 MIXED_JSON = "mixed"  # read type of a JSON field whose values change type (read as text)
 JSON_TEXT = "\x00jsontext:"  # Retype marker + fields: read these JSON fields as text
 NO_DATES = "\x00nodates:"  # Retype marker + field: a JSON text field that looked like dates is not
-# Values pyarrow reads as null in CSV; the default list plus the empty string for text columns.
+# pyarrow's message when a value does not fit the type it inferred from the first block.
 _CSV_CONVERSION = re.compile(
     r"In CSV column #(\d+): (?:Row #\d+: )?CSV conversion error to (\w+)[^']*'(.*)'", re.S
 )
@@ -46,7 +45,9 @@ _FLOAT_RE = re.compile(r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$|^\s*[-+]?
 
 
 class Retype(Exception):  # noqa: N818 -- a signal to restart, not an error people see
-    """A later block disagreed with the inferred type of a column; restart with ``types`` widened."""
+    """Reading must start again with a changed plan: a later block disagreed with a column's
+    inferred type (``column`` and ``new_type``), or a marker (``NEWLINES``, ``RENAMED``...) says
+    what else to change."""
 
     def __init__(self, column: str, new_type: pa.DataType | None, reason: str):
         super().__init__(reason)
