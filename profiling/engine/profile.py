@@ -68,8 +68,14 @@ def profile_file(
     options: ProfileOptions | None = None,
     progress: Callable[[float], None] | None = None,
 ) -> ProfileResult:
-    """progress(fraction in 0..1) is called at most a few times per second (by bytes read / row groups)."""
+    """Profile a dataset file in one streaming pass; raise ProfileError on unreadable data.
+
+    progress(fraction in 0..1) is called at most a few times per second (by text blocks parsed /
+    Parquet rows read), never backwards, and with 1.0 at the end.
+    """
     options = options or ProfileOptions()
+    if isinstance(sensitive_columns, str):  # one name, not its characters
+        sensitive_columns = [sensitive_columns]
     plan = ReadPlan(
         path=str(path),
         format=format,
