@@ -493,7 +493,9 @@ def _apply_run_event(body: dict, event_time: datetime, ctx: _Ctx) -> None:
     # A run seen for the first time has no IO yet: no need to ask.
     existing = {} if new_run else {(io.node_id, io.direction): io for io in run.io.all()}
     created: list[RunIO] = []
-    for direction, ns, name, facets, extra in specs:
+    # Node rows (facets) and catalog rows are written in node-key order: two events naming the same
+    # datasets in different orders never wait on each other crosswise (deadlock).
+    for direction, ns, name, facets, extra in sorted(specs, key=lambda sp: nodes[(sp[1], sp[2])].key):
         node = nodes[(ns, name)]
         _apply_dataset_facets(node, facets)
         label, number = _match_version(node, facets)
@@ -640,7 +642,7 @@ def _apply_job_event(body: dict) -> None:
     nodes = _resolve_datasets(
         [(ns, name, facets) for _d, ns, name, facets, _x in specs] + _column_lineage_refs(specs)
     )
-    for _d, ns, name, facets, _x in specs:
+    for _d, ns, name, facets, _x in sorted(specs, key=lambda sp: nodes[(sp[1], sp[2])].key):
         _apply_dataset_facets(nodes[(ns, name)], facets)
     if job.latest_run_id is None and specs:
         _set_current_edges(job, [(nodes[(ns, name)].pk, d) for d, ns, name, _f, _x in specs])

@@ -15,7 +15,7 @@ from rest_framework.authtoken.models import Token
 
 from catalog.models import Dataset
 from lineage.models import LineageEvent, Node, Run
-from lineage.tests.events import ds, run_event
+from lineage.tests.events import ds, facet, run_event
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -46,6 +46,11 @@ def _hammer(url: str, token: str, bodies: list[dict], threads: int) -> list[int]
 def _bodies(n_jobs: int, runs_per_job: int) -> list[dict]:
     bodies = []
     for j in range(n_jobs):
+        # Every job reads the same shared sources (concurrent first registrations), in alternating
+        # order and with a schema that changes from job to job (concurrent facet and catalog-column
+        # writes on the same rows: no deadlock, no lost event).
+        schema = facet(fields=[{"name": f"col_{j}", "type": "INT"}])
+        shared = [ds("s3://lake", "shared/a", schema=schema), ds("s3://lake", "shared/b", schema=schema)]
         for r in range(runs_per_job):
             run_id = str(uuid.uuid4())
             for event_type in ("START", "COMPLETE"):
@@ -54,12 +59,7 @@ def _bodies(n_jobs: int, runs_per_job: int) -> list[dict]:
                         f"job_{j}",
                         event_type=event_type,
                         run_id=run_id,
-                        # Every job reads the same shared sources: concurrent first registrations.
-                        inputs=[
-                            ds("s3://lake", "shared/a"),
-                            ds("s3://lake", "shared/b"),
-                            ds("s3://lake", f"in_{j}"),
-                        ],
+                        inputs=shared[:: 1 if j % 2 else -1] + [ds("s3://lake", f"in_{j}")],
                         outputs=[ds("s3://lake", f"out_{j % 3}")],
                         event_time=f"2026-01-10T10:{r:02d}:{'00' if event_type == 'START' else '30'}Z",
                     )
