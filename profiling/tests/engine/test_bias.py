@@ -146,3 +146,40 @@ def test_cramers_v_bounds():
     rng = np.random.default_rng(0)
     assert cramers_v(rng.integers(0, 3, 5000), rng.integers(0, 4, 5000)) < 0.05
     assert cramers_v(np.zeros(10), np.arange(10)) is None
+
+
+def test_an_identifier_is_not_a_group_attribute(write):
+    rows = "".join(f"u{i},{i % 2}\n" for i in range(1_500))
+    r = profile_file(
+        write("ids.csv", "user,y\n" + rows),
+        format="csv",
+        sensitive_columns="user",
+        label_column="y",
+        positive_label=1,
+    )
+    assert r.bias["attributes"]["user"]["groups"] == {}
+    assert r.bias["attributes"]["user"]["demographic_parity_difference"] is None
+    assert any("more than 1000 distinct values" in w for w in r.bias["warnings"])
+
+
+def test_numeric_and_boolean_sensitive_columns_and_boolean_labels(write):
+    frame = pd.DataFrame(
+        {
+            "age_band": [20, 20, 30, 30, 30, 40],
+            "senior": [False, False, False, True, True, True],
+            "ok": [True, False, True, True, False, True],
+        }
+    )
+    r = profile_file(
+        write("n.csv", frame.to_csv(index=False)),
+        format="csv",
+        sensitive_columns=["age_band", "senior"],
+        label_column="ok",
+        positive_label=True,
+    )
+    age = r.bias["attributes"]["age_band"]["groups"]
+    assert set(age) == {"20", "30", "40"} and age["30"]["positive_rate"] == pytest.approx(2 / 3)
+    senior = r.bias["attributes"]["senior"]["groups"]
+    assert set(senior) == {"true", "false"} and senior["true"]["positive_rate"] == pytest.approx(2 / 3)
+    dpd, dpr = fairlearn_figures(frame.assign(ok=frame["ok"].astype(str)), "age_band", "ok", "True")
+    assert r.bias["attributes"]["age_band"]["demographic_parity_difference"] == pytest.approx(dpd)
