@@ -239,8 +239,17 @@ def _check_jsonl(text: str, truncated: bool) -> list[str]:
 
 def _sniff_delimiter(text: str, filename: str) -> str:
     first = text.split("\n", 1)[0]
-    if filename.lower().rstrip(".gz").endswith((".tsv", ".tab")) or first.count("\t") > first.count(","):
+    if filename.lower().removesuffix(".gz").endswith((".tsv", ".tab")) or first.count("\t") > first.count(
+        ","
+    ):
         return "\t"
+    if ";" in first and "," not in first:
+        # European exports: ';' between fields, ',' as the decimal mark. Say so rather than
+        # calling every row ragged.
+        raise _bad(
+            "The file separates its fields with ';'. Gouvernail reads comma-separated (CSV) and "
+            "tab-separated (TSV) files: export it again with ',' or tabs between fields (and '.' as the decimal mark)."
+        )
     return ","
 
 
@@ -456,6 +465,11 @@ def inspect(fh, *, filename: str = "", size: int | None = None, whole: bool = Tr
     truncated = len(head) >= HEAD_BYTES
     text, encoding, notes = _decode_head(head, truncated)
     compression = "gzip" if compressed else ""
+    if text.lstrip("\ufeff \t\r\n").startswith("["):
+        raise _bad(
+            "The file is a JSON array. Gouvernail reads JSON Lines (one object per line): "
+            "convert it, e.g. with pandas' df.to_json(path, orient='records', lines=True)."
+        )
     if _looks_like_jsonl(text):
         keys = _check_jsonl(text, truncated)
         if truncated and whole:

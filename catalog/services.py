@@ -15,8 +15,9 @@ from django.db.models import ProtectedError
 from catalog import files, signals
 from catalog.errors import Conflict, NotAllowed
 from catalog.models import Column, Dataset, DatasetVersion, Origin, ProfileStatus, Sensitivity, Tag
-from catalog.permissions import can_change_dataset, can_delete_dataset
+from catalog.permissions import can_change_dataset, can_delete_dataset, is_owner
 from catalog.search import index_dataset, unindex_dataset
+from catalog.urns import dataset_lookup_q, dataset_urn
 
 User = get_user_model()
 
@@ -117,8 +118,13 @@ def _apply(dataset: Dataset, data: dict[str, Any]) -> tuple[list, list | None]:
             if value and (len(value) > (100 if key == "domain" else 255)):
                 raise ValidationError({key: ["Too long."]})
             setattr(dataset, key, value or "")
+        elif key == "positive_label":
+            # Compared with label cells: a scalar, never an object or a list.
+            if value is not None and not isinstance(value, (str, int, float, bool)):
+                raise ValidationError({"positive_label": ["A single value (text, number or boolean)."]})
+            dataset.positive_label = value
         else:
-            setattr(dataset, key, value if value is not None or key == "positive_label" else "")
+            setattr(dataset, key, value if value is not None else "")
     return stewards, tags
 
 
@@ -141,6 +147,15 @@ def create_dataset(
         raise Conflict(
             f"A dataset {namespace} / {name} already exists.",
             {"name": ["A dataset with this namespace and name already exists."]},
+        )
+    # Colons may stand in namespaces and names, so another split can spell the same URN
+    # (file:///tmp + a:b versus file:///tmp:a + b). A URN must name exactly one dataset.
+    urn = dataset_urn(namespace, name)
+    clash = Dataset.objects.filter(dataset_lookup_q(urn)).first()
+    if clash is not None:
+        raise Conflict(
+            f"The URN {urn} already names the dataset {clash.namespace} / {clash.name}.",
+            {"name": [f"This namespace and name spell the URN of an existing dataset ({urn})."]},
         )
     dataset = Dataset(namespace=namespace, name=name, origin=origin)
     if "owner" not in data and actor is not None and actor.is_authenticated:
@@ -165,6 +180,25 @@ def create_dataset(
     return dataset
 
 
+SENSITIVITY_RANK = {value: rank for rank, value in enumerate(Sensitivity.values)}
+
+
+def _check_owner_only_changes(actor, dataset: Dataset, data: dict[str, Any]) -> None:
+    """Handing a dataset to another owner, or lowering its sensitivity, is the owner's (or staff's)
+    decision: a steward who could do either alone would void the two-person rule for restricted data."""
+    if actor.is_staff or is_owner(actor, dataset):
+        return
+    current_owner = dataset.owner.username if dataset.owner_id else None
+    if "owner" in data and data["owner"] != current_owner:
+        raise NotAllowed("Only the dataset's owner or staff may hand it to another owner.")
+    wanted = data.get("sensitivity")
+    if wanted in SENSITIVITY_RANK and SENSITIVITY_RANK[wanted] < SENSITIVITY_RANK[dataset.sensitivity]:
+        raise NotAllowed(
+            f"Only the dataset's owner or staff may lower its sensitivity ({dataset.sensitivity} → {wanted}); "
+            "stewards may raise it."
+        )
+
+
 @transaction.atomic
 def update_dataset(*, actor, dataset: Dataset, via: str = "api", check: bool = True, **data: Any) -> Dataset:
     """Change a dataset's metadata. Only the owner, a steward or staff may (unless check=False,
@@ -172,6 +206,8 @@ def update_dataset(*, actor, dataset: Dataset, via: str = "api", check: bool = T
     if check and not can_change_dataset(actor, dataset):
         raise NotAllowed("Only the dataset's owner, a steward or staff may change it.")
     dataset = Dataset.objects.select_for_update().get(pk=dataset.pk)
+    if check:
+        _check_owner_only_changes(actor, dataset, data)
     before = _snapshot(dataset)
     stewards, tags = _apply(dataset, data)
     dataset.save()

@@ -8,9 +8,11 @@ from typing import Any
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
+from django.urls import Resolver404, resolve
 from rest_framework import exceptions, status
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
+from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from catalog.errors import Conflict, NotAllowed
@@ -84,3 +86,22 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
         detail = data.get("detail") if isinstance(data, dict) else None
         response.data = {"detail": str(detail or exc), "errors": {}}
     return response
+
+
+class ApiNotFound(APIView):
+    """Every /api/v1/ path that no endpoint serves: 401 without credentials, else a JSON 404."""
+
+    schema = None  # not an endpoint of the API
+
+    def _not_found(self, request, *args, **kwargs):
+        hint = ""
+        if not request.path.endswith("/"):
+            try:
+                match = resolve(request.path + "/")
+            except Resolver404:
+                match = None
+            if match is not None and match.url_name != "api-not-found":
+                hint = f" Did you mean {request.path}/ (with a trailing slash)?"
+        raise exceptions.NotFound(f"No endpoint at {request.path}.{hint}")
+
+    get = post = put = patch = delete = head = options = _not_found

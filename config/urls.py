@@ -1,6 +1,8 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from config.rest import ApiNotFound
 
 api_v1 = [
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
@@ -9,6 +11,8 @@ api_v1 = [
     path("", include("profiling.api.urls")),
     path("", include("lineage.api.urls")),
     path("", include("governance.api.urls")),
+    # Last: anything else under /api/v1/ answers the JSON error shape, not an HTML page.
+    re_path(r"^.*$", ApiNotFound.as_view(), name="api-not-found"),
 ]
 
 urlpatterns = [

@@ -160,7 +160,7 @@ def test_steward_edits_metadata(web, steward, dataset):
         "description": "# Hello",
         "domain": "sales",
         "tags": "gold, new",
-        "sensitivity": "internal",
+        "sensitivity": dataset.sensitivity,
         "stewards": steward.username,
         "sensitive_columns": "",
         "label_column": "",
