@@ -158,7 +158,10 @@ class BiasAccumulator:
                     "positive_rate": rate,
                     "missing_fraction": missing,
                 }
-                if rate is not None:
+                # Rows without a sensitive value are shown as a group but kept out of parity:
+                # fairlearn refuses missing sensitive values, and a few unknown rows must not
+                # decide how unfair the whole dataset looks.
+                if rate is not None and g != MISSING:
                     rates.append(rate)
                 if share is not None and share < representation_threshold:
                     under.append({"attribute": attr, "group": g, "share": share})
@@ -170,6 +173,11 @@ class BiasAccumulator:
             if self.has_rates and rates and max(rates) == 0:
                 warnings.append(
                     f"The positive label {self.positive_label!r} never occurs in {self.label}; check it."
+                )
+            if MISSING in groups:
+                warnings.append(
+                    f"{groups[MISSING]['count']} rows have no value for {attr}; they are listed as the group "
+                    f"{MISSING!r} and left out of demographic parity."
                 )
             attributes[attr] = {
                 "groups": groups,
@@ -244,6 +252,23 @@ def cramers_v(x: np.ndarray, y: np.ndarray) -> float | None:
     return math.sqrt(phi2corr / denom)
 
 
+def normalized_mutual_information(x: np.ndarray, y: np.ndarray) -> float | None:
+    """Mutual information of two code arrays divided by the smaller of their entropies (0..1: 1 when
+    one column determines the other); None when either is constant."""
+    _, xi = np.unique(x, return_inverse=True)
+    _, yi = np.unique(y, return_inverse=True)
+    r, k = xi.max() + 1, yi.max() + 1
+    if r < 2 or k < 2:
+        return None
+    p = np.bincount(xi * k + yi, minlength=r * k).reshape(r, k) / len(x)
+    px, py = p.sum(1), p.sum(0)
+    nz = p > 0
+    mi = float((p[nz] * np.log(p[nz] / np.outer(px, py)[nz])).sum())
+    hx = float(-(px[px > 0] * np.log(px[px > 0])).sum())
+    hy = float(-(py[py > 0] * np.log(py[py > 0])).sum())
+    return max(0.0, min(1.0, mi / min(hx, hy)))
+
+
 def find_proxies(
     sample: pa.Table | None,
     families: dict[str, str],
@@ -275,6 +300,15 @@ def find_proxies(
                 continue
             measured[s][name] = round(v, 4)
             if v >= threshold:
-                proxies.append({"column": name, "sensitive_column": s, "cramers_v": round(v, 4)})
+                nmi = normalized_mutual_information(codes[s], c)
+                proxies.append(
+                    {
+                        "column": name,
+                        "sensitive_column": s,
+                        "cramers_v": round(v, 4),
+                        # A second reading of the same link, in information terms.
+                        "mutual_information": None if nmi is None else round(nmi, 4),
+                    }
+                )
     proxies.sort(key=lambda p: -p["cramers_v"])
     return proxies, measured

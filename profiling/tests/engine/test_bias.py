@@ -9,17 +9,17 @@ import pytest
 from fairlearn.metrics import demographic_parity_difference, demographic_parity_ratio
 
 from profiling.engine import ProfileOptions, profile_file
-from profiling.engine.bias import MISSING, cramers_v
+from profiling.engine.bias import MISSING, cramers_v, normalized_mutual_information
 
 PENGUINS = os.path.join(os.path.dirname(palmerpenguins.__file__), "data", "penguins.csv")
 
 
 def fairlearn_figures(frame: pd.DataFrame, attribute: str, label: str, positive) -> tuple[float, float]:
     """fairlearn's parity figures with y_true = y_pred = (label == positive), null labels left out,
-    null sensitive values as the "(missing)" group, as the engine documents."""
-    labelled = frame[frame[label].notna()]
+    rows with a null sensitive value left out too (fairlearn refuses them), as the engine documents."""
+    labelled = frame[frame[label].notna() & frame[attribute].notna()]
     hit = (labelled[label].astype(str) == str(positive)).to_numpy()
-    groups = labelled[attribute].astype(object).where(labelled[attribute].notna(), MISSING).astype(str)
+    groups = labelled[attribute].astype(str)
     return (
         demographic_parity_difference(hit, hit, sensitive_features=groups),
         demographic_parity_ratio(hit, hit, sensitive_features=groups),
@@ -42,6 +42,9 @@ def test_penguins_parity_equals_fairlearn():
         assert got["demographic_parity_ratio"] == pytest.approx(dpr, abs=1e-12)
     sex = r.bias["attributes"]["sex"]["groups"]
     assert sex[MISSING]["count"] == int(frame["sex"].isna().sum())
+    # The 11 penguins of unknown sex are shown, said, and kept out of parity (0.0079, not 0.111).
+    assert r.bias["attributes"]["sex"]["demographic_parity_difference"] < 0.01
+    assert any("no value for sex" in w for w in r.bias["warnings"])
     assert sum(g["count"] for g in sex.values()) == len(frame)
     assert sex["female"]["share"] == pytest.approx((frame["sex"] == "female").mean())
     expected_rate = (frame.loc[frame["sex"] == "male", "species"] == "Adelie").mean()
@@ -136,6 +139,8 @@ def test_proxy_columns_are_flagged(write):
     proxies = {p["column"]: p["cramers_v"] for p in r.bias["proxies"]}
     assert set(proxies) == {"title", "height"}
     assert proxies["title"] > 0.9
+    title = next(p for p in r.bias["proxies"] if p["column"] == "title")
+    assert 0.5 < title["mutual_information"] <= 1.0
     assert r.method["proxy_associations"]["gender"]["shoe"] < 0.1
     assert any("proxy" in w for w in r.warnings)
 
@@ -183,3 +188,11 @@ def test_numeric_and_boolean_sensitive_columns_and_boolean_labels(write):
     assert set(senior) == {"true", "false"} and senior["true"]["positive_rate"] == pytest.approx(2 / 3)
     dpd, dpr = fairlearn_figures(frame.assign(ok=frame["ok"].astype(str)), "age_band", "ok", "True")
     assert r.bias["attributes"]["age_band"]["demographic_parity_difference"] == pytest.approx(dpd)
+
+
+def test_normalized_mutual_information_bounds():
+    x = np.array([0, 1, 2] * 300)
+    assert normalized_mutual_information(x, x) == pytest.approx(1.0)
+    rng = np.random.default_rng(2)
+    assert normalized_mutual_information(rng.integers(0, 3, 5000), rng.integers(0, 3, 5000)) < 0.01
+    assert normalized_mutual_information(np.zeros(5), np.arange(5)) is None
