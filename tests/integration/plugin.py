@@ -152,14 +152,36 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 class Services:
     postgres: bool
     broker: bool
+    redis: bool
     browser: bool
+
+
+@cache
+def redis_available() -> bool:
+    """The configured Redis (REDIS_URL, else a redis:// broker) answers PING; False when none is set."""
+    from django.conf import settings
+
+    url = settings.REDIS_URL or (broker_url() if broker_url().startswith(("redis://", "rediss://")) else "")
+    if not url:
+        return False
+    try:
+        import redis
+
+        return bool(redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=2).ping())
+    except Exception:  # any failure means: no usable Redis here
+        return False
 
 
 @pytest.fixture(scope="session")
 def services() -> Services:
-    """What this run has: PostgreSQL as the test database, a usable broker, a browser."""
+    """What this run has: PostgreSQL as the test database, a usable broker, a reachable Redis, a
+    browser. For a test that needs something the markers do not say: ``if not services.redis:
+    pytest.skip(...)``."""
     return Services(
-        postgres=database_is_postgres(), broker=broker_available()[0], browser=browser_available()[0]
+        postgres=database_is_postgres(),
+        broker=broker_available()[0],
+        redis=redis_available(),
+        browser=browser_available()[0],
     )
 
 

@@ -57,3 +57,10 @@ def _pool_children(parent: int) -> list[int]:
         if int(fields[1]) == parent:
             out.append(int(entry))
     return out
+
+
+def test_services_reports_what_this_run_has(services, settings):
+    assert services.postgres == settings.DATABASES["default"]["ENGINE"].endswith("postgresql")
+    assert services.broker  # this module only runs when the broker answers
+    if not (settings.REDIS_URL or settings.CELERY_BROKER_URL.startswith("redis")):
+        assert services.redis is False  # nothing configured: nothing probed
