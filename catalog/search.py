@@ -255,8 +255,10 @@ def _closest_word(word: str) -> str | None:
         with connection.cursor() as cursor:
             cursor.execute(_PG_CLOSEST_SQL, [word, word])
             row = cursor.fetchone()
-        return row[0] if row else None
-    # Elsewhere: words of a similar length with the same first letter, compared in Python.
+        if row:
+            return row[0]
+        # Trigrams miss swapped letters in short words (loovka/lovoka share 3 of 11): go on below.
+    # Words of a similar length with the same first letter, compared in Python.
     candidates = (
         SearchWord.objects.annotate(length=Length("word"))
         .filter(word__startswith=word[0], length__gte=len(word) - 2, length__lte=len(word) + 2)

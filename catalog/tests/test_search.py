@@ -132,6 +132,7 @@ def test_typos_are_corrected_against_the_vocabulary(corpus):
     assert found[0] == "customer" and "dim_customer_orders" in found
     assert names(search(Dataset.objects.all(), "custmer ordrs")) == ["dim_customer_orders"]
     assert names(search(Dataset.objects.all(), "loyalti")) == ["warehouse/events.clickstream-v2"]
+    assert names(search(Dataset.objects.all(), "sesison")) == ["warehouse/events.clickstream-v2"]  # swapped
     assert names(search(Dataset.objects.all(), "zqxwvy")) == []
 
 
