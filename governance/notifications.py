@@ -9,6 +9,7 @@ bytes under the secret, sent as ``X-Gouvernail-Signature: sha256=<hex>``.
 import hashlib
 import hmac
 import json
+import logging
 from typing import Any
 
 from django.conf import settings
@@ -16,6 +17,8 @@ from django.core.mail import send_mail
 from django.db import transaction
 
 from governance.models import AccessRequestEvent
+
+log = logging.getLogger(__name__)
 
 SIGNATURE_HEADER = "X-Gouvernail-Signature"
 
@@ -30,10 +33,19 @@ def verify(body: bytes, secret: str, signature: str) -> bool:
 
 
 def queue_for_event(event: AccessRequestEvent) -> None:
-    from governance.tasks import notify_access_request_event
-
+    """Queue the notifications once the change is committed. A broker that is down costs the
+    notifications (logged), never the change itself nor a 5xx for the person who made it."""
     event_id = event.pk
-    transaction.on_commit(lambda: notify_access_request_event.delay(event_id))
+
+    def send() -> None:
+        from governance.tasks import notify_access_request_event
+
+        try:
+            notify_access_request_event.delay(event_id)
+        except Exception:  # noqa: BLE001 - the broker's errors vary by transport
+            log.exception("could not queue the notifications of access-request event %s", event_id)
+
+    transaction.on_commit(send)
 
 
 def payload(event: AccessRequestEvent) -> dict[str, Any]:
