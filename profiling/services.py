@@ -57,7 +57,13 @@ def _enqueue(run_id: int) -> None:
     from profiling.tasks import profile_version
 
     try:
-        profile_version.delay(run_id)
+        # Celery puts the sender's limits into the message and the worker obeys those: read them
+        # from settings now, so web, beat and workers configured alike agree on them.
+        profile_version.apply_async(
+            (run_id,),
+            soft_time_limit=getattr(settings, "PROFILING_SOFT_TIME_LIMIT", 3600),
+            time_limit=getattr(settings, "PROFILING_TIME_LIMIT", 3720),
+        )
     except Exception:  # noqa: BLE001 - the broker's errors vary by transport
         logger.exception("could not queue profile run %s; it stays pending until re-run", run_id)
 
@@ -301,7 +307,7 @@ class _Progress:
         return lambda f: self(start + share * min(max(float(f), 0.0), 1.0))
 
 
-def execute_profile_run(*, run_id: int, heartbeat: bool = True) -> Outcome:
+def execute_profile_run(*, run_id: int, heartbeat: bool = True, soft_limit: float | None = None) -> Outcome:
     """Claim and run one profile job; the Celery task's whole body.
 
     Bad input (ProfileError) and unexpected errors end as ``failed`` with a readable message;
@@ -317,13 +323,15 @@ def execute_profile_run(*, run_id: int, heartbeat: bool = True) -> Outcome:
         return outcome
     try:
         with _Heartbeat(run_id, token) if heartbeat else _NoHeartbeat():
-            computed = _compute(run, _Progress(run_id, token))
+            deadline = time.monotonic() + soft_limit if soft_limit else None
+            computed = _compute(run, _Progress(run_id, token), deadline=deadline)
+            _check_deadline(deadline)
             return _finish(run_id=run_id, token=token, computed=computed)
     except Exception as exc:  # noqa: BLE001 - every failure ends the job, never the worker
-        return _handle_failure(exc, run_id=run_id, token=token)
+        return _handle_failure(exc, run_id=run_id, token=token, soft_limit=soft_limit)
 
 
-def _handle_failure(exc: Exception, *, run_id: int, token: str) -> Outcome:
+def _handle_failure(exc: Exception, *, run_id: int, token: str, soft_limit: float | None = None) -> Outcome:
     """Sort a job's exception into: failed with a message, or released for a retry (transient)."""
     from celery.exceptions import SoftTimeLimitExceeded
 
@@ -335,7 +343,7 @@ def _handle_failure(exc: Exception, *, run_id: int, token: str) -> Outcome:
     if ProfileError and isinstance(exc, ProfileError):
         message = str(exc) or "The file could not be profiled."
     elif isinstance(exc, SoftTimeLimitExceeded):
-        limit = getattr(settings, "PROFILING_SOFT_TIME_LIMIT", None)
+        limit = soft_limit or getattr(settings, "PROFILING_SOFT_TIME_LIMIT", None)
         message = f"Profiling took longer than the time limit ({limit} s) and was stopped."
     elif isinstance(exc, OperationalError | InterfaceError):
         if not connection.in_atomic_block:
@@ -384,7 +392,18 @@ def _local_copy(version):
     return tmp.name, tmp
 
 
-def _compute(run: ProfileRun, progress: _Progress) -> _Computed:
+def _check_deadline(deadline: float | None) -> None:
+    """Raise the soft time limit ourselves between phases: Celery's signal can land inside GX or
+    the engine, which catch exceptions of their own and would carry on as if nothing happened."""
+    if deadline is not None and time.monotonic() > deadline:
+        from celery.exceptions import SoftTimeLimitExceeded
+
+        raise SoftTimeLimitExceeded()
+
+
+def _compute(run: ProfileRun, progress: _Progress, *, deadline: float | None = None) -> _Computed:
+    from celery.exceptions import SoftTimeLimitExceeded
+
     from profiling.engine import compute_drift, profile_file
 
     version = run.version
@@ -402,6 +421,7 @@ def _compute(run: ProfileRun, progress: _Progress) -> _Computed:
             progress=progress.phase(0.0, PROFILE_SHARE),
         )
         progress(PROFILE_SHARE, force=True)
+        _check_deadline(deadline)
         warnings = list(result.warnings or [])
 
         suite = ExpectationSuite.objects.filter(dataset=dataset).first()
@@ -424,7 +444,7 @@ def _compute(run: ProfileRun, progress: _Progress) -> _Computed:
                 available=[c["name"] for c in result.schema],
                 progress=progress.phase(PROFILE_SHARE, QUALITY_SHARE),
             )
-        except (OperationalError, InterfaceError, OSError):
+        except (OperationalError, InterfaceError, OSError, SoftTimeLimitExceeded):
             raise
         except Exception as exc:  # noqa: BLE001 - a GX failure must not lose the statistics
             logger.exception("quality validation of profile run %s failed", run.pk)
@@ -451,6 +471,8 @@ def _compute(run: ProfileRun, progress: _Progress) -> _Computed:
             drift = compute_drift(
                 previous.drift_state, result.drift_state, previous_version=previous.version_number
             )
+        except SoftTimeLimitExceeded:
+            raise
         except Exception as exc:  # noqa: BLE001 - drift is one part; keep the others
             logger.exception("drift of profile run %s failed", run.pk)
             warnings.append(f"Drift could not be computed: {exc.__class__.__name__}: {str(exc)[:200]}")

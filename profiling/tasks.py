@@ -11,7 +11,8 @@
 import logging
 
 from celery import shared_task
-from celery.signals import worker_ready
+from celery.exceptions import TimeLimitExceeded
+from celery.signals import task_failure, worker_ready
 from django.conf import settings
 
 from profiling import services
@@ -35,7 +36,9 @@ def profile_version(self, run_id: int) -> str:
     """Profile the dataset version of ProfileRun ``run_id``."""
     eager = bool(self.request.is_eager)
     try:
-        outcome = services.execute_profile_run(run_id=run_id, heartbeat=not eager)
+        # The limits this message carries (hard, soft), for the failure message.
+        soft_limit = (getattr(self.request, "timelimit", None) or (None, None))[1]
+        outcome = services.execute_profile_run(run_id=run_id, heartbeat=not eager, soft_limit=soft_limit)
     except services.TransientProfileError as exc:
         if eager or self.request.retries >= self.max_retries:
             services.fail_run(
@@ -71,3 +74,28 @@ def sweep_on_worker_start(sender=None, **kwargs) -> None:
         logger.exception("start-up sweep of stale profile runs failed")
     finally:
         connection.close()  # the pool's processes open their own
+
+
+@task_failure.connect(sender=profile_version, dispatch_uid="profiling.fail_on_hard_time_limit")
+def fail_on_hard_time_limit(sender=None, exception=None, args=None, kwargs=None, **extra) -> None:
+    """The hard limit kills the job's process and acknowledges its message (it is not a lost
+    worker), so nothing else would end the run: fail it here, in the worker's main process."""
+    if not isinstance(exception, TimeLimitExceeded):
+        return
+    run_id = (args or [None])[0] if args else (kwargs or {}).get("run_id")
+    if run_id is None:
+        return
+    from django.db import connection
+
+    limit = (exception.args or [None])[0] or getattr(settings, "PROFILING_TIME_LIMIT", None)
+    try:
+        services.fail_run(
+            run_id=run_id,
+            message=f"Profiling was stopped at the hard time limit ({limit} s); the file may be too big "
+            "for one job or the suite too costly.",
+        )
+    except Exception:  # the sweep and the attempt cap still end the run
+        logger.exception("could not mark profile run %s failed after its hard time limit", run_id)
+    finally:
+        if not connection.in_atomic_block:
+            connection.close()  # the main process must not keep a connection its children inherit

@@ -330,3 +330,18 @@ def test_every_accepted_format_is_profiled(dataset, add_version, kind):
     run = ProfileRun.objects.get(version=version)
     assert run.status == "succeeded", run.error
     assert run.row_count == 25 and run.quality["success"] is True
+
+
+def test_the_hard_time_limit_fails_the_run_from_the_workers_main_process(dataset, add_version, settings):
+    from celery.exceptions import TimeLimitExceeded
+
+    from profiling.tasks import fail_on_hard_time_limit
+
+    run = _claimed(dataset, add_version)
+    fail_on_hard_time_limit(exception=ValueError("not a time limit"), args=[run.pk])
+    run.refresh_from_db()
+    assert run.status == "running"
+
+    fail_on_hard_time_limit(exception=TimeLimitExceeded(settings.PROFILING_TIME_LIMIT), args=[run.pk])
+    run.refresh_from_db()
+    assert run.status == "failed" and "hard time limit" in run.error

@@ -35,3 +35,29 @@ def test_bad_data_fails_its_job_and_the_worker_goes_on(data_root, owner, live_wo
     assert failed.status == "failed" and failed.error and "Traceback" not in failed.error
     assert ProfileRun.objects.get(version=v2).row_count == 40
     assert live_worker.alive
+
+
+def test_the_time_limit_fails_the_job_and_the_worker_goes_on(data_root, owner, live_worker_factory, settings):
+    import numpy as np
+    import pandas as pd
+
+    worker = live_worker_factory(extra_env={"PROFILING_SWEEP_SECONDS": "0"})
+    # The limits travel in the message, set by the sender (here the test) from its settings.
+    settings.PROFILING_SOFT_TIME_LIMIT, settings.PROFILING_TIME_LIMIT = 0.2, 60
+    rows = 3_000_000
+    rng = np.random.default_rng(1)
+    path = data_root / "slow.parquet"
+    pd.DataFrame({"x": rng.normal(size=rows), "k": rng.integers(0, 10**9, rows)}).to_parquet(path)
+    dataset = catalog_services.create_dataset(actor=owner, namespace="s3://lake", name="slow")
+    version, _ = catalog_services.add_version_from_uri(actor=owner, dataset=dataset, uri=path.as_uri())
+
+    worker.wait_until(
+        lambda: ProfileRun.objects.filter(version=version, status__in=["failed", "succeeded"]).exists()
+    )
+    run = ProfileRun.objects.get(version=version)
+    if run.status == "succeeded":
+        pytest.skip("this machine profiled the file within 0.2 s; nothing to stop")
+    assert run.error == "Profiling took longer than the time limit (0.2 s) and was stopped."
+    version.refresh_from_db()
+    assert version.profile_status == "failed"
+    assert worker.alive
