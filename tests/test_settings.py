@@ -131,3 +131,19 @@ def test_production_serves_static_files_itself(run_python, env, tmp_path):
     assert url != "/static/admin/css/base.css" and url.endswith(".css")  # a hashed name
     assert status == "200" and encoding == "gzip"
     assert "max-age=315360000" in cache and "immutable" in cache
+
+
+def test_deploy_check_is_clean_for_an_https_production_environment(run_python, env):
+    env.update(
+        SECURE_SSL_REDIRECT="1",
+        SECURE_HSTS_SECONDS="31536000",
+        SECURE_HSTS_INCLUDE_SUBDOMAINS="1",
+        SECURE_HSTS_PRELOAD="1",
+    )
+    code = (
+        "import django; django.setup()\n"
+        "from django.core.management import call_command\n"
+        "call_command('check', '--deploy', '--fail-level', 'WARNING')\n"
+    )
+    result = run_python(code, env)
+    assert result.returncode == 0, result.stderr[-3000:]
