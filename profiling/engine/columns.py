@@ -58,11 +58,12 @@ def _to_string(arr: pa.Array) -> pa.Array:
 class ColumnStats:
     """Everything one column accumulates over the pass."""
 
-    def __init__(self, name: str, arrow_type: pa.DataType, *, exact_limit: int):
+    def __init__(self, name: str, arrow_type: pa.DataType, *, exact_limit: int, cms_bits: int = 16):
         self.name = name
         self.arrow_type = arrow_type
         self.family = family_of(arrow_type)
         self.exact_limit = max(1, exact_limit)
+        self.cms_bits = cms_bits
         self.rows = 0
         self.nulls = 0
         self.non_finite = 0
@@ -211,7 +212,7 @@ class ColumnStats:
         hashes = hash_numbers(values) if numeric else hash_strings(values)
         self.hll = HyperLogLog()
         self.hll.update_hashes(hashes)
-        self.cms = CountMin()
+        self.cms = CountMin(width_bits=self.cms_bits)
         self.cms.update_hashes(hashes, weights=counts.astype(np.float64))
         if self.kll is not None:
             _feed_kll(self.kll, values, counts)

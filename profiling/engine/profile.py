@@ -5,6 +5,7 @@ and a uniform row sample; PII detection, mixed-type checks and proxy columns the
 sample, and drift keeps sketches and a small sample for a later comparison (drift.py).
 """
 
+import math
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -31,6 +32,12 @@ from profiling.engine.readers import (
 from profiling.engine.sketches import RowSample
 from profiling.engine.types import ProfileError, ProfileOptions, ProfileResult
 
+# Value -> count entries kept by all columns together (a wide file gets smaller tables per column):
+# about 4 million entries, a few hundred MB at most with text values.
+EXACT_CELLS = 4_000_000
+CMS_BYTES = 64 * 1024 * 1024
+WIDE = 64  # columns from which small batches are joined before the statistics see them
+GROUP_CELLS = 2_000_000  # ... up to about this many cells
 PROGRESS_EVERY = 0.25  # seconds between progress callbacks at most
 CATEGORICAL_MAX = 100  # a text column with at most this many distinct values (and repeats) is categorical
 ISO_DATE = (
@@ -146,7 +153,7 @@ def _one_pass(
     row_count = 0
     sample_size = 0
     first = True
-    for raw in threaded(stream(plan)):
+    for raw in _grouped(threaded(stream(plan)), options.batch_rows):
         batch = flatten(raw)
         if first and plan.format == "jsonl":
             date_casts = _json_date_columns(batch, plan.text_dates)
@@ -157,8 +164,12 @@ def _one_pass(
             names = batch.schema.names
             width = max(1, len(names))
             # Per-column exact tables share one budget so that 2,000 columns stay within memory.
-            exact_limit = max(1_000, min(options.exact_distinct_limit, 20_000_000 // width))
-            stats = [ColumnStats(f.name, f.type, exact_limit=exact_limit) for f in batch.schema]
+            exact_limit = max(1_000, min(options.exact_distinct_limit, EXACT_CELLS // width))
+            # Count-min tables shrink with the width too (2 MiB each at most, 64 MiB in all).
+            cms_bits = max(10, min(16, int(math.log2(CMS_BYTES / (width * 4 * 8)))))
+            stats = [
+                ColumnStats(f.name, f.type, exact_limit=exact_limit, cms_bits=cms_bits) for f in batch.schema
+            ]
             sample_size = max(100, min(options.pii_sample_rows, options.sample_cells // width))
             sample = RowSample(sample_size, options.seed)
             missing = [s for s in sensitive if s not in names]
@@ -373,6 +384,33 @@ def _one_pass(
         warnings=list(dict.fromkeys(warnings)),
         method=method,
     )
+
+
+def _grouped(batches, max_rows: int):
+    """Join the batches of a wide file (pyarrow's 4 MiB blocks hold few rows of 2,000 columns) so
+    that the per-column cost of each update is paid for a few thousand rows at a time. Narrow
+    files pass through untouched (joining would only copy)."""
+    pending: list[pa.RecordBatch] = []
+    rows = 0
+    for batch in batches:
+        width = batch.num_columns
+        if width < WIDE:
+            yield batch
+            continue
+        pending.append(batch)
+        rows += batch.num_rows
+        if rows * width >= GROUP_CELLS or rows >= max_rows:
+            yield _join(pending)
+            pending, rows = [], 0
+    if pending:
+        yield _join(pending)
+
+
+def _join(batches: list[pa.RecordBatch]) -> pa.RecordBatch:
+    if len(batches) == 1:
+        return batches[0]
+    table = pa.Table.from_batches(batches).combine_chunks()
+    return table.to_batches()[0] if table.num_rows else batches[0]
 
 
 def _json_date_columns(batch: pa.RecordBatch, excluded: set[str]) -> dict[str, pa.DataType]:
