@@ -132,10 +132,15 @@ def build_card(mv: ModelVersion) -> dict[str, Any]:
     model = mv.model
     caveats_auto = []
     if not mv.cleared:
-        blocked = [d["urn"] for d in clearance.get("datasets", []) if not d.get("allowed")]
+        blocked = [
+            d["urn"]
+            + (f" (derived from {', '.join(d['upstream_blockers'])})" if d.get("upstream_blockers") else "")
+            for d in clearance.get("datasets", [])
+            if not d.get("allowed")
+        ]
         caveats_auto.append(
             "Trained WITHOUT clearance: at registration "
-            f"{clearance.get('principal') or 'no principal'} was not cleared for {', '.join(blocked) or 'its data'}."
+            f"{clearance.get('principal') or 'no principal'} was not cleared for {'; '.join(blocked) or 'its data'}."
         )
     caveats_auto += quality_notes + drift_notes
     return {
