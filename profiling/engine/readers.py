@@ -30,6 +30,16 @@ from profiling.engine.types import ProfileError
 FORMATS = ("csv", "tsv", "parquet", "jsonl")
 CSV_BLOCK = 4 * 1024 * 1024  # bytes per parsed block, CSV and JSON alike
 MAX_RETYPES = 50
+# What a damaged Parquet file makes pyarrow raise. Narrow on purpose: an exception raised by a
+# signal handler (Celery's soft time limit) must go through, not become "cannot be read".
+PARQUET_ERRORS = (
+    pa.ArrowInvalid,
+    pa.ArrowIOError,
+    pa.ArrowNotImplementedError,
+    OSError,
+    ValueError,
+    TypeError,
+)
 NEWLINES = "\x00newlines"  # Retype marker: re-read with quoted values allowed to span lines
 RENAMED = "\x00renamed"  # Retype marker: the plan now renames repeated header names
 MIXED_JSON = "mixed"  # read type of a JSON field whose values change type (read as text)
@@ -421,7 +431,7 @@ def _json_python_batches(plan: ReadPlan, counting: _CountingFile) -> Iterator[pa
 def _parquet_batches(plan: ReadPlan) -> Iterator[pa.RecordBatch]:
     try:
         pf = pq.ParquetFile(plan.path)
-    except Exception as exc:  # pyarrow raises several types for a damaged footer
+    except PARQUET_ERRORS as exc:  # pyarrow raises several types for a damaged footer
         raise ProfileError(f"The Parquet file cannot be read: {_clean(exc)}") from exc
     total = max(pf.metadata.num_rows, 1)
     done = 0
@@ -435,6 +445,8 @@ def _parquet_batches(plan: ReadPlan) -> Iterator[pa.RecordBatch]:
             if plan.columns:
                 schema = pa.schema([schema.field(c) for c in plan.columns])
             yield pa.RecordBatch.from_pylist([], schema=schema)
+    except pa.ArrowCancelled:
+        raise  # an interruption (a signal), not damage
     except (pa.ArrowException, OSError) as exc:
         raise ProfileError(f"The Parquet file cannot be read: {_clean(exc)}") from exc
 
@@ -442,7 +454,7 @@ def _parquet_batches(plan: ReadPlan) -> Iterator[pa.RecordBatch]:
 def parquet_schema(path: str) -> pa.Schema:
     try:
         return pq.ParquetFile(path).schema_arrow
-    except Exception as exc:
+    except PARQUET_ERRORS as exc:
         raise ProfileError(f"The Parquet file cannot be read: {_clean(exc)}") from exc
 
 

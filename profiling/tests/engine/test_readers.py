@@ -333,3 +333,48 @@ def test_json_lines_dates_are_datetimes_unless_a_later_value_is_not_one(write):
     r = profile_file(write("e.jsonl", later), format="jsonl", options=ProfileOptions(block_bytes=4096))
     assert column(r, "d")["type"] in ("string", "categorical") and column(r, "s")["type"] == "datetime"
     assert r.row_count == 3001
+
+
+class Interrupted(Exception):  # noqa: N818 -- stands for Celery's SoftTimeLimitExceeded (an Exception)
+    pass
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet", "jsonl"])
+def test_an_exception_from_a_signal_handler_goes_through(write, tmp_path, fmt):
+    """Celery's soft time limit raises from a signal handler wherever the main thread is: the engine
+    must let it through, not swallow it or turn it into a ProfileError."""
+    import signal
+
+    table = pa.table({"a": np.arange(300_000), "b": np.arange(300_000) % 7})
+    path = str(tmp_path / f"big.{fmt}")
+    if fmt == "parquet":
+        pq.write_table(table, path, row_group_size=10_000)
+    elif fmt == "jsonl":
+        table.to_pandas().to_json(path, orient="records", lines=True)
+    else:
+        table.to_pandas().to_csv(path, index=False)
+
+    def handler(signum, frame):
+        raise Interrupted()
+
+    previous = signal.signal(signal.SIGALRM, handler)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 0.02, 0.02)  # again and again until it lands
+        with pytest.raises(Interrupted):
+            for _ in range(50):
+                profile_file(
+                    path, format=fmt, options=ProfileOptions(block_bytes=64 * 1024, batch_rows=5_000)
+                )
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def test_a_progress_callback_that_raises_stops_the_profile(write):
+    path = write("p.csv", "a\n" + "".join(f"{i}\n" for i in range(50_000)))
+
+    def stop(fraction):
+        raise Interrupted()
+
+    with pytest.raises(Interrupted):
+        profile_file(path, format="csv", progress=stop, options=ProfileOptions(block_bytes=64 * 1024))
