@@ -9,7 +9,8 @@
   categorical are the same family, a change between them is cardinality, not type).
 
 A column has drifted when PSI >= psi_threshold (0.2 by default), or when the KS p-value is below
-ks_pvalue_threshold (0.05 by default).
+ks_pvalue_threshold (0.05 by default), or when it was retyped so that its values cannot be compared
+(integer <-> float is compared as numbers: a widening with the same values is not drift).
 """
 
 import base64
@@ -133,7 +134,11 @@ def compute_drift(
         elif p.get("kind") == "categorical" and c.get("kind") == "categorical":
             value_psi = psi(*_categorical_bins(p, c))
         retyped = _family(prev_types[name]) != _family(cur_types[name])
-        drifted = retyped or (value_psi is not None and value_psi >= psi_threshold)
+        # Integers and floats are one numeric family here: 181 -> 181.0 is listed as a schema
+        # change above, but PSI and KS compare the numbers and decide. A retype whose values
+        # cannot be compared (numbers -> text, text -> dates...) is drift by itself.
+        comparable = value_psi is not None or ks_p is not None
+        drifted = (retyped and not comparable) or (value_psi is not None and value_psi >= psi_threshold)
         if ks_p is not None and ks_p < ks_pvalue_threshold:
             drifted = True
         columns[name] = {

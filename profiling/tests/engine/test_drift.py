@@ -110,3 +110,27 @@ def test_empty_or_missing_states():
     d = compute_drift({}, {"schema": [{"name": "a", "type": "integer"}], "columns": {}}, previous_version=1)
     assert d["schema_changes"] == [{"change": "added", "column": "a", "after": "integer"}]
     assert d["columns"] == {}
+
+
+def test_integer_to_float_with_the_same_values_is_a_schema_change_not_drift(write):
+    # QA F29: penguins.csv re-exported by pandas (181 -> 181.0 because of NaN) was flagged as drifted.
+    frame = frame_of(5_000, 1)
+    a = version(write, "a.csv", frame)
+    b = version(write, "b.csv", frame.assign(k=frame["k"].astype(float)))
+    d = compute_drift(a, b, previous_version=1)
+    assert {"change": "retyped", "column": "k", "before": "integer", "after": "float"} in d["schema_changes"]
+    k = d["columns"]["k"]
+    assert k["psi"] == pytest.approx(0.0, abs=2e-3) and k["ks_pvalue"] == pytest.approx(1.0)
+    assert k["drifted"] is False
+    # The other way round too, and a real shift across the retype still drifts.
+    assert compute_drift(b, a, previous_version=2)["columns"]["k"]["drifted"] is False
+    shifted = version(write, "c.csv", frame.assign(k=frame["k"] + 2.5))
+    assert compute_drift(a, shifted, previous_version=1)["columns"]["k"]["drifted"] is True
+
+
+def test_a_retype_between_numbers_and_text_still_drifts(write):
+    frame = frame_of(1_000, 1)
+    a = version(write, "a.csv", frame)
+    b = version(write, "b.csv", frame.assign(k=frame["k"].map(lambda v: f"k{v}")))
+    d = compute_drift(a, b, previous_version=1)
+    assert d["columns"]["k"] == {"psi": None, "ks_pvalue": None, "drifted": True}
