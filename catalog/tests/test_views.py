@@ -287,3 +287,16 @@ def test_versions_partial_updates_the_overview(web, owner, dataset):
         .content.decode()
     )
     assert '<dd id="latest-version" hx-swap-oob="true">1</dd>' in html
+
+
+def test_search_pages_in_rank_order(web, owner):
+    for i in range(24):
+        services.create_dataset(actor=owner, namespace="ns", name=f"orders_archive_{i:02d}")
+    services.create_dataset(actor=owner, namespace="ns", name="orders")
+    client = web(owner)
+    first = client.get(reverse("catalog:search"), {"q": "orders"})
+    assert first.context["page"].count == 25
+    assert first.context["results"][0].name == "orders"  # the exact name first
+    second = client.get(reverse("catalog:search"), {"q": "orders", "page": 2})
+    names = [d.name for d in first.context["results"]] + [d.name for d in second.context["results"]]
+    assert len(names) == 25 and len(set(names)) == 25
