@@ -109,3 +109,15 @@ def datasets_by_ids(ids: Iterable[int]) -> dict[int, Dataset]:
         d.pk: d
         for d in Dataset.objects.filter(pk__in=set(ids)).select_related("owner").prefetch_related("stewards")
     }
+
+
+def may_change_dataset(user, dataset: Dataset) -> bool:
+    """Whether ``user`` is the dataset's owner, a steward or staff (other apps writing on a user's
+    behalf ask this, e.g. lineage before applying a schema facet)."""
+    from catalog.permissions import can_change_dataset
+
+    return can_change_dataset(user, dataset)
+
+
+def dataset_has_versions(dataset: Dataset) -> bool:
+    return dataset.versions.exists()

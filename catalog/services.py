@@ -495,3 +495,147 @@ def set_version_profile_status(*, version: DatasetVersion, status: str) -> None:
         raise ValueError(f"unknown profile status {status!r}")
     DatasetVersion.objects.filter(pk=version.pk).update(profile_status=status)
     version.profile_status = status
+
+
+# ---------------------------------------------------------------------------------------------
+# Many datasets at once (lineage events naming thousands of tables)
+
+
+def _insert_new_datasets(rows: list[Dataset]) -> list[tuple[int, str, str]]:
+    """INSERT the rows, skipping (namespace, name) pairs that exist → (id, namespace, name) of those
+    this call inserted. One statement per batch; RETURNING tells exactly which rows are ours, so a
+    concurrent registration of the same dataset is announced once (bulk_create with
+    ignore_conflicts sets no ids and cannot tell)."""
+    from django.db import connection
+
+    fields = [f for f in Dataset._meta.concrete_fields if not f.primary_key and f.column != "search_vector"]
+    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    batch = max(1, connection.ops.bulk_batch_size(fields, rows) if rows else 1)
+    inserted: list[tuple[int, str, str]] = []
+    with connection.cursor() as cursor:
+        for i in range(0, len(rows), batch):
+            chunk = rows[i : i + batch]
+            params: list[Any] = []
+            for obj in chunk:
+                params += [f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields]
+            one = "(" + ", ".join(["%s"] * len(fields)) + ")"
+            cursor.execute(
+                f"INSERT INTO {Dataset._meta.db_table} ({columns}) VALUES "  # noqa: S608 -- model metadata only
+                + ", ".join([one] * len(chunk))
+                + " ON CONFLICT (namespace, name) DO NOTHING RETURNING id, namespace, name",
+                params,
+            )
+            inserted += cursor.fetchall()
+    return inserted
+
+
+def _index_new_datasets(datasets: list[Dataset]) -> None:
+    """Search index entries for freshly registered datasets (no title, tags nor columns yet), in bulk:
+    the same text ``index_dataset`` would write, a few statements for any number of rows."""
+    from django.db import connection
+
+    from catalog.models import SearchWord
+    from catalog.search import PARTS, PG_VECTOR_SQL, search_parts, vocabulary
+
+    words: set[str] = set()
+    rows = []
+    for d in datasets:
+        parts = search_parts(namespace=d.namespace, name=d.name)
+        words |= vocabulary(parts)
+        rows.append([parts[p] for p in PARTS] + [d.pk])
+    SearchWord.objects.bulk_create([SearchWord(word=w) for w in sorted(words)], ignore_conflicts=True)
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.executemany(
+                f"UPDATE {Dataset._meta.db_table} SET search_vector = {PG_VECTOR_SQL} WHERE id = %s",  # noqa: S608
+                rows,
+            )
+        elif connection.vendor == "sqlite":
+            cursor.executemany(
+                "INSERT INTO catalog_dataset_fts (name, title, tags, columns, description, rowid) "
+                "VALUES (%s, %s, %s, %s, %s, %s)",
+                rows,
+            )
+
+
+@transaction.atomic
+def ensure_datasets(pairs: list[tuple[str, str]], *, via: str = "lineage") -> dict[tuple[str, str], Dataset]:
+    """Every dataset of (namespace, name) ``pairs``, registering the unknown ones (as found through
+    lineage) in bulk → {(namespace, name): dataset}.
+
+    The bulk twin of ``ensure_dataset`` for events that name thousands of datasets: one select for
+    the known ones, one insert per batch for the rest, the search index filled in bulk, and the
+    ``dataset_created`` signal sent (after commit) for each dataset this call registered.
+
+    Invalid identifiers raise ValidationError. A new pair whose URN would equal the URN of an
+    existing dataset (another split of the same colons, see ``create_dataset``), or of an earlier
+    new pair, is left out of the answer: a URN names one dataset.
+    """
+    wanted = list(dict.fromkeys(pairs))
+    for ns, name in wanted:
+        _check_identifier("namespace", ns)
+        _check_identifier("name", name)
+    found = _datasets_by_pairs(wanted)
+    missing = [p for p in wanted if p not in found]
+    if not missing:
+        return found
+    # URN clashes: another split of a new pair's colons that names an existing dataset.
+    splits_of: dict[tuple[str, str], list[tuple[str, str]]] = {}
+    for pair in missing:
+        body = f"{pair[0]}:{pair[1]}"
+        splits_of[pair] = [
+            (body[:i], body[i + 1 :])
+            for i, ch in enumerate(body)
+            if ch == ":" and body[:i] and body[i + 1 :] and (body[:i], body[i + 1 :]) != pair
+        ]
+    taken = set(_datasets_by_pairs([s for splits in splits_of.values() for s in splits]))
+    seen_urns: set[str] = set()
+    new_rows = []
+    for ns, name in missing:
+        urn = dataset_urn(ns, name)
+        if urn in seen_urns or any(s in taken for s in splits_of[(ns, name)]):
+            continue
+        seen_urns.add(urn)
+        row = Dataset(namespace=ns, name=name, origin=Origin.LINEAGE)
+        row.search_text = "\n".join([name, ns, *(v for v in _search_parts_of(ns, name) if v)])
+        new_rows.append(row)
+    inserted = _insert_new_datasets(new_rows)
+    found = {**found, **_datasets_by_pairs([(ns, name) for _i, ns, name in inserted] + missing)}
+    created = [found[(ns, name)] for _i, ns, name in inserted if (ns, name) in found]
+    _index_new_datasets(created)
+    for dataset in created:
+        changes = {
+            k: [None, v]
+            for k, v in {
+                "sensitivity": dataset.sensitivity,
+                "sensitive_columns": list(dataset.sensitive_columns or []),
+            }.items()
+            if v not in (None, "", [])
+        }
+        transaction.on_commit(
+            lambda d=dataset, c=changes: signals.dataset_created.send(
+                sender=Dataset, dataset=d, actor=None, changes=c, via=via
+            )
+        )
+    return {p: found[p] for p in wanted if p in found}
+
+
+def _search_parts_of(namespace: str, name: str) -> list[str]:
+    from catalog.search import PARTS, search_parts
+
+    parts = search_parts(namespace=namespace, name=name)
+    return [parts[p] for p in PARTS]
+
+
+def _datasets_by_pairs(pairs: list[tuple[str, str]]) -> dict[tuple[str, str], Dataset]:
+    """{(namespace, name): dataset} of the pairs that exist, a few queries for any number of pairs."""
+    out: dict[tuple[str, str], Dataset] = {}
+    wanted = set(pairs)
+    by_ns: dict[str, list[str]] = {}
+    for ns, name in wanted:
+        by_ns.setdefault(ns, []).append(name)
+    for ns, names in by_ns.items():
+        for i in range(0, len(names), 900):
+            for d in Dataset.objects.filter(namespace=ns, name__in=names[i : i + 900]):
+                out[(d.namespace, d.name)] = d
+    return {p: d for p, d in out.items() if p in wanted}

@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 import orjson
+from django.core.exceptions import ValidationError
 from django.db import connection
 from django.db.models import QuerySet
 
@@ -48,12 +49,28 @@ def _chunks(values: list, size: int = 900):
 # Nodes
 
 
+def _alias(node_id: str) -> str | None:
+    """The other spelling of a dataset-or-model node id: one namespace + name is one node, and a
+    client may call a model ``dataset:<ns>:<name>`` (as its consumers' events do) or the reverse."""
+    for a, b in (("dataset:", "model:"), ("model:", "dataset:")):
+        if node_id.startswith(a):
+            return b + node_id[len(a) :]
+    return None
+
+
+def _spellings(node_id: str) -> list[str]:
+    alias = _alias(node_id)
+    return [node_id] if alias is None else [node_id, alias]
+
+
 def node_exists(node_id: str) -> bool:
-    return Node.objects.filter(key=node_id).exists()
+    return Node.objects.filter(key__in=_spellings(node_id)).exists()
 
 
 def node_by_key(node_id: str) -> Node | None:
-    return Node.objects.filter(key=node_id).first()
+    """The node of an id, also when asked by its other spelling (dataset: for a model, or back)."""
+    found = {n.key: n for n in Node.objects.filter(key__in=_spellings(node_id))}
+    return found.get(node_id) or next(iter(found.values()), None)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -161,10 +178,16 @@ def upstream_datasets(urns: list[str], *, depth: int = 50) -> dict[str, list[str
     if not urns:
         return out
     hops = max(0, min(int(depth), MAX_DEPTH)) * 2
-    cond, params = _in("key", list(dict.fromkeys(urns)))
+    # A URN may name a model (dataset:<ns>:<name> of a MODEL node): its upstream is its training
+    # data, and data scored by the model sees through it (model nodes are walked like jobs).
+    asked: dict[str, list[str]] = defaultdict(list)
+    for urn in dict.fromkeys(urns):
+        for spelling in _spellings(urn):
+            asked[spelling].append(urn)
+    cond, params = _in("key", list(asked))
     sql = (
         "WITH RECURSIVE up(origin, node, depth) AS ("  # noqa: S608 -- table names are constants
-        f" SELECT id, id, 0 FROM {NODE} WHERE {cond} AND kind = 'DATASET'"
+        f" SELECT id, id, 0 FROM {NODE} WHERE {cond} AND kind IN ('DATASET', 'MODEL')"
         f" UNION SELECT w.origin, e.src, w.depth + 1 FROM up w JOIN {EDGE} e ON e.dst = w.node"
         "  WHERE w.depth < %s)"
         f" SELECT o.key, n.key, MIN(w.depth) AS d FROM up w JOIN {NODE} n ON n.id = w.node"
@@ -174,8 +197,19 @@ def upstream_datasets(urns: list[str], *, depth: int = 50) -> dict[str, list[str
     )
     with connection.cursor() as cur:
         cur.execute(sql, [*params, hops])
-        for origin, key, _d in cur.fetchall():
-            out[origin].append(key)
+        rows = cur.fetchall()
+    if len({origin for origin, _k, _d in rows}) == len({u for o, *_ in rows for u in asked[o]}):
+        for origin, key, _d in rows:  # the common case: one node per URN asked, rows already ordered
+            for urn in asked[origin]:
+                out[urn].append(key)
+        return out
+    best: dict[str, dict[str, int]] = defaultdict(dict)
+    for origin, key, d in rows:
+        for urn in asked[origin]:
+            if key != urn and d < best[urn].get(key, d + 1):
+                best[urn][key] = d
+    for urn, found in best.items():
+        out[urn] = sorted(found, key=lambda k: (found[k], k))
     return out
 
 
@@ -488,9 +522,9 @@ def lineage_graph(
     assembled with the garbage collector paused: a 10,000-node answer makes ~100,000 small dicts,
     and collections triggered half-way through would scan them all again and again.
     """
-    start = Node.objects.filter(key=node_id).values_list("pk", flat=True).first()
+    start = _start_pk(node_id)
     if start is None:
-        return None
+        return _catalog_only_graph(node_id)
     gc_was_on = gc.isenabled()
     gc.disable()
     try:
@@ -499,6 +533,51 @@ def lineage_graph(
     finally:
         if gc_was_on:
             gc.enable()
+
+
+def _start_pk(node_id: str) -> int | None:
+    found = dict(Node.objects.filter(key__in=_spellings(node_id)).values_list("key", "pk"))
+    return found.get(node_id) or next(iter(found.values()), None)
+
+
+def _catalog_dataset(node_id: str):
+    """The catalog dataset a ``dataset:`` node id names (None when it is not one, or unknown)."""
+    from catalog.selectors import dataset_by_urn
+
+    if not node_id.startswith("dataset:"):
+        return None
+    try:
+        return dataset_by_urn(node_id)
+    except ValidationError:
+        return None
+
+
+def _catalog_only_graph(node_id: str) -> dict[str, Any] | None:
+    """A dataset the catalog knows but no event has named yet: a graph of that one node (as
+    Marquez answers for a dataset without lineage), not an unknown node."""
+    dataset = _catalog_dataset(node_id)
+    if dataset is None:
+        return None
+    fields = [
+        {"name": c.name, "type": c.type or None, "description": c.description or None}
+        for c in dataset.columns.filter(present=True).order_by("position", "name")
+    ]
+    row = (
+        0,
+        str(NodeKind.DATASET),
+        node_id,
+        dataset.namespace,
+        dataset.name,
+        dataset.pk,
+        dataset.description,
+        json.dumps(fields) if fields else None,
+        "[]",
+        None,
+        None,
+        _iso(dataset.created_at),
+        _iso(dataset.updated_at),
+    )
+    return graph_from_walk(Walk(start=0, depth={0: 0}), {0: row})
 
 
 def lineage_graph_bytes(
@@ -521,7 +600,9 @@ def impact(node_id: str, *, depth: int = 20) -> dict[str, Any] | None:
     """
     node = node_by_key(node_id)
     if node is None:
-        return None
+        if _catalog_dataset(node_id) is None:
+            return None
+        return {"nodeId": node_id, "depth": depth, "count": 0, "levels": [], "notify": []}
     w = walk(node.pk, depth=depth, direction="downstream")
     rows = _node_rows([i for i in w.depth if i != node.pk])
     catalog = datasets_by_ids([n.dataset_id for n in rows.values() if n.dataset_id])
@@ -593,16 +674,38 @@ def _column_seeds(node_id: str) -> list[tuple[int, str]] | None:
     """Where a column-lineage walk starts: one field, or (as Marquez) every field of a dataset that
     column lineage knows, for ``dataset:<ns>:<name>``. None when the node is unknown."""
     if node_id.startswith("dataset:"):
-        node = Node.objects.filter(key=node_id, kind=NodeKind.DATASET).first()
+        node = node_by_key(node_id)
         if node is None:
-            return None
+            return [] if _catalog_dataset(node_id) is not None else None
         outs = ColumnEdge.objects.filter(out_node=node).values_list("out_field", flat=True)
         ins = ColumnEdge.objects.filter(in_node=node).values_list("in_field", flat=True)
         return [(node.pk, f) for f in sorted(set(outs) | set(ins))]
     candidates = field_candidates(node_id)
-    nodes = {n.key: n for n in Node.objects.filter(key__in=[k for k, _ in candidates])}
-    start = next(((nodes[k], f) for k, f in candidates if k in nodes), None)
-    return None if start is None else [(start[0].pk, start[1])]
+    keys = [s for k, _ in candidates for s in _spellings(k)]
+    nodes = {n.key: n for n in Node.objects.filter(key__in=keys)}
+    for k, fname in candidates:
+        node = nodes.get(k) or nodes.get(_alias(k) or "")
+        if node is not None and _field_known(node, fname):
+            return [(node.pk, fname)]
+    return None
+
+
+def _field_known(node: Node, fname: str) -> bool:
+    """Whether a dataset has this field: column lineage names it, its schema facet lists it, or the
+    catalog has such a column. An unknown field is a 404, not a made-up node."""
+    if any(f["name"] == fname for f in _fields(node.facets)):
+        return True
+    if (
+        ColumnEdge.objects.filter(out_node=node, out_field=fname).exists()
+        or ColumnEdge.objects.filter(in_node=node, in_field=fname).exists()
+    ):
+        return True
+    if node.dataset_id is not None:
+        from catalog.selectors import datasets_by_ids
+
+        dataset = datasets_by_ids([node.dataset_id]).get(node.dataset_id)
+        return dataset is not None and dataset.columns.filter(name=fname).exists()
+    return False
 
 
 def column_lineage(field_id: str, *, depth: int = 20, with_downstream: bool = False) -> dict[str, Any] | None:
@@ -725,8 +828,9 @@ def runs_of_dataset(
 def dataset_node_for(ref: str) -> Node | None:
     """The node of a dataset given by catalog id, URN (dataset:...) or model:... id."""
     if ref.isdigit():
-        return Node.objects.filter(dataset_id=int(ref), kind=NodeKind.DATASET).first()
-    return Node.objects.filter(key=ref).exclude(kind=NodeKind.JOB).first()
+        return Node.objects.filter(dataset_id=int(ref)).exclude(kind=NodeKind.JOB).first()
+    node = node_by_key(ref)
+    return None if node is None or node.kind == NodeKind.JOB else node
 
 
 def run_detail(run_id: str) -> dict[str, Any] | None:

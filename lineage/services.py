@@ -79,6 +79,9 @@ class _Ctx:
     """What one event's processing collects for after-commit hooks."""
 
     emit_model_signal: bool = True
+    # Who posted the event (a user, or None for the system): decides whether a schema facet may
+    # rewrite a curated dataset's columns.
+    actor: Any = None
     model_outputs: list[tuple[Node, str | None]] = field(default_factory=list)
 
 
@@ -87,30 +90,27 @@ class _Ctx:
 
 
 def _sync_max_new_datasets() -> int:
-    return int(getattr(settings, "LINEAGE_SYNC_MAX_NEW_DATASETS", 200))
+    # Registered in bulk (catalog.services.ensure_datasets): 1,000 new datasets take ~1-2 s.
+    return int(getattr(settings, "LINEAGE_SYNC_MAX_NEW_DATASETS", 1000))
 
 
-def _event_dataset_keys(kind: str, body: dict) -> set[str]:
+def _event_dataset_pairs(kind: str, body: dict) -> set[tuple[str, str]]:
     items = (
         [body["dataset"]]
         if kind == EventKind.DATASET
         else (body.get("inputs") or []) + (body.get("outputs") or [])
     )
-    keys = set()
-    for ds in items:
-        prefix = "model" if _dataset_type(ds.get("facets") or {}) == "MODEL" else "dataset"
-        keys.add(node_key(prefix, ds["namespace"], ds["name"]))
-    return keys
+    return {(ds["namespace"], ds["name"]) for ds in items}
 
 
-def _unknown_count(keys: set[str]) -> int:
-    if len(keys) <= _sync_max_new_datasets():
+def _unknown_count(pairs: set[tuple[str, str]]) -> int:
+    if len(pairs) <= _sync_max_new_datasets():
         return 0  # small enough either way: no need to ask
-    known = 0
-    key_list = list(keys)
-    for i in range(0, len(key_list), 900):
-        known += Node.objects.filter(key__in=key_list[i : i + 900]).count()
-    return len(keys) - known
+    known: set[tuple[str, str]] = set()
+    keys = [node_key(k, ns, name) for ns, name in pairs for k in ("dataset", "model")]
+    for i in range(0, len(keys), 900):
+        known.update(Node.objects.filter(key__in=keys[i : i + 900]).values_list("namespace", "name"))
+    return len(pairs - known)
 
 
 def ingest_event(*, body: Any, actor=None, emit_model_signal: bool = True) -> tuple[LineageEvent, bool]:
@@ -126,7 +126,7 @@ def ingest_event(*, body: Any, actor=None, emit_model_signal: bool = True) -> tu
     digest = canonical_hash(body) if isinstance(body, dict) else ""
     kind = validate_event(body, max_datasets=_max_datasets())
     event_time = parse_event_time(body["eventTime"])
-    deferred = _unknown_count(_event_dataset_keys(kind, body)) > _sync_max_new_datasets()
+    deferred = _unknown_count(_event_dataset_pairs(kind, body)) > _sync_max_new_datasets()
     event = LineageEvent(
         kind=kind,
         event_type=(body.get("eventType") or "") if kind == EventKind.RUN else "",
@@ -151,7 +151,7 @@ def ingest_event(*, body: Any, actor=None, emit_model_signal: bool = True) -> tu
 
             transaction.on_commit(lambda: apply_event.delay(event.pk))
         else:
-            _apply(kind, body, event_time, _Ctx(emit_model_signal=emit_model_signal))
+            _apply(kind, body, event_time, _Ctx(emit_model_signal=emit_model_signal, actor=actor))
     return event, True
 
 
@@ -194,9 +194,9 @@ def _apply(kind: str, body: dict, event_time: datetime, ctx: _Ctx) -> None:
     if kind == EventKind.RUN:
         _apply_run_event(body, event_time, ctx)
     elif kind == EventKind.JOB:
-        _apply_job_event(body)
+        _apply_job_event(body, ctx.actor)
     else:
-        _apply_dataset_event(body)
+        _apply_dataset_event(body, ctx.actor)
 
 
 @transaction.atomic
@@ -209,9 +209,22 @@ def apply_stored_event(*, event_id: int) -> None:
     event = LineageEvent.objects.get(pk=event_id)
     try:
         with transaction.atomic():
-            _apply(event.kind, event.body, event.event_time, _Ctx())
+            _apply(event.kind, event.body, event.event_time, _Ctx(actor=_poster(event)))
     except ValidationError as exc:
         log.warning("lineage event %s not applied to the graph: %s", event_id, exc)
+
+
+def _poster(event: LineageEvent, cache: dict | None = None):
+    """The user who posted a stored event (None when unknown or deleted): replays judge its facets
+    with the same rights as when it arrived."""
+    if not event.received_by:
+        return None
+    if cache is not None and event.received_by in cache:
+        return cache[event.received_by]
+    user = get_user_model().objects.filter(username=event.received_by).first()
+    if cache is not None:
+        cache[event.received_by] = user
+    return user
 
 
 @transaction.atomic
@@ -227,10 +240,16 @@ def rebuild_graph() -> int:
     Run.objects.all().delete()
     Node.objects.all().delete()
     count = 0
+    users: dict[str, Any] = {}
     for event in LineageEvent.objects.order_by("id").iterator(chunk_size=500):
         try:
             with transaction.atomic():
-                _apply(event.kind, event.body, event.event_time, _Ctx(emit_model_signal=False))
+                _apply(
+                    event.kind,
+                    event.body,
+                    event.event_time,
+                    _Ctx(emit_model_signal=False, actor=_poster(event, users)),
+                )
         except ValidationError as exc:
             log.warning("lineage event %s skipped in rebuild: %s", event.pk, exc)
         count += 1
@@ -264,37 +283,67 @@ def _job_node(namespace: str, name: str) -> Node:
 def _resolve_datasets(specs: list[tuple[str, str, dict]]) -> dict[tuple[str, str], Node]:
     """Nodes for (namespace, name, facets) datasets, registering unknown ones in the catalog.
 
-    One query finds the known nodes; new ones are created in sorted order so that two events
-    naming the same new datasets never deadlock.
+    One namespace + name is ONE node, whatever the event says of its type: a MODEL node is found
+    by consumers that name it without the datasetType facet, and a dataset node that an event
+    declares MODEL becomes the model node (same id, so its edges and history stay). One query finds
+    the known nodes; the new ones are registered in the catalog and inserted in bulk, in key order
+    (two events naming the same new datasets never wait on each other crosswise).
     """
-    wanted: dict[tuple[str, str], str] = {}
+    wanted: dict[tuple[str, str], bool] = {}
     for ns, name, facets in specs:
-        is_model = _dataset_type(facets) == "MODEL"
-        wanted.setdefault((ns, name), node_key("model" if is_model else "dataset", ns, name))
-    keys = set(wanted.values())
-    found = {n.key: n for n in Node.objects.filter(key__in=keys)} if keys else {}
+        wanted[(ns, name)] = wanted.get((ns, name), False) or _dataset_type(facets) == "MODEL"
+    if not wanted:
+        return {}
+    keys = [node_key(k, ns, name) for ns, name in wanted for k in ("dataset", "model")]
+    found: dict[str, Node] = {}
+    for i in range(0, len(keys), 900):
+        found.update((n.key, n) for n in Node.objects.filter(key__in=keys[i : i + 900]))
     out: dict[tuple[str, str], Node] = {}
-    for (ns, name), key in sorted(wanted.items(), key=lambda kv: kv[1]):
-        node = found.get(key)
+    new: list[tuple[str, str, bool]] = []
+    unlinked: list[Node] = []
+    for (ns, name), is_model in sorted(wanted.items()):
+        node = found.get(node_key("model", ns, name))
         if node is None:
-            node = _create_dataset_node(ns, name, key)
-        elif node.kind == NodeKind.DATASET and node.dataset_id is None:
-            node.dataset_id = catalog_services.ensure_dataset(namespace=ns, name=name, via="lineage")[0].pk
-            Node.objects.filter(pk=node.pk).update(dataset_id=node.dataset_id)
+            node = found.get(node_key("dataset", ns, name))
+            if node is not None and is_model:
+                node.kind, node.key = NodeKind.MODEL, node_key("model", ns, name)
+                Node.objects.filter(pk=node.pk).update(kind=node.kind, key=node.key)
+        if node is None:
+            new.append((ns, name, is_model))
+            continue
+        if node.kind == NodeKind.DATASET and node.dataset_id is None:
+            unlinked.append(node)
         out[(ns, name)] = node
+    catalog_pairs = [(ns, name) for ns, name, is_model in new if not is_model]
+    catalog_pairs += [(n.namespace, n.name) for n in unlinked]
+    datasets = catalog_services.ensure_datasets(catalog_pairs, via="lineage") if catalog_pairs else {}
+    for node in unlinked:
+        ds = datasets.get((node.namespace, node.name))
+        if ds is not None:
+            node.dataset_id = ds.pk
+            Node.objects.filter(pk=node.pk).update(dataset_id=ds.pk)
+    if new:
+        rows = []
+        for ns, name, is_model in new:
+            ds = None if is_model else datasets.get((ns, name))
+            rows.append(
+                Node(
+                    kind=NodeKind.MODEL if is_model else NodeKind.DATASET,
+                    key=node_key("model" if is_model else "dataset", ns, name),
+                    namespace=ns,
+                    name=name,
+                    dataset_id=ds.pk if ds is not None else None,
+                )
+            )
+        # Concurrent events may insert the same nodes: conflicts are skipped, then all are read back.
+        Node.objects.bulk_create(rows, ignore_conflicts=True, batch_size=500)
+        new_keys = [r.key for r in rows]
+        by_key: dict[str, Node] = {}
+        for i in range(0, len(new_keys), 900):
+            by_key.update((n.key, n) for n in Node.objects.filter(key__in=new_keys[i : i + 900]))
+        for row in rows:
+            out[(row.namespace, row.name)] = by_key[row.key]
     return out
-
-
-def _create_dataset_node(ns: str, name: str, key: str) -> Node:
-    kind = NodeKind.MODEL if key.startswith("model:") else NodeKind.DATASET
-    dataset_id = None
-    if kind == NodeKind.DATASET:
-        dataset_id = catalog_services.ensure_dataset(namespace=ns, name=name, via="lineage")[0].pk
-    try:
-        with transaction.atomic():
-            return Node.objects.create(kind=kind, key=key, namespace=ns, name=name, dataset_id=dataset_id)
-    except IntegrityError:
-        return Node.objects.get(key=key)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -329,7 +378,16 @@ def _owner_usernames(facet: dict) -> list[str]:
     return out
 
 
-def _apply_dataset_facets(node: Node, facets: dict) -> None:
+def _may_set_columns(dataset, actor) -> bool:
+    """A schema facet rewrites the catalog's columns only when its poster may change the dataset,
+    or the dataset is lineage's own (found through lineage, no versions): a curated dataset's
+    columns are not anyone's to replace with one event. The facet is kept on the node either way."""
+    if dataset.origin == "lineage" and not catalog_selectors.dataset_has_versions(dataset):
+        return True
+    return actor is not None and catalog_selectors.may_change_dataset(actor, dataset)
+
+
+def _apply_dataset_facets(node: Node, facets: dict, actor=None) -> None:
     """Keep the latest facets on the node; push schema, ownership and documentation to the catalog.
 
     Only facets that changed since the node last saw them are applied, so a steady stream of events
@@ -360,7 +418,8 @@ def _apply_dataset_facets(node: Node, facets: dict) -> None:
     cols = _schema_columns(changed.get("schema"))
     if cols is not None:
         dataset = catalog_selectors.resolve_dataset_ref(node.dataset_id)
-        catalog_services.set_columns_from_schema(dataset=dataset, columns=cols)
+        if _may_set_columns(dataset, actor):
+            catalog_services.set_columns_from_schema(dataset=dataset, columns=cols)
     data: dict[str, Any] = {}
     if "ownership" in changed or isinstance(doc, dict):
         dataset = dataset or catalog_selectors.resolve_dataset_ref(node.dataset_id)
@@ -497,7 +556,7 @@ def _apply_run_event(body: dict, event_time: datetime, ctx: _Ctx) -> None:
     # datasets in different orders never wait on each other crosswise (deadlock).
     for direction, ns, name, facets, extra in sorted(specs, key=lambda sp: nodes[(sp[1], sp[2])].key):
         node = nodes[(ns, name)]
-        _apply_dataset_facets(node, facets)
+        _apply_dataset_facets(node, facets, ctx.actor)
         label, number = _match_version(node, facets)
         merged = {**facets, **extra}
         io = existing.get((node.pk, direction))
@@ -634,7 +693,7 @@ def _apply_job_facets(job: Node, facets: dict) -> None:
     Node.objects.filter(pk=job.pk).update(**update)
 
 
-def _apply_job_event(body: dict) -> None:
+def _apply_job_event(body: dict, actor=None) -> None:
     """A JobEvent declares a job's metadata and IO; the IO draws edges only while it has no run."""
     job = _job_node(body["job"]["namespace"], body["job"]["name"])
     _apply_job_facets(job, body["job"].get("facets") or {})
@@ -643,17 +702,17 @@ def _apply_job_event(body: dict) -> None:
         [(ns, name, facets) for _d, ns, name, facets, _x in specs] + _column_lineage_refs(specs)
     )
     for _d, ns, name, facets, _x in sorted(specs, key=lambda sp: nodes[(sp[1], sp[2])].key):
-        _apply_dataset_facets(nodes[(ns, name)], facets)
+        _apply_dataset_facets(nodes[(ns, name)], facets, actor)
     if job.latest_run_id is None and specs:
         _set_current_edges(job, [(nodes[(ns, name)].pk, d) for d, ns, name, _f, _x in specs])
         _set_column_edges(job, specs, nodes, replace_all=True)
 
 
-def _apply_dataset_event(body: dict) -> None:
+def _apply_dataset_event(body: dict, actor=None) -> None:
     ds = body["dataset"]
     facets = ds.get("facets") or {}
     node = _resolve_datasets([(ds["namespace"], ds["name"], facets)])[(ds["namespace"], ds["name"])]
-    _apply_dataset_facets(node, facets)
+    _apply_dataset_facets(node, facets, actor)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -198,3 +198,49 @@ def test_full_job_io_parameter(readers):
     assert [
         d["name"] for d in job(client.get("/api/v1/lineage", {**params, "fullJobIO": "true"}))["inputs"]
     ] == ["l", "r"]
+
+
+def test_catalogued_dataset_without_events_is_a_single_node_graph(readers, owner):
+    """QA F6: a dataset known to the catalog is a known node, as Marquez answers it."""
+    from catalog import services as catalog_services
+
+    dataset = catalog_services.create_dataset(
+        actor=owner, namespace="s3://lake", name="raw/events/2024.parquet"
+    )
+    catalog_services.set_columns_from_schema(dataset=dataset, columns=[{"name": "ts", "type": "timestamp"}])
+    client = readers["oscar_outsider"]
+    r = client.get("/api/v1/lineage", {"nodeId": "dataset:s3://lake:raw/events/2024.parquet"})
+    assert r.status_code == 200, r.content
+    [node] = r.json()["graph"]
+    assert node["id"] == "dataset:s3://lake:raw/events/2024.parquet"
+    assert node["type"] == "DATASET"
+    assert (node["inEdges"], node["outEdges"]) == ([], [])
+    assert node["data"]["catalogId"] == dataset.pk
+    assert [f["name"] for f in node["data"]["fields"]] == ["ts"]
+    impact = client.get("/api/v1/lineage/impact", {"nodeId": "dataset:s3://lake:raw/events/2024.parquet"})
+    assert impact.status_code == 200 and impact.json()["count"] == 0
+    # Neither in the catalog nor in the lineage: still unknown.
+    assert client.get("/api/v1/lineage", {"nodeId": "dataset:s3://lake:nowhere"}).status_code == 404
+
+
+def test_column_lineage_of_a_field_the_dataset_does_not_have_is_404(pipeline, readers):
+    """QA F6: datasetField of a known dataset but an unknown field → 404, not a made-up node."""
+    client = readers["oscar_outsider"]
+    assert (
+        client.get("/api/v1/column-lineage", {"nodeId": "datasetField:s3://lake:clean:nope"}).status_code
+        == 404
+    )
+    assert (
+        client.get("/api/v1/column-lineage", {"nodeId": "datasetField:s3://lake:clean:id"}).status_code == 200
+    )
+    services.ingest_event(
+        body=run_event(
+            "describe",
+            outputs=[ds("s3://lake", "schema_only", schema=facet(fields=[{"name": "a", "type": "int"}]))],
+        )
+    )
+    ok = client.get("/api/v1/column-lineage", {"nodeId": "datasetField:s3://lake:schema_only:a"})
+    assert ok.status_code == 200
+    assert [n["id"] for n in ok.json()["graph"]] == ["datasetField:s3://lake:schema_only:a"]
+    gone = client.get("/api/v1/column-lineage", {"nodeId": "datasetField:s3://lake:schema_only:b"})
+    assert gone.status_code == 404
