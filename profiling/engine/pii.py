@@ -25,7 +25,19 @@ from stdnum.us import ssn
 VALIDATE_AT_MOST = 1_000  # candidates validated per kind; the rate is extrapolated beyond that
 
 EMAIL = r"^[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}$"
-PHONE = r"^\+?[0-9 ().\-]{7,22}$"
+# Digits with the usual separators, then an optional extension ("x123", "ext. 12", "#12").
+PHONE = r"^\+?[0-9 ().\-]{7,22}(\s*([xX]|[eE][xX][tT]\.?|[eE]xtension|#)\s*[0-9]{1,6})?$"
+EXTENSION = re.compile(r"\s*(?:x|ext\.?|extension|#)\s*[0-9]{1,6}$", re.IGNORECASE)
+# Only digits and dots: IPv4 addresses, version strings, dotted numbers. Of those only two phone
+# layouts are let through to phonenumbers: North American 3.3.4 and pairs (French 01.23.45.67.89).
+DOTTED_NUMBER = re.compile(r"[0-9]+(?:\.[0-9]+)+")
+DOTTED_PHONE = re.compile(r"[0-9]{3}\.[0-9]{3}\.[0-9]{4}|0[0-9](?:\.[0-9]{2}){4}")
+# A North American number in one of its written layouts (separators between the groups, area
+# code and exchange starting 2-9): a phone even when its area code is not assigned (yet), as in
+# test data and fictional 555 numbers, which phonenumbers' strict validity check refuses.
+NANP = re.compile(
+    r"(?:\+1|001|1)?[ .\-]?(?:\([2-9][0-9]{2}\)\s?|[2-9][0-9]{2}[ .\-])[2-9][0-9]{2}[ .\-][0-9]{4}"
+)
 IBAN = r"^[A-Za-z]{2}[0-9]{2}[A-Za-z0-9 ]{11,40}$"
 CARD = r"^[0-9](?:[ \-]?[0-9]){12,18}$"
 IPV4 = r"^[0-9]{1,3}(\.[0-9]{1,3}){3}$"
@@ -60,17 +72,24 @@ def _is_ip(s: str) -> bool:
 
 def _phone_validator(regions: tuple[str, ...]) -> Callable[[str], bool]:
     def is_phone(s: str) -> bool:
-        digits = _digits(s)
+        core = EXTENSION.sub("", s)  # phonenumbers reads the extension; the checks below must not
+        if DOTTED_NUMBER.fullmatch(core) and not DOTTED_PHONE.fullmatch(core):
+            return False  # an IPv4 address or a version string parses as a number somewhere
+        digits = _digits(core)
         if not 7 <= len(digits) <= 15:
             return False
-        for region in (None,) if s.startswith("+") else regions:
+        if core.startswith("00"):
+            # "00" is the international prefix almost everywhere but in North America (011):
+            # 001-944-693-9092 is +1 944 693 9092 whatever regions are tried.
+            s, core = "+" + s[2:].lstrip(" -."), "+" + core[2:].lstrip(" -.")
+        for region in (None,) if core.startswith("+") else regions:
             try:
                 number = phonenumbers.parse(s, region)
             except phonenumbers.NumberParseException:
                 continue
             if phonenumbers.is_valid_number(number):
                 return True
-        return False
+        return NANP.fullmatch(core) is not None
 
     return is_phone
 
@@ -115,9 +134,9 @@ def detect(
     for pattern, validator in NATIONAL.values():
         national = max(national, _rate(values, pattern, validator, rng))
     rates["national_id"] = national
-    # Card numbers and national ids are also runs of digits that can parse as a phone number
-    # somewhere: the more specific check (a checksum, a fixed layout) wins.
-    if max(rates["credit_card"], rates["national_id"], rates["iban"]) >= threshold:
+    # Card numbers, national ids and IP addresses are also runs of digits that can parse as a
+    # phone number somewhere: the more specific check (a checksum, a fixed layout) wins.
+    if max(rates["credit_card"], rates["national_id"], rates["iban"], rates["ip_address"]) >= threshold:
         rates["phone"] = 0.0
     found = [k for k, r in rates.items() if r >= threshold]
     return found, {k: round(r, 4) for k, r in rates.items() if r > 0}

@@ -124,3 +124,58 @@ def test_columns_with_personal_data_show_no_values(write):
     assert (
         compute_drift(plain.drift_state, r.drift_state, previous_version=1)["columns"]["mail"]["psi"] == 0.0
     )
+
+
+def faker_values(locale: str, method: str, n: int, seed: int = 1234) -> list[str]:
+    from faker import Faker
+
+    fake = Faker(locale)
+    fake.seed_instance(seed)
+    return [str(getattr(fake, method)()) for _ in range(n)]
+
+
+def test_us_phone_numbers_as_faker_writes_them_are_phones():
+    # QA F3: 001- prefix, (area)exchange-line, dotted 3.3.4, and x-extensions were all missed.
+    for value in (
+        "001-944-693-9092x6685",
+        "(242)222-8069x032",
+        "957.675.9877x35294",
+        "+1-202-555-0143 ext. 12",
+    ):
+        assert kinds([value] * 10) == ["phone"], value
+    assert kinds(faker_values("en_US", "phone_number", 500)) == ["phone"]
+    _, rates = detect(pa.array(faker_values("en_US", "phone_number", 500)), threshold=0.5, regions=REGIONS)
+    assert rates["phone"] >= 0.95
+    for locale in ("en_GB", "fr_FR", "de_DE"):
+        assert kinds(faker_values(locale, "phone_number", 300)) == ["phone"], locale
+
+
+def test_us_phones_with_the_00_prefix_need_no_european_region():
+    found, _ = detect(pa.array(["001-202-555-0143x12"] * 10), threshold=0.5, regions=("US",))
+    assert found == ["phone"]
+
+
+def test_ip_addresses_and_version_strings_are_not_phones():
+    ips = faker_values("en_US", "ipv4", 500)
+    found, rates = detect(pa.array(ips), threshold=0.5, regions=REGIONS)
+    assert found == ["ip_address"] and "phone" not in rates
+    assert kinds(["192.46.67.189", "152.206.148.59", "10.20.30.40"] * 10) == ["ip_address"]
+    versions = [f"{a}.{b}.{c}.{d}" for a, b, c, d in rng.integers(0, 1000, (500, 4))]
+    versions += ["4.10.87.937", "1.2.3", "2024.01.15", "3.11.4"]
+    found, rates = detect(pa.array(versions), threshold=0.5, regions=REGIONS)
+    assert found == [] and "phone" not in rates
+    # A French number written in dotted pairs is still a phone.
+    assert kinds(["01.45.67.89.10", "06.12.34.56.78"] * 10) == ["phone"]
+
+
+def test_a_faker_table_flags_each_column_with_its_own_kind(write):
+    n = 300
+    frame = pd.DataFrame(
+        {
+            "phone": faker_values("en_US", "phone_number", n),
+            "ip": faker_values("en_US", "ipv4", n),
+            "email": faker_values("en_US", "email", n),
+        }
+    )
+    r = profile_file(write("faker.csv", frame.to_csv(index=False)), format="csv")
+    assert r.pii == {"phone": ["phone"], "ip": ["ip_address"], "email": ["email"]}
