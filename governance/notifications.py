@@ -110,3 +110,13 @@ def webhook_configured() -> bool:
 
 def encode(data: dict[str, Any]) -> bytes:
     return json.dumps(data, sort_keys=True, separators=(",", ":")).encode()
+
+
+def send_plain(subject: str, body: str, to: list[str]) -> None:
+    """A plain e-mail from a task (queued after commit; a broker that is down is logged)."""
+    from governance.tasks import send_email
+
+    try:
+        send_email.delay(subject, body, to)
+    except Exception:  # noqa: BLE001 - the broker's errors vary by transport
+        log.exception("could not queue the e-mail %r", subject)

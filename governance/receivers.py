@@ -94,6 +94,18 @@ def on_suite_changed(
         )
 
 
+def on_profile_finished(sender, version, status=None, error=None, **kwargs) -> None:
+    """A new profile may make a dataset's quality or bias condition fail: record it and tell the
+    owner, the stewards and whoever holds a live approval, since clearance now refuses it.
+    Never raises: profiling's job is done and must not fail because of governance."""
+    try:
+        from governance.services import check_policy_conditions
+
+        check_policy_conditions(dataset=version.dataset, version_number=version.number)
+    except Exception:  # noqa: BLE001 - a hook must not break the profiling job that sent it
+        log.exception("policy conditions of %s not checked after its profile", version)
+
+
 def connect() -> None:
     from catalog import signals as catalog_signals
 
@@ -104,6 +116,7 @@ def connect() -> None:
         from profiling import signals as profiling_signals
 
         profiling_signals.suite_changed.connect(on_suite_changed, dispatch_uid="governance-audit-suite")
+        profiling_signals.profile_finished.connect(on_profile_finished, dispatch_uid="governance-conditions")
     except (ImportError, AttributeError):  # profiling without the hook: suites are not audited
         pass
     try:

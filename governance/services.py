@@ -661,3 +661,54 @@ def register_model_from_lineage(
     mv.lineage_node = f"model:{namespace}:{name}"
     mv.save(update_fields=["lineage_node"])
     return mv
+
+
+# ---------------------------------------------------------------------------------------------
+# Policy conditions after a new profile
+
+
+@transaction.atomic
+def check_policy_conditions(*, dataset, version_number: int) -> bool | None:
+    """Check a dataset's quality/bias conditions once a version is profiled; None when it has none.
+
+    When they fail, an audit record ``policy.condition_failed`` is written and the owner, the
+    stewards and the principals holding a live approval for the dataset are e-mailed (after commit).
+    """
+    policy = DatasetPolicy.objects.filter(dataset=dataset).first()
+    if policy is None or not (policy.require_quality_pass or policy.max_parity_difference is not None):
+        return None
+    from governance.clearance import Policy, _conditions
+
+    ok, reasons = _conditions(
+        dataset, Policy(policy.require_quality_pass, policy.max_parity_difference, policy.max_approval_days)
+    )
+    if ok:
+        return True
+    audit.record(
+        actor=None,
+        via=Via.SYSTEM,
+        action="policy.condition_failed",
+        object_type="dataset",
+        object_id=dataset.pk,
+        object_urns=[dataset.urn],
+        before=None,
+        after={"version": version_number, "reasons": reasons},
+    )
+    now = timezone.now()
+    holders = User.objects.filter(
+        access_requests__datasets=dataset, access_requests__status=RequestStatus.APPROVED
+    ).exclude(access_requests__expires_at__lte=now)
+    people = {dataset.owner, *dataset.stewards.all(), *holders} - {None}
+    to = sorted({p.email for p in people if p.email})
+    if to:
+        body = "\n".join(
+            [
+                f"Version {version_number} of {dataset.urn} was profiled and no longer meets the dataset's policy:",
+                *[f"  - {r}" for r in reasons],
+                "",
+                "Clearance for this dataset (and for data derived from it) is refused until a version meets it.",
+            ]
+        )
+        subject = f"[Gouvernail] {dataset.urn}: policy condition failed on version {version_number}"
+        transaction.on_commit(lambda: notifications.send_plain(subject, body, to))
+    return False

@@ -62,3 +62,11 @@ def expire_access_requests() -> int:
     if count:
         log.info("expired %d access request(s)", count)
     return count
+
+
+@shared_task(ignore_result=True, autoretry_for=(OSError,), retry_backoff=30, max_retries=5)
+def send_email(subject: str, body: str, to: list[str]) -> int:
+    """One plain e-mail through Django's mail API (SMTP errors are OSErrors: retried)."""
+    from django.core.mail import send_mail
+
+    return send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, to)

@@ -81,3 +81,33 @@ def test_bias_condition_without_sensitive_columns_refuses(owner, requester, make
     services.set_dataset_policy(actor=owner, dataset=plain, max_parity_difference=0.1)
     answer = evaluate(principal=requester, urns=[plain.urn], purpose="training")
     assert not answer["allowed"] and "no bias figures" in answer["datasets"][0]["reasons"][-1]
+
+
+def test_a_profile_that_breaks_a_condition_is_audited_and_told(
+    owner, steward, requester, credit, add_version, django_capture_on_commit_callbacks
+):
+    from django.core import mail
+
+    from governance.models import AuditRecord
+
+    services.set_dataset_policy(actor=owner, dataset=credit, max_parity_difference=0.05)
+    with django_capture_on_commit_callbacks(execute=True):
+        req = services.create_access_request(
+            actor=requester, datasets=[credit.urn], purpose="analysis", justification="x"
+        )
+    services.approve_access_request(actor=steward, request=req)
+    mail.outbox.clear()
+    add_version(credit, credit_csv(400, bias=0.3))
+    rec = AuditRecord.objects.get(action="policy.condition_failed")
+    assert rec.object_urns == [credit.urn] and rec.after["version"] == 1 and rec.via == "system"
+    sent = [m for m in mail.outbox if "policy condition failed" in m.subject]
+    assert len(sent) == 1 and {owner.email, steward.email, requester.email} <= set(sent[0].to)
+    assert "demographic parity difference" in sent[0].body
+
+
+def test_a_profile_without_conditions_records_nothing(make_dataset, add_version):
+    from governance.models import AuditRecord
+
+    plain = make_dataset("internal")
+    add_version(plain, credit_csv(30))
+    assert not AuditRecord.objects.filter(action="policy.condition_failed").exists()
