@@ -337,7 +337,7 @@ def _handle_failure(exc: Exception, *, run_id: int, token: str, soft_limit: floa
 
     try:
         from profiling.engine import ProfileError
-    except ImportError:  # the engine itself is broken: reported below as unexpected
+    except Exception:  # noqa: BLE001 - the engine cannot even be imported: reported as unexpected
         ProfileError = ()  # noqa: N806
 
     if ProfileError and isinstance(exc, ProfileError):

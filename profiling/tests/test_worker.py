@@ -42,6 +42,13 @@ def test_the_time_limit_fails_the_job_and_the_worker_goes_on(data_root, owner, l
     import pandas as pd
 
     worker = live_worker_factory(extra_env={"PROFILING_SWEEP_SECONDS": "0"})
+    # A first small job loads the engine and GX in the pool process, so that the limit below
+    # stops profiling, not an import (a limit far below a worker's start-up time is not realistic).
+    warm_up = catalog_services.create_dataset(actor=owner, namespace="s3://lake", name="warm-up")
+    small = data_root / "small.csv"
+    small.write_text(credit_csv(20))
+    first, _ = catalog_services.add_version_from_uri(actor=owner, dataset=warm_up, uri=small.as_uri())
+    worker.wait_until(lambda: ProfileRun.objects.filter(version=first, status="succeeded").exists())
     # The limits travel in the message, set by the sender (here the test) from its settings.
     settings.PROFILING_SOFT_TIME_LIMIT, settings.PROFILING_TIME_LIMIT = 0.2, 60
     rows = 3_000_000
