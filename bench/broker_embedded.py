@@ -207,10 +207,21 @@ def _run_transport(label: str, url: str, options: dict, tmp: Path, n: int, worke
     def send(name: str, *args) -> None:
         client.send_task(name, args=list(args), queue=queue)
 
-    # 1. throughput
-    out = work / "throughput.txt"
+    # 0. latency: one task to an idle worker, median of 7
     worker = Worker(url, options, work / "worker.log", queue)
     workers.append(worker)
+    lat_out = work / "latency.txt"
+    latencies = []
+    for i in range(7):
+        time.sleep(0.5)  # let the worker go idle (back to polling)
+        t0 = time.perf_counter()
+        send("bench.record", i, str(lat_out))
+        wait_for(lambda i=i: count(lat_out)[0] > i, 30)
+        latencies.append(time.perf_counter() - t0)
+    res["latency_ms"] = sorted(latencies)[len(latencies) // 2] * 1000
+
+    # 1. throughput
+    out = work / "throughput.txt"
     t0 = time.perf_counter()
     for i in range(n):
         send("bench.record", i, str(out))
@@ -304,7 +315,16 @@ def main() -> None:
     print(
         f"\n{args.tasks} tasks; worker: prefork x2, acks_late, prefetch 1; baseline: {rows[0]['transport']}\n"
     )
-    header = ("transport", "publish/s", "run/s", "ratio", "two producers", "pool proc -9", "worker -9")
+    header = (
+        "transport",
+        "idle latency ms",
+        "publish/s",
+        "run/s",
+        "ratio",
+        "two producers",
+        "pool proc -9",
+        "worker -9",
+    )
     print(" | ".join(header))
     print(" | ".join("---" for _ in header))
     for r in rows:
@@ -312,6 +332,7 @@ def main() -> None:
             " | ".join(
                 [
                     r["transport"],
+                    f"{r['latency_ms']:.0f}",
                     f"{r['publish_per_s']:.0f}",
                     f"{r['tasks_per_s']:.0f}" + ("" if r["throughput_ok"] else " (INCOMPLETE)"),
                     f"{r['tasks_per_s'] / base:.2f}",
