@@ -18,7 +18,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from catalog import selectors as catalog_selectors
@@ -269,15 +269,57 @@ def _dataset_type(facets: dict) -> str:
 def _job_node(namespace: str, name: str) -> Node:
     """The job's node, created when new, locked for this transaction: runs of a job apply one by one."""
     key = node_key("job", namespace, name)
-    node = Node.objects.select_for_update().filter(key=key).first()
+    node = _locked_job(key)
     if node is None:
         try:
             with transaction.atomic():
                 Node.objects.create(kind=NodeKind.JOB, key=key, namespace=namespace, name=name)
         except IntegrityError:
             pass  # created concurrently; lock the winner's row below
-        node = Node.objects.select_for_update().get(key=key)
+        node = _locked_job(key)
     return node
+
+
+def _locked_job(key: str) -> Node | None:
+    """The job row, locked, with its latest run's begun_at (``latest_begun``) read in the same
+    statement: every run event needs both, and this is the hot path of ingestion."""
+    qs = Node.objects.filter(key=key).annotate(latest_begun=F("latest_run__begun_at"))
+    # Lock the job row only (the run is on the nullable side of the join).
+    qs = qs.select_for_update(of=("self",)) if connection.vendor == "postgresql" else qs.select_for_update()
+    return qs.first()
+
+
+_RUN_WITH_IO = (
+    "SELECT {cols}, io.id AS io_id, io.node_id AS io_node, io.direction AS io_direction,"  # noqa: S608
+    " io.version_label AS io_label, io.version_number AS io_number, io.facets AS io_facets"
+    " FROM lineage_run r LEFT JOIN lineage_runio io ON io.run_id = r.id WHERE r.run_id = %s"
+)
+
+
+def _locked_run(run_id: str) -> tuple[Run | None, dict[tuple[int, str], RunIO]]:
+    """A run (locked) and what it already read and wrote, in one statement → (run or None, {(node
+    id, direction): RunIO})."""
+    cols = ", ".join(f"r.{f.column}" for f in Run._meta.concrete_fields)
+    sql = _RUN_WITH_IO.format(cols=cols) + (" FOR UPDATE OF r" if connection.vendor == "postgresql" else "")
+    run = None
+    existing: dict[tuple[int, str], RunIO] = {}
+    for row in Run.objects.raw(sql, [run_id]):
+        run = run or row
+        if row.io_id is None:
+            continue
+        facets = json.loads(row.io_facets) if isinstance(row.io_facets, str) else row.io_facets
+        io = RunIO(
+            id=row.io_id,
+            run_id=run.pk,
+            node_id=row.io_node,
+            direction=row.io_direction,
+            version_label=row.io_label,
+            version_number=row.io_number,
+            facets=facets or {},
+        )
+        io._state.adding = False
+        existing[(io.node_id, io.direction)] = io
+    return run, existing
 
 
 def _resolve_datasets(specs: list[tuple[str, str, dict]]) -> dict[tuple[str, str], Node]:
@@ -535,8 +577,7 @@ def _apply_run_event(body: dict, event_time: datetime, ctx: _Ctx) -> None:
     _apply_job_facets(job, body["job"].get("facets") or {})
     run_id = body["run"]["runId"].lower()
     event_type = body.get("eventType") or ""
-    run = Run.objects.select_for_update().filter(run_id=run_id).first()
-    new_run = run is None
+    run, existing = _locked_run(run_id)
     if run is None:
         run = Run(run_id=run_id, job=job, begun_at=event_time)
     elif run.job_id != job.pk:
@@ -549,8 +590,6 @@ def _apply_run_event(body: dict, event_time: datetime, ctx: _Ctx) -> None:
         [(ns, name, facets) for _d, ns, name, facets, _x in specs] + _column_lineage_refs(specs)
     )
     io_changed = False
-    # A run seen for the first time has no IO yet: no need to ask.
-    existing = {} if new_run else {(io.node_id, io.direction): io for io in run.io.all()}
     created: list[RunIO] = []
     # Node rows (facets) and catalog rows are written in node-key order: two events naming the same
     # datasets in different orders never wait on each other crosswise (deadlock).
@@ -588,16 +627,17 @@ def _apply_run_event(body: dict, event_time: datetime, ctx: _Ctx) -> None:
     if job.latest_run_id is None or job.latest_run_id == run.pk:
         is_latest = True
     else:
-        latest_begun = Run.objects.filter(pk=job.latest_run_id).values_list("begun_at", flat=True).first()
+        latest_begun = getattr(job, "latest_begun", None)
         is_latest = latest_begun is None or (run.begun_at, run.pk) >= (latest_begun, job.latest_run_id)
     if is_latest:
         became_latest = job.latest_run_id != run.pk
         if became_latest:
             Node.objects.filter(pk=job.pk).update(latest_run=run)
             job.latest_run = run
+        had_column_edges = True
         if became_latest or io_changed:
-            _set_current_edges(job, [(io.node_id, d) for (_n, d), io in existing.items()])
-        _set_column_edges(job, specs, nodes, replace_all=became_latest)
+            had_column_edges = _set_current_edges(job, [(io.node_id, d) for (_n, d), io in existing.items()])
+        _set_column_edges(job, specs, nodes, replace_all=became_latest and had_column_edges)
 
     if ctx.model_outputs and ctx.emit_model_signal:
         _send_model_signals(run, job, ctx.model_outputs)
@@ -620,10 +660,23 @@ def _send_model_signals(run: Run, job: Node, outputs: list[tuple[Node, str | Non
         transaction.on_commit(lambda kw=kwargs: signals.model_output_recorded.send(sender=Node, **kw))
 
 
-def _set_current_edges(job: Node, io: list[tuple[int, str]]) -> None:
-    """Make the job's current edges those of the given run inputs/outputs (applying only the diff)."""
+_JOB_EDGES = (
+    "SELECT src, dst FROM lineage_edge WHERE src = %s OR dst = %s"
+    # One more row (NULL, NULL) when the job has column lineage: a run that becomes the latest
+    # replaces it, and most jobs have none (this saves a DELETE per run for them).
+    " UNION ALL SELECT NULL, NULL WHERE EXISTS (SELECT 1 FROM lineage_columnedge WHERE job_id = %s)"
+)
+
+
+def _set_current_edges(job: Node, io: list[tuple[int, str]]) -> bool:
+    """Make the job's current edges those of the given run inputs/outputs (applying only the diff)
+    → whether the job had column lineage edges."""
     wanted = {(n, job.pk) if d == Direction.INPUT else (job.pk, n) for n, d in io}
-    have = set(Edge.objects.filter(Q(src=job.pk) | Q(dst=job.pk)).values_list("src", "dst"))
+    with connection.cursor() as cur:
+        cur.execute(_JOB_EDGES, [job.pk, job.pk, job.pk])
+        rows = cur.fetchall()
+    have = {r for r in rows if r[0] is not None}
+    has_column_edges = len(have) != len(rows)
     gone = have - wanted
     if gone:
         cond = Q()
@@ -633,6 +686,7 @@ def _set_current_edges(job: Node, io: list[tuple[int, str]]) -> None:
     new = wanted - have
     if new:
         Edge.objects.bulk_create([Edge(src=s, dst=d) for s, d in sorted(new)], ignore_conflicts=True)
+    return has_column_edges
 
 
 def _set_column_edges(job: Node, specs, nodes: dict, *, replace_all: bool) -> None:

@@ -171,3 +171,24 @@ def test_large_event_registers_every_dataset_once(outsider):
     assert Node.objects.filter(namespace="s3://bulk", dataset_id__isnull=False).count() == 400
     graph = selectors.lineage_graph("job:pipelines:bulk", depth=1)["graph"]
     assert len(graph) == 401
+
+
+# ---------------------------------------------------------------------------------------------
+# The common small event: few statements
+
+
+def test_steady_state_run_costs_few_statements(django_assert_max_num_queries):
+    """A scheduled job's next run (datasets and job already known): START and COMPLETE together in
+    17 statements, the test's savepoints included (was 20: the job with its latest run's time, the
+    run with its IO, and the job's edges with whether it has column lineage are each one read)."""
+    inputs = [ds("postgres://wh:5432", f"public.t{i}") for i in range(3)]
+    outputs = [ds("s3://lake", "out/job.parquet")]
+    emit("job", inputs, outputs, event_type="COMPLETE")
+    run_id = "1b4e28ba-2fa1-11d2-883f-0016d3cca427"
+    with django_assert_max_num_queries(17):
+        emit("job", inputs, outputs, event_type="START", run_id=run_id, event_time="2026-01-11T10:00:00Z")
+        emit("job", inputs, outputs, event_type="COMPLETE", run_id=run_id, event_time="2026-01-11T10:05:00Z")
+    graph = {n["id"]: n for n in selectors.lineage_graph("job:pipelines:job", depth=1)["graph"]}
+    assert graph["job:pipelines:job"]["data"]["latestRun"]["id"] == run_id
+    assert graph["job:pipelines:job"]["data"]["latestRun"]["state"] == "COMPLETED"
+    assert len(graph) == 5
