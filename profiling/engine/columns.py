@@ -333,8 +333,10 @@ class ColumnStats:
         elif self.family == "float":
             hashes = hash_numbers(np.array(self.candidates, dtype=np.float64))
         else:
-            # int64, or uint64 for values past 2**63: hashed by the same 64 bits as when counted.
-            hashes = hash_numbers(np.array(self.candidates))
+            # Hashed by the same 64 bits as when counted: with the column's own integer type, or
+            # numpy would turn candidates below and above 2**63 together into (rounded) floats.
+            dtype = np.uint64 if pa.types.is_unsigned_integer(_value_type(self.arrow_type)) else np.int64
+            hashes = hash_numbers(np.array(self.candidates, dtype=dtype))
         est = self.cms.estimate(hashes)
         pairs = [(v, int(c)) for v, c in zip(self.candidates, est.tolist(), strict=True) if c > 1]
         return sorted(pairs, key=_top_order)[:k]
@@ -420,6 +422,10 @@ def _key(v) -> str:
     if isinstance(v, bool):
         return "true" if v else "false"
     return str(v)
+
+
+def _value_type(t: pa.DataType) -> pa.DataType:
+    return t.value_type if pa.types.is_dictionary(t) else t
 
 
 def _api_type(family: str) -> str:

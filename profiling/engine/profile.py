@@ -117,6 +117,8 @@ def profile_file(
                 name = name[len(NO_DATES) :]
             elif name.startswith("\x00") or not name:
                 continue  # bigger blocks, a renamed header...: nothing about the data
+            elif retype.new_type is not None and pa.types.is_uint64(retype.new_type):
+                continue  # an id past 2**63 after smaller ones: still integers, nothing mixed
             result.warnings.append(
                 f"Column {name} mixes kinds of values ({retype.reason}); it was read as {_read_as(plan, name)}."
             )

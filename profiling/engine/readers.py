@@ -20,7 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from queue import Queue
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.json as pajson
 import pyarrow.parquet as pq
@@ -44,6 +46,8 @@ NEWLINES = "\x00newlines"  # Retype marker: re-read with quoted values allowed t
 RENAMED = "\x00renamed"  # Retype marker: the plan now renames repeated header names
 MIXED_JSON = "mixed"  # read type of a JSON field whose values change type (read as text)
 JSON_TEXT = "\x00jsontext:"  # Retype marker + fields: read these JSON fields as text
+UINT64 = "\x00uint64:"  # Retype marker + fields: read these as uint64 (integers past 2**63)
+NO_UINT64 = "\x00nouint64"  # Retype marker: a field read as uint64 holds something else, read as float
 NO_DATES = "\x00nodates:"  # Retype marker + field: a JSON text field that looked like dates is not
 # pyarrow's message when a value does not fit the type it inferred from the first block.
 _CSV_CONVERSION = re.compile(
@@ -214,11 +218,36 @@ def _csv_batches(plan: ReadPlan, native: pa.NativeFile) -> Iterator[pa.RecordBat
             if binary:
                 # pyarrow reads text that is not valid in the encoding as raw bytes.
                 raise _not_utf8(binary[0], plan)
+            if not yielded:
+                _check_big_integers(batch, plan)
             yielded = True
             plan.parsed_bytes += plan.block_size
             yield batch
     finally:
         reader.close()
+
+
+def _check_big_integers(batch: pa.RecordBatch, plan: ReadPlan) -> None:
+    """pyarrow's CSV and JSON readers infer int64 or float64, never uint64: integers past 2**63
+    (hashed ids) come out as floats and collapse to a few values. When the first block's float
+    column holds only whole numbers in 0..2**64 with some past 2**63, read it again as uint64 (a
+    later value that is not one sends it back to float64 through the conversion error)."""
+    big = []
+    for f in batch.schema:
+        if not pa.types.is_float64(f.type) or f.name in plan.column_types:
+            continue
+        col = batch.column(f.name)
+        if col.null_count == len(col):
+            continue
+        mm = pc.min_max(col)
+        lo, hi = mm["min"].as_py(), mm["max"].as_py()
+        if lo is None or lo < 0 or not 2.0**63 <= hi <= 2.0**64:
+            continue
+        values = col.drop_null().to_numpy()
+        if np.all(np.floor(values) == values):
+            big.append(f.name)
+    if big:
+        raise Retype(UINT64 + ",".join(big), None, f"integers past 2**63 in {', '.join(big)}")
 
 
 def _csv_header(plan: ReadPlan, read_options, parse_options) -> list[str]:
@@ -264,6 +293,8 @@ def _widen(target: str, value: str) -> pa.DataType:
         if _FLOAT_RE.match(value):
             return pa.float64()
         return pa.string()
+    if target == "int64" and _INT_RE.match(value) and 0 <= int(value) < 2**64:
+        return pa.uint64()  # an id past 2**63 after smaller ones: still an integer column
     if target.startswith(("int", "uint")) and _FLOAT_RE.match(value):
         return pa.float64()
     return pa.string()
@@ -337,6 +368,8 @@ def _json_batches(plan: ReadPlan, native: pa.NativeFile) -> Iterator[pa.RecordBa
                 raise _json_error(exc, plan) from exc
             if plan.columns:
                 batch = batch.select([c for c in plan.columns if c in batch.schema.names])
+            if not plan.parsed_bytes:
+                _check_big_integers(batch, plan)
             plan.parsed_bytes += plan.block_size
             yield batch
     finally:
@@ -345,6 +378,9 @@ def _json_batches(plan: ReadPlan, native: pa.NativeFile) -> Iterator[pa.RecordBa
 
 def _json_error(exc: Exception, plan: ReadPlan) -> Exception:
     msg = str(exc)
+    if "to uint64" in msg and any(pa.types.is_uint64(t) for t in plan.column_types.values()):
+        # pyarrow does not say which field; every field guessed as uint64 goes back to float64.
+        return Retype(NO_UINT64, None, "a field read as uint64 holds a negative, decimal or larger number")
     m = _JSON_CHANGED.search(msg)
     if m:
         top = m.group(1).lstrip("/").split("/")[0]
@@ -530,6 +566,15 @@ def apply_retype(plan: ReadPlan, retype: Retype) -> None:
             # Read as text; the engine's own date check then finds which of them really are dates.
             plan.column_types[name] = pa.string()
         return
+    if retype.column.startswith(UINT64):
+        for name in retype.column[len(UINT64) :].split(","):
+            plan.column_types[name] = pa.uint64()
+        return
+    if retype.column == NO_UINT64:
+        for name, t in list(plan.column_types.items()):
+            if pa.types.is_uint64(t):
+                plan.column_types[name] = pa.float64()
+        return
     if retype.column.startswith(NO_DATES):
         plan.text_dates.add(retype.column[len(NO_DATES) :])
         return
@@ -694,6 +739,7 @@ def _coalesce(batches: Iterator[pa.RecordBatch], rows: int) -> Iterator[pa.Recor
 
 _TYPE_NAMES = {
     "int64": pa.int64(),
+    "uint64": pa.uint64(),
     "float64": pa.float64(),
     "double": pa.float64(),
     "string": pa.string(),

@@ -7,7 +7,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from profiling.engine import ProfileOptions, profile_file
+from profiling.engine import ProfileOptions, iter_batches, profile_file
 from profiling.tests.engine.conftest import column
 
 
@@ -168,3 +168,50 @@ def test_uint64_past_two_to_the_63_keeps_exact_distinct_counts(write_table):
         assert u["distinct_count"] == pytest.approx(3000, rel=0.02)
         assert u["max"] == 2**63 + 2999
         assert u["top_values"][0]["count"] == 7 and u["top_values"][0]["value"] >= 2**63
+
+
+def test_uint64_small_and_large_values_keep_their_top_values_when_sketched(write_table):
+    # Candidates below and above 2**63 together must be hashed as uint64, as they were counted.
+    base = np.arange(3000, dtype=np.uint64)
+    values = np.tile(np.concatenate([base, base + np.uint64(2**63)]), 4)
+    path = write_table(pa.table({"u": pa.array(values, pa.uint64())}), "parquet")
+    for limit in (1_000, 50_000):
+        u = column(
+            profile_file(path, format="parquet", options=ProfileOptions(exact_distinct_limit=limit)), "u"
+        )
+        assert u["min"] == 0 and u["max"] == 2**63 + 2999
+        assert u["distinct_count"] == pytest.approx(6000, rel=0.02)
+        assert len(u["top_values"]) == 10 and all(t["count"] == 4 for t in u["top_values"])
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_integers_past_two_to_the_63_in_text_files_are_read_exactly(write, fmt):
+    # QA F14: text files read such integers as floats, so 500 ids collapsed to one value.
+    ids = [2**63 + i for i in range(500)] + [2**64 - 1]
+    if fmt == "csv":
+        path = write("u.csv", "u,k\n" + "".join(f"{v},{i % 7}\n" for i, v in enumerate(ids)))
+    else:
+        path = write("u.jsonl", "".join(f'{{"u": {v}, "k": {i % 7}}}\n' for i, v in enumerate(ids)))
+    r = profile_file(path, format=fmt)
+    u = column(r, "u")
+    assert u["type"] == "integer"
+    assert u["min"] == 2**63 and u["max"] == 2**64 - 1 and u["distinct_count"] == 501
+    assert {t["value"] for t in u["top_values"]} <= set(ids) and u["top_values"][0]["count"] == 1
+    assert not any("mixes" in w for w in r.warnings)
+    assert [b.schema.field("u").type for b in iter_batches(path, format=fmt)][0] == pa.uint64()
+
+
+def test_a_uint64_guess_that_meets_a_negative_or_decimal_value_falls_back_to_float(write):
+    rows = [str(2**63 + i) for i in range(10)] + ["-5", "1.5"]
+    r = profile_file(write("f.csv", "u\n" + "\n".join(rows) + "\n"), format="csv")
+    u = column(r, "u")
+    assert u["type"] == "float" and u["min"] == -5.0 and u["max"] == pytest.approx(2**63 + 9)
+
+
+def test_an_integer_column_that_grows_past_two_to_the_63_later_in_the_file_is_read_as_uint64(write):
+    rows = [str(i) for i in range(300_000)] + [str(2**63 + 1)]
+    r = profile_file(write("g.csv", "u\n" + "\n".join(rows) + "\n"), format="csv")
+    u = column(r, "u")
+    assert u["type"] == "integer" and u["min"] == 0 and u["max"] == 2**63 + 1
+    assert u["distinct_count"] == pytest.approx(300_001, rel=0.02)
+    assert not any("mixes" in w for w in r.warnings)
