@@ -215,3 +215,16 @@ def test_an_integer_column_that_grows_past_two_to_the_63_later_in_the_file_is_re
     assert u["type"] == "integer" and u["min"] == 0 and u["max"] == 2**63 + 1
     assert u["distinct_count"] == pytest.approx(300_001, rel=0.02)
     assert not any("mixes" in w for w in r.warnings)
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_a_uint64_guess_from_the_first_block_falls_back_to_float_on_a_later_negative(write, fmt):
+    ids = [2**63 + i for i in range(3000)] + [-5]
+    if fmt == "csv":
+        path = write("late.csv", "u\n" + "".join(f"{v}\n" for v in ids))
+    else:
+        path = write("late.jsonl", "".join(f'{{"u": {v}}}\n' for v in ids))
+    r = profile_file(path, format=fmt, options=ProfileOptions(block_bytes=8192))
+    u = column(r, "u")
+    assert u["type"] == "float" and u["min"] == -5.0 and u["max"] == pytest.approx(2**63 + 2999)
+    assert len(r.method["restarts"]) == 2
