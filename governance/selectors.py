@@ -9,6 +9,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from catalog.models import Dataset
+from catalog.selectors import DatasetRef, dataset_refs_by_urns, datasets_by_urns
 from catalog.urns import candidate_splits
 from governance.models import (
     AccessRequest,
@@ -21,92 +22,26 @@ from governance.models import (
 MAX_DATASETS_PER_QUERY = 200
 
 
-class DatasetRef:
-    """What clearance needs of a dataset, without a model instance (clearance reads hundreds)."""
-
-    __slots__ = ("pk", "namespace", "name", "owner_id", "sensitivity")
-
-    def __init__(self, pk: int, namespace: str, name: str, owner_id: int | None, sensitivity: str) -> None:
-        self.pk, self.namespace, self.name, self.owner_id, self.sensitivity = (
-            pk,
-            namespace,
-            name,
-            owner_id,
-            sensitivity,
-        )
-
-    @property
-    def urn(self) -> str:
-        return f"dataset:{self.namespace}:{self.name}"
+def _malformed(urns: list[str]) -> list[str]:
+    out = []
+    for urn in urns:
+        try:
+            candidate_splits(urn)
+        except ValidationError:
+            out.append(urn)
+    return out
 
 
 def dataset_refs_for_urns(urns: list[str]) -> tuple[dict[str, DatasetRef], list[str]]:
-    """({urn: DatasetRef} for the known URNs, [malformed URNs]), usually in one query.
-
-    catalog.selectors.datasets_by_urns asks once per URN; clearance resolves a few hundred URNs
-    per question, so here the URNs' (namespace, name) pairs go into one query that probes the
-    unique (namespace, name) index, and the matching is done in Python.
-    """
-    splits: dict[str, list[tuple[str, str]]] = {}
-    malformed = []
-    for urn in urns:
-        try:
-            splits[urn] = candidate_splits(urn)
-        except ValidationError:
-            malformed.append(urn)
-    if not splits:
-        return {}, malformed
-    # The conventional reading first (one pair per URN, how catalog and lineage build URNs); the
-    # other ways to split are only tried for the URNs it did not find.
-    by_key = {(r.namespace, r.name): r for r in _refs_by_keys([c[0] for c in splits.values()])}
-    rest = list(dict.fromkeys(k for c in splits.values() if c[0] not in by_key for k in c[1:]))
-    if rest:
-        by_key.update({(r.namespace, r.name): r for r in _refs_by_keys(rest)})
-    found = {}
-    for urn, cands in splits.items():
-        for key in cands:
-            if key in by_key:
-                found[urn] = by_key[key]
-                break
-    return found, malformed
+    """({urn: DatasetRef} for the known URNs, [malformed URNs]); the lookup is catalog's, one query."""
+    return dataset_refs_by_urns(urns), _malformed(urns)
 
 
 def datasets_for_urns(urns: list[str]) -> tuple[dict[str, Dataset], list[str]]:
     """As dataset_refs_for_urns, with Dataset instances (for services that write relations to them)."""
-    refs, malformed = dataset_refs_for_urns(urns)
-    rows = Dataset.objects.in_bulk([r.pk for r in refs.values()])
-    return {urn: rows[r.pk] for urn, r in refs.items() if r.pk in rows}, malformed
-
-
-_COLUMNS = "id, namespace, name, owner_id, sensitivity"
-
-
-def _refs_by_keys(pairs: list[tuple[str, str]]) -> list[DatasetRef]:
-    """Datasets by exact (namespace, name) pairs."""
-    table = Dataset._meta.db_table  # the model's own table name; every value is a parameter
-    with connection.cursor() as cur:
-        if connection.vendor == "postgresql":
-            # The planner reads "namespace IN (..) AND name IN (..)" (or a hash join) as a scan of
-            # every dataset; a LATERAL subquery per pair (LIMIT 1 keeps it from being flattened
-            # into a hash join) makes it probe the unique index once per pair.
-            cur.execute(
-                f"SELECT d.id, d.namespace, d.name, d.owner_id, d.sensitivity "  # noqa: S608
-                f"FROM unnest(%s::text[], %s::text[]) AS k(ns, nm) CROSS JOIN LATERAL ("
-                f"SELECT {_COLUMNS} FROM {table} WHERE namespace = k.ns AND name = k.nm LIMIT 1) d",
-                [[ns for ns, _ in pairs], [nm for _, nm in pairs]],
-            )
-            return [DatasetRef(*row) for row in cur.fetchall()]
-        out = []
-        # In chunks: SQLite parses a long OR chain as a tree as deep as the chain (limit 1000).
-        for i in range(0, len(pairs), 100):
-            chunk = pairs[i : i + 100]
-            where = " OR ".join(["(namespace = %s AND name = %s)"] * len(chunk))
-            cur.execute(
-                f"SELECT {_COLUMNS} FROM {table} WHERE {where}",  # noqa: S608
-                [v for pair in chunk for v in pair],
-            )
-            out += [DatasetRef(*row) for row in cur.fetchall()]
-        return out
+    malformed = _malformed(urns)
+    bad = set(malformed)
+    return datasets_by_urns([u for u in urns if u not in bad]), malformed
 
 
 def resolve_urns(urns: list[str], *, field: str) -> dict[str, Dataset]:
