@@ -132,7 +132,16 @@ def decidable_by(user) -> Q:
 
 
 def access_request_list(*, user) -> QuerySet[AccessRequest]:
-    """Requests the user made or may decide (owns or stewards a dataset of); staff see all."""
+    """Requests the user made or may decide (owns or stewards a dataset of); staff see all.
+
+    Approvals whose expiry has passed are expired first (one indexed query when none is due), so
+    every reader -- the API, its ``?status=`` filter, the inbox pages -- sees "expired" at once
+    rather than when the periodic sweep next runs (QA F8). The transition is the sweep's own
+    service, so it is audited and notified the same way.
+    """
+    from governance.services import expire_due_access_requests
+
+    expire_due_access_requests()
     qs = AccessRequest.objects.select_related("requester", "decided_by").prefetch_related("datasets")
     if user.is_staff:
         return qs

@@ -223,7 +223,10 @@ def create_access_request(
 
 
 def _lock(request: AccessRequest) -> AccessRequest:
-    return AccessRequest.objects.select_for_update().select_related("requester").get(pk=request.pk)
+    locked = AccessRequest.objects.select_for_update().select_related("requester").get(pk=request.pk)
+    # An approval past its expiry is expired now, not when the sweep next runs (QA F8): a revoke
+    # of it is refused as "expired", never recorded as a revocation of a live grant.
+    return _expire_locked(locked, timezone.now())
 
 
 def _decider_roles(actor, request: AccessRequest) -> dict[str, list[str]]:
@@ -405,8 +408,11 @@ def revoke_access_request(
 @transaction.atomic
 def expire_access_request(*, request: AccessRequest, now: datetime | None = None) -> AccessRequest:
     """approved → expired once its expiry has passed (the periodic sweep calls this)."""
-    request = _lock(request)
-    now = now or timezone.now()
+    locked = AccessRequest.objects.select_for_update().select_related("requester").get(pk=request.pk)
+    return _expire_locked(locked, now or timezone.now())
+
+
+def _expire_locked(request: AccessRequest, now: datetime) -> AccessRequest:
     if request.status != RequestStatus.APPROVED or request.expires_at is None or request.expires_at > now:
         return request  # someone revoked it meanwhile, or it is not due: nothing to do
     target = _check_transition(request, "expire")

@@ -284,3 +284,24 @@ def test_overlong_comment_is_400(requester, steward, make_dataset, api_client_fo
 def test_unknown_request_and_dataset_are_404(steward, api_client_for):
     assert api_client_for(steward).post("/api/v1/access-requests/999999/approve").status_code == 404
     assert api_client_for(steward).get("/api/v1/datasets/999999/policy/").status_code == 404
+
+
+def test_overdue_approval_reads_expired_before_the_sweep(requester, steward, make_dataset, api_client_for):
+    """QA F8: once expires_at has passed, readers see "expired" at once, not when the sweep runs."""
+    ds = make_dataset("confidential")
+    soon = (timezone.now() + timedelta(hours=1)).isoformat()
+    rid = _request(api_client_for(requester), [ds], expires_at=soon).json()["id"]
+    assert (
+        api_client_for(steward).post(f"/api/v1/access-requests/{rid}/approve/", {}, format="json").status_code
+        == 200
+    )
+    AccessRequest.objects.filter(pk=rid).update(expires_at=timezone.now() - timedelta(seconds=1))
+    client = api_client_for(requester)
+    assert client.get("/api/v1/access-requests/?status=approved").json()["results"] == []
+    assert [r["id"] for r in client.get("/api/v1/access-requests/?status=expired").json()["results"]] == [rid]
+    body = client.get(f"/api/v1/access-requests/{rid}/").json()
+    assert body["status"] == "expired" and body["history"][-1]["action"] == "expired"
+    # The sweep finds nothing left to do; revoking the expired grant is refused.
+    assert services.expire_due_access_requests() == 0
+    r = api_client_for(steward).post(f"/api/v1/access-requests/{rid}/revoke/", {}, format="json")
+    assert r.status_code == 409 and "expired" in r.json()["detail"]
