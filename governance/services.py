@@ -463,7 +463,10 @@ def _training_inputs(refs: Any) -> list[tuple[Any, Any, int | None]]:
     out, missing = [], []
     for urn, number in split:
         ds = found[urn]
-        version = version_of(ds, number) if number is not None else None
+        # Without "@<version>" the model saw the latest version at this moment: record which one
+        # (QA F9), so the card still says what was trained on once newer versions arrive. A dataset
+        # with no version yet stays null.
+        version = version_of(ds, number)
         if number is not None and version is None:
             missing.append(f"{urn}@{number}")
         out.append((ds, version, number))

@@ -39,7 +39,8 @@ def test_register_records_clearance_and_versions(
     )
     services.approve_access_request(actor=steward, request=req)
     second = _register(client, [conf.urn], version="2").json()
-    assert second["cleared"] is True and second["trained_on"] == [conf.urn]
+    # Without "@<version>" the latest version at registration is recorded (QA F9).
+    assert second["cleared"] is True and second["trained_on"] == [f"{conf.urn}@1"]
 
     listed = client.get("/api/v1/models/", {"name": "fraud"}).json()
     assert listed["count"] == 2
@@ -216,3 +217,21 @@ def test_a_refused_lineage_model_is_logged_not_raised(make_dataset, caplog):
     )
     assert not ModelVersion.objects.exists()
     assert "not registered" in caplog.text
+
+
+def test_unversioned_training_data_records_the_latest_version(
+    requester, make_dataset, add_version, api_client_for
+):
+    """QA F9: "trained_on" without "@<version>" keeps the number that was latest at that moment."""
+    ds = make_dataset("public")
+    add_version(ds, credit_csv(10, seed=1))
+    add_version(ds, credit_csv(12, seed=2))
+    empty = make_dataset("internal")
+    client = api_client_for(requester)
+    mv = _register(client, [ds.urn, empty.urn]).json()
+    assert mv["trained_on"] == [f"{ds.urn}@2", empty.urn]
+    add_version(ds, credit_csv(14, seed=3))  # a newer version later does not change what the model saw
+    card = client.get(f"/api/v1/models/{mv['id']}/card").json()
+    by_urn = {t["urn"]: t["version"] for t in card["training_data"]}
+    assert by_urn == {ds.urn: 2, empty.urn: None}
+    assert "version 2" in client.get(f"/api/v1/models/{mv['id']}/card.md").content.decode()
