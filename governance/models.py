@@ -61,6 +61,7 @@ class RequestStatus(models.TextChoices):
     REJECTED = "rejected", "Rejected"
     REVOKED = "revoked", "Revoked"
     EXPIRED = "expired", "Expired"
+    WITHDRAWN = "withdrawn", "Withdrawn"
 
 
 class AccessRequest(models.Model):

@@ -42,6 +42,7 @@ TRANSITIONS: dict[str, tuple[frozenset[str], str]] = {
     "reject": (frozenset({RequestStatus.PENDING}), RequestStatus.REJECTED),
     "revoke": (frozenset({RequestStatus.APPROVED}), RequestStatus.REVOKED),
     "expire": (frozenset({RequestStatus.APPROVED}), RequestStatus.EXPIRED),
+    "withdraw": (frozenset({RequestStatus.PENDING}), RequestStatus.WITHDRAWN),
 }
 MAX_TEXT = 10_000
 
@@ -209,6 +210,7 @@ def create_access_request(
         raise ValidationError({"model": ["At most 255 characters."]})
     expiry = _parse_expiry(expires_at)
     found = resolve_urns(list(dict.fromkeys(datasets)), field="datasets")
+    _check_decidable(actor, list(found.values()))
     request = AccessRequest.objects.create(
         requester=actor,
         dataset_urns=[d.urn for d in found.values()],
@@ -220,6 +222,61 @@ def create_access_request(
     request.datasets.set(found.values())
     _log(request=request, actor=actor, action="created", from_status="", comment="", via=via, before=None)
     return request
+
+
+def _check_decidable(requester, datasets: list) -> None:
+    """Refuse (400) a request that nobody could ever decide (QA F23).
+
+    A decider must hold a role on every dataset of the request, and nobody decides their own; so
+    when no one but the requester is an owner or steward of all of them -- or a restricted one's
+    owner and a steward are not both among those people -- the request would stay pending forever.
+    Staff do not decide requests (approvals come from the people answerable for the data), so the
+    way out is one request per owner.
+    """
+    from catalog.selectors import datasets_by_ids
+
+    full = list(datasets_by_ids(d.pk for d in datasets).values())
+    people: dict[int, tuple[int | None, set[int]]] = {
+        ds.pk: (ds.owner_id, {s.pk for s in ds.stewards.all()}) for ds in full
+    }
+    common: set[int] | None = None
+    for owner_id, stewards in people.values():
+        holders = stewards | ({owner_id} if owner_id is not None else set())
+        common = holders if common is None else common & holders
+    common = (common or set()) - {getattr(requester, "pk", None)}
+    blocked = [
+        ds.urn
+        for ds in full
+        if not common
+        or not policies.requirement_met(
+            ds.sensitivity,
+            [
+                (uid, policies.roles_of(uid, owner_id=people[ds.pk][0], steward_ids=people[ds.pk][1]))
+                for uid in common
+            ],
+        )
+    ]
+    if not blocked:
+        return
+    by_owner: dict[str, list[str]] = {}
+    for ds in sorted(full, key=lambda d: d.urn):
+        by_owner.setdefault(ds.owner.get_username() if ds.owner_id else "(no owner)", []).append(ds.urn)
+    groups = "; ".join(f"{who}: {', '.join(urns)}" for who, urns in sorted(by_owner.items()))
+    if not common:
+        why = "nobody but you is an owner or steward of every dataset in it"
+    else:
+        why = (
+            f"{', '.join(blocked)} need approvals by their owner and a steward, two people other than you "
+            "who also hold a role on every other dataset of the request"
+        )
+    raise ValidationError(
+        {
+            "datasets": [
+                f"Nobody could decide this request: {why}. Split the request by owner ({groups}); "
+                "a restricted dataset is best requested on its own."
+            ]
+        }
+    )
 
 
 def _lock(request: AccessRequest) -> AccessRequest:
@@ -398,6 +455,31 @@ def revoke_access_request(
         actor=actor,
         action="revoked",
         from_status=RequestStatus.APPROVED,
+        comment=comment,
+        via=via,
+        before=before,
+    )
+    return request
+
+
+@transaction.atomic
+def withdraw_access_request(
+    *, actor, request: AccessRequest, comment: str = "", via: str = Via.API
+) -> AccessRequest:
+    """The requester takes back their own pending request (pending → withdrawn); nobody else may."""
+    comment = _clean_comment(comment)
+    request = _lock(request)
+    if actor is None or not actor.is_authenticated or actor.pk != request.requester_id:
+        raise NotAllowed("Only the requester may withdraw an access request.")
+    target = _check_transition(request, "withdraw")
+    before = _request_snapshot(request)
+    request.status, request.decided_at, request.decided_by = target, timezone.now(), actor
+    request.save(update_fields=["status", "decided_at", "decided_by", "updated_at"])
+    _log(
+        request=request,
+        actor=actor,
+        action="withdrawn",
+        from_status=RequestStatus.PENDING,
         comment=comment,
         via=via,
         before=before,

@@ -147,6 +147,19 @@ class AccessRequestViewSet(
     def revoke(self, request, pk=None):
         return self._decide(request, pk, services.revoke_access_request)
 
+    @extend_schema(
+        request=DecisionSerializer,
+        responses={
+            200: AccessRequestDetailSerializer,
+            403: OpenApiResponse(description="Not the requester"),
+            409: OpenApiResponse(description="Not pending"),
+        },
+        description="The requester withdraws their own pending request (pending → withdrawn).",
+    )
+    @action(detail=True, methods=["post"])
+    def withdraw(self, request, pk=None):
+        return self._decide(request, pk, services.withdraw_access_request)
+
 
 class ClearanceView(APIView):
     """May the principal use these datasets for this purpose? Each dataset with its reasons."""

@@ -5,6 +5,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from catalog import services as catalog_services
 from governance import services
 from governance.models import AccessRequest, AccessRequestEvent, Approval, AuditRecord, DatasetPolicy
 
@@ -305,3 +306,57 @@ def test_overdue_approval_reads_expired_before_the_sweep(requester, steward, mak
     assert services.expire_due_access_requests() == 0
     r = api_client_for(steward).post(f"/api/v1/access-requests/{rid}/revoke/", {}, format="json")
     assert r.status_code == 409 and "expired" in r.json()["detail"]
+
+
+def test_request_nobody_could_decide_is_refused(requester, owner, make_user, make_dataset, api_client_for):
+    """QA F23: datasets with different owners and no common steward: 400 saying to split by owner."""
+    dan = make_user("dan_owner")
+    a = make_dataset("confidential")
+    b = catalog_services.create_dataset(actor=dan, namespace="s3://mix", name="b", sensitivity="confidential")
+    before = _counts()
+    r = _request(api_client_for(requester), [a, b])
+    assert r.status_code == 400, r.content
+    msg = r.json()["errors"]["datasets"][0]
+    assert "Split the request by owner" in msg and "dan_owner" in msg and owner.username in msg
+    assert _counts() == before
+    # Each part on its own goes through.
+    assert _request(api_client_for(requester), [a]).status_code == 201
+    assert _request(api_client_for(requester), [b]).status_code == 201
+
+
+def test_restricted_datasets_of_different_owners_cannot_share_a_request(
+    requester, owner, steward, make_user, make_dataset, api_client_for
+):
+    other = make_user("oscar_owner")
+    r1 = make_dataset("restricted")
+    # Same stewards, different owner: a steward could decide both, but each owner must approve.
+    r2 = catalog_services.create_dataset(
+        actor=other, namespace="s3://lake", name="r2", sensitivity="restricted", stewards=[steward.username]
+    )
+    r = _request(api_client_for(requester), [r1, r2])
+    assert r.status_code == 400 and "Split the request by owner" in r.json()["detail"]
+    # The owner asking for their own restricted dataset could never be approved by the owner either.
+    assert _request(api_client_for(owner), [r1]).status_code == 400
+    # Confidential datasets with a common steward stay one request.
+    c1 = make_dataset("confidential")
+    c2 = catalog_services.create_dataset(
+        actor=other, namespace="s3://lake", name="c2", sensitivity="confidential", stewards=[steward.username]
+    )
+    assert _request(api_client_for(requester), [c1, c2]).status_code == 201
+
+
+def test_requester_withdraws_a_pending_request(requester, steward, outsider, make_dataset, api_client_for):
+    ds = make_dataset("confidential")
+    rid = _request(api_client_for(requester), [ds]).json()["id"]
+    assert api_client_for(steward).post(f"/api/v1/access-requests/{rid}/withdraw/").status_code == 403
+    assert api_client_for(outsider).post(f"/api/v1/access-requests/{rid}/withdraw/").status_code == 403
+    body = (
+        api_client_for(requester)
+        .post(f"/api/v1/access-requests/{rid}/withdraw/", {"comment": "not needed"})
+        .json()
+    )
+    assert body["status"] == "withdrawn" and body["history"][-1]["action"] == "withdrawn"
+    assert AuditRecord.objects.filter(action="access_request.withdrawn").count() == 1
+    # Withdrawn is final: no approval, no second withdrawal.
+    assert api_client_for(steward).post(f"/api/v1/access-requests/{rid}/approve/").status_code == 409
+    assert api_client_for(requester).post(f"/api/v1/access-requests/{rid}/withdraw/").status_code == 409
