@@ -13,6 +13,7 @@ call for every upstream, one query for every dataset involved, one for the princ
 one for the policies, and one profile summary per dataset that has a quality or bias condition.
 """
 
+import re
 from datetime import timedelta
 from typing import Any, NamedTuple
 
@@ -47,14 +48,27 @@ def _datasets_by_ids(ids: list[int]) -> dict:
     return datasets_by_ids(ids)
 
 
+# A comma followed by the next URN's prefix; any other comma belongs to a name.
+_LIST_SEPARATOR = re.compile(r",(?=\s*dataset:)")
+
+
 def parse_dataset_list(raw: str | list[str] | None) -> list[str]:
-    """The ``datasets`` parameter: comma-separated URNs (or repeated), deduplicated, order kept."""
+    """The ``datasets`` parameter as URNs, deduplicated, order kept.
+
+    Repeated (``datasets=A&datasets=B``): each value is one URN as given, commas and all -- names
+    may hold commas (Hive partitions ``date=2024-01-01,region=eu``, QA F22). Given once: a
+    comma-separated list, split only at commas that start another ``dataset:`` URN, so a single
+    URN whose name holds a comma stays whole.
+    """
     if raw is None:
-        raise ValidationError({"datasets": ["Give one or more dataset URNs, comma-separated."]})
+        raise ValidationError({"datasets": ["Give one or more dataset URNs, comma-separated or repeated."]})
     parts = raw if isinstance(raw, list) else [raw]
-    urns = [u.strip() for part in parts for u in part.split(",") if u.strip()]
+    if len(parts) > 1:
+        urns = [u.strip() for u in parts if u.strip()]
+    else:
+        urns = [u.strip() for u in _LIST_SEPARATOR.split(parts[0]) if u.strip()]
     if not urns:
-        raise ValidationError({"datasets": ["Give one or more dataset URNs, comma-separated."]})
+        raise ValidationError({"datasets": ["Give one or more dataset URNs, comma-separated or repeated."]})
     urns = list(dict.fromkeys(urns))
     if len(urns) > MAX_DATASETS_PER_QUERY:
         raise ValidationError(

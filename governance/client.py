@@ -74,10 +74,11 @@ def require_clearance(
         raise ClearanceError("Set GOUVERNAIL_URL (e.g. https://gouvernail.example.org) or pass base_url.")
     if not token:
         raise ClearanceError("Set GOUVERNAIL_TOKEN (python manage.py drf_create_token <user>) or pass token.")
-    params = {"datasets": ",".join(urns), "purpose": purpose}
+    # One datasets= parameter per URN: a name may hold a comma (Hive partitions).
+    params: dict[str, Any] = {"datasets": urns, "purpose": purpose}
     if principal:
         params["principal"] = principal
-    url = f"{base_url}/api/v1/clearance?{urllib.parse.urlencode(params)}"
+    url = f"{base_url}/api/v1/clearance?{urllib.parse.urlencode(params, doseq=True)}"
     if not url.startswith(("http://", "https://")):
         raise ClearanceError(f"GOUVERNAIL_URL must be http(s): {base_url}")
     req = urllib.request.Request(  # noqa: S310 - scheme checked just above

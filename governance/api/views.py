@@ -167,7 +167,13 @@ class ClearanceView(APIView):
     @extend_schema(
         parameters=[
             OpenApiParameter(
-                "datasets", str, required=True, description="Comma-separated dataset URNs (at most 200)"
+                "datasets",
+                str,
+                required=True,
+                many=True,
+                explode=True,
+                description="Dataset URNs (at most 200): repeat the parameter, one URN each (a name may hold "
+                "commas), or give one comma-separated list (split only at commas followed by 'dataset:')",
             ),
             OpenApiParameter("purpose", str, required=True, enum=["training", "evaluation", "analysis"]),
             OpenApiParameter(

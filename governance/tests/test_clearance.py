@@ -137,7 +137,7 @@ def test_bad_questions_are_400(requester, api_client_for, make_dataset, params, 
 
 def test_malformed_urns_are_named(requester, api_client_for, make_dataset):
     good = make_dataset("public")
-    r = _ask(api_client_for(requester), [good, "bogus", "dataset:nocolon"])
+    r = _ask(api_client_for(requester), ["bogus", good, "dataset:nocolon"])
     assert r.status_code == 400
     msg = r.json()["errors"]["datasets"][0]
     assert "bogus" in msg and "dataset:nocolon" in msg and good.urn not in msg
@@ -201,3 +201,23 @@ def test_an_approval_does_not_survive_a_stricter_sensitivity(requester, owner, s
     # A request approved by the owner and a steward clears it again.
     _approved(requester, [steward, owner], [ds])
     assert evaluate(principal=requester, urns=[ds.urn], purpose="training")["allowed"]
+
+
+def test_names_with_commas_via_repeated_parameters(requester, owner, api_client_for):
+    """QA F22: a Hive-style name with a comma can be asked about, repeated or on its own."""
+    from catalog import services as catalog_services
+
+    hive = catalog_services.create_dataset(
+        actor=owner, namespace="s3://mix", name="events/date=2024-01-01,region=eu", sensitivity="public"
+    )
+    other = catalog_services.create_dataset(
+        actor=owner, namespace="s3://mix", name="plain", sensitivity="public"
+    )
+    client = api_client_for(requester)
+    r = client.get("/api/v1/clearance", {"datasets": [hive.urn, other.urn], "purpose": "training"})
+    assert r.status_code == 200, r.content
+    assert [d["urn"] for d in r.json()["datasets"]] == [hive.urn, other.urn] and r.json()["allowed"] is True
+    alone = client.get("/api/v1/clearance", {"datasets": hive.urn, "purpose": "training"})
+    assert alone.status_code == 200 and [d["urn"] for d in alone.json()["datasets"]] == [hive.urn]
+    both = client.get("/api/v1/clearance", {"datasets": f"{other.urn},{hive.urn}", "purpose": "training"})
+    assert [d["urn"] for d in both.json()["datasets"]] == [other.urn, hive.urn]

@@ -28,6 +28,10 @@ def test_require_clearance(live_server, requester, owner, steward, pipeline, mak
     services.approve_access_request(actor=steward, request=req)
     answer = require_clearance([conf.urn, pub.urn], "training")
     assert answer["allowed"] and answer["principal"] == requester.username
+    # A name holding a comma (Hive partitions) goes through whole (QA F22).
+    hive = make_dataset("public", name="events/date=2024-01-01,region=eu")
+    answer = require_clearance([hive.urn, conf.urn], "training")
+    assert [d["urn"] for d in answer["datasets"]] == [hive.urn, conf.urn]
 
     # A pipeline account, on behalf of the human.
     bot = Token.objects.create(user=pipeline).key
