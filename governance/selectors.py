@@ -4,7 +4,8 @@ from datetime import UTC
 
 from django.core.exceptions import ValidationError
 from django.db import connection
-from django.db.models import Q, QuerySet
+from django.db.models import CharField, Q, QuerySet
+from django.db.models.functions import Cast
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -153,9 +154,17 @@ def access_request_detail(*, user, pk: int) -> AccessRequest:
     return access_request_list(user=user).prefetch_related("approvals__approver", "events__actor").get(pk=pk)
 
 
-def audit_list(*, object_ref: str | None = None) -> QuerySet[AuditRecord]:
-    """Audit records, newest first; ``object_ref`` is a dataset URN or id, or ``<type>:<id>``."""
+def audit_list(*, object_ref: str | None = None, user=None) -> QuerySet[AuditRecord]:
+    """Audit records ``user`` may read, newest first; ``object_ref`` is a dataset URN or id, or ``<type>:<id>``.
+
+    Staff read everything. Records about datasets, policies and models are catalog metadata, which
+    every signed-in user reads anyway; a record about an access request (requester, purpose,
+    model, comments) only reaches those who may see the request itself: its requester and the
+    owners and stewards of its datasets (QA F7). Without a user, request records are left out.
+    """
     qs = AuditRecord.objects.order_by("-seq")
+    if user is None or not user.is_staff:
+        qs = qs.exclude(Q(object_type="access_request") & ~Q(object_id__in=_request_ids_seen_by(user)))
     if not object_ref:
         return qs
     ref = object_ref.strip()
@@ -171,6 +180,14 @@ def audit_list(*, object_ref: str | None = None) -> QuerySet[AuditRecord]:
             if ref in found:
                 keys.append(f"dataset:{found[ref].pk}")
     return qs.filter(pk__in=_subject_records(keys))
+
+
+def _request_ids_seen_by(user) -> QuerySet:
+    """The ids (as text, as audit records store them) of the requests the user made or may decide."""
+    if user is None or not user.is_authenticated:
+        return AccessRequest.objects.none().values("pk")
+    own = AccessRequest.objects.filter(Q(requester=user) | decidable_by(user))
+    return own.annotate(pk_text=Cast("pk", CharField())).values("pk_text")
 
 
 def _subject_records(keys: list[str]):

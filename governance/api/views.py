@@ -243,7 +243,9 @@ class AuditViewSet(viewsets.ReadOnlyModelViewSet):
     lookup_value_regex = r"\d+"
 
     def get_queryset(self):
-        return selectors.audit_list(object_ref=self.request.query_params.get("object"))
+        return selectors.audit_list(
+            object_ref=self.request.query_params.get("object"), user=self.request.user
+        )
 
     @extend_schema(
         parameters=[

@@ -195,3 +195,30 @@ def test_quality_suite_changes_are_audited(owner, make_dataset, django_capture_o
     rec = AuditRecord.objects.get(action="quality_suite.changed")
     assert rec.actor == owner.username and rec.object_urns == [ds.urn]
     assert rec.after["expectations"] == 1 and rec.after["expectation_suite.version"] == 1
+
+
+def test_audit_api_shows_request_records_only_to_those_who_see_the_request(
+    requester, owner, steward, outsider, staff, make_dataset, api_client_for
+):
+    """QA F7: request records reach the requester, the deciders and staff; dataset records everyone."""
+    ds = make_dataset("restricted")
+    req = services.create_access_request(
+        actor=requester, datasets=[ds.urn], purpose="training", justification="secret project"
+    )
+    services.approve_access_request(actor=steward, request=req)
+
+    def actions(user, **params):
+        body = api_client_for(user).get("/api/v1/audit/", params).json()
+        return [r["action"] for r in body["results"]]
+
+    for user in (requester, owner, steward, staff):
+        for params in ({}, {"object": ds.urn}, {"object": f"access_request:{req.pk}"}):
+            assert "access_request.created" in actions(user, **params), (user, params)
+    assert [a for a in actions(outsider) if a.startswith("access_request.")] == []
+    assert actions(outsider, object=f"access_request:{req.pk}") == []
+    # The dataset's own history stays readable to every signed-in user.
+    services.set_dataset_policy(actor=owner, dataset=ds, max_approval_days=30)
+    assert actions(outsider, object=ds.urn) == ["policy.changed"]
+    rec = AuditRecord.objects.filter(object_type="access_request").first()
+    assert api_client_for(outsider).get(f"/api/v1/audit/{rec.pk}/").status_code == 404
+    assert api_client_for(requester).get(f"/api/v1/audit/{rec.pk}/").status_code == 200
