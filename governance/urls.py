@@ -11,6 +11,7 @@ pages = [
     path("access/<int:pk>/", views.request_detail_view, name="request"),
     path("access/<int:pk>/decide/", views.decide_view, name="decide"),
     path("access/<int:pk>/revoke/", views.revoke_view, name="revoke"),
+    path("access/<int:pk>/withdraw/", views.withdraw_view, name="withdraw"),
     path("datasets/<int:pk>/access/", views.dataset_access_view, name="dataset-access"),
     path("models/", views.models_view, name="models"),
     path("models/<int:pk>/", views.model_card_view, name="model"),

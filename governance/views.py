@@ -181,6 +181,7 @@ def request_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
             "may_decide": may_decide(request.user, access) and not _already_approved_by(request.user, access),
             "may_revoke": access.status == RequestStatus.APPROVED
             and services.can_revoke(request.user, access),
+            "may_withdraw": access.status == RequestStatus.PENDING and access.requester_id == request.user.pk,
             "form": DecisionForm(),
             "revoke_form": RevokeForm(),
         },
@@ -233,6 +234,22 @@ def revoke_view(request: HttpRequest, pk: int) -> HttpResponse:
         messages.error(request, " ".join(getattr(exc, "messages", [str(exc)])))
     else:
         messages.success(request, f"Request #{pk} is revoked.")
+    return redirect("governance:request", pk=pk)
+
+
+@login_required
+@require_POST
+def withdraw_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """The requester takes back a pending request (the service refuses anyone else)."""
+    access = _request_or_404(request.user, pk)
+    try:
+        services.withdraw_access_request(actor=request.user, request=access, via=Via.UI)
+    except NotAllowed as exc:
+        raise PermissionDenied(str(exc)) from exc
+    except (Conflict, ValidationError) as exc:
+        messages.error(request, " ".join(getattr(exc, "messages", [str(exc)])))
+    else:
+        messages.success(request, f"Request #{pk} is withdrawn.")
     return redirect("governance:request", pk=pk)
 
 

@@ -149,3 +149,16 @@ def test_model_card_and_audit(web, owner, outsider, make_dataset):
     audit = client.get(reverse("governance:audit"), {"object": ds.urn})
     assert audit.status_code == 200
     assert "dataset" in audit.content.decode()
+
+
+def test_requester_withdraws_a_pending_request(web, requester, steward, confidential):
+    _ask(web(requester), confidential)
+    access = AccessRequest.objects.get()
+    url = reverse("governance:withdraw", args=[access.pk])
+    assert url not in web(steward).get(reverse("governance:request", args=[access.pk])).content.decode()
+    assert web(steward).post(url).status_code == 403
+    client = web(requester)
+    assert url in client.get(reverse("governance:request", args=[access.pk])).content.decode()
+    client.post(url)
+    access.refresh_from_db()
+    assert access.status == "withdrawn"
