@@ -8,6 +8,12 @@ count equals the number of 201 answers: nothing lost, nothing doubled.
 
     .venv/bin/python bench/lineage_ingest_bench.py
 
+With ``--bulk N`` it measures instead one event naming N new output datasets, applied in process
+(QA F25: the catalog registers them in bulk), against a baseline of one event naming N datasets
+that are already known, in the same database:
+
+    .venv/bin/python bench/lineage_ingest_bench.py --bulk 500
+
 Options: --seconds N (60) --baseline-seconds N (20) --workers N (3) --server-threads N (4) --threads N (8 per client process)
          --port N (8763)
          --database-url URL (postgres://postgres@127.0.0.1:5432/gv_lin_ingest)
@@ -154,7 +160,11 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=8)
     parser.add_argument("--port", type=int, default=8763)
     parser.add_argument("--database-url", default="postgres://postgres@127.0.0.1:5432/gv_lin_ingest")
+    parser.add_argument("--bulk", type=int, default=0, help="measure one event with N new outputs instead")
     args = parser.parse_args()
+    if args.bulk:
+        bulk(args.database_url, args.bulk)
+        return
 
     token, before = setup(args.database_url)
     url = f"http://127.0.0.1:{args.port}"
@@ -241,6 +251,37 @@ def main() -> None:
     )
     print(f"load average at the end: {os.getloadavg()[0]:.1f} (2 cores)")
     print(f"stored events: {stored}; equal to the 201 answers: {'YES' if stored == created else 'NO'}")
+
+
+def bulk(database_url: str, n: int) -> None:
+    """One COMPLETE event naming n new datasets, applied in process (no deferral), timed."""
+    setup(database_url)
+    from django.test.utils import override_settings
+
+    from catalog.models import Dataset
+    from lineage import services
+
+    tag = uuid.uuid4().hex[:8]
+    rng = random.Random(1)
+
+    def one(namespace: str) -> float:
+        body = event(rng, str(uuid.uuid4()), 0, "COMPLETE", time.time())
+        body["job"]["name"] = f"bulk_{tag}_{namespace[-5:]}"
+        body["outputs"] = [{"namespace": namespace, "name": f"part_{i:05d}"} for i in range(n)]
+        t = time.perf_counter()
+        with override_settings(LINEAGE_SYNC_MAX_NEW_DATASETS=n + 1):
+            services.ingest_event(body=body)
+        return time.perf_counter() - t
+
+    load = os.getloadavg()[0]
+    new = one(f"s3://bulk-{tag}")
+    known = one(f"s3://bulk-{tag}")  # the same datasets again: the floor without registering any
+    registered = Dataset.objects.filter(namespace=f"s3://bulk-{tag}").count()
+    print(f"load average at the start: {load:.1f} (2 cores)")
+    print(
+        f"one event, {n} new outputs: {new:.2f} s ({new / n * 1000:.1f} ms per new dataset); {registered} registered"
+    )
+    print(f"baseline, the same {n} outputs already known: {known:.2f} s; new / known = {new / known:.1f}")
 
 
 if __name__ == "__main__":

@@ -90,7 +90,8 @@ class _Ctx:
 
 
 def _sync_max_new_datasets() -> int:
-    # Registered in bulk (catalog.services.ensure_datasets): 1,000 new datasets take ~1-2 s.
+    # Registered in bulk (catalog.services.ensure_datasets): ~4 ms per new dataset on PostgreSQL,
+    # most of it governance's audit record of each; 1,000 new datasets keep a client ~4 s.
     return int(getattr(settings, "LINEAGE_SYNC_MAX_NEW_DATASETS", 1000))
 
 
