@@ -56,7 +56,9 @@ def on_dataset_deleted(sender, dataset, actor=None, changes=None, via=None, **kw
         )
 
 
-def on_model_output_recorded(sender, namespace, name, version=None, run_id="", job=None, inputs=(), **kwargs):
+def on_model_output_recorded(
+    sender, namespace, name, version=None, run_id="", job=None, inputs=(), actor=None, **kwargs
+):
     """Register the model version lineage saw. A refusal (a name too long, another person's model)
     is logged, never raised: the lineage event is already stored and must not fail because of us."""
     from django.core.exceptions import ValidationError
@@ -66,7 +68,12 @@ def on_model_output_recorded(sender, namespace, name, version=None, run_id="", j
 
     try:
         register_model_from_lineage(
-            namespace=namespace, name=name, version=version, run_id=run_id or "", inputs=inputs or []
+            namespace=namespace,
+            name=name,
+            version=version,
+            run_id=run_id or "",
+            inputs=inputs or [],
+            actor=actor,
         )
     except (ValidationError, NotAllowed, Conflict) as exc:
         log.warning("model %s/%s version %s from lineage not registered: %s", namespace, name, version, exc)

@@ -722,8 +722,32 @@ def update_model_version(
     return mv
 
 
+def _lineage_model_owner(namespace: str, name: str, actor):
+    """Who owns a model first seen in an OpenLineage event (QA F27): the user who posted the event
+    when lineage passes it, else the first known user named by the model's ownership facet, else
+    nobody (then only staff edit its card)."""
+    if actor is not None and getattr(actor, "is_authenticated", False):
+        return actor
+    try:
+        from lineage.selectors import node_by_key
+    except ImportError:
+        return None
+    node = node_by_key(f"model:{namespace}:{name}")
+    names = [n for n in (getattr(node, "owners", None) or []) if isinstance(n, str)]
+    if not names:
+        return None
+    users = {u.get_username(): u for u in User.objects.filter(username__in=names, is_active=True)}
+    return next((users[n] for n in names if n in users), None)
+
+
 def register_model_from_lineage(
-    *, namespace: str, name: str, version: str | None, run_id: str, inputs: Iterable[tuple[int, int | None]]
+    *,
+    namespace: str,
+    name: str,
+    version: str | None,
+    run_id: str,
+    inputs: Iterable[tuple[int, int | None]],
+    actor=None,
 ) -> ModelVersion | None:
     """A MODEL output found in an OpenLineage event: register it (lineage already holds the node)."""
     from catalog.selectors import datasets_by_ids
@@ -737,10 +761,14 @@ def register_model_from_lineage(
         return None  # the same run reported twice (START and COMPLETE): registered once
     if not refs:
         return None
-    # Nobody is signed in behind a lineage event: the clearance recorded is the model owner's.
+    # The clearance recorded is the model owner's: the existing owner, or for a new model the one
+    # _lineage_model_owner finds (who becomes its owner and may edit its card).
+    owner = model.owner if model is not None and model.owner_id else None
+    if model is None:
+        owner = _lineage_model_owner(namespace, name, actor)
     mv = register_model_version(
         actor=None,
-        principal=model.owner if model is not None and model.owner_id else None,
+        principal=owner,
         namespace=namespace,
         name=name,
         version=version,

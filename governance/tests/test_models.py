@@ -235,3 +235,57 @@ def test_unversioned_training_data_records_the_latest_version(
     by_urn = {t["urn"]: t["version"] for t in card["training_data"]}
     assert by_urn == {ds.urn: 2, empty.urn: None}
     assert "version 2" in client.get(f"/api/v1/models/{mv['id']}/card.md").content.decode()
+
+
+def _model_output(name, **facets):
+    base = {"datasetType": {"_producer": "x", "_schemaURL": "x", "datasetType": "MODEL"}}
+    return {"namespace": "ml", "name": name, "facets": {**base, **facets}}
+
+
+def test_lineage_model_owner_from_the_ownership_facet(
+    owner, requester, make_dataset, api_client_for, django_capture_on_commit_callbacks
+):
+    """QA F27: a model first seen in OpenLineage gets an owner, who may then write its card."""
+    train = make_dataset("internal", name="features/train-owned")
+    ownership = {"_producer": "x", "_schemaURL": "x", "owners": [{"name": f"user:{requester.username}"}]}
+    event = lineage_event(
+        job="train_owned", inputs=[train], outputs=[_model_output("owned", ownership=ownership)]
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        assert api_client_for(owner).post("/api/v1/lineage", event, format="json").status_code == 201
+    mv = ModelVersion.objects.select_related("model").get()
+    assert mv.model.owner == requester
+    r = api_client_for(requester).patch(
+        f"/api/v1/models/{mv.pk}/", {"intended_use": "fraud triage"}, format="json"
+    )
+    assert r.status_code == 200, r.content
+
+
+def test_lineage_model_owner_from_the_signal_actor(owner, requester, make_dataset):
+    """The signal's optional actor (the user who posted the event) owns a new model."""
+    from lineage import signals as lineage_signals
+
+    train = make_dataset("internal", name="features/train-actor")
+    lineage_signals.model_output_recorded.send(
+        sender=None,
+        namespace="ml",
+        name="by-actor",
+        version="1",
+        run_id="r1",
+        job="job:x:y",
+        inputs=[(train.pk, None)],
+        actor=requester,
+    )
+    mv = ModelVersion.objects.select_related("model").get()
+    assert mv.model.owner == requester and mv.via == "lineage"
+    # Without an actor or an ownership facet nobody owns it: only staff edit its card.
+    lineage_signals.model_output_recorded.send(
+        sender=None,
+        namespace="ml",
+        name="orphan",
+        version="1",
+        run_id="r2",
+        job="job:x:y",
+        inputs=[(train.pk, None)],
+    )
+    assert ModelVersion.objects.get(model__name="orphan").model.owner is None
