@@ -62,6 +62,19 @@ class DatasetMetadataForm(forms.Form):
     label_column = forms.CharField(max_length=255, required=False, help_text="The column a model learns")
     positive_label = forms.CharField(required=False, help_text="The label value that counts as positive")
 
+    def limit_sensitivity(self, current: str) -> None:
+        """Offer only the current and stricter sensitivities.
+
+        For a steward: lowering a dataset's sensitivity is the owner's (or staff's) decision, since a
+        steward alone could otherwise undo the two-person rule of restricted data (catalog.services
+        refuses it anyway; this keeps the control from being offered).
+        """
+        values = list(Sensitivity.values)
+        rank = values.index(current) if current in values else 0
+        field = self.fields["sensitivity"]
+        field.choices = [(v, label) for v, label in Sensitivity.choices if values.index(v) >= rank]
+        field.help_text = "Only the owner or staff may lower it."
+
     def service_data(self) -> dict:
         """The cleaned input as keyword arguments for catalog.services."""
         data = dict(self.cleaned_data)

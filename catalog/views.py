@@ -35,7 +35,7 @@ from catalog.forms import (
 )
 from catalog.markdown import render_markdown
 from catalog.models import Column, Dataset, Tag
-from catalog.permissions import can_change_dataset
+from catalog.permissions import can_change_dataset, is_owner
 from catalog.search import ranked_page, search
 
 PAGE_SIZE = 20
@@ -348,6 +348,8 @@ def dataset_edit_view(request: HttpRequest, pk: int) -> HttpResponse:
     if not can_change_dataset(request.user, dataset):
         raise PermissionDenied("Only the dataset's owner, a steward or staff may change it.")
     form = DatasetMetadataForm(request.POST or None, initial=DatasetMetadataForm.initial_for(dataset))
+    if not (request.user.is_staff or is_owner(request.user, dataset)):
+        form.limit_sensitivity(dataset.sensitivity)
     preview = None
     if request.method == "POST" and form.is_valid():
         if "preview" in request.POST:

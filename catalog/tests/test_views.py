@@ -300,3 +300,57 @@ def test_search_pages_in_rank_order(web, owner):
     second = client.get(reverse("catalog:search"), {"q": "orders", "page": 2})
     names = [d.name for d in first.context["results"]] + [d.name for d in second.context["results"]]
     assert len(names) == 25 and len(set(names)) == 25
+
+
+def _edit_data(dataset, **changes) -> dict:
+    data = {
+        "title": dataset.title,
+        "description": dataset.description,
+        "domain": dataset.domain,
+        "tags": "gold, sales",
+        "sensitivity": dataset.sensitivity,
+        "stewards": ", ".join(u.username for u in dataset.stewards.all()),
+        "sensitive_columns": "",
+        "label_column": "",
+        "positive_label": "",
+    }
+    return {**data, **changes}
+
+
+def test_steward_is_offered_only_stricter_sensitivities_and_no_owner(web, steward, dataset):
+    url = reverse("catalog:dataset-edit", args=[dataset.pk])
+    html = web(steward).get(url).content.decode()
+    assert 'value="confidential"' in html
+    assert 'value="restricted"' in html
+    assert 'value="public"' not in html
+    assert 'value="internal"' not in html
+    assert "Only the owner or staff may lower it." in html
+    assert 'name="owner"' not in html
+    # Posted anyway (crafted form): refused, nothing written.
+    response = web(steward).post(url, _edit_data(dataset, sensitivity="public"))
+    assert response.status_code in (400, 403)
+    dataset.refresh_from_db()
+    assert dataset.sensitivity == "confidential"
+    # Raising it is the steward's right.
+    assert web(steward).post(url, _edit_data(dataset, sensitivity="restricted")).status_code == 302
+    dataset.refresh_from_db()
+    assert dataset.sensitivity == "restricted"
+
+
+def test_steward_lowering_sensitivity_is_refused_by_the_service(steward, dataset):
+    """Behind the form: the service itself answers NotAllowed (the view turns it into 403)."""
+    from catalog.errors import NotAllowed
+
+    with pytest.raises(NotAllowed):
+        services.update_dataset(actor=steward, dataset=dataset, via="ui", sensitivity="public")
+    with pytest.raises(NotAllowed):
+        services.update_dataset(actor=steward, dataset=dataset, via="ui", owner=steward.username)
+
+
+def test_owner_may_lower_sensitivity(web, owner, dataset):
+    url = reverse("catalog:dataset-edit", args=[dataset.pk])
+    html = web(owner).get(url).content.decode()
+    assert 'value="public"' in html
+    assert web(owner).post(url, _edit_data(dataset, sensitivity="public")).status_code == 302
+    dataset.refresh_from_db()
+    assert dataset.sensitivity == "public"
