@@ -192,3 +192,35 @@ def test_steady_state_run_costs_few_statements(django_assert_max_num_queries):
     assert graph["job:pipelines:job"]["data"]["latestRun"]["id"] == run_id
     assert graph["job:pipelines:job"]["data"]["latestRun"]["state"] == "COMPLETED"
     assert len(graph) == 5
+
+
+def test_deferred_event_is_judged_as_its_poster(
+    curated, outsider, settings, django_capture_on_commit_callbacks
+):
+    """A large event applied later by the worker has the rights of the user who posted it."""
+    settings.LINEAGE_SYNC_MAX_NEW_DATASETS = 0
+    with django_capture_on_commit_callbacks(execute=True):
+        event = emit(
+            "r2.schema",
+            [ds("s3://lake", "new")],
+            [ds("postgres://wh:5432", "clinical.diabetes", **SCHEMA)],
+            actor=outsider,
+        )
+    assert event.deferred
+    assert Node.objects.filter(key="dataset:s3://lake:new").exists()  # applied by the (eager) worker
+    assert columns(curated) == [("patient_id", True)]
+
+
+def test_rebuild_merges_a_dataset_and_a_model_node_of_one_name():
+    """Graphs recorded before one-node-per-name may hold both spellings: a rebuild merges them."""
+    emit("train", [ds("s3://lake", "features")], [ds("mlflow://prod", "churn", **MODEL)])
+    emit("score", [ds("mlflow://prod", "churn")], [ds("s3://lake", "scores")])
+    Node.objects.create(
+        kind=NodeKind.DATASET, key="dataset:mlflow://prod:churn", namespace="mlflow://prod", name="churn"
+    )
+    services.rebuild_graph()
+    [node] = Node.objects.filter(namespace="mlflow://prod", name="churn")
+    assert node.kind == NodeKind.MODEL
+    assert selectors.upstream_datasets(["dataset:s3://lake:scores"])["dataset:s3://lake:scores"] == [
+        "dataset:s3://lake:features"
+    ]
