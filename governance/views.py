@@ -54,7 +54,44 @@ def _inbox(user) -> list[AccessRequest]:
         .prefetch_related("datasets__stewards", "datasets__owner", "approvals__approver")
         .order_by("created_at")
     )
-    return [r for r in qs if may_decide(user, r) and not _already_approved_by(user, r)]
+    out = [r for r in qs if may_decide(user, r) and not _already_approved_by(user, r)]
+    for r in out:
+        r.needs = _approval_needs(r)
+    return out
+
+
+APPROVALS_NEEDED = {"confidential": 1, "restricted": 2}
+
+
+def _approval_needs(request: AccessRequest) -> list[dict]:
+    """Per dataset needing approval: how many approvals it needs, how many are in, what is missing.
+
+    A decider should not have to know the rules by heart: a restricted dataset needs two people
+    (a steward and the owner), and the inbox says so beside the approvals already given.
+    """
+    approvals = [a for a in request.approvals.all() if a.decision == Decision.APPROVE]
+    out = []
+    for ds in request.datasets.all():
+        needed = APPROVALS_NEEDED.get(
+            ds.sensitivity, 0 if ds.sensitivity in policies.NEEDS_NO_APPROVAL else 2
+        )
+        if not needed:
+            continue
+        given = [(a.approver_id, a.roles.get(str(ds.pk), [])) for a in approvals]
+        eligible = {uid for uid, roles in given if roles}
+        met = policies.requirement_met(ds.sensitivity, given)
+        out.append(
+            {
+                "dataset": ds,
+                "needed": needed,
+                "given": needed if met else min(len(eligible), needed - 1),
+                "rule": "two approvals, by a steward and by the owner (two different people)"
+                if needed == 2
+                else "one approval, by the owner or a steward",
+                "missing": "" if met else policies.missing_text(ds.sensitivity, given),
+            }
+        )
+    return out
 
 
 def _quality_alerts(datasets) -> list[dict]:

@@ -1,5 +1,7 @@
 """Governance's web pages, server side: requesting access, the inbox, decisions, clearance, cards, audit."""
 
+import re
+
 import pytest
 from django.urls import reverse
 
@@ -162,3 +164,49 @@ def test_requester_withdraws_a_pending_request(web, requester, steward, confiden
     client.post(url)
     access.refresh_from_db()
     assert access.status == "withdrawn"
+
+
+def test_inbox_says_a_restricted_dataset_needs_two_approvals_and_how_many_are_in(
+    web, requester, owner, steward, make_dataset
+):
+    restricted = make_dataset("restricted", name="clinical/diabetes_patients_with_a_long_name")
+    _ask(web(requester), restricted)
+    access = AccessRequest.objects.get()
+    html = web(steward).get(reverse("governance:inbox")).content.decode()
+    assert "two approvals, by a steward and by the owner" in html
+    assert "0 of 2 in" in html
+    assert 'class="break-anywhere"' in html
+    services.approve_access_request(actor=steward, request=access)
+    html = web(owner).get(reverse("governance:inbox")).content.decode()
+    assert "1 of 2 in" in html
+    assert "still needed: an approval by the owner (a steward has approved)" in html
+
+
+def test_inbox_says_a_confidential_dataset_needs_one_approval(web, requester, steward, confidential):
+    _ask(web(requester), confidential)
+    html = web(steward).get(reverse("governance:inbox")).content.decode()
+    assert "one approval, by the owner or a steward" in html
+    assert "0 of 1 in" in html
+
+
+def test_model_card_says_cleared_at_registration_and_the_request_state_now(
+    web, requester, steward, confidential
+):
+    _ask(web(requester), confidential)
+    access = AccessRequest.objects.get()
+    services.approve_access_request(actor=steward, request=access)
+    mv = services.register_model_version(
+        actor=requester,
+        namespace="ml",
+        name="churn",
+        version="1",
+        trained_on=[confidential.urn],
+        record_lineage=False,
+    )
+    services.revoke_access_request(actor=requester, request=access, comment="done")
+    html = web(requester).get(reverse("governance:model", args=[mv.pk])).content.decode()
+    assert "Cleared at registration" in html
+    assert f"request #{access.pk}: " in html
+    assert '<span class="badge badge-bad">revoked</span>' in html
+    # Day and time apart ("2026-11-25 14:05", not "2026-11-2514:05").
+    assert re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d by rita_requester", html)
