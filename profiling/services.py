@@ -8,7 +8,9 @@ transaction at the end, only while the lease is still held.
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import os
 import tempfile
 import threading
 import time
@@ -375,7 +377,7 @@ class _Computed:
     quality: dict[str, Any] | None
     proposed: list[dict[str, Any]] | None
     suite_version: int | None
-    drift: dict[str, Any] | None
+    suite_source: int | None  # the version a proposed suite was learned from (None: edited/imported)
     warnings: list[str]
 
 
@@ -392,6 +394,38 @@ def _local_copy(version):
     return tmp.name, tmp
 
 
+HASH_CHUNK = 1024 * 1024
+
+
+def verify_registered_file(*, version, path: str) -> None:
+    """Refuse to profile a path-registered version whose file is no longer the registered bytes.
+
+    A version is immutable, but a registered path is the owner's file, not ours: it may be
+    overwritten in place. Profiling it then would describe other bytes than the version's checksum
+    (QA F19). The size is compared first (free), then the sha256 in one streamed pass (about 1 s
+    per ~0.7 GB on this machine; docs/quality.md). Uploaded files live in our storage and are not
+    checked. The engine re-reads the file afterwards; a change in that window is not caught.
+    """
+    from profiling.engine import ProfileError
+
+    size = os.path.getsize(path)
+    if size != version.size_bytes:
+        raise ProfileError(
+            f"The file at {path} changed since version {version.number} was registered "
+            f"(size {size} bytes ≠ {version.size_bytes}); register it again as a new version."
+        )
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(HASH_CHUNK):
+            digest.update(chunk)
+    actual = digest.hexdigest()
+    if actual != version.checksum:
+        raise ProfileError(
+            f"The file at {path} changed since version {version.number} was registered "
+            f"(sha256 {actual} ≠ {version.checksum}); register it again as a new version."
+        )
+
+
 def _check_deadline(deadline: float | None) -> None:
     """Raise the soft time limit ourselves between phases: Celery's signal can land inside GX or
     the engine, which catch exceptions of their own and would carry on as if nothing happened."""
@@ -404,12 +438,15 @@ def _check_deadline(deadline: float | None) -> None:
 def _compute(run: ProfileRun, progress: _Progress, *, deadline: float | None = None) -> _Computed:
     from celery.exceptions import SoftTimeLimitExceeded
 
-    from profiling.engine import compute_drift, profile_file
+    from profiling.engine import profile_file
 
     version = run.version
     dataset = version.dataset
     path, tmp = _local_copy(version)
     try:
+        if version.source_uri:
+            verify_registered_file(version=version, path=path)
+            _check_deadline(deadline)
         result = profile_file(
             path,
             format=version.format,
@@ -426,11 +463,16 @@ def _compute(run: ProfileRun, progress: _Progress, *, deadline: float | None = N
 
         suite = ExpectationSuite.objects.filter(dataset=dataset).first()
         proposed = None
-        if suite is None:
+        if suite is None or _proposed_from_later(suite, version.number):
+            # No suite yet, or only one learned from a later version (its run finished first):
+            # this version is judged by a proposal from its own columns, never by a later one's.
             proposed = quality.propose_expectations(columns=result.columns, row_count=result.row_count)
-            name, expectations, suite_version = _suite_name(dataset), proposed, 1
+            name, expectations = _suite_name(dataset), proposed
+            suite_version = 1 if suite is None else suite.version + 1
+            suite_source = version.number
         else:
             name, expectations, suite_version = suite.name, suite.expectations, suite.version
+            suite_source = _proposed_from(suite)
         quality_result = None
         try:
             quality_result = quality.validate_file(
@@ -456,27 +498,8 @@ def _compute(run: ProfileRun, progress: _Progress, *, deadline: float | None = N
     if quality_result is not None and result.pii:
         _redact_pii_values(quality_result, set(result.pii))
 
-    drift = None
-    previous = (
-        ProfileRun.objects.filter(
-            dataset=dataset, status=RunStatus.SUCCEEDED, version_number__lt=version.number
-        )
-        .exclude(drift_state=None)
-        .order_by("-version_number")
-        .only("version_number", "drift_state")
-        .first()
-    )
-    if previous is not None and result.drift_state is not None:
-        try:
-            drift = compute_drift(
-                previous.drift_state, result.drift_state, previous_version=previous.version_number
-            )
-        except SoftTimeLimitExceeded:
-            raise
-        except Exception as exc:  # noqa: BLE001 - drift is one part; keep the others
-            logger.exception("drift of profile run %s failed", run.pk)
-            warnings.append(f"Drift could not be computed: {exc.__class__.__name__}: {str(exc)[:200]}")
-    return _Computed(result, quality_result, proposed, suite_version, drift, warnings)
+    # Drift is computed in _finish, under the dataset's lock, against what has finished by then.
+    return _Computed(result, quality_result, proposed, suite_version, suite_source, warnings)
 
 
 def _redact_pii_values(quality_result: dict[str, Any], pii_columns: set[str]) -> None:
@@ -493,18 +516,79 @@ def _redact_pii_values(quality_result: dict[str, Any], pii_columns: set[str]) ->
             observed["redacted"] = "values of a PII column are not shown"
 
 
+def _proposed_from(suite: ExpectationSuite) -> int | None:
+    """The version a still-unedited proposed suite was learned from (None once edited/imported)."""
+    if suite.origin != SuiteOrigin.PROPOSED:
+        return None
+    number = (suite.meta or {}).get("proposed_from_version")
+    return number if isinstance(number, int) else None
+
+
+def _proposed_from_later(suite: ExpectationSuite, number: int) -> bool:
+    source = _proposed_from(suite)
+    return source is not None and source > number
+
+
+def _drift_between(previous_state, current_state, *, previous_version: int, warnings: list[str] | None):
+    """The engine's drift object, or None (with a warning) when it cannot be computed."""
+    from celery.exceptions import SoftTimeLimitExceeded
+
+    from profiling.engine import compute_drift
+
+    try:
+        return compute_drift(previous_state, current_state, previous_version=previous_version)
+    except SoftTimeLimitExceeded:
+        raise
+    except Exception as exc:  # noqa: BLE001 - drift is one part; keep the others
+        logger.exception("drift against version %s failed", previous_version)
+        if warnings is not None:
+            warnings.append(f"Drift could not be computed: {exc.__class__.__name__}: {str(exc)[:200]}")
+        return None
+
+
 def _suite_name(dataset) -> str:
     return f"{dataset.namespace}:{dataset.name}"[:255]
 
 
 @transaction.atomic
 def _finish(*, run_id: int, token: str, computed: _Computed) -> Outcome:
-    """Write everything the job produced at once, if this worker still holds the job."""
-    run = ProfileRun.objects.select_for_update().select_related("version__dataset").get(pk=run_id)
+    """Write everything the job produced at once, if this worker still holds the job.
+
+    The runs of the dataset are locked together (in primary-key order, so two finishing jobs
+    cannot deadlock): versions profiled concurrently finish one after the other here, and each
+    sees what the others wrote. That is what makes drift and the proposed suite independent of
+    which worker wins (QA F2; docs/quality.md "Versions profiled concurrently").
+    """
+    dataset_id = ProfileRun.objects.filter(pk=run_id).values_list("dataset_id", flat=True).first()
+    siblings = list(
+        ProfileRun.objects.select_for_update()
+        .filter(dataset_id=dataset_id)
+        .order_by("pk")
+        .only("pk", "status", "version_number")
+    )
+    run = ProfileRun.objects.select_related("version__dataset").get(pk=run_id)
     if run.claim_token != token or run.status != RunStatus.RUNNING:
         logger.warning("profile run %s: lease lost before writing; another worker owns it", run_id)
         return Outcome("lost-lease")
     version, dataset, result = run.version, run.version.dataset, computed.result
+    number = version.number
+    warnings = list(computed.warnings)
+    succeeded = [r for r in siblings if r.status == RunStatus.SUCCEEDED and r.pk != run.pk]
+
+    # Drift against the latest earlier version whose profile has succeeded by now.
+    drift = None
+    earlier = ProfileRun.objects.filter(
+        pk__in=[r.pk for r in succeeded if r.version_number < number]
+    ).exclude(drift_state=None)
+    previous = earlier.order_by("-version_number").only("version_number", "drift_state").first()
+    if previous is not None and result.drift_state is not None:
+        drift = _drift_between(
+            previous.drift_state,
+            result.drift_state,
+            previous_version=previous.version_number,
+            warnings=warnings,
+        )
+
     q = computed.quality
     run.status = RunStatus.SUCCEEDED
     run.progress = 1.0
@@ -516,23 +600,59 @@ def _finish(*, run_id: int, token: str, computed: _Computed) -> Outcome:
     run.schema = result.schema
     run.pii = result.pii or {}
     run.bias = result.bias
-    run.drift = computed.drift
+    run.drift = drift
     run.drift_state = result.drift_state
-    run.warnings = computed.warnings
+    run.warnings = warnings
     run.method = {**(result.method or {}), **({"quality": q["method"]} if q else {})}
     run.quality = {k: q[k] for k in ("success", "score", "results")} if q else None
     run.save()
 
+    # The next later version that finished first compared itself with an older version (or with
+    # none): this version now sits between them, so its drift is computed again against this one.
+    following = min(
+        (r for r in succeeded if r.version_number > number), key=lambda r: r.version_number, default=None
+    )
+    if following is not None and result.drift_state is not None:
+        nxt = ProfileRun.objects.only("pk", "drift", "drift_state").get(pk=following.pk)
+        if nxt.drift_state is not None:
+            redone = _drift_between(
+                result.drift_state, nxt.drift_state, previous_version=number, warnings=None
+            )
+            if redone is not None:
+                ProfileRun.objects.filter(pk=nxt.pk).update(drift=redone)
+
+    # The default suite is learned from the earliest version profiled: a proposal from a later
+    # version (whose run finished first) is replaced while nobody has edited it.
+    suite_version, requeue = computed.suite_version, []
     if computed.proposed is not None:
-        ExpectationSuite.objects.get_or_create(
-            dataset=dataset,
-            defaults={
-                "name": _suite_name(dataset),
-                "expectations": computed.proposed,
-                "origin": SuiteOrigin.PROPOSED,
-                "meta": {"proposed_from_version": version.number},
-            },
-        )
+        suite = ExpectationSuite.objects.select_for_update().filter(dataset=dataset).first()
+        if suite is None:
+            suite = ExpectationSuite.objects.create(
+                dataset=dataset,
+                name=_suite_name(dataset),
+                expectations=computed.proposed,
+                origin=SuiteOrigin.PROPOSED,
+                meta={"proposed_from_version": number},
+            )
+        elif _proposed_from_later(suite, number):
+            replaced = _proposed_from(suite)
+            suite.expectations = computed.proposed
+            suite.meta = {**(suite.meta or {}), "proposed_from_version": number}
+            suite.version += 1
+            suite.save(update_fields=["expectations", "meta", "version", "updated_at"])
+            # Versions judged by the replaced proposal are profiled again with this one.
+            requeue = list(
+                QualityResult.objects.filter(dataset=dataset, version_number__gt=number)
+                .filter(method__suite_proposed_from=replaced)
+                .values_list("version_id", flat=True)
+            )
+        suite_version = suite.version if _proposed_from(suite) == number else suite_version
+    current = ExpectationSuite.objects.filter(dataset=dataset).first()
+    if computed.suite_source is not None and current is not None:
+        source_now = _proposed_from(current)
+        if source_now is not None and source_now < computed.suite_source:
+            # An earlier version's proposal arrived while this job ran: judge this one again by it.
+            requeue.append(version.pk)
     if q is not None:
         passed = sum(1 for r in q["results"] if r["success"])
         QualityResult.objects.update_or_create(
@@ -544,9 +664,9 @@ def _finish(*, run_id: int, token: str, computed: _Computed) -> Outcome:
                 "score": q["score"],
                 "evaluated": len(q["results"]),
                 "successful": passed,
-                "suite_version": computed.suite_version,
+                "suite_version": suite_version,
                 "results": q["results"],
-                "method": q["method"],
+                "method": {**q["method"], "suite_proposed_from": computed.suite_source},
                 "created_at": timezone.now(),
             },
         )
@@ -562,7 +682,17 @@ def _finish(*, run_id: int, token: str, computed: _Computed) -> Outcome:
             sender=ProfileRun, version=version, status=RunStatus.SUCCEEDED, error=None
         )
     )
+    if requeue:
+        _requeue_versions(version_ids=requeue)
     return Outcome("succeeded")
+
+
+def _requeue_versions(*, version_ids: list[int]) -> None:
+    """Profile these versions again once this transaction commits (their quality used a replaced
+    proposal). Bounded: each round replaces the proposal with one from a strictly lower version."""
+    for run in ProfileRun.objects.filter(version_id__in=version_ids).select_related("version"):
+        logger.info("profile of %s queued again: it was judged by a replaced suite proposal", run.version)
+        queue_profile(version=run.version)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -161,7 +161,7 @@ def test_a_worker_that_lost_its_lease_writes_nothing(dataset, add_version):
         quality=None,
         proposed=None,
         suite_version=None,
-        drift=None,
+        suite_source=None,
         warnings=[],
     )
     assert services._finish(run_id=run.pk, token="mine", computed=computed).state == "lost-lease"

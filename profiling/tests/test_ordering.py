@@ -1,0 +1,160 @@
+"""Versions whose profiles finish out of order (QA F2), and registered files that changed (QA F19).
+
+The jobs are run by hand in the "wrong" order (a later version first), as two workers do when a
+small file is uploaded right after a big one.
+"""
+
+import pytest
+
+from catalog import services as catalog_services
+from profiling import services
+from profiling.models import ExpectationSuite, ProfileRun, QualityResult
+from profiling.tests.factories import credit_csv
+
+pytestmark = pytest.mark.django_db
+
+OTHER_COLUMNS = "nom,ville,age\n" + "".join(f"n{i},Lyon,{20 + i % 50}\n" for i in range(120))
+
+
+@pytest.fixture
+def store(data_root, owner, django_capture_on_commit_callbacks):
+    """store(dataset, text) → a version whose profile job is pending (its message not run)."""
+    counter = {"n": 0}
+
+    def add(dataset, content: str):
+        counter["n"] += 1
+        path = data_root / f"{dataset.pk}-{counter['n']}.csv"
+        path.write_text(content)
+        with django_capture_on_commit_callbacks(execute=False):
+            version, _ = catalog_services.add_version_from_uri(
+                actor=owner, dataset=dataset, uri=path.as_uri()
+            )
+            # what the version_stored receiver does on commit, minus running the message
+            services.queue_profile(version=version)
+        return version
+
+    return add
+
+
+@pytest.fixture
+def run_job(django_capture_on_commit_callbacks):
+    """run_job(version): one worker runs the version's job now (and whatever it queues, eagerly)."""
+
+    def run(version) -> ProfileRun:
+        job = ProfileRun.objects.get(version=version)
+        with django_capture_on_commit_callbacks(execute=True):
+            services.execute_profile_run(run_id=job.pk, heartbeat=False)
+        job.refresh_from_db()
+        assert job.status == "succeeded", job.error
+        return job
+
+    return run
+
+
+def _dataset(owner, name):
+    return catalog_services.create_dataset(actor=owner, namespace="s3://race", name=name)
+
+
+def test_drift_of_a_version_finished_first_is_filled_in_when_its_predecessor_finishes(owner, store, run_job):
+    dataset = _dataset(owner, "drift")
+    v1 = store(dataset, credit_csv(300, seed=1))
+    v2 = store(dataset, credit_csv(100, seed=2))
+
+    assert run_job(v2).drift is None  # nothing earlier has finished yet
+    run_job(v1)
+
+    v2_run = ProfileRun.objects.get(version=v2)
+    assert v2_run.drift is not None and v2_run.drift["previous_version"] == 1
+    assert ProfileRun.objects.get(version=v1).drift is None
+
+
+def test_drift_follows_the_nearest_earlier_version_whatever_the_order(owner, store, run_job):
+    dataset = _dataset(owner, "drift3")
+    versions = [store(dataset, credit_csv(80 + 40 * i, seed=i)) for i in range(1, 4)]
+
+    assert run_job(versions[2]).drift is None
+    run_job(versions[0])
+    assert ProfileRun.objects.get(version=versions[2]).drift["previous_version"] == 1
+    run_job(versions[1])
+
+    drifts = {r.version_number: r.drift for r in ProfileRun.objects.filter(dataset=dataset)}
+    assert drifts[1] is None
+    assert drifts[2]["previous_version"] == 1
+    assert drifts[3]["previous_version"] == 2
+
+
+def test_the_suite_comes_from_the_first_version_even_when_a_later_one_finishes_first(owner, store, run_job):
+    wrong = _dataset(owner, "suite-wrong-order")
+    w1, w2 = store(wrong, credit_csv(200)), store(wrong, OTHER_COLUMNS)
+    run_job(w2)
+    assert ExpectationSuite.objects.get(dataset=wrong).meta["proposed_from_version"] == 2
+
+    v1_run = run_job(w1)
+
+    # Version 1 is not judged by expectations on version 2's columns ...
+    assert v1_run.quality["success"] is True and v1_run.quality["score"] == 1.0
+    checked = {r.get("column") for r in v1_run.quality["results"]} - {None}
+    assert checked and "nom" not in checked
+    # ... the suite is now version 1's, and version 2 was judged again by it.
+    suite = ExpectationSuite.objects.get(dataset=wrong)
+    assert suite.meta["proposed_from_version"] == 1 and suite.origin == "proposed"
+    w2_result = QualityResult.objects.get(version=w2)
+    assert w2_result.method["suite_proposed_from"] == 1
+    assert ProfileRun.objects.get(version=w2).status == "succeeded"
+
+    # The same files profiled in the right order end in the same suite and the same judgements.
+    right = _dataset(owner, "suite-right-order")
+    r1, r2 = store(right, credit_csv(200)), store(right, OTHER_COLUMNS)
+    run_job(r1)
+    run_job(r2)
+    right_suite = ExpectationSuite.objects.get(dataset=right)
+    assert right_suite.expectations == suite.expectations
+    r2_result = QualityResult.objects.get(version=r2)
+    assert (r2_result.success, r2_result.score) == (w2_result.success, w2_result.score)
+    assert r2_result.successful == w2_result.successful and r2_result.evaluated == w2_result.evaluated
+
+
+def test_an_edited_suite_is_never_replaced_by_a_late_proposal(owner, store, run_job):
+    dataset = _dataset(owner, "edited")
+    v1, v2 = store(dataset, credit_csv(200)), store(dataset, OTHER_COLUMNS)
+    run_job(v2)
+    edited = [{"type": "expect_column_to_exist", "kwargs": {"column": "nom"}, "meta": {}}]
+    services.save_suite(actor=owner, dataset=dataset, expectations=edited)
+
+    run_job(v1)
+
+    suite = ExpectationSuite.objects.get(dataset=dataset)
+    assert suite.origin == "edited" and [e["kwargs"] for e in suite.expectations] == [{"column": "nom"}]
+    # The steward's suite is what version 1 is judged by now (it asks for a column v1 lacks).
+    assert QualityResult.objects.get(version=v1).success is False
+
+
+def test_a_registered_file_that_changed_is_not_profiled(dataset, add_version, data_root, owner):
+    version = add_version(dataset, credit_csv(50, seed=1))
+    assert ProfileRun.objects.get(version=version).status == "succeeded"
+    path = data_root / version.original_name
+    original = path.read_bytes()
+    # Same size, other bytes: only the checksum tells.
+    changed = bytearray(original)
+    changed[-2] = ord("7") if changed[-2] != ord("7") else ord("8")
+    path.write_bytes(bytes(changed))
+
+    services.request_rerun(actor=owner, version=version)
+    services.execute_profile_run(run_id=ProfileRun.objects.get(version=version).pk, heartbeat=False)
+
+    run = ProfileRun.objects.get(version=version)
+    assert run.status == "failed"
+    assert f"changed since version {version.number} was registered" in run.error
+    assert version.checksum in run.error and "register it again as a new version" in run.error
+
+    # Another size fails on the size alone, and the bytes put back profile again.
+    path.write_bytes(original + b"1,2,3\n")
+    services.request_rerun(actor=owner, version=version)
+    services.execute_profile_run(run_id=run.pk, heartbeat=False)
+    run.refresh_from_db()
+    assert run.status == "failed" and "size" in run.error
+    path.write_bytes(original)
+    services.request_rerun(actor=owner, version=version)
+    services.execute_profile_run(run_id=run.pk, heartbeat=False)
+    run.refresh_from_db()
+    assert run.status == "succeeded", run.error
