@@ -22,6 +22,8 @@ OK = "#17663a"
 BAD = "#a3201b"
 GRID = "#d5d9df"
 TEXT = "#333b45"
+# Width of one character of the charts' 10 px text, on the safe side (DejaVu Sans, digits and '%').
+CHAR_W = 6.5
 
 
 def _fmt(value: Any) -> str:
@@ -165,9 +167,13 @@ def group_rates_svg(attribute: dict | None, width: int = 460):
         return ""
     items = sorted(groups.items(), key=lambda kv: str(kv[0]))
     row = 20
-    label_w = 110
+    # Room for the text on both sides, measured generously (10 px text, at most ~6.5 px a character)
+    # so that no label is clipped by the SVG's edge; the bars get what is left, at least 160 px.
+    label_w = 10 + math.ceil(CHAR_W * max(len(_fmt(name)) for name, _ in items))
+    right_w = 10 + math.ceil(CHAR_W * len("100% · 100% of rows"))
+    pw = max(width - label_w - right_w, 160)
+    width = label_w + pw + right_w
     height = row * len(items) + 20
-    pw = width - label_w - 130
     rates = [g.get("positive_rate") for _, g in items if g.get("positive_rate") is not None]
     hi, lo = (max(rates), min(rates)) if rates else (None, None)
     body = [

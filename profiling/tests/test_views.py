@@ -113,3 +113,65 @@ def test_search_has_a_quality_facet(web, outsider, dataset, owner):
     narrowed = client.get(reverse("catalog:search"), {"quality": "passing"})
     assert [d.name for d in narrowed.context["results"]] == ["hr/hiring"]
     assert client.get(reverse("catalog:search"), {"quality": "failing"}).context["results"] == []
+
+
+def _profiled(owner, name: str, body: str, django_capture_on_commit_callbacks, **extra):
+    ds = catalog_services.create_dataset(actor=owner, namespace="s3://lake", name=name, **extra)
+    upload = SimpleUploadedFile(f"{name.split('/')[-1]}.csv", body.encode(), content_type="text/csv")
+    with django_capture_on_commit_callbacks(execute=True):
+        catalog_services.add_version_from_upload(actor=owner, dataset=ds, upload=upload)
+    return ds
+
+
+def test_bias_without_label_column_says_only_representation_is_shown(
+    web, outsider, owner, django_capture_on_commit_callbacks
+):
+    ds = _profiled(
+        owner,
+        "hr/applicants",
+        CSV,
+        django_capture_on_commit_callbacks,
+        sensitive_columns=["sex"],
+    )
+    html = web(outsider).get(reverse("profiling:panel", args=[ds.pk])).content.decode()
+    assert "No label column is set: only representation is shown" in html
+    assert "None" not in html.split("<h3>Bias</h3>")[1].split("</figure>")[0]
+
+
+def test_profile_of_zero_rows_says_no_values(web, outsider, owner, django_capture_on_commit_callbacks):
+    ds = _profiled(owner, "hr/nobody", "age,sex\n", django_capture_on_commit_callbacks)
+    html = web(outsider).get(reverse("profiling:panel", args=[ds.pk])).content.decode()
+    assert ">age <" in html or "age <span" in html
+    assert "no values" in html
+    assert ">% null" not in html and "\n% null" not in html and " % null" not in html
+
+
+def test_profile_header_date_has_a_space_between_day_and_time(web, outsider, dataset):
+    import re
+
+    html = web(outsider).get(reverse("profiling:panel", args=[dataset.pk])).content.decode()
+    assert re.search(r"finished \d{4}-\d\d-\d\d \d\d:\d\d", html)
+
+
+def test_group_rates_labels_fit_inside_the_chart():
+    """Long group names and the '… of rows' text on the right stay inside the SVG's width."""
+    import re
+
+    from profiling.templatetags.charts import CHAR_W, group_rates_svg
+
+    name = "Native Hawaiian/Pacific"  # 23 characters, kept whole by _fmt
+    svg = str(
+        group_rates_svg(
+            {
+                "groups": {
+                    name: {"positive_rate": 1.0, "count": 5, "share": 1.0},
+                    "F": {"positive_rate": None, "count": 0, "share": 0.0},
+                }
+            }
+        )
+    )
+    width = float(re.search(r'viewBox="0 0 ([\d.]+) ', svg).group(1))
+    for m in re.finditer(r'<text x="([\d.]+)"[^>]*?( text-anchor="end")?>([^<]*)</text>', svg):
+        x, anchored_end, text = float(m.group(1)), bool(m.group(2)), m.group(3).replace("&amp;", "&")
+        start, end = (x - CHAR_W * len(text), x) if anchored_end else (x, x + CHAR_W * len(text))
+        assert start >= 0 and end <= width, (text, start, end, width)
