@@ -19,8 +19,11 @@ from catalog.urns import dataset_lookup_q
 from lineage import selectors
 from lineage.templatetags.lineage_layout import layout_graph
 
-DEFAULT_DEPTH = 3
 MAX_DEPTH = 20
+# Without a depth asked for, the page shows the whole upstream, as far as clearance looks (so a
+# dataset derived from restricted data four or forty hops away is marked), and a few hops down.
+UPSTREAM_DEFAULT = selectors.MAX_DEPTH
+DOWNSTREAM_DEFAULT = 2
 DIRECTIONS = ("both", "upstream", "downstream")
 
 
@@ -64,19 +67,55 @@ def _catalog_rows(nodes: list[dict], user) -> dict[str, tuple[int, str]]:
     return out
 
 
+def _graph(node: str, *, depth: int | None, direction: str) -> dict | None:
+    """The lineage around ``node``: ``depth`` hops each way asked, or by default the full upstream
+    and DOWNSTREAM_DEFAULT hops downstream (two walks, merged)."""
+    if depth:
+        return selectors.lineage_graph(node, depth=depth, direction=direction)
+    if direction == "upstream":
+        return selectors.lineage_graph(node, depth=UPSTREAM_DEFAULT, direction="upstream")
+    if direction == "downstream":
+        return selectors.lineage_graph(node, depth=DOWNSTREAM_DEFAULT, direction="downstream")
+    up = selectors.lineage_graph(node, depth=UPSTREAM_DEFAULT, direction="upstream")
+    down = selectors.lineage_graph(node, depth=DOWNSTREAM_DEFAULT, direction="downstream")
+    if not up or not down:
+        return up or down
+    merged = {n["id"]: n for n in down["graph"]}
+    for n in up["graph"]:
+        other = merged.get(n["id"])
+        if other is None:
+            merged[n["id"]] = n
+            continue
+        # The start node (or one on a cycle) is in both walks: it keeps the edges of both.
+        for key in ("inEdges", "outEdges"):
+            seen = {(e["origin"], e["destination"]) for e in other.get(key) or []}
+            other[key] = list(other.get(key) or []) + [
+                e for e in n.get(key) or [] if (e["origin"], e["destination"]) not in seen
+            ]
+    return {"graph": [merged[k] for k in sorted(merged)]}
+
+
 @login_required
 @require_GET
 def graph_view(request: HttpRequest) -> HttpResponse:
     node = request.GET.get("node", "").strip()
-    depth = _int(request.GET.get("depth"), DEFAULT_DEPTH, 1, MAX_DEPTH)
+    depth = _int(request.GET.get("depth"), 0, 1, MAX_DEPTH) or None
     direction = request.GET.get("direction", "both")
     if direction not in DIRECTIONS:
         direction = "both"
-    context = {"node": node, "depth": depth, "direction": direction, "directions": DIRECTIONS, "layout": None}
+    context = {
+        "node": node,
+        "depth": depth,
+        "direction": direction,
+        "directions": DIRECTIONS,
+        "layout": None,
+        "upstream_default": UPSTREAM_DEFAULT,
+        "downstream_default": DOWNSTREAM_DEFAULT,
+    }
     if not node:
         return render(request, "lineage/graph.html", context)
     try:
-        graph = selectors.lineage_graph(node, depth=depth, direction=direction)
+        graph = _graph(node, depth=depth, direction=direction)
     except ValidationError as exc:
         context["error"] = " ".join(exc.messages)
         return render(request, "lineage/graph.html", context, status=400)
@@ -91,7 +130,10 @@ def graph_view(request: HttpRequest) -> HttpResponse:
     base = reverse("lineage:graph")
 
     def href(node_id: str) -> str:
-        return base + "?" + urlencode({"node": node_id, "depth": depth, "direction": direction})
+        query = {"node": node_id, "direction": direction}
+        if depth:
+            query["depth"] = depth
+        return base + "?" + urlencode(query)
 
     layout = layout_graph(nodes, focus=node, restricted=restricted, href=href)
     focus_pk = catalog.get(node, (None, None))[0]

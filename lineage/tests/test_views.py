@@ -110,3 +110,31 @@ def test_layout_of_300_nodes_with_a_cycle():
     assert len(layout.nodes) == 300
     assert len({(n.x, n.y) for n in layout.nodes}) == 300  # no two nodes on top of each other
     assert any(n.blocked for n in layout.nodes)
+
+
+def test_default_depth_reaches_a_restricted_source_many_hops_up(web, outsider, owner):
+    """By default the page walks the whole upstream (as clearance does) and a few hops down: a
+    dataset derived from restricted data six hops away is marked, its source too."""
+    catalog_services.create_dataset(
+        actor=owner, namespace="s3://lake", name="raw/d0", sensitivity="restricted"
+    )
+    for i in range(1, 6):
+        services.ingest_event(
+            body=run_event(
+                f"step{i}", inputs=[ds("s3://lake", f"raw/d{i - 1}")], outputs=[ds("s3://lake", f"raw/d{i}")]
+            ),
+            actor=owner,
+        )
+    response = web(outsider).get(reverse("lineage:graph"), {"node": "dataset:s3://lake:raw/d4"})
+    assert response.status_code == 200
+    by_id = {n.id: n for n in response.context["layout"].nodes}
+    assert by_id["dataset:s3://lake:raw/d0"].restricted  # 8 hops up
+    assert by_id["dataset:s3://lake:raw/d4"].blocked
+    assert "dataset:s3://lake:raw/d5" in by_id  # downstream too
+    html = response.content.decode()
+    assert "1 restricted source" in html
+    # Node links keep the default (no depth) so that the next graph reaches as far.
+    assert "depth=" not in html.split('<svg id="lineage-graph"')[1]
+    # An explicit depth still limits the walk.
+    narrow = web(outsider).get(reverse("lineage:graph"), {"node": "dataset:s3://lake:raw/d4", "depth": 3})
+    assert "dataset:s3://lake:raw/d0" not in {n.id for n in narrow.context["layout"].nodes}
