@@ -35,7 +35,9 @@ def _malformed(urns: list[str]) -> list[str]:
 
 def dataset_refs_for_urns(urns: list[str]) -> tuple[dict[str, DatasetRef], list[str]]:
     """({urn: DatasetRef} for the known URNs, [malformed URNs]); the lookup is catalog's, one query."""
-    return dataset_refs_by_urns(urns), _malformed(urns)
+    refs = dataset_refs_by_urns(urns)
+    # A URN that was found is well formed: only the others need parsing again.
+    return refs, _malformed([u for u in urns if u not in refs])
 
 
 def datasets_for_urns(urns: list[str]) -> tuple[dict[str, Dataset], list[str]]:
