@@ -47,3 +47,45 @@ def test_racing_deliveries_claim_a_job_once(owner, data_root):
         assert sorted(results) == [False, True]
         run.refresh_from_db()
         assert run.status == "running" and run.attempts == 1 and run.claim_token.startswith("worker-")
+
+
+def test_two_versions_finishing_at_once_still_get_their_drift(owner, data_root):
+    """Both jobs write under the dataset's lock: whichever commits second sees the other (QA F2)."""
+    dataset = catalog_services.create_dataset(actor=owner, namespace="s3://lake", name="race-drift")
+    versions = []
+    for number, rows in ((1, 120), (2, 60)):
+        path = data_root / f"race-drift-{number}.csv"
+        path.write_text(credit_csv(rows, seed=number))
+        version, _ = catalog_services.add_version_from_uri(actor=owner, dataset=dataset, uri=path.as_uri())
+        versions.append(version)
+
+    for _round in range(3):
+        computed = {}
+        runs = [ProfileRun.objects.get(version=v) for v in versions]
+        for run in runs:
+            ProfileRun.objects.filter(pk=run.pk).update(
+                status="pending", claim_token="", attempts=0, drift=None
+            )
+            claimed, _ = services.claim_run(run_id=run.pk, token=f"t{run.pk}")
+            computed[run.pk] = services._compute(claimed, services._Progress(run.pk, f"t{run.pk}"))
+        outcomes: list[str] = []
+        barrier = threading.Barrier(2)
+
+        def finish(run_id: int) -> None:
+            try:
+                barrier.wait()
+                outcomes.append(
+                    services._finish(run_id=run_id, token=f"t{run_id}", computed=computed[run_id]).state
+                )
+            finally:
+                connection.close()
+
+        threads = [threading.Thread(target=finish, args=(r.pk,)) for r in runs]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+
+        assert outcomes == ["succeeded", "succeeded"]
+        second = ProfileRun.objects.get(version=versions[1])
+        assert second.drift is not None and second.drift["previous_version"] == 1
