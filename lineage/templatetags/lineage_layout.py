@@ -18,9 +18,11 @@ from django.utils.safestring import mark_safe
 
 register = template.Library()
 
-NODE_W = 200
+NODE_W = 180
 NODE_H = 38
-LAYER_GAP = 90  # horizontal space between layers, beyond the node width
+# Horizontal space between layers, beyond the node width: enough for the arrows, no more, so that a
+# chain of seven or eight layers still fits a laptop screen at a readable scale.
+LAYER_GAP = 44
 ROW_GAP = 16
 MARGIN = 30
 SWEEPS = 6
@@ -199,7 +201,7 @@ def layout_graph(
                 PlacedNode(
                     id=n,
                     kind=kind,
-                    label=name if len(name) <= 26 else "…" + name[-25:],
+                    label=name if len(name) <= 20 else "…" + name[-19:],  # 14 px text in a 180 px box
                     namespace=namespace,
                     x=x,
                     y=y,
@@ -260,15 +262,17 @@ def lineage_svg(layout: Layout):
         dash = ' stroke-dasharray="5 3"' if n.blocked else ""
         radius = NODE_H // 2 if n.kind == "job" else 4
         mark = "RESTRICTED · " if n.restricted else "derived · " if n.blocked else ""
-        namespace = n.namespace if len(n.namespace) <= 22 else n.namespace[:21] + "…"
+        # The second line stays inside the 180 px box at 11 px: at most ~29 characters in all.
+        room = max(29 - len(mark) - len(n.kind) - 3, 6)
+        namespace = n.namespace if len(n.namespace) <= room else n.namespace[: room - 1] + "…"
         sub_colour = _BAD if (n.restricted or n.blocked) else "#4a5360"
         title = escape(n.title)
         out.append(
             f'<g class="{classes}" transform="translate({n.x:.0f},{n.y:.0f})" data-id="{escape(n.id)}">'
             f'<a href="{escape(n.href)}" aria-label="{title}"><title>{title}</title>'
             f'<rect width="{NODE_W}" height="{NODE_H}" rx="{radius}" fill="{fill}" stroke="{stroke}"{dash}></rect>'
-            f'<text x="10" y="16" fill="#1b1f24">{escape(n.label)}</text>'
-            f'<text class="sub" x="10" y="30" fill="{sub_colour}">{escape(mark + n.kind + " · " + namespace)}</text>'
+            f'<text x="10" y="17" fill="#1b1f24">{escape(n.label)}</text>'
+            f'<text class="sub" x="10" y="32" fill="{sub_colour}">{escape(mark + n.kind + " · " + namespace)}</text>'
             "</a></g>"
         )
     out.append("</g>")

@@ -32,12 +32,14 @@
     }
     function centre() { return { x: box.x + box.w / 2, y: box.y + box.h / 2 }; }
 
-    // Start readable: at about 1:1 around the focused node when the whole graph would be tiny.
+    // Start with the whole graph (nothing clipped at either end) whenever its labels stay readable
+    // (scale >= MIN_FIT: 14 px labels >= 8 px); only a larger graph starts at 1:1 around the focus.
+    var MIN_FIT = 0.58;
     var rect = svg.getBoundingClientRect();
     var focus = svg.querySelector(".node.focus");
-    if (focus && (W > rect.width * 1.5 || H > rect.height * 1.5)) {
+    if (focus && Math.min(rect.width / W, rect.height / H) < MIN_FIT) {
       var m = /translate\(([-\d.]+),([-\d.]+)\)/.exec(focus.getAttribute("transform"));
-      var fx = parseFloat(m[1]) + 100, fy = parseFloat(m[2]) + 19;
+      var fx = parseFloat(m[1]) + 90, fy = parseFloat(m[2]) + 19;  // the node's centre (180 x 38)
       box = { w: rect.width, h: rect.height, x: fx - rect.width / 2, y: fy - rect.height / 2 };
       apply();
     } else { fit(); }

@@ -151,3 +151,37 @@ def test_lineage_graph_draws_and_navigates(browser_as, live_worker, owner, outsi
     page.locator('.node[data-id="job:pipelines:build_features"] a').click()
     expect(page).to_have_url(re.compile(r"node=job%3Apipelines%3Abuild_features"))
     expect(page.locator(".node.focus")).to_have_attribute("data-id", "job:pipelines:build_features")
+
+
+def test_lineage_default_reaches_a_restricted_source_and_fits_readably(browser_as, owner, outsider, shot):
+    """QA F12.2: a dataset 4 hops from a restricted source, page opened without a depth: the source
+    is marked, the whole chain (first and last nodes included) is in view, the labels readable."""
+    from lineage import services as lineage_services
+    from lineage.tests.events import ds, run_event
+
+    catalog_services.create_dataset(
+        actor=owner, namespace="s3://qa-lake", name="clinical/diabetes", sensitivity="restricted"
+    )
+    names = ["clinical/diabetes", "staging/diabetes_clean", "derived/diabetes_sample", "reports/summary"]
+    for i in range(1, len(names)):
+        lineage_services.ingest_event(
+            body=run_event(
+                f"step_{i}", inputs=[ds("s3://qa-lake", names[i - 1])], outputs=[ds("s3://qa-lake", names[i])]
+            ),
+            actor=owner,
+        )
+    page = browser_as(outsider)
+    page.goto("/lineage/?node=dataset%3As3%3A%2F%2Fqa-lake%3Aderived%2Fdiabetes_sample")
+    svg = page.locator("#lineage-graph")
+    expect(svg).to_have_attribute("data-ready", "1")
+    expect(svg.locator(".node")).to_have_count(7)
+    expect(svg.locator(".node.restricted")).to_have_count(1)
+    expect(page.get_by_role("status")).to_contain_text("1 restricted source")
+    frame = svg.bounding_box()
+    for box in [svg.locator(".node rect").nth(i).bounding_box() for i in range(7)]:
+        assert frame["x"] - 1 <= box["x"] and box["x"] + box["width"] <= frame["x"] + frame["width"] + 1
+        assert frame["y"] - 1 <= box["y"] and box["y"] + box["height"] <= frame["y"] + frame["height"] + 1
+    # 14 px labels drawn at 0.58 scale or more: at least 8 px on screen.
+    label = svg.locator(".node text:not(.sub)").first.bounding_box()
+    assert label["height"] >= 8, label
+    shot(page, "lineage")
