@@ -351,7 +351,7 @@ def audit_view(request: HttpRequest) -> HttpResponse:
     """Who did what and when to any object (a dataset URN or id, access_request:<id>, ...), newest first."""
     ref = request.GET.get("object", "").strip()[:600]
     try:
-        records = selectors.audit_list(object_ref=ref or None)
+        records = selectors.audit_list(object_ref=ref or None, user=request.user)
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
         records = selectors.audit_list(object_ref=None).none()
