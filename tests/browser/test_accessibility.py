@@ -75,3 +75,31 @@ def test_curating_from_the_keyboard(browser_as, steward, profiled):
     expect(page.locator("#columns")).to_contain_text("Order total in EUR")
     profiled.refresh_from_db()
     assert profiled.columns.get(name="amount").description == "Order total in EUR"
+
+
+def test_long_urns_wrap_inside_their_cards(browser_as, owner, steward, outsider):
+    """QA F12.4: a URN has no spaces; on the request page and in the inbox it wraps, not overflows."""
+    from governance import services as governance_services
+
+    long_name = "clinical.diabetes_" + "readmissions_" * 8 + "2026"
+    dataset = catalog_services.create_dataset(
+        actor=owner,
+        namespace="postgres://warehouse.internal:5432",
+        name=long_name,
+        sensitivity="restricted",
+        stewards=[steward.username],
+    )
+    access = governance_services.create_access_request(
+        actor=outsider, datasets=[dataset.urn], purpose="training", justification="QA story"
+    )
+    for user, url, card in [
+        (outsider, f"/access/{access.pk}/", "section.card, article.card"),
+        (steward, "/access/inbox/", f"#req-{access.pk}"),
+    ]:
+        page = browser_as(user)
+        page.goto(url)
+        link = page.get_by_role("link", name=dataset.urn)
+        expect(link).to_be_visible()
+        frame = page.locator(card).filter(has=link).first.bounding_box()
+        for box in [link.bounding_box()]:
+            assert box["x"] + box["width"] <= frame["x"] + frame["width"] + 1, (url, box, frame)
