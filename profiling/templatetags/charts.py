@@ -42,6 +42,9 @@ def _fmt(value: Any) -> str:
             return f"{value / 1e3:.3g}k"
         if isinstance(value, int) or float(value).is_integer():
             return str(int(value))
+        if a >= 100:
+            # Not '2.01e+03' for a year's mean: 2008.3 and 2007 must not look the same.
+            return f"{value:.0f}" if a >= 1000 else f"{value:.1f}"
         return f"{value:.3g}"
     text = str(value)
     return text if len(text) <= 24 else text[:23] + "…"

@@ -175,3 +175,14 @@ def test_group_rates_labels_fit_inside_the_chart():
         x, anchored_end, text = float(m.group(1)), bool(m.group(2)), m.group(3).replace("&amp;", "&")
         start, end = (x - CHAR_W * len(text), x) if anchored_end else (x, x + CHAR_W * len(text))
         assert start >= 0 and end <= width, (text, start, end, width)
+
+
+def test_figures_in_the_thousands_are_not_in_scientific_notation():
+    """QA F12.9: a year column's mean read '2.01e+03', its histogram axis '2.01e+03 … 2.01e+03'."""
+    from profiling.templatetags.charts import fmt
+
+    assert fmt(2008.3) == "2008"
+    assert fmt(2007) == "2007"
+    assert fmt(181.25) == "181.2"
+    assert fmt(0.000123) == "0.000123"
+    assert fmt(45300.0) == "45.3k"
