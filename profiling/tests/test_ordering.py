@@ -158,3 +158,23 @@ def test_a_registered_file_that_changed_is_not_profiled(dataset, add_version, da
     services.execute_profile_run(run_id=run.pk, heartbeat=False)
     run.refresh_from_db()
     assert run.status == "succeeded", run.error
+
+
+def test_a_job_whose_proposal_was_superseded_while_it_ran_is_judged_again(
+    owner, store, run_job, django_capture_on_commit_callbacks
+):
+    dataset = _dataset(owner, "superseded")
+    v1, v2 = store(dataset, credit_csv(200)), store(dataset, OTHER_COLUMNS)
+    job2 = ProfileRun.objects.get(version=v2)
+    claimed, _ = services.claim_run(run_id=job2.pk, token="slow")
+    computed = services._compute(claimed, services._Progress(job2.pk, "slow"))
+    assert computed.suite_source == 2  # no suite yet: v2 judged itself by its own proposal
+    run_job(v1)  # meanwhile version 1 finished and proposed the suite
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services._finish(run_id=job2.pk, token="slow", computed=computed).state == "succeeded"
+
+    assert ExpectationSuite.objects.get(dataset=dataset).meta["proposed_from_version"] == 1
+    job2.refresh_from_db()
+    assert job2.status == "succeeded" and job2.drift["previous_version"] == 1
+    assert QualityResult.objects.get(version=v2).method["suite_proposed_from"] == 1
