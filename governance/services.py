@@ -723,21 +723,21 @@ def update_model_version(
 
 
 def _lineage_model_owner(namespace: str, name: str, actor):
-    """Who owns a model first seen in an OpenLineage event (QA F27): the user who posted the event
-    when lineage passes it, else the first known user named by the model's ownership facet, else
-    nobody (then only staff edit its card)."""
-    if actor is not None and getattr(actor, "is_authenticated", False):
-        return actor
-    try:
-        from lineage.selectors import node_by_key
-    except ImportError:
-        return None
+    """Who owns a model first seen in an OpenLineage event (QA F27): the first known user named by
+    the model's ownership facet (the producer's statement of who owns it), else the user who posted
+    the event, else nobody (then only staff edit its card)."""
+    from lineage.selectors import node_by_key
+
     node = node_by_key(f"model:{namespace}:{name}")
     names = [n for n in (getattr(node, "owners", None) or []) if isinstance(n, str)]
-    if not names:
-        return None
-    users = {u.get_username(): u for u in User.objects.filter(username__in=names, is_active=True)}
-    return next((users[n] for n in names if n in users), None)
+    if names:
+        users = {u.get_username(): u for u in User.objects.filter(username__in=names, is_active=True)}
+        named = next((users[n] for n in names if n in users), None)
+        if named is not None:
+            return named
+    if actor is not None and getattr(actor, "is_authenticated", False):
+        return actor
+    return None
 
 
 def register_model_from_lineage(

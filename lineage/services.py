@@ -654,10 +654,10 @@ def _apply_run_event(body: dict, event_time: datetime, ctx: _Ctx) -> None:
         _set_column_edges(job, specs, nodes, replace_all=became_latest and had_column_edges)
 
     if ctx.model_outputs and ctx.emit_model_signal:
-        _send_model_signals(run, job, ctx.model_outputs)
+        _send_model_signals(run, job, ctx.model_outputs, actor=ctx.actor)
 
 
-def _send_model_signals(run: Run, job: Node, outputs: list[tuple[Node, str | None]]) -> None:
+def _send_model_signals(run: Run, job: Node, outputs: list[tuple[Node, str | None]], *, actor=None) -> None:
     inputs = []
     for io in run.io.filter(direction=Direction.INPUT).select_related("node"):
         if io.node.dataset_id is not None:
@@ -670,6 +670,7 @@ def _send_model_signals(run: Run, job: Node, outputs: list[tuple[Node, str | Non
             "run_id": run.run_id,
             "job": job.key,
             "inputs": list(inputs),
+            "actor": actor,  # who posted the event
         }
         transaction.on_commit(lambda kw=kwargs: signals.model_output_recorded.send(sender=Node, **kw))
 

@@ -11,7 +11,7 @@ from django.dispatch import Signal
 #   run_id: str; job: str (job node id, job:<ns>:<name>)
 #   inputs: list[tuple[int, int | None]] -- (catalog dataset id, catalog version number or None)
 #           for every catalog dataset the run read
-#   actor: User | None -- optional: the authenticated user whose request posted the event, when
-#          known (governance makes them the owner of a model it has not seen before; without it,
-#          the model node's ownership facet names the owner, else nobody but staff edits the card)
+#   actor: User | None -- the authenticated user whose request posted the event (None when a
+#          rebuild replays it). Governance gives a model it has not seen before to the first known
+#          user of the model's ownership facet, else to this poster, else to nobody (staff edit it).
 model_output_recorded = Signal()

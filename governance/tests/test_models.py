@@ -289,3 +289,14 @@ def test_lineage_model_owner_from_the_signal_actor(owner, requester, make_datase
         inputs=[(train.pk, None)],
     )
     assert ModelVersion.objects.get(model__name="orphan").model.owner is None
+
+
+def test_lineage_model_without_ownership_facet_belongs_to_the_poster(
+    requester, make_dataset, api_client_for, django_capture_on_commit_callbacks
+):
+    """QA F27: lineage passes the posting user along; with no ownership facet, they own the new model."""
+    train = make_dataset("internal", name="features/train-posted")
+    event = lineage_event(job="train_posted", inputs=[train], outputs=[_model_output("posted")])
+    with django_capture_on_commit_callbacks(execute=True):
+        assert api_client_for(requester).post("/api/v1/lineage", event, format="json").status_code == 201
+    assert ModelVersion.objects.select_related("model").get().model.owner == requester

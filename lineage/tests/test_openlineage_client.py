@@ -165,6 +165,7 @@ def test_pipeline_from_raw_source_to_model(live_server, owner, steward):
             "run_id": train_run,
             "job": "job:pipelines:train_churn",
             "inputs": [(Dataset.objects.get(name=FEATURES).pk, None)],
+            "actor": owner,  # whose token posted the event
         }
     ]
 
