@@ -4,18 +4,17 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('profiling', '0001_initial'),
+        ("profiling", "0001_initial"),
     ]
 
     operations = [
         migrations.AlterModelOptions(
-            name='profilerun',
-            options={'ordering': ['dataset_id', '-version_number']},
+            name="profilerun",
+            options={"ordering": ["dataset_id", "-version_number"]},
         ),
         migrations.AlterModelOptions(
-            name='qualityresult',
-            options={'ordering': ['dataset_id', '-version_number']},
+            name="qualityresult",
+            options={"ordering": ["dataset_id", "-version_number"]},
         ),
     ]
