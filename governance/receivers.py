@@ -124,6 +124,11 @@ def connect() -> None:
 
         profiling_signals.suite_changed.connect(on_suite_changed, dispatch_uid="governance-audit-suite")
         profiling_signals.profile_finished.connect(on_profile_finished, dispatch_uid="governance-conditions")
+        from governance.selectors import holds_live_approval
+        from profiling.visibility import register_value_viewer_check
+
+        # Whoever holds a live approval may see a protected profile's sample values.
+        register_value_viewer_check(holds_live_approval)
     except (ImportError, AttributeError):  # profiling without the hook: suites are not audited
         pass
     try:

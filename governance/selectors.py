@@ -17,6 +17,7 @@ from governance.models import (
     AuditRecord,
     DatasetPolicy,
     ModelVersion,
+    RequestStatus,
 )
 
 # One clearance question or one request names at most this many datasets (a bigger one is a 400).
@@ -202,4 +203,16 @@ def model_version_list(*, user) -> QuerySet[ModelVersion]:
     # Models are catalog metadata: every signed-in user reads them, as datasets.
     return ModelVersion.objects.select_related("model", "model__owner", "registered_by").prefetch_related(
         "inputs"
+    )
+
+
+def holds_live_approval(user, dataset) -> bool:
+    """Whether ``user`` holds an approved, unexpired access request naming ``dataset`` (any purpose).
+    Profiling asks this before showing a protected profile's sample values."""
+    if user is None or not user.is_authenticated:
+        return False
+    return (
+        AccessRequest.objects.filter(requester=user, datasets=dataset, status=RequestStatus.APPROVED)
+        .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=timezone.now()))
+        .exists()
     )

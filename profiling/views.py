@@ -19,6 +19,7 @@ from catalog.permissions import can_change_dataset
 from catalog.views import SearchFacet, register_search_facet
 from profiling import selectors, services
 from profiling.models import QualityResult
+from profiling.visibility import profile_for_viewer
 
 DONE = ("succeeded", "failed")
 
@@ -95,6 +96,7 @@ def _profile_context(request: HttpRequest, pk: int) -> dict:
     dataset = _dataset(request, pk)
     version = _version(dataset, request.GET.get("version"))
     profile = selectors.profile_answer(version) if version is not None else None
+    profile = profile_for_viewer(profile, user=request.user, dataset=dataset)
     history = selectors.quality_history(dataset)
     columns = (profile or {}).get("columns") or []
     quality = (profile or {}).get("quality") or {}

@@ -78,6 +78,12 @@ class ProfileSerializer(serializers.Serializer):
     method = serializers.JSONField(
         help_text="How statistics and quality were computed (exact, sketched, sampled)."
     )
+    values_hidden = serializers.CharField(
+        required=False,
+        help_text="Present when sample values (top values, text min/max, failing values) were removed: the "
+        "dataset is confidential or restricted and the caller is not its owner, a steward, staff or the holder "
+        "of an approved access request.",
+    )
 
 
 class ExpectationSerializer(serializers.Serializer):

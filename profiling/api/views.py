@@ -26,6 +26,7 @@ from profiling.api.serializers import (
     SuiteSerializer,
     SuiteWriteSerializer,
 )
+from profiling.visibility import profile_for_viewer
 
 ERROR = OpenApiResponse(description='{"detail": "...", "errors": {field: [messages]}}')
 
@@ -47,7 +48,10 @@ class ProfileView(DatasetScopedView):
 
     @extend_schema(responses={200: ProfileSerializer, 404: ERROR}, summary="A version's profile")
     def get(self, request, dataset_pk: int, number: int):
-        return Response(selectors.profile_answer(self.get_version()))
+        version = self.get_version()
+        return Response(
+            profile_for_viewer(selectors.profile_answer(version), user=request.user, dataset=version.dataset)
+        )
 
     @extend_schema(
         request=None,
@@ -58,7 +62,10 @@ class ProfileView(DatasetScopedView):
     def post(self, request, dataset_pk: int, number: int):
         version = self.get_version()
         services.request_rerun(actor=request.user, version=version)
-        return Response(selectors.profile_answer(version), status=status.HTTP_202_ACCEPTED)
+        answer = profile_for_viewer(
+            selectors.profile_answer(version), user=request.user, dataset=version.dataset
+        )
+        return Response(answer, status=status.HTTP_202_ACCEPTED)
 
 
 class ProfileWarningsView(DatasetScopedView):

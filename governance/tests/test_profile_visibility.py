@@ -1,0 +1,62 @@
+"""A protected dataset's profile shows its sample values only to those who may see the data (QA F20)."""
+
+import pytest
+from django.urls import reverse
+
+from catalog import services as catalog_services
+from governance import services
+
+pytestmark = pytest.mark.django_db
+
+CSV = "patient_id,ward,age\n" + "".join(
+    f"P{400 + i:04d},{'north' if i % 2 else 'south'},{30 + i % 40}\n" for i in range(60)
+)
+
+
+@pytest.fixture
+def clinical(make_dataset, owner, data_root, django_capture_on_commit_callbacks):
+    dataset = make_dataset("confidential", name="clinical/admissions")
+    path = data_root / "admissions.csv"
+    path.write_text(CSV)
+    with django_capture_on_commit_callbacks(execute=True):
+        version, _ = catalog_services.add_version_from_uri(actor=owner, dataset=dataset, uri=path.as_uri())
+    return dataset
+
+
+def _profile(client, dataset):
+    r = client.get(f"/api/v1/datasets/{dataset.pk}/versions/1/profile/")
+    assert r.status_code == 200 and r.json()["status"] == "succeeded", r.content[:300]
+    return {c["name"]: c for c in r.json()["columns"]}, r.json()
+
+
+def test_values_follow_who_may_see_the_data(clinical, requester, steward, api_client_for, client):
+    columns, answer = _profile(api_client_for(requester), clinical)
+    assert columns["patient_id"]["top_values"] == [] and columns["patient_id"]["min"] is None
+    assert columns["ward"]["top_values"] == []
+    assert columns["age"]["min"] == 30 and columns["patient_id"]["distinct_count"] == 60  # numbers stay
+    assert "hidden" in answer["values_hidden"]
+    client.force_login(requester)
+    page = client.get(reverse("profiling:page", args=[clinical.pk])).content.decode()
+    assert "P0400" not in page and "Sample values are hidden" in page
+
+    columns, answer = _profile(api_client_for(steward), clinical)
+    assert columns["patient_id"]["min"] == "P0400" and "values_hidden" not in answer
+
+    access = services.create_access_request(
+        actor=requester, datasets=[clinical.urn], purpose="analysis", justification="ward capacity study"
+    )
+    services.approve_access_request(actor=steward, request=access)
+    columns, answer = _profile(api_client_for(requester), clinical)
+    assert columns["ward"]["top_values"] and "values_hidden" not in answer
+
+
+def test_internal_datasets_show_values_to_everyone(
+    make_dataset, owner, outsider, data_root, api_client_for, django_capture_on_commit_callbacks
+):
+    dataset = make_dataset("internal", name="ops/wards")
+    path = data_root / "wards.csv"
+    path.write_text(CSV)
+    with django_capture_on_commit_callbacks(execute=True):
+        catalog_services.add_version_from_uri(actor=owner, dataset=dataset, uri=path.as_uri())
+    columns, answer = _profile(api_client_for(outsider), dataset)
+    assert columns["patient_id"]["min"] == "P0400" and "values_hidden" not in answer
