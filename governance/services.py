@@ -107,6 +107,42 @@ def _log(
     return event
 
 
+def _move(
+    request: AccessRequest,
+    *,
+    to: str,
+    actor,
+    action: str,
+    comment: str,
+    via: str,
+    decided: bool = False,
+    changes: dict[str, Any] | None = None,
+    extra: dict | None = None,
+) -> AccessRequest:
+    """Move a locked request to status ``to`` (with ``changes`` to other fields; ``decided`` stamps
+    who decided and when), save it, then log the step from the status it had."""
+    before = _request_snapshot(request)
+    from_status = request.status
+    fields: dict[str, Any] = {"status": to, **(changes or {})}
+    if decided:
+        fields.setdefault("decided_at", timezone.now())
+        fields["decided_by"] = actor
+    for name, value in fields.items():
+        setattr(request, name, value)
+    request.save(update_fields=[*fields, "updated_at"])
+    _log(
+        request=request,
+        actor=actor,
+        action=action,
+        from_status=from_status,
+        comment=comment,
+        via=via,
+        before=before,
+        extra=extra,
+    )
+    return request
+
+
 def _clean_comment(comment: str | None) -> str:
     comment = comment or ""
     if not isinstance(comment, str) or len(comment) > MAX_TEXT:
@@ -375,24 +411,17 @@ def approve_access_request(
     now = timezone.now()
     target = _check_transition(request, "approve")
     expires_at, note = _capped_expiry(request, now)
-    request.status, request.decided_at, request.decided_by, request.expires_at = (
-        target,
-        now,
-        actor,
-        expires_at,
-    )
-    request.save(update_fields=["status", "decided_at", "decided_by", "expires_at", "updated_at"])
-    _log(
-        request=request,
+    return _move(
+        request,
+        to=target,
         actor=actor,
         action="approved",
-        from_status=RequestStatus.PENDING,
         comment="; ".join(x for x in (comment, note) if x),
         via=via,
-        before=before,
+        decided=True,
+        changes={"decided_at": now, "expires_at": expires_at},
         extra={"approver": actor.get_username(), "roles": roles},
     )
-    return request
 
 
 @transaction.atomic
@@ -404,7 +433,6 @@ def reject_access_request(
     request = _lock(request)
     target = _check_transition(request, "reject")
     roles = _decider_roles(actor, request)
-    before = _request_snapshot(request)
     try:
         with transaction.atomic():
             Approval.objects.create(
@@ -412,18 +440,7 @@ def reject_access_request(
             )
     except IntegrityError as exc:
         raise Conflict("You have already decided this request.") from exc
-    request.status, request.decided_at, request.decided_by = target, timezone.now(), actor
-    request.save(update_fields=["status", "decided_at", "decided_by", "updated_at"])
-    _log(
-        request=request,
-        actor=actor,
-        action="rejected",
-        from_status=RequestStatus.PENDING,
-        comment=comment,
-        via=via,
-        before=before,
-    )
-    return request
+    return _move(request, to=target, actor=actor, action="rejected", comment=comment, via=via, decided=True)
 
 
 def can_revoke(actor, request: AccessRequest) -> bool:
@@ -447,19 +464,7 @@ def revoke_access_request(
             "Only the requester, staff, or an owner or steward of a dataset concerned may revoke."
         )
     target = _check_transition(request, "revoke")
-    before = _request_snapshot(request)
-    request.status = target
-    request.save(update_fields=["status", "updated_at"])
-    _log(
-        request=request,
-        actor=actor,
-        action="revoked",
-        from_status=RequestStatus.APPROVED,
-        comment=comment,
-        via=via,
-        before=before,
-    )
-    return request
+    return _move(request, to=target, actor=actor, action="revoked", comment=comment, via=via)
 
 
 @transaction.atomic
@@ -472,19 +477,7 @@ def withdraw_access_request(
     if actor is None or not actor.is_authenticated or actor.pk != request.requester_id:
         raise NotAllowed("Only the requester may withdraw an access request.")
     target = _check_transition(request, "withdraw")
-    before = _request_snapshot(request)
-    request.status, request.decided_at, request.decided_by = target, timezone.now(), actor
-    request.save(update_fields=["status", "decided_at", "decided_by", "updated_at"])
-    _log(
-        request=request,
-        actor=actor,
-        action="withdrawn",
-        from_status=RequestStatus.PENDING,
-        comment=comment,
-        via=via,
-        before=before,
-    )
-    return request
+    return _move(request, to=target, actor=actor, action="withdrawn", comment=comment, via=via, decided=True)
 
 
 @transaction.atomic
@@ -498,19 +491,14 @@ def _expire_locked(request: AccessRequest, now: datetime) -> AccessRequest:
     if request.status != RequestStatus.APPROVED or request.expires_at is None or request.expires_at > now:
         return request  # someone revoked it meanwhile, or it is not due: nothing to do
     target = _check_transition(request, "expire")
-    before = _request_snapshot(request)
-    request.status = target
-    request.save(update_fields=["status", "updated_at"])
-    _log(
-        request=request,
+    return _move(
+        request,
+        to=target,
         actor=None,
         action="expired",
-        from_status=RequestStatus.APPROVED,
         comment=f"expired at {request.expires_at.isoformat()}",
         via=Via.SYSTEM,
-        before=before,
     )
-    return request
 
 
 def expire_due_access_requests(*, now: datetime | None = None) -> int:
