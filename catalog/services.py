@@ -143,15 +143,16 @@ def create_dataset(
     """Register a dataset. The owner defaults to the actor."""
     _check_identifier("namespace", namespace)
     _check_identifier("name", name)
-    if Dataset.objects.filter(namespace=namespace, name=name).exists():
+    # Colons may stand in namespaces and names, so another split can spell the same URN
+    # (file:///tmp + a:b versus file:///tmp:a + b). A URN must name exactly one dataset; this one
+    # lookup finds the same namespace + name too.
+    urn = dataset_urn(namespace, name)
+    clash = Dataset.objects.filter(dataset_lookup_q(urn)).first()
+    if clash is not None and (clash.namespace, clash.name) == (namespace, name):
         raise Conflict(
             f"A dataset {namespace} / {name} already exists.",
             {"name": ["A dataset with this namespace and name already exists."]},
         )
-    # Colons may stand in namespaces and names, so another split can spell the same URN
-    # (file:///tmp + a:b versus file:///tmp:a + b). A URN must name exactly one dataset.
-    urn = dataset_urn(namespace, name)
-    clash = Dataset.objects.filter(dataset_lookup_q(urn)).first()
     if clash is not None:
         raise Conflict(
             f"The URN {urn} already names the dataset {clash.namespace} / {clash.name}.",
