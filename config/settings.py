@@ -209,6 +209,24 @@ CELERY_BEAT_SCHEDULE["governance-expire-access-requests"] = {
     "task": "governance.tasks.expire_access_requests",
     "schedule": env.int("GOVERNANCE_EXPIRY_SWEEP_SECONDS", default=300),
 }
+# Lineage (docs/lineage.md, "Ingestion"): "sync" folds each OpenLineage event into the graph within
+# its request (the embedded default); "deferred" stores it pending and answers at once, a worker
+# folds pending events in batches and every lineage read folds what is left first (production on
+# PostgreSQL with a worker: several times the events per second).
+LINEAGE_APPLY = env.str("LINEAGE_APPLY", default="sync")
+if LINEAGE_APPLY not in ("sync", "deferred"):
+    raise ImproperlyConfigured(f"LINEAGE_APPLY must be sync or deferred (got {LINEAGE_APPLY!r}).")
+# The safety net for a lost fold message: beat queues a fold this often (0 turns it off).
+LINEAGE_FOLD_SWEEP_SECONDS = env.int("LINEAGE_FOLD_SWEEP_SECONDS", default=60)
+if LINEAGE_FOLD_SWEEP_SECONDS > 0:
+    CELERY_BEAT_SCHEDULE["lineage-fold-pending"] = {
+        "task": "lineage.fold_pending",
+        "schedule": LINEAGE_FOLD_SWEEP_SECONDS,
+    }
+# Clearance answers are kept in the cache until anything they depend on changes (governance/
+# clearance_cache.py): only with a cache every process shares (Redis), so that a change made by a
+# worker or another web process invalidates them everywhere. 0 turns the cache off.
+CLEARANCE_CACHE_SECONDS = env.int("CLEARANCE_CACHE_SECONDS", default=300 if REDIS_URL else 0)
 # Access-request events are POSTed here, signed with HMAC-SHA256 of the body (both needed to send).
 GOVERNANCE_WEBHOOK_URL = env.str("GOVERNANCE_WEBHOOK_URL", default="")
 GOVERNANCE_WEBHOOK_SECRET = env.str("GOVERNANCE_WEBHOOK_SECRET", default="")

@@ -19,8 +19,9 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 @admin.register(LineageEvent)
 class LineageEventAdmin(ReadOnlyAdmin):
-    list_display = ["id", "kind", "event_type", "job_key", "run_id", "event_time", "received_at", "deferred"]
-    list_filter = ["kind", "event_type", "deferred"]
+    list_display = ["id", "kind", "event_type", "job_key", "run_id", "event_time", "received_at", "state"]
+    # "failed" lists the events the graph refused, each with its reason (error).
+    list_filter = ["state", "kind", "event_type", "deferred"]
     search_fields = ["job_key", "run_id"]
     date_hierarchy = "received_at"
 

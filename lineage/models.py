@@ -34,8 +34,17 @@ class RunState(models.TextChoices):
     FAILED = "FAILED", "Failed"
 
 
+class EventState(models.TextChoices):
+    """Where an event stands in the graph: folded, waiting for the folder, or refused by the graph."""
+
+    APPLIED = "applied", "Applied"
+    PENDING = "pending", "Pending"
+    FAILED = "failed", "Failed"
+
+
 class LineageEvent(models.Model):
-    """One accepted OpenLineage event, as received. Never updated nor deleted by the application."""
+    """One accepted OpenLineage event, as received. Its body is never updated and no row is deleted
+    by the application; only the fold's bookkeeping (``state``, ``error``) changes once."""
 
     kind = models.CharField(max_length=10, choices=EventKind.choices)
     event_type = models.CharField(max_length=10, blank=True, help_text="RunEvent eventType, else empty.")
@@ -48,11 +57,25 @@ class LineageEvent(models.Model):
     body = models.JSONField()
     received_at = models.DateTimeField(auto_now_add=True, db_index=True)
     received_by = models.CharField(max_length=150, blank=True)
-    # Set at insert (never after): the event was too large to apply in the request and was queued.
+    # Set at insert (never after): the event was not applied in its request but left to the folder
+    # (LINEAGE_APPLY=deferred, or too many new datasets for a request).
     deferred = models.BooleanField(default=False)
+    # Pending until the folder (lineage.services.fold_pending) applies it; failed, with the reason,
+    # when the graph cannot take it (e.g. its run id belongs to another job): it stays in the record.
+    state = models.CharField(max_length=8, choices=EventState.choices, default=EventState.APPLIED)
+    error = models.TextField(blank=True)
 
     class Meta:
         ordering = ["-id"]
+        indexes = [
+            # Only the backlog and the refused: "anything pending?" before every read, and the counts
+            # of /lineage/backlog, are probes of a tiny index.
+            models.Index(
+                fields=["state", "id"],
+                name="lineage_event_unapplied",
+                condition=~models.Q(state=EventState.APPLIED),
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.kind} {self.event_type} {self.job_key or ''} @ {self.event_time:%Y-%m-%dT%H:%M:%S}"

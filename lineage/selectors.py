@@ -4,8 +4,14 @@ Walks run in the database as one recursive query over the integer edge table (in
 (src, dst) / (dst, src)); only the part of the graph a query touches comes back to Python, where
 networkx does the graph algorithms (paths, export). Every walk is bounded by its depth, so a cycle
 (a job that reads and writes the same table) ends like any other path.
+
+Every public read first folds the events still pending (``current``): with LINEAGE_APPLY=deferred
+a client that posts an event and then asks sees it, as in sync mode. That is the one write a
+selector makes, and it costs one indexed probe when nothing is pending.
 """
 
+import contextvars
+import functools
 import gc
 import json
 from collections import defaultdict
@@ -19,12 +25,34 @@ from django.db import connection
 from django.db.models import QuerySet
 
 from catalog.selectors import datasets_by_ids
-from lineage.models import ColumnEdge, Direction, LineageEvent, Node, NodeKind, Run, RunIO
+from lineage import services
+from lineage.models import ColumnEdge, Direction, EventState, LineageEvent, Node, NodeKind, Run, RunIO
 from lineage.nodes import field_candidates, field_node_id
 
 NODE = Node._meta.db_table
 EDGE = "lineage_edge"
 MAX_DEPTH = 100
+
+
+_caught_up = contextvars.ContextVar("lineage_caught_up", default=False)
+
+
+def current(read):
+    """Decorate a read: fold the pending events first (``services.catch_up``), once per outermost
+    call (a read built of other reads probes once)."""
+
+    @functools.wraps(read)
+    def wrapper(*args, **kwargs):
+        if _caught_up.get():
+            return read(*args, **kwargs)
+        services.catch_up()
+        token = _caught_up.set(True)
+        try:
+            return read(*args, **kwargs)
+        finally:
+            _caught_up.reset(token)
+
+    return wrapper
 
 
 def _pg() -> bool:
@@ -63,10 +91,12 @@ def _spellings(node_id: str) -> list[str]:
     return [node_id] if alias is None else [node_id, alias]
 
 
+@current
 def node_exists(node_id: str) -> bool:
     return Node.objects.filter(key__in=_spellings(node_id)).exists()
 
 
+@current
 def node_by_key(node_id: str) -> Node | None:
     """The node of an id, also when asked by its other spelling (dataset: for a model, or back)."""
     found = {n.key: n for n in Node.objects.filter(key__in=_spellings(node_id))}
@@ -168,6 +198,7 @@ def _walk_with_rows(start: int, *, depth: int, direction: str) -> tuple[Walk, di
     return w, rows
 
 
+@current
 def upstream_datasets(urns: list[str], *, depth: int = 50) -> dict[str, list[str]]:
     """For each dataset URN, the URNs of every DATASET upstream of it (through jobs), nearest first.
 
@@ -213,6 +244,7 @@ def upstream_datasets(urns: list[str], *, depth: int = 50) -> dict[str, list[str
     return out
 
 
+@current
 def downstream_nodes(node_id: str, *, depth: int = 20) -> list[tuple[str, str, int]]:
     """(node id, type, distance) of everything downstream of a node, nearest first ([] if unknown)."""
     node = node_by_key(node_id)
@@ -510,6 +542,7 @@ class _JobRef:
     name: str
 
 
+@current
 def lineage_graph(
     node_id: str, *, depth: int = 20, direction: str = "both", full_job_io: bool = False
 ) -> dict[str, Any] | None:
@@ -580,6 +613,7 @@ def _catalog_only_graph(node_id: str) -> dict[str, Any] | None:
     return graph_from_walk(Walk(start=0, depth={0: 0}), {0: row})
 
 
+@current
 def lineage_graph_bytes(
     node_id: str, *, depth: int = 20, direction: str = "both", full_job_io: bool = False
 ) -> bytes | None:
@@ -592,6 +626,7 @@ def lineage_graph_bytes(
 # Impact and paths
 
 
+@current
 def impact(node_id: str, *, depth: int = 20) -> dict[str, Any] | None:
     """Everything downstream of a node grouped by distance, with whom to tell for each dataset/model.
 
@@ -631,6 +666,7 @@ def impact(node_id: str, *, depth: int = 20) -> dict[str, Any] | None:
     }
 
 
+@current
 def path_between(from_id: str, to_id: str, *, depth: int = 50) -> dict[str, Any] | None:
     """A shortest directed path from one node to another (downstream), else from ``to`` to ``from``.
 
@@ -708,6 +744,7 @@ def _field_known(node: Node, fname: str) -> bool:
     return False
 
 
+@current
 def column_lineage(field_id: str, *, depth: int = 20, with_downstream: bool = False) -> dict[str, Any] | None:
     """Marquez-shaped column lineage around ``datasetField:<ns>:<name>:<field>`` (upstream by default),
     or around every known field of ``dataset:<ns>:<name>``."""
@@ -811,6 +848,7 @@ def column_lineage(field_id: str, *, depth: int = 20, with_downstream: bool = Fa
 # History
 
 
+@current
 def runs_of_dataset(
     node: Node | None, *, direction: str | None = None, version: int | None = None
 ) -> QuerySet[RunIO]:
@@ -825,6 +863,7 @@ def runs_of_dataset(
     return qs.order_by("-run__begun_at", "-run_id", "direction")
 
 
+@current
 def dataset_node_for(ref: str) -> Node | None:
     """The node of a dataset given by catalog id, URN (dataset:...) or model:... id."""
     if ref.isdigit():
@@ -833,6 +872,7 @@ def dataset_node_for(ref: str) -> Node | None:
     return None if node is None or node.kind == NodeKind.JOB else node
 
 
+@current
 def run_detail(run_id: str) -> dict[str, Any] | None:
     run = Run.objects.select_related("job").filter(run_id=run_id.lower()).first()
     if run is None:
@@ -863,10 +903,13 @@ def events(
     run_id: str | None = None,
     job: str | None = None,
     event_type: str | None = None,
+    state: str | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
 ) -> QuerySet[LineageEvent]:
     qs = LineageEvent.objects.all().order_by("-id")
+    if state:
+        qs = qs.filter(state=state)
     if run_id:
         qs = qs.filter(run_id=run_id.lower())
     if job:
@@ -880,6 +923,7 @@ def events(
     return qs
 
 
+@current
 def dataset_facets(dataset_id: int) -> dict[str, Any]:
     """The latest OpenLineage facets reported for a catalog dataset (quality facets shown beside our
     own profile), including the input facets (dataQualityMetrics) of the latest run that read it."""
@@ -893,3 +937,16 @@ def dataset_facets(dataset_id: int) -> dict[str, Any]:
             if k in latest_io.facets:
                 out[k] = latest_io.facets[k]
     return out
+
+
+def backlog() -> dict[str, Any]:
+    """How far the graph is behind the record: events pending (and the oldest one's arrival) and
+    events the graph refused. Counted on the partial index of unapplied events, never the record."""
+    pending = LineageEvent.objects.filter(state=EventState.PENDING)
+    oldest = pending.order_by("id").values_list("received_at", flat=True).first()
+    return {
+        "mode": services.apply_mode(),
+        "pending": pending.count(),
+        "oldestPendingReceivedAt": _iso(oldest),
+        "failed": LineageEvent.objects.filter(state=EventState.FAILED).count(),
+    }

@@ -1,14 +1,18 @@
 """Every write of lineage: taking an OpenLineage event in, and recording a training run.
 
-An event is stored as received and folded into the graph in one transaction: a refused event leaves
-nothing behind, an accepted one is never lost, and the same event sent twice is stored once.
+An event is stored as received and folded into the graph, either in the same transaction
+(LINEAGE_APPLY=sync) or later by the folder (``deferred``: the event is stored pending, a worker
+folds pending events in batches, and every lineage read folds what is left first). A refused event
+leaves nothing behind, an accepted one is never lost, and the same event sent twice is stored once.
 Datasets are resolved or registered only through ``catalog.services.ensure_dataset``.
 """
 
+import contextvars
 import hashlib
 import json
 import logging
 import re
+import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -16,9 +20,10 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, connection, transaction
-from django.db.models import Q
+from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
+from django.db.models import Max, Q
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -30,6 +35,7 @@ from lineage.models import (
     Direction,
     Edge,
     EventKind,
+    EventState,
     LineageEvent,
     Node,
     NodeKind,
@@ -115,20 +121,32 @@ def _unknown_count(pairs: set[tuple[str, str]]) -> int:
     return len(pairs - known)
 
 
-def ingest_event(*, body: Any, actor=None, emit_model_signal: bool = True) -> tuple[LineageEvent, bool]:
+def apply_mode() -> str:
+    """LINEAGE_APPLY: ``sync`` folds each event into the graph within its request, ``deferred`` leaves
+    it pending for the folder (a worker, or the next read)."""
+    return getattr(settings, "LINEAGE_APPLY", "sync")
+
+
+def ingest_event(
+    *, body: Any, actor=None, emit_model_signal: bool = True, apply: str | None = None
+) -> tuple[LineageEvent, bool]:
     """Validate, store and apply one OpenLineage event → (event row, created).
 
     created is False when the very same event was already stored (a client retry): nothing changes.
     Raises ValidationError naming the offending field (→ 400) and stores nothing then.
 
-    An event naming more new datasets than LINEAGE_SYNC_MAX_NEW_DATASETS is stored now and applied
-    by a worker (``event.deferred``): registering thousands of catalog datasets takes longer than
-    a client waits, and the stored event is the record either way.
+    ``apply`` (default: LINEAGE_APPLY) says when the event reaches the graph: ``sync`` within this
+    call, ``deferred`` by the folder (``fold_pending``: a worker queued after commit, or the next
+    lineage read), the event being stored pending. An event naming more new datasets than
+    LINEAGE_SYNC_MAX_NEW_DATASETS is deferred in either mode: registering thousands of catalog
+    datasets takes longer than a client waits, and the stored event is the record either way.
     """
     digest = canonical_hash(body) if isinstance(body, dict) else ""
     kind = validate_event(body, max_datasets=_max_datasets())
     event_time = parse_event_time(body["eventTime"])
-    deferred = _unknown_count(_event_dataset_pairs(kind, body)) > _sync_max_new_datasets()
+    deferred = (apply or apply_mode()) == "deferred" or (
+        _unknown_count(_event_dataset_pairs(kind, body)) > _sync_max_new_datasets()
+    )
     event = LineageEvent(
         kind=kind,
         event_type=(body.get("eventType") or "") if kind == EventKind.RUN else "",
@@ -143,23 +161,26 @@ def ingest_event(*, body: Any, actor=None, emit_model_signal: bool = True) -> tu
         received_at=timezone.now(),
         received_by=getattr(actor, "username", "") or "",
         deferred=deferred,
+        state=EventState.PENDING if deferred else EventState.APPLIED,
     )
+    if deferred:
+        # One INSERT, atomic on its own: no transaction block to open and commit around it.
+        if not _insert_event(event):
+            return LineageEvent.objects.get(body_hash=digest), False
+        transaction.on_commit(request_fold)  # at once, unless the caller holds a transaction
+        return event, True
     with transaction.atomic():
         if not _insert_event(event):
             # The same event was stored before (a retry), or committed first by a concurrent post.
             return LineageEvent.objects.get(body_hash=digest), False
-        if deferred:
-            from lineage.tasks import apply_event
-
-            transaction.on_commit(lambda: apply_event.delay(event.pk))
-        else:
-            _apply(kind, body, event_time, _Ctx(emit_model_signal=emit_model_signal, actor=actor))
+        _apply(kind, body, event_time, _Ctx(emit_model_signal=emit_model_signal, actor=actor))
     return event, True
 
 
 _INSERT_EVENT = (
     "INSERT INTO lineage_lineageevent (kind, event_type, event_time, run_id, job_key, producer, body_hash, body,"
-    " received_at, received_by, deferred) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+    " received_at, received_by, deferred, state, error)"
+    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, '')"
     " ON CONFLICT (body_hash) DO NOTHING RETURNING id"
 )
 
@@ -181,6 +202,7 @@ def _insert_event(event: LineageEvent) -> bool:
         ops.adapt_datetimefield_value(event.received_at),
         event.received_by,
         event.deferred,
+        event.state,
     ]
     with connection.cursor() as cur:
         cur.execute(_INSERT_EVENT, params)
@@ -201,19 +223,132 @@ def _apply(kind: str, body: dict, event_time: datetime, ctx: _Ctx) -> None:
         _apply_dataset_event(body, ctx.actor)
 
 
-@transaction.atomic
-def apply_stored_event(*, event_id: int) -> None:
-    """Fold a stored event into the graph (deferred events, rebuilds). Applying twice is harmless.
+# ---------------------------------------------------------------------------------------------
+# The folder: pending events into the graph, in arrival order, one folder at a time
 
-    An event the graph cannot take (e.g. a run id already used by another job) is logged and left
-    in the record; it was valid OpenLineage and stays there.
-    """
-    event = LineageEvent.objects.get(pk=event_id)
+FOLD_QUEUED = "lineage:fold-queued"
+# Any constant: the advisory lock that serialises folders on PostgreSQL (SQLite serialises writers).
+_FOLD_LOCK = 0x6C696E65  # "line"
+_TRANSIENT = (OperationalError, InterfaceError)  # connection lost, deadlock: retry the batch later
+_folding = contextvars.ContextVar("lineage_folding", default=False)
+
+
+def _fold_batch_size() -> int:
+    return int(getattr(settings, "LINEAGE_FOLD_BATCH", 200))
+
+
+def request_fold() -> None:
+    """Queue one fold task unless one is queued already (a cache flag, cleared by the task when it
+    starts): a burst of events costs one message, not one per event. Never fails the caller: the
+    event is stored, and the periodic sweep (lineage.fold_pending in the beat schedule) and the next
+    read fold it if this message is lost."""
+    from lineage.tasks import fold_pending as task
+
     try:
-        with transaction.atomic():
-            _apply(event.kind, event.body, event.event_time, _Ctx(actor=_poster(event)))
-    except ValidationError as exc:
-        log.warning("lineage event %s not applied to the graph: %s", event_id, exc)
+        if cache.add(FOLD_QUEUED, 1, timeout=int(getattr(settings, "LINEAGE_FOLD_FLAG_SECONDS", 10))):
+            task.delay()
+    except Exception:  # broker or cache down: the sweep folds these events
+        log.exception("lineage: could not queue the fold task; the sweep will fold the pending events")
+
+
+def pending_upto() -> int | None:
+    """The highest id of a pending event, None when none is (one probe of the partial index)."""
+    return LineageEvent.objects.filter(state=EventState.PENDING).aggregate(m=Max("id"))["m"]
+
+
+def catch_up() -> None:
+    """Fold every event stored before this call, so that a read sees what was posted before it.
+
+    Cheap when nothing is pending (one indexed probe). Otherwise it waits for a folder at work (the
+    lock), then folds what that folder left, up to the newest event pending at the call. Nothing
+    while this thread is folding (a read made by a receiver during the fold), and nothing in sync
+    mode: there only events too large for a request are pending, and a read does not wait for them
+    (as before the folder existed; the worker folds them within seconds).
+    """
+    if _folding.get() or apply_mode() != "deferred":
+        return
+    upto = pending_upto()
+    if upto is not None:
+        fold_pending(upto=upto)
+
+
+def fold_pending(*, upto: int | None = None, seconds: float | None = None) -> int:
+    """Fold pending events into the graph in id order, a batch per transaction → events folded.
+
+    Stops when no pending event is left (at or below ``upto`` when given), or after ``seconds``.
+    Each event goes through ``_apply``, the code that sync mode runs within the request. An event the
+    graph refuses is marked failed with the reason and never tried again; a transient database error
+    rolls the batch back (its events stay pending) and propagates, for the task to retry. A worker
+    killed mid-batch loses nothing: the batch's transaction never commits.
+    """
+    done = 0
+    size = _fold_batch_size()
+    stop_at = None if seconds is None else time.monotonic() + seconds
+    while True:
+        n = _fold_batch(size, upto)
+        done += n
+        if n < size or (stop_at is not None and time.monotonic() > stop_at):
+            return done
+
+
+@transaction.atomic
+def _fold_batch(size: int, upto: int | None) -> int:
+    _lock_folding()
+    qs = LineageEvent.objects.filter(state=EventState.PENDING).order_by("id")
+    if upto is not None:
+        qs = qs.filter(id__lte=upto)
+    events = list(qs[:size])
+    _fold(events)
+    return len(events)
+
+
+def _lock_folding() -> None:
+    """One folder at a time (a second one waits here until the first commits); SQLite's write lock
+    (transactions begin IMMEDIATE) serialises folders there."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cur:
+            cur.execute("SELECT pg_advisory_xact_lock(%s)", [_FOLD_LOCK])
+
+
+def _fold(events, *, emit_model_signal: bool = True) -> None:
+    """Apply stored events one by one, each in a savepoint, and record how each went (state)."""
+    token = _folding.set(True)
+    try:
+        _fold_each(events, emit_model_signal)
+    finally:
+        _folding.reset(token)
+
+
+def _fold_each(events, emit_model_signal: bool) -> None:
+    users: dict[str, Any] = {}
+    applied: list[int] = []
+    for event in events:
+        try:
+            with transaction.atomic():
+                ctx = _Ctx(emit_model_signal=emit_model_signal, actor=_poster(event, users))
+                _apply(event.kind, event.body, event.event_time, ctx)
+        except _TRANSIENT:
+            raise
+        except ValidationError as exc:
+            _mark_failed(event, "; ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items()))
+        except Exception as exc:  # a bug or bad data in one event must not stop the others
+            log.exception("lineage event %s could not be folded", event.pk)
+            _mark_failed(event, f"{type(exc).__name__}: {exc}")
+        else:
+            if event.state != EventState.APPLIED:
+                applied.append(event.pk)
+        if len(applied) >= 500:
+            LineageEvent.objects.filter(pk__in=applied).update(state=EventState.APPLIED, error="")
+            applied = []
+    if applied:
+        LineageEvent.objects.filter(pk__in=applied).update(state=EventState.APPLIED, error="")
+
+
+def _mark_failed(event: LineageEvent, message: str) -> None:
+    if event.state == EventState.FAILED and event.error == message[:2000]:
+        return  # a rebuild meeting the same refusal again
+    log.warning("lineage event %s not applied to the graph: %s", event.pk, message)
+    LineageEvent.objects.filter(pk=event.pk).update(state=EventState.FAILED, error=message[:2000])
 
 
 def _poster(event: LineageEvent, cache: dict | None = None):
@@ -233,8 +368,11 @@ def _poster(event: LineageEvent, cache: dict | None = None):
 def rebuild_graph() -> int:
     """Rebuild the whole derived graph from the record, event by event in arrival order → count.
 
+    Pending and failed events are folded too (each event's state says how it went this time).
     Catalog datasets are resolved again through ensure_dataset; the model signal is not re-sent.
     """
+    _lock_folding()
+    _graph_changed()
     ColumnEdge.objects.all().delete()
     Edge.objects.all().delete()
     Node.objects.update(latest_run=None)
@@ -242,20 +380,14 @@ def rebuild_graph() -> int:
     Run.objects.all().delete()
     Node.objects.all().delete()
     count = 0
-    users: dict[str, Any] = {}
+    batch: list[LineageEvent] = []
     for event in LineageEvent.objects.order_by("id").iterator(chunk_size=500):
-        try:
-            with transaction.atomic():
-                _apply(
-                    event.kind,
-                    event.body,
-                    event.event_time,
-                    _Ctx(emit_model_signal=False, actor=_poster(event, users)),
-                )
-        except ValidationError as exc:
-            log.warning("lineage event %s skipped in rebuild: %s", event.pk, exc)
-        count += 1
-    return count
+        batch.append(event)
+        if len(batch) == 500:
+            _fold(batch, emit_model_signal=False)
+            count, batch = count + len(batch), []
+    _fold(batch, emit_model_signal=False)
+    return count + len(batch)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -364,6 +496,7 @@ def _resolve_datasets(specs: list[tuple[str, str, dict]]) -> dict[tuple[str, str
             if node is not None and is_model:
                 node.kind, node.key = NodeKind.MODEL, node_key("model", ns, name)
                 Node.objects.filter(pk=node.pk).update(kind=node.kind, key=node.key)
+                _graph_changed()
         if node is None:
             new.append((ns, name, is_model))
             continue
@@ -378,6 +511,7 @@ def _resolve_datasets(specs: list[tuple[str, str, dict]]) -> dict[tuple[str, str
         if ds is not None:
             node.dataset_id = ds.pk
             Node.objects.filter(pk=node.pk).update(dataset_id=ds.pk)
+            _graph_changed()  # a node of the graph now stands for a catalog dataset
     if new:
         rows = []
         for ns, name, is_model in new:
@@ -701,7 +835,14 @@ def _set_current_edges(job: Node, io: list[tuple[int, str]]) -> bool:
     new = wanted - have
     if new:
         Edge.objects.bulk_create([Edge(src=s, dst=d) for s, d in sorted(new)], ignore_conflicts=True)
+    if gone or new:
+        _graph_changed()
     return has_column_edges
+
+
+def _graph_changed() -> None:
+    """Tell subscribers (governance's cached clearance answers) once this transaction commits."""
+    transaction.on_commit(lambda: signals.graph_changed.send(sender=Node), robust=True)
 
 
 def _set_column_edges(job: Node, specs, nodes: dict, *, replace_all: bool) -> None:
@@ -813,6 +954,7 @@ def record_training_run(
         except ValueError:
             run_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"gouvernail:run:{run_id}"))
     key = node_key("model", model_namespace, model_name)
+    catch_up()  # the runs read here, and the graph this run joins, include every event posted so far
     if Run.objects.filter(run_id=run_id, state=RunState.COMPLETED).exists():
         return key
     owner = getattr(actor, "username", "") or ""
@@ -849,7 +991,8 @@ def record_training_run(
         "outputs": [{"namespace": model_namespace, "name": model_name, "facets": model_facets}],
     }
     with transaction.atomic():
-        ingest_event(body=body, actor=actor, emit_model_signal=False)
+        # Applied now whatever LINEAGE_APPLY says: the caller registers the model on this node.
+        ingest_event(body=body, actor=actor, emit_model_signal=False, apply="sync")
         node = Node.objects.get(key=key)
         if owner and owner not in node.owners:
             Node.objects.filter(pk=node.pk).update(owners=[*node.owners, owner])

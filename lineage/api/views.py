@@ -15,7 +15,7 @@ from rest_framework.views import APIView
 
 from lineage import selectors, services
 from lineage.export import DotRenderer, FastJSONRenderer, GraphMLRenderer
-from lineage.models import LineageEvent
+from lineage.models import EventState, LineageEvent
 from lineage.nodes import check_node_id
 from lineage.spec import parse_event_time
 
@@ -289,6 +289,25 @@ class RunDetailView(APIView):
         return Response(answer)
 
 
+class _BacklogSerializer(serializers.Serializer):
+    mode = serializers.ChoiceField(choices=["sync", "deferred"])
+    pending = serializers.IntegerField()
+    oldestPendingReceivedAt = serializers.DateTimeField(allow_null=True)  # noqa: N815
+    failed = serializers.IntegerField()
+
+
+class BacklogView(APIView):
+    """How far the graph is behind the record (LINEAGE_APPLY=deferred): for monitoring the folder."""
+
+    @extend_schema(
+        operation_id="lineage_backlog",
+        summary="Events not folded into the graph yet, and events the graph refused",
+        responses={200: _BacklogSerializer},
+    )
+    def get(self, request):
+        return Response(selectors.backlog())
+
+
 class LineageEventSerializer(serializers.ModelSerializer):
     class Meta:
         model = LineageEvent
@@ -301,6 +320,8 @@ class LineageEventSerializer(serializers.ModelSerializer):
             "job_key",
             "producer",
             "received_at",
+            "state",
+            "error",
             "body",
         ]
 
@@ -319,8 +340,11 @@ class EventListView(generics.ListAPIView):
                     times[name] = parse_event_time(p[name])
                 except ValueError:
                     raise ValidationError({name: ["Must be an ISO-8601 date-time."]}) from None
+        state = p.get("state")
+        if state and state not in EventState.values:
+            raise ValidationError({"state": [f"Must be one of {', '.join(EventState.values)}."]})
         return selectors.events(
-            run_id=p.get("runId"), job=p.get("job"), event_type=p.get("eventType"), **times
+            run_id=p.get("runId"), job=p.get("job"), event_type=p.get("eventType"), state=state, **times
         )
 
     @extend_schema(
@@ -330,6 +354,12 @@ class EventListView(generics.ListAPIView):
             OpenApiParameter("runId", str),
             OpenApiParameter("job", str, description="job:<ns>:<name>"),
             OpenApiParameter("eventType", str),
+            OpenApiParameter(
+                "state",
+                str,
+                enum=["applied", "pending", "failed"],
+                description="pending: not folded into the graph yet; failed: refused by the graph (see error).",
+            ),
             OpenApiParameter("since", OpenApiTypes.DATETIME),
             OpenApiParameter("until", OpenApiTypes.DATETIME),
         ],
