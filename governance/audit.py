@@ -15,6 +15,7 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 
+from governance import clearance_cache
 from governance.models import AuditRecord, AuditSubject, Via
 
 GENESIS = "0" * 64
@@ -96,6 +97,8 @@ def record(
     rec.save()
     keys = [f"{object_type}:{object_id}", *urns]
     AuditSubject.objects.bulk_create([AuditSubject(record=rec, key=k[:600]) for k in dict.fromkeys(keys)])
+    # Every audited change is governance state that a cached clearance answer may rest on.
+    transaction.on_commit(clearance_cache.bump)
     return rec
 
 

@@ -111,6 +111,8 @@ class _Grants:
     ) -> None:
         self.now = timezone.now()
         self.live: dict[int, tuple[int, Any]] = {}
+        # When the first live approval stops counting (expiry, or the policy's cap on its age).
+        self.valid_until = None
         self.other: dict[int, tuple[int, str, Any]] = {}
         if principal is None or not dataset_ids:
             return
@@ -126,6 +128,11 @@ class _Grants:
                 and not too_old
             ):
                 self.live[ds_id] = (req_id, expires_at)
+                ends = [expires_at] if expires_at is not None else []
+                if days is not None and decided_at is not None:
+                    ends.append(decided_at + timedelta(days=days))
+                if ends and (self.valid_until is None or min(ends) < self.valid_until):
+                    self.valid_until = min(ends)
                 continue
             if status == RequestStatus.APPROVED:
                 status = "expired" if not too_old else f"older than the policy's {days}-day cap"
@@ -163,6 +170,12 @@ def evaluate(*, principal, urns: list[str], purpose: str) -> dict[str, Any]:
 
     Malformed or unknown URNs and a purpose outside the list raise ValidationError naming them.
     """
+    return evaluate_until(principal=principal, urns=urns, purpose=purpose)[0]
+
+
+def evaluate_until(*, principal, urns: list[str], purpose: str) -> tuple[dict[str, Any], float | None]:
+    """(the answer, when it stops holding by the clock alone: the first expiry of an approval it relies
+    on, as epoch seconds, or None). Any other change invalidates it through clearance_cache.bump."""
     if purpose not in Purpose.values:
         raise ValidationError({"purpose": [f"Must be one of {', '.join(Purpose.values)}."]})
     malformed = []
@@ -250,12 +263,13 @@ def evaluate(*, principal, urns: list[str], purpose: str) -> dict[str, Any]:
                 "upstream_blockers": blockers,
             }
         )
-    return {
+    answer = {
         "allowed": all(r["allowed"] for r in results),
         "principal": principal.get_username() if principal is not None else None,
         "purpose": purpose,
         "datasets": results,
     }
+    return answer, grants.valid_until.timestamp() if grants.valid_until is not None else None
 
 
 def _conditions(dataset, pol) -> tuple[bool, list[str]]:

@@ -4,7 +4,7 @@ import logging
 
 from django.db import transaction
 
-from governance import audit
+from governance import audit, clearance_cache
 from governance.models import Via
 
 log = logging.getLogger(__name__)
@@ -113,8 +113,22 @@ def on_profile_finished(sender, version, status=None, error=None, **kwargs) -> N
         log.exception("policy conditions of %s not checked after its profile", version)
 
 
+def on_clearance_input_changed(sender, **kwargs) -> None:
+    """Something a clearance answer rests on changed (a dataset's URN or sensitivity, a profile, the
+    lineage graph): cached answers are stale. Sent after commit, so a recomputation sees the change."""
+    clearance_cache.bump()
+
+
 def connect() -> None:
     from catalog import signals as catalog_signals
+
+    # Any change of a dataset (a rename changes its URN, not only audited fields).
+    for signal, uid in (
+        (catalog_signals.dataset_created, "created"),
+        (catalog_signals.dataset_changed, "changed"),
+        (catalog_signals.dataset_deleted, "deleted"),
+    ):
+        signal.connect(on_clearance_input_changed, dispatch_uid=f"governance-clearance-dataset-{uid}")
 
     catalog_signals.dataset_created.connect(on_dataset_created, dispatch_uid="governance-audit-created")
     catalog_signals.dataset_changed.connect(on_dataset_changed, dispatch_uid="governance-audit-changed")
@@ -124,6 +138,12 @@ def connect() -> None:
 
         profiling_signals.suite_changed.connect(on_suite_changed, dispatch_uid="governance-audit-suite")
         profiling_signals.profile_finished.connect(on_profile_finished, dispatch_uid="governance-conditions")
+        # The latest profile decides a policy's quality and bias conditions.
+        for signal, uid in (
+            (profiling_signals.profile_queued, "queued"),
+            (profiling_signals.profile_finished, "done"),
+        ):
+            signal.connect(on_clearance_input_changed, dispatch_uid=f"governance-clearance-profile-{uid}")
         from governance.selectors import holds_live_approval
         from profiling.visibility import register_value_viewer_check
 
@@ -135,6 +155,9 @@ def connect() -> None:
         from lineage import signals as lineage_signals
     except ImportError:  # lineage not there yet: models are registered through the API only
         return
+    graph_changed = getattr(lineage_signals, "graph_changed", None)
+    if graph_changed is not None:
+        graph_changed.connect(on_clearance_input_changed, dispatch_uid="governance-clearance-lineage")
     model_signal = getattr(lineage_signals, "model_output_recorded", None)
     if model_signal is not None:
         model_signal.connect(on_model_output_recorded, dispatch_uid="governance-model-from-lineage")

@@ -15,3 +15,7 @@ from django.dispatch import Signal
 #          rebuild replays it). Governance gives a model it has not seen before to the first known
 #          user of the model's ownership facet, else to this poster, else to nobody (staff edit it).
 model_output_recorded = Signal()
+
+# The current graph changed: edges added or removed, a node linked to a catalog dataset or turned
+# into a model, or the graph rebuilt. No arguments. Governance's cached clearance answers rest on it.
+graph_changed = Signal()

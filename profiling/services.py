@@ -87,6 +87,7 @@ def queue_profile(*, version, actor=None) -> ProfileRun:
         _reset(run, actor=actor)
     catalog_services.set_version_profile_status(version=version, status=RunStatus.PENDING)
     transaction.on_commit(lambda: _enqueue(run.pk))
+    transaction.on_commit(lambda: signals.profile_queued.send(sender=ProfileRun, version=version))
     return run
 
 

@@ -1,0 +1,143 @@
+"""Cached clearance answers: served again only while nothing they rest on has changed.
+
+Every change below is made inside ``django_capture_on_commit_callbacks(execute=True)``: the cache is
+invalidated after the change's transaction commits, as in production.
+"""
+
+from datetime import timedelta
+
+import pytest
+from django.core.cache import cache
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from catalog import services as catalog_services
+from governance import clearance_cache, services
+from governance.models import AccessRequest
+from governance.tests.test_clearance import _approved, _ask
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def cached(settings):
+    settings.CLEARANCE_CACHE_SECONDS = 300
+    cache.clear()
+    yield
+    cache.clear()
+
+
+def test_the_same_question_again_is_answered_from_the_cache(
+    requester, steward, make_dataset, api_client_for, django_assert_num_queries
+):
+    conf, public = make_dataset("confidential"), make_dataset("public")
+    _approved(requester, [steward], [conf])
+    client = api_client_for(requester)
+    first = _ask(client, [conf, public])
+    assert first.status_code == 200 and first.json()["allowed"] is True
+    with django_assert_num_queries(1):  # the token; nothing of the answer
+        again = _ask(client, [conf, public])
+    assert again.status_code == 200 and again["Content-Type"] == "application/json"
+    assert again.content == first.content
+    # Another order, purpose or principal is another question.
+    assert [d["urn"] for d in _ask(client, [public, conf]).json()["datasets"]] == [public.urn, conf.urn]
+    assert _ask(client, [conf, public], purpose="evaluation").json()["allowed"] is False
+    assert _ask(api_client_for(steward), [conf, public]).json()["allowed"] is False
+
+
+def test_off_without_a_shared_cache(settings, requester, make_dataset, api_client_for):
+    settings.CLEARANCE_CACHE_SECONDS = 0
+    public = make_dataset("public")
+    client = api_client_for(requester)
+    assert _ask(client, [public]).json()["allowed"] is True
+    with CaptureQueriesContext(connection) as queries:
+        assert _ask(client, [public]).json()["allowed"] is True
+    assert len(queries) > 1  # computed again
+
+
+def test_a_revocation_refuses_the_next_question(
+    requester, owner, steward, make_dataset, derive, api_client_for, django_capture_on_commit_callbacks
+):
+    source = make_dataset("restricted", name="raw/patients")
+    features = make_dataset("internal", name="features/patients")
+    with django_capture_on_commit_callbacks(execute=True):
+        derive(features, source)
+        req = _approved(requester, [steward, owner], [source])
+    client = api_client_for(requester)
+    assert _ask(client, [features]).json()["allowed"] is True
+    assert _ask(client, [features]).json()["allowed"] is True  # cached
+    with django_capture_on_commit_callbacks(execute=True):
+        services.revoke_access_request(actor=owner, request=req, comment="study over")
+    again = _ask(client, [features]).json()
+    assert again["allowed"] is False and again["datasets"][0]["upstream_blockers"] == [source.urn]
+
+
+def test_a_stricter_sensitivity_is_seen_at_once(
+    requester, owner, make_dataset, api_client_for, django_capture_on_commit_callbacks
+):
+    ds = make_dataset("internal")
+    client = api_client_for(requester)
+    assert _ask(client, [ds]).json()["allowed"] is True
+    with django_capture_on_commit_callbacks(execute=True):
+        catalog_services.update_dataset(actor=owner, dataset=ds, sensitivity="restricted")
+    body = _ask(client, [ds]).json()
+    assert body["allowed"] is False and body["datasets"][0]["sensitivity"] == "restricted"
+
+
+def test_a_new_lineage_edge_from_a_restricted_source_is_seen_at_once(
+    requester, make_dataset, derive, api_client_for, django_capture_on_commit_callbacks
+):
+    source = make_dataset("restricted", name="raw/claims")
+    features = make_dataset("internal", name="features/claims")
+    client = api_client_for(requester)
+    assert _ask(client, [features]).json()["allowed"] is True
+    with django_capture_on_commit_callbacks(execute=True):
+        derive(features, source)
+    body = _ask(client, [features]).json()
+    assert body["allowed"] is False and body["datasets"][0]["upstream_blockers"] == [source.urn]
+
+
+def test_an_answer_is_not_served_past_the_expiry_of_an_approval_it_rests_on(
+    requester, steward, make_dataset, api_client_for, monkeypatch
+):
+    conf = make_dataset("confidential")
+    req = _approved(requester, [steward], [conf])
+    AccessRequest.objects.filter(pk=req.pk).update(expires_at=timezone.now() + timedelta(hours=1))
+    client = api_client_for(requester)
+    assert _ask(client, [conf]).json()["allowed"] is True
+    # Two hours later (nothing changed in the database but the clock): the approval has expired.
+    later = timezone.now() + timedelta(hours=2)
+    AccessRequest.objects.filter(pk=req.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+    monkeypatch.setattr(clearance_cache.time, "time", lambda: later.timestamp())
+    body = _ask(client, [conf]).json()
+    assert body["allowed"] is False and "expired" in body["datasets"][0]["reasons"][0]
+
+
+def test_a_lost_generation_never_revives_an_old_answer(
+    requester, steward, make_dataset, api_client_for, django_capture_on_commit_callbacks
+):
+    conf = make_dataset("confidential")
+    req = _approved(requester, [steward], [conf])
+    client = api_client_for(requester)
+    assert _ask(client, [conf]).json()["allowed"] is True
+    # The generation is evicted (a Redis restart, memory pressure), and a change is made meanwhile.
+    cache.delete(clearance_cache.GENERATION_KEY)
+    AccessRequest.objects.filter(pk=req.pk).update(status="revoked")
+    assert _ask(client, [conf]).json()["allowed"] is False
+
+
+def test_profiles_and_audited_changes_move_the_generation(
+    owner, make_dataset, django_capture_on_commit_callbacks
+):
+    from profiling import signals as profiling_signals
+
+    ds = make_dataset("confidential")
+    _, start = clearance_cache.lookup(None, "training", [])
+    profiling_signals.profile_finished.send(sender=None, version=None, status="failed")
+    _, after_profile = clearance_cache.lookup(None, "training", [])
+    assert after_profile > start
+    with django_capture_on_commit_callbacks(execute=True):
+        services.set_dataset_policy(actor=owner, dataset=ds, require_quality_pass=True)
+    _, after_policy = clearance_cache.lookup(None, "training", [])
+    assert after_policy > after_profile
