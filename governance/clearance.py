@@ -90,6 +90,15 @@ def upstream_of(urns: list[str]) -> dict[str, list[str]]:
     return upstream_datasets(urns)
 
 
+def lineage_current() -> None:
+    """Fold lineage events still pending (deferred ingestion), as lineage's own reads do."""
+    try:
+        from lineage.services import catch_up
+    except ImportError:
+        return
+    catch_up()
+
+
 def latest_profile_summary(dataset) -> dict | None:
     try:
         from profiling.selectors import latest_profile_summary as summary

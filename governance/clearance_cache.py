@@ -20,6 +20,7 @@ is 0 without REDIS_URL). A hit costs one cache round trip for the generation and
 
 import hashlib
 import time
+from collections.abc import Callable
 
 from django.conf import settings
 from django.core.cache import cache
@@ -65,6 +66,21 @@ def lookup(principal_id: int | None, purpose: str, urns: list[str]) -> tuple[byt
     if entry is not None and entry[0] == generation and entry[1] > time.time():
         return entry[2], generation
     return None, generation
+
+
+def answer_json(*, principal, urns: list[str], purpose: str, render: Callable[[dict], bytes]) -> bytes:
+    """The clearance answer as JSON: the cached one while valid, else computed, rendered and kept."""
+    from governance import clearance
+
+    # Lineage events still pending (LINEAGE_APPLY=deferred) are folded first: a fold that changes the
+    # graph moves the generation, so an answer cached before it is not served.
+    clearance.lineage_current()
+    body, generation = lookup(principal.pk, purpose, urns)
+    if body is None:
+        answer, valid_until = clearance.evaluate_until(principal=principal, urns=urns, purpose=purpose)
+        body = render(answer)
+        store(principal.pk, purpose, urns, generation=generation, body=body, valid_until=valid_until)
+    return body
 
 
 def store(

@@ -195,13 +195,9 @@ class ClearanceView(APIView):
         if not (clearance_cache.enabled() and request.accepted_renderer.format == "json"):
             return Response(clearance.evaluate(principal=principal, urns=urns, purpose=purpose))
         # Pipelines ask the same question again and again: a still-valid answer is served as stored.
-        body, generation = clearance_cache.lookup(principal.pk, purpose, urns)
-        if body is None:
-            answer, valid_until = clearance.evaluate_until(principal=principal, urns=urns, purpose=purpose)
-            body = JSONRenderer().render(answer)
-            clearance_cache.store(
-                principal.pk, purpose, urns, generation=generation, body=body, valid_until=valid_until
-            )
+        body = clearance_cache.answer_json(
+            principal=principal, urns=urns, purpose=purpose, render=JSONRenderer().render
+        )
         return HttpResponse(body, content_type="application/json")
 
 

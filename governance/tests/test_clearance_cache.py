@@ -141,3 +141,23 @@ def test_profiles_and_audited_changes_move_the_generation(
         services.set_dataset_policy(actor=owner, dataset=ds, require_quality_pass=True)
     _, after_policy = clearance_cache.lookup(None, "training", [])
     assert after_policy > after_profile
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_pending_lineage_event_is_folded_before_a_cached_answer_is_served(
+    settings, requester, make_dataset, derive, api_client_for
+):
+    """Deferred ingestion: the event is stored pending; the next question folds it first (as every
+    lineage read does), the new edge moves the generation, and the cached answer is not served."""
+    from lineage.models import LineageEvent
+
+    settings.LINEAGE_APPLY = "deferred"
+    settings.CELERY_TASK_ALWAYS_EAGER = False  # no folder: only the read may fold it
+    source = make_dataset("restricted", name="raw/visits")
+    features = make_dataset("internal", name="features/visits")
+    client = api_client_for(requester)
+    assert _ask(client, [features]).json()["allowed"] is True
+    derive(features, source)
+    assert LineageEvent.objects.filter(state="pending").count() == 1
+    body = _ask(client, [features]).json()
+    assert body["allowed"] is False and body["datasets"][0]["upstream_blockers"] == [source.urn]
