@@ -12,6 +12,7 @@ https://openlineage.io/spec/2-0-2/OpenLineage.json is restated here (same ``$def
 Errors name the field path as API.md asks, e.g. ``{"run.runId": ["This field is required."]}``.
 """
 
+import re
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -23,6 +24,7 @@ from lineage.models import EventKind
 
 RUN_EVENT_TYPES = ["START", "RUNNING", "COMPLETE", "ABORT", "FAIL", "OTHER"]
 MAX_IDENT = 255  # the catalog's limit for namespaces and names
+_CONTROL = re.compile("[\x00-\x1f\x7f]")
 
 _FACETS = {"type": "object", "additionalProperties": {"type": "object"}}
 _DATASET = {
@@ -194,8 +196,54 @@ def _check_ident(errors: dict[str, list[str]], path: str, value: Any) -> None:
         errors.setdefault(path, []).append("May not be blank.")
     elif len(value) > MAX_IDENT:
         errors.setdefault(path, []).append(f"At most {MAX_IDENT} characters (got {len(value)}).")
-    elif any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+    elif _CONTROL.search(value):
         errors.setdefault(path, []).append("Control characters (newlines, tabs, NUL...) are not allowed.")
+
+
+def _facets_ok(value: Any) -> bool:
+    return isinstance(value, dict) and all(isinstance(v, dict) for v in value.values())
+
+
+def _named_ok(item: Any, extra: str = "") -> bool:
+    """A Job or a Dataset (with its input/output facets): an object with string namespace and name."""
+    return (
+        isinstance(item, dict)
+        and isinstance(item.get("namespace"), str)
+        and isinstance(item.get("name"), str)
+        and ("facets" not in item or _facets_ok(item["facets"]))
+        and (not extra or extra not in item or _facets_ok(item[extra]))
+    )
+
+
+def conforms(body: dict, kind: str) -> bool:
+    """True only if the schema of ``kind`` accepts ``body`` (the same checks as SCHEMA, in plain
+    Python: ~50 times faster than jsonschema, and valid events are the hot path of ingestion). False
+    when anything is off: the caller then asks jsonschema, whose errors name the fields.
+    A test compares the two on thousands of mutated events."""
+    if not all(isinstance(body.get(k), str) for k in ("eventTime", "producer", "schemaURL")):
+        return False
+    if kind == EventKind.DATASET:
+        return _named_ok(body.get("dataset"))
+    if not _named_ok(body.get("job")):
+        return False
+    for side, extra in (("inputs", "inputFacets"), ("outputs", "outputFacets")):
+        items = body.get(side, [])
+        if not isinstance(items, list) or not all(_named_ok(ds, extra) for ds in items):
+            return False
+    if kind == EventKind.JOB:
+        return True
+    if "eventType" in body and body["eventType"] not in RUN_EVENT_TYPES:
+        return False
+    run = body.get("run")
+    if not isinstance(run, dict) or not isinstance(run.get("runId"), str):
+        return False
+    if "facets" in run and not _facets_ok(run["facets"]):
+        return False
+    try:
+        uuid.UUID(run["runId"])
+    except ValueError:
+        return False
+    return True
 
 
 def validate_event(body: Any, *, max_datasets: int) -> str:
@@ -204,10 +252,11 @@ def validate_event(body: Any, *, max_datasets: int) -> str:
         raise ValidationError({"non_field_errors": ["An OpenLineage event is a JSON object."]})
     kind = event_kind(body)
     errors: dict[str, list[str]] = {}
-    for error in sorted(_VALIDATORS[kind].iter_errors(body), key=lambda e: list(e.absolute_path)):
-        errors.setdefault(_path(error), []).append(_message(error))
-        if len(errors) >= 20:
-            break
+    if not conforms(body, kind):
+        for error in sorted(_VALIDATORS[kind].iter_errors(body), key=lambda e: list(e.absolute_path)):
+            errors.setdefault(_path(error), []).append(_message(error))
+            if len(errors) >= 20:
+                break
     if isinstance(body.get("eventTime"), str):
         try:
             parse_event_time(body["eventTime"])
