@@ -14,6 +14,10 @@ MEDIA_ROOT = tempfile.mkdtemp(prefix="gouvernail-test-media-")
 # An existing folder: WhiteNoise warns on every request when STATIC_ROOT is missing (a fresh clone).
 STATIC_ROOT = tempfile.mkdtemp(prefix="gouvernail-test-static-")
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+# Cached clearance answers are invalidated after a change's transaction commits, and most tests run
+# inside one transaction: the tests of the cache turn it on themselves (governance/tests/
+# test_clearance_cache.py, and across processes with Redis in tests/integration/).
+CLEARANCE_CACHE_SECONDS = 0
 STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}  # noqa: F405
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A file, not :memory:, so that a worker process started by a test can open the same database.

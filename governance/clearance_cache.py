@@ -15,7 +15,8 @@ profile of each dataset), plus the clock (approvals expire). So an answer is cac
 
 Only with a cache that every process shares (Redis): with a per-process cache a change made in a
 worker would not reach the web process's copy, so settings leave it off then (CLEARANCE_CACHE_SECONDS
-is 0 without REDIS_URL). A hit costs one cache round trip for the generation and the answer together.
+is 0 without REDIS_URL). Every process bumps, whether or not it serves cached answers itself. A hit
+costs one cache round trip for the generation and the answer together.
 """
 
 import hashlib
@@ -46,9 +47,10 @@ def _start() -> int:
 
 
 def bump() -> None:
-    """Make every cached answer stale. Called after the transaction of a change has committed."""
-    if not enabled():
-        return
+    """Make every cached answer stale. Called after the transaction of a change has committed.
+
+    Whether or not this process serves cached answers: a worker changes what the web processes
+    have cached (one INCR per change)."""
     try:
         cache.incr(GENERATION_KEY)
     except ValueError:  # not there (first change, or evicted): a fresh start above every old value

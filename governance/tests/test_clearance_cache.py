@@ -22,9 +22,9 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture(autouse=True)
 def cached(settings):
+    """The cache on, in this process's memory (the test run's Redis, if any, is left alone)."""
     settings.CLEARANCE_CACHE_SECONDS = 300
-    cache.clear()
-    yield
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     cache.clear()
 
 
@@ -145,14 +145,16 @@ def test_profiles_and_audited_changes_move_the_generation(
 
 @pytest.mark.django_db(transaction=True)
 def test_a_pending_lineage_event_is_folded_before_a_cached_answer_is_served(
-    settings, requester, make_dataset, derive, api_client_for
+    settings, requester, make_dataset, derive, api_client_for, monkeypatch
 ):
     """Deferred ingestion: the event is stored pending; the next question folds it first (as every
     lineage read does), the new edge moves the generation, and the cached answer is not served."""
+    from lineage import services as lineage_services
     from lineage.models import LineageEvent
 
     settings.LINEAGE_APPLY = "deferred"
-    settings.CELERY_TASK_ALWAYS_EAGER = False  # no folder: only the read may fold it
+    # The folder has not come round yet (its message is queued, or lost): only the read may fold.
+    monkeypatch.setattr(lineage_services, "request_fold", lambda: None)
     source = make_dataset("restricted", name="raw/visits")
     features = make_dataset("internal", name="features/visits")
     client = api_client_for(requester)

@@ -24,3 +24,15 @@ def block_then_create_user(username: str, started: str, release: str) -> None:
 
         time.sleep(0.05)
     get_user_model().objects.get_or_create(username=username)
+
+
+@shared_task(name="tests.integration.tasks.revoke_access_request")
+def revoke_access_request(request_id: int, username: str) -> None:
+    """Revoke through the service, in the worker: a change made by another process than the web's."""
+    from governance import services
+    from governance.models import AccessRequest
+
+    actor = get_user_model().objects.get(username=username)
+    services.revoke_access_request(
+        actor=actor, request=AccessRequest.objects.get(pk=request_id), comment="by worker"
+    )
