@@ -60,3 +60,54 @@ def test_internal_datasets_show_values_to_everyone(
         catalog_services.add_version_from_uri(actor=owner, dataset=dataset, uri=path.as_uri())
     columns, answer = _profile(api_client_for(outsider), dataset)
     assert columns["patient_id"]["min"] == "P0400" and "values_hidden" not in answer
+
+
+SUITE = [
+    {
+        "type": "expect_column_values_to_be_in_set",
+        "kwargs": {"column": "ward", "value_set": ["north", "south"]},
+    },
+    {
+        "type": "expect_column_values_to_match_regex",
+        "kwargs": {"column": "patient_id", "regex": "^P04[0-9]{2}$"},
+    },
+    {
+        "type": "expect_column_values_to_be_between",
+        "kwargs": {"column": "age", "min_value": 30, "max_value": 69},
+    },
+]
+
+
+def test_a_suites_literal_values_follow_who_may_see_the_data(
+    make_dataset, owner, steward, requester, data_root, api_client_for, django_capture_on_commit_callbacks
+):
+    """A value set lists real cells (a suite proposed from a profile lists a column's values)."""
+    from profiling import services as profiling_services
+
+    dataset = make_dataset("confidential", name="clinical/wards")
+    profiling_services.save_suite(actor=steward, dataset=dataset, expectations=SUITE)
+    path = data_root / "wards.csv"
+    path.write_text(CSV)
+    with django_capture_on_commit_callbacks(execute=True):
+        catalog_services.add_version_from_uri(actor=owner, dataset=dataset, uri=path.as_uri())
+
+    url = f"/api/v1/datasets/{dataset.pk}/expectation-suite/"
+    hidden = api_client_for(requester).get(url)
+    assert hidden.status_code == 200, hidden.content[:300]
+    kwargs = [e["kwargs"] for e in hidden.json()["expectations"]]
+    assert kwargs == [
+        {"column": "ward", "value_set": []},
+        {"column": "patient_id", "regex": None},
+        {"column": "age", "min_value": 30, "max_value": 69},
+    ]
+    assert "hidden" in hidden.json()["values_hidden"]
+    assert "north" not in hidden.content.decode() and "P04" not in hidden.content.decode()
+    _, answer = _profile(api_client_for(requester), dataset)
+    assert "north" not in str(answer["quality"]["results"]) and answer["quality"]["score"] == 1.0
+
+    shown = api_client_for(steward).get(url).json()
+    assert (
+        shown["expectations"][0]["kwargs"]["value_set"] == ["north", "south"] and "values_hidden" not in shown
+    )
+    _, answer = _profile(api_client_for(steward), dataset)
+    assert "north" in str(answer["quality"]["results"])

@@ -102,6 +102,12 @@ class SuiteSerializer(serializers.Serializer):
     origin = serializers.CharField(read_only=True, allow_null=True)
     updated_by = serializers.CharField(read_only=True, allow_null=True)
     updated_at = serializers.DateTimeField(read_only=True, allow_null=True)
+    values_hidden = serializers.CharField(
+        required=False,
+        read_only=True,
+        help_text="Present when the expectations' literal values (value sets, regexes) were removed: the "
+        "dataset is confidential or restricted and the caller may not see its data.",
+    )
 
 
 class SuiteWriteSerializer(serializers.Serializer):

@@ -26,7 +26,7 @@ from profiling.api.serializers import (
     SuiteSerializer,
     SuiteWriteSerializer,
 )
-from profiling.visibility import profile_for_viewer
+from profiling.visibility import profile_for_viewer, suite_for_viewer
 
 ERROR = OpenApiResponse(description='{"detail": "...", "errors": {field: [messages]}}')
 
@@ -82,7 +82,8 @@ class ExpectationSuiteView(DatasetScopedView):
 
     @extend_schema(responses={200: SuiteSerializer, 404: ERROR}, summary="The dataset's expectation suite")
     def get(self, request, dataset_pk: int):
-        return Response(selectors.suite_answer(self.get_dataset()))
+        dataset = self.get_dataset()
+        return Response(suite_for_viewer(selectors.suite_answer(dataset), user=request.user, dataset=dataset))
 
     @extend_schema(
         request=SuiteWriteSerializer,
