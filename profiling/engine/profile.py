@@ -6,6 +6,7 @@ sample, and drift keeps sketches and a small sample for a later comparison (drif
 """
 
 import math
+import re
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -276,9 +277,9 @@ def _one_pass(
                     warnings.append(
                         f"Column {c.name} mixes numbers and text ({share:.0%} of the sampled values are numbers)."
                     )
-            elif c.family == "integer" and c.max is not None and abs(float(c.max)) >= 1e12:
+            elif (text := _numbers_worth_a_pii_check(c, values)) is not None:
                 kinds, rates = pii_mod.detect(
-                    values.cast(pa.string()),
+                    text,
                     threshold=options.pii_match_threshold,
                     regions=options.phone_regions,
                     seed=options.seed,
@@ -459,6 +460,40 @@ def _empty_bias(sensitive: list[str], label_column: str | None, positive_label: 
         "underrepresented": [],
         "proxies": [],
     }
+
+
+# Words of a column name that say it holds phone numbers ("phone", "customer_mobile", "msisdn", "telNo").
+_PHONE_WORDS = {"phone", "tel", "telephone", "mobile", "msisdn", "cell", "cellphone", "fax"}
+_NAME_WORDS = re.compile(r"[^A-Za-z]+|(?<=[a-z])(?=[A-Z])")
+
+
+def _named_like_a_phone(name: str) -> bool:
+    words = {w.lower() for w in _NAME_WORDS.split(name) if w}
+    return bool(words & _PHONE_WORDS) or any("phone" in w for w in words)
+
+
+def _numbers_worth_a_pii_check(c: ColumnStats, values: pa.Array) -> pa.Array | None:
+    """A numeric column's sample as digit strings when its numbers may be personal data, else None.
+
+    Card numbers (13-19 digits) are long enough to check whatever the column's name: the Luhn checksum
+    keeps the false positives out. Phone numbers are read as numbers from CSV too (``4155552671``;
+    E.164's ``+14155552671`` becomes a float), but any 10-digit identifier validates as a phone number
+    in some region, so those are checked only in a column named like one. Floats count only when every
+    sampled value is a whole number.
+    """
+    if c.family not in ("integer", "float") or c.max is None:
+        return None
+    biggest = max(abs(float(c.max)), abs(float(c.min)) if c.min is not None else 0.0)
+    if not (biggest >= 1e12 and c.family == "integer") and not (
+        biggest >= 1e9 and _named_like_a_phone(c.name)
+    ):
+        return None
+    if pa.types.is_floating(values.type):
+        finite = pc.drop_null(values)
+        if len(finite) == 0 or not pc.all(pc.equal(pc.floor(finite), finite)).as_py():
+            return None
+        values = finite.cast(pa.int64())
+    return values.cast(pa.string())
 
 
 def _sample_values(sampled: dict[str, pa.ChunkedArray] | None, name: str) -> pa.Array | None:

@@ -179,3 +179,26 @@ def test_a_faker_table_flags_each_column_with_its_own_kind(write):
     )
     r = profile_file(write("faker.csv", frame.to_csv(index=False)), format="csv")
     assert r.pii == {"phone": ["phone"], "ip": ["ip_address"], "email": ["email"]}
+
+
+def test_phone_numbers_read_as_numbers_are_found_in_a_column_named_like_a_phone(write):
+    """CSV readers make numbers of phones: ``4155552671`` an integer, E.164's ``+14155552671`` a
+    float. Ten-digit identifiers validate as phones too, so only a column named like one is checked."""
+    us = [f"{area}555{i:04d}" for i, area in zip(range(300), [415, 212, 617, 303, 206] * 60, strict=True)]
+    frame = pd.DataFrame(
+        {
+            "customer_phone": [int(v) for v in us],
+            "mobileE164": [f"+1{v}" for v in us],
+            "order_id": [int(v) for v in us],  # the same digits, named as what they are here
+            "amount": [float(i) + 0.5 for i in range(300)],
+        }
+    )
+    r = profile_file(write("phones.csv", frame.to_csv(index=False)), format="csv")
+    assert column(r, "mobileE164")["type"] in ("float", "integer")  # read as numbers
+    assert r.pii == {"customer_phone": ["phone"], "mobileE164": ["phone"]}
+    assert column(r, "customer_phone")["top_values"] == []  # redacted like any PII column
+
+
+def test_whole_number_floats_only(write):
+    frame = pd.DataFrame({"phone": [4155550100.25 + i for i in range(200)]})
+    assert profile_file(write("f.csv", frame.to_csv(index=False)), format="csv").pii == {}
