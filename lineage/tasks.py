@@ -1,7 +1,6 @@
 """Lineage tasks: thin, take ids, call a service."""
 
 from celery import shared_task
-from django.core.cache import cache
 from django.db import InterfaceError, OperationalError
 
 from lineage import services
@@ -15,17 +14,8 @@ from lineage import services
     max_retries=5,
 )
 def fold_pending() -> int:
-    """Fold the pending events into the graph (queued after an event is stored, and by beat).
-
-    The flag is cleared first, so that an event stored while this runs queues the next fold. After
-    a minute of a backlog that keeps growing it hands over to a fresh task rather than holding the
-    worker (and the broker's visibility timeout) indefinitely.
-    """
-    cache.delete(services.FOLD_QUEUED)
-    done = services.fold_pending(seconds=60)
-    if services.pending_upto() is not None:
-        services.request_fold()
-    return done
+    """Fold the pending events into the graph (queued after events are stored, and by beat)."""
+    return services.fold_queued()
 
 
 @shared_task(
