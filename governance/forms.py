@@ -46,3 +46,72 @@ class DecisionForm(forms.Form):
 
 class RevokeForm(forms.Form):
     comment = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False, max_length=10_000)
+
+
+# The API's words (rest_framework's FloatField and IntegerField) for a value that is not a number,
+# so that the page and PUT /api/v1/datasets/{id}/policy/ say the same thing; the range messages
+# ("Ensure this value is greater than or equal to 0.") are already the same in both.
+NOT_A_NUMBER = {"invalid": "A valid number is required."}
+NOT_AN_INTEGER = {"invalid": "A valid integer is required."}
+
+
+class DatasetPolicyForm(forms.Form):
+    """A dataset's policy as its owner, a steward or staff sets it. An empty field removes the
+    condition; governance.services.set_dataset_policy checks the same ranges again and writes."""
+
+    require_quality_pass = forms.BooleanField(
+        required=False,
+        label="Require a passing quality suite",
+        help_text="Clearance needs the latest profiled version to pass its quality suite.",
+    )
+    max_parity_difference = forms.FloatField(
+        required=False,
+        min_value=0,
+        max_value=1,
+        label="Cap on demographic parity difference",
+        help_text="Between 0 and 1, e.g. 0.1; empty for no cap. Checked on every sensitive column.",
+        error_messages=NOT_A_NUMBER,
+        widget=forms.NumberInput(attrs={"step": "any", "inputmode": "decimal"}),
+    )
+    max_approval_days = forms.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=3650,
+        label="Cap on an approval's age (days)",
+        help_text="An approval counts for at most this many days; empty for no cap.",
+        error_messages=NOT_AN_INTEGER,
+    )
+
+    @classmethod
+    def initial_for(cls, policy) -> dict:
+        if policy is None:
+            return {}
+        return {
+            "require_quality_pass": policy.require_quality_pass,
+            "max_parity_difference": policy.max_parity_difference,
+            "max_approval_days": policy.max_approval_days,
+        }
+
+    def service_data(self) -> dict:
+        return {name: self.cleaned_data[name] for name in self.fields}
+
+
+class ModelCardForm(forms.Form):
+    """What a model's owner writes on its card; the length limit is the service's (same message as the API)."""
+
+    intended_use = forms.CharField(
+        required=False,
+        strip=False,  # Markdown: leading spaces make a code block
+        widget=forms.Textarea(attrs={"rows": 6}),
+        help_text="Markdown: what the model is for, who should use it, what it must not be used for.",
+    )
+    caveats = forms.CharField(
+        required=False,
+        strip=False,
+        label="Caveats and recommendations",
+        widget=forms.Textarea(attrs={"rows": 6}),
+        help_text="Markdown: known limits, groups it was not evaluated on, advice to users.",
+    )
+
+    def service_data(self) -> dict:
+        return {"intended_use": self.cleaned_data["intended_use"], "caveats": self.cleaned_data["caveats"]}

@@ -13,8 +13,10 @@ pages = [
     path("access/<int:pk>/revoke/", views.revoke_view, name="revoke"),
     path("access/<int:pk>/withdraw/", views.withdraw_view, name="withdraw"),
     path("datasets/<int:pk>/access/", views.dataset_access_view, name="dataset-access"),
+    path("datasets/<int:pk>/policy/", views.dataset_policy_view, name="dataset-policy"),
     path("models/", views.models_view, name="models"),
     path("models/<int:pk>/", views.model_card_view, name="model"),
+    path("models/<int:pk>/card/", views.model_card_edit_view, name="model-edit"),
     path("audit/", views.audit_view, name="audit"),
 ]
 

@@ -12,13 +12,17 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.text import capfirst
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from catalog import selectors as catalog_selectors
 from catalog.errors import Conflict, NotAllowed
 from catalog.forms import add_service_errors
+from catalog.markdown import render_markdown
+from catalog.permissions import can_change_dataset
 from governance import cards, clearance, policies, selectors, services
-from governance.forms import AccessRequestForm, DecisionForm, RevokeForm
+from governance.forms import AccessRequestForm, DatasetPolicyForm, DecisionForm, ModelCardForm, RevokeForm
 from governance.models import AccessRequest, Decision, ModelVersion, Purpose, RequestStatus, Via
 from profiling import selectors as profiling_selectors
 
@@ -290,19 +294,63 @@ def withdraw_view(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("governance:request", pk=pk)
 
 
-@login_required
-@require_GET
-def dataset_access_view(request: HttpRequest, pk: int) -> HttpResponse:
-    """The signed-in user's clearance for one dataset (a panel of the dataset page), per purpose."""
+def _invalid(request: HttpRequest) -> int:
+    """The status of a form sent back with its errors: 400, or 422 to htmx. app.js swaps a 422 into
+    the page for forms marked data-swap-invalid (htmx 2 swaps no 4xx by itself), and django-htmx's
+    debug script, which replaces the whole page with any 400 answer under DEBUG, leaves 422 alone."""
+    return 422 if request.htmx else 400
+
+
+def _visible_dataset(user, pk: int):
     try:
-        dataset = catalog_selectors.dataset_list(user=request.user).get(pk=pk)
+        return catalog_selectors.dataset_list(user=user).get(pk=pk)
     except Exception as exc:
         if exc.__class__.__name__ == "DoesNotExist":
             raise Http404("No such dataset.") from exc
         raise
-    purpose = request.GET.get("purpose", Purpose.TRAINING)
-    if purpose not in Purpose.values:
-        purpose = Purpose.TRAINING
+
+
+def _purpose(value: str | None) -> str:
+    return value if value in Purpose.values else Purpose.TRAINING
+
+
+def _policy_words(dataset, policy) -> list[str]:
+    """The dataset's effective policy in plain words: what its sensitivity asks, then each condition."""
+    words = [capfirst(policies.requirement_text(dataset.sensitivity)) + "."]
+    if policy is not None and policy.require_quality_pass:
+        words.append("A passing quality suite on the latest profiled version is required.")
+    else:
+        words.append("A passing quality suite is not required.")
+    if policy is not None and policy.max_parity_difference is not None:
+        cap = f"{policy.max_parity_difference:g}"
+        columns = ", ".join(dataset.sensitive_columns or [])
+        words.append(
+            f"Demographic parity difference at most {cap} on every sensitive column ({columns})."
+            if columns
+            else f"Demographic parity difference at most {cap}; no sensitive column is named, "
+            "so there are no bias figures and clearance is refused until there are."
+        )
+    else:
+        words.append("No cap on bias disparity (demographic parity difference).")
+    if policy is not None and policy.max_approval_days:
+        days = policy.max_approval_days
+        words.append(
+            f"An approval counts for at most {days} day{'s' if days != 1 else ''} after it is given."
+        )
+    else:
+        words.append("No cap on an approval's age: it lasts until it expires or is revoked.")
+    return words
+
+
+def _access_panel(
+    request: HttpRequest, dataset, purpose: str, *, policy_form=None, status: int = 200, **extra
+):
+    """The access panel: the signed-in user's clearance for the dataset, and the dataset's policy
+    (with its edit form for those who may change it). A partial for htmx, else a page of its own."""
+    policy = selectors.policy_of(dataset)
+    may_edit = can_change_dataset(request.user, dataset)
+    if may_edit and policy_form is None:
+        policy_form = DatasetPolicyForm(initial=DatasetPolicyForm.initial_for(policy), auto_id="policy-%s")
     answer = clearance.evaluate(principal=request.user, urns=[dataset.urn], purpose=purpose)
     template = "governance/_access_panel.html" if request.htmx else "governance/access_page.html"
     return render(
@@ -314,9 +362,51 @@ def dataset_access_view(request: HttpRequest, pk: int) -> HttpResponse:
             "purposes": Purpose.choices,
             "answer": answer,
             "result": answer["datasets"][0],
-            "requirement": policies.requirement_text(dataset.sensitivity),
+            "policy": policy,
+            "policy_words": _policy_words(dataset, policy),
+            "policy_form": policy_form if may_edit else None,
+            **extra,
         },
+        status=status,
     )
+
+
+@login_required
+@require_GET
+def dataset_access_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """The signed-in user's clearance for one dataset (a panel of the dataset page), per purpose."""
+    dataset = _visible_dataset(request.user, pk)
+    return _access_panel(request, dataset, _purpose(request.GET.get("purpose")))
+
+
+@login_required
+@require_POST
+def dataset_policy_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """Set a dataset's policy from the access panel: the owner, a steward or staff (others: 403).
+
+    Without JavaScript: POST, then a redirect to the access page; with htmx the panel is swapped.
+    Errors are shown beside their fields (see _invalid for the status)."""
+    dataset = _visible_dataset(request.user, pk)
+    if not can_change_dataset(request.user, dataset):
+        raise PermissionDenied("Only the dataset's owner, a steward or staff may change its policy.")
+    purpose = _purpose(request.POST.get("purpose"))
+    form = DatasetPolicyForm(request.POST, auto_id="policy-%s")
+    if form.is_valid():
+        try:
+            services.set_dataset_policy(
+                actor=request.user, dataset=dataset, via=Via.UI, **form.service_data()
+            )
+        except NotAllowed as exc:
+            raise PermissionDenied(str(exc)) from exc
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+        else:
+            if request.htmx:
+                return _access_panel(request, dataset, purpose, policy_saved=True)
+            messages.success(request, "Policy saved.")
+            url = reverse("governance:dataset-access", args=[pk])
+            return redirect(f"{url}?purpose={purpose}" if purpose != Purpose.TRAINING else url)
+    return _access_panel(request, dataset, purpose, policy_form=form, status=_invalid(request))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -330,15 +420,59 @@ def models_view(request: HttpRequest) -> HttpResponse:
     return render(request, "governance/models.html", {"page": page})
 
 
+def _model_version(user, pk: int) -> ModelVersion:
+    try:
+        return selectors.model_version_list(user=user).get(pk=pk)
+    except ModelVersion.DoesNotExist as exc:
+        raise Http404("No such model version.") from exc
+
+
+def _model_card(request: HttpRequest, mv: ModelVersion, *, form=None, status: int = 200, **extra):
+    """The card (the page, or for htmx the part that holds the card and its edit form)."""
+    may_edit = services.can_edit_model(request.user, mv)
+    if may_edit and form is None:
+        form = ModelCardForm(initial={"intended_use": mv.intended_use, "caveats": mv.caveats})
+    template = "governance/_model_card.html" if request.htmx else "governance/model_card.html"
+    context = {"mv": mv, "card": cards.build_card(mv), "form": form if may_edit else None, **extra}
+    return render(request, template, context, status=status)
+
+
 @login_required
 @require_GET
 def model_card_view(request: HttpRequest, pk: int) -> HttpResponse:
     """A model version's card, laid out to be read on screen and printed."""
-    try:
-        mv = selectors.model_version_list(user=request.user).get(pk=pk)
-    except ModelVersion.DoesNotExist as exc:
-        raise Http404("No such model version.") from exc
-    return render(request, "governance/model_card.html", {"mv": mv, "card": cards.build_card(mv)})
+    return _model_card(request, _model_version(request.user, pk))
+
+
+@login_required
+@require_POST
+def model_card_edit_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """The model's owner (or staff) writes the card's intended use and caveats; others: 403.
+
+    "Preview" shows the Markdown as the card will (sanitised) without saving. Without JavaScript:
+    POST, then a redirect to the card; with htmx the card is swapped, errors beside their fields."""
+    mv = _model_version(request.user, pk)
+    if not services.can_edit_model(request.user, mv):
+        raise PermissionDenied("Only the model's owner or staff may edit its card.")
+    form = ModelCardForm(request.POST)
+    if form.is_valid() and "preview" in request.POST:
+        previews = {name: render_markdown(text) for name, text in form.service_data().items()}
+        return _model_card(request, mv, form=form, previews=previews)
+    if form.is_valid():
+        try:
+            mv = services.update_model_version(
+                actor=request.user, model_version=mv, via=Via.UI, **form.service_data()
+            )
+        except NotAllowed as exc:
+            raise PermissionDenied(str(exc)) from exc
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+        else:
+            if request.htmx:
+                return _model_card(request, mv, card_saved=True)
+            messages.success(request, "Intended use and caveats saved.")
+            return redirect("governance:model", pk=mv.pk)
+    return _model_card(request, mv, form=form, status=_invalid(request))
 
 
 # ---------------------------------------------------------------------------------------------

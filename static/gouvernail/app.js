@@ -64,6 +64,16 @@
     });
   }
 
+  /* htmx 2 swaps no 4xx answer. A form marked data-swap-invalid answers an invalid POST from htmx
+   * with 422 and itself re-rendered, errors beside the fields: swap that in like a success. */
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var elt = event.detail.requestConfig && event.detail.requestConfig.elt;
+    if (event.detail.xhr.status === 422 && elt && elt.closest && elt.closest("[data-swap-invalid]")) {
+      event.detail.shouldSwap = true;
+      event.detail.isError = false;
+    }
+  });
+
   document.addEventListener("DOMContentLoaded", function () {
     var form = document.getElementById("upload-form");
     if (form && window.FormData && window.XMLHttpRequest) { enhanceUpload(form); }
