@@ -96,18 +96,25 @@ class DatasetPolicyForm(forms.Form):
         return {name: self.cleaned_data[name] for name in self.fields}
 
 
+CARD_TEXT_LIMIT = 50_000  # as ModelVersionUpdateSerializer and governance.services.update_model_version
+CARD_TEXT_ERRORS = {"max_length": f"Ensure this field has no more than {CARD_TEXT_LIMIT} characters."}
+
+
 class ModelCardForm(forms.Form):
-    """What a model's owner writes on its card; the length limit is the service's (same message as the API)."""
+    """What a model's owner writes on its card. Same rules as PATCH /api/v1/models/{id}/: optional,
+    trimmed, at most 50,000 characters, with the API's message; the service checks again and writes."""
 
     intended_use = forms.CharField(
         required=False,
-        strip=False,  # Markdown: leading spaces make a code block
+        max_length=CARD_TEXT_LIMIT,
+        error_messages=CARD_TEXT_ERRORS,
         widget=forms.Textarea(attrs={"rows": 6}),
         help_text="Markdown: what the model is for, who should use it, what it must not be used for.",
     )
     caveats = forms.CharField(
         required=False,
-        strip=False,
+        max_length=CARD_TEXT_LIMIT,
+        error_messages=CARD_TEXT_ERRORS,
         label="Caveats and recommendations",
         widget=forms.Textarea(attrs={"rows": 6}),
         help_text="Markdown: known limits, groups it was not evaluated on, advice to users.",
