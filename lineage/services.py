@@ -343,7 +343,11 @@ def _fold_batch_once(size: int, upto: int | None, *, isolate: bool) -> int:
     if upto is not None:
         qs = qs.filter(id__lte=upto)
     events = list(qs[:size])
-    _fold(events, isolate=isolate)
+    token = _batch_nodes.set({})
+    try:
+        _fold(events, isolate=isolate)
+    finally:
+        _batch_nodes.reset(token)
     return len(events)
 
 
@@ -396,6 +400,9 @@ def _fold_each(events, emit_model_signal: bool, isolate: bool) -> None:
 
 
 def _mark_failed(event: LineageEvent, message: str) -> None:
+    memo = _batch_nodes.get()
+    if memo is not None:
+        memo.clear()  # the event's writes were rolled back: forget the nodes it created or changed
     if event.state == EventState.FAILED and event.error == message[:2000]:
         return  # a rebuild meeting the same refusal again
     log.warning("lineage event %s not applied to the graph: %s", event.pk, message)
@@ -534,9 +541,7 @@ def _resolve_datasets(specs: list[tuple[str, str, dict]]) -> dict[tuple[str, str
     if not wanted:
         return {}
     keys = [node_key(k, ns, name) for ns, name in wanted for k in ("dataset", "model")]
-    found: dict[str, Node] = {}
-    for i in range(0, len(keys), 900):
-        found.update((n.key, n) for n in Node.objects.filter(key__in=keys[i : i + 900]))
+    found = _known_nodes(keys)
     out: dict[tuple[str, str], Node] = {}
     new: list[tuple[str, str, bool]] = []
     unlinked: list[Node] = []
@@ -545,8 +550,10 @@ def _resolve_datasets(specs: list[tuple[str, str, dict]]) -> dict[tuple[str, str
         if node is None:
             node = found.get(node_key("dataset", ns, name))
             if node is not None and is_model:
+                _remember(node.key, None)
                 node.kind, node.key = NodeKind.MODEL, node_key("model", ns, name)
                 Node.objects.filter(pk=node.pk).update(kind=node.kind, key=node.key)
+                _remember(node.key, node)
                 _graph_changed()
         if node is None:
             new.append((ns, name, is_model))
@@ -584,7 +591,37 @@ def _resolve_datasets(specs: list[tuple[str, str, dict]]) -> dict[tuple[str, str
             by_key.update((n.key, n) for n in Node.objects.filter(key__in=new_keys[i : i + 900]))
         for row in rows:
             out[(row.namespace, row.name)] = by_key[row.key]
+            _remember(row.key, by_key[row.key])
     return out
+
+
+# Within one fold batch: the dataset and model nodes already looked up, by key (None: known not to
+# exist). Node rows are written only through this module, which keeps the objects (facets, kind,
+# catalog link) and this map up to date, so a batch naming the same datasets again reads them once.
+_batch_nodes: contextvars.ContextVar[dict[str, Node | None] | None] = contextvars.ContextVar(
+    "lineage_batch_nodes", default=None
+)
+
+
+def _known_nodes(keys: list[str]) -> dict[str, Node]:
+    """{key: node} of those keys that exist (asking the database only for keys this batch has not
+    looked up yet)."""
+    memo = _batch_nodes.get()
+    ask = keys if memo is None else [k for k in keys if k not in memo]
+    found: dict[str, Node] = {}
+    for i in range(0, len(ask), 900):
+        found.update((n.key, n) for n in Node.objects.filter(key__in=ask[i : i + 900]))
+    if memo is None:
+        return found
+    for key in ask:
+        memo[key] = found.get(key)
+    return {k: node for k in keys if (node := memo[k]) is not None}
+
+
+def _remember(key: str, node: Node | None) -> None:
+    memo = _batch_nodes.get()
+    if memo is not None:
+        memo[key] = node
 
 
 # ---------------------------------------------------------------------------------------------

@@ -147,6 +147,29 @@ def test_refused_event_is_marked_failed_and_the_others_are_folded(deferred, clie
     assert backlog["oldestPendingReceivedAt"] is None
 
 
+def test_nodes_created_by_a_failed_event_are_not_reused_in_its_batch(deferred):
+    """The fold remembers a batch's nodes; an event that fails after creating one rolls it back,
+    and the next event naming the same dataset must create it again, not point at the lost row."""
+    services.ingest_event(body=run_event("a", outputs=[ds("s3://lake", "fresh")]))
+    services.ingest_event(body=run_event("b", outputs=[ds("s3://lake", "fresh")]))
+    real = services._set_current_edges
+
+    def fail_for_a(job, io):
+        if job.key == "job:pipelines:a":
+            raise RuntimeError("boom")
+        return real(job, io)
+
+    with mock.patch.object(services, "_set_current_edges", fail_for_a):
+        assert services.fold_pending() == 2
+    states = dict(LineageEvent.objects.values_list("job_key", "state"))
+    assert states == {"job:pipelines:a": EventState.FAILED, "job:pipelines:b": EventState.APPLIED}
+    assert LineageEvent.objects.get(job_key="job:pipelines:a").error == "RuntimeError: boom"
+    fresh = Node.objects.get(key="dataset:s3://lake:fresh")
+    job_b = Node.objects.get(key="job:pipelines:b")
+    assert set(Edge.objects.values_list("src", "dst")) == {(job_b.pk, fresh.pk)}
+    assert RunIO.objects.get().node_id == fresh.pk
+
+
 def test_backlog_counts_pending_events(deferred, client):
     post(client, run_event("a"))
     post(client, run_event("b"))
