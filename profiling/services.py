@@ -606,6 +606,9 @@ def _finish(*, run_id: int, token: str, computed: _Computed) -> Outcome:
     run.warnings = warnings
     run.method = {**(result.method or {}), **({"quality": q["method"]} if q else {})}
     run.quality = {k: q[k] for k in ("success", "score", "results")} if q else None
+    from profiling.engine.profile import drop_non_finite
+
+    drop_non_finite(run.quality)  # GX reports an overflowing mean as inf: not JSON
     run.save()
 
     # The next later version that finished first compared itself with an older version (or with

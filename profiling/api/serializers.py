@@ -33,6 +33,9 @@ class ProfileColumnSerializer(serializers.Serializer):
     histogram = HistogramSerializer(allow_null=True)
     top_values = TopValueSerializer(many=True)
     pii = serializers.ListField(child=serializers.CharField())
+    non_finite_count = serializers.IntegerField(
+        required=False, help_text="NaN or infinite cells, left out of the statistics (present when any)."
+    )
 
 
 class QualityItemSerializer(serializers.Serializer):

@@ -377,6 +377,17 @@ def _one_pass(
             "sampled": "PII, mixed types, proxy columns and the KS sample use a uniform row sample",
         },
     }
+    # Numbers past a 64-bit float's range (a mean or a deviation of values near 1e308 overflows) are
+    # not JSON: they are left empty, and the column says so.
+    for c, out in zip(stats, columns, strict=True):
+        if c.non_finite:
+            out["non_finite_count"] = c.non_finite
+        if drop_non_finite(out):
+            warnings.append(
+                f"Column {c.name}: some statistics exceed the range of a 64-bit float and are left empty."
+            )
+    for part in (bias, drift_state):
+        drop_non_finite(part)
     return ProfileResult(
         row_count=row_count,
         columns=columns,
@@ -387,6 +398,19 @@ def _one_pass(
         warnings=list(dict.fromkeys(warnings)),
         method=method,
     )
+
+
+def drop_non_finite(value: Any) -> bool:
+    """Replace every NaN or infinite float inside dicts and lists by None, in place → any replaced?"""
+    found = False
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in list(items):
+        if isinstance(item, float) and not math.isfinite(item):
+            value[key] = None
+            found = True
+        elif isinstance(item, dict | list):
+            found = drop_non_finite(item) or found
+    return found
 
 
 def _grouped(batches, max_rows: int):

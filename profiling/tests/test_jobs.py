@@ -345,3 +345,29 @@ def test_the_hard_time_limit_fails_the_run_from_the_workers_main_process(dataset
     fail_on_hard_time_limit(exception=TimeLimitExceeded(settings.PROFILING_TIME_LIMIT), args=[run.pk])
     run.refresh_from_db()
     assert run.status == "failed" and "hard time limit" in run.error
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "x,y\n1,1e308\n2,-1e308\n3,1e308\n",  # the mean and deviation overflow
+        "x,y\n1,inf\n2,-inf\n3,nan\n4,1e308\n5,-1e308\n",
+    ],
+)
+def test_numbers_at_the_edge_of_a_float_are_profiled_not_an_error(dataset, add_version, text):
+    """QA G1: statistics past a 64-bit float's range were written as inf into JSON, and the job failed
+    with the database's IntegrityError. They are left empty, and the column says why."""
+    version = add_version(dataset, text)
+    run = ProfileRun.objects.get(version=version)
+    assert run.status == "succeeded", run.error
+    y = next(c for c in run.columns if c["name"] == "y")
+    assert y["min"] == -1e308 and y["max"] == 1e308
+    assert any("exceed the range of a 64-bit float" in w for w in run.warnings)
+
+
+def test_infinite_cells_are_counted(dataset, add_version):
+    version = add_version(dataset, "x,y\n1,inf\n2,3\n3,4\n")
+    run = ProfileRun.objects.get(version=version)
+    y = next(c for c in run.columns if c["name"] == "y")
+    assert y["non_finite_count"] == 1 and y["null_count"] == 0 and y["mean"] == 3.5
+    assert any("1 NaN or infinite values" in w for w in run.warnings)
