@@ -109,6 +109,53 @@ def test_steward_tightens_the_policy_and_the_requesters_clearance_follows(
     expect(page.locator("tbody tr").first).to_contain_text("Web UI")
 
 
+def test_policy_and_card_edited_without_javascript(
+    chromium_browser, live_server, owner, outsider, applicants
+):
+    """Plain POST + redirect: the access page (the dataset page's link without JavaScript) and the card."""
+    mv = governance_services.register_model_version(
+        actor=owner,
+        namespace="ml",
+        name="plain",
+        version="1",
+        trained_on=[applicants.urn],
+        record_lineage=False,
+    )
+    context = chromium_browser.new_context(java_script_enabled=False, base_url=live_server.url)
+    try:
+        page = context.new_page()
+        page.goto("/accounts/login/")
+        page.get_by_label("Username").fill(owner.username)
+        page.get_by_label("Password").fill("pw-" + owner.username)
+        page.get_by_role("button", name="Sign in").click()
+        page.goto(f"/datasets/{applicants.pk}/")
+        page.get_by_role("link", name=re.compile("See your clearance")).click()
+        page.get_by_text("Change the policy").click()  # <details> opens without JavaScript
+        page.get_by_label("Require a passing quality suite").check()
+        page.get_by_label(re.compile("Cap on an approval")).fill("0")
+        page.get_by_role("button", name="Save the policy").click()
+        expect(page.get_by_role("alert")).to_contain_text("Ensure this value is greater than or equal to 1.")
+        page.get_by_label(re.compile("Cap on an approval")).fill("")
+        page.get_by_role("button", name="Save the policy").click()
+        expect(page).to_have_url(re.compile(rf"/datasets/{applicants.pk}/access/$"))
+        expect(page.locator(".messages")).to_contain_text("Policy saved.")
+        expect(page.locator("#policy")).to_contain_text(
+            "A passing quality suite on the latest profiled version"
+        )
+
+        page.goto(f"/models/{mv.pk}/")
+        page.get_by_role("textbox", name="Caveats and recommendations").fill("Only *plain* HTML here.")
+        page.get_by_role("button", name="Preview").click()
+        expect(page.get_by_role("region", name="Preview of caveats and recommendations")).to_contain_text(
+            "plain"
+        )
+        page.get_by_role("button", name="Save", exact=True).click()
+        expect(page.locator(".messages")).to_contain_text("Intended use and caveats saved.")
+        expect(page.locator("article.model-card em")).to_have_text("plain")
+    finally:
+        context.close()
+
+
 def test_owner_writes_caveats_and_the_card_shows_them(browser_as, owner, outsider, applicants):
     mv = governance_services.register_model_version(
         actor=outsider,
