@@ -1,5 +1,6 @@
 """Governance API shapes. Serializers validate the shape of input; services decide and write."""
 
+from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -74,6 +75,18 @@ class AccessRequestDetailSerializer(AccessRequestSerializer):
         fields = [*AccessRequestSerializer.Meta.fields, "approvals", "history"]
 
 
+class AwareDateTimeField(serializers.DateTimeField):
+    """A date-time that must say its time zone: DRF would read a naive one in the server's zone, and
+    an expiry that depends on where the server runs is not what the requester meant."""
+
+    def enforce_timezone(self, value):
+        if timezone.is_naive(value):
+            raise serializers.ValidationError(
+                "Give a time zone, e.g. 2030-01-01T00:00:00Z or 2030-01-01T00:00:00+01:00."
+            )
+        return super().enforce_timezone(value)
+
+
 class AccessRequestCreateSerializer(serializers.Serializer):
     datasets = serializers.ListField(
         child=serializers.CharField(max_length=1000), allow_empty=False, max_length=1000
@@ -81,7 +94,7 @@ class AccessRequestCreateSerializer(serializers.Serializer):
     purpose = serializers.ChoiceField(choices=Purpose.choices)
     model = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")
     justification = serializers.CharField(max_length=10_000)
-    expires_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
+    expires_at = AwareDateTimeField(required=False, allow_null=True, default=None)
 
 
 class DecisionSerializer(serializers.Serializer):

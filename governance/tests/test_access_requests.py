@@ -160,6 +160,7 @@ def test_revoke_permissions(requester, owner, steward, outsider, make_dataset, a
         ({"justification": ""}, "justification"),
         ({"expires_at": "2001-01-01T00:00:00Z"}, "expires_at"),
         ({"expires_at": "tomorrow"}, "expires_at"),
+        ({"expires_at": "2030-01-01T00:00:00"}, "expires_at"),  # no time zone (QA G2)
     ],
 )
 def test_bad_requests_are_400_and_write_nothing(requester, make_dataset, api_client_for, body, field):
