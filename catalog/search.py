@@ -12,8 +12,13 @@ is stemmed (English) and the last one is a prefix too (people type the last word
 ``order`` finds ``orders`` and ``dim cust`` finds ``dim_customer``. Earlier words are whole words:
 expanding every word as a prefix makes multi-word queries several times slower on large catalogs.
 
-- PostgreSQL: a weighted ``tsvector`` in ``Dataset.search_vector`` (GIN index) ranked with
-  ``ts_rank``.
+- PostgreSQL: a weighted ``tsvector`` in ``Dataset.search_vector``, copied into a narrow table
+  (``DatasetSearch``: the vector without positions for matching, the name/title/tags part for
+  ranking, and the values facets count; both vectors GIN-indexed) so that a search reads ~100 bytes
+  per match instead of the ~2 KB catalog row. Ranking is tiered: the matches whose every word is in
+  the name, title or tags come first, ranked by ``ts_rank`` of that part alone; the other matches
+  follow, ranked by ``ts_rank`` of the whole weighted vector, and are only ranked when a page
+  reaches past the first tier (``search_page``).
 - SQLite: an FTS5 table ``catalog_dataset_fts`` (rowid = dataset id, porter stemming) ranked with
   ``bm25`` and per-column weights.
 - Typos, on both: when nothing matches as written, each word that no dataset holds is replaced by
@@ -27,6 +32,7 @@ expanding every word as a prefix makes multi-word queries several times slower o
 import difflib
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 
 from django.contrib.postgres.search import SearchQuery, SearchRank
 from django.db import connection
@@ -54,8 +60,27 @@ PG_WEIGHTS = [0.05, 0.2, 0.5, 1.0]
 FTS_WEIGHTS = (10.0, 5.0, 5.0, 2.0, 1.0)
 # The SQL below interpolates constants only; every user value is a query parameter.
 _PG_UPDATE_SQL = f"UPDATE catalog_dataset SET search_vector = {PG_VECTOR_SQL} WHERE id = %s"  # noqa: S608
+# The narrow search table's rows from the catalog rows: one dataset, some or (bulk loads, the
+# migration) all of them: index_dataset and every loader run this same statement.
+_PG_SEARCH_ROWS_SQL = """
+INSERT INTO catalog_datasetsearch
+    (dataset_id, owner_id, domain, sensitivity, tag_ids, namespace, name, head, document)
+SELECT d.id, d.owner_id, d.domain, d.sensitivity,
+       ARRAY(SELECT t.tag_id FROM catalog_dataset_tags t WHERE t.dataset_id = d.id ORDER BY t.tag_id),
+       d.namespace, d.name, ts_filter(d.search_vector, '{a,b}'), strip(d.search_vector)
+FROM catalog_dataset d WHERE d.search_vector IS NOT NULL AND (%s::bigint[] IS NULL OR d.id = ANY(%s::bigint[]))
+ON CONFLICT (dataset_id) DO UPDATE SET owner_id = EXCLUDED.owner_id, domain = EXCLUDED.domain,
+    sensitivity = EXCLUDED.sensitivity, tag_ids = EXCLUDED.tag_ids, namespace = EXCLUDED.namespace,
+    name = EXCLUDED.name, head = EXCLUDED.head, document = EXCLUDED.document
+"""
 _PG_CLOSEST_SQL = (
     "SELECT word FROM catalog_searchword WHERE word %% %s ORDER BY similarity(word, %s) DESC, word LIMIT 1"
+)
+_TSQUERY = f"to_tsquery('{PG_CONFIG}', %s)"
+# Constants only; the query words are parameters.
+_PG_HITS_SQL = (
+    f"SELECT dataset_id FROM catalog_datasetsearch WHERE document @@ to_tsquery('{PG_CONFIG}', %s) "  # noqa: S608
+    "UNION SELECT id FROM catalog_dataset WHERE lower(name) = %s"
 )
 _FTS_HITS_SQL = "SELECT rowid FROM catalog_dataset_fts WHERE catalog_dataset_fts MATCH %s"
 # bm25() is lower for better matches; negated so that higher is better on both databases.
@@ -63,6 +88,11 @@ _FTS_RANK_SQL = (
     f"(SELECT -bm25(catalog_dataset_fts, {', '.join(str(w) for w in FTS_WEIGHTS)}) "  # noqa: S608
     "FROM catalog_dataset_fts WHERE catalog_dataset_fts MATCH %s AND catalog_dataset_fts.rowid = catalog_dataset.id)"
 )
+# The narrow table's GIN indexes (made by migration 0004; bulk loaders drop and remake them).
+PG_SEARCH_INDEXES = {
+    "datasetsearch_document_gin": "CREATE INDEX IF NOT EXISTS {} ON catalog_datasetsearch USING gin (document)",
+    "datasetsearch_head_gin": "CREATE INDEX IF NOT EXISTS {} ON catalog_datasetsearch USING gin (head)",
+}
 # How alike (difflib ratio) a vocabulary word must be to correct a query word, off PostgreSQL.
 TYPO_CUTOFF = 0.75
 # Words shorter or longer than these are not kept in the vocabulary.
@@ -162,6 +192,7 @@ def index_dataset(dataset) -> None:
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.execute(_PG_UPDATE_SQL, [*values, dataset.pk])
+            refresh_search_rows(cursor, [dataset.pk])
         elif connection.vendor == "sqlite":
             cursor.execute("DELETE FROM catalog_dataset_fts WHERE rowid = %s", [dataset.pk])
             cursor.execute(
@@ -171,11 +202,20 @@ def index_dataset(dataset) -> None:
             )
 
 
+def refresh_search_rows(cursor, ids: list[int] | None) -> None:
+    """Write the narrow search table's rows of these datasets (all when None) from their catalog
+    rows and vectors (PostgreSQL). Facet values (owner, domain, sensitivity, tags) are copied
+    too, so every write that changes them goes through index_dataset."""
+    cursor.execute(_PG_SEARCH_ROWS_SQL, [ids, ids])
+
+
 def unindex_dataset(dataset_id: int) -> None:
-    """Forget a deleted dataset (the PostgreSQL vector goes with its row)."""
-    if connection.vendor == "sqlite":
-        with connection.cursor() as cursor:
+    """Forget a dataset (a deleted one's PostgreSQL rows go with it; this also serves tests)."""
+    with connection.cursor() as cursor:
+        if connection.vendor == "sqlite":
             cursor.execute("DELETE FROM catalog_dataset_fts WHERE rowid = %s", [dataset_id])
+        elif connection.vendor == "postgresql":
+            cursor.execute("DELETE FROM catalog_datasetsearch WHERE dataset_id = %s", [dataset_id])
 
 
 def rebuild_index(queryset: QuerySet | None = None, *, batch: int = 500) -> int:
@@ -202,21 +242,32 @@ def _exact_name(queryset: QuerySet, q: str) -> tuple[QuerySet, Q, Case]:
     return queryset, cond, tier
 
 
+def _pg_terms(words: list[str]) -> str:
+    return " & ".join([*words[:-1], f"{words[-1]}:*"])
+
+
 def _fts_postgresql(queryset: QuerySet, q: str, words: list[str]) -> QuerySet:
-    terms = [*words[:-1], f"{words[-1]}:*"]
-    tsquery = SearchQuery(" & ".join(terms), search_type="raw", config=PG_CONFIG)
+    # The same order as search_page: exact name, then the first tier (every word in the name,
+    # title or tags) by the rank of that part, then the rest by the rank of the whole vector.
+    tsquery = SearchQuery(_pg_terms(words), search_type="raw", config=PG_CONFIG)
     queryset, exact, tier = _exact_name(queryset, q)
+    first = exact | Q(search_row__head=tsquery)
+    rank = Case(
+        When(first, then=SearchRank(F("search_row__head"), tsquery, weights=PG_WEIGHTS)),
+        default=SearchRank(F("search_vector"), tsquery, weights=PG_WEIGHTS),
+        output_field=FloatField(),
+    )
+    # One id list (matches, then exact names) that PostgreSQL reads through both indexes; an OR of
+    # conditions on two tables would be checked row by row over the whole catalog instead.
+    hits = RawSQL(_PG_HITS_SQL, [_pg_terms(words), q.strip().lower()])  # noqa: S611 -- constant SQL
     return (
-        queryset.filter(Q(search_vector=tsquery) | exact)
+        queryset.filter(pk__in=hits)
         .annotate(
             search_exact=tier,
-            search_rank=Coalesce(
-                SearchRank(F("search_vector"), tsquery, weights=PG_WEIGHTS),
-                Value(0.0),
-                output_field=FloatField(),
-            ),
+            search_first=Case(When(first, then=Value(1)), default=Value(0), output_field=IntegerField()),
+            search_rank=Coalesce(rank, Value(0.0), output_field=FloatField()),
         )
-        .order_by("-search_exact", "-search_rank", "namespace", "name")
+        .order_by("-search_exact", "-search_first", "-search_rank", "namespace", "name")
     )
 
 
@@ -276,6 +327,32 @@ def correct_words(words: list[str]) -> list[str]:
     return [w if w in known or len(w) < 3 or w.isdigit() else (_closest_word(w) or w) for w in words]
 
 
+def _pg_any_match(queryset: QuerySet, q: str, words: list[str]) -> bool:
+    """Whether ``_fts_postgresql`` finds anything, asked of each index alone (exact name, the
+    small vector, the whole text): the one query over all of them would gather every match before
+    answering, and a common word is most often found in the small vector's short lists."""
+    named, is_exact, _ = _exact_name(queryset, q)
+    if named.filter(is_exact).exists():
+        return True
+    match, params = _pg_match(words)
+    extra, extra_params = "", []
+    if queryset.query.where:
+        within, within_params = queryset.order_by().values("pk").query.sql_with_params()
+        extra, extra_params = f" AND s.dataset_id IN ({within})", list(within_params)
+    with connection.cursor() as cursor:
+        for cond, cond_params in ((f"s.head @@ {_TSQUERY}", [_pg_terms(words)]), (match, params)):
+            # A CTE is planned for all of its rows (the GIN bitmap): LIMIT 1 cannot turn it into a
+            # scan of the whole table that "will soon find one" (a misspelt word finds none).
+            cursor.execute(
+                f"WITH h AS MATERIALIZED (SELECT s.dataset_id FROM catalog_datasetsearch s "  # noqa: S608
+                f"WHERE {cond}{extra}) SELECT 1 FROM h LIMIT 1",
+                [*cond_params, *extra_params],
+            )
+            if cursor.fetchone() is not None:
+                return True
+    return False
+
+
 def search(queryset: QuerySet, q: str) -> QuerySet:
     """Datasets of ``queryset`` that match ``q``, best match first (see the module docstring).
 
@@ -290,7 +367,7 @@ def search(queryset: QuerySet, q: str) -> QuerySet:
         return queryset
     fts = {"postgresql": _fts_postgresql, "sqlite": _fts_sqlite}.get(connection.vendor, _fts_other)
     found = fts(queryset, q, words)
-    if found.exists():
+    if _pg_any_match(queryset, q, words) if connection.vendor == "postgresql" else found.exists():
         return found
     corrected = correct_words(words)
     return fts(queryset, q, corrected) if corrected != words else found
@@ -316,13 +393,182 @@ def ranked_page(queryset: QuerySet, *, offset: int, limit: int) -> tuple[list[in
         )
         return [pk for pk, _ in rows], (rows[0][1] if rows else None)
     # values_list() aliases every column by its name ("id", "namespace", ...), which the outer query uses.
-    inner = queryset.order_by().values_list("id", "namespace", "name", "search_exact", "search_rank")
+    inner = queryset.order_by().values_list(
+        "id", "namespace", "name", "search_exact", "search_first", "search_rank"
+    )
     sql, params = inner.query.sql_with_params()
     outer = (
         f"SELECT s.id, COUNT(*) OVER () FROM ({sql} OFFSET 0) s "  # noqa: S608 -- Django's own SQL
-        "ORDER BY s.search_exact DESC, s.search_rank DESC, s.namespace, s.name LIMIT %s OFFSET %s"
+        "ORDER BY s.search_exact DESC, s.search_first DESC, s.search_rank DESC, s.namespace, s.name "
+        "LIMIT %s OFFSET %s"
     )
     with connection.cursor() as cursor:
         cursor.execute(outer, [*params, limit, offset])
         rows = cursor.fetchall()
     return [pk for pk, _ in rows], (rows[0][1] if rows else None)
+
+
+# ---------------------------------------------------------------------------------------------
+# One page of a search, its count and its facets from the narrow table (PostgreSQL)
+
+
+@dataclass
+class SearchPage:
+    """One page of matches in rank order, how many there are, and (when asked) the facet counts
+    over all of them: ``{"owner": [(owner id, n)], "domain": [...], "sensitivity": [...],
+    "tag": [(tag id, n)]}``, unsorted."""
+
+    ids: list[int]
+    total: int
+    counts: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
+
+
+# Narrow-table filters a caller may pass as ``where`` (a tag is matched among the dataset's tags).
+NARROW_FILTERS = ("owner_id", "domain", "sensitivity", "tag_id")
+# Every facet in one pass over the rows of ``scope``: one group per (owner, domain, sensitivity)
+# and one per set of tags, added up per value afterwards (a few hundred groups, not every row).
+_FACETS_SQL = """
+    WITH g AS (
+        SELECT s.owner_id, s.domain, s.sensitivity, s.tag_ids, GROUPING(s.tag_ids) AS untagged, COUNT(*) AS n
+        -- untagged: 1 on the (owner, domain, sensitivity) groups, 0 on the groups by set of tags
+        FROM catalog_datasetsearch s WHERE {scope}
+        GROUP BY GROUPING SETS ((s.owner_id, s.domain, s.sensitivity), (s.tag_ids)))
+    SELECT 'total', '', COALESCE(SUM(n), 0)::bigint FROM g WHERE untagged = 1
+    UNION ALL SELECT 'owner', CAST(owner_id AS TEXT), SUM(n)::bigint FROM g
+        WHERE untagged = 1 AND owner_id IS NOT NULL GROUP BY owner_id
+    UNION ALL SELECT 'domain', domain, SUM(n)::bigint FROM g WHERE untagged = 1 AND domain <> '' GROUP BY domain
+    UNION ALL SELECT 'sensitivity', sensitivity, SUM(n)::bigint FROM g WHERE untagged = 1 GROUP BY sensitivity
+    UNION ALL SELECT 'tag', CAST(t AS TEXT), SUM(n)::bigint FROM g CROSS JOIN LATERAL unnest(g.tag_ids) t
+        WHERE untagged = 0 GROUP BY t
+"""
+
+
+def _narrow_conditions(where: dict | None, within: QuerySet | None) -> tuple[list[str], list]:
+    conds, params = [], []
+    for key, value in (where or {}).items():
+        if key not in NARROW_FILTERS:
+            raise ValueError(f"Not a narrow search filter: {key}")
+        conds.append("%s = ANY(s.tag_ids)" if key == "tag_id" else f"s.{key} = %s")
+        params.append(value)
+    if within is not None and within.query.where:
+        sql, within_params = within.order_by().values("pk").query.sql_with_params()
+        conds.append(f"s.dataset_id IN ({sql})")
+        params += within_params
+    return conds, params
+
+
+def _rows_to_page(rows, ids: list[int]) -> SearchPage:
+    counts: dict[str, list[tuple[str, int]]] = {"owner": [], "tag": [], "domain": [], "sensitivity": []}
+    total = 0
+    for kind, value, n in rows:
+        if kind == "total":
+            total = n
+        elif kind in counts:
+            counts[kind].append((value, n))
+    return SearchPage(ids=ids, total=total, counts=counts)
+
+
+def narrow_counts(*, where: dict | None = None, within: QuerySet | None = None) -> SearchPage:
+    """The number of datasets and the facet counts over all of them (no query text), from the
+    narrow table: kept current by every write (index_dataset), so no cache is needed."""
+    conds, params = _narrow_conditions(where, within)
+    with connection.cursor() as cursor:
+        cursor.execute(_FACETS_SQL.format(scope=" AND ".join(conds) or "TRUE"), params)
+        return _rows_to_page(cursor.fetchall(), [])
+
+
+def search_page(
+    q: str,
+    *,
+    offset: int,
+    limit: int,
+    where: dict | None = None,
+    within: QuerySet | None = None,
+    facets: bool = False,
+) -> SearchPage | None:
+    """One page of ``search()``'s answer (same matches, same order), its total and optionally its
+    facet counts, reading the narrow table only (PostgreSQL); None when ``q`` holds no word.
+
+    ``where`` narrows by the narrow table's own columns (see NARROW_FILTERS); ``within`` by any
+    other condition, as a queryset of datasets (only when it has one).
+
+    Tiers: the matches in the name, title or tags (and exact names) are ranked first, by the rank
+    of that part; the count and the facets still count every match. Only a page that reaches past
+    that tier ranks the other matches, by the whole weighted vector (read from the catalog row).
+    """
+    words = query_words(q or "")
+    if not words:
+        return None
+    page = _search_page(q, words, offset, limit, where, within, facets)
+    if page.total == 0:
+        corrected = correct_words(words)
+        if corrected != words:
+            page = _search_page(q, corrected, offset, limit, where, within, facets)
+    return page
+
+
+def _pg_match(words: list[str]) -> tuple[str, list]:
+    """SQL (on the narrow table, alias ``s``) true for the datasets that hold every word."""
+    return f"s.document @@ {_TSQUERY}", [_pg_terms(words)]
+
+
+def _search_page(q, words, offset, limit, where, within, facets) -> SearchPage:
+    from catalog.models import Dataset
+
+    terms = _pg_terms(words)
+    named, is_exact, _ = _exact_name(Dataset.objects.all(), q)
+    exact = list(named.filter(is_exact).values_list("pk", flat=True))
+    conds, cond_params = _narrow_conditions(where, within)
+    extra = "".join(f" AND {c}" for c in conds)
+    match, match_params = _pg_match(words)
+    scope = f"({match} OR s.dataset_id = ANY(%s::bigint[])){extra}"
+    scope_params = [*match_params, exact, *cond_params]
+    # Every match is counted (and grouped for the facets) from the narrow rows alone.
+    if facets:
+        counted = _FACETS_SQL.format(scope=scope)
+    else:
+        counted = f"SELECT 'total', '', COUNT(*) FROM catalog_datasetsearch s WHERE {scope}"  # noqa: S608
+    # The first tier (exact names, then every word in the name, title or tags) through the small
+    # vector's own index, ranked by that vector: only its best offset + limit rows are kept.
+    first_sql = f"""
+        SELECT s.dataset_id FROM catalog_datasetsearch s
+        WHERE (s.dataset_id = ANY(%s::bigint[]) OR s.head @@ {_TSQUERY}){extra}
+        ORDER BY s.dataset_id = ANY(%s::bigint[]) DESC, ts_rank(%s::real[], s.head, {_TSQUERY}) DESC,
+                 s.namespace, s.name
+        LIMIT %s
+    """  # noqa: S608 -- constant SQL; values are parameters
+    first_params = [exact, terms, *cond_params, exact, PG_WEIGHTS, terms, offset + limit]
+    with connection.cursor() as cursor:
+        cursor.execute(counted, scope_params)
+        page = _rows_to_page(cursor.fetchall(), [])
+        if not page.total:
+            return page
+        cursor.execute(first_sql, first_params)
+        first = [r[0] for r in cursor.fetchall()]
+    page.ids = first[offset:]
+    # Fewer rows than asked for: that was the whole first tier.
+    n_first = len(first) if len(first) < offset + limit else None
+    if n_first is not None and len(page.ids) < limit and page.total > n_first:
+        # The page reaches past the first tier: rank the other matches by the whole vector.
+        start = max(0, offset - n_first)
+        rest_sql = f"""
+            SELECT s.dataset_id FROM catalog_datasetsearch s JOIN catalog_dataset d ON d.id = s.dataset_id
+            WHERE {match} AND NOT s.dataset_id = ANY(%s::bigint[])
+              AND NOT COALESCE(s.head @@ {_TSQUERY}, FALSE){extra}
+            ORDER BY ts_rank(%s::real[], d.search_vector, {_TSQUERY}) DESC, s.namespace, s.name
+            LIMIT %s OFFSET %s
+        """  # noqa: S608 -- constant SQL; values are parameters
+        rest_params = [
+            *match_params,
+            exact,
+            terms,
+            *cond_params,
+            PG_WEIGHTS,
+            terms,
+            limit - len(page.ids),
+            start,
+        ]
+        with connection.cursor() as cursor:
+            cursor.execute(rest_sql, rest_params)
+            page.ids += [r[0] for r in cursor.fetchall()]
+    return page

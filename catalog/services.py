@@ -536,7 +536,7 @@ def _index_new_datasets(datasets: list[Dataset]) -> None:
     from django.db import connection
 
     from catalog.models import SearchWord
-    from catalog.search import PARTS, PG_VECTOR_SQL, search_parts, vocabulary
+    from catalog.search import PARTS, PG_VECTOR_SQL, refresh_search_rows, search_parts, vocabulary
 
     words: set[str] = set()
     rows = []
@@ -551,6 +551,7 @@ def _index_new_datasets(datasets: list[Dataset]) -> None:
                 f"UPDATE {Dataset._meta.db_table} SET search_vector = {PG_VECTOR_SQL} WHERE id = %s",  # noqa: S608
                 rows,
             )
+            refresh_search_rows(cursor, [d.pk for d in datasets])
         elif connection.vendor == "sqlite":
             cursor.executemany(
                 "INSERT INTO catalog_dataset_fts (name, title, tags, columns, description, rowid) "

@@ -36,7 +36,7 @@ from catalog.forms import (
 from catalog.markdown import render_markdown
 from catalog.models import Column, Dataset, Tag
 from catalog.permissions import can_change_dataset, is_owner
-from catalog.search import ranked_page, search
+from catalog.search import narrow_counts, ranked_page, search, search_page
 
 PAGE_SIZE = 20
 FACET_SIZE = 8
@@ -120,11 +120,15 @@ def _facets_and_count(
     for facet, value, n in rows:
         if facet in raw:
             raw[facet].append((value, n))
+    return _named_counts(raw), total, ids
+
+
+def _named_counts(raw: dict[str, list[tuple[str, int]]]) -> dict[str, list[dict]]:
+    """{facet: [(value, n)]} → the FACET_SIZE largest of each, owners and tags (grouped by id) named."""
     out = {}
     for facet, values in raw.items():
         top = sorted(values, key=lambda v: (-v[1], v[0]))[:FACET_SIZE]
         out[facet] = [{"value": v, "count": n} for v, n in top]
-    # Owners and tags were grouped by id: name them (a handful of rows).
     owner_names = dict(
         get_user_model()
         .objects.filter(pk__in=[int(v["value"]) for v in out["owner"]])
@@ -135,9 +139,11 @@ def _facets_and_count(
     )
     for v in out["owner"]:
         v["value"] = owner_names.get(int(v["value"]), v["value"])
-    for v in out["tag"]:
-        v["value"] = tag_names.get(int(v["value"]), v["value"])
-    return out, total, ids
+    # A tag deleted since the dataset was indexed is left out rather than shown by its id.
+    out["tag"] = [
+        {**v, "value": tag_names[int(v["value"])]} for v in out["tag"] if int(v["value"]) in tag_names
+    ]
+    return out
 
 
 FACET_CACHE_SECONDS = 30
@@ -208,6 +214,77 @@ def _dataset_or_404(user, pk: int) -> Dataset:
         raise Http404("No such dataset.") from exc
 
 
+def _narrow_results(request, matches, q: str, active: dict, start: int, number: int, key_parts: tuple):
+    """(facet counts, page, ids) from the narrow search table (PostgreSQL): the facets the table
+    holds filter it directly, the others (registered by other apps) as a queryset of datasets."""
+    where: dict = {}
+    if "owner" in active:
+        owner = get_user_model().objects.filter(username=active["owner"]).values_list("pk", flat=True).first()
+        where["owner_id"] = owner or 0
+    if "tag" in active:
+        where["tag_id"] = Tag.objects.filter(name=active["tag"]).values_list("pk", flat=True).first() or 0
+    for param in ("domain", "sensitivity"):
+        if param in active:
+            where[param] = active[param]
+    within = Dataset.objects.visible_to(request.user)
+    for facet in EXTRA_FACETS.values():
+        if facet.param in active:
+            within = facet.apply(within, active[facet.param])
+    cache_key = "ui-facets:" + hashlib.sha256(repr(key_parts).encode()).hexdigest()
+    cached = cache.get(cache_key)
+    found = None
+    if q:
+        found = search_page(
+            q, offset=start, limit=PAGE_SIZE, where=where, within=within, facets=cached is None
+        )
+    if found is not None:
+        ids, total = found.ids, found.total
+        has_next = start + len(ids) < total
+    else:
+        q = ""  # no word in it: every dataset, as with no query
+        found = narrow_counts(where=where, within=within) if cached is None else None
+        # Counted in the catalog's own table (an index-only scan): a dataset written without the
+        # services (so not indexed) is still counted, as it is listed.
+        total = matches.count() if cached is None else cached[1]
+        # Newest registered first: the primary key's index answers it without sorting every row.
+        ids = list(matches.order_by("-pk").values_list("pk", flat=True)[start : start + PAGE_SIZE + 1])
+        has_next = len(ids) > PAGE_SIZE
+        ids = ids[:PAGE_SIZE]
+    if cached is not None:
+        counts = cached[0]
+    else:
+        counts = _named_counts(found.counts)
+        searched = search(matches, q) if q else matches
+        for facet in EXTRA_FACETS.values():
+            counts[facet.param] = facet.counts(searched)[:FACET_SIZE]
+        cache.set(cache_key, (counts, total), FACET_CACHE_SECONDS)
+    return counts, ResultPage(number=number, count=total, has_next=has_next), ids
+
+
+def _queryset_results(matches, q: str, start: int, number: int, key_parts: tuple):
+    """(facet counts, page, ids) from the catalog's own tables (SQLite and other databases)."""
+    if q:
+        ranked = search(matches, q)
+        # Facets count the rows the text matches, through the same search as the results.
+        matches = ranked
+    else:
+        ranked = matches.order_by("-pk")
+    counts, total, ids = _cached_facets_and_count(matches, key_parts, (start, PAGE_SIZE) if q else None)
+    if q and ids is not None and connection.vendor == "postgresql":
+        # The page came out of the same query as the counts: the search ran once.
+        page = ResultPage(number=number, count=total, has_next=start + len(ids) < total)
+    elif q:
+        # Counts from the cache (or not PostgreSQL): rank and count the page in one pass, as the API.
+        ids, ranked_total = ranked_page(ranked, offset=start, limit=PAGE_SIZE)
+        total = ranked_total if ranked_total is not None else total
+        page = ResultPage(number=number, count=total, has_next=start + len(ids) < total)
+    else:
+        ids = list(ranked.values_list("pk", flat=True)[start : start + PAGE_SIZE + 1])  # one more: a next?
+        page = ResultPage(number=number, count=total, has_next=len(ids) > PAGE_SIZE)
+        ids = ids[:PAGE_SIZE]
+    return counts, page, ids
+
+
 @login_required
 @require_GET
 def search_view(request: HttpRequest) -> HttpResponse:
@@ -225,31 +302,14 @@ def search_view(request: HttpRequest) -> HttpResponse:
         if value:
             active[facet.param] = value
             matches = facet.apply(matches, value)
-    if q:
-        ranked = search(matches, q)
-        # Facets count the rows the text matches, through the same search as the results.
-        matches = ranked
-    else:
-        # Newest registered first: the primary key's index answers it without sorting every row.
-        ranked = matches.order_by("-pk")
     number = _page_number(request.GET.get("page"))
     start = (number - 1) * PAGE_SIZE
     # Per user: today every signed-in user sees every dataset, but counts must not outlive that rule.
-    counts, total, ids = _cached_facets_and_count(
-        matches, (request.user.pk, q, sorted(active.items())), (start, PAGE_SIZE) if q else None
-    )
-    if q and ids is not None and connection.vendor == "postgresql":
-        # The page came out of the same query as the counts: the search ran once.
-        page = ResultPage(number=number, count=total, has_next=start + len(ids) < total)
-    elif q:
-        # Counts from the cache (or not PostgreSQL): rank and count the page in one pass, as the API.
-        ids, ranked_total = ranked_page(ranked, offset=start, limit=PAGE_SIZE)
-        total = ranked_total if ranked_total is not None else total
-        page = ResultPage(number=number, count=total, has_next=start + len(ids) < total)
+    key_parts = (request.user.pk, q, sorted(active.items()))
+    if connection.vendor == "postgresql":
+        counts, page, ids = _narrow_results(request, matches, q, active, start, number, key_parts)
     else:
-        ids = list(ranked.values_list("pk", flat=True)[start : start + PAGE_SIZE + 1])  # one more: a next?
-        page = ResultPage(number=number, count=total, has_next=len(ids) > PAGE_SIZE)
-        ids = ids[:PAGE_SIZE]
+        counts, page, ids = _queryset_results(matches, q, start, number, key_parts)
     rows = {d.pk: d for d in selectors.dataset_list(user=request.user).filter(pk__in=ids)}
     results = [rows[i] for i in ids if i in rows]
     facets = [

@@ -4,6 +4,7 @@ import time
 
 from django.conf import settings
 from django.core.paginator import Page
+from django.db import connection
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -25,10 +26,21 @@ from catalog.api.serializers import (
 from catalog.files import HashingUploadHandler
 from catalog.filtersets import DatasetFilterSet
 from catalog.models import Column, Dataset, DatasetVersion
-from catalog.search import ranked_page
+from catalog.search import SearchPage, ranked_page, search_page
 from config.rest import Pagination
 
 TRUE_VALUES = {"1", "true", "yes", "on"}
+
+
+def _narrow_search_page(request, view, *, offset: int, limit: int) -> SearchPage | None:
+    """On PostgreSQL, a searched page from the narrow search table (catalog.search.search_page):
+    the other filters of the request narrow it as a queryset of datasets."""
+    if connection.vendor != "postgresql" or view.filterset_class is None:
+        return None
+    params = request.query_params.copy()
+    q = params.pop("q", [""])[-1]
+    within = view.filterset_class(params, queryset=view.get_queryset(), request=request).qs
+    return search_page(q, offset=offset, limit=limit, within=within)
 
 
 class FacetedPagination(Pagination):
@@ -57,7 +69,12 @@ class FacetedPagination(Pagination):
             raise NotFound(
                 self.invalid_page_message.format(page_number=raw, message="Not a page number.")
             ) from None
-        ids, total = ranked_page(queryset, offset=(number - 1) * page_size, limit=page_size)
+        offset = (number - 1) * page_size
+        found = _narrow_search_page(request, view, offset=offset, limit=page_size)
+        if found is not None:
+            ids, total = found.ids, found.total
+        else:
+            ids, total = ranked_page(queryset, offset=offset, limit=page_size)
         paginator = self.django_paginator_class(queryset, page_size)
         paginator.count = total if total is not None else queryset.count()
         if not ids and number > 1:
