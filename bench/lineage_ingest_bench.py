@@ -24,7 +24,7 @@ that are already known, in the same database:
 
     .venv/bin/python bench/lineage_ingest_bench.py --bulk 500
 
-Options: --seconds N (60) --baseline-seconds N (15) --apply deferred|sync --workers N (3)
+Options: --seconds N (60) --baseline-seconds N (15) --apply deferred|sync --workers N (2)
          --server-threads N (4) --connections N (8 per client process) --fold-concurrency N (1)
          --port N (8763) --database-url URL (postgres://postgres@127.0.0.1:5432/gv_lin_ingest)
 """
@@ -263,6 +263,29 @@ def _stop(proc: subprocess.Popen) -> None:
         os.killpg(proc.pid, signal.SIGKILL)
 
 
+def _cpu_seconds(*, group: int | None = None, database: str | None = None) -> float:
+    """CPU (user + system) used so far by the processes of a process group, or by the PostgreSQL
+    backends serving a database (their process title names it)."""
+    total = 0
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/stat") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+            if group is not None and int(fields[2]) != group:
+                continue
+            if database is not None:
+                with open(f"/proc/{pid}/cmdline", "rb") as fh:
+                    title = fh.read().decode(errors="replace").split()
+                if len(title) < 4 or title[0] != "postgres:" or title[3] != database:
+                    continue
+        except (OSError, IndexError, ValueError):
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def _expected_edges() -> set[tuple[str, str]]:
     out = set()
     for job in range(200):
@@ -289,7 +312,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--baseline-seconds", type=float, default=15)
     parser.add_argument("--apply", choices=["deferred", "sync"], default="deferred")
-    parser.add_argument("--workers", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--server-threads", type=int, default=4, help="gunicorn gthread threads per worker")
     parser.add_argument("--connections", type=int, default=8, help="per client process")
     parser.add_argument("--fold-concurrency", type=int, default=1, help="Celery worker processes")
@@ -363,7 +386,18 @@ def main() -> None:
         start_count = LineageEvent.objects.count()
         start_runs = Run.objects.count()
         load0 = os.getloadavg()[0]
+        database = args.database_url.rpartition("/")[2]
+        cpu0 = (
+            _cpu_seconds(group=server.pid),
+            _cpu_seconds(group=worker.pid),
+            _cpu_seconds(database=database),
+        )
         results, elapsed, client_cpu = _clients(args, token, args.seconds)
+        cpu1 = (
+            _cpu_seconds(group=server.pid),
+            _cpu_seconds(group=worker.pid),
+            _cpu_seconds(database=database),
+        )
         load1 = os.getloadavg()[0]
         stored = LineageEvent.objects.count() - start_count
         pending_at_end = LineageEvent.objects.filter(state=EventState.PENDING).count()
@@ -371,6 +405,11 @@ def main() -> None:
         while LineageEvent.objects.filter(state=EventState.PENDING).exists():
             time.sleep(0.2)
         drain = time.perf_counter() - t_end
+        cpu2 = (
+            _cpu_seconds(group=server.pid),
+            _cpu_seconds(group=worker.pid),
+            _cpu_seconds(database=database),
+        )
     finally:
         _stop(server)
         _stop(worker)
@@ -406,6 +445,14 @@ def main() -> None:
         f"{load1:.1f} at the end"
     )
     print(f"stored events: {stored}; equal to the 201 answers: {'YES' if stored == created else 'NO'}")
+    web, fold, pg = (cpu1[i] - cpu0[i] for i in range(3))
+    fold_total = cpu2[1] - cpu0[1]
+    print(
+        f"CPU while posting: gunicorn {web:.1f} s, Celery worker {fold:.1f} s, PostgreSQL backends {pg:.1f} s, "
+        f"clients {client_cpu:.1f} s; per event: gunicorn {web / max(created, 1) * 1000:.2f} ms, "
+        f"fold (worker, posting + drain) {fold_total / max(stored, 1) * 1000:.2f} ms, "
+        f"PostgreSQL (all of it, posting + drain) {(cpu2[2] - cpu0[2]) / max(stored, 1) * 1000:.2f} ms"
+    )
     print(
         f"fold: {pending_at_end} pending when the clients stopped, drained {drain:.1f} s later; fold rate "
         f"{stored / (elapsed + drain):.0f} events/s over posting + drain; {states['failed']} failed, "
