@@ -115,6 +115,24 @@ class DatasetSearch(models.Model):
         return f"search row of dataset {self.dataset_id}"
 
 
+class SearchFacetCount(models.Model):
+    """How many datasets of the whole catalog hold each facet value (``total``, ``owner``,
+    ``domain``, ``sensitivity``, ``tag``; owners and tags by id), for the search page with no
+    query. PostgreSQL only: kept by statement triggers on the narrow search table (migration
+    0005), so every write of it (one dataset, a bulk load, a delete, a cascade) moves the counts
+    in its own transaction."""
+
+    facet = models.CharField(max_length=20)
+    value = models.CharField(max_length=255)
+    n = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["facet", "value"], name="searchfacetcount_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.facet}={self.value}: {self.n}"
+
+
 class SearchWord(models.Model):
     """A word found in some dataset's searchable text: the vocabulary that a misspelt query word
     is corrected against (``custmer`` → ``customer``). Kept by catalog.search.index_dataset; words

@@ -470,10 +470,15 @@ def _rows_to_page(rows, ids: list[int]) -> SearchPage:
 
 def narrow_counts(*, where: dict | None = None, within: QuerySet | None = None) -> SearchPage:
     """The number of datasets and the facet counts over all of them (no query text), from the
-    narrow table: kept current by every write (index_dataset), so no cache is needed."""
+    narrow table. With no filter, the catalog-wide counts that triggers on that table keep
+    (``SearchFacetCount``, migration 0005): current after every write, so no cache is needed."""
+    from catalog.models import SearchFacetCount
+
     conds, params = _narrow_conditions(where, within)
+    if not conds:
+        return _rows_to_page(SearchFacetCount.objects.filter(n__gt=0).values_list("facet", "value", "n"), [])
     with connection.cursor() as cursor:
-        cursor.execute(_FACETS_SQL.format(scope=" AND ".join(conds) or "TRUE"), params)
+        cursor.execute(_FACETS_SQL.format(scope=" AND ".join(conds)), params)
         return _rows_to_page(cursor.fetchall(), [])
 
 

@@ -149,3 +149,36 @@ def test_migration_backfills_existing_datasets(owner):
         cursor.execute("SELECT indexname FROM pg_indexes WHERE tablename = 'catalog_datasetsearch'")
         indexes = {r[0] for r in cursor.fetchall()}
     assert {"datasetsearch_document_gin", "datasetsearch_head_gin"} <= indexes
+
+
+def _counted_by_triggers():
+    from catalog.search import narrow_counts
+
+    return {k: sorted(v) for k, v in narrow_counts().counts.items()}, narrow_counts().total
+
+
+def _counted_by_scan():
+    from catalog.search import narrow_counts
+
+    page = narrow_counts(within=Dataset.objects.filter(pk__gt=0))
+    return {k: sorted(v) for k, v in page.counts.items()}, page.total
+
+
+@pytest.mark.django_db
+def test_catalog_wide_counts_follow_every_write(owner, steward):
+    assert _counted_by_triggers() == ({"owner": [], "tag": [], "domain": [], "sensitivity": []}, 0)
+    ds = make(owner, "dim_customer_orders", domain="sales", tags=["gold", "pii"])
+    make(owner, "fact_sales", domain="sales", sensitivity="public")
+    services.ensure_datasets([("s3://lake", f"raw/found_{i}") for i in range(5)])
+    counted, total = _counted_by_triggers()
+    assert total == 7 and dict(counted["domain"]) == {"sales": 2}
+    assert (counted, total) == _counted_by_scan()
+    services.update_dataset(
+        actor=owner, dataset=ds, sensitivity="restricted", tags=["gold"], owner=steward.username
+    )
+    services.update_dataset(actor=steward, dataset=Dataset.objects.get(pk=ds.pk), description="Only the text")
+    assert _counted_by_triggers() == _counted_by_scan()
+    services.delete_dataset(actor=steward, dataset=Dataset.objects.get(pk=ds.pk))
+    counted, total = _counted_by_triggers()
+    assert total == 6 and dict(counted["domain"]) == {"sales": 1} and counted["tag"] == []
+    assert (counted, total) == _counted_by_scan()
