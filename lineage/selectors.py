@@ -216,15 +216,19 @@ def upstream_datasets(urns: list[str], *, depth: int = 50) -> dict[str, list[str
         for spelling in _spellings(urn):
             asked[spelling].append(urn)
     cond, params = _in("key", list(asked))
+    # A model node that stands for a catalog dataset (a dataset some event declared a model) is
+    # reported as that dataset: its sensitivity still binds what is derived from it (QA G5).
+    as_dataset = "CASE WHEN n.kind = 'MODEL' THEN 'dataset:' || n.namespace || ':' || n.name ELSE n.key END"
     sql = (
         "WITH RECURSIVE up(origin, node, depth) AS ("  # noqa: S608 -- table names are constants
         f" SELECT id, id, 0 FROM {NODE} WHERE {cond} AND kind IN ('DATASET', 'MODEL')"
         f" UNION SELECT w.origin, e.src, w.depth + 1 FROM up w JOIN {EDGE} e ON e.dst = w.node"
         "  WHERE w.depth < %s)"
-        f" SELECT o.key, n.key, MIN(w.depth) AS d FROM up w JOIN {NODE} n ON n.id = w.node"
+        f" SELECT o.key, {as_dataset} AS k, MIN(w.depth) AS d FROM up w JOIN {NODE} n ON n.id = w.node"
         f" JOIN {NODE} o ON o.id = w.origin"
-        " WHERE n.kind = 'DATASET' AND w.node <> w.origin"
-        " GROUP BY o.key, n.key ORDER BY o.key, d, n.key"
+        " WHERE (n.kind = 'DATASET' OR (n.kind = 'MODEL' AND n.dataset_id IS NOT NULL))"
+        " AND w.node <> w.origin"
+        " GROUP BY o.key, k ORDER BY o.key, d, k"
     )
     with connection.cursor() as cur:
         cur.execute(sql, [*params, hops])

@@ -29,7 +29,7 @@ from django.utils.dateparse import parse_datetime
 
 from catalog import selectors as catalog_selectors
 from catalog import services as catalog_services
-from lineage import signals
+from lineage import permissions, signals
 from lineage.models import (
     ColumnEdge,
     Direction,
@@ -143,6 +143,7 @@ def ingest_event(
     """
     digest = canonical_hash(body) if isinstance(body, dict) else ""
     kind = validate_event(body, max_datasets=_max_datasets())
+    permissions.check_may_post(kind, body, actor)
     event_time = parse_event_time(body["eventTime"])
     deferred = (apply or apply_mode()) == "deferred" or (
         _unknown_count(_event_dataset_pairs(kind, body)) > _sync_max_new_datasets()
@@ -458,14 +459,18 @@ def _dataset_type(facets: dict) -> str:
     return str(value).upper() if value else ""
 
 
-def _job_node(namespace: str, name: str) -> Node:
-    """The job's node, created when new, locked for this transaction: runs of a job apply one by one."""
+def _job_node(namespace: str, name: str, actor=None) -> Node:
+    """The job's node, created when new (recorded by ``actor``), locked for this transaction: runs
+    of a job apply one by one."""
     key = node_key("job", namespace, name)
     node = _locked_job(key)
     if node is None:
+        recorder = getattr(actor, "username", "") or ""
         try:
             with transaction.atomic():
-                Node.objects.create(kind=NodeKind.JOB, key=key, namespace=namespace, name=name)
+                Node.objects.create(
+                    kind=NodeKind.JOB, key=key, namespace=namespace, name=name, recorded_by=recorder
+                )
         except IntegrityError:
             pass  # created concurrently; lock the winner's row below
         node = _locked_job(key)
@@ -526,7 +531,7 @@ def _locked_run(run_id: str) -> tuple[Run | None, dict[tuple[int, str], RunIO]]:
     return run, existing
 
 
-def _resolve_datasets(specs: list[tuple[str, str, dict]]) -> dict[tuple[str, str], Node]:
+def _resolve_datasets(specs: list[tuple[str, str, dict]], actor=None) -> dict[tuple[str, str], Node]:
     """Nodes for (namespace, name, facets) datasets, registering unknown ones in the catalog.
 
     One namespace + name is ONE node, whatever the event says of its type: a MODEL node is found
@@ -549,7 +554,7 @@ def _resolve_datasets(specs: list[tuple[str, str, dict]]) -> dict[tuple[str, str
         node = found.get(node_key("model", ns, name))
         if node is None:
             node = found.get(node_key("dataset", ns, name))
-            if node is not None and is_model:
+            if node is not None and is_model and permissions.may_declare_model(node, actor):
                 _remember(node.key, None)
                 node.kind, node.key = NodeKind.MODEL, node_key("model", ns, name)
                 Node.objects.filter(pk=node.pk).update(kind=node.kind, key=node.key)
@@ -645,26 +650,6 @@ def _schema_columns(facet: dict) -> list[dict[str, Any]] | None:
     return cols
 
 
-def _owner_usernames(facet: dict) -> list[str]:
-    """Usernames named by an ownership facet: ``user:alice``, ``alice`` or ``team:x`` (kept as is)."""
-    owners = facet.get("owners") if isinstance(facet, dict) else None
-    out = []
-    for o in owners if isinstance(owners, list) else []:
-        name = o.get("name") if isinstance(o, dict) else None
-        if isinstance(name, str) and name:
-            out.append(name.split(":", 1)[1] if name.startswith("user:") else name)
-    return out
-
-
-def _may_set_columns(dataset, actor) -> bool:
-    """A schema facet rewrites the catalog's columns only when its poster may change the dataset,
-    or the dataset is lineage's own (found through lineage, no versions): a curated dataset's
-    columns are not anyone's to replace with one event. The facet is kept on the node either way."""
-    if dataset.origin == "lineage" and not catalog_selectors.dataset_has_versions(dataset):
-        return True
-    return actor is not None and catalog_selectors.may_change_dataset(actor, dataset)
-
-
 def _apply_dataset_facets(node: Node, facets: dict, actor=None) -> None:
     """Keep the latest facets on the node; push schema, ownership and documentation to the catalog.
 
@@ -687,7 +672,7 @@ def _apply_dataset_facets(node: Node, facets: dict, actor=None) -> None:
         node.description = doc["description"]
         update["description"] = node.description
     if node.kind == NodeKind.MODEL and "ownership" in changed:
-        node.owners = _owner_usernames(changed["ownership"])
+        node.owners = permissions.owner_usernames(changed["ownership"])
         update["owners"] = node.owners
     Node.objects.filter(pk=node.pk).update(**update)
     if node.kind != NodeKind.DATASET or node.dataset_id is None:
@@ -696,13 +681,13 @@ def _apply_dataset_facets(node: Node, facets: dict, actor=None) -> None:
     cols = _schema_columns(changed.get("schema"))
     if cols is not None:
         dataset = catalog_selectors.resolve_dataset_ref(node.dataset_id)
-        if _may_set_columns(dataset, actor):
+        if permissions.may_rewrite_dataset(dataset, actor):
             catalog_services.set_columns_from_schema(dataset=dataset, columns=cols)
     data: dict[str, Any] = {}
     if "ownership" in changed or isinstance(doc, dict):
         dataset = dataset or catalog_selectors.resolve_dataset_ref(node.dataset_id)
         if "ownership" in changed and dataset.owner_id is None:
-            names = _owner_usernames(changed["ownership"])
+            names = permissions.owner_usernames(changed["ownership"])
             User = get_user_model()
             known = set(User.objects.filter(username__in=names).values_list("username", flat=True))
             first = next((n for n in names if n in known), None)
@@ -809,7 +794,7 @@ def _column_lineage_refs(specs) -> list[tuple[str, str, dict]]:
 
 
 def _apply_run_event(body: dict, event_time: datetime, ctx: _Ctx) -> None:
-    job = _job_node(body["job"]["namespace"], body["job"]["name"])
+    job = _job_node(body["job"]["namespace"], body["job"]["name"], ctx.actor)
     _apply_job_facets(job, body["job"].get("facets") or {})
     run_id = body["run"]["runId"].lower()
     event_type = body.get("eventType") or ""
@@ -823,7 +808,7 @@ def _apply_run_event(body: dict, event_time: datetime, ctx: _Ctx) -> None:
 
     specs = _dataset_specs(body)
     nodes = _resolve_datasets(
-        [(ns, name, facets) for _d, ns, name, facets, _x in specs] + _column_lineage_refs(specs)
+        [(ns, name, facets) for _d, ns, name, facets, _x in specs] + _column_lineage_refs(specs), ctx.actor
     )
     io_changed = False
     created: list[RunIO] = []
@@ -993,11 +978,11 @@ def _apply_job_facets(job: Node, facets: dict) -> None:
 
 def _apply_job_event(body: dict, actor=None) -> None:
     """A JobEvent declares a job's metadata and IO; the IO draws edges only while it has no run."""
-    job = _job_node(body["job"]["namespace"], body["job"]["name"])
+    job = _job_node(body["job"]["namespace"], body["job"]["name"], actor)
     _apply_job_facets(job, body["job"].get("facets") or {})
     specs = _dataset_specs(body)
     nodes = _resolve_datasets(
-        [(ns, name, facets) for _d, ns, name, facets, _x in specs] + _column_lineage_refs(specs)
+        [(ns, name, facets) for _d, ns, name, facets, _x in specs] + _column_lineage_refs(specs), actor
     )
     for _d, ns, name, facets, _x in sorted(specs, key=lambda sp: nodes[(sp[1], sp[2])].key):
         _apply_dataset_facets(nodes[(ns, name)], facets, actor)
@@ -1009,7 +994,7 @@ def _apply_job_event(body: dict, actor=None) -> None:
 def _apply_dataset_event(body: dict, actor=None) -> None:
     ds = body["dataset"]
     facets = ds.get("facets") or {}
-    node = _resolve_datasets([(ds["namespace"], ds["name"], facets)])[(ds["namespace"], ds["name"])]
+    node = _resolve_datasets([(ds["namespace"], ds["name"], facets)], actor)[(ds["namespace"], ds["name"])]
     _apply_dataset_facets(node, facets, actor)
 
 

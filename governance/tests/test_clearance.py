@@ -8,6 +8,7 @@ from django.utils import timezone
 from governance import services
 from governance.clearance import evaluate
 from governance.models import AccessRequest
+from governance.tests.conftest import lineage_event
 
 pytestmark = pytest.mark.django_db
 
@@ -221,3 +222,26 @@ def test_names_with_commas_via_repeated_parameters(requester, owner, api_client_
     assert alone.status_code == 200 and [d["urn"] for d in alone.json()["datasets"]] == [hive.urn]
     both = client.get("/api/v1/clearance", {"datasets": f"{other.urn},{hive.urn}", "purpose": "training"})
     assert [d["urn"] for d in both.json()["datasets"]] == [other.urn, hive.urn]
+
+
+def test_a_requester_cannot_clear_themselves_by_rewriting_lineage(
+    requester, make_dataset, derive, api_client_for
+):
+    """QA G4, G5: a run of the pipeline's job that reads nothing, or an event declaring the restricted
+    source a model, must not take the source out of what the derived data rests on."""
+    source = make_dataset("restricted", name="raw/customers")
+    features = make_dataset("internal", name="features/churn")
+    derive(features, source, job="build_churn_features")
+    client = api_client_for(requester)
+    forged = lineage_event(job="build_churn_features", inputs=[], outputs=[features])
+    forged["eventTime"] = "2099-01-01T00:00:00Z"
+    assert client.post("/api/v1/lineage", forged, format="json").status_code == 403
+    as_model = {
+        "namespace": source.namespace,
+        "name": source.name,
+        "facets": {"datasetType": {"datasetType": "MODEL"}},
+    }
+    declared = lineage_event(job="requesters_own_job", inputs=[], outputs=[as_model])
+    assert client.post("/api/v1/lineage", declared, format="json").status_code == 201
+    body = _ask(client, [features]).json()
+    assert body["allowed"] is False and body["datasets"][0]["upstream_blockers"] == [source.urn]
