@@ -123,7 +123,8 @@ def policy_rows(dataset_ids) -> dict[int, tuple[bool, float | None, int | None]]
 
 
 def policy_of(dataset: Dataset) -> DatasetPolicy | None:
-    return DatasetPolicy.objects.filter(dataset=dataset).first()
+    # updated_by: the API and the access panel both name who changed it last.
+    return DatasetPolicy.objects.select_related("updated_by").filter(dataset=dataset).first()
 
 
 def policies_for(dataset_ids) -> dict[int, DatasetPolicy]:
