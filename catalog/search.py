@@ -353,19 +353,22 @@ def _pg_any_match(queryset: QuerySet, q: str, words: list[str]) -> bool:
     return False
 
 
-def search(queryset: QuerySet, q: str) -> QuerySet:
+def search(queryset: QuerySet, q: str, *, words: list[str] | None = None) -> QuerySet:
     """Datasets of ``queryset`` that match ``q``, best match first (see the module docstring).
 
     When nothing matches as written, misspelt words are corrected against the vocabulary of
     every dataset's text (``custmer`` → ``customer``) and the search runs once more.
 
     The result is annotated with ``search_exact`` (1 for an exact name match) and ``search_rank``
-    (higher is better; comparable within one query only).
+    (higher is better; comparable within one query only). ``words``: the words a ``search_page``
+    of the same question searched for, which skips the check for typos.
     """
+    fts = {"postgresql": _fts_postgresql, "sqlite": _fts_sqlite}.get(connection.vendor, _fts_other)
+    if words:  # already corrected (SearchPage.words): no need to ask whether anything matches
+        return fts(queryset, q, words)
     words = query_words(q or "")
     if not words:
         return queryset
-    fts = {"postgresql": _fts_postgresql, "sqlite": _fts_sqlite}.get(connection.vendor, _fts_other)
     found = fts(queryset, q, words)
     if _pg_any_match(queryset, q, words) if connection.vendor == "postgresql" else found.exists():
         return found
@@ -421,6 +424,8 @@ class SearchPage:
     ids: list[int]
     total: int
     counts: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
+    # The words searched for (typos corrected): search(..., words=page.words) gives the same matches.
+    words: list[str] = field(default_factory=list)
 
 
 # Narrow-table filters a caller may pass as ``where`` (a tag is matched among the dataset's tags).
@@ -509,6 +514,8 @@ def search_page(
         corrected = correct_words(words)
         if corrected != words:
             page = _search_page(q, corrected, offset, limit, where, within, facets)
+            words = corrected
+    page.words = words
     return page
 
 

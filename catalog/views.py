@@ -254,7 +254,7 @@ def _narrow_results(request, matches, q: str, active: dict, start: int, number: 
         counts = cached[0]
     else:
         counts = _named_counts(found.counts)
-        searched = search(matches, q) if q else matches
+        searched = search(matches, q, words=found.words) if q else matches
         for facet in EXTRA_FACETS.values():
             counts[facet.param] = facet.counts(searched)[:FACET_SIZE]
         cache.set(cache_key, (counts, total), FACET_CACHE_SECONDS)
