@@ -838,7 +838,8 @@ def _apply_run_event(body: dict, event_time: datetime, ctx: _Ctx) -> None:
                 number if label else io.version_number,
             )
             io.facets = {**io.facets, **merged}
-            io.save(update_fields=["version_label", "version_number", "facets"])
+            if io.pk is not None:  # else named twice in this event: inserted below, merged (QA G8)
+                io.save(update_fields=["version_label", "version_number", "facets"])
         if direction == Direction.OUTPUT and node.kind == NodeKind.MODEL and event_type in ("COMPLETE", ""):
             ctx.model_outputs.append((node, label or None))
 

@@ -300,3 +300,13 @@ def test_lineage_model_without_ownership_facet_belongs_to_the_poster(
     with django_capture_on_commit_callbacks(execute=True):
         assert api_client_for(requester).post("/api/v1/lineage", event, format="json").status_code == 201
     assert ModelVersion.objects.select_related("model").get().model.owner == requester
+
+
+def test_a_model_trained_on_two_versions_of_one_dataset(owner, make_dataset, add_version, api_client_for):
+    """QA G8: both versions of the same dataset in trained_on was a 500."""
+    pub = make_dataset("public")
+    add_version(pub, credit_csv(40))
+    add_version(pub, credit_csv(50, seed=2))
+    r = _register(api_client_for(owner), [f"{pub.urn}@1", f"{pub.urn}@2"])
+    assert r.status_code == 201, r.content[:300]
+    assert r.json()["trained_on"] == [f"{pub.urn}@1", f"{pub.urn}@2"]

@@ -337,3 +337,18 @@ def test_escaped_backslash_u0000_is_ordinary_text(client):
 
 def test_event_time_out_of_range(client):
     assert_refused(post(client, run_event("j", event_time="9999-12-31T23:30:00-05:00")), "eventTime")
+
+
+@pytest.mark.parametrize("second", [{"version": {"datasetVersion": "2"}}, {"extra": {"k": 1}}])
+def test_a_dataset_named_twice_on_one_side_is_one_input(client, second):
+    """QA G8: the second mention updated a row not inserted yet: a 500, and the event was lost."""
+    body = run_event(
+        "dupin",
+        inputs=[ds("qa-edge", "din", version={"datasetVersion": "1"}), ds("qa-edge", "din", **second)],
+    )
+    r = post(client, body)
+    assert r.status_code == 201, r.content[:300]
+    assert LineageEvent.objects.filter(pk=r.json()["id"]).exists()
+    run = Run.objects.get(run_id=body["run"]["runId"].lower())
+    (io,) = run.io.all()
+    assert io.direction == "input" and set(second) <= set(io.facets)
