@@ -39,6 +39,7 @@ import secrets
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -263,27 +264,48 @@ def _stop(proc: subprocess.Popen) -> None:
         os.killpg(proc.pid, signal.SIGKILL)
 
 
-def _cpu_seconds(*, group: int | None = None, database: str | None = None) -> float:
-    """CPU (user + system) used so far by the processes of a process group, or by the PostgreSQL
-    backends serving a database (their process title names it)."""
-    total = 0
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            with open(f"/proc/{pid}/stat") as fh:
-                fields = fh.read().rsplit(")", 1)[1].split()
-            if group is not None and int(fields[2]) != group:
+class CpuMeter:
+    """CPU (user + system) of the server's process group, the worker's, and the PostgreSQL backends
+    serving the bench database (their process title names it), sampled every half second so that a
+    process that exits (a recycled database connection) keeps what it used."""
+
+    def __init__(self, server: int, worker: int, database: str) -> None:
+        self.groups = {server: "gunicorn", worker: "worker"}
+        self.database = database
+        self.last: dict[int, tuple[str, float]] = {}
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while not self.stop.wait(0.5):
+            self.sample()
+
+    def sample(self) -> None:
+        tick = os.sysconf("SC_CLK_TCK")
+        for pid in os.listdir("/proc"):
+            if not pid.isdigit():
                 continue
-            if database is not None:
-                with open(f"/proc/{pid}/cmdline", "rb") as fh:
-                    title = fh.read().decode(errors="replace").split()
-                if len(title) < 4 or title[0] != "postgres:" or title[3] != database:
-                    continue
-        except (OSError, IndexError, ValueError):
-            continue
-        total += int(fields[11]) + int(fields[12])
-    return total / os.sysconf("SC_CLK_TCK")
+            try:
+                with open(f"/proc/{pid}/stat") as fh:
+                    fields = fh.read().rsplit(")", 1)[1].split()
+                kind = self.groups.get(int(fields[2]))
+                if kind is None:
+                    with open(f"/proc/{pid}/cmdline", "rb") as fh:
+                        title = fh.read().decode(errors="replace").split()
+                    if len(title) < 4 or title[0] != "postgres:" or title[3] != self.database:
+                        continue
+                    kind = "postgres"
+            except (OSError, IndexError, ValueError):
+                continue
+            self.last[int(pid)] = (kind, (int(fields[11]) + int(fields[12])) / tick)
+
+    def totals(self) -> dict[str, float]:
+        self.sample()
+        out = {"gunicorn": 0.0, "worker": 0.0, "postgres": 0.0}
+        for kind, seconds in self.last.values():
+            out[kind] += seconds
+        return out
 
 
 def _expected_edges() -> set[tuple[str, str]]:
@@ -386,18 +408,10 @@ def main() -> None:
         start_count = LineageEvent.objects.count()
         start_runs = Run.objects.count()
         load0 = os.getloadavg()[0]
-        database = args.database_url.rpartition("/")[2]
-        cpu0 = (
-            _cpu_seconds(group=server.pid),
-            _cpu_seconds(group=worker.pid),
-            _cpu_seconds(database=database),
-        )
+        meter = CpuMeter(server.pid, worker.pid, args.database_url.rpartition("/")[2])
+        cpu0 = meter.totals()
         results, elapsed, client_cpu = _clients(args, token, args.seconds)
-        cpu1 = (
-            _cpu_seconds(group=server.pid),
-            _cpu_seconds(group=worker.pid),
-            _cpu_seconds(database=database),
-        )
+        cpu1 = meter.totals()
         load1 = os.getloadavg()[0]
         stored = LineageEvent.objects.count() - start_count
         pending_at_end = LineageEvent.objects.filter(state=EventState.PENDING).count()
@@ -405,11 +419,8 @@ def main() -> None:
         while LineageEvent.objects.filter(state=EventState.PENDING).exists():
             time.sleep(0.2)
         drain = time.perf_counter() - t_end
-        cpu2 = (
-            _cpu_seconds(group=server.pid),
-            _cpu_seconds(group=worker.pid),
-            _cpu_seconds(database=database),
-        )
+        cpu2 = meter.totals()
+        meter.stop.set()
     finally:
         _stop(server)
         _stop(worker)
@@ -445,13 +456,12 @@ def main() -> None:
         f"{load1:.1f} at the end"
     )
     print(f"stored events: {stored}; equal to the 201 answers: {'YES' if stored == created else 'NO'}")
-    web, fold, pg = (cpu1[i] - cpu0[i] for i in range(3))
-    fold_total = cpu2[1] - cpu0[1]
+    web, fold, pg = (cpu1[k] - cpu0[k] for k in ("gunicorn", "worker", "postgres"))
     print(
         f"CPU while posting: gunicorn {web:.1f} s, Celery worker {fold:.1f} s, PostgreSQL backends {pg:.1f} s, "
         f"clients {client_cpu:.1f} s; per event: gunicorn {web / max(created, 1) * 1000:.2f} ms, "
-        f"fold (worker, posting + drain) {fold_total / max(stored, 1) * 1000:.2f} ms, "
-        f"PostgreSQL (all of it, posting + drain) {(cpu2[2] - cpu0[2]) / max(stored, 1) * 1000:.2f} ms"
+        f"fold (worker, posting + drain) {(cpu2['worker'] - cpu0['worker']) / max(stored, 1) * 1000:.2f} ms, "
+        f"PostgreSQL (all of it, posting + drain) {(cpu2['postgres'] - cpu0['postgres']) / max(stored, 1) * 1000:.2f} ms"
     )
     print(
         f"fold: {pending_at_end} pending when the clients stopped, drained {drain:.1f} s later; fold rate "
