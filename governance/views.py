@@ -301,6 +301,20 @@ def _invalid(request: HttpRequest) -> int:
     return 422 if request.htmx else 400
 
 
+def _saved(form, service, **kwargs):
+    """Write a valid form's data through a service (via the web UI) → what it returns, or None
+    with the service's ValidationError put beside the form's fields. A refusal is a 403."""
+    if not form.is_valid():
+        return None
+    try:
+        return service(via=Via.UI, **kwargs, **form.service_data())
+    except NotAllowed as exc:
+        raise PermissionDenied(str(exc)) from exc
+    except ValidationError as exc:
+        add_service_errors(form, exc)
+        return None
+
+
 def _visible_dataset(user, pk: int):
     try:
         return catalog_selectors.dataset_list(user=user).get(pk=pk)
@@ -391,21 +405,12 @@ def dataset_policy_view(request: HttpRequest, pk: int) -> HttpResponse:
         raise PermissionDenied("Only the dataset's owner, a steward or staff may change its policy.")
     purpose = _purpose(request.POST.get("purpose"))
     form = DatasetPolicyForm(request.POST, auto_id="policy-%s")
-    if form.is_valid():
-        try:
-            services.set_dataset_policy(
-                actor=request.user, dataset=dataset, via=Via.UI, **form.service_data()
-            )
-        except NotAllowed as exc:
-            raise PermissionDenied(str(exc)) from exc
-        except ValidationError as exc:
-            add_service_errors(form, exc)
-        else:
-            if request.htmx:
-                return _access_panel(request, dataset, purpose, policy_saved=True)
-            messages.success(request, "Policy saved.")
-            url = reverse("governance:dataset-access", args=[pk])
-            return redirect(f"{url}?purpose={purpose}" if purpose != Purpose.TRAINING else url)
+    if _saved(form, services.set_dataset_policy, actor=request.user, dataset=dataset):
+        if request.htmx:
+            return _access_panel(request, dataset, purpose, policy_saved=True)
+        messages.success(request, "Policy saved.")
+        url = reverse("governance:dataset-access", args=[pk])
+        return redirect(f"{url}?purpose={purpose}" if purpose != Purpose.TRAINING else url)
     return _access_panel(request, dataset, purpose, policy_form=form, status=_invalid(request))
 
 
@@ -458,20 +463,11 @@ def model_card_edit_view(request: HttpRequest, pk: int) -> HttpResponse:
     if form.is_valid() and "preview" in request.POST:
         previews = {name: render_markdown(text) for name, text in form.service_data().items()}
         return _model_card(request, mv, form=form, previews=previews)
-    if form.is_valid():
-        try:
-            mv = services.update_model_version(
-                actor=request.user, model_version=mv, via=Via.UI, **form.service_data()
-            )
-        except NotAllowed as exc:
-            raise PermissionDenied(str(exc)) from exc
-        except ValidationError as exc:
-            add_service_errors(form, exc)
-        else:
-            if request.htmx:
-                return _model_card(request, mv, card_saved=True)
-            messages.success(request, "Intended use and caveats saved.")
-            return redirect("governance:model", pk=mv.pk)
+    if updated := _saved(form, services.update_model_version, actor=request.user, model_version=mv):
+        if request.htmx:
+            return _model_card(request, updated, card_saved=True)
+        messages.success(request, "Intended use and caveats saved.")
+        return redirect("governance:model", pk=mv.pk)
     return _model_card(request, mv, form=form, status=_invalid(request))
 
 

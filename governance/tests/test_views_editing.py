@@ -16,15 +16,6 @@ HTMX = {"HTTP_HX_REQUEST": "true"}
 
 
 @pytest.fixture
-def web(client):
-    def login(user):
-        client.force_login(user)
-        return client
-
-    return login
-
-
-@pytest.fixture
 def dataset(make_dataset):
     return make_dataset("confidential", name="hr/applicants", sensitive_columns=["sex"])
 
@@ -47,14 +38,19 @@ def _field_errors(html: str, field: str) -> list[str]:
 # A dataset's policy
 
 
-def test_policy_is_shown_in_plain_words_to_everyone(web, outsider, dataset, owner):
-    services.set_dataset_policy(
+@pytest.fixture
+def tightened(owner, dataset):
+    """Every condition of a policy set on the dataset (by its owner, through the service)."""
+    return services.set_dataset_policy(
         actor=owner,
         dataset=dataset,
         require_quality_pass=True,
         max_parity_difference=0.1,
         max_approval_days=30,
     )
+
+
+def test_policy_is_shown_in_plain_words_to_everyone(web, outsider, dataset, tightened):
     html = _panel(web(outsider), dataset, **HTMX).content.decode()
     assert "Confidential: needs one approval by the owner or a steward." in html
     assert "A passing quality suite on the latest profiled version is required." in html
@@ -125,14 +121,7 @@ def test_policy_with_htmx_swaps_the_panel(web, steward, dataset):
     assert DatasetPolicy.objects.get(dataset=dataset).max_approval_days == 7
 
 
-def test_clearing_a_field_removes_the_condition(web, owner, dataset):
-    services.set_dataset_policy(
-        actor=owner,
-        dataset=dataset,
-        require_quality_pass=True,
-        max_parity_difference=0.1,
-        max_approval_days=30,
-    )
+def test_clearing_a_field_removes_the_condition(web, owner, dataset, tightened):
     client = web(owner)
     form = _panel(client, dataset, **HTMX).content.decode()
     assert 'value="0.1"' in form and 'value="30"' in form and "checked" in form  # prefilled
