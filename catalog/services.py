@@ -561,13 +561,16 @@ def _index_new_datasets(datasets: list[Dataset]) -> None:
 
 
 @transaction.atomic
-def ensure_datasets(pairs: list[tuple[str, str]], *, via: str = "lineage") -> dict[tuple[str, str], Dataset]:
+def ensure_datasets(
+    pairs: list[tuple[str, str]], *, via: str = "lineage", actor=None
+) -> dict[tuple[str, str], Dataset]:
     """Every dataset of (namespace, name) ``pairs``, registering the unknown ones (as found through
     lineage) in bulk → {(namespace, name): dataset}.
 
     The bulk twin of ``ensure_dataset`` for events that name thousands of datasets: one select for
     the known ones, one insert per batch for the rest, the search index filled in bulk, and the
-    ``dataset_created`` signal sent (after commit) for each dataset this call registered.
+    ``dataset_created`` signal sent (after commit) for each dataset this call registered, naming
+    ``actor`` (who posted the event that named them) as the one who registered it.
 
     Invalid identifiers raise ValidationError. A new pair whose URN would equal the URN of an
     existing dataset (another split of the same colons, see ``create_dataset``), or of an earlier
@@ -623,7 +626,7 @@ def ensure_datasets(pairs: list[tuple[str, str]], *, via: str = "lineage") -> di
         with transaction.atomic():
             for dataset, changes in announced:
                 signals.dataset_created.send(
-                    sender=Dataset, dataset=dataset, actor=None, changes=changes, via=via
+                    sender=Dataset, dataset=dataset, actor=actor, changes=changes, via=via
                 )
 
     if announced:

@@ -77,6 +77,22 @@ def may_rewrite_dataset(dataset, actor) -> bool:
     return actor is not None and catalog_selectors.may_change_dataset(actor, dataset)
 
 
+def may_name_owner(dataset, actor, username: str, *, registered_now: bool) -> bool:
+    """May an ownership facet posted by ``actor`` make ``username`` the owner of this ownerless
+    dataset? Only when the poster may change the dataset (staff, a steward) or registered it with
+    this very event (a pipeline naming its team on first sight): an event must not hand an ownerless
+    dataset to whoever posts it, themself included (QA G7)."""
+    if actor is None:
+        return True  # a rebuild replaying events recorded before this rule
+    if catalog_selectors.may_change_dataset(actor, dataset):
+        return True
+    return (
+        registered_now
+        and dataset.origin == "lineage"
+        and dataset.sensitivity not in (Sensitivity.CONFIDENTIAL, Sensitivity.RESTRICTED)
+    )
+
+
 def may_declare_model(node: Node, actor) -> bool:
     """May an event by ``actor`` turn this dataset node into a model node?"""
     if node.dataset_id is None:

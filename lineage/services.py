@@ -568,7 +568,9 @@ def _resolve_datasets(specs: list[tuple[str, str, dict]], actor=None) -> dict[tu
         out[(ns, name)] = node
     catalog_pairs = [(ns, name) for ns, name, is_model in new if not is_model]
     catalog_pairs += [(n.namespace, n.name) for n in unlinked]
-    datasets = catalog_services.ensure_datasets(catalog_pairs, via="lineage") if catalog_pairs else {}
+    datasets = (
+        catalog_services.ensure_datasets(catalog_pairs, via="lineage", actor=actor) if catalog_pairs else {}
+    )
     for node in unlinked:
         ds = datasets.get((node.namespace, node.name))
         if ds is not None:
@@ -595,8 +597,11 @@ def _resolve_datasets(specs: list[tuple[str, str, dict]], actor=None) -> dict[tu
         for i in range(0, len(new_keys), 900):
             by_key.update((n.key, n) for n in Node.objects.filter(key__in=new_keys[i : i + 900]))
         for row in rows:
-            out[(row.namespace, row.name)] = by_key[row.key]
-            _remember(row.key, by_key[row.key])
+            node = by_key[row.key]
+            # Who registered it (not a column): their event's ownership facet may name its owner.
+            node.registered_by = getattr(actor, "username", None)
+            out[(row.namespace, row.name)] = node
+            _remember(row.key, node)
     return out
 
 
@@ -688,6 +693,8 @@ def _apply_dataset_facets(node: Node, facets: dict, actor=None) -> None:
         dataset = dataset or catalog_selectors.resolve_dataset_ref(node.dataset_id)
         if "ownership" in changed and dataset.owner_id is None:
             names = permissions.owner_usernames(changed["ownership"])
+            mine = getattr(node, "registered_by", None) == getattr(actor, "username", None)
+            names = [n for n in names if permissions.may_name_owner(dataset, actor, n, registered_now=mine)]
             User = get_user_model()
             known = set(User.objects.filter(username__in=names).values_list("username", flat=True))
             first = next((n for n in names if n in known), None)
@@ -697,7 +704,8 @@ def _apply_dataset_facets(node: Node, facets: dict, actor=None) -> None:
         if isinstance(doc, dict) and isinstance(doc.get("description"), str) and not dataset.description:
             data["description"] = doc["description"]
     if data:
-        catalog_services.update_dataset(actor=None, dataset=dataset, check=False, via="lineage", **data)
+        # Checked above, per facet; the poster is who the audit names.
+        catalog_services.update_dataset(actor=actor, dataset=dataset, check=False, via="lineage", **data)
 
 
 def _match_version(node: Node, facets: dict) -> tuple[str, int | None]:
