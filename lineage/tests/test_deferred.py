@@ -375,13 +375,8 @@ def _snapshot() -> dict:
 
 
 def _clear_graph() -> None:
-    ColumnEdge.objects.all().delete()
-    Edge.objects.all().delete()
-    Node.objects.update(latest_run=None)
-    RunIO.objects.all().delete()
-    Run.objects.all().delete()
-    Node.objects.all().delete()
     LineageEvent.objects.all().delete()
+    assert services.rebuild_graph() == 0  # the graph of no events: empty
 
 
 def test_deferred_mode_builds_the_graph_sync_mode_builds(settings, owner):
