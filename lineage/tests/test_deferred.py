@@ -429,3 +429,24 @@ def test_concurrent_posting_in_deferred_mode(live_server, owner, deferred, threa
     assert Node.objects.filter(kind="JOB").count() == n_jobs + 1
     assert Run.objects.filter(state="COMPLETED").count() == n_jobs * runs_per_job + 1
     assert Dataset.objects.filter(name__startswith="shared/").count() == 2
+
+
+def test_migration_queues_events_deferred_before_the_folder_existed():
+    """Migration 0003: an event deferred by size was applied by one task each, which may have given
+    up; it becomes pending (folded again: applying twice changes nothing), the others stay applied."""
+    import importlib
+
+    from django.apps import apps
+
+    migration = importlib.import_module("lineage.migrations.0003_event_state")
+    big = services.ingest_event(body=run_event("big", outputs=[ds("s3://lake", "x")]))[0]
+    small = services.ingest_event(body=run_event("small", outputs=[ds("s3://lake", "y")]))[0]
+    LineageEvent.objects.filter(pk=big.pk).update(deferred=True)
+
+    migration.queue_deferred_events(apps, None)
+
+    assert LineageEvent.objects.get(pk=big.pk).state == EventState.PENDING
+    assert LineageEvent.objects.get(pk=small.pk).state == EventState.APPLIED
+    assert services.fold_pending() == 1
+    assert LineageEvent.objects.get(pk=big.pk).state == EventState.APPLIED
+    assert Run.objects.filter(job__key="job:pipelines:big").count() == 1
