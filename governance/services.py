@@ -16,7 +16,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from catalog.errors import Conflict, NotAllowed
-from catalog.permissions import can_change_dataset
+from catalog.permissions import can_change_dataset, is_owner
 from catalog.urns import split_version
 from governance import audit, notifications, policies
 from governance.models import (
@@ -155,8 +155,20 @@ def _clean_comment(comment: str | None) -> str:
 
 
 @transaction.atomic
+def _relaxed(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
+    """The conditions a policy change loosens: a check dropped, a cap raised or removed."""
+    out = []
+    if before["require_quality_pass"] and not after["require_quality_pass"]:
+        out.append("require_quality_pass")
+    for cap in ("max_parity_difference", "max_approval_days"):
+        if before[cap] is not None and (after[cap] is None or after[cap] > before[cap]):
+            out.append(cap)
+    return out
+
+
 def set_dataset_policy(*, actor, dataset, via: str = Via.API, **changes: Any) -> DatasetPolicy:
-    """The owner, a steward or staff tightens (or relaxes again) a dataset's governance policy."""
+    """The owner, a steward or staff tightens a dataset's governance policy; only the owner or staff
+    relax it again (as with sensitivity: a steward alone must not undo the owner's conditions)."""
     if not can_change_dataset(actor, dataset):
         raise NotAllowed("Only the dataset's owner, a steward or staff may change its policy.")
     policy, _ = DatasetPolicy.objects.select_for_update().get_or_create(dataset=dataset)
@@ -180,6 +192,11 @@ def set_dataset_policy(*, actor, dataset, via: str = Via.API, **changes: Any) ->
         else:
             raise ValidationError({key: ["This field cannot be set."]})
         setattr(policy, key, value)
+    relaxed = _relaxed(before, {f: getattr(policy, f) for f in fields})
+    if relaxed and not (actor.is_staff or is_owner(actor, dataset)):
+        raise NotAllowed(
+            f"Only the dataset's owner or staff may relax its policy ({', '.join(relaxed)}); stewards may tighten it."
+        )
     policy.updated_by = actor
     policy.save()
     after = {f: getattr(policy, f) for f in fields}

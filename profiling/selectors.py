@@ -113,8 +113,11 @@ def latest_profile_summary(dataset) -> dict[str, Any] | None:
     if run is None:
         return None
     done = run.status == RunStatus.SUCCEEDED
+    # A suite without expectations checked nothing: no quality result, not a pass (QA G13).
     quality = (
-        {"success": run.quality["success"], "score": run.quality["score"]} if done and run.quality else None
+        {"success": run.quality["success"], "score": run.quality["score"]}
+        if done and run.quality and run.quality.get("results")
+        else None
     )
     bias = None
     if done and run.bias and run.bias.get("attributes"):

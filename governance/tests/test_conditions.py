@@ -111,3 +111,46 @@ def test_a_profile_without_conditions_records_nothing(make_dataset, add_version)
     plain = make_dataset("internal")
     add_version(plain, credit_csv(30))
     assert not AuditRecord.objects.filter(action="policy.condition_failed").exists()
+
+
+def test_an_empty_suite_is_no_quality_result(owner, steward, requester, credit, add_version):
+    """QA G13: a steward emptied the suite, the re-run "passed" with zero expectations."""
+    from profiling import services as profiling_services
+
+    services.set_dataset_policy(actor=owner, dataset=credit, require_quality_pass=True)
+    profiling_services.save_suite(actor=steward, dataset=credit, expectations=[])
+    add_version(credit, credit_csv(80))
+    answer = evaluate(principal=requester, urns=[credit.urn], purpose="training")
+    assert not answer["allowed"] and "has no quality result" in answer["datasets"][0]["reasons"][-1]
+
+
+def test_stewards_tighten_a_policy_only_the_owner_or_staff_relax_it(owner, steward, staff, credit):
+    """QA G13: as with sensitivity, a steward alone must not undo the owner's conditions."""
+    from catalog.errors import NotAllowed
+    from governance.models import DatasetPolicy
+
+    services.set_dataset_policy(
+        actor=steward, dataset=credit, require_quality_pass=True, max_approval_days=30
+    )
+    services.set_dataset_policy(
+        actor=steward, dataset=credit, max_approval_days=10, max_parity_difference=0.1
+    )
+    for relax in (
+        {"require_quality_pass": False},
+        {"max_approval_days": 20},
+        {"max_approval_days": None},
+        {"max_parity_difference": 0.2},
+        {"max_parity_difference": None},
+    ):
+        with pytest.raises(NotAllowed, match="owner or staff may relax"):
+            services.set_dataset_policy(actor=steward, dataset=credit, **relax)
+    policy = DatasetPolicy.objects.get(dataset=credit)
+    assert (policy.require_quality_pass, policy.max_approval_days, policy.max_parity_difference) == (
+        True,
+        10,
+        0.1,
+    )
+    services.set_dataset_policy(actor=owner, dataset=credit, max_approval_days=None)
+    services.set_dataset_policy(actor=staff, dataset=credit, require_quality_pass=False)
+    policy.refresh_from_db()
+    assert (policy.require_quality_pass, policy.max_approval_days) == (False, None)
