@@ -370,10 +370,19 @@ def search(queryset: QuerySet, q: str, *, words: list[str] | None = None) -> Que
     if not words:
         return queryset
     found = fts(queryset, q, words)
-    if _pg_any_match(queryset, q, words) if connection.vendor == "postgresql" else found.exists():
-        return found
-    corrected = correct_words(words)
-    return fts(queryset, q, corrected) if corrected != words else found
+    if not (_pg_any_match(queryset, q, words) if connection.vendor == "postgresql" else found.exists()):
+        corrected = correct_words(words)
+        if corrected != words:
+            found, words = fts(queryset, q, corrected), corrected
+    # Kept on the query (Django copies it to every clone): search_page(words=...) of the same
+    # question then neither checks nor corrects the words again.
+    found.query.search_words = words
+    return found
+
+
+def searched_words(queryset: QuerySet) -> list[str] | None:
+    """The words a ``search()`` result searched for (typos corrected), or None."""
+    return getattr(queryset.query, "search_words", None)
 
 
 def ranked_page(queryset: QuerySet, *, offset: int, limit: int) -> tuple[list[int], int | None]:
@@ -495,6 +504,7 @@ def search_page(
     where: dict | None = None,
     within: QuerySet | None = None,
     facets: bool = False,
+    words: list[str] | None = None,
 ) -> SearchPage | None:
     """One page of ``search()``'s answer (same matches, same order), its total and optionally its
     facet counts, reading the narrow table only (PostgreSQL); None when ``q`` holds no word.
@@ -505,7 +515,14 @@ def search_page(
     Tiers: the matches in the name, title or tags (and exact names) are ranked first, by the rank
     of that part; the count and the facets still count every match. Only a page that reaches past
     that tier ranks the other matches, by the whole weighted vector (read from the catalog row).
+
+    ``words``: those a ``search()`` of the same question settled on (``searched_words``), which
+    are used as they are.
     """
+    if words:
+        page = _search_page(q, words, offset, limit, where, within, facets)
+        page.words = words
+        return page
     words = query_words(q or "")
     if not words:
         return None

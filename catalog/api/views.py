@@ -26,21 +26,22 @@ from catalog.api.serializers import (
 from catalog.files import HashingUploadHandler
 from catalog.filtersets import DatasetFilterSet
 from catalog.models import Column, Dataset, DatasetVersion
-from catalog.search import SearchPage, ranked_page, search_page
+from catalog.search import SearchPage, ranked_page, search_page, searched_words
 from config.rest import Pagination
 
 TRUE_VALUES = {"1", "true", "yes", "on"}
 
 
-def _narrow_search_page(request, view, *, offset: int, limit: int) -> SearchPage | None:
-    """On PostgreSQL, a searched page from the narrow search table (catalog.search.search_page):
-    the other filters of the request narrow it as a queryset of datasets."""
+def _narrow_search_page(request, view, queryset, *, offset: int, limit: int) -> SearchPage | None:
+    """On PostgreSQL, a searched page from the narrow search table (catalog.search.search_page),
+    for the words the filter's search() settled on; the request's other filters narrow it as a
+    queryset of datasets."""
     if connection.vendor != "postgresql" or view.filterset_class is None:
         return None
     params = request.query_params.copy()
     q = params.pop("q", [""])[-1]
     within = view.filterset_class(params, queryset=view.get_queryset(), request=request).qs
-    return search_page(q, offset=offset, limit=limit, within=within)
+    return search_page(q, offset=offset, limit=limit, within=within, words=searched_words(queryset))
 
 
 class FacetedPagination(Pagination):
@@ -70,7 +71,7 @@ class FacetedPagination(Pagination):
                 self.invalid_page_message.format(page_number=raw, message="Not a page number.")
             ) from None
         offset = (number - 1) * page_size
-        found = _narrow_search_page(request, view, offset=offset, limit=page_size)
+        found = _narrow_search_page(request, view, queryset, offset=offset, limit=page_size)
         if found is not None:
             ids, total = found.ids, found.total
         else:

@@ -182,3 +182,13 @@ def test_catalog_wide_counts_follow_every_write(owner, steward):
     counted, total = _counted_by_triggers()
     assert total == 6 and dict(counted["domain"]) == {"sales": 1} and counted["tag"] == []
     assert (counted, total) == _counted_by_scan()
+
+
+@pytest.mark.django_db
+def test_api_pages_come_from_the_narrow_table_with_typos_corrected_once(
+    tiers, api_client_for, outsider, django_assert_max_num_queries
+):
+    client = api_client_for(outsider)
+    body = client.get("/api/v1/datasets/", {"q": "ordres", "page_size": 4, "page": 2}).json()
+    assert body["count"] == 10
+    assert [d["name"] for d in body["results"]] == tiers[4:8]
