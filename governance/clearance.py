@@ -244,7 +244,16 @@ def evaluate_until(*, principal, urns: list[str], purpose: str) -> tuple[dict[st
         blockers = []
         for up in upstream.get(urn, []):
             src = everything.get(up)
-            if src is None or src.pk == ds.pk or src.sensitivity in policies.NEEDS_NO_APPROVAL:
+            if src is None:
+                # Lineage still holds it but the catalog no longer does (deleted): whatever it was,
+                # nobody can say it was not restricted. Closed, not open (QA G12).
+                blockers.append(up)
+                reasons.append(
+                    f"derived from {up}, which is no longer in the catalog: its sensitivity is unknown "
+                    "(register it again, with its sensitivity, to decide)"
+                )
+                continue
+            if src.pk == ds.pk or src.sensitivity in policies.NEEDS_NO_APPROVAL:
                 continue
             if src.pk in grants.live:
                 continue

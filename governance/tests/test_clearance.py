@@ -245,3 +245,24 @@ def test_a_requester_cannot_clear_themselves_by_rewriting_lineage(
     assert client.post("/api/v1/lineage", declared, format="json").status_code == 201
     body = _ask(client, [features]).json()
     assert body["allowed"] is False and body["datasets"][0]["upstream_blockers"] == [source.urn]
+
+
+def test_data_derived_from_a_deleted_dataset_is_not_cleared_by_the_deletion(
+    requester, owner, make_dataset, derive, api_client_for
+):
+    """QA G12: deleting the restricted source cleared everything derived from it."""
+    from catalog import services as catalog_services
+
+    source = make_dataset("restricted", name="raw/claims_2024")
+    features = make_dataset("internal", name="features/claims_2024")
+    derive(features, source)
+    catalog_services.delete_dataset(actor=owner, dataset=source)
+    body = _ask(api_client_for(requester), [features]).json()
+    entry = body["datasets"][0]
+    assert body["allowed"] is False and entry["upstream_blockers"] == [source.urn]
+    assert "no longer in the catalog" in " ".join(entry["reasons"])
+    # Registered again with its sensitivity, the usual rules apply.
+    catalog_services.create_dataset(
+        actor=owner, namespace=source.namespace, name=source.name, sensitivity="public"
+    )
+    assert _ask(api_client_for(requester), [features]).json()["allowed"] is True
