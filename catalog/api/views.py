@@ -192,7 +192,8 @@ class ColumnViewSet(
 
     serializer_class = ColumnSerializer
     lookup_field = "name"
-    lookup_value_regex = r"[^/]+"
+    # Names may hold "/" (palmerpenguins: "Delta 15 N (o/oo)"); the route still ends with "/".
+    lookup_value_regex = r".+"
     pagination_class = None
 
     def get_queryset(self):

@@ -300,3 +300,18 @@ def test_unknown_column_404(api_client_for, owner, dataset):
 def test_columns_listed_for_anyone(api_client_for, outsider, dataset):
     r = api_client_for(outsider).get(f"{URL}{dataset.pk}/columns/")
     assert r.status_code == 200 and [c["name"] for c in r.json()] == ["id", "email"]
+
+
+@pytest.mark.parametrize("name", ["Delta 15 N (o/oo)", "a/b/c", "名前 (x/y)"])
+def test_a_column_whose_name_holds_a_slash_is_read_and_documented(api_client_for, owner, dataset, name):
+    """QA G14: palmerpenguins' own columns ("Delta 15 N (o/oo)") were a 404."""
+    from urllib.parse import quote
+
+    services.set_columns_from_schema(dataset=dataset, columns=[{"name": name, "type": "float"}])
+    url = f"{URL}{dataset.pk}/columns/{quote(name, safe='')}/"
+    client = api_client_for(owner)
+    assert client.get(url).json()["name"] == name
+    r = client.patch(url, {"description": "per mille"}, format="json")
+    assert r.status_code == 200, r.content
+    assert dataset.columns.get(name=name).description == "per mille"
+    assert client.get(f"{URL}{dataset.pk}/columns/").status_code == 200
