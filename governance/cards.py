@@ -5,6 +5,7 @@ drift indicators from profiling, the approvals behind the clearance, and their l
 JSON is the source; Markdown and HTML are renderings of it (HTML through the sanitiser).
 """
 
+import re
 from typing import Any
 
 from django.utils.html import escape
@@ -189,29 +190,43 @@ def build_card(mv: ModelVersion) -> dict[str, Any]:
     }
 
 
+_MD_SPECIAL = re.compile(r"([\\`*\[\]|])|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])")
+
+
+def _md(value: Any) -> str:
+    """Text from the record (names, URNs, columns, usernames) as Markdown that shows it as written:
+    no emphasis, link, code or HTML made of a model named ``clf<v2> *x* [a](b)`` (QA G10)."""
+    text = str(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return _MD_SPECIAL.sub(lambda m: "\\" + m.group(0), text)
+
+
 def _fmt(value: Any) -> str:
     if value is None:
         return "n/a"
     if isinstance(value, float):
         return f"{value:.4g}"
-    return str(value)
+    return _md(value)
 
 
 def to_markdown(card: dict[str, Any]) -> str:
-    """The card as Markdown (user text is included as written; HTML rendering sanitises it)."""
+    """The card as Markdown: names and other values from the record escaped to show as written; the
+    owner's intended use and caveats included as the Markdown they wrote (HTML rendering sanitises)."""
     d = card["model_details"]
-    out = [f"# Model card: {d['namespace']}/{d['name']} version {d['version']}", ""]
+    out = [f"# Model card: {_md(d['namespace'])}/{_md(d['name'])} version {_md(d['version'])}", ""]
     out += ["## Model details", ""]
     out += [f"- **{k.replace('_', ' ').capitalize()}**: {_fmt(v)}" for k, v in d.items()]
     out += ["", "## Intended use", "", card["intended_use"]["text"] or "_Not written yet by the owner._", ""]
     out += ["## Factors", "", card["factors"]["text"], ""]
-    out += [f"- {urn}: {', '.join(cols)}" for urn, cols in card["factors"]["sensitive_columns"].items()]
+    out += [
+        f"- {_md(urn)}: {', '.join(_md(c) for c in cols)}"
+        for urn, cols in card["factors"]["sensitive_columns"].items()
+    ]
     out += ["", "## Metrics", "", card["metrics"]["text"], ""]
     out += ["## Evaluation data", "", card["evaluation_data"]["text"], ""]
     out += ["## Training data", ""]
     for t in card["training_data"]:
-        version = f" version {t['version']}" if t["version"] else " (latest version at the time)"
-        out.append(f"### {t['urn']}{version}")
+        version = f" version {_md(t['version'])}" if t["version"] else " (latest version at the time)"
+        out.append(f"### {_md(t['urn'])}{version}")
         out.append("")
         out.append(f"- Sensitivity: {_fmt(t['sensitivity'])}")
         q = t["quality"]
@@ -220,28 +235,28 @@ def to_markdown(card: dict[str, Any]) -> str:
         )
         for attr, figs in (t["bias"] or {}).items():
             out.append(
-                f"- Bias on {attr}: parity difference {_fmt(figs.get('demographic_parity_difference'))}, "
+                f"- Bias on {_md(attr)}: parity difference {_fmt(figs.get('demographic_parity_difference'))}, "
                 f"ratio {_fmt(figs.get('demographic_parity_ratio'))}"
             )
         if t["pii"]:
-            out.append("- PII: " + "; ".join(f"{c} ({', '.join(k)})" for c, k in t["pii"].items()))
+            out.append("- PII: " + "; ".join(f"{_md(c)} ({', '.join(k)})" for c, k in t["pii"].items()))
         if t["drift"] and t["drift"].get("drifted_columns"):
-            out.append("- Drift: " + ", ".join(t["drift"]["drifted_columns"]))
+            out.append("- Drift: " + ", ".join(_md(c) for c in t["drift"]["drifted_columns"]))
         out.append(f"- Cleared at registration: {_fmt(t['cleared_at_registration'])}")
         if t["approval"]:
             a = t["approval"]
             who = ", ".join(
-                f"{x['approver']} ({'/'.join(x['roles'])}, {x['decision']})" for x in a["approvals"]
+                f"{_md(x['approver'])} ({'/'.join(x['roles'])}, {x['decision']})" for x in a["approvals"]
             )
             out.append(f"- Access request #{a['id']} ({a['purpose']}), now {a['status_now']}: {who}")
         if t["lineage_sources"]:
-            out.append("- Lineage sources: " + ", ".join(t["lineage_sources"]))
+            out.append("- Lineage sources: " + ", ".join(_md(u) for u in t["lineage_sources"]))
         out.append("")
     out += ["## Quantitative analyses", ""]
     if card["quantitative_analyses"]["bias"]:
         out += ["| Dataset | Attribute | Parity difference | Parity ratio |", "|---|---|---|---|"]
         out += [
-            f"| {r['dataset']} | {r['attribute']} | {_fmt(r.get('demographic_parity_difference'))} | "
+            f"| {_md(r['dataset'])} | {_md(r['attribute'])} | {_fmt(r.get('demographic_parity_difference'))} | "
             f"{_fmt(r.get('demographic_parity_ratio'))} |"
             for r in card["quantitative_analyses"]["bias"]
         ]
@@ -252,9 +267,9 @@ def to_markdown(card: dict[str, Any]) -> str:
     out.append(
         f"- Cleared for training at registration: {'yes' if e['cleared_at_registration'] else '**no**'}"
     )
-    out += [f"- PII: {w}" for w in e["pii_warnings"]]
+    out += [f"- PII: {_md(w)}" for w in e["pii_warnings"]]
     out += ["", "## Caveats and recommendations", ""]
-    out += [f"- {c}" for c in card["caveats"]["automatic"]]
+    out += [f"- {_md(c)}" for c in card["caveats"]["automatic"]]
     out += ["", card["caveats"]["text"] or "_No caveats written yet by the owner._", ""]
     return "\n".join(out)
 

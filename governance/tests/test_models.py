@@ -310,3 +310,27 @@ def test_a_model_trained_on_two_versions_of_one_dataset(owner, make_dataset, add
     r = _register(api_client_for(owner), [f"{pub.urn}@1", f"{pub.urn}@2"])
     assert r.status_code == 201, r.content[:300]
     assert r.json()["trained_on"] == [f"{pub.urn}@1", f"{pub.urn}@2"]
+
+
+def test_card_renderings_show_names_as_written(owner, make_dataset, api_client_for):
+    """QA G10: names were Markdown in the cards: <v2> vanished, *x* and [x](y) became markup, and the
+    Markdown card carried <script> raw."""
+    pub = make_dataset("public", name="odd/*star*_[link](x)")
+    client = api_client_for(owner)
+    name = "clf<v2> & co *bold* [x](y)<script>alert(1)</script>"
+    r = client.post(
+        "/api/v1/models/",
+        {"namespace": "mlflow://prod", "name": name, "version": "1", "trained_on": [pub.urn]},
+        format="json",
+    )
+    assert r.status_code == 201, r.content
+    html = client.get(f"/api/v1/models/{r.json()['id']}/card.html").content.decode()
+    h1 = html.split("<h1>")[1].split("</h1>")[0]
+    assert (
+        h1
+        == "Model card: mlflow://prod/clf&lt;v2&gt; &amp; co *bold* [x](y)&lt;script&gt;alert(1)&lt;/script&gt; version 1"
+    )
+    assert "<em>bold" not in html and 'href="y"' not in html and "<script>" not in html
+    assert "odd/*star*_[link](x)" in html
+    md = client.get(f"/api/v1/models/{r.json()['id']}/card.md").content.decode()
+    assert "<script>" not in md and "clf&lt;v2&gt;" in md
