@@ -57,8 +57,11 @@ def payload(event: AccessRequestEvent) -> dict[str, Any]:
         "via": event.via,
         "access_request": {
             "id": req.pk,
-            "status": req.status,
+            # The status this step produced, not the request's status when the task runs (a later
+            # step may already have moved it: QA G11); "status_now" is that one.
+            "status": event.to_status,
             "from_status": event.from_status or None,
+            "status_now": req.status,
             "requester": req.requester.get_username(),
             "datasets": list(req.dataset_urns),
             "purpose": req.purpose,
@@ -86,9 +89,9 @@ def send_emails(event: AccessRequestEvent) -> int:
         return 0
     req = event.request
     who = event.actor.get_username() if event.actor_id else "Gouvernail"
-    subject = f"[Gouvernail] Access request #{req.pk} {event.action}: {req.status}"
+    subject = f"[Gouvernail] Access request #{req.pk} {event.action}: {event.to_status}"
     lines = [
-        f"{who} {event.action.replace('_', ' ')} access request #{req.pk} ({event.from_status or 'new'} → {req.status}).",
+        f"{who} {event.action.replace('_', ' ')} access request #{req.pk} ({event.from_status or 'new'} → {event.to_status}).",
         "",
         f"Requester: {req.requester.get_username()}",
         f"Purpose:   {req.purpose}" + (f" (model {req.model_name})" if req.model_name else ""),

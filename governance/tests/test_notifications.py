@@ -104,3 +104,28 @@ def test_no_webhook_without_both_settings(settings):
     settings.GOVERNANCE_WEBHOOK_URL = "http://127.0.0.1:9/"
     settings.GOVERNANCE_WEBHOOK_SECRET = ""
     assert notifications.webhook_configured() is False
+
+
+def test_each_message_states_the_status_its_step_produced(requester, owner, steward, make_dataset):
+    """QA G11: steps sent after later steps (the task runs late) stated the request's status then."""
+    from governance.models import AccessRequestEvent
+
+    ds = make_dataset("restricted")
+    req = services.create_access_request(
+        actor=requester, datasets=[ds.urn], purpose="training", justification="x"
+    )
+    services.approve_access_request(actor=steward, request=req)
+    services.approve_access_request(actor=owner, request=req)
+    services.revoke_access_request(actor=steward, request=req)
+    # Only now do the notifications go out, as when a worker catches up with a queue.
+    events = list(AccessRequestEvent.objects.filter(request=req).order_by("id"))
+    steps = [(e.action, notifications.payload(e)["access_request"]) for e in events]
+    assert [(a, p["from_status"], p["status"], p["status_now"]) for a, p in steps] == [
+        ("created", None, "pending", "revoked"),
+        ("approval", "pending", "pending", "revoked"),
+        ("approved", "pending", "approved", "revoked"),
+        ("revoked", "approved", "revoked", "revoked"),
+    ]
+    mail.outbox.clear()
+    notifications.send_emails(events[0])
+    assert mail.outbox[-1].subject.endswith("created: pending") and "(new → pending)" in mail.outbox[-1].body
