@@ -12,7 +12,10 @@ rewrite (QA G4, G5):
   and nobody has curated it yet (no versions).
 """
 
+import json
 from typing import Any
+
+from django.db import connection
 
 from catalog import selectors as catalog_selectors
 from catalog.errors import NotAllowed
@@ -32,6 +35,9 @@ def owner_usernames(facet: Any) -> list[str]:
     return out
 
 
+_JOB_RECORDER = f"SELECT recorded_by, facets FROM {Node._meta.db_table} WHERE key = %s AND kind = %s"  # noqa: S608
+
+
 def check_may_post(kind: str, body: dict, actor) -> None:
     """Refuse (NotAllowed → 403) a run or job event for a job that someone else recorded.
 
@@ -42,7 +48,11 @@ def check_may_post(kind: str, body: dict, actor) -> None:
         return
     job = body["job"]
     key = node_key("job", job["namespace"], job["name"])
-    row = Node.objects.filter(key=key, kind=NodeKind.JOB).values_list("recorded_by", "facets").first()
+    # Plain SQL: this runs for every posted event, and the ORM compiled this query for longer than
+    # the database answered it (a third of a deferred POST's CPU).
+    with connection.cursor() as cur:
+        cur.execute(_JOB_RECORDER, [key, NodeKind.JOB])
+        row = cur.fetchone()
     if row is None:
         recorder = (
             LineageEvent.objects.filter(job_key=key, state=EventState.PENDING)
@@ -54,6 +64,7 @@ def check_may_post(kind: str, body: dict, actor) -> None:
         owners: list[str] = []
     else:
         recorder, facets = row
+        facets = json.loads(facets) if isinstance(facets, str) else facets  # text on both databases
         owners = owner_usernames((facets or {}).get("ownership"))
     if not recorder or actor.get_username() == recorder or actor.get_username() in owners:
         return
