@@ -36,6 +36,12 @@ SUITE_KEYS = ("type", "kwargs", "meta")
 REFUSED_KWARGS = ("row_condition", "condition_parser")
 MAX_EXPECTATIONS = 500
 VALUE_SET_MAX_DISTINCT = 20
+# A proposal stops at this many expectations (a 2,000-column table would get ~6,000: QA G6).
+MAX_PROPOSED = 600
+# GX validates a suite in time that grows faster than its length (measured: 101 expectations 1.8 s,
+# 401 expectations 18 s on 50 rows): suites are validated in chunks of this many, each its own call,
+# which also lets progress move during the quality phase.
+CHUNK = 100
 # Expectations whose batch results combine exactly without GX's map-count machinery.
 _ROW_COUNT = {"expect_table_row_count_to_be_between", "expect_table_row_count_to_equal"}
 _MIN_MAX = {"expect_column_min_to_be_between": "min", "expect_column_max_to_be_between": "max"}
@@ -237,6 +243,18 @@ def propose_expectations(*, columns: list[dict[str, Any]], row_count: int | None
             kept.extend(normalize_expectations([exp]))
         except ValidationError:
             logger.info("dropped proposed expectation %s", exp["type"])
+    if len(kept) > MAX_PROPOSED:
+        # Whole columns only: the table's column set first, then each column's checks in file order.
+        cut = MAX_PROPOSED
+        column = [e["kwargs"].get("column") for e in kept]
+        while cut > 1 and column[cut] is not None and column[cut - 1] == column[cut]:
+            cut -= 1
+        covered = len({c for c in column[:cut] if c is not None})
+        note = (
+            f"proposed for the first {covered} of {len(names)} columns (at most {MAX_PROPOSED} expectations)"
+        )
+        kept = kept[:cut]
+        kept[0] = {**kept[0], "meta": {**kept[0]["meta"], "note": note}}
     return kept
 
 
@@ -325,21 +343,28 @@ class _Validator:
             pass
         asset = self.context.data_sources.add_pandas("gouvernail").add_dataframe_asset("version")
         self.batch_definition = asset.add_batch_definition_whole_dataframe("whole")
-        self.suite = build_gx_suite(name, expectations)
+        self.suites = [
+            build_gx_suite(f"{name} #{i // CHUNK + 1}" if len(expectations) > CHUNK else name, part)
+            for i in range(0, len(expectations), CHUNK)
+            for part in [expectations[i : i + CHUNK]]
+        ]
 
-    def validate(self, df) -> list[dict[str, Any]]:
+    def validate(self, df, progress: Callable[[float], None] | None = None) -> list[dict[str, Any]]:
         batch = self.batch_definition.get_batch(batch_parameters={"dataframe": df})
-        result = batch.validate(
-            self.suite, result_format={"result_format": "BASIC", "partial_unexpected_count": 10}
-        )
-        by_config = {}
-        for r in result.results:
-            d = r.to_json_dict()
-            by_config.setdefault(_config_key(d["expectation_config"]), []).append(d)
         out = []
-        # GX reorders results (by domain); hand them back in the suite's order.
-        for exp in self.suite.expectations:
-            out.append(by_config[_config_key(exp.configuration.to_json_dict())].pop(0))
+        for n, suite in enumerate(self.suites, start=1):
+            result = batch.validate(
+                suite, result_format={"result_format": "BASIC", "partial_unexpected_count": 10}
+            )
+            by_config = {}
+            for r in result.results:
+                d = r.to_json_dict()
+                by_config.setdefault(_config_key(d["expectation_config"]), []).append(d)
+            # GX reorders results (by domain); hand them back in the suite's order.
+            for exp in suite.expectations:
+                out.append(by_config[_config_key(exp.configuration.to_json_dict())].pop(0))
+            if progress is not None:
+                progress(n / len(self.suites))
         return out
 
 
@@ -425,7 +450,7 @@ def validate_batches(
         rows += len(df)
         if n_batches == 1 and pending is None:
             # The whole file is one batch: GX's own answer, nothing combined.
-            first_results = validator.validate(df)
+            first_results = validator.validate(df, progress)
             break
         results = validator.validate(df)
         _accumulate(accs, expectations, results)

@@ -256,3 +256,51 @@ def test_row_conditions_are_refused_since_pandas_would_evaluate_them():
             ]
         )
     assert "row_condition" in err.value.message_dict["expectations[0]"][0]
+
+
+def _int_columns(n: int) -> list[dict]:
+    return [
+        {
+            "name": f"c{i}",
+            "type": "integer",
+            "null_count": 0,
+            "distinct_count": 10,
+            "top_values": [{"value": v, "count": 5} for v in range(10)],
+            "min": 0,
+            "max": 9,
+        }
+        for i in range(n)
+    ]
+
+
+def test_a_proposal_for_a_very_wide_table_is_capped_at_whole_columns():
+    """QA G6: 2,000 columns made ~6,000 proposed expectations and a profile of 10+ minutes."""
+    proposed = quality.propose_expectations(columns=_int_columns(2000), row_count=50)
+    assert len(proposed) <= quality.MAX_PROPOSED
+    assert proposed[0]["type"] == "expect_table_columns_to_match_set"
+    assert len(proposed[0]["kwargs"]["column_set"]) == 2000
+    per_column: dict[str, int] = {}
+    for e in proposed[1:]:
+        per_column[e["kwargs"]["column"]] = per_column.get(e["kwargs"]["column"], 0) + 1
+    assert set(per_column.values()) == {2}  # not-null and value set: no column cut in half
+    assert proposed[0]["meta"]["note"] == (
+        f"proposed for the first {len(per_column)} of 2000 columns (at most {quality.MAX_PROPOSED} expectations)"
+    )
+    assert quality.propose_expectations(columns=_int_columns(20), row_count=50)[0]["meta"].get("note") is None
+
+
+def test_long_suites_are_validated_in_chunks_in_order_with_progress(monkeypatch):
+    monkeypatch.setattr(quality, "CHUNK", 7)
+    df = pd.DataFrame({"a": range(30), "b": ["x"] * 30})
+    expectations = [
+        {
+            "type": "expect_column_values_to_be_between",
+            "kwargs": {"column": "a", "min_value": 0, "max_value": m},
+        }
+        for m in range(10, 30)
+    ]
+    ticks: list[float] = []
+    out = quality.validate_batches(name="s", expectations=expectations, batches=[df], progress=ticks.append)
+    assert [r["kwargs"]["max_value"] for r in out["results"]] == list(range(10, 30))
+    assert [r["success"] for r in out["results"]] == [m >= 29 for m in range(10, 30)]
+    assert ticks == [1 / 3, 2 / 3, 1.0]
