@@ -334,3 +334,30 @@ def test_card_renderings_show_names_as_written(owner, make_dataset, api_client_f
     assert "odd/*star*_[link](x)" in html
     md = client.get(f"/api/v1/models/{r.json()['id']}/card.md").content.decode()
     assert "<script>" not in md and "clf&lt;v2&gt;" in md
+
+
+def test_registering_with_the_run_id_of_a_pipeline_run_records_the_model(
+    owner, steward, make_dataset, api_client_for
+):
+    """QA G9: the runId of a run lineage already held (another job's) made registration skip the
+    training run: no model node, the card's lineage_node a 404."""
+    import uuid
+
+    from lineage.models import Run
+
+    train = make_dataset("internal", name="features/g9")
+    pipeline_run = str(uuid.uuid4())
+    event = lineage_event(job="build_g9", inputs=[train], outputs=[], run_id=pipeline_run)
+    assert api_client_for(owner).post("/api/v1/lineage", event, format="json").status_code == 201
+    r = _register(api_client_for(owner), [train.urn], run_id=pipeline_run)
+    assert r.status_code == 201, r.content
+    node = r.json()["lineage_node"]
+    graph = api_client_for(owner).get("/api/v1/lineage", {"nodeId": node, "direction": "upstream"})
+    assert graph.status_code == 200 and f"dataset:{train.namespace}:{train.name}" in {
+        n["id"] for n in graph.json()["graph"]
+    }
+    child = Run.objects.exclude(run_id=pipeline_run).get(job__name="train:fraud")
+    assert child.facets["parent"]["run"]["runId"] == pipeline_run
+    # Another version trained in the same pipeline run: its own child run.
+    again = _register(api_client_for(owner), [train.urn], version="2", run_id=pipeline_run)
+    assert again.status_code == 201, again.content
