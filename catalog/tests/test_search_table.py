@@ -14,6 +14,10 @@ pytestmark = [
 ]
 
 
+def facet_values(row: DatasetSearch) -> tuple:
+    return (row.owner_id, row.domain, row.sensitivity, row.tag_ids)
+
+
 def make(owner, name, **data):
     return services.create_dataset(actor=owner, namespace="s3://lake", name=name, **data)
 
@@ -23,24 +27,14 @@ def test_rows_follow_every_write(owner, steward):
     ds = make(owner, "dim_customer_orders", title="Orders", domain="sales", tags=["gold"])
     row = DatasetSearch.objects.get(dataset=ds)
     gold = Tag.objects.get(name="gold")
-    assert (row.owner_id, row.domain, row.sensitivity, row.tag_ids) == (
-        owner.pk,
-        "sales",
-        "internal",
-        [gold.pk],
-    )
+    assert facet_values(row) == (owner.pk, "sales", "internal", [gold.pk])
     assert "'custom'" in row.head and "'custom'" in row.document
     services.update_dataset(
         actor=owner, dataset=ds, owner=steward.username, sensitivity="restricted", tags=["silver"], domain=""
     )
     row.refresh_from_db()
     silver = Tag.objects.get(name="silver")
-    assert (row.owner_id, row.domain, row.sensitivity, row.tag_ids) == (
-        steward.pk,
-        "",
-        "restricted",
-        [silver.pk],
-    )
+    assert facet_values(row) == (steward.pk, "", "restricted", [silver.pk])
     # Column words are matched but are not part of the first tier's vector.
     services.set_columns_from_schema(dataset=ds, columns=[{"name": "loyaltyPoints", "type": "int"}])
     row.refresh_from_db()
@@ -136,12 +130,7 @@ def test_migration_backfills_existing_datasets(owner):
         executor = MigrationExecutor(connection)
         executor.migrate(executor.loader.graph.leaf_nodes())
     row = DatasetSearch.objects.get(dataset_id=ds.pk)
-    assert (row.owner_id, row.domain, row.sensitivity, row.tag_ids) == (
-        owner.pk,
-        "sales",
-        "restricted",
-        [tag.pk],
-    )
+    assert facet_values(row) == (owner.pk, "sales", "restricted", [tag.pk])
     assert not DatasetSearch.objects.filter(dataset_id=never_indexed.pk).exists()
     assert [d.name for d in search(Dataset.objects.all(), "gold")] == ["dim_customer_orders"]
     assert search_page("customer", offset=0, limit=10).ids == [ds.pk]
