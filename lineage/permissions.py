@@ -5,23 +5,31 @@ nobody registered is found through lineage. But clearance follows the graph (dat
 restricted source is only as available as the source), so the graph must not be anyone's to
 rewrite (QA G4, G5):
 
-* a job's runs decide its current edges, so only the user who first recorded the job, the users its
-  ownership facet names, and staff may post its later runs and job events;
+* a job's latest run decides its current edges, and taking an edge away can clear what the job
+  wrote: when anything upstream of the job is confidential or restricted, only staff and who may
+  change every such dataset take its edges away (``guarded_edges``); anyone else's event is kept and
+  adds what it names, but the edges stay. (A first version gave a job to its first poster: any user
+  could then squat a pipeline's job name and have its lineage refused, QA G15);
 * a catalogued dataset is turned into a model (``datasetType: MODEL``), and its columns rewritten
   from a schema facet, only by someone who may change that dataset, unless lineage found it itself
   and nobody has curated it yet (no versions).
 """
 
-import json
 from typing import Any
 
 from django.db import connection
 
 from catalog import selectors as catalog_selectors
-from catalog.errors import NotAllowed
 from catalog.models import Sensitivity
-from lineage.models import EventKind, EventState, LineageEvent, Node, NodeKind
-from lineage.nodes import node_key
+from lineage.models import Node
+
+# How far up from a job the guard looks for confidential or restricted data (edges, not datasets).
+MAX_GUARD_HOPS = 200
+_UPSTREAM_DATASETS = (
+    "WITH RECURSIVE up(node, depth) AS (SELECT %s, 0 UNION"
+    " SELECT e.src, u.depth + 1 FROM up u JOIN lineage_edge e ON e.dst = u.node WHERE u.depth < %s)"
+    " SELECT DISTINCT n.dataset_id FROM up JOIN lineage_node n ON n.id = up.node WHERE n.dataset_id IS NOT NULL"
+)
 
 
 def owner_usernames(facet: Any) -> list[str]:
@@ -35,43 +43,30 @@ def owner_usernames(facet: Any) -> list[str]:
     return out
 
 
-_JOB_RECORDER = f"SELECT recorded_by, facets FROM {Node._meta.db_table} WHERE key = %s AND kind = %s"  # noqa: S608
+def guarded_edges(job: Node, gone: set[tuple[int, int]], actor) -> set[tuple[int, int]]:
+    """Of the edges a run or job event would take away from ``job``, those its poster may not take away.
 
-
-def check_may_post(kind: str, body: dict, actor) -> None:
-    """Refuse (NotAllowed → 403) a run or job event for a job that someone else recorded.
-
-    Called before the event is stored, so a refused event leaves nothing. A job the graph does not
-    hold yet is the poster's, unless an event of someone else's for it is still waiting for the fold.
+    Taking an edge away is what can clear data: what the job wrote would no longer be derived from
+    what it read. So when anything upstream of the job is confidential or restricted, only staff and
+    who may change every such dataset (its owner, a steward) remove the job's edges; for anyone else
+    the edges stay, beside whatever the event adds (adding only ever restricts more). The event is
+    kept either way: no pipeline's record is refused, and no job name can be squatted (QA G4, G15).
     """
-    if kind == EventKind.DATASET or actor is None or actor.is_staff:
-        return
-    job = body["job"]
-    key = node_key("job", job["namespace"], job["name"])
-    # Plain SQL: this runs for every posted event, and the ORM compiled this query for longer than
-    # the database answered it (a third of a deferred POST's CPU).
+    if not gone or (actor is not None and actor.is_staff):
+        return set()
     with connection.cursor() as cur:
-        cur.execute(_JOB_RECORDER, [key, NodeKind.JOB])
-        row = cur.fetchone()
-    if row is None:
-        recorder = (
-            LineageEvent.objects.filter(job_key=key, state=EventState.PENDING)
-            .exclude(received_by="")
-            .order_by("id")
-            .values_list("received_by", flat=True)
-            .first()
-        )
-        owners: list[str] = []
-    else:
-        recorder, facets = row
-        facets = json.loads(facets) if isinstance(facets, str) else facets  # text on both databases
-        owners = owner_usernames((facets or {}).get("ownership"))
-    if not recorder or actor.get_username() == recorder or actor.get_username() in owners:
-        return
-    raise NotAllowed(
-        f"The job {key} was recorded by {recorder}: only they, the owners its ownership facet names, or "
-        "staff may post its runs (its runs decide what its datasets are derived from)."
-    )
+        cur.execute(_UPSTREAM_DATASETS, [job.pk, MAX_GUARD_HOPS])
+        ids = [r[0] for r in cur.fetchall()]
+    gated = [
+        d
+        for d in catalog_selectors.datasets_by_ids(ids).values()
+        if d.sensitivity in (Sensitivity.CONFIDENTIAL, Sensitivity.RESTRICTED)
+    ]
+    if not gated or (
+        actor is not None and all(catalog_selectors.may_change_dataset(actor, d) for d in gated)
+    ):
+        return set()
+    return set(gone)
 
 
 def may_rewrite_dataset(dataset, actor) -> bool:

@@ -128,7 +128,7 @@ def apply_mode() -> str:
 
 
 def ingest_event(
-    *, body: Any, actor=None, emit_model_signal: bool = True, apply: str | None = None, checked: bool = False
+    *, body: Any, actor=None, emit_model_signal: bool = True, apply: str | None = None
 ) -> tuple[LineageEvent, bool]:
     """Validate, store and apply one OpenLineage event → (event row, created).
 
@@ -140,14 +140,9 @@ def ingest_event(
     lineage read), the event being stored pending. An event naming more new datasets than
     LINEAGE_SYNC_MAX_NEW_DATASETS is deferred in either mode: registering thousands of catalog
     datasets takes longer than a client waits, and the stored event is the record either way.
-
-    A job someone else recorded refuses the actor's event (NotAllowed, lineage.permissions) unless
-    ``checked``: the caller decided who may record it (the model registry's training runs).
     """
     digest = canonical_hash(body) if isinstance(body, dict) else ""
     kind = validate_event(body, max_datasets=_max_datasets())
-    if not checked:
-        permissions.check_may_post(kind, body, actor)
     event_time = parse_event_time(body["eventTime"])
     deferred = (apply or apply_mode()) == "deferred" or (
         _unknown_count(_event_dataset_pairs(kind, body)) > _sync_max_new_datasets()
@@ -870,7 +865,9 @@ def _apply_run_event(body: dict, event_time: datetime, ctx: _Ctx) -> None:
             job.latest_run = run
         had_column_edges = True
         if became_latest or io_changed:
-            had_column_edges = _set_current_edges(job, [(io.node_id, d) for (_n, d), io in existing.items()])
+            had_column_edges = _set_current_edges(
+                job, [(io.node_id, d) for (_n, d), io in existing.items()], ctx.actor
+            )
         _set_column_edges(job, specs, nodes, replace_all=became_latest and had_column_edges)
 
     if ctx.model_outputs and ctx.emit_model_signal:
@@ -903,9 +900,10 @@ _JOB_EDGES = (
 )
 
 
-def _set_current_edges(job: Node, io: list[tuple[int, str]]) -> bool:
+def _set_current_edges(job: Node, io: list[tuple[int, str]], actor=None) -> bool:
     """Make the job's current edges those of the given run inputs/outputs (applying only the diff)
-    → whether the job had column lineage edges."""
+    → whether the job had column lineage edges. Edges the poster may not take away stay
+    (lineage.permissions.guarded_edges)."""
     wanted = {(n, job.pk) if d == Direction.INPUT else (job.pk, n) for n, d in io}
     with connection.cursor() as cur:
         cur.execute(_JOB_EDGES, [job.pk, job.pk, job.pk])
@@ -913,6 +911,16 @@ def _set_current_edges(job: Node, io: list[tuple[int, str]]) -> bool:
     have = {r for r in rows if r[0] is not None}
     has_column_edges = len(have) != len(rows)
     gone = have - wanted
+    kept = permissions.guarded_edges(job, gone, actor)
+    if kept:
+        log.warning(
+            "lineage: %s posted a run of %s without %d of its edges; they stay: data upstream is "
+            "confidential or restricted and only its owners, stewards or staff take them away",
+            getattr(actor, "username", None) or "an unknown user",
+            job.key,
+            len(kept),
+        )
+        gone = gone - kept
     if gone:
         cond = Q()
         for src, dst in gone:
@@ -1000,7 +1008,7 @@ def _apply_job_event(body: dict, actor=None) -> None:
     for _d, ns, name, facets, _x in sorted(specs, key=lambda sp: nodes[(sp[1], sp[2])].key):
         _apply_dataset_facets(nodes[(ns, name)], facets, actor)
     if job.latest_run_id is None and specs:
-        _set_current_edges(job, [(nodes[(ns, name)].pk, d) for d, ns, name, _f, _x in specs])
+        _set_current_edges(job, [(nodes[(ns, name)].pk, d) for d, ns, name, _f, _x in specs], actor)
         _set_column_edges(job, specs, nodes, replace_all=True)
 
 
@@ -1101,7 +1109,7 @@ def record_training_run(
     }
     with transaction.atomic():
         # Applied now whatever LINEAGE_APPLY says: the caller registers the model on this node.
-        ingest_event(body=body, actor=actor, emit_model_signal=False, apply="sync", checked=True)
+        ingest_event(body=body, actor=actor, emit_model_signal=False, apply="sync")
         node = Node.objects.get(key=key)
         if owner and owner not in node.owners:
             Node.objects.filter(pk=node.pk).update(owners=[*node.owners, owner])

@@ -154,10 +154,10 @@ def test_nodes_created_by_a_failed_event_are_not_reused_in_its_batch(deferred):
     services.ingest_event(body=run_event("b", outputs=[ds("s3://lake", "fresh")]))
     real = services._set_current_edges
 
-    def fail_for_a(job, io):
+    def fail_for_a(job, io, *rest):
         if job.key == "job:pipelines:a":
             raise RuntimeError("boom")
-        return real(job, io)
+        return real(job, io, *rest)
 
     with mock.patch.object(services, "_set_current_edges", fail_for_a):
         assert services.fold_pending() == 2
