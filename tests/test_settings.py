@@ -147,3 +147,19 @@ def test_deploy_check_is_clean_for_an_https_production_environment(run_python, e
     )
     result = run_python(code, env)
     assert result.returncode == 0, result.stderr[-3000:]
+
+
+@pytest.mark.parametrize(("value", "mode"), [(None, "sync"), ("deferred", "deferred"), ("sync", "sync")])
+def test_lineage_apply_comes_from_the_environment(run_python, env, value, mode):
+    if value is not None:
+        env["LINEAGE_APPLY"] = value
+    result = run_python(SETUP + "; print('MODE', settings.LINEAGE_APPLY)", env)
+    assert result.returncode == 0, result.stderr
+    assert f"MODE {mode}" in result.stdout
+
+
+def test_a_bad_lineage_apply_stops_start_up(run_python, env):
+    env["LINEAGE_APPLY"] = "later"
+    result = run_python(SETUP, env)
+    assert result.returncode != 0
+    assert "LINEAGE_APPLY must be sync or deferred" in result.stderr
