@@ -88,6 +88,24 @@ class Dataset(models.Model):
         return self.versions.order_by("-number").first()
 
 
+class RetiredDataset(models.Model):
+    """What a deleted dataset was: lineage may still show it upstream of other data, and its URN must
+    not come back less sensitive than it left (QA G12, G18). One row per namespace + name: the last
+    deletion."""
+
+    namespace = models.CharField(max_length=255)
+    name = models.CharField(max_length=255)
+    sensitivity = models.CharField(max_length=20, choices=Sensitivity.choices)
+    owner_id = models.BigIntegerField(null=True, blank=True)
+    deleted_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["namespace", "name"], name="retired_dataset_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.namespace}:{self.name} ({self.sensitivity}, deleted)"
+
+
 class DatasetSearch(models.Model):
     """A dataset's row in the narrow search table (PostgreSQL only; empty elsewhere).
 

@@ -8,7 +8,7 @@ from typing import NamedTuple
 
 from django.core.exceptions import ValidationError
 from django.db import connection
-from django.db.models import Count, F, OuterRef, Prefetch, QuerySet, Subquery
+from django.db.models import Count, F, OuterRef, Prefetch, Q, QuerySet, Subquery
 
 from catalog.models import Column, Dataset, DatasetVersion
 from catalog.urns import candidate_splits, dataset_lookup_q
@@ -193,6 +193,21 @@ def _match(splits: dict[str, list[tuple[str, str]]], by_key: dict) -> dict:
                 found[urn] = by_key[key]
                 break
     return found
+
+
+def retired_sensitivities(urns: Iterable[str]) -> dict[str, str]:
+    """{urn: the sensitivity it had when deleted} for URNs of datasets deleted from the catalog."""
+    from catalog.models import RetiredDataset
+
+    splits = _candidates(urns)
+    pairs = {k for cands in splits.values() for k in cands}
+    if not pairs:
+        return {}
+    cond = Q()
+    for ns, name in pairs:
+        cond |= Q(namespace=ns, name=name)
+    by_key = {(r.namespace, r.name): r.sensitivity for r in RetiredDataset.objects.filter(cond)}
+    return _match(splits, by_key)
 
 
 def dataset_refs_by_urns(urns: Iterable[str]) -> dict[str, DatasetRef]:

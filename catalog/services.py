@@ -14,7 +14,16 @@ from django.db.models import ProtectedError
 
 from catalog import files, signals
 from catalog.errors import Conflict, NotAllowed
-from catalog.models import Column, Dataset, DatasetVersion, Origin, ProfileStatus, Sensitivity, Tag
+from catalog.models import (
+    Column,
+    Dataset,
+    DatasetVersion,
+    Origin,
+    ProfileStatus,
+    RetiredDataset,
+    Sensitivity,
+    Tag,
+)
 from catalog.permissions import can_change_dataset, can_delete_dataset, is_owner
 from catalog.search import index_dataset, unindex_dataset
 from catalog.urns import dataset_lookup_q, dataset_urn
@@ -158,6 +167,7 @@ def create_dataset(
             f"The URN {urn} already names the dataset {clash.namespace} / {clash.name}.",
             {"name": [f"This namespace and name spell the URN of an existing dataset ({urn})."]},
         )
+    _check_return_of_retired(actor, namespace, name, data)
     dataset = Dataset(namespace=namespace, name=name, origin=origin)
     if "owner" not in data and actor is not None and actor.is_authenticated:
         dataset.owner = actor
@@ -182,6 +192,26 @@ def create_dataset(
 
 
 SENSITIVITY_RANK = {value: rank for rank, value in enumerate(Sensitivity.values)}
+
+
+def _check_return_of_retired(actor, namespace: str, name: str, data: dict[str, Any]) -> None:
+    """A deleted dataset's URN comes back at least as sensitive as it left, unless staff or its last
+    owner say otherwise: lineage may still show it upstream of other data, and registering it again
+    as public would clear all of that (QA G18). Without a sensitivity given, it comes back as it left."""
+    retired = RetiredDataset.objects.filter(namespace=namespace, name=name).first()
+    if retired is None:
+        return
+    wanted = data.get("sensitivity")
+    if wanted is None:
+        data["sensitivity"] = retired.sensitivity
+        return
+    lower = SENSITIVITY_RANK.get(wanted, 0) < SENSITIVITY_RANK.get(retired.sensitivity, 0)
+    privileged = actor is not None and (actor.is_staff or actor.pk == retired.owner_id)
+    if lower and not privileged:
+        raise NotAllowed(
+            f"{dataset_urn(namespace, name)} was {retired.sensitivity} when it was deleted: only staff or "
+            f"its last owner may register it again as {wanted}."
+        )
 
 
 def _check_owner_only_changes(actor, dataset: Dataset, data: dict[str, Any]) -> None:
@@ -238,6 +268,11 @@ def delete_dataset(*, actor, dataset: Dataset, via: str = "api") -> None:
     try:
         with transaction.atomic():
             dataset.delete()
+            RetiredDataset.objects.update_or_create(
+                namespace=dataset.namespace,
+                name=dataset.name,
+                defaults={"sensitivity": dataset.sensitivity, "owner_id": dataset.owner_id},
+            )
     except ProtectedError as exc:
         # Another app's rows (a model trained on it, an access request...) still point at it.
         raise Conflict(
@@ -596,12 +631,21 @@ def ensure_datasets(
     taken = set(_datasets_by_pairs([s for splits in splits_of.values() for s in splits]))
     seen_urns: set[str] = set()
     new_rows = []
+    # A deleted dataset named again by lineage comes back as sensitive as it left (QA G18).
+    retired = {
+        (r.namespace, r.name): r.sensitivity
+        for r in RetiredDataset.objects.filter(
+            namespace__in={ns for ns, _ in missing}, name__in={n for _, n in missing}
+        )
+    }
     for ns, name in missing:
         urn = dataset_urn(ns, name)
         if urn in seen_urns or any(s in taken for s in splits_of[(ns, name)]):
             continue
         seen_urns.add(urn)
         row = Dataset(namespace=ns, name=name, origin=Origin.LINEAGE)
+        if (ns, name) in retired:
+            row.sensitivity = retired[(ns, name)]
         row.search_text = "\n".join([name, ns, *(v for v in _search_parts_of(ns, name) if v)])
         new_rows.append(row)
     inserted = _insert_new_datasets(new_rows)

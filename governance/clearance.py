@@ -42,6 +42,12 @@ class Policy(NamedTuple):
         return self.require_quality_pass or self.max_parity_difference is not None
 
 
+def _retired_sensitivities(urns: list[str]) -> dict[str, str]:
+    from catalog.selectors import retired_sensitivities
+
+    return retired_sensitivities(urns)
+
+
 def _datasets_by_ids(ids: list[int]) -> dict:
     from catalog.selectors import datasets_by_ids
 
@@ -210,6 +216,9 @@ def evaluate_until(*, principal, urns: list[str], purpose: str) -> tuple[dict[st
     if unknown:
         raise ValidationError({"datasets": [f"Unknown dataset: {', '.join(unknown)}."]})
     found = {u: everything[u] for u in urns}
+    # Upstream datasets deleted from the catalog: what they were when they left (QA G12, G18).
+    gone = [u for us in upstream.values() for u in us if u not in everything]
+    retired = _retired_sensitivities(gone) if gone else {}
     gated_ids = {d.pk for d in everything.values() if d.sensitivity not in policies.NEEDS_NO_APPROVAL}
     asked_ids = {d.pk for d in found.values()}
     policy = {pk: Policy(*row) for pk, row in policy_rows(gated_ids | asked_ids).items()}
@@ -245,12 +254,17 @@ def evaluate_until(*, principal, urns: list[str], purpose: str) -> tuple[dict[st
         for up in upstream.get(urn, []):
             src = everything.get(up)
             if src is None:
-                # Lineage still holds it but the catalog no longer does (deleted): whatever it was,
-                # nobody can say it was not restricted. Closed, not open (QA G12).
+                # Lineage still holds it but the catalog no longer does (deleted). It binds as it was
+                # when deleted; not known, it blocks: closed, not open (QA G12).
+                was = retired.get(up)
+                if was in policies.NEEDS_NO_APPROVAL:
+                    continue
                 blockers.append(up)
                 reasons.append(
-                    f"derived from {up}, which is no longer in the catalog: its sensitivity is unknown "
-                    "(register it again, with its sensitivity, to decide)"
+                    f"derived from {up}, deleted from the catalog while {was}: it binds as it was "
+                    "(staff or its last owner may register it again)"
+                    if was
+                    else f"derived from {up}, which is not in the catalog: its sensitivity is unknown"
                 )
                 continue
             if src.pk == ds.pk or src.sensitivity in policies.NEEDS_NO_APPROVAL:

@@ -185,3 +185,16 @@ def test_concurrent_versions_are_numbered_without_gaps_or_collisions(owner, data
         t.join()
     assert errors == []
     assert sorted(DatasetVersion.objects.filter(dataset=ds).values_list("number", flat=True)) == [1, 2, 3, 4]
+
+
+def test_lineage_naming_a_deleted_dataset_again_registers_it_as_sensitive_as_it_left(owner):
+    """QA G18: a deleted dataset's URN does not come back less sensitive, through lineage either."""
+    from catalog.models import RetiredDataset
+
+    ds = services.create_dataset(actor=owner, namespace="pg://crm", name="raw.gone", sensitivity="restricted")
+    services.delete_dataset(actor=owner, dataset=ds)
+    retired = RetiredDataset.objects.get(namespace="pg://crm", name="raw.gone")
+    assert (retired.sensitivity, retired.owner_id) == ("restricted", owner.pk)
+    again = services.ensure_datasets([("pg://crm", "raw.gone"), ("pg://crm", "raw.new")])
+    assert again[("pg://crm", "raw.gone")].sensitivity == "restricted"
+    assert again[("pg://crm", "raw.new")].sensitivity == "internal"

@@ -250,8 +250,10 @@ def test_a_requester_cannot_clear_themselves_by_rewriting_lineage(
 def test_data_derived_from_a_deleted_dataset_is_not_cleared_by_the_deletion(
     requester, owner, make_dataset, derive, api_client_for
 ):
-    """QA G12: deleting the restricted source cleared everything derived from it."""
+    """QA G12, G18: deleting the restricted source cleared everything derived from it, and then anyone
+    could register its URN again as public."""
     from catalog import services as catalog_services
+    from catalog.errors import NotAllowed
 
     source = make_dataset("restricted", name="raw/claims_2024")
     features = make_dataset("internal", name="features/claims_2024")
@@ -260,9 +262,28 @@ def test_data_derived_from_a_deleted_dataset_is_not_cleared_by_the_deletion(
     body = _ask(api_client_for(requester), [features]).json()
     entry = body["datasets"][0]
     assert body["allowed"] is False and entry["upstream_blockers"] == [source.urn]
-    assert "no longer in the catalog" in " ".join(entry["reasons"])
-    # Registered again with its sensitivity, the usual rules apply.
+    assert "deleted from the catalog while restricted" in " ".join(entry["reasons"])
+    # Nobody else brings the URN back less sensitive; without a sensitivity it comes back as it left.
+    with pytest.raises(NotAllowed, match="was restricted when it was deleted"):
+        catalog_services.create_dataset(
+            actor=requester, namespace=source.namespace, name=source.name, sensitivity="public"
+        )
+    other = make_dataset("confidential", name="raw/other")
+    catalog_services.delete_dataset(actor=owner, dataset=other)
+    back = catalog_services.create_dataset(actor=requester, namespace=other.namespace, name=other.name)
+    assert back.sensitivity == "confidential"
+    # Its last owner decides it was public after all: the usual rules apply.
     catalog_services.create_dataset(
         actor=owner, namespace=source.namespace, name=source.name, sensitivity="public"
     )
+    assert _ask(api_client_for(requester), [features]).json()["allowed"] is True
+
+
+def test_a_deleted_public_source_blocks_nothing(requester, owner, make_dataset, derive, api_client_for):
+    from catalog import services as catalog_services
+
+    source = make_dataset("public", name="open/weather")
+    features = make_dataset("internal", name="features/weather")
+    derive(features, source)
+    catalog_services.delete_dataset(actor=owner, dataset=source)
     assert _ask(api_client_for(requester), [features]).json()["allowed"] is True
