@@ -40,8 +40,12 @@ def _narrow_search_page(request, view, queryset, *, offset: int, limit: int) -> 
         return None
     params = request.query_params.copy()
     q = params.pop("q", [""])[-1]
+    # Filters on values the narrow table holds filter it directly; the others as a queryset.
+    where = {key: params.pop(key)[-1] for key in ("domain", "sensitivity") if params.get(key)}
     within = view.filterset_class(params, queryset=view.get_queryset(), request=request).qs
-    return search_page(q, offset=offset, limit=limit, within=within, words=searched_words(queryset))
+    return search_page(
+        q, offset=offset, limit=limit, where=where, within=within, words=searched_words(queryset)
+    )
 
 
 class FacetedPagination(Pagination):

@@ -179,3 +179,19 @@ def test_api_pages_come_from_the_narrow_table_with_typos_corrected(tiers, api_cl
     body = client.get("/api/v1/datasets/", {"q": "ordres", "page_size": 4, "page": 2}).json()
     assert body["count"] == 10
     assert [d["name"] for d in body["results"]] == tiers[4:8]
+
+
+@pytest.mark.django_db
+def test_api_filters_narrow_the_searched_page(tiers, api_client_for, owner):
+    services.update_dataset(
+        actor=owner, dataset=Dataset.objects.get(name="notes_1"), sensitivity="restricted"
+    )
+    client = api_client_for(owner)
+    body = client.get("/api/v1/datasets/", {"q": "orders", "sensitivity": "restricted"}).json()
+    assert (body["count"], [d["name"] for d in body["results"]]) == (1, ["notes_1"])
+    body = client.get(
+        "/api/v1/datasets/", {"q": "orders", "sensitivity": "internal", "name": "notes_1"}
+    ).json()
+    assert body["count"] == 0
+    body = client.get("/api/v1/datasets/", {"q": "orders", "domain": "", "namespace": "s3://lake"}).json()
+    assert body["count"] == 10
