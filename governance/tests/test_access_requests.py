@@ -361,3 +361,15 @@ def test_requester_withdraws_a_pending_request(requester, steward, outsider, mak
     # Withdrawn is final: no approval, no second withdrawal.
     assert api_client_for(steward).post(f"/api/v1/access-requests/{rid}/approve/").status_code == 409
     assert api_client_for(requester).post(f"/api/v1/access-requests/{rid}/withdraw/").status_code == 409
+
+
+def test_a_pending_request_past_its_expiry_is_not_approved(requester, steward, make_dataset, api_client_for):
+    """QA G22: it was approved (200), then read expired at once."""
+    ds = make_dataset("confidential")
+    soon = (timezone.now() + timedelta(hours=1)).isoformat()
+    rid = _request(api_client_for(requester), [ds], expires_at=soon).json()["id"]
+    AccessRequest.objects.filter(pk=rid).update(expires_at=timezone.now() - timedelta(minutes=1))
+    r = api_client_for(steward).post(f"/api/v1/access-requests/{rid}/approve")
+    assert r.status_code == 409 and "has passed" in r.json()["detail"]
+    assert AccessRequest.objects.get(pk=rid).status == "pending"
+    assert not AccessRequest.objects.get(pk=rid).approvals.exists()

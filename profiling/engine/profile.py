@@ -500,7 +500,8 @@ def _numbers_worth_a_pii_check(c: ColumnStats, values: pa.Array) -> pa.Array | N
     """A numeric column's sample as digit strings when its numbers may be personal data, else None.
 
     Card numbers (13-19 digits) are long enough to check whatever the column's name: the Luhn checksum
-    keeps the false positives out. Phone numbers are read as numbers from CSV too (``4155552671``;
+    keeps the false positives out. Phone numbers are read as numbers from CSV too (``4155552671``, a
+    French ``0612345678`` as ``612345678``;
     E.164's ``+14155552671`` becomes a float), but any 10-digit identifier validates as a phone number
     in some region, so those are checked only in a column named like one. Floats count only when every
     sampled value is a whole number.
@@ -509,7 +510,7 @@ def _numbers_worth_a_pii_check(c: ColumnStats, values: pa.Array) -> pa.Array | N
         return None
     biggest = max(abs(float(c.max)), abs(float(c.min)) if c.min is not None else 0.0)
     if not (biggest >= 1e12 and c.family == "integer") and not (
-        biggest >= 1e9 and _named_like_a_phone(c.name)
+        biggest >= 1e8 and _named_like_a_phone(c.name)
     ):
         return None
     if pa.types.is_floating(values.type):

@@ -202,3 +202,10 @@ def test_phone_numbers_read_as_numbers_are_found_in_a_column_named_like_a_phone(
 def test_whole_number_floats_only(write):
     frame = pd.DataFrame({"phone": [4155550100.25 + i for i in range(200)]})
     assert profile_file(write("f.csv", frame.to_csv(index=False)), format="csv").pii == {}
+
+
+def test_french_mobiles_that_lost_their_leading_zero_are_found(write):
+    """QA G23: 0612345678 read as the integer 612345678 (nine digits)."""
+    frame = pd.DataFrame({"mobile": [f"06{i:08d}" for i in range(12345678, 12345978)]})
+    r = profile_file(write("fr.csv", frame.to_csv(index=False)), format="csv")
+    assert column(r, "mobile")["type"] == "integer" and r.pii == {"mobile": ["phone"]}
