@@ -700,7 +700,12 @@ def _apply_dataset_facets(node: Node, facets: dict, actor=None) -> None:
             if first:
                 data["owner"] = first
             # Unknown owners stay in the facet, shown beside the catalog's (empty) owner.
-        if isinstance(doc, dict) and isinstance(doc.get("description"), str) and not dataset.description:
+        if (
+            isinstance(doc, dict)
+            and isinstance(doc.get("description"), str)
+            and not dataset.description
+            and permissions.may_rewrite_dataset(dataset, actor)  # not a curated dataset's (QA G24)
+        ):
             data["description"] = doc["description"]
     if data:
         # Checked above, per facet; the poster is who the audit names.

@@ -163,3 +163,22 @@ def test_an_ownership_facet_does_not_hand_over_someone_elses_ownerless_dataset(
     assert registered.owner == owner
     record = AuditRecord.objects.filter(action="dataset.changed", object_id=str(registered.pk)).get()
     assert record.actor == outsider.username and record.after == {"owner": owner.username}
+
+
+def test_a_documentation_facet_does_not_describe_a_curated_dataset_for_its_stewards(
+    owner, outsider, api_client_for
+):
+    """QA G24: any user filled a curated dataset's empty description through a documentation facet."""
+    curated = catalog_services.create_dataset(actor=owner, namespace="pg://crm", name="raw.accounts")
+    doc = ds("pg://crm", "raw.accounts", documentation=facet(description="pwned"))
+    _post(api_client_for(outsider), run_event("describe", inputs=[doc]))
+    curated.refresh_from_db()
+    assert curated.description == ""
+    # Lineage's own datasets still take it.
+    _post(
+        api_client_for(outsider),
+        run_event("describe2", inputs=[ds("s3://lake", "found", documentation=facet(description="ok"))]),
+    )
+    from catalog.models import Dataset
+
+    assert Dataset.objects.get(namespace="s3://lake", name="found").description == "ok"
