@@ -411,27 +411,27 @@ def _json_python_batches(plan: ReadPlan, counting: _CountingFile) -> Iterator[pa
     schema: pa.Schema | None = None
     rows: list[dict] = []
 
+    def column(name: str, values: list, type_: pa.DataType | None) -> pa.Array:
+        try:
+            return pa.array(values, type=type_)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError) as exc:
+            raise Retype(name, pa.string(), f"field {name} changes type: {exc}") from exc
+
     def flush() -> pa.RecordBatch:
         nonlocal schema
-        table = pa.Table.from_pylist(rows)
+        # Every field of the batch, in order of first appearance: pyarrow's from_pylist takes the
+        # first row's keys only, and fields that start later were silently dropped (QA G16).
+        names = list(dict.fromkeys(k for r in rows for k in r))
         if schema is None:
+            arrays = [column(n, [r.get(n) for r in rows], None) for n in names]
+            table = pa.Table.from_arrays(arrays, names=names)
             schema = table.schema
         else:
-            for f in table.schema:
-                if f.name not in schema.names:
-                    raise Retype(f.name, pa.string(), f"field {f.name} appears after the first rows")
-            try:
-                table = pa.Table.from_pylist(rows, schema=schema)
-            except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError) as exc:
-                bad = next(
-                    (
-                        f.name
-                        for f in table.schema
-                        if table.schema.field(f.name).type != schema.field(f.name).type
-                    ),
-                    "",
-                )
-                raise Retype(bad, pa.string(), f"field {bad} changes type: {exc}") from exc
+            for n in names:
+                if n not in schema.names:
+                    raise Retype(n, pa.string(), f"field {n} appears after the first rows")
+            arrays = [column(f.name, [r.get(f.name) for r in rows], f.type) for f in schema]
+            table = pa.Table.from_arrays(arrays, schema=schema)
         batch = table.to_batches()[0] if table.num_rows else pa.RecordBatch.from_pylist([], schema=schema)
         if plan.columns:
             batch = batch.select([c for c in plan.columns if c in batch.schema.names])

@@ -378,3 +378,19 @@ def test_a_progress_callback_that_raises_stops_the_profile(write):
 
     with pytest.raises(Interrupted):
         profile_file(path, format="csv", progress=stop, options=ProfileOptions(block_bytes=64 * 1024))
+
+
+@pytest.mark.parametrize(
+    "text, late",
+    [
+        ('{"a":1}\n{"a":"x","b":"y"}\n', {"b"}),
+        ('{"a":1}\n{"a":"x","b":[1,2]}\n{"c":{"d":null}}\n', {"b", "c.d"}),
+    ],
+)
+def test_json_lines_fields_that_start_late_survive_a_restart_as_text(write, text, late):
+    """QA G16: once a field changed type (the tolerant line-by-line reader), fields first seen after
+    line 1 were silently dropped, and with them their PII and quality checks."""
+    r = profile_file(write("late.jsonl", text), format="jsonl")
+    names = {c["name"] for c in r.columns}
+    assert {"a"} | late <= names, names
+    assert r.method.get("restarts")
