@@ -338,6 +338,12 @@ def main() -> None:
     parser.add_argument("--server-threads", type=int, default=4, help="gunicorn gthread threads per worker")
     parser.add_argument("--connections", type=int, default=8, help="per client process")
     parser.add_argument("--fold-concurrency", type=int, default=1, help="Celery worker processes")
+    parser.add_argument(
+        "--fold-nice",
+        type=int,
+        default=0,
+        help="run the folding worker at this nice level (ingestion first on a shared box; 0: same priority)",
+    )
     parser.add_argument("--port", type=int, default=8763)
     parser.add_argument("--database-url", default="postgres://postgres@127.0.0.1:5432/gv_lin_ingest")
     parser.add_argument("--bulk", type=int, default=0, help="measure one event with N new outputs instead")
@@ -377,6 +383,7 @@ def main() -> None:
     )
     worker = _start(
         [
+            *(["nice", "-n", str(args.fold_nice)] if args.fold_nice else []),
             str(ROOT / ".venv/bin/celery"),
             "-A",
             "config",
