@@ -161,6 +161,35 @@ def _check_gzip_whole(fh) -> None:
         raise _bad("The gzip file is truncated: it ends before the end of its compressed stream.")
 
 
+# Files people upload by mistake, told apart by their first bytes (QA G17: all were "NUL bytes").
+_KNOWN_BINARIES = (
+    (
+        b"BZh",
+        "This is bzip2-compressed. Only gzip compression is read: recompress with gzip, or upload it plain.",
+    ),
+    (
+        b"PK\x03\x04",
+        "This is a zip archive (or an Excel .xlsx). Upload the CSV, TSV, Parquet or JSON Lines file itself.",
+    ),
+    (
+        b"\xfd7zX",
+        "This is xz-compressed. Only gzip compression is read: recompress with gzip, or upload it plain.",
+    ),
+    (
+        b"\x28\xb5\x2f\xfd",
+        "This is zstd-compressed. Only gzip compression is read: recompress with gzip, or upload it plain.",
+    ),
+    (b"\xff\xfe", 'This text is UTF-16 (Excel\'s "Unicode text"). Save it as UTF-8 CSV and upload that.'),
+    (b"\xfe\xff", 'This text is UTF-16 (Excel\'s "Unicode text"). Save it as UTF-8 CSV and upload that.'),
+)
+
+
+def _refuse_known_binaries(magic: bytes) -> None:
+    for prefix, message in _KNOWN_BINARIES:
+        if magic.startswith(prefix):
+            raise _bad(message)
+
+
 def _head_text(fh, compressed: bool) -> bytes:
     fh.seek(0)
     if compressed:
@@ -273,14 +302,24 @@ def _check_csv(text: str, delimiter: str, truncated: bool) -> list[str]:
 
 def _check_rows(reader, width: int) -> None:
     try:
+        start = reader.line_num + 1
         for row in reader:
             if not row:
+                start = reader.line_num + 1
                 continue
+            if len(row) != width and reader.line_num > start and any("\n" in f for f in row):
+                # One "row" over several lines with a field holding line breaks: a quote that opens
+                # and never closes swallows the rest of the file (QA G17: it read as ragged rows).
+                raise _bad(
+                    f"A quote opened on line {start} is not closed: the field runs on to line "
+                    f"{reader.line_num}. Close the quote, or double the quote characters inside it."
+                )
             if len(row) != width:
                 raise _bad(
                     f"Row {reader.line_num} has {len(row)} fields where the header has {width} "
                     "(ragged rows). Fix the file or quote the values that hold the delimiter."
                 )
+            start = reader.line_num + 1
     except csv.Error as exc:
         raise _bad(f"The file is not valid CSV near line {reader.line_num}: {exc}.") from exc
 
@@ -456,10 +495,16 @@ def inspect(fh, *, filename: str = "", size: int | None = None, whole: bool = Tr
             format="parquet",
             columns=[{**c, "type": types[c["name"]]} for c in _named([t["name"] for t in typed])],
         )
+    _refuse_known_binaries(magic)
     compressed = magic[:2] == GZIP_MAGIC
     if compressed:
         _check_gzip_whole(fh)
     head = _head_text(fh, compressed)
+    if compressed and head[:4] == PARQUET_MAGIC:
+        raise _bad(
+            "This is a Parquet file inside gzip. Upload the .parquet file itself: Parquet compresses its "
+            "own columns."
+        )
     if not head.strip():
         raise _bad("The file holds no data (only white space).")
     truncated = len(head) >= HEAD_BYTES
