@@ -74,6 +74,17 @@
     }
   });
 
+  /* A column row swapped in place keeps the keyboard where the person is: its first field when the
+   * editor opens, its Edit button when it closes (Save or Cancel), not the top of the page (QA G21). */
+  document.addEventListener("htmx:afterSettle", function (event) {
+    var target = event.detail.target;
+    if (!target || !/^col-\d+$/.test(target.id || "")) { return; }
+    var row = document.getElementById(target.id);
+    var next = row && (row.querySelector("input:not([type=hidden]), textarea, select") ||
+                       row.querySelector("a.button, button"));
+    if (next) { next.focus(); }
+  });
+
   document.addEventListener("DOMContentLoaded", function () {
     var form = document.getElementById("upload-form");
     if (form && window.FormData && window.XMLHttpRequest) { enhanceUpload(form); }

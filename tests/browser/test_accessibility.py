@@ -73,6 +73,8 @@ def test_curating_from_the_keyboard(browser_as, steward, profiled):
     expect(page.get_by_role("button", name="Save")).to_be_focused()
     page.keyboard.press("Enter")
     expect(page.locator("#columns")).to_contain_text("Order total in EUR")
+    # The keyboard stays on the row just saved, not back at the top of the page (QA G21).
+    expect(page.get_by_role("link", name="Edit column amount")).to_be_focused()
     profiled.refresh_from_db()
     assert profiled.columns.get(name="amount").description == "Order total in EUR"
 
