@@ -154,7 +154,6 @@ def _clean_comment(comment: str | None) -> str:
 # Policies
 
 
-@transaction.atomic
 def _relaxed(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
     """The conditions a policy change loosens: a check dropped, a cap raised or removed."""
     out = []
@@ -166,6 +165,7 @@ def _relaxed(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
     return out
 
 
+@transaction.atomic
 def set_dataset_policy(*, actor, dataset, via: str = Via.API, **changes: Any) -> DatasetPolicy:
     """The owner, a steward or staff tightens a dataset's governance policy; only the owner or staff
     relax it again (as with sensitivity: a steward alone must not undo the owner's conditions)."""

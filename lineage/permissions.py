@@ -26,7 +26,7 @@ from lineage.models import Node
 # How far up from a job the guard looks for confidential or restricted data (edges, not datasets).
 MAX_GUARD_HOPS = 200
 _UPSTREAM_DATASETS = (
-    "WITH RECURSIVE up(node, depth) AS (SELECT %s, 0 UNION"
+    "WITH RECURSIVE up(node, depth) AS (SELECT CAST(%s AS BIGINT), 0 UNION"
     " SELECT e.src, u.depth + 1 FROM up u JOIN lineage_edge e ON e.dst = u.node WHERE u.depth < %s)"
     " SELECT DISTINCT n.dataset_id FROM up JOIN lineage_node n ON n.id = up.node WHERE n.dataset_id IS NOT NULL"
 )

@@ -154,3 +154,9 @@ def test_stewards_tighten_a_policy_only_the_owner_or_staff_relax_it(owner, stewa
     services.set_dataset_policy(actor=staff, dataset=credit, require_quality_pass=False)
     policy.refresh_from_db()
     assert (policy.require_quality_pass, policy.max_approval_days) == (False, None)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_policy_is_set_in_a_transaction_of_its_own(owner, credit):
+    """Outside any caller's transaction (a view in autocommit): select_for_update needs the service's."""
+    services.set_dataset_policy(actor=owner, dataset=credit, require_quality_pass=True)
