@@ -61,3 +61,14 @@ def data_root(tmp_path, settings):
     root.mkdir()
     settings.DATA_ROOTS = [root.resolve()]
     return root
+
+
+@pytest.fixture
+def web(client):
+    """web(user) → Django's test client, signed in as user (the web pages' tests)."""
+
+    def login(user):
+        client.force_login(user)
+        return client
+
+    return login

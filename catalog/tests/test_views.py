@@ -37,15 +37,6 @@ def dataset(owner, steward):
     return ds
 
 
-@pytest.fixture
-def web(client):
-    def login(user):
-        client.force_login(user)
-        return client
-
-    return login
-
-
 def test_pages_need_sign_in(client, dataset):
     for url in [reverse("home"), reverse("catalog:search"), reverse("catalog:dataset", args=[dataset.pk])]:
         response = client.get(url)

@@ -25,17 +25,6 @@ def pipeline(make_user):
 
 
 @pytest.fixture
-def web(client):
-    """web(user) → Django's test client, signed in as user (the web pages' tests)."""
-
-    def login(user):
-        client.force_login(user)
-        return client
-
-    return login
-
-
-@pytest.fixture
 def make_dataset(owner, steward, steward2):
     counter = {"n": 0}
 

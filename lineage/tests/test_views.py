@@ -12,15 +12,6 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def web(client):
-    def login(user):
-        client.force_login(user)
-        return client
-
-    return login
-
-
-@pytest.fixture
 def pipeline(owner):
     catalog_services.create_dataset(
         actor=owner, namespace="s3://lake", name="raw/patients", sensitivity="restricted"

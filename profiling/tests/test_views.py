@@ -42,15 +42,6 @@ def dataset(owner, steward, django_capture_on_commit_callbacks):
     return ds
 
 
-@pytest.fixture
-def web(client):
-    def login(user):
-        client.force_login(user)
-        return client
-
-    return login
-
-
 def test_panel_draws_histograms_quality_and_bias(web, outsider, dataset):
     response = web(outsider).get(reverse("profiling:panel", args=[dataset.pk]))
     assert response.status_code == 200
