@@ -1,5 +1,8 @@
 """Catalog API shapes. Serializers validate the shape of input; services decide and write."""
 
+from collections import defaultdict
+
+from django.db.models import OuterRef, Subquery
 from rest_framework import serializers
 
 from catalog.models import Column, Dataset, DatasetVersion, Sensitivity
@@ -77,6 +80,69 @@ class DatasetSerializer(serializers.ModelSerializer):
         if "owner" in data:
             data["owner"] = (data["owner"] or {}).get("username")
         return data
+
+
+_ROW_FIELDS = [
+    "id", "namespace", "name", "title", "description", "owner__username", "domain", "sensitivity",
+    "sensitive_columns", "label_column", "positive_label", "origin", "created_at", "updated_at",
+]  # fmt: skip
+
+
+def dataset_list_rows(ids: list[int]) -> list[dict]:
+    """DatasetSerializer's output for these datasets, in this order, from three plain queries.
+
+    A list page of 50 datasets through the ORM and DRF built ~1,650 model instances and ~2,000
+    related managers and cost ~38 ms of Python per request, more than all its SQL (docs/benchmarks.md,
+    "Final run"). Rows here come from ``values()``; a test holds the two outputs equal.
+    """
+    if not ids:
+        return []
+    latest = DatasetVersion.objects.filter(dataset=OuterRef("pk")).order_by("-number").values("number")[:1]
+    rows = {
+        r["id"]: r
+        for r in Dataset.objects.filter(pk__in=ids)
+        .annotate(latest_version_number=Subquery(latest))
+        .values(*_ROW_FIELDS, "latest_version_number")
+    }
+    people: dict[int, list[str]] = defaultdict(list)
+    for ds_id, username in Dataset.stewards.through.objects.filter(dataset_id__in=ids).values_list(
+        "dataset_id", "user__username"
+    ):
+        people[ds_id].append(username)
+    labels: dict[int, list[str]] = defaultdict(list)
+    for ds_id, tag in Dataset.tags.through.objects.filter(dataset_id__in=ids).values_list(
+        "dataset_id", "tag__name"
+    ):
+        labels[ds_id].append(tag)
+    when = serializers.DateTimeField().to_representation
+    out = []
+    for pk in ids:
+        r = rows.get(pk)
+        if r is None:
+            continue
+        out.append(
+            {
+                "id": pk,
+                "urn": f"dataset:{r['namespace']}:{r['name']}",
+                "namespace": r["namespace"],
+                "name": r["name"],
+                "title": r["title"],
+                "description": r["description"],
+                "owner": r["owner__username"],
+                "stewards": sorted(people.get(pk, [])),
+                "domain": r["domain"],
+                "tags": sorted(labels.get(pk, [])),
+                "sensitivity": r["sensitivity"],
+                "sensitive_columns": r["sensitive_columns"],
+                "label_column": r["label_column"],
+                "positive_label": r["positive_label"],
+                "origin": r["origin"],
+                "created_at": when(r["created_at"]),
+                "updated_at": when(r["updated_at"]),
+                "latest_version": r["latest_version_number"],
+            }
+        )
+    return out
 
 
 class DatasetUpdateSerializer(DatasetSerializer):

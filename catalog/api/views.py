@@ -22,6 +22,7 @@ from catalog.api.serializers import (
     ErrorSerializer,
     VersionCreateSerializer,
     VersionSerializer,
+    dataset_list_rows,
 )
 from catalog.files import HashingUploadHandler
 from catalog.filtersets import DatasetFilterSet
@@ -86,7 +87,7 @@ class FacetedPagination(Pagination):
             raise NotFound(
                 self.invalid_page_message.format(page_number=raw, message="That page contains no results.")
             )
-        loaded = {d.pk: d for d in view.get_queryset().filter(pk__in=ids)}
+        loaded = {d.pk: d for d in queryset.model.objects.filter(pk__in=ids).only("pk")}
         rows = [loaded[pk] for pk in ids if pk in loaded]
         self.page = Page(rows, number, paginator)
         self.request = request
@@ -151,8 +152,9 @@ class DatasetViewSet(viewsets.ModelViewSet):
         queryset = self.filter_queryset(self.get_queryset())
         if str(request.query_params.get("facets", "")).lower() in TRUE_VALUES:
             self.paginator.facets = selectors.dataset_facets(queryset)
-        page = self.paginate_queryset(queryset)
-        return self.get_paginated_response(self.get_serializer(page, many=True).data)
+        # The page as ids (no owner, stewards or tags loaded as models), then its rows as plain dicts.
+        page = self.paginate_queryset(queryset.select_related(None).prefetch_related(None).only("pk"))
+        return self.get_paginated_response(dataset_list_rows([d.pk for d in page]))
 
     def perform_create(self, serializer):
         data = serializer.service_data()

@@ -315,3 +315,33 @@ def test_a_column_whose_name_holds_a_slash_is_read_and_documented(api_client_for
     assert r.status_code == 200, r.content
     assert dataset.columns.get(name=name).description == "per mille"
     assert client.get(f"{URL}{dataset.pk}/columns/").status_code == 200
+
+
+def test_the_list_rows_are_what_the_dataset_serializer_says(owner, steward, dataset, api_client_for):
+    """The list builds its rows from plain queries (catalog.api.serializers.dataset_list_rows); they
+    must stay exactly DatasetSerializer's, field by field and in order."""
+    from catalog.api.serializers import DatasetSerializer, dataset_list_rows
+    from catalog.selectors import dataset_list
+
+    other = services.create_dataset(
+        actor=owner,
+        namespace="s3://lake",
+        name="credit/applications",
+        title="Credit",
+        tags=["Gold", "pii"],
+        stewards=[steward.username, owner.username],
+        sensitivity="confidential",
+        sensitive_columns=["gender"],
+        label_column="approved",
+        positive_label=1,
+        domain="risk",
+    )
+    services.update_dataset(actor=owner, dataset=other, owner=None)
+    ids = [other.pk, dataset.pk]
+    expected = DatasetSerializer(
+        sorted(dataset_list(user=owner).filter(pk__in=ids), key=lambda d: ids.index(d.pk)), many=True
+    ).data
+    assert dataset_list_rows(ids) == [dict(r) for r in expected]
+    assert [list(r) for r in dataset_list_rows(ids)] == [list(r) for r in expected]
+    listed = api_client_for(owner).get(URL, {"ordering": "name"}).json()["results"]
+    assert {r["id"]: r for r in listed}[other.pk] == dict(expected[0])
