@@ -99,9 +99,6 @@ class Node(models.Model):
     facets = models.JSONField(default=dict, blank=True)
     # MODEL nodes: who to tell (usernames); filled from ownership facets or the recording actor.
     owners = models.JSONField(default=list, blank=True)
-    # JOB nodes: the username whose event first recorded the job. Only they, the users its
-    # ownership facet names and staff may post its runs (lineage.permissions).
-    recorded_by = models.CharField(max_length=150, blank=True)
     latest_run = models.ForeignKey("Run", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

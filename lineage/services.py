@@ -458,18 +458,14 @@ def _dataset_type(facets: dict) -> str:
     return str(value).upper() if value else ""
 
 
-def _job_node(namespace: str, name: str, actor=None) -> Node:
-    """The job's node, created when new (recorded by ``actor``), locked for this transaction: runs
-    of a job apply one by one."""
+def _job_node(namespace: str, name: str) -> Node:
+    """The job's node, created when new, locked for this transaction: runs of a job apply one by one."""
     key = node_key("job", namespace, name)
     node = _locked_job(key)
     if node is None:
-        recorder = getattr(actor, "username", "") or ""
         try:
             with transaction.atomic():
-                Node.objects.create(
-                    kind=NodeKind.JOB, key=key, namespace=namespace, name=name, recorded_by=recorder
-                )
+                Node.objects.create(kind=NodeKind.JOB, key=key, namespace=namespace, name=name)
         except IntegrityError:
             pass  # created concurrently; lock the winner's row below
         node = _locked_job(key)
@@ -806,7 +802,7 @@ def _column_lineage_refs(specs) -> list[tuple[str, str, dict]]:
 
 
 def _apply_run_event(body: dict, event_time: datetime, ctx: _Ctx) -> None:
-    job = _job_node(body["job"]["namespace"], body["job"]["name"], ctx.actor)
+    job = _job_node(body["job"]["namespace"], body["job"]["name"])
     _apply_job_facets(job, body["job"].get("facets") or {})
     run_id = body["run"]["runId"].lower()
     event_type = body.get("eventType") or ""
@@ -1004,7 +1000,7 @@ def _apply_job_facets(job: Node, facets: dict) -> None:
 
 def _apply_job_event(body: dict, actor=None) -> None:
     """A JobEvent declares a job's metadata and IO; the IO draws edges only while it has no run."""
-    job = _job_node(body["job"]["namespace"], body["job"]["name"], actor)
+    job = _job_node(body["job"]["namespace"], body["job"]["name"])
     _apply_job_facets(job, body["job"].get("facets") or {})
     specs = _dataset_specs(body)
     nodes = _resolve_datasets(
