@@ -154,7 +154,7 @@ class DatasetViewSet(viewsets.ModelViewSet):
             self.paginator.facets = selectors.dataset_facets(queryset)
         # The page as ids (no owner, stewards or tags loaded as models), then its rows as plain dicts.
         page = self.paginate_queryset(queryset.select_related(None).prefetch_related(None).only("pk"))
-        return self.get_paginated_response(dataset_list_rows([d.pk for d in page]))
+        return self.get_paginated_response(dataset_list_rows(self.get_queryset(), [d.pk for d in page]))
 
     def perform_create(self, serializer):
         data = serializer.service_data()
