@@ -38,7 +38,11 @@ _FACET_FIELDS = {
 }
 
 
-def dataset_facets(queryset: QuerySet[Dataset], *, limit: int = 50) -> dict[str, list[dict]]:
+# At most this many values per facet in the API's answer.
+FACET_LIMIT = 50
+
+
+def dataset_facets(queryset: QuerySet[Dataset], *, limit: int = FACET_LIMIT) -> dict[str, list[dict]]:
     """Counts per owner, tag, domain and sensitivity over the datasets of ``queryset`` (filtered and
     searched as the list is): ``{"owner": [{"value", "count"}], ...}``, largest first, at most
     ``limit`` values each. Datasets with no owner or domain are not counted under those facets.

@@ -36,7 +36,7 @@ from catalog.forms import (
 from catalog.markdown import render_markdown
 from catalog.models import Column, Dataset, Tag
 from catalog.permissions import can_change_dataset, is_owner
-from catalog.search import narrow_counts, ranked_page, search, search_page
+from catalog.search import named_counts, narrow_counts, ranked_page, search, search_page
 
 PAGE_SIZE = 20
 FACET_SIZE = 8
@@ -120,30 +120,7 @@ def _facets_and_count(
     for facet, value, n in rows:
         if facet in raw:
             raw[facet].append((value, n))
-    return _named_counts(raw), total, ids
-
-
-def _named_counts(raw: dict[str, list[tuple[str, int]]]) -> dict[str, list[dict]]:
-    """{facet: [(value, n)]} → the FACET_SIZE largest of each, owners and tags (grouped by id) named."""
-    out = {}
-    for facet, values in raw.items():
-        top = sorted(values, key=lambda v: (-v[1], v[0]))[:FACET_SIZE]
-        out[facet] = [{"value": v, "count": n} for v, n in top]
-    owner_names = dict(
-        get_user_model()
-        .objects.filter(pk__in=[int(v["value"]) for v in out["owner"]])
-        .values_list("pk", "username")
-    )
-    tag_names = dict(
-        Tag.objects.filter(pk__in=[int(v["value"]) for v in out["tag"]]).values_list("pk", "name")
-    )
-    for v in out["owner"]:
-        v["value"] = owner_names.get(int(v["value"]), v["value"])
-    # A tag deleted since the dataset was indexed is left out rather than shown by its id.
-    out["tag"] = [
-        {**v, "value": tag_names[int(v["value"])]} for v in out["tag"] if int(v["value"]) in tag_names
-    ]
-    return out
+    return named_counts(raw, FACET_SIZE), total, ids
 
 
 FACET_CACHE_SECONDS = 30
@@ -253,7 +230,7 @@ def _narrow_results(request, matches, q: str, active: dict, start: int, number: 
     if cached is not None:
         counts = cached[0]
     else:
-        counts = _named_counts(found.counts)
+        counts = named_counts(found.counts, FACET_SIZE)
         searched = search(matches, q, words=found.words) if q else matches
         for facet in EXTRA_FACETS.values():
             counts[facet.param] = facet.counts(searched)[:FACET_SIZE]

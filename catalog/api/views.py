@@ -6,6 +6,7 @@ from django.conf import settings
 from django.core.paginator import Page
 from django.db import connection
 from django.shortcuts import get_object_or_404
+from django_filters.utils import translate_validation
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
@@ -27,46 +28,25 @@ from catalog.api.serializers import (
 from catalog.files import HashingUploadHandler
 from catalog.filtersets import DatasetFilterSet
 from catalog.models import Column, Dataset, DatasetVersion
-from catalog.search import SearchPage, ranked_page, search_page, searched_words
+from catalog.search import named_counts, query_words, ranked_page, search_page
 from config.rest import Pagination
 
 TRUE_VALUES = {"1", "true", "yes", "on"}
 
 
-def _narrow_search_page(request, view, queryset, *, offset: int, limit: int) -> SearchPage | None:
-    """On PostgreSQL, a searched page from the narrow search table (catalog.search.search_page),
-    for the words the filter's search() settled on; the request's other filters narrow it as a
-    queryset of datasets."""
-    if connection.vendor != "postgresql" or view.filterset_class is None:
-        return None
-    params = request.query_params.copy()
-    q = params.pop("q", [""])[-1]
-    # Filters on values the narrow table holds filter it directly; the others as a queryset.
-    where = {key: params.pop(key)[-1] for key in ("domain", "sensitivity") if params.get(key)}
-    within = view.filterset_class(params, queryset=view.get_queryset(), request=request).qs
-    return search_page(
-        q, offset=offset, limit=limit, where=where, within=within, words=searched_words(queryset)
-    )
-
-
 class FacetedPagination(Pagination):
-    """The usual page, plus ``facets`` beside count/next/previous/results when the view asks."""
+    """The usual page, plus ``facets`` beside count/next/previous/results when the view asks, and
+    pages of a search given as ids with their total (``paginate_ids``)."""
 
     facets: dict | None = None
 
-    def paginate_queryset(self, queryset, request, view=None):
-        """For a searched list, two narrow steps instead of the generic count + page:
-
-        1. rank the matches and count them in the same pass (``COUNT(*) OVER ()``), carrying only
-           ids: every match has to be visited to rank it anyway, and narrow rows keep that cheap;
-        2. load the page's rows (owner, stewards, tags, latest version) by id.
-        """
-        if "search_rank" not in queryset.query.annotations or queryset.query.distinct or view is None:
-            return super().paginate_queryset(queryset, request, view)
+    def numbered_page(self, request) -> tuple[int, int] | None:
+        """(page number, page size) asked for; None for the last page by name (which needs the count
+        first: the generic paginator serves it)."""
         page_size = self.get_page_size(request)
         raw = request.query_params.get(self.page_query_param) or "1"
         if not page_size or raw in self.last_page_strings:
-            return super().paginate_queryset(queryset, request, view)
+            return None
         try:
             number = int(raw)
             if number < 1:
@@ -75,23 +55,30 @@ class FacetedPagination(Pagination):
             raise NotFound(
                 self.invalid_page_message.format(page_number=raw, message="Not a page number.")
             ) from None
-        offset = (number - 1) * page_size
-        found = _narrow_search_page(request, view, queryset, offset=offset, limit=page_size)
-        if found is not None:
-            ids, total = found.ids, found.total
-        else:
-            ids, total = ranked_page(queryset, offset=offset, limit=page_size)
-        paginator = self.django_paginator_class(queryset, page_size)
-        paginator.count = total if total is not None else queryset.count()
+        return number, page_size
+
+    def paginate_ids(self, request, ids: list[int], total: int, number: int, page_size: int) -> list[int]:
+        """Page ``number`` of a search that already chose its ``ids`` and counted ``total``."""
         if not ids and number > 1:
             raise NotFound(
-                self.invalid_page_message.format(page_number=raw, message="That page contains no results.")
+                self.invalid_page_message.format(page_number=number, message="That page contains no results.")
             )
-        loaded = {d.pk: d for d in queryset.model.objects.filter(pk__in=ids).only("pk")}
-        rows = [loaded[pk] for pk in ids if pk in loaded]
-        self.page = Page(rows, number, paginator)
+        paginator = self.django_paginator_class([], page_size)
+        paginator.count = total
+        self.page = Page(ids, number, paginator)
         self.request = request
-        return rows
+        return ids
+
+    def paginate_queryset(self, queryset, request, view=None):
+        """A searched list (off PostgreSQL: there the view asks the narrow table, ``_narrow_search``)
+        ranks the matches and counts them in one pass (``ranked_page``), carrying only ids."""
+        at = self.numbered_page(request)
+        if "search_rank" not in queryset.query.annotations or queryset.query.distinct or at is None:
+            return super().paginate_queryset(queryset, request, view)
+        number, page_size = at
+        ids, total = ranked_page(queryset, offset=(number - 1) * page_size, limit=page_size)
+        self.paginate_ids(request, ids, total if total is not None else queryset.count(), number, page_size)
+        return [queryset.model(pk=pk) for pk in ids]
 
     def get_paginated_response(self, data):
         response = super().get_paginated_response(data)
@@ -149,12 +136,47 @@ class DatasetViewSet(viewsets.ModelViewSet):
         ],
     )
     def list(self, request, *args, **kwargs):
-        queryset = self.filter_queryset(self.get_queryset())
-        if str(request.query_params.get("facets", "")).lower() in TRUE_VALUES:
-            self.paginator.facets = selectors.dataset_facets(queryset)
-        # The page as ids (no owner, stewards or tags loaded as models), then its rows as plain dicts.
-        page = self.paginate_queryset(queryset.select_related(None).prefetch_related(None).only("pk"))
-        return self.get_paginated_response(dataset_list_rows(self.get_queryset(), [d.pk for d in page]))
+        facets = str(request.query_params.get("facets", "")).lower() in TRUE_VALUES
+        ids = self._narrow_search(request, facets=facets)
+        if ids is None:
+            queryset = self.filter_queryset(self.get_queryset())
+            if facets:
+                self.paginator.facets = selectors.dataset_facets(queryset)
+            # The page as ids (no owner, stewards or tags loaded as models).
+            page = self.paginate_queryset(queryset.select_related(None).prefetch_related(None).only("pk"))
+            ids = [d.pk for d in page]
+        # The page's rows as plain dicts.
+        return self.get_paginated_response(dataset_list_rows(self.get_queryset(), ids))
+
+    def _narrow_search(self, request, *, facets: bool) -> "list[int] | None":
+        """On PostgreSQL, the ids of a searched page (``?q=`` holding a word), its count and its facets
+        from the narrow search table alone (``catalog.search.search_page``: it corrects typos
+        itself), the request's other filters narrowing it; None otherwise.
+
+        The filterset's own ``search()`` is not built at all: it would ask whether anything matches,
+        and resolve a ranked queryset, that this path never runs."""
+        at = self.paginator.numbered_page(request) if connection.vendor == "postgresql" else None
+        if at is None or not query_words(request.query_params.get("q", "")):
+            return None
+        queryset = self.get_queryset()
+        # Every filter checked as the filter backend checks them (a NUL in q is a 400 there too).
+        filters = self.filterset_class(request.query_params, queryset=queryset, request=request)
+        if not filters.is_valid():
+            raise translate_validation(filters.errors)
+        params = request.query_params.copy()
+        q = params.pop("q")[-1]
+        # Filters on values the narrow table holds filter it directly; the others as a queryset.
+        where = {key: params.pop(key)[-1] for key in ("domain", "sensitivity") if params.get(key)}
+        within = queryset  # who may see what (visible_to), when nothing else narrows it
+        if any(params.get(name) for name in filters.filters if name not in ("q", "domain", "sensitivity")):
+            within = self.filterset_class(params, queryset=queryset, request=request).qs
+        number, page_size = at
+        found = search_page(
+            q, offset=(number - 1) * page_size, limit=page_size, where=where, within=within, facets=facets
+        )
+        if facets:
+            self.paginator.facets = named_counts(found.counts, selectors.FACET_LIMIT)
+        return self.paginator.paginate_ids(request, found.ids, found.total, number, page_size)
 
     def perform_create(self, serializer):
         data = serializer.service_data()

@@ -195,3 +195,47 @@ def test_api_filters_narrow_the_searched_page(tiers, api_client_for, owner):
     assert body["count"] == 0
     body = client.get("/api/v1/datasets/", {"q": "orders", "domain": "", "namespace": "s3://lake"}).json()
     assert body["count"] == 10
+
+
+@pytest.mark.django_db
+def test_api_facets_from_the_narrow_table_equal_the_generic_ones(tiers, api_client_for, owner, steward):
+    from catalog import selectors
+
+    # Two owners with equal counts (a tie broken by name), several tags, one dataset outside the filter.
+    for name in ("notes_0", "notes_1", "fact_orders_0"):
+        services.update_dataset(
+            actor=owner,
+            dataset=Dataset.objects.get(name=name),
+            owner=steward.username,
+            tags=["zeta", "alpha"],
+        )
+    services.update_dataset(actor=owner, dataset=Dataset.objects.get(name="notes_2"), domain="sales")
+    client = api_client_for(owner)
+    for params in ({"q": "orders"}, {"q": "orders", "tag": "alpha"}, {"q": "ordres", "domain": "sales"}):
+        body = client.get("/api/v1/datasets/", {**params, "facets": "true"}).json()
+        matches = Dataset.objects.all()
+        if "tag" in params:
+            matches = matches.filter(tags__name=params["tag"])
+        if "domain" in params:
+            matches = matches.filter(domain=params["domain"])
+        expected = selectors.dataset_facets(search(matches, params["q"]))
+        assert body["facets"] == expected, params
+        assert body["count"] == sum(f["count"] for f in expected["sensitivity"])
+    assert [
+        f["value"]
+        for f in client.get("/api/v1/datasets/", {"q": "orders", "facets": "1"}).json()["facets"]["tag"]
+    ] == ["alpha", "zeta", "orders"]
+
+
+@pytest.mark.django_db
+def test_api_searched_page_refuses_bad_filters_and_pages(tiers, api_client_for, owner):
+    client = api_client_for(owner)
+    r = client.get("/api/v1/datasets/", {"q": "orders", "sensitivity": "secret"})
+    assert r.status_code == 400 and "sensitivity" in r.json()["errors"]
+    assert client.get("/api/v1/datasets/", {"q": "orders", "page": "x"}).status_code == 404
+    assert client.get("/api/v1/datasets/", {"q": "orders", "page": 99}).status_code == 404
+    last = client.get("/api/v1/datasets/", {"q": "orders", "page_size": 4, "page": "last"}).json()
+    assert [d["name"] for d in last["results"]] == tiers[8:]
+    body = client.get("/api/v1/datasets/", {"q": "orders", "page_size": 4, "page": 2}).json()
+    assert "page=3" in body["next"] and "page_size=4" in body["next"]
+    assert "page_size=4" in body["previous"]
