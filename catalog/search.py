@@ -598,7 +598,7 @@ def _search_page(q, words, offset, limit, where, within, facets) -> SearchPage:
     with connection.cursor() as cursor:
         cursor.execute(counted, scope_params)
         page = _rows_to_page(cursor.fetchall(), [])
-        if not page.total:
+        if not page.total or not limit:  # limit=0: the count (and facets) only
             return page
         cursor.execute(first_sql, first_params)
         first = [r[0] for r in cursor.fetchall()]

@@ -6,6 +6,7 @@ from catalog import views
 
 pages = [
     path("datasets/", views.search_view, name="search"),
+    path("datasets/facets/", views.search_facets_view, name="search-facets"),
     path("datasets/new/", views.dataset_create_view, name="dataset-create"),
     path("datasets/preview/", views.markdown_preview_view, name="markdown-preview"),
     path("datasets/<int:pk>/", views.dataset_detail_view, name="dataset"),

@@ -126,13 +126,17 @@ def _facets_and_count(
 FACET_CACHE_SECONDS = 30
 
 
+def _facet_cache_key(key_parts: tuple) -> str:
+    return "ui-facets:" + hashlib.sha256(repr(key_parts).encode()).hexdigest()
+
+
 def _cached_facets_and_count(
     matches, key_parts: tuple, page: tuple[int, int] | None = None
 ) -> tuple[dict[str, list[dict]], int, list[int] | None]:
     """_facets_and_count, remembered for a short while per question, so that paging through the
     results of one search does not count them again (counts may lag a change by these seconds).
     The page's ids come back only when the query ran (not from the cache): None otherwise."""
-    key = "ui-facets:" + hashlib.sha256(repr(key_parts).encode()).hexdigest()
+    key = _facet_cache_key(key_parts)
     found = cache.get(key)
     if found is not None:
         return (*found, None)
@@ -191,9 +195,62 @@ def _dataset_or_404(user, pk: int) -> Dataset:
         raise Http404("No such dataset.") from exc
 
 
-def _narrow_results(request, matches, q: str, active: dict, start: int, number: int, key_parts: tuple):
-    """(facet counts, page, ids) from the narrow search table (PostgreSQL): the facets the table
-    holds filter it directly, the others (registered by other apps) as a queryset of datasets."""
+# A search matching more datasets than this shows its results without waiting for the facet counts:
+# counting every match by owner, tag, domain and sensitivity costs about a microsecond a match on
+# PostgreSQL (over 100 ms for a word found in the whole catalog of 100,000), so the sidebar then
+# loads its counts on its own (search_facets_view, through htmx; a link without JavaScript).
+FACETS_INLINE_MAX = 20_000
+
+
+@dataclass
+class SearchRequest:
+    """What a search page (or its facet sidebar) was asked: the text, the chosen facets, the page."""
+
+    q: str
+    matches: QuerySet  # visible datasets narrowed by the chosen facets (not by the text)
+    active: dict[str, str]
+    number: int
+    user_pk: int | None
+
+    @property
+    def start(self) -> int:
+        return (self.number - 1) * PAGE_SIZE
+
+    @property
+    def key_parts(self) -> tuple:
+        # Per user: today every signed-in user sees every dataset, but counts must not outlive that rule.
+        return (self.user_pk, self.q, sorted(self.active.items()))
+
+    @property
+    def cache_key(self) -> str:
+        return _facet_cache_key(self.key_parts)
+
+
+def _search_request(request: HttpRequest) -> SearchRequest:
+    matches = Dataset.objects.visible_to(request.user)
+    active = {}
+    for param, field, _ in FACETS:
+        value = request.GET.get(param, "").strip()
+        if value:
+            active[param] = value
+            matches = matches.filter(**{field: value})
+    for facet in EXTRA_FACETS.values():
+        value = request.GET.get(facet.param, "").strip()
+        if value:
+            active[facet.param] = value
+            matches = facet.apply(matches, value)
+    return SearchRequest(
+        q=request.GET.get("q", "").strip()[:200],
+        matches=matches,
+        active=active,
+        number=_page_number(request.GET.get("page")),
+        user_pk=request.user.pk,
+    )
+
+
+def _narrow_scope(request: HttpRequest, active: dict) -> tuple[dict, QuerySet]:
+    """(where, within) for the narrow search table (PostgreSQL): the facets the table holds filter it
+    directly, the others (registered by other apps) as a queryset of datasets."""
     where: dict = {}
     if "owner" in active:
         owner = get_user_model().objects.filter(username=active["owner"]).values_list("pk", flat=True).first()
@@ -207,35 +264,55 @@ def _narrow_results(request, matches, q: str, active: dict, start: int, number: 
     for facet in EXTRA_FACETS.values():
         if facet.param in active:
             within = facet.apply(within, active[facet.param])
-    cache_key = "ui-facets:" + hashlib.sha256(repr(key_parts).encode()).hexdigest()
-    cached = cache.get(cache_key)
-    found = None
-    if q:
-        found = search_page(
-            q, offset=start, limit=PAGE_SIZE, where=where, within=within, facets=cached is None
-        )
-    if found is not None:
-        ids, total = found.ids, found.total
-        has_next = start + len(ids) < total
-    else:
-        q = ""  # no word in it: every dataset, as with no query
-        found = narrow_counts(where=where, within=within) if cached is None else None
+    return where, within
+
+
+def _narrow_facets(
+    sr: SearchRequest, where: dict, within: QuerySet, words: list[str] | None
+) -> tuple[dict, int]:
+    """(facet counts, number of matches) over every match, from the narrow table, cached
+    FACET_CACHE_SECONDS for paging; ``words``: those the page's search settled on, when it ran."""
+    found = search_page(sr.q, offset=0, limit=0, where=where, within=within, facets=True, words=words)
+    q = sr.q if found is not None else ""  # no word in it: every dataset, as with no query
+    if found is None:
+        found = narrow_counts(where=where, within=within)
         # Counted in the catalog's own table (an index-only scan): a dataset written without the
         # services (so not indexed) is still counted, as it is listed.
-        total = matches.count() if cached is None else cached[1]
-        # Newest registered first: the primary key's index answers it without sorting every row.
-        ids = list(matches.order_by("-pk").values_list("pk", flat=True)[start : start + PAGE_SIZE + 1])
+        found.total = sr.matches.count()
+    counts = named_counts(found.counts, FACET_SIZE)
+    searched = search(sr.matches, q, words=found.words) if q else sr.matches
+    for facet in EXTRA_FACETS.values():
+        counts[facet.param] = facet.counts(searched)[:FACET_SIZE]
+    cache.set(sr.cache_key, (counts, found.total), FACET_CACHE_SECONDS)
+    return counts, found.total
+
+
+def _narrow_results(request: HttpRequest, sr: SearchRequest, *, all_facets: bool):
+    """(facet counts or None, page, ids) from the narrow search table (PostgreSQL). The counts are
+    None when the search matches over FACETS_INLINE_MAX datasets (unless ``all_facets``) and they are
+    not cached: the sidebar fetches them."""
+    where, within = _narrow_scope(request, sr.active)
+    cached = cache.get(sr.cache_key)
+    found = search_page(sr.q, offset=sr.start, limit=PAGE_SIZE, where=where, within=within) if sr.q else None
+    if found is not None:
+        ids, total = found.ids, found.total
+        has_next = sr.start + len(ids) < total
+        if cached is not None:
+            counts = cached[0]
+        elif total <= FACETS_INLINE_MAX or all_facets:
+            counts, _ = _narrow_facets(sr, where, within, found.words)
+        else:
+            counts = None
+    else:
+        # No word in it: every dataset, newest registered first (the primary key's index answers it
+        # without sorting every row).
+        ids = list(
+            sr.matches.order_by("-pk").values_list("pk", flat=True)[sr.start : sr.start + PAGE_SIZE + 1]
+        )
         has_next = len(ids) > PAGE_SIZE
         ids = ids[:PAGE_SIZE]
-    if cached is not None:
-        counts = cached[0]
-    else:
-        counts = named_counts(found.counts, FACET_SIZE)
-        searched = search(matches, q, words=found.words) if q else matches
-        for facet in EXTRA_FACETS.values():
-            counts[facet.param] = facet.counts(searched)[:FACET_SIZE]
-        cache.set(cache_key, (counts, total), FACET_CACHE_SECONDS)
-    return counts, ResultPage(number=number, count=total, has_next=has_next), ids
+        counts, total = cached if cached is not None else _narrow_facets(sr, where, within, None)
+    return counts, ResultPage(number=sr.number, count=total, has_next=has_next), ids
 
 
 def _queryset_results(matches, q: str, start: int, number: int, key_parts: tuple):
@@ -262,45 +339,55 @@ def _queryset_results(matches, q: str, start: int, number: int, key_parts: tuple
     return counts, page, ids
 
 
-@login_required
-@require_GET
-def search_view(request: HttpRequest) -> HttpResponse:
-    """Search datasets by text, narrowed by facets; best match first, paged."""
-    q = request.GET.get("q", "").strip()[:200]
-    matches = Dataset.objects.visible_to(request.user)
-    active = {}
-    for param, field, _ in FACETS:
-        value = request.GET.get(param, "").strip()
-        if value:
-            active[param] = value
-            matches = matches.filter(**{field: value})
-    for facet in EXTRA_FACETS.values():
-        value = request.GET.get(facet.param, "").strip()
-        if value:
-            active[facet.param] = value
-            matches = facet.apply(matches, value)
-    number = _page_number(request.GET.get("page"))
-    start = (number - 1) * PAGE_SIZE
-    # Per user: today every signed-in user sees every dataset, but counts must not outlive that rule.
-    key_parts = (request.user.pk, q, sorted(active.items()))
-    if connection.vendor == "postgresql":
-        counts, page, ids = _narrow_results(request, matches, q, active, start, number, key_parts)
-    else:
-        counts, page, ids = _queryset_results(matches, q, start, number, key_parts)
-    rows = {d.pk: d for d in selectors.dataset_list(user=request.user).filter(pk__in=ids)}
-    results = [rows[i] for i in ids if i in rows]
-    facets = [
+def _facet_list(counts: dict, active: dict) -> list[dict]:
+    return [
         {"param": param, "label": label, "active": active.get(param), "values": counts[param]}
         for param, _, label in FACETS
     ] + [
         {"param": f.param, "label": f.label, "active": active.get(f.param), "values": counts.get(f.param, [])}
         for f in EXTRA_FACETS.values()
     ]
+
+
+@login_required
+@require_GET
+def search_view(request: HttpRequest) -> HttpResponse:
+    """Search datasets by text, narrowed by facets; best match first, paged."""
+    sr = _search_request(request)
+    if connection.vendor == "postgresql":
+        counts, page, ids = _narrow_results(request, sr, all_facets=request.GET.get("facets") == "all")
+    else:
+        counts, page, ids = _queryset_results(sr.matches, sr.q, sr.start, sr.number, sr.key_parts)
+    rows = {d.pk: d for d in selectors.dataset_list(user=request.user).filter(pk__in=ids)}
+    results = [rows[i] for i in ids if i in rows]
     return render(
         request,
         "catalog/search.html",
-        {"q": q, "page": page, "results": results, "facets": facets, "active": active},
+        {
+            "q": sr.q,
+            "page": page,
+            "results": results,
+            "facets": None if counts is None else _facet_list(counts, sr.active),
+            "active": sr.active,
+        },
     )
+
+
+@login_required
+@require_GET
+def search_facets_view(request: HttpRequest) -> HttpResponse:
+    """The search page's facet sidebar on its own, for a search with too many matches to count
+    within the page (FACETS_INLINE_MAX): the page fetches it once its results are shown."""
+    sr = _search_request(request)
+    if connection.vendor == "postgresql":
+        cached = cache.get(sr.cache_key)
+        if cached is None:
+            cached = _narrow_facets(sr, *_narrow_scope(request, sr.active), None)
+        counts = cached[0]
+    else:
+        searched = search(sr.matches, sr.q) if sr.q else sr.matches
+        counts, _, _ = _cached_facets_and_count(searched, sr.key_parts)
+    return render(request, "catalog/_facets.html", {"facets": _facet_list(counts, sr.active)})
 
 
 @login_required

@@ -2,6 +2,7 @@
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
 from django.urls import reverse
 
 from catalog import services
@@ -345,3 +346,45 @@ def test_owner_may_lower_sensitivity(web, owner, dataset):
     assert web(owner).post(url, _edit_data(dataset, sensitivity="public")).status_code == 302
     dataset.refresh_from_db()
     assert dataset.sensitivity == "public"
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the narrow search table is PostgreSQL's")
+def test_search_with_many_matches_shows_results_first_and_fetches_its_facets(
+    web, owner, steward, monkeypatch
+):
+    from catalog import views
+
+    monkeypatch.setattr(views, "FACETS_INLINE_MAX", 2)
+    for i in range(3):
+        services.create_dataset(
+            actor=owner, namespace="ns", name=f"orders_{i}", tags=["gold"], domain="sales"
+        )
+    services.create_dataset(actor=steward, namespace="ns", name="orders_by_steward")
+    client = web(owner)
+    page = client.get(reverse("catalog:search"), {"q": "orders", "sensitivity": "internal"})
+    assert page.context["facets"] is None and page.context["page"].count == 4
+    assert len(page.context["results"]) == 4
+    html = page.content.decode()
+    assert 'hx-get="/datasets/facets/?q=orders&amp;sensitivity=internal"' in html
+    assert "?q=orders&amp;sensitivity=internal&amp;facets=all" in html  # without JavaScript
+    sidebar = client.get(reverse("catalog:search-facets"), {"q": "orders", "sensitivity": "internal"})
+    facets = {f["param"]: f for f in sidebar.context["facets"]}
+    assert facets["owner"]["values"] == [
+        {"value": owner.username, "count": 3},
+        {"value": steward.username, "count": 1},
+    ]
+    assert facets["tag"]["values"] == [{"value": "gold", "count": 3}]
+    assert facets["sensitivity"]["active"] == "internal"
+    # Its links narrow the page they are shown in.
+    assert '<a href="?q=orders&amp;sensitivity=internal&amp;domain=sales"' in sidebar.content.decode()
+    # Counted once, the next page of the same search shows them at once; so does ?facets=all.
+    assert client.get(
+        reverse("catalog:search"), {"q": "orders", "sensitivity": "internal", "page": 1}
+    ).context["facets"]
+    fresh = web(steward).get(reverse("catalog:search"), {"q": "orders", "facets": "all"})
+    assert {f["param"]: f for f in fresh.context["facets"]}["domain"]["values"] == [
+        {"value": "sales", "count": 3}
+    ]
+    # A search with few matches counts them within the page.
+    small = web(steward).get(reverse("catalog:search"), {"q": "orders_by_steward"})
+    assert small.context["facets"] is not None and small.context["page"].count == 1

@@ -9,6 +9,7 @@ scientist: the clearance turns green. Lineage: the graph is drawn and a click on
 import re
 
 import pytest
+from django.db import connection
 from playwright.sync_api import expect
 
 from catalog import services as catalog_services
@@ -185,3 +186,29 @@ def test_lineage_default_reaches_a_restricted_source_and_fits_readably(browser_a
     label = svg.locator(".node text:not(.sub)").first.bounding_box()
     assert label["height"] >= 8, label
     shot(page, "lineage")
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the narrow search table is PostgreSQL's")
+def test_search_shows_results_then_its_facet_counts(browser_as, owner, outsider, monkeypatch):
+    """A search with more matches than the page counts inline: results first, then the sidebar's
+    counts arrive on their own (htmx), and its links narrow the search."""
+    from django.core.cache import cache
+
+    from catalog import views
+
+    cache.clear()  # facet counts kept for paging by an earlier run would be shown at once
+    monkeypatch.setattr(views, "FACETS_INLINE_MAX", 0)
+    for i in range(3):
+        catalog_services.create_dataset(actor=owner, namespace="s3://lake", name=f"claims_{i}", domain="risk")
+    catalog_services.create_dataset(actor=owner, namespace="s3://lake", name="claims_misc")
+    page = browser_as(outsider)
+    with page.expect_request("**/datasets/facets/?q=claims") as sidebar_request:
+        page.goto("/datasets/?q=claims")
+    assert sidebar_request.value.response().ok
+    expect(page.locator("ol.results > li")).to_have_count(4)
+    sidebar = page.get_by_role("complementary", name="Narrow the results")
+    expect(sidebar.get_by_role("heading", name="Domain")).to_be_visible()
+    expect(sidebar).not_to_have_attribute("aria-busy", "true")
+    sidebar.get_by_role("link", name=re.compile(r"risk\s*3")).click()
+    expect(page).to_have_url(re.compile(r"domain=risk"))
+    expect(page.locator("ol.results > li")).to_have_count(3)
