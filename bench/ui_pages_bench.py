@@ -354,9 +354,7 @@ def main() -> None:
         f"Target search page p95 <= 150 ms (worst case above): {search_p95:.1f} ms -> {'MET' if search_p95 <= 150 else 'MISSED'}"
     )
     sidebar_p95 = next(r["p95"] for r in rows if r["label"].startswith("facet sidebar"))
-    print(
-        f"  (the facet sidebar of a search matching the whole catalog follows in p95 {sidebar_p95:.1f} ms)"
-    )
+    print(f"  (the facet sidebar of a search matching the whole catalog follows in p95 {sidebar_p95:.1f} ms)")
     print(
         f"Target dataset page (200 columns) p95 <= 150 ms: {page_p95:.1f} ms -> {'MET' if page_p95 <= 150 else 'MISSED'}"
     )
