@@ -1,7 +1,7 @@
 """Lineage ingestion benchmark: POST /api/v1/lineage over HTTP on PostgreSQL.
 
-Runs the server as production would, on a database of its own: gunicorn (``--workers`` x
-``--server-threads``, DEBUG off), ``LINEAGE_APPLY=--apply`` (deferred by default), Redis db 3 as
+Runs the server as production would, on a database of its own: granian or gunicorn (``--server``,
+``--workers`` x ``--server-threads``, DEBUG off), ``LINEAGE_APPLY=--apply`` (deferred by default), Redis db 3 as
 broker and cache, and a real Celery worker folding the pending events while the clients post. Two
 client processes post OpenLineage RunEvents for ``--seconds`` (START and COMPLETE of new runs of 200
 jobs over 1,000 datasets, a pipeline's steady state), each from ``--connections`` keep-alive
@@ -24,9 +24,11 @@ that are already known, in the same database:
 
     .venv/bin/python bench/lineage_ingest_bench.py --bulk 500
 
-Options: --seconds N (60) --baseline-seconds N (15) --apply deferred|sync --workers N (2)
-         --server-threads N (4) --connections N (8 per client process) --fold-concurrency N (1)
-         --port N (8763) --database-url URL (postgres://postgres@127.0.0.1:5432/gv_lin_ingest)
+Options: --seconds N (60) --baseline-seconds N (15) --apply deferred|sync --server granian|gunicorn
+         --workers N (2) --server-threads N (2) --connections N (8 per client process)
+         --fold-concurrency N (1) --fold-nice N (0: the folding worker at the server's priority; 19:
+         ingestion first, the fold catching up when posting slows) --port N (8763)
+         --database-url URL (postgres://postgres@127.0.0.1:5432/gv_lin_ingest)
 """
 
 import argparse
@@ -270,7 +272,7 @@ class CpuMeter:
     process that exits (a recycled database connection) keeps what it used."""
 
     def __init__(self, server: int, worker: int, database: str) -> None:
-        self.groups = {server: "gunicorn", worker: "worker"}
+        self.groups = {server: "server", worker: "worker"}
         self.database = database
         self.last: dict[int, tuple[str, float]] = {}
         self.stop = threading.Event()
@@ -302,7 +304,7 @@ class CpuMeter:
 
     def totals(self) -> dict[str, float]:
         self.sample()
-        out = {"gunicorn": 0.0, "worker": 0.0, "postgres": 0.0}
+        out = {"server": 0.0, "worker": 0.0, "postgres": 0.0}
         for kind, seconds in self.last.values():
             out[kind] += seconds
         return out
@@ -335,7 +337,13 @@ def main() -> None:
     parser.add_argument("--baseline-seconds", type=float, default=15)
     parser.add_argument("--apply", choices=["deferred", "sync"], default="deferred")
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--server-threads", type=int, default=4, help="gunicorn gthread threads per worker")
+    parser.add_argument("--server", choices=["granian", "gunicorn"], default="granian", help="the web server")
+    parser.add_argument(
+        "--server-threads",
+        type=int,
+        default=2,
+        help="threads per worker (granian: blocking threads; gunicorn: gthread threads, 1 = sync workers)",
+    )
     parser.add_argument("--connections", type=int, default=8, help="per client process")
     parser.add_argument("--fold-concurrency", type=int, default=1, help="Celery worker processes")
     parser.add_argument(
@@ -363,23 +371,23 @@ def main() -> None:
     baseline_run = Run.objects.filter(job__name="dag_0.task_0").values_list("run_id", flat=True).first()
     env = {**server_env(args.database_url), "LINEAGE_APPLY": args.apply}
     logs = Path(os.environ.get("TMPDIR", "/tmp"))
+    if args.server == "granian":
+        # Its HTTP side is Rust: about half gunicorn's CPU per event (docs/benchmarks.md).
+        serve = [
+            str(ROOT / ".venv/bin/granian"), "--interface", "wsgi", "config.wsgi:application",
+            "--workers", str(args.workers), "--blocking-threads", str(args.server_threads),
+            "--host", "127.0.0.1", "--port", str(args.port), "--log-level", "warning", "--no-ws",
+        ]  # fmt: skip
+    else:
+        serve = [
+            str(ROOT / ".venv/bin/gunicorn"), "config.wsgi:application",
+            "--workers", str(args.workers), "--threads", str(args.server_threads),
+            "--bind", f"127.0.0.1:{args.port}", "--backlog", "2048", "--log-level", "warning",
+        ]  # fmt: skip
     server = _start(
-        [
-            str(ROOT / ".venv/bin/gunicorn"),
-            "config.wsgi:application",
-            "--workers",
-            str(args.workers),
-            "--threads",
-            str(args.server_threads),
-            "--bind",
-            f"127.0.0.1:{args.port}",
-            "--backlog",
-            "2048",
-            "--log-level",
-            "warning",
-        ],
+        serve,
         env,
-        logs / "lineage_ingest_gunicorn.log",
+        logs / f"lineage_ingest_{args.server}.log",
     )
     worker = _start(
         [
@@ -399,6 +407,13 @@ def main() -> None:
         env,
         logs / "lineage_ingest_worker.log",
     )
+    if args.fold_nice:
+        # The worker runs in a session of its own, and with the kernel's autogroup scheduling a nice
+        # value only ranks processes within their session: the session's own nice level does the rest.
+        try:
+            Path(f"/proc/{worker.pid}/autogroup").write_text(str(args.fold_nice))
+        except OSError:
+            pass  # not Linux, or autogroup off: nice alone applies
     try:
         import socket
 
@@ -449,7 +464,7 @@ def main() -> None:
 
     print(f"warm-up: before: {before} events stored; apply mode: {args.apply}")
     print(
-        f"2 client processes x {args.connections} connections (asyncio), gunicorn {args.workers} workers x "
+        f"2 client processes x {args.connections} connections (asyncio), {args.server} {args.workers} workers x "
         f"{args.server_threads} threads, 1 Celery worker x {args.fold_concurrency}, {elapsed:.1f} s: "
         f"{created} accepted (201), {dupes} duplicates (200), {other} other, {errors} connection errors"
     )
@@ -463,10 +478,10 @@ def main() -> None:
         f"{load1:.1f} at the end"
     )
     print(f"stored events: {stored}; equal to the 201 answers: {'YES' if stored == created else 'NO'}")
-    web, fold, pg = (cpu1[k] - cpu0[k] for k in ("gunicorn", "worker", "postgres"))
+    web, fold, pg = (cpu1[k] - cpu0[k] for k in ("server", "worker", "postgres"))
     print(
-        f"CPU while posting: gunicorn {web:.1f} s, Celery worker {fold:.1f} s, PostgreSQL backends {pg:.1f} s, "
-        f"clients {client_cpu:.1f} s; per event: gunicorn {web / max(created, 1) * 1000:.2f} ms, "
+        f"CPU while posting: {args.server} {web:.1f} s, Celery worker {fold:.1f} s, PostgreSQL backends {pg:.1f} s, "
+        f"clients {client_cpu:.1f} s; per event: {args.server} {web / max(created, 1) * 1000:.2f} ms, "
         f"fold (worker, posting + drain) {(cpu2['worker'] - cpu0['worker']) / max(stored, 1) * 1000:.2f} ms, "
         f"PostgreSQL (all of it, posting + drain) {(cpu2['postgres'] - cpu0['postgres']) / max(stored, 1) * 1000:.2f} ms"
     )

@@ -352,3 +352,34 @@ def test_a_dataset_named_twice_on_one_side_is_one_input(client, second):
     run = Run.objects.get(run_id=body["run"]["runId"].lower())
     (io,) = run.io.all()
     assert io.direction == "input" and set(second) <= set(io.facets)
+
+
+def test_the_direct_path_answers_as_drf_does(client, anon_client, monkeypatch):
+    """A well-formed event with a token skips DRF's request cycle (LineageView._post_directly); its
+    answer is DRF's, and what it does not take DRF's cycle answers."""
+    from lineage.api.views import LineageView
+
+    event = run_event("a")
+    direct = post(client, event)
+    through_drf = post(client, run_event("b"), QUERY_STRING="format=json")  # format: DRF's cycle
+    assert (direct.status_code, through_drf.status_code) == (201, 201)
+    assert direct["Content-Type"] == through_drf["Content-Type"] == "application/json"
+    assert direct["Allow"] == through_drf["Allow"] and direct["Vary"] == through_drf["Vary"]
+    assert direct.json() == {**through_drf.json(), "id": through_drf.json()["id"] - 1}
+    again = post(client, event)
+    assert again.status_code == 200 and again.json() == {**direct.json(), "created": False}
+    # Refusals come from DRF's cycle, in the API's error shape, and store nothing.
+    declined = []
+    real = LineageView._post_directly
+    monkeypatch.setattr(
+        LineageView,
+        "_post_directly",
+        lambda self, r: declined.append(r) if (a := real(self, r)) is None else a,
+    )
+    anon_client.credentials(HTTP_AUTHORIZATION="Bearer not-a-token")
+    assert post(anon_client, run_event("c")).json()["detail"] == "Invalid token."
+    bad = run_event("d")
+    del bad["run"]["runId"]
+    assert "run.runId" in post(client, bad).json()["errors"]
+    assert len(declined) == 2
+    assert LineageEvent.objects.count() == 2
