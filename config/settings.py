@@ -62,6 +62,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "lineage.middleware.LineagePendingHeaderMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -219,6 +220,9 @@ if LINEAGE_APPLY not in ("sync", "deferred"):
     raise ImproperlyConfigured(f"LINEAGE_APPLY must be sync or deferred (got {LINEAGE_APPLY!r}).")
 # The safety net for a lost fold message: beat queues a fold this often (0 turns it off).
 LINEAGE_FOLD_SWEEP_SECONDS = env.int("LINEAGE_FOLD_SWEEP_SECONDS", default=60)
+# A lineage read folds what is pending for at most this long, then answers (X-Lineage-Pending says
+# how many events it did not wait for). Clearance always waits: it must not clear on a stale graph.
+LINEAGE_READ_FOLD_SECONDS = env.float("LINEAGE_READ_FOLD_SECONDS", default=5.0)
 if LINEAGE_FOLD_SWEEP_SECONDS > 0:
     CELERY_BEAT_SCHEDULE["lineage-fold-pending"] = {
         "task": "lineage.fold_pending",

@@ -20,6 +20,7 @@ from datetime import datetime
 from typing import Any
 
 import orjson
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connection
 from django.db.models import QuerySet
@@ -35,17 +36,21 @@ MAX_DEPTH = 100
 
 
 _caught_up = contextvars.ContextVar("lineage_caught_up", default=False)
+# Events posted before the last read that it did not wait for (LINEAGE_READ_FOLD_SECONDS ran out):
+# lineage.middleware reports them to the client as X-Lineage-Pending.
+behind = contextvars.ContextVar("lineage_behind", default=0)
 
 
 def current(read):
     """Decorate a read: fold the pending events first (``services.catch_up``), once per outermost
-    call (a read built of other reads probes once)."""
+    call (a read built of other reads probes once), for at most LINEAGE_READ_FOLD_SECONDS."""
 
     @functools.wraps(read)
     def wrapper(*args, **kwargs):
         if _caught_up.get():
             return read(*args, **kwargs)
-        services.catch_up()
+        left = services.catch_up(seconds=getattr(settings, "LINEAGE_READ_FOLD_SECONDS", None))
+        behind.set(max(behind.get(), left))
         token = _caught_up.set(True)
         try:
             return read(*args, **kwargs)

@@ -289,20 +289,28 @@ def pending_upto() -> int | None:
     return LineageEvent.objects.filter(state=EventState.PENDING).aggregate(m=Max("id"))["m"]
 
 
-def catch_up() -> None:
-    """Fold every event stored before this call, so that a read sees what was posted before it.
+def catch_up(*, seconds: float | None = None) -> int:
+    """Fold every event stored before this call, so that a read sees what was posted before it
+    → how many of those events are still pending (0: caught up).
 
     Cheap when nothing is pending (one indexed probe). Otherwise it waits for a folder at work (the
     lock), then folds what that folder left, up to the newest event pending at the call. Nothing
     while this thread is folding (a read made by a receiver during the fold), and nothing in sync
     mode: there only events too large for a request are pending, and a read does not wait for them
     (as before the folder existed; the worker folds them within seconds).
+
+    ``seconds``: stop folding after about this long (whole batches), leaving the rest to the worker:
+    a read after a large backlog answers from the graph as folded so far instead of waiting minutes.
     """
     if _folding.get() or apply_mode() != "deferred":
-        return
+        return 0
     upto = pending_upto()
-    if upto is not None:
-        fold_pending(upto=upto)
+    if upto is None:
+        return 0
+    fold_pending(upto=upto, seconds=seconds)
+    if seconds is None:
+        return 0
+    return LineageEvent.objects.filter(state=EventState.PENDING, id__lte=upto).count()
 
 
 def fold_pending(*, upto: int | None = None, seconds: float | None = None) -> int:

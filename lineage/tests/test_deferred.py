@@ -450,3 +450,29 @@ def test_migration_queues_events_deferred_before_the_folder_existed():
     assert services.fold_pending() == 1
     assert LineageEvent.objects.get(pk=big.pk).state == EventState.APPLIED
     assert Run.objects.filter(job__key="job:pipelines:big").count() == 1
+
+
+def test_a_read_after_a_backlog_answers_within_its_budget_and_says_what_it_skipped(deferred, client):
+    deferred.LINEAGE_FOLD_BATCH = 1
+    deferred.LINEAGE_READ_FOLD_SECONDS = 0  # one batch, then answer
+    for i in range(3):
+        assert post(client, run_event(f"step_{i}", outputs=[ds("s3://lake", f"t{i}")])).status_code == 201
+    r = client.get(URL, {"nodeId": "dataset:s3://lake:t0", "depth": 2})
+    assert r.status_code == 200 and r["X-Lineage-Pending"] == "2"
+    assert pending() == 2
+    # With time enough the read waits for every event posted before it, and says nothing.
+    deferred.LINEAGE_READ_FOLD_SECONDS = 30
+    r = client.get(URL, {"nodeId": "dataset:s3://lake:t2", "depth": 2})
+    assert r.status_code == 200 and "X-Lineage-Pending" not in r
+    assert pending() == 0
+
+
+def test_clearance_always_waits_for_the_whole_backlog(deferred, client, owner):
+    from governance.clearance import evaluate
+
+    deferred.LINEAGE_FOLD_BATCH = 1
+    deferred.LINEAGE_READ_FOLD_SECONDS = 0
+    for i in range(3):
+        post(client, run_event(f"step_{i}", outputs=[ds("s3://lake", f"t{i}")]))
+    evaluate(principal=owner, urns=["dataset:s3://lake:t0"], purpose="training")
+    assert pending() == 0
