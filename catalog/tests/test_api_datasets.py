@@ -337,11 +337,18 @@ def test_the_list_rows_are_what_the_dataset_serializer_says(owner, steward, data
         domain="risk",
     )
     services.update_dataset(actor=owner, dataset=other, owner=None)
+    from catalog.models import DatasetVersion
+
+    for number in (1, 3, 2):  # the latest is the highest number, whatever the order of creation
+        DatasetVersion.objects.create(
+            dataset=other, number=number, checksum=f"{number:064d}", size_bytes=1, format="csv"
+        )
     ids = [other.pk, dataset.pk]
     expected = DatasetSerializer(
         sorted(dataset_list(user=owner).filter(pk__in=ids), key=lambda d: ids.index(d.pk)), many=True
     ).data
     rows = dataset_list_rows(dataset_list(user=owner), ids)
+    assert rows[0]["latest_version"] == 3 and rows[0]["tags"] == ["gold", "pii"]
     assert rows == [dict(r) for r in expected]
     assert [list(r) for r in rows] == [list(r) for r in expected]
     listed = api_client_for(owner).get(URL, {"ordering": "name"}).json()["results"]
