@@ -223,6 +223,12 @@ LINEAGE_FOLD_SWEEP_SECONDS = env.int("LINEAGE_FOLD_SWEEP_SECONDS", default=60)
 # A lineage read folds what is pending for at most this long, then answers (X-Lineage-Pending says
 # how many events it did not wait for). Clearance always waits: it must not clear on a stale graph.
 LINEAGE_READ_FOLD_SECONDS = env.float("LINEAGE_READ_FOLD_SECONDS", default=5.0)
+# The queue the fold task goes to: empty, Celery's default queue (every worker folds); a name, a
+# queue of its own, so that one worker (`celery -A config worker -Q <name> --concurrency 1`) can
+# fold at a lower CPU priority than the web server without slowing profiling (docs/operations.md).
+LINEAGE_FOLD_QUEUE = env.str("LINEAGE_FOLD_QUEUE", default="")
+if LINEAGE_FOLD_QUEUE:
+    CELERY_TASK_ROUTES = {"lineage.fold_pending": {"queue": LINEAGE_FOLD_QUEUE}}
 if LINEAGE_FOLD_SWEEP_SECONDS > 0:
     CELERY_BEAT_SCHEDULE["lineage-fold-pending"] = {
         "task": "lineage.fold_pending",

@@ -163,3 +163,17 @@ def test_a_bad_lineage_apply_stops_start_up(run_python, env):
     result = run_python(SETUP, env)
     assert result.returncode != 0
     assert "LINEAGE_APPLY must be sync or deferred" in result.stderr
+
+
+@pytest.mark.parametrize(("value", "queue"), [(None, "celery"), ("lineage", "lineage")])
+def test_the_fold_task_goes_to_the_queue_named_by_the_environment(run_python, env, value, queue):
+    if value is not None:
+        env["LINEAGE_FOLD_QUEUE"] = value
+    code = (
+        SETUP + "\nfrom config.celery import app\nimport lineage.tasks\n"
+        "print('QUEUE', app.amqp.router.route({}, 'lineage.fold_pending')['queue'].name)\n"
+        "print('OTHER', app.amqp.router.route({}, 'profiling.run_profile')['queue'].name)\n"
+    )
+    result = run_python(code, env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"QUEUE {queue}" in result.stdout and "OTHER celery" in result.stdout
