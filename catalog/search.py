@@ -31,6 +31,7 @@ expanding every word as a prefix makes multi-word queries several times slower o
 
 import difflib
 import re
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -105,9 +106,15 @@ def split_words(text: str) -> list[str]:
 
 
 def query_words(q: str) -> list[str]:
-    """The words of a query as both indexes see them: split like names, punctuation dropped."""
-    words = [w for part in split_words(q) for w in _WORD.findall(part)]
+    """The words of a query as both indexes see them: split like names, punctuation dropped, accents
+    composed (NFC: an "e" typed with a combining accent finds "é")."""
+    words = [w for part in split_words(unicodedata.normalize("NFC", q)) for w in _WORD.findall(part)]
     return list(dict.fromkeys(words))[:MAX_QUERY_WORDS]
+
+
+def exact_text(q: str) -> str:
+    """The query as an exact (case-insensitive) name: what ``lower(name)`` is compared with."""
+    return unicodedata.normalize("NFC", q.strip()).lower()
 
 
 def search_parts(
@@ -237,7 +244,7 @@ def rebuild_index(queryset: QuerySet | None = None, *, batch: int = 500) -> int:
 def _exact_name(queryset: QuerySet, q: str) -> tuple[QuerySet, Q, Case]:
     # lower(name) uses the dataset_name_lower_idx expression index.
     queryset = queryset.alias(search_name_lower=Lower("name"))
-    cond = Q(search_name_lower=q.strip().lower())
+    cond = Q(search_name_lower=exact_text(q))
     tier = Case(When(cond, then=Value(1)), default=Value(0), output_field=IntegerField())
     return queryset, cond, tier
 
@@ -259,7 +266,7 @@ def _fts_postgresql(queryset: QuerySet, q: str, words: list[str]) -> QuerySet:
     )
     # One id list (matches, then exact names) that PostgreSQL reads through both indexes; an OR of
     # conditions on two tables would be checked row by row over the whole catalog instead.
-    hits = RawSQL(_PG_HITS_SQL, [_pg_terms(words), q.strip().lower()])  # noqa: S611 -- constant SQL
+    hits = RawSQL(_PG_HITS_SQL, [_pg_terms(words), exact_text(q)])  # noqa: S611 -- constant SQL
     return (
         queryset.filter(pk__in=hits)
         .annotate(
@@ -574,7 +581,7 @@ def _search_page(q, words, offset, limit, where, within, facets) -> SearchPage:
     terms = _pg_terms(words)
     # The datasets named exactly q, found inside each statement (an init plan through the
     # lower(name) index) rather than asked for beforehand: one round trip less per search.
-    exact = q.strip().lower()
+    exact = exact_text(q)
     conds, cond_params = _narrow_conditions(where, within)
     extra = "".join(f" AND {c}" for c in conds)
     match, match_params = _pg_match(words)

@@ -226,21 +226,26 @@ class SearchRequest:
         return _facet_cache_key(self.key_parts)
 
 
+def _param(request: HttpRequest, name: str) -> str:
+    # No database text holds a NUL (PostgreSQL refuses one in a query): such a character finds nothing.
+    return request.GET.get(name, "").replace("\x00", "").strip()
+
+
 def _search_request(request: HttpRequest) -> SearchRequest:
     matches = Dataset.objects.visible_to(request.user)
     active = {}
     for param, field, _ in FACETS:
-        value = request.GET.get(param, "").strip()
+        value = _param(request, param)
         if value:
             active[param] = value
             matches = matches.filter(**{field: value})
     for facet in EXTRA_FACETS.values():
-        value = request.GET.get(facet.param, "").strip()
+        value = _param(request, facet.param)
         if value:
             active[facet.param] = value
             matches = facet.apply(matches, value)
     return SearchRequest(
-        q=request.GET.get("q", "").strip()[:200],
+        q=_param(request, "q")[:200],
         matches=matches,
         active=active,
         number=_page_number(request.GET.get("page")),

@@ -289,6 +289,9 @@ def pending_upto() -> int | None:
     return LineageEvent.objects.filter(state=EventState.PENDING).aggregate(m=Max("id"))["m"]
 
 
+READ_FOLD_BATCH = 20
+
+
 def catch_up(*, seconds: float | None = None) -> int:
     """Fold every event stored before this call, so that a read sees what was posted before it
     → how many of those events are still pending (0: caught up).
@@ -307,13 +310,16 @@ def catch_up(*, seconds: float | None = None) -> int:
     upto = pending_upto()
     if upto is None:
         return 0
-    fold_pending(upto=upto, seconds=seconds)
     if seconds is None:
+        fold_pending(upto=upto)
         return 0
+    # Smaller batches than the worker's: the time is checked between batches, and a batch of events
+    # that register new datasets can take seconds.
+    fold_pending(upto=upto, seconds=seconds, size=min(_fold_batch_size(), READ_FOLD_BATCH))
     return LineageEvent.objects.filter(state=EventState.PENDING, id__lte=upto).count()
 
 
-def fold_pending(*, upto: int | None = None, seconds: float | None = None) -> int:
+def fold_pending(*, upto: int | None = None, seconds: float | None = None, size: int | None = None) -> int:
     """Fold pending events into the graph in id order, a batch per transaction → events folded.
 
     Stops when no pending event is left (at or below ``upto`` when given), or after ``seconds``.
@@ -323,7 +329,7 @@ def fold_pending(*, upto: int | None = None, seconds: float | None = None) -> in
     killed mid-batch loses nothing: the batch's transaction never commits.
     """
     done = 0
-    size = _fold_batch_size()
+    size = size or _fold_batch_size()
     stop_at = None if seconds is None else time.monotonic() + seconds
     while True:
         n = _fold_batch(size, upto)

@@ -32,6 +32,7 @@ from catalog.search import named_counts, query_words, ranked_page, search_page
 from config.rest import Pagination
 
 TRUE_VALUES = {"1", "true", "yes", "on"}
+MAX_PAGE = 10**9
 
 
 class FacetedPagination(Pagination):
@@ -49,7 +50,8 @@ class FacetedPagination(Pagination):
             return None
         try:
             number = int(raw)
-            if number < 1:
+            # Past MAX_PAGE no page can hold a result, and its offset would overflow a database integer.
+            if not 1 <= number <= MAX_PAGE:
                 raise ValueError
         except ValueError:
             raise NotFound(

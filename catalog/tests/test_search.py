@@ -222,3 +222,20 @@ def test_accents_and_stemming(api_client_for, owner):
     services.create_dataset(actor=owner, namespace="s3://lake", name="café_ñandú")
     r = api_client_for(owner).get("/api/v1/datasets/", {"q": "café"})
     assert [d["name"] for d in r.json()["results"]] == ["café_ñandú"]
+
+
+@pytest.mark.parametrize("page", ["9223372036854775807", "99999999999999999999999", "1000000001"])
+def test_a_page_past_any_result_is_a_404_not_an_overflow(page, api_client_for, owner):
+    services.create_dataset(actor=owner, namespace="s3://lake", name="orders")
+    for params in ({"q": "orders", "page": page}, {"page": page}):
+        r = api_client_for(owner).get("/api/v1/datasets/", params)
+        assert r.status_code == 404 and "Invalid page" in r.json()["detail"], (params, r.content)
+
+
+def test_accents_typed_as_combining_marks_find_the_composed_letters(api_client_for, owner):
+    services.create_dataset(actor=owner, namespace="s3://lake", name="émissions_co2")
+    client = api_client_for(owner)
+    for q in ("\u00e9missions", "e\u0301missions", "E\u0301MISSIONS_CO2"):
+        assert [d["name"] for d in client.get("/api/v1/datasets/", {"q": q}).json()["results"]] == [
+            "émissions_co2"
+        ], q

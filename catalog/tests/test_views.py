@@ -388,3 +388,15 @@ def test_search_with_many_matches_shows_results_first_and_fetches_its_facets(
     # A search with few matches counts them within the page.
     small = web(steward).get(reverse("catalog:search"), {"q": "orders_by_steward"})
     assert small.context["facets"] is not None and small.context["page"].count == 1
+
+
+@pytest.mark.parametrize(
+    "params", [{"q": "ord\x00ers"}, {"owner": "\x00"}, {"q": "orders", "tag": "go\x00ld"}]
+)
+def test_search_page_and_its_sidebar_take_a_nul_without_failing(web, owner, dataset, params):
+    client = web(owner)
+    page = client.get(reverse("catalog:search"), params)
+    assert page.status_code == 200
+    assert client.get(reverse("catalog:search-facets"), params).status_code == 200
+    if params.get("q") == "ord\x00ers":
+        assert [d.name for d in page.context["results"]] == ["sales/orders"]

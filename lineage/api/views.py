@@ -5,14 +5,16 @@ import json
 import zlib
 
 from django.conf import settings
-from django.core.exceptions import RequestDataTooBig, ValidationError
+from django.core.exceptions import PermissionDenied, RequestDataTooBig, ValidationError
 from django.http import Http404, HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, serializers, status
+from rest_framework.exceptions import APIException
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from catalog.errors import Conflict, NotAllowed
 from config.authentication import BearerOrTokenAuthentication
 from lineage import selectors, services
 from lineage.export import DotRenderer, FastJSONRenderer, GraphMLRenderer
@@ -21,6 +23,8 @@ from lineage.nodes import check_node_id
 from lineage.spec import parse_event_time
 
 GRAPH_RENDERERS = [FastJSONRenderer, GraphMLRenderer, DotRenderer]
+# What ingest_event refuses an event with; anything else is an error, raised as DRF's cycle would.
+_REFUSALS = (ValidationError, PermissionDenied, APIException, Conflict, NotAllowed)
 FORMAT_PARAM = OpenApiParameter("format", str, enum=["json", "graphml", "dot"], description="Export format.")
 
 
@@ -69,8 +73,21 @@ def _too_large(limit: int) -> Response:
 
 
 def _read_body(request) -> bytes | Response:
-    """The request body, bounded by LINEAGE_MAX_EVENT_BYTES (before and after gzip) → bytes or a 413."""
+    """The request body, bounded by LINEAGE_MAX_EVENT_BYTES (before and after gzip) → bytes, or a 413
+    (too large) or 411 (chunked, without a length) answer."""
     limit = _max_bytes()
+    if (
+        not request.META.get("CONTENT_LENGTH")
+        and "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower()
+    ):
+        # WSGI hands Django no length, and Django then reads no body: say so rather than "not JSON".
+        return Response(
+            {
+                "detail": "Send the event with a Content-Length header: a chunked body is not read.",
+                "errors": {"body": ["Content-Length required."]},
+            },
+            status=status.HTTP_411_LENGTH_REQUIRED,
+        )
     try:
         length = int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:
@@ -101,6 +118,14 @@ class LineageView(APIView):
 
     renderer_classes = GRAPH_RENDERERS
 
+    def perform_content_negotiation(self, request, force=False):
+        """A POST answers JSON whatever Accept or ?format= ask for: the graph formats are for reads,
+        and an event stored must not be answered in a type its client cannot parse."""
+        if request.method == "POST":
+            renderer = FastJSONRenderer()
+            return renderer, renderer.media_type
+        return super().perform_content_negotiation(request, force)
+
     def dispatch(self, request, *args, **kwargs):
         if request.method == "POST":
             answer = self._post_directly(request)
@@ -112,12 +137,9 @@ class LineageView(APIView):
         """The hot path of ingestion without DRF's request cycle (about a third of a POST's CPU,
         bench/lineage_ingest_bench.py): a well-formed event, posted with a token, is stored and
         answered here, with the same authentication class and the same answer as ``post``. Anything
-        else (no token, a refused one, a body too large or not valid OpenLineage, an Accept or format
-        other than JSON) returns None and goes through DRF's own cycle, which answers it as every
-        endpoint does; the event is only stored once either way (its hash makes a retry a no-op)."""
-        accept = request.META.get("HTTP_ACCEPT", "*/*")
-        if "format" in request.GET or not ("*/*" in accept or "application/json" in accept):
-            return None
+        else (no token, a refused one, a body too large or not valid OpenLineage) returns None and goes
+        through DRF's own cycle, which answers it as every endpoint does; the event is only stored
+        once either way (its hash makes a retry a no-op)."""
         authenticator = BearerOrTokenAuthentication()
         try:
             found = authenticator.authenticate(request)
@@ -127,8 +149,11 @@ class LineageView(APIView):
             if isinstance(raw, Response):
                 return None
             body = json.loads(raw)
+        except Exception:  # noqa: BLE001 -- nothing stored yet: DRF's cycle answers the refusal itself
+            return None
+        try:
             event, created = services.ingest_event(body=body, actor=found[0])
-        except Exception:  # noqa: BLE001 -- DRF's cycle answers the refusal (or the error) itself
+        except _REFUSALS:  # refused before anything is stored (or rolled back): DRF answers it
             return None
         request.user = found[0]
         answer = HttpResponse(
