@@ -36,7 +36,15 @@ from catalog.forms import (
 from catalog.markdown import render_markdown
 from catalog.models import Column, Dataset, Tag
 from catalog.permissions import can_change_dataset, is_owner
-from catalog.search import named_counts, narrow_counts, ranked_page, search, search_page
+from catalog.search import (
+    named_counts,
+    narrow_counts,
+    query_words,
+    ranked_page,
+    search,
+    search_page,
+    searched_words,
+)
 
 PAGE_SIZE = 20
 FACET_SIZE = 8
@@ -156,6 +164,8 @@ class ResultPage:
     number: int
     count: int
     has_next: bool
+    # The words searched for when they are not those typed (typos corrected: "custmer" -> "customer").
+    corrected: str = ""
 
     @property
     def paginator(self) -> "ResultPage":
@@ -317,7 +327,14 @@ def _narrow_results(request: HttpRequest, sr: SearchRequest, *, all_facets: bool
         has_next = len(ids) > PAGE_SIZE
         ids = ids[:PAGE_SIZE]
         counts, total = cached if cached is not None else _narrow_facets(sr, where, within, None)
-    return counts, ResultPage(number=sr.number, count=total, has_next=has_next), ids
+    words = found.words if found is not None else None
+    page = ResultPage(number=sr.number, count=total, has_next=has_next, corrected=_corrected(sr.q, words))
+    return counts, page, ids
+
+
+def _corrected(q: str, words: list[str] | None) -> str:
+    """The words searched for, when the search corrected those typed; else ''."""
+    return " ".join(words) if words and words != query_words(q) else ""
 
 
 def _queryset_results(matches, q: str, start: int, number: int, key_parts: tuple):
@@ -341,6 +358,7 @@ def _queryset_results(matches, q: str, start: int, number: int, key_parts: tuple
         ids = list(ranked.values_list("pk", flat=True)[start : start + PAGE_SIZE + 1])  # one more: a next?
         page = ResultPage(number=number, count=total, has_next=len(ids) > PAGE_SIZE)
         ids = ids[:PAGE_SIZE]
+    page.corrected = _corrected(q, searched_words(ranked) if q else None)
     return counts, page, ids
 
 
@@ -392,7 +410,11 @@ def search_facets_view(request: HttpRequest) -> HttpResponse:
     else:
         searched = search(sr.matches, sr.q) if sr.q else sr.matches
         counts, _, _ = _cached_facets_and_count(searched, sr.key_parts)
-    return render(request, "catalog/_facets.html", {"facets": _facet_list(counts, sr.active)})
+    return render(
+        request,
+        "catalog/_facets.html",
+        {"facets": _facet_list(counts, sr.active), "announce": request.headers.get("HX-Request") == "true"},
+    )
 
 
 @login_required

@@ -400,3 +400,12 @@ def test_search_page_and_its_sidebar_take_a_nul_without_failing(web, owner, data
     assert client.get(reverse("catalog:search-facets"), params).status_code == 200
     if params.get("q") == "ord\x00ers":
         assert [d.name for d in page.context["results"]] == ["sales/orders"]
+
+
+def test_search_page_says_when_it_corrected_the_words(web, owner, dataset):
+    client = web(owner)
+    page = client.get(reverse("catalog:search"), {"q": "ordres"})
+    assert [d.name for d in page.context["results"]] == ["sales/orders"]
+    assert page.context["page"].corrected == "orders"
+    assert "matching “orders” (no dataset holds “ordres” as written)" in page.content.decode()
+    assert client.get(reverse("catalog:search"), {"q": "orders"}).context["page"].corrected == ""

@@ -209,6 +209,31 @@ def test_search_shows_results_then_its_facet_counts(browser_as, owner, outsider,
     sidebar = page.get_by_role("complementary", name="Narrow the results")
     expect(sidebar.get_by_role("heading", name="Domain")).to_be_visible()
     expect(sidebar).not_to_have_attribute("aria-busy", "true")
+    expect(page.locator("#facets-status")).to_have_text("Filters loaded.")  # for screen readers
     sidebar.get_by_role("link", name=re.compile(r"risk\s*3")).click()
     expect(page).to_have_url(re.compile(r"domain=risk"))
     expect(page.locator("ol.results > li")).to_have_count(3)
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the narrow search table is PostgreSQL's")
+def test_search_sidebar_that_fails_to_load_offers_the_filters(browser_as, owner, outsider, monkeypatch):
+    """QA Q7: when /datasets/facets/ fails, the sidebar is not left "Counting..." for good: it stops
+    being busy and its link shows the page with the counts."""
+    from django.core.cache import cache
+
+    from catalog import views
+
+    cache.clear()
+    monkeypatch.setattr(views, "FACETS_INLINE_MAX", 0)
+    catalog_services.create_dataset(actor=owner, namespace="s3://lake", name="claims_a", domain="risk")
+    page = browser_as(outsider)
+    page.route("**/datasets/facets/**", lambda route: route.fulfill(status=500, body="down"))
+    page.goto("/datasets/?q=claims")
+    sidebar = page.get_by_role("complementary", name="Narrow the results")
+    expect(sidebar).not_to_have_attribute("aria-busy", "true")
+    expect(sidebar.locator(".facets-wait")).to_be_hidden()
+    sidebar.get_by_role("link", name="Show the filters with their counts").click()
+    expect(page).to_have_url(re.compile(r"facets=all"))
+    expect(
+        page.get_by_role("complementary", name="Narrow the results").get_by_role("heading", name="Domain")
+    ).to_be_visible()
