@@ -221,8 +221,11 @@ if LINEAGE_APPLY not in ("sync", "deferred"):
 # The safety net for a lost fold message: beat queues a fold this often (0 turns it off).
 LINEAGE_FOLD_SWEEP_SECONDS = env.int("LINEAGE_FOLD_SWEEP_SECONDS", default=60)
 # A lineage read folds what is pending for at most this long, then answers (X-Lineage-Pending says
-# how many events it did not wait for). Clearance always waits: it must not clear on a stale graph.
+# how many events it did not wait for).
 LINEAGE_READ_FOLD_SECONDS = env.float("LINEAGE_READ_FOLD_SECONDS", default=5.0)
+# A clearance question waits this long for the events posted before it to reach the graph; if some
+# still have not, nothing is cleared (a reason says to ask again): never cleared on a stale graph.
+CLEARANCE_LINEAGE_WAIT_SECONDS = env.float("CLEARANCE_LINEAGE_WAIT_SECONDS", default=10.0)
 # The queue the fold task goes to: empty, Celery's default queue (every worker folds); a name, a
 # queue of its own, so that one worker (`celery -A config worker -Q <name> --concurrency 1`) can
 # fold at a lower CPU priority than the web server without slowing profiling (docs/operations.md).

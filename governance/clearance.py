@@ -14,9 +14,11 @@ one for the policies, and one profile summary per dataset that has a quality or 
 """
 
 import re
+import time
 from datetime import timedelta
 from typing import Any, NamedTuple
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
@@ -93,19 +95,17 @@ def upstream_of(urns: list[str]) -> dict[str, list[str]]:
         from lineage.selectors import upstream_datasets
     except ImportError:
         return {u: [] for u in urns}
-    # Every event posted so far, however long the backlog: a clearance must not rest on a graph
-    # that lacks a new "derived from restricted data" edge (lineage reads stop after a budget).
-    lineage_current()
     return upstream_datasets(urns)
 
 
-def lineage_current() -> None:
-    """Fold lineage events still pending (deferred ingestion), as lineage's own reads do."""
+def lineage_current() -> int:
+    """Fold lineage events still pending (deferred ingestion) for up to CLEARANCE_LINEAGE_WAIT_SECONDS
+    → how many events posted before this call are still not in the graph (0: it is current)."""
     try:
         from lineage.services import catch_up
     except ImportError:
-        return
-    catch_up()
+        return 0
+    return catch_up(seconds=settings.CLEARANCE_LINEAGE_WAIT_SECONDS)
 
 
 def latest_profile_summary(dataset) -> dict | None:
@@ -191,9 +191,16 @@ def evaluate(*, principal, urns: list[str], purpose: str) -> dict[str, Any]:
     return evaluate_until(principal=principal, urns=urns, purpose=purpose)[0]
 
 
-def evaluate_until(*, principal, urns: list[str], purpose: str) -> tuple[dict[str, Any], float | None]:
+def evaluate_until(
+    *, principal, urns: list[str], purpose: str, lineage_behind: int | None = None
+) -> tuple[dict[str, Any], float | None]:
     """(the answer, when it stops holding by the clock alone: the first expiry of an approval it relies
-    on, as epoch seconds, or None). Any other change invalidates it through clearance_cache.bump."""
+    on, as epoch seconds, or None). Any other change invalidates it through clearance_cache.bump.
+
+    Lineage events posted before the question and not yet folded into the graph after
+    CLEARANCE_LINEAGE_WAIT_SECONDS (``lineage_behind``, counted here when not given) might add an
+    edge from restricted data: then nothing is cleared, the reasons say why, and the answer holds
+    for no time at all (it is not cached)."""
     if purpose not in Purpose.values:
         raise ValidationError({"purpose": [f"Must be one of {', '.join(Purpose.values)}."]})
     malformed = []
@@ -210,6 +217,8 @@ def evaluate_until(*, principal, urns: list[str], purpose: str) -> tuple[dict[st
                 ]
             }
         )
+    if lineage_behind is None:
+        lineage_behind = lineage_current()
     # Lineage first (it answers [] for an unknown URN), so that the datasets asked about and
     # everything upstream of them are looked up in the catalog in one query.
     upstream = upstream_of(urns)
@@ -281,6 +290,13 @@ def evaluate_until(*, principal, urns: list[str], purpose: str) -> tuple[dict[st
             )
         if blockers:
             allowed = False
+        if lineage_behind:
+            allowed = False
+            reasons.append(
+                f"lineage: {lineage_behind} event{'s' if lineage_behind != 1 else ''} posted before this "
+                "question are still being folded into the graph, and may add an upstream source: ask again "
+                "in a few seconds"
+            )
 
         pol = policy.get(ds.pk)
         if pol is not None and pol.has_conditions:
@@ -304,6 +320,8 @@ def evaluate_until(*, principal, urns: list[str], purpose: str) -> tuple[dict[st
         "purpose": purpose,
         "datasets": results,
     }
+    if lineage_behind:
+        return answer, time.time()  # holds no longer than now: not cached
     return answer, grants.valid_until.timestamp() if grants.valid_until is not None else None
 
 

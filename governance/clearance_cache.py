@@ -75,11 +75,14 @@ def answer_json(*, principal, urns: list[str], purpose: str, render: Callable[[d
     from governance import clearance
 
     # Lineage events still pending (LINEAGE_APPLY=deferred) are folded first: a fold that changes the
-    # graph moves the generation, so an answer cached before it is not served.
-    clearance.lineage_current()
-    body, generation = lookup(principal.pk, purpose, urns)
+    # graph moves the generation, so an answer cached before it is not served. While events posted
+    # before the question are still pending, no cached answer is served at all.
+    behind = clearance.lineage_current()
+    body, generation = lookup(principal.pk, purpose, urns) if not behind else (None, None)
     if body is None:
-        answer, valid_until = clearance.evaluate_until(principal=principal, urns=urns, purpose=purpose)
+        answer, valid_until = clearance.evaluate_until(
+            principal=principal, urns=urns, purpose=purpose, lineage_behind=behind
+        )
         body = render(answer)
         store(principal.pk, purpose, urns, generation=generation, body=body, valid_until=valid_until)
     return body

@@ -163,3 +163,31 @@ def test_a_pending_lineage_event_is_folded_before_a_cached_answer_is_served(
     assert LineageEvent.objects.filter(state="pending").count() == 1
     body = _ask(client, [features]).json()
     assert body["allowed"] is False and body["datasets"][0]["upstream_blockers"] == [source.urn]
+
+
+def test_no_cached_answer_while_events_posted_before_the_question_wait_to_be_folded(
+    settings, requester, make_dataset, derive, api_client_for, monkeypatch, django_capture_on_commit_callbacks
+):
+    """A backlog longer than CLEARANCE_LINEAGE_WAIT_SECONDS: the cached 'allowed' is not served, the
+    answer clears nothing and says to ask again, and is not kept; once folded, the edge decides."""
+    from lineage import services as lineage_services
+
+    settings.LINEAGE_APPLY = "deferred"
+    settings.LINEAGE_FOLD_BATCH = 1
+    monkeypatch.setattr(lineage_services, "request_fold", lambda: None)
+    source = make_dataset("restricted", name="raw/visits")
+    features = make_dataset("internal", name="features/visits")
+    client = api_client_for(requester)
+    assert _ask(client, [features]).json()["allowed"] is True  # cached
+    derive(features, source)
+    derive(features, make_dataset("internal", name="raw/other"), job="another_job")
+    settings.CLEARANCE_LINEAGE_WAIT_SECONDS = 0
+    settings.LINEAGE_READ_FOLD_SECONDS = 0
+    with django_capture_on_commit_callbacks(execute=True):  # the folds' commits move the generation
+        body = _ask(client, [features]).json()
+    assert body["allowed"] is False
+    assert "still being folded" in " ".join(body["datasets"][0]["reasons"])
+    settings.CLEARANCE_LINEAGE_WAIT_SECONDS = 10
+    with django_capture_on_commit_callbacks(execute=True):
+        body = _ask(client, [features]).json()
+    assert body["allowed"] is False and body["datasets"][0]["upstream_blockers"] == [source.urn]

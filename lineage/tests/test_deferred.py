@@ -467,12 +467,22 @@ def test_a_read_after_a_backlog_answers_within_its_budget_and_says_what_it_skipp
     assert pending() == 0
 
 
-def test_clearance_always_waits_for_the_whole_backlog(deferred, client, owner):
+def test_clearance_waits_for_the_backlog_and_clears_nothing_on_a_graph_still_behind(deferred, client, owner):
     from governance.clearance import evaluate
 
     deferred.LINEAGE_FOLD_BATCH = 1
     deferred.LINEAGE_READ_FOLD_SECONDS = 0
     for i in range(3):
         post(client, run_event(f"step_{i}", outputs=[ds("s3://lake", f"t{i}")]))
-    evaluate(principal=owner, urns=["dataset:s3://lake:t0"], purpose="training")
-    assert pending() == 0
+    # Time enough: every event posted before the question is folded first.
+    answer = evaluate(principal=owner, urns=["dataset:s3://lake:t0"], purpose="training")
+    assert pending() == 0 and answer["allowed"]
+    # Not enough: nothing is cleared, and the reason says why.
+    deferred.CLEARANCE_LINEAGE_WAIT_SECONDS = 0
+    for i in range(3):
+        post(client, run_event(f"more_{i}", outputs=[ds("s3://lake", f"u{i}")]))
+    answer = evaluate(principal=owner, urns=["dataset:s3://lake:t0"], purpose="training")
+    assert pending() > 0 and not answer["allowed"]
+    assert "2 events posted before this question are still being folded" in " ".join(
+        answer["datasets"][0]["reasons"]
+    )
