@@ -195,6 +195,8 @@ async def _connection(
                 )
                 requests.append((head, body, run_id, event_type))
         for req in requests:
+            if writer is None:  # the server closed the connection after the last answer (no keep-alive)
+                reader, writer = await asyncio.open_connection("127.0.0.1", port)
             try:
                 status, keep = await _request(reader, writer, req[0], req[1])
             except (OSError, ConnectionError, asyncio.IncompleteReadError, ValueError, IndexError):
@@ -209,7 +211,6 @@ async def _connection(
             if not keep:
                 writer.close()
                 writer = None
-                break
     if writer is not None:
         writer.close()
 
