@@ -112,6 +112,24 @@ def query_words(q: str) -> list[str]:
     return list(dict.fromkeys(words))[:MAX_QUERY_WORDS]
 
 
+def urn_as_name(q: str) -> str:
+    """A query that is a known dataset's URN (``dataset:s3://lake:sales/orders``, as copied from a
+    page or an API answer) → that dataset's name, which the search then finds first, as an exact
+    name; any other query as it is."""
+    text = q.strip()
+    if not text.lower().startswith("dataset:"):
+        return q
+    from django.core.exceptions import ValidationError
+
+    from catalog.selectors import dataset_by_urn
+
+    try:
+        found = dataset_by_urn(text)
+    except ValidationError:
+        return q
+    return found.name if found is not None else q
+
+
 def exact_text(q: str) -> str:
     """The query as an exact (case-insensitive) name: what ``lower(name)`` is compared with."""
     return unicodedata.normalize("NFC", q.strip()).lower()
@@ -371,6 +389,7 @@ def search(queryset: QuerySet, q: str, *, words: list[str] | None = None) -> Que
     of the same question searched for, which skips the check for typos.
     """
     fts = {"postgresql": _fts_postgresql, "sqlite": _fts_sqlite}.get(connection.vendor, _fts_other)
+    q = urn_as_name(q or "")
     if words:  # already corrected (SearchPage.words): no need to ask whether anything matches
         return fts(queryset, q, words)
     words = query_words(q or "")
@@ -381,6 +400,7 @@ def search(queryset: QuerySet, q: str, *, words: list[str] | None = None) -> Que
         corrected = correct_words(words)
         if corrected != words:
             found, words = fts(queryset, q, corrected), corrected
+            found.query.search_corrected = True
     # Kept on the query (Django copies it to every clone): search_page(words=...) of the same
     # question then neither checks nor corrects the words again.
     found.query.search_words = words
@@ -442,6 +462,8 @@ class SearchPage:
     counts: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
     # The words searched for (typos corrected): search(..., words=page.words) gives the same matches.
     words: list[str] = field(default_factory=list)
+    # Whether those are not the words typed (nothing matched them as written).
+    corrected: bool = False
 
 
 # Narrow-table filters a caller may pass as ``where`` (a tag is matched among the dataset's tags).
@@ -552,11 +574,12 @@ def search_page(
     ``words``: those a ``search()`` of the same question settled on (``searched_words``), which
     are used as they are.
     """
+    q = urn_as_name(q or "")
     if words:
         page = _search_page(q, words, offset, limit, where, within, facets)
         page.words = words
         return page
-    words = query_words(q or "")
+    words = query_words(q)
     if not words:
         return None
     page = _search_page(q, words, offset, limit, where, within, facets)
@@ -565,6 +588,7 @@ def search_page(
         if corrected != words:
             page = _search_page(q, corrected, offset, limit, where, within, facets)
             words = corrected
+            page.corrected = True
     page.words = words
     return page
 

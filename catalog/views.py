@@ -39,7 +39,6 @@ from catalog.permissions import can_change_dataset, is_owner
 from catalog.search import (
     named_counts,
     narrow_counts,
-    query_words,
     ranked_page,
     search,
     search_page,
@@ -327,14 +326,9 @@ def _narrow_results(request: HttpRequest, sr: SearchRequest, *, all_facets: bool
         has_next = len(ids) > PAGE_SIZE
         ids = ids[:PAGE_SIZE]
         counts, total = cached if cached is not None else _narrow_facets(sr, where, within, None)
-    words = found.words if found is not None else None
-    page = ResultPage(number=sr.number, count=total, has_next=has_next, corrected=_corrected(sr.q, words))
+    corrected = " ".join(found.words) if found is not None and found.corrected else ""
+    page = ResultPage(number=sr.number, count=total, has_next=has_next, corrected=corrected)
     return counts, page, ids
-
-
-def _corrected(q: str, words: list[str] | None) -> str:
-    """The words searched for, when the search corrected those typed; else ''."""
-    return " ".join(words) if words and words != query_words(q) else ""
 
 
 def _queryset_results(matches, q: str, start: int, number: int, key_parts: tuple):
@@ -358,7 +352,8 @@ def _queryset_results(matches, q: str, start: int, number: int, key_parts: tuple
         ids = list(ranked.values_list("pk", flat=True)[start : start + PAGE_SIZE + 1])  # one more: a next?
         page = ResultPage(number=number, count=total, has_next=len(ids) > PAGE_SIZE)
         ids = ids[:PAGE_SIZE]
-    page.corrected = _corrected(q, searched_words(ranked) if q else None)
+    if q and getattr(ranked.query, "search_corrected", False):
+        page.corrected = " ".join(searched_words(ranked))
     return counts, page, ids
 
 

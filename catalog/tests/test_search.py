@@ -239,3 +239,18 @@ def test_accents_typed_as_combining_marks_find_the_composed_letters(api_client_f
         assert [d["name"] for d in client.get("/api/v1/datasets/", {"q": q}).json()["results"]] == [
             "émissions_co2"
         ], q
+
+
+def test_a_pasted_urn_finds_its_dataset_first(api_client_for, owner):
+    services.create_dataset(actor=owner, namespace="s3://lake", name="customer")
+    services.create_dataset(actor=owner, namespace="s3://lake", name="genome/customer_28")
+    services.create_dataset(actor=owner, namespace="s3://other", name="customer_orders")
+    client = api_client_for(owner)
+    names = [
+        d["urn"]
+        for d in client.get("/api/v1/datasets/", {"q": "dataset:s3://lake:customer"}).json()["results"]
+    ]
+    assert names[0] == "dataset:s3://lake:customer" and len(names) == 3
+    # An unknown or malformed URN is searched as text: no error.
+    assert client.get("/api/v1/datasets/", {"q": "dataset:s3://nowhere:x"}).status_code == 200
+    assert client.get("/api/v1/datasets/", {"q": "dataset:"}).status_code == 200

@@ -409,3 +409,8 @@ def test_search_page_says_when_it_corrected_the_words(web, owner, dataset):
     assert page.context["page"].corrected == "orders"
     assert "matching “orders” (no dataset holds “ordres” as written)" in page.content.decode()
     assert client.get(reverse("catalog:search"), {"q": "orders"}).context["page"].corrected == ""
+
+
+def test_search_page_for_a_pasted_urn_shows_it_first_without_a_correction(web, owner, dataset):
+    page = web(owner).get(reverse("catalog:search"), {"q": "dataset:s3://lake:sales/orders"})
+    assert page.context["results"][0].name == "sales/orders" and page.context["page"].corrected == ""
