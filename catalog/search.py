@@ -392,7 +392,7 @@ def search(queryset: QuerySet, q: str, *, words: list[str] | None = None) -> Que
     q = urn_as_name(q or "")
     if words:  # already corrected (SearchPage.words): no need to ask whether anything matches
         return fts(queryset, q, words)
-    words = query_words(q or "")
+    words = query_words(q)
     if not words:
         return queryset
     found = fts(queryset, q, words)

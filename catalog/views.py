@@ -287,14 +287,15 @@ def _narrow_facets(
     """(facet counts, number of matches) over every match, from the narrow table, cached
     FACET_CACHE_SECONDS for paging; ``words``: those the page's search settled on, when it ran."""
     found = search_page(sr.q, offset=0, limit=0, where=where, within=within, facets=True, words=words)
-    q = sr.q if found is not None else ""  # no word in it: every dataset, as with no query
-    if found is None:
+    if found is not None:
+        searched = search(sr.matches, sr.q, words=found.words)
+    else:  # no word in it: every dataset, as with no query
         found = narrow_counts(where=where, within=within)
         # Counted in the catalog's own table (an index-only scan): a dataset written without the
         # services (so not indexed) is still counted, as it is listed.
         found.total = sr.matches.count()
+        searched = sr.matches
     counts = named_counts(found.counts, FACET_SIZE)
-    searched = search(sr.matches, q, words=found.words) if q else sr.matches
     for facet in EXTRA_FACETS.values():
         counts[facet.param] = facet.counts(searched)[:FACET_SIZE]
     cache.set(sr.cache_key, (counts, found.total), FACET_CACHE_SECONDS)

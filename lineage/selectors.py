@@ -49,7 +49,7 @@ def current(read):
     def wrapper(*args, **kwargs):
         if _caught_up.get():
             return read(*args, **kwargs)
-        left = services.catch_up(seconds=getattr(settings, "LINEAGE_READ_FOLD_SECONDS", None))
+        left = services.catch_up(seconds=settings.LINEAGE_READ_FOLD_SECONDS)
         behind.set(max(behind.get(), left))
         token = _caught_up.set(True)
         try:

@@ -74,8 +74,9 @@ class FacetedPagination(Pagination):
     def paginate_queryset(self, queryset, request, view=None):
         """A searched list (off PostgreSQL: there the view asks the narrow table, ``_narrow_search``)
         ranks the matches and counts them in one pass (``ranked_page``), carrying only ids."""
-        at = self.numbered_page(request)
-        if "search_rank" not in queryset.query.annotations or queryset.query.distinct or at is None:
+        searched = "search_rank" in queryset.query.annotations and not queryset.query.distinct
+        at = self.numbered_page(request) if searched else None
+        if at is None:
             return super().paginate_queryset(queryset, request, view)
         number, page_size = at
         ids, total = ranked_page(queryset, offset=(number - 1) * page_size, limit=page_size)
