@@ -2,7 +2,7 @@ from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 
 from catalog import services
-from catalog.errors import Conflict, NotAllowed
+from config.errors import Conflict, NotAllowed
 from catalog.models import Column, Dataset, DatasetVersion, Tag
 
 

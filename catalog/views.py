@@ -23,7 +23,7 @@ from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from catalog import selectors, services
-from catalog.errors import Conflict, NotAllowed
+from config.errors import Conflict, NotAllowed
 from catalog.files import HashingUploadHandler
 from catalog.forms import (
     ColumnForm,
@@ -74,60 +74,37 @@ def register_search_facet(facet: SearchFacet) -> None:
     EXTRA_FACETS[facet.param] = facet
 
 
-def _facets_and_count(
-    matches, page: tuple[int, int] | None = None
-) -> tuple[dict[str, list[dict]], int, list[int]]:
-    """({facet: [{"value", "count"}]}, number of matches) in ONE query that runs the search once.
+def _facets_and_count(matches) -> tuple[dict[str, list[dict]], int]:
+    """({facet: [{"value", "count"}]}, number of matches) in ONE query that runs the search once
+    (off PostgreSQL; there the narrow search table counts them).
 
     The matching rows go into a materialised CTE that the total and every facet then group, so a
     common word's full-text match (tens of thousands of rows) is evaluated once instead of five
-    times (count + four facets): for "customer" over 100,000 datasets one request went from 3.4 s
-    to 1.3 s on a loaded machine (bench/ui_pages_bench.py). owner, domain and sensitivity hold one
-    value per dataset and a dataset has a tag once, so COUNT(*) is exact.
-
-    ``page=(offset, limit)`` with a ``search()`` result on PostgreSQL also returns that page's ids
-    in rank order from the same CTE, so the search runs once per request, not twice.
+    times (count + four facets). owner, domain and sensitivity hold one value per dataset and a
+    dataset has a tag once, so COUNT(*) is exact.
     """
-    ranked = (
-        page is not None and "search_rank" in matches.query.annotations and connection.vendor == "postgresql"
+    inner, params = (
+        matches.order_by().values("pk", "owner_id", "domain", "sensitivity").query.sql_with_params()
     )
-    fields = ["pk", "owner_id", "domain", "sensitivity"]
-    if ranked:
-        fields += ["namespace", "name", "search_exact", "search_rank"]
-    inner, params = matches.order_by().values(*fields).query.sql_with_params()
     through = Dataset.tags.through._meta.db_table
-    columns = "id, owner_id, domain, sensitivity" + (
-        ", namespace, name, search_exact, search_rank" if ranked else ""
-    )
-    page_sql = ""
-    if ranked:
-        # ORDER BY + LIMIT lets PostgreSQL keep only the best rows (top-N heap sort) instead of
-        # sorting every match; the numbering then runs over those few rows only.
-        page_sql = """
-        UNION ALL SELECT 'page', CAST(p.id AS TEXT),
-            ROW_NUMBER() OVER (ORDER BY p.search_exact DESC, p.search_rank DESC, p.namespace, p.name)
-        FROM (SELECT id, search_exact, search_rank, namespace, name FROM m
-              ORDER BY search_exact DESC, search_rank DESC, namespace, name LIMIT %s OFFSET %s) p"""
-        params = (*params, page[1], page[0])
     sql = f"""
-        WITH m ({columns}) AS MATERIALIZED ({inner})
+        WITH m (id, owner_id, domain, sensitivity) AS MATERIALIZED ({inner})
         SELECT 'total', '', COUNT(*) FROM m
         UNION ALL SELECT 'owner', CAST(owner_id AS TEXT), COUNT(*) FROM m WHERE owner_id IS NOT NULL GROUP BY owner_id
         UNION ALL SELECT 'domain', domain, COUNT(*) FROM m WHERE domain <> '' GROUP BY domain
         UNION ALL SELECT 'sensitivity', sensitivity, COUNT(*) FROM m GROUP BY sensitivity
         UNION ALL SELECT 'tag', CAST(t.tag_id AS TEXT), COUNT(*) FROM {through} t JOIN m ON m.id = t.dataset_id
-            GROUP BY t.tag_id{page_sql}
+            GROUP BY t.tag_id
     """  # noqa: S608 -- table names from models, values as parameters
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
     total = next((n for facet, _, n in rows if facet == "total"), 0)
-    ids = [int(v) for _, v, _ in sorted((r for r in rows if r[0] == "page"), key=lambda r: r[2])]
     raw: dict[str, list[tuple[str, int]]] = {"owner": [], "tag": [], "domain": [], "sensitivity": []}
     for facet, value, n in rows:
         if facet in raw:
             raw[facet].append((value, n))
-    return named_counts(raw, FACET_SIZE), total, ids
+    return named_counts(raw, FACET_SIZE), total
 
 
 FACET_CACHE_SECONDS = 30
@@ -137,21 +114,18 @@ def _facet_cache_key(key_parts: tuple) -> str:
     return "ui-facets:" + hashlib.sha256(repr(key_parts).encode()).hexdigest()
 
 
-def _cached_facets_and_count(
-    matches, key_parts: tuple, page: tuple[int, int] | None = None
-) -> tuple[dict[str, list[dict]], int, list[int] | None]:
+def _cached_facets_and_count(matches, key_parts: tuple) -> tuple[dict[str, list[dict]], int]:
     """_facets_and_count, remembered for a short while per question, so that paging through the
-    results of one search does not count them again (counts may lag a change by these seconds).
-    The page's ids come back only when the query ran (not from the cache): None otherwise."""
+    results of one search does not count them again (counts may lag a change by these seconds)."""
     key = _facet_cache_key(key_parts)
     found = cache.get(key)
     if found is not None:
-        return (*found, None)
-    counts, total, ids = _facets_and_count(matches, page)
+        return found
+    counts, total = _facets_and_count(matches)
     for facet in EXTRA_FACETS.values():
         counts[facet.param] = facet.counts(matches)[:FACET_SIZE]
     cache.set(key, (counts, total), FACET_CACHE_SECONDS)
-    return counts, total, (ids if page is not None and ids is not None else None)
+    return counts, total
 
 
 @dataclass
@@ -340,12 +314,9 @@ def _queryset_results(matches, q: str, start: int, number: int, key_parts: tuple
         matches = ranked
     else:
         ranked = matches.order_by("-pk")
-    counts, total, ids = _cached_facets_and_count(matches, key_parts, (start, PAGE_SIZE) if q else None)
-    if q and ids is not None and connection.vendor == "postgresql":
-        # The page came out of the same query as the counts: the search ran once.
-        page = ResultPage(number=number, count=total, has_next=start + len(ids) < total)
-    elif q:
-        # Counts from the cache (or not PostgreSQL): rank and count the page in one pass, as the API.
+    counts, total = _cached_facets_and_count(matches, key_parts)
+    if q:
+        # Rank and count the page in one pass, as the API (the count may come from the cache).
         ids, ranked_total = ranked_page(ranked, offset=start, limit=PAGE_SIZE)
         total = ranked_total if ranked_total is not None else total
         page = ResultPage(number=number, count=total, has_next=start + len(ids) < total)
@@ -405,7 +376,7 @@ def search_facets_view(request: HttpRequest) -> HttpResponse:
         counts = cached[0]
     else:
         searched = search(sr.matches, sr.q) if sr.q else sr.matches
-        counts, _, _ = _cached_facets_and_count(searched, sr.key_parts)
+        counts, _ = _cached_facets_and_count(searched, sr.key_parts)
     return render(
         request,
         "catalog/_facets.html",

@@ -15,7 +15,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from catalog.errors import Conflict, NotAllowed
+from config.errors import Conflict, NotAllowed
 
 
 class Pagination(PageNumberPagination):

@@ -63,7 +63,7 @@ def on_model_output_recorded(
     is logged, never raised: the lineage event is already stored and must not fail because of us."""
     from django.core.exceptions import ValidationError
 
-    from catalog.errors import Conflict, NotAllowed
+    from config.errors import Conflict, NotAllowed
     from governance.services import register_model_from_lineage
 
     try:

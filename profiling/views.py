@@ -14,7 +14,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from catalog import selectors as catalog_selectors
-from catalog.errors import Conflict, NotAllowed
+from config.errors import Conflict, NotAllowed
 from catalog.permissions import can_change_dataset
 from catalog.views import SearchFacet, register_search_facet
 from profiling import selectors, services

@@ -9,7 +9,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 
 from catalog import services, signals
-from catalog.errors import Conflict, NotAllowed
+from config.errors import Conflict, NotAllowed
 from catalog.models import Dataset, DatasetVersion, Origin
 from catalog.tests.conftest import files_under
 

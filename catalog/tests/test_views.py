@@ -331,7 +331,7 @@ def test_steward_is_offered_only_stricter_sensitivities_and_no_owner(web, stewar
 
 def test_steward_lowering_sensitivity_is_refused_by_the_service(steward, dataset):
     """Behind the form: the service itself answers NotAllowed (the view turns it into 403)."""
-    from catalog.errors import NotAllowed
+    from config.errors import NotAllowed
 
     with pytest.raises(NotAllowed):
         services.update_dataset(actor=steward, dataset=dataset, via="ui", sensitivity="public")

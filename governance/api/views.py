@@ -17,7 +17,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from catalog import selectors as catalog_selectors
-from catalog.errors import NotAllowed
+from config.errors import NotAllowed
 from catalog.models import Dataset
 from governance import cards, clearance, clearance_cache, selectors, services
 from governance.api.renderers import HTMLCardRenderer, MarkdownCardRenderer

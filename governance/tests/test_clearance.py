@@ -253,7 +253,7 @@ def test_data_derived_from_a_deleted_dataset_is_not_cleared_by_the_deletion(
     """QA G12, G18: deleting the restricted source cleared everything derived from it, and then anyone
     could register its URN again as public."""
     from catalog import services as catalog_services
-    from catalog.errors import NotAllowed
+    from config.errors import NotAllowed
 
     source = make_dataset("restricted", name="raw/claims_2024")
     features = make_dataset("internal", name="features/claims_2024")

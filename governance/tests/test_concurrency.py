@@ -5,7 +5,7 @@ import threading
 import pytest
 from django.db import connection
 
-from catalog.errors import Conflict
+from config.errors import Conflict
 from governance import audit, services
 from governance.models import AccessRequest, AccessRequestEvent, Approval
 

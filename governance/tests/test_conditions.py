@@ -126,7 +126,7 @@ def test_an_empty_suite_is_no_quality_result(owner, steward, requester, credit, 
 
 def test_stewards_tighten_a_policy_only_the_owner_or_staff_relax_it(owner, steward, staff, credit):
     """QA G13: as with sensitivity, a steward alone must not undo the owner's conditions."""
-    from catalog.errors import NotAllowed
+    from config.errors import NotAllowed
     from governance.models import DatasetPolicy
 
     services.set_dataset_policy(

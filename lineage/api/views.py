@@ -14,7 +14,7 @@ from rest_framework.exceptions import APIException
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from catalog.errors import Conflict, NotAllowed
+from config.errors import Conflict, NotAllowed
 from config.authentication import BearerOrTokenAuthentication
 from lineage import selectors, services
 from lineage.export import DotRenderer, FastJSONRenderer, GraphMLRenderer

@@ -40,7 +40,7 @@ def test_suite_changes_and_finished_profiles_are_announced_after_commit(
 
 
 def test_an_outsider_cannot_import_a_suite(dataset, outsider):
-    from catalog.errors import NotAllowed
+    from config.errors import NotAllowed
 
     with pytest.raises(NotAllowed):
         services.import_suite(actor=outsider, dataset=dataset, data={"name": "x", "expectations": []})
