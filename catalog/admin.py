@@ -2,8 +2,8 @@ from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 
 from catalog import services
-from config.errors import Conflict, NotAllowed
 from catalog.models import Column, Dataset, DatasetVersion, Tag
+from config.errors import Conflict, NotAllowed
 
 
 class ColumnInline(admin.TabularInline):

@@ -13,7 +13,6 @@ from django.db import IntegrityError, transaction
 from django.db.models import ProtectedError
 
 from catalog import files, signals
-from config.errors import Conflict, NotAllowed
 from catalog.models import (
     Column,
     Dataset,
@@ -27,6 +26,7 @@ from catalog.models import (
 from catalog.permissions import can_change_dataset, can_delete_dataset, is_owner
 from catalog.search import index_dataset, unindex_dataset
 from catalog.urns import dataset_lookup_q, dataset_urn
+from config.errors import Conflict, NotAllowed
 
 User = get_user_model()
 

@@ -23,7 +23,6 @@ from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from catalog import selectors, services
-from config.errors import Conflict, NotAllowed
 from catalog.files import HashingUploadHandler
 from catalog.forms import (
     ColumnForm,
@@ -44,6 +43,7 @@ from catalog.search import (
     search_page,
     searched_words,
 )
+from config.errors import Conflict, NotAllowed
 
 PAGE_SIZE = 20
 FACET_SIZE = 8

@@ -15,9 +15,9 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from config.errors import Conflict, NotAllowed
 from catalog.permissions import can_change_dataset, is_owner
 from catalog.urns import split_version
+from config.errors import Conflict, NotAllowed
 from governance import audit, notifications, policies
 from governance.models import (
     AccessRequest,

@@ -17,10 +17,10 @@ from django.utils.text import capfirst
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from catalog import selectors as catalog_selectors
-from config.errors import Conflict, NotAllowed
 from catalog.forms import add_service_errors
 from catalog.markdown import render_markdown
 from catalog.permissions import can_change_dataset
+from config.errors import Conflict, NotAllowed
 from governance import cards, clearance, policies, selectors, services
 from governance.forms import AccessRequestForm, DatasetPolicyForm, DecisionForm, ModelCardForm, RevokeForm
 from governance.models import AccessRequest, Decision, ModelVersion, Purpose, RequestStatus, Via

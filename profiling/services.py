@@ -26,8 +26,8 @@ from django.db.models import F
 from django.utils import timezone
 
 from catalog import services as catalog_services
-from config.errors import Conflict, NotAllowed
 from catalog.permissions import can_change_dataset
+from config.errors import Conflict, NotAllowed
 from profiling import quality, signals
 from profiling.models import ExpectationSuite, ProfileRun, QualityResult, RunStatus, SuiteOrigin
 

@@ -14,9 +14,9 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from catalog import selectors as catalog_selectors
-from config.errors import Conflict, NotAllowed
 from catalog.permissions import can_change_dataset
 from catalog.views import SearchFacet, register_search_facet
+from config.errors import Conflict, NotAllowed
 from profiling import selectors, services
 from profiling.models import QualityResult
 from profiling.visibility import profile_for_viewer

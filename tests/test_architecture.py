@@ -142,7 +142,9 @@ def test_catalog_imports_no_other_app():
 )
 def test_layers_point_one_way(app, may_not_import):
     graph = import_graph()
-    wrong = sorted((m, t) for m, t in graph.edges if m.startswith(app + ".") and t.split(".")[0] in may_not_import)
+    wrong = sorted(
+        (m, t) for m, t in graph.edges if m.startswith(app + ".") and t.split(".")[0] in may_not_import
+    )
     assert not wrong, wrong
 
 
@@ -153,7 +155,8 @@ def test_no_import_error_guard_around_own_apps():
             if not isinstance(node, ast.Try):
                 continue
             catches = any(
-                h.type is not None and ("ImportError" in ast.unparse(h.type) or "ModuleNotFoundError" in ast.unparse(h.type))
+                h.type is not None
+                and ("ImportError" in ast.unparse(h.type) or "ModuleNotFoundError" in ast.unparse(h.type))
                 for h in node.handlers
             )
             if not catches:

@@ -9,9 +9,9 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 
 from catalog import services, signals
-from config.errors import Conflict, NotAllowed
 from catalog.models import Dataset, DatasetVersion, Origin
 from catalog.tests.conftest import files_under
+from config.errors import Conflict, NotAllowed
 
 pytestmark = pytest.mark.django_db
 

@@ -17,8 +17,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from catalog import selectors as catalog_selectors
-from config.errors import NotAllowed
 from catalog.models import Dataset
+from config.errors import NotAllowed
 from governance import cards, clearance, clearance_cache, selectors, services
 from governance.api.renderers import HTMLCardRenderer, MarkdownCardRenderer
 from governance.api.serializers import (

@@ -14,8 +14,8 @@ from rest_framework.exceptions import APIException
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.errors import Conflict, NotAllowed
 from config.authentication import BearerOrTokenAuthentication
+from config.errors import Conflict, NotAllowed
 from lineage import selectors, services
 from lineage.export import DotRenderer, FastJSONRenderer, GraphMLRenderer
 from lineage.models import EventState, LineageEvent
