@@ -44,6 +44,7 @@ FTS_WEIGHTS = (10.0, 5.0, 5.0, 2.0, 1.0)
 _PG_CLOSEST_SQL = (
     "SELECT word FROM catalog_searchword WHERE word %% %s ORDER BY similarity(word, %s) DESC, word LIMIT 1"
 )
+# A query of words on PostgreSQL (its parameter: pg_terms of the words).
 PG_TSQUERY = f"to_tsquery('{PG_CONFIG}', %s)"
 # Constants only; the query words are parameters.
 _PG_HITS_SQL = (
