@@ -62,7 +62,7 @@ class Dataset(models.Model):
     # Denormalised text that search indexes: split name, title, description, tags, columns.
     search_text = models.TextField(blank=True, editable=False)
     # PostgreSQL only (NULL on SQLite, whose FTS5 table catalog_dataset_fts plays the same part):
-    # weighted tsvector kept by catalog.search.index_dataset, GIN-indexed by migration 0002.
+    # weighted tsvector kept by catalog.search_index.index_dataset, GIN-indexed by migration 0002.
     search_vector = SearchVectorField(null=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -90,7 +90,7 @@ class Dataset(models.Model):
 
 class RetiredDataset(models.Model):
     """What a deleted dataset was: lineage may still show it upstream of other data, and its URN must
-    not come back less sensitive than it left (QA G12, G18). One row per namespace + name: the last
+    not come back less sensitive than it left. One row per namespace + name: the last
     deletion."""
 
     namespace = models.CharField(max_length=255)
@@ -112,7 +112,7 @@ class DatasetSearch(models.Model):
     What search reads for every match, about 100 bytes a dataset instead of the ~2 KB catalog row:
     the vector of the whole text (matching, GIN), the name/title/tags vector (ranking the best
     tier, GIN) and the values the search page counts (owner, domain, sensitivity, tags). Written by
-    catalog.search.index_dataset from the dataset's row, in the same SQL for one dataset or all.
+    catalog.search_index.index_dataset from the dataset's row, in the same SQL for one dataset or all.
     """
 
     dataset = models.OneToOneField(
@@ -153,7 +153,7 @@ class SearchFacetCount(models.Model):
 
 class SearchWord(models.Model):
     """A word found in some dataset's searchable text: the vocabulary that a misspelt query word
-    is corrected against (``custmer`` → ``customer``). Kept by catalog.search.index_dataset; words
+    is corrected against (``custmer`` → ``customer``). Kept by catalog.search_index.index_dataset; words
     are never removed (a correction that finds nothing any more just finds nothing)."""
 
     word = models.CharField(max_length=64, unique=True)

@@ -8,7 +8,7 @@ class ApiQueryLimitMiddleware:
     """A query string with more parameters than DATA_UPLOAD_MAX_NUMBER_FIELDS under /api/ gets the
     API's 400 error shape. Django refuses to parse it while DRF is still choosing a renderer, so the
     refusal otherwise escapes as an HTML page (a 500 with DEBUG on) instead of a JSON error that a
-    client can read (QA G3: a clearance question for 1,000 datasets in the repeated form)."""
+    client can read (e.g. a clearance question for many datasets in the repeated form)."""
 
     def __init__(self, get_response):
         self.get_response = get_response

@@ -151,9 +151,9 @@ else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 # Celery. The embedded default is kombu's filesystem transport: a real worker process, no server.
-# Chosen over sqla+sqlite:// by bench/broker_embedded.py (docs/benchmarks.md, "Platform"): 3 to 10
-# times the throughput (SQLAlchemy's transport cannot lower its 1 s polling, and its publishes wait
-# on SQLite's write lock), no lost or duplicated message with two producers at once, and a task
+# Chosen over sqla+sqlite:// by bench/broker_embedded.py (docs/benchmarks.md, "Platform"): a higher
+# throughput (SQLAlchemy's transport cannot lower its 1 s polling, and its publishes wait on
+# SQLite's write lock), no lost or duplicated message with two producers at once, and a task
 # whose pool process is killed is redelivered, as with Redis. Neither redelivers a task when the
 # whole worker is killed -9 (they hand a message out by removing it; Redis keeps it until the
 # visibility timeout): one reason production uses Redis.

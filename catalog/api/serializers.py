@@ -157,9 +157,9 @@ def dataset_list_rows(queryset: QuerySet[Dataset], ids: list[int]) -> list[dict]
     it carries ``latest_version_number``), in this order, from three plain queries (one statement on
     PostgreSQL when the queryset has no condition of its own).
 
-    A list page of 50 datasets through the ORM and DRF built ~1,650 model instances and ~2,000
-    related managers and cost ~38 ms of Python per request, more than all its SQL (docs/benchmarks.md,
-    "Final run"). Rows here come from ``values()``; a test holds the two outputs equal.
+    A list page through the ORM and DRF builds dozens of model instances and related managers per
+    dataset, which cost more Python time than all of the page's SQL. Rows here come from
+    ``values()``; a test holds the two outputs equal.
     """
     if not ids:
         return []

@@ -1,4 +1,5 @@
-"""Catalog endpoints: datasets, their columns and versions. Thin: services write, selectors read."""
+"""Catalog endpoints: datasets, their columns and versions. Thin: catalog.services (datasets),
+catalog.columns and catalog.versions write; catalog.selectors and the search modules read."""
 
 import time
 
@@ -14,7 +15,7 @@ from rest_framework.exceptions import NotFound
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 
-from catalog import selectors, services
+from catalog import columns, selectors, services, versions
 from catalog.api.serializers import (
     ColumnSerializer,
     DatasetDetailSerializer,
@@ -28,7 +29,9 @@ from catalog.api.serializers import (
 from catalog.files import HashingUploadHandler
 from catalog.filtersets import DatasetFilterSet
 from catalog.models import Column, Dataset, DatasetVersion
-from catalog.search import named_counts, query_words, ranked_page, search_page
+from catalog.search import ranked_page
+from catalog.search_table import named_counts, search_page
+from catalog.search_text import query_words
 from config.rest import Pagination
 
 TRUE_VALUES = {"1", "true", "yes", "on"}
@@ -153,7 +156,7 @@ class DatasetViewSet(viewsets.ModelViewSet):
 
     def _narrow_search(self, request, *, facets: bool) -> "list[int] | None":
         """On PostgreSQL, the ids of a searched page (``?q=`` holding a word), its count and its facets
-        from the narrow search table alone (``catalog.search.search_page``: it corrects typos
+        from the narrow search table alone (``catalog.search_table.search_page``: it corrects typos
         itself), the request's other filters narrowing it; None otherwise.
 
         The filterset's own ``search()`` is not built at all: it would ask whether anything matches,
@@ -237,7 +240,7 @@ class ColumnViewSet(
         )
 
     def perform_update(self, serializer):
-        serializer.instance = services.update_column(
+        serializer.instance = columns.update_column(
             actor=self.request.user, column=serializer.instance, **serializer.validated_data
         )
 
@@ -301,11 +304,11 @@ class VersionViewSet(
         serializer = VersionCreateSerializer(data=data)
         serializer.is_valid(raise_exception=True)
         if serializer.validated_data.get("file") is not None:
-            version, created = services.add_version_from_upload(
+            version, created = versions.add_version_from_upload(
                 actor=request.user, dataset=dataset, upload=serializer.validated_data["file"]
             )
         else:
-            version, created = services.add_version_from_uri(
+            version, created = versions.add_version_from_uri(
                 actor=request.user, dataset=dataset, uri=serializer.validated_data["uri"]
             )
         stored = time.perf_counter()

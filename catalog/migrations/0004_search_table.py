@@ -14,8 +14,8 @@ from django.db import migrations, models
 def forward(apps, schema_editor):
     if schema_editor.connection.vendor != "postgresql":
         return
-    # The statement and indexes production keeps them with (catalog.search), run once for every row.
-    from catalog.search import PG_SEARCH_INDEXES, refresh_search_rows
+    # The statement and indexes production keeps them with (catalog.search_index), run once for every row.
+    from catalog.search_index import PG_SEARCH_INDEXES, refresh_search_rows
 
     with schema_editor.connection.cursor() as cursor:
         refresh_search_rows(cursor, None)

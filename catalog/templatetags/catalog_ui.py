@@ -7,7 +7,7 @@ from django.utils.html import escape
 from django.utils.safestring import mark_safe
 
 from catalog.markdown import render_markdown
-from catalog.search import split_words
+from catalog.search_text import split_words
 
 register = template.Library()
 

@@ -6,7 +6,7 @@ from django.core.management import call_command
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from catalog import services
+from catalog import columns, services
 from catalog.models import Dataset, Tag
 
 pytestmark = pytest.mark.django_db
@@ -23,7 +23,7 @@ def dataset(owner, steward):
         stewards=[steward.username],
         description="Orders <script>alert(1)</script> **bold**",
     )
-    services.set_columns_from_schema(
+    columns.set_columns_from_schema(
         dataset=ds, columns=[{"name": "id", "type": "integer"}, {"name": "email", "type": "string"}]
     )
     return ds
@@ -307,7 +307,7 @@ def test_a_column_whose_name_holds_a_slash_is_read_and_documented(api_client_for
     """QA G14: palmerpenguins' own columns ("Delta 15 N (o/oo)") were a 404."""
     from urllib.parse import quote
 
-    services.set_columns_from_schema(dataset=dataset, columns=[{"name": name, "type": "float"}])
+    columns.set_columns_from_schema(dataset=dataset, columns=[{"name": name, "type": "float"}])
     url = f"{URL}{dataset.pk}/columns/{quote(name, safe='')}/"
     client = api_client_for(owner)
     assert client.get(url).json()["name"] == name

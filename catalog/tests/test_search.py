@@ -3,9 +3,10 @@
 import pytest
 from django.db import connection
 
-from catalog import services
+from catalog import columns, services
 from catalog.models import Dataset
-from catalog.search import query_words, search, split_words
+from catalog.search import search
+from catalog.search_text import query_words, split_words
 
 pytestmark = pytest.mark.django_db
 
@@ -28,11 +29,11 @@ def corpus(owner):
     make("CustomerChurnScores", domain="marketing")
     make("customer", title="The customer master")
     wh = make("warehouse/events.clickstream-v2", tags=["raw"])
-    services.set_columns_from_schema(
+    columns.set_columns_from_schema(
         dataset=wh, columns=[{"name": "sessionId", "type": "string"}, {"name": "page_url", "type": "string"}]
     )
     col = wh.columns.get(name="page_url")
-    services.update_column(actor=owner, column=col, description="Landing page of the loyalty campaign")
+    columns.update_column(actor=owner, column=col, description="Landing page of the loyalty campaign")
     return {"orders": orders, "clickstream": wh}
 
 
@@ -156,7 +157,7 @@ def test_postgres_uses_the_weighted_vector(corpus):
 def test_reindex_command_restores_a_lost_index(corpus, capsys):
     from django.core.management import call_command
 
-    from catalog.search import unindex_dataset
+    from catalog.search_index import unindex_dataset
 
     for ds in Dataset.objects.all():
         unindex_dataset(ds.pk)

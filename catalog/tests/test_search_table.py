@@ -4,9 +4,10 @@ by ``search_page`` in the same order as ``search()``."""
 import pytest
 from django.db import connection
 
-from catalog import services
+from catalog import columns, services
 from catalog.models import Dataset, DatasetSearch, Tag
-from catalog.search import search, search_page
+from catalog.search import search
+from catalog.search_table import search_page
 
 pytestmark = [
     pytest.mark.postgres,
@@ -36,7 +37,7 @@ def test_rows_follow_every_write(owner, steward):
     silver = Tag.objects.get(name="silver")
     assert facet_values(row) == (steward.pk, "", "restricted", [silver.pk])
     # Column words are matched but are not part of the first tier's vector.
-    services.set_columns_from_schema(dataset=ds, columns=[{"name": "loyaltyPoints", "type": "int"}])
+    columns.set_columns_from_schema(dataset=ds, columns=[{"name": "loyaltyPoints", "type": "int"}])
     row.refresh_from_db()
     assert "'loyalti'" in row.document and "'loyalti'" not in row.head
     services.delete_dataset(actor=steward, dataset=Dataset.objects.get(pk=ds.pk))
@@ -58,7 +59,7 @@ def tiers(owner):
     make(owner, "revenue_daily", title="Orders of the day")  # title (B)
     make(owner, "tagged", tags=["orders"])  # tag (B)
     with_column = make(owner, "wide_table")
-    services.set_columns_from_schema(dataset=with_column, columns=[{"name": "orders_count", "type": "int"}])
+    columns.set_columns_from_schema(dataset=with_column, columns=[{"name": "orders_count", "type": "int"}])
     for i in range(3):
         make(
             owner, f"notes_{i}", description="Mentions orders once." + " Orders again." * i
@@ -104,7 +105,8 @@ def test_migration_backfills_existing_datasets(owner):
     """0004 copies every dataset indexed before it into the narrow table, with its facet values."""
     from django.db.migrations.executor import MigrationExecutor
 
-    from catalog.search import PARTS, PG_VECTOR_SQL, search_parts
+    from catalog.search_index import PG_VECTOR_SQL
+    from catalog.search_text import PARTS, search_parts
 
     executor = MigrationExecutor(connection)
     executor.migrate([("catalog", "0003_search_words")])
@@ -141,13 +143,13 @@ def test_migration_backfills_existing_datasets(owner):
 
 
 def _counted_by_triggers():
-    from catalog.search import narrow_counts
+    from catalog.search_table import narrow_counts
 
     return {k: sorted(v) for k, v in narrow_counts().counts.items()}, narrow_counts().total
 
 
 def _counted_by_scan():
-    from catalog.search import narrow_counts
+    from catalog.search_table import narrow_counts
 
     page = narrow_counts(within=Dataset.objects.filter(pk__gt=0))
     return {k: sorted(v) for k, v in page.counts.items()}, page.total

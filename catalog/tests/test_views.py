@@ -5,7 +5,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 from django.urls import reverse
 
-from catalog import services
+from catalog import columns, services, versions
 from catalog.models import Column, Dataset
 
 pytestmark = pytest.mark.django_db
@@ -32,7 +32,7 @@ def dataset(owner, steward):
         domain="sales",
         sensitivity="confidential",
     )
-    services.set_columns_from_schema(
+    columns.set_columns_from_schema(
         dataset=ds, columns=[{"name": "email", "type": "string"}, {"name": "amount", "type": "float"}]
     )
     return ds
@@ -272,7 +272,7 @@ def test_stale_counts_never_hide_results(web, owner):
 
 def test_versions_partial_updates_the_overview(web, owner, dataset):
     upload = SimpleUploadedFile("orders.csv", b"email,amount\na@example.org,3.5\n", content_type="text/csv")
-    services.add_version_from_upload(actor=owner, dataset=dataset, upload=upload)
+    versions.add_version_from_upload(actor=owner, dataset=dataset, upload=upload)
     html = (
         web(owner)
         .get(reverse("catalog:versions", args=[dataset.pk]), HTTP_HX_REQUEST="true")
@@ -352,9 +352,9 @@ def test_owner_may_lower_sensitivity(web, owner, dataset):
 def test_search_with_many_matches_shows_results_first_and_fetches_its_facets(
     web, owner, steward, monkeypatch
 ):
-    from catalog import views
+    from catalog import search_page
 
-    monkeypatch.setattr(views, "FACETS_INLINE_MAX", 2)
+    monkeypatch.setattr(search_page, "FACETS_INLINE_MAX", 2)
     for i in range(3):
         services.create_dataset(
             actor=owner, namespace="ns", name=f"orders_{i}", tags=["gold"], domain="sales"

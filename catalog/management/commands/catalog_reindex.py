@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand
 
-from catalog.search import rebuild_index
+from catalog.search_index import rebuild_index
 
 
 class Command(BaseCommand):

@@ -1,0 +1,85 @@
+"""A dataset's columns: the schema as inferred or reported, PII found by detection, and what
+stewards document."""
+
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from catalog import signals
+from catalog.models import Column, Dataset
+from catalog.permissions import can_change_dataset
+from catalog.search_index import index_dataset
+from config.errors import NotAllowed
+
+
+@transaction.atomic
+def set_columns_from_schema(*, dataset: Dataset, columns: list[dict[str, Any]]) -> None:
+    """Write an inferred or reported schema ([{"name", "type", "description"?}]) to the columns.
+
+    What stewards wrote (descriptions, tags, PII flags) is kept; a description in the schema only
+    fills an empty one. Columns missing from the schema are marked absent, not deleted.
+    """
+    existing = {c.name: c for c in dataset.columns.select_for_update()}
+    seen = set()
+    position = -1
+    for spec in columns:
+        name = str(spec["name"])[:1024]
+        if name in seen:  # a repeated header name would break (dataset, name) uniqueness
+            continue
+        position += 1
+        seen.add(name)
+        col = existing.get(name) or Column(dataset=dataset, name=name)
+        col.position = position
+        col.present = True
+        if spec.get("type"):
+            col.type = str(spec["type"])[:50]
+        if spec.get("description") and not col.description:
+            col.description = str(spec["description"])
+        col.save()
+    absent = [c.pk for n, c in existing.items() if n not in seen]
+    if absent:
+        Column.objects.filter(pk__in=absent).update(present=False)
+    index_dataset(dataset)
+
+
+@transaction.atomic
+def mark_columns_pii(*, dataset: Dataset, findings: dict[str, list[str]]) -> None:
+    """Record PII kinds found by detection ({column: [kinds]}); a steward's own flag is never cleared."""
+    for col in dataset.columns.select_for_update().filter(name__in=list(findings)):
+        kinds = sorted(set(findings[col.name]))
+        col.pii_kinds = kinds
+        if kinds:
+            col.is_pii = True
+        col.save(update_fields=["pii_kinds", "is_pii"])
+
+
+@transaction.atomic
+def update_column(*, actor, column: Column, via: str = "api", **data: Any) -> Column:
+    """A steward documents a column: description, tags, PII flag."""
+    if not can_change_dataset(actor, column.dataset):
+        raise NotAllowed("Only the dataset's owner, a steward or staff may document its columns.")
+    before = {"description": column.description, "tags": list(column.tags), "is_pii": column.is_pii}
+    for key, value in data.items():
+        if key == "description":
+            column.description = value or ""
+        elif key == "tags":
+            if not isinstance(value, list):
+                raise ValidationError({"tags": ["A list of strings."]})
+            column.tags = [str(t).strip().lower() for t in value if str(t).strip()]
+        elif key == "is_pii":
+            column.is_pii = bool(value)
+        else:
+            raise ValidationError({key: ["This field cannot be set."]})
+    column.save()
+    index_dataset(column.dataset)
+    after = {"description": column.description, "tags": list(column.tags), "is_pii": column.is_pii}
+    changes = {f"columns.{column.name}.{k}": [before[k], after[k]] for k in after if before[k] != after[k]}
+    if changes:
+        dataset = column.dataset
+        transaction.on_commit(
+            lambda: signals.dataset_changed.send(
+                sender=Dataset, dataset=dataset, actor=actor, changes=changes, via=via
+            )
+        )
+    return column

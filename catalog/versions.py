@@ -1,0 +1,156 @@
+"""Storing a dataset's versions: an uploaded file or a file already inside DATA_ROOTS, checked whole,
+hashed and numbered; the same bytes as the latest version make no new one. Profiling subscribes to
+catalog.signals.version_stored and mirrors its job's state back through set_version_profile_status.
+"""
+
+import os
+import re
+
+from django.core.files.storage import default_storage
+from django.db import IntegrityError, transaction
+
+from catalog import files, signals
+from catalog.columns import set_columns_from_schema
+from catalog.models import Dataset, DatasetVersion, ProfileStatus
+from catalog.permissions import can_change_dataset
+from config.errors import Conflict, NotAllowed
+
+_SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def _next_number(dataset: Dataset) -> int:
+    last = dataset.versions.order_by("-number").values_list("number", flat=True).first()
+    return (last or 0) + 1
+
+
+def _same_as_latest(dataset: Dataset, checksum: str) -> DatasetVersion | None:
+    latest = dataset.versions.order_by("-number").first()
+    return latest if latest is not None and latest.checksum == checksum else None
+
+
+@transaction.atomic
+def _create_version_row(
+    *, actor, dataset: Dataset, info: files.FileInfo, checksum: str, size: int, **fields
+) -> tuple[DatasetVersion, bool]:
+    """Number and insert the version row → (version, created); (latest, False) for the same bytes.
+
+    The dataset row is locked first, so two concurrent versions of one dataset are numbered one
+    after the other instead of colliding on the (dataset, number) constraint; on SQLite every
+    write transaction is already serialised (transaction_mode IMMEDIATE).
+    """
+    locked = Dataset.objects.select_for_update().get(pk=dataset.pk)
+    same = _same_as_latest(locked, checksum)
+    if same is not None:
+        return same, False
+    try:
+        with transaction.atomic():
+            version = DatasetVersion.objects.create(
+                dataset=locked,
+                number=_next_number(locked),
+                checksum=checksum,
+                size_bytes=size,
+                format=info.format,
+                compression=info.compression,
+                encoding=info.encoding,
+                notes=info.notes,
+                created_by=actor if actor is not None and actor.is_authenticated else None,
+                profile_status=ProfileStatus.PENDING,
+                **fields,
+            )
+    except IntegrityError as exc:  # only without row locks (a database that ignores FOR UPDATE)
+        raise Conflict(
+            "Another version of this dataset was stored at the same moment; send it again."
+        ) from exc
+    if info.columns:
+        # The columns as far as the bytes tell (names; types for Parquet), so that stewards can
+        # document them at once; profiling fills in the inferred types when it has run.
+        set_columns_from_schema(dataset=locked, columns=info.columns)
+    # Profiling (another app) subscribes to this and queues its job; it may only start once the
+    # row is visible to a worker, hence on commit.
+    transaction.on_commit(
+        lambda: signals.version_stored.send(sender=DatasetVersion, version=version, actor=actor)
+    )
+    return version, True
+
+
+def add_version_from_upload(
+    *, actor, dataset: Dataset, upload, via: str = "api"
+) -> tuple[DatasetVersion, bool]:
+    """Store an uploaded file as the dataset's next version → (version, created).
+
+    The same bytes as the latest version make no new version (created=False). The file is checked
+    whole (format, encoding, row shape) before anything is stored, and a refusal after storing
+    removes the stored file again, so nothing is left half-written.
+
+    Not one atomic block on purpose: inspecting and storing a large file takes long, and must not
+    hold the dataset's row lock (or SQLite's write lock) meanwhile. Call it outside a transaction;
+    the stored file cannot be taken back if an enclosing transaction rolls back later.
+    """
+    if not can_change_dataset(actor, dataset):
+        raise NotAllowed("Only the dataset's owner, a steward or staff may add versions.")
+    filename = os.path.basename(getattr(upload, "name", "") or "upload") or "upload"
+    size = upload.size
+    info = files.inspect(upload, filename=filename, size=size)
+    # HashingUploadHandler hashed the bytes while they streamed in; other callers get it read here.
+    checksum = getattr(upload, "sha256", None)
+    if checksum is None:
+        upload.seek(0)
+        checksum, size = files.sha256_of(upload)
+    same = _same_as_latest(dataset, checksum)
+    if same is not None:
+        return same, False
+    upload.seek(0)
+    # Only storage API calls, so S3 (django-storages) works by settings alone; on the file system
+    # a streamed upload's temporary file is moved into place rather than copied.
+    stored_name = default_storage.save(
+        f"versions/{dataset.pk}/{checksum[:16]}-{_SAFE_NAME.sub('_', filename)[:100]}", upload
+    )
+    try:
+        version, created = _create_version_row(
+            actor=actor,
+            dataset=dataset,
+            info=info,
+            checksum=checksum,
+            size=size,
+            file=stored_name,
+            original_name=filename[:500],
+        )
+    except BaseException:
+        default_storage.delete(stored_name)
+        raise
+    if not created:  # the same bytes arrived concurrently
+        default_storage.delete(stored_name)
+    return version, created
+
+
+def add_version_from_uri(
+    *, actor, dataset: Dataset, uri: str, via: str = "api"
+) -> tuple[DatasetVersion, bool]:
+    """Register a file inside DATA_ROOTS as the dataset's next version, in place (not copied).
+
+    Reading and hashing the file happen before the row lock is taken (see add_version_from_upload).
+    """
+    if not can_change_dataset(actor, dataset):
+        raise NotAllowed("Only the dataset's owner, a steward or staff may add versions.")
+    path = files.path_from_file_uri(uri)
+    with path.open("rb") as fh:
+        info = files.inspect(fh, filename=path.name)
+        fh.seek(0)
+        checksum, size = files.sha256_of(fh)
+    return _create_version_row(
+        actor=actor,
+        dataset=dataset,
+        info=info,
+        checksum=checksum,
+        size=size,
+        source_uri=path.as_uri(),
+        original_name=path.name[:500],
+    )
+
+
+def set_version_profile_status(*, version: DatasetVersion, status: str) -> None:
+    """Mirror the profiling job's state on the version (called by profiling)."""
+    if status not in ProfileStatus.values:
+        raise ValueError(f"unknown profile status {status!r}")
+    DatasetVersion.objects.filter(pk=version.pk).update(profile_status=status)
+    version.profile_status = status
