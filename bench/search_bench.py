@@ -44,7 +44,7 @@ from django.db import connection  # noqa: E402
 from django.test import Client  # noqa: E402
 from rest_framework.authtoken.models import Token  # noqa: E402
 
-from catalog import search  # noqa: E402
+from catalog import search_index, search_text  # noqa: E402
 
 NAMESPACES = [
     "postgres://warehouse.internal:5432",
@@ -118,7 +118,7 @@ def generate(n: int, n_columns: int, seed: int = 7):
             "domain": rng.choice(DOMAINS),
             "sensitivity": rng.choice(SENSITIVITIES),
         }
-        parts = search.search_parts(
+        parts = search_text.search_parts(
             namespace=row["namespace"],
             name=name,
             title=title,
@@ -142,7 +142,7 @@ def load(n: int, n_columns: int, owners: list[int]) -> None:
     raw = psycopg.connect(**connection.get_connection_params())
     with raw.cursor() as cur:
         cur.execute("TRUNCATE catalog_dataset, catalog_tag, catalog_searchword RESTART IDENTITY CASCADE")
-        for index in search.PG_SEARCH_INDEXES:  # faster to build once at the end
+        for index in search_index.PG_SEARCH_INDEXES:  # faster to build once at the end
             cur.execute(f"DROP INDEX IF EXISTS {index}")
         tag_ids = {t: i + 1 for i, t in enumerate(TAGS)}
         copy_rows(cur, "catalog_tag", ["id", "name"], [(i, t) for t, i in tag_ids.items()])
@@ -159,7 +159,7 @@ def load(n: int, n_columns: int, owners: list[int]) -> None:
             ds_rows, col_rows, tag_rows, part_rows = [], [], [], []
             for row, columns, tags, parts in chunk:
                 text = "\n".join(
-                    [row["name"], row["namespace"], *(parts[p] for p in search.PARTS if parts[p])]
+                    [row["name"], row["namespace"], *(parts[p] for p in search_text.PARTS if parts[p])]
                 )
                 ds_rows.append(
                     (
@@ -172,8 +172,8 @@ def load(n: int, n_columns: int, owners: list[int]) -> None:
                     col_rows.append((row["id"], col, pos, typ, desc, "[]", False, "[]", True))
                 for t in tags:
                     tag_rows.append((row["id"], tag_ids[t]))
-                part_rows.append((row["id"], *(parts[p] for p in search.PARTS)))
-                words |= search.vocabulary(parts)
+                part_rows.append((row["id"], *(parts[p] for p in search_text.PARTS)))
+                words |= search_text.vocabulary(parts)
             copy_rows(
                 cur,
                 "catalog_dataset",
@@ -188,21 +188,21 @@ def load(n: int, n_columns: int, owners: list[int]) -> None:
                 col_rows,
             )
             copy_rows(cur, "catalog_dataset_tags", ["dataset_id", "tag_id"], tag_rows)
-            copy_rows(cur, "bench_parts", ["id", *search.PARTS], part_rows)
+            copy_rows(cur, "bench_parts", ["id", *search_text.PARTS], part_rows)
             done += len(chunk)
             print(f"  loaded {done:,} datasets ({time.perf_counter() - started:.0f} s)", flush=True)
         copy_rows(cur, "catalog_searchword", ["word"], [(w,) for w in sorted(words)])
         raw.commit()  # deferred foreign-key checks run here, before the index is built
-        vector_sql = search.PG_VECTOR_SQL
-        for part in search.PARTS:
+        vector_sql = search_index.PG_VECTOR_SQL
+        for part in search_text.PARTS:
             vector_sql = vector_sql.replace("%s", f"p.{part}", 1)
         cur.execute(
             f"UPDATE catalog_dataset d SET search_vector = {vector_sql} FROM bench_parts p WHERE p.id = d.id"
         )
         # The narrow search table, by the statement index_dataset runs for one dataset.
-        search.refresh_search_rows(cur, None)
+        search_index.refresh_search_rows(cur, None)
         raw.commit()
-        for index, sql in search.PG_SEARCH_INDEXES.items():
+        for index, sql in search_index.PG_SEARCH_INDEXES.items():
             cur.execute(sql.format(index))
         for table in ("catalog_dataset", "catalog_tag", "catalog_dataset_tags", "catalog_column"):
             cur.execute(
@@ -255,7 +255,7 @@ def main() -> None:
         if not SearchWord.objects.exists():  # loaded before the vocabulary existed
             words = set()
             for _, _, _, parts in generate(args.datasets, args.columns):
-                words |= search.vocabulary(parts)
+                words |= search_text.vocabulary(parts)
             SearchWord.objects.bulk_create([SearchWord(word=w) for w in sorted(words)], batch_size=5000)
             print(f"  vocabulary: {len(words):,} words")
 
