@@ -101,7 +101,7 @@ def test_declaring_a_curated_dataset_a_model_needs_the_right_to_change_it(owner,
 
 
 def test_a_model_that_stands_for_a_catalog_dataset_is_still_that_dataset_upstream(owner, api_client_for):
-    from lineage.selectors import upstream_datasets
+    from lineage.walks import upstream_datasets
 
     catalog_services.create_dataset(
         actor=owner, namespace="pg://crm", name="raw.visits", sensitivity="restricted"
