@@ -508,24 +508,3 @@ def test_a_read_after_a_backlog_answers_within_its_budget_and_says_what_it_skipp
     r = client.get(URL, {"nodeId": "dataset:s3://lake:t2", "depth": 2})
     assert r.status_code == 200 and "X-Lineage-Pending" not in r
     assert pending() == 0
-
-
-def test_clearance_waits_for_the_backlog_and_clears_nothing_on_a_graph_still_behind(deferred, client, owner):
-    from governance.clearance import evaluate
-
-    deferred.LINEAGE_FOLD_BATCH = 1
-    deferred.LINEAGE_READ_FOLD_SECONDS = 0
-    for i in range(3):
-        post(client, run_event(f"step_{i}", outputs=[ds("s3://lake", f"t{i}")]))
-    # Time enough: every event posted before the question is folded first.
-    answer = evaluate(principal=owner, urns=["dataset:s3://lake:t0"], purpose="training")
-    assert pending() == 0 and answer["allowed"]
-    # Not enough: nothing is cleared, and the reason says why.
-    deferred.CLEARANCE_LINEAGE_WAIT_SECONDS = 0
-    for i in range(3):
-        post(client, run_event(f"more_{i}", outputs=[ds("s3://lake", f"u{i}")]))
-    answer = evaluate(principal=owner, urns=["dataset:s3://lake:t0"], purpose="training")
-    assert pending() > 0 and not answer["allowed"]
-    assert "2 events posted before this question are still being folded" in " ".join(
-        answer["datasets"][0]["reasons"]
-    )
