@@ -16,8 +16,8 @@ from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
 
+from lineage import fold
 from lineage.apply import EventContext, apply_event
-from lineage.fold import apply_mode, request_fold
 from lineage.models import EventKind, EventState, LineageEvent, Node
 from lineage.nodes import node_key
 from lineage.spec import parse_event_time, validate_event
@@ -94,7 +94,7 @@ def ingest_event(
     digest = canonical_hash(body) if isinstance(body, dict) else ""
     kind = validate_event(body, max_datasets=_max_datasets())
     event_time = parse_event_time(body["eventTime"])
-    deferred = (apply or apply_mode()) == "deferred" or (
+    deferred = (apply or fold.apply_mode()) == "deferred" or (
         _unknown_count(_event_dataset_pairs(kind, body)) > _sync_max_new_datasets()
     )
     event = LineageEvent(
@@ -117,7 +117,7 @@ def ingest_event(
         # One INSERT, atomic on its own: no transaction block to open and commit around it.
         if not _insert_event(event):
             return LineageEvent.objects.get(body_hash=digest), False
-        transaction.on_commit(request_fold)  # at once, unless the caller holds a transaction
+        transaction.on_commit(fold.request_fold)  # at once, unless the caller holds a transaction
         return event, True
     with transaction.atomic():
         if not _insert_event(event):
