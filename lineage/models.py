@@ -60,7 +60,7 @@ class LineageEvent(models.Model):
     # Set at insert (never after): the event was not applied in its request but left to the folder
     # (LINEAGE_APPLY=deferred, or too many new datasets for a request).
     deferred = models.BooleanField(default=False)
-    # Pending until the folder (lineage.services.fold_pending) applies it; failed, with the reason,
+    # Pending until the folder (lineage.fold.fold_pending) applies it; failed, with the reason,
     # when the graph cannot take it (e.g. its run id belongs to another job): it stays in the record.
     state = models.CharField(max_length=8, choices=EventState.choices, default=EventState.APPLIED)
     error = models.TextField(blank=True)

@@ -30,6 +30,21 @@ def check_node_id(node_id: str, field: str = "nodeId") -> str:
     return node_id
 
 
+def alias(node_id: str) -> str | None:
+    """The other spelling of a dataset-or-model node id: one namespace + name is one node, and a
+    client may call a model ``dataset:<ns>:<name>`` (as its consumers' events do) or the reverse."""
+    for a, b in (("dataset:", "model:"), ("model:", "dataset:")):
+        if node_id.startswith(a):
+            return b + node_id[len(a) :]
+    return None
+
+
+def spellings(node_id: str) -> list[str]:
+    """The node id and its other spelling, if it has one (look a node up by both)."""
+    other = alias(node_id)
+    return [node_id] if other is None else [node_id, other]
+
+
 def field_candidates(field_node_id: str) -> list[tuple[str, str]]:
     """``datasetField:ns:name:field`` → every (dataset node key, field) it could mean, longest key first."""
     prefix = "datasetField:"

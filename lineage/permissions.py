@@ -3,13 +3,13 @@
 Any signed-in user may post OpenLineage events: pipelines run under service accounts, and a dataset
 nobody registered is found through lineage. But clearance follows the graph (data derived from a
 restricted source is only as available as the source), so the graph must not be anyone's to
-rewrite (QA G4, G5):
+rewrite:
 
 * a job's latest run decides its current edges, and taking an edge away can clear what the job
   wrote: when anything upstream of the job is confidential or restricted, only staff and who may
   change every such dataset take its edges away (``guarded_edges``); anyone else's event is kept and
   adds what it names, but the edges stay. (A first version gave a job to its first poster: any user
-  could then squat a pipeline's job name and have its lineage refused, QA G15);
+  could then squat a pipeline's job name and have its lineage refused);
 * a catalogued dataset is turned into a model (``datasetType: MODEL``), and its columns rewritten
   from a schema facet, only by someone who may change that dataset, unless lineage found it itself
   and nobody has curated it yet (no versions).
@@ -50,7 +50,7 @@ def guarded_edges(job: Node, gone: set[tuple[int, int]], actor) -> set[tuple[int
     what it read. So when anything upstream of the job is confidential or restricted, only staff and
     who may change every such dataset (its owner, a steward) remove the job's edges; for anyone else
     the edges stay, beside whatever the event adds (adding only ever restricts more). The event is
-    kept either way: no pipeline's record is refused, and no job name can be squatted (QA G4, G15).
+    kept either way: no pipeline's record is refused, and no job name can be squatted.
     """
     if not gone or (actor is not None and actor.is_staff):
         return set()
@@ -87,7 +87,7 @@ def may_name_owner(dataset, actor, username: str, *, registered_now: bool) -> bo
     """May an ownership facet posted by ``actor`` make ``username`` the owner of this ownerless
     dataset? Only when the poster may change the dataset (staff, a steward) or registered it with
     this very event (a pipeline naming its team on first sight): an event must not hand an ownerless
-    dataset to whoever posts it, themself included (QA G7)."""
+    dataset to whoever posts it, themself included."""
     if actor is None:
         return True  # a rebuild replaying events recorded before this rule
     if catalog_selectors.may_change_dataset(actor, dataset):

@@ -3,7 +3,10 @@
 Every signal is sent after the transaction that recorded the change has committed.
 """
 
+from django.db import transaction
 from django.dispatch import Signal
+
+from lineage.models import Node
 
 # A RunEvent (COMPLETE, or without eventType) named an output whose datasetType facet says MODEL.
 #   namespace, name: str -- the model node is model:<namespace>:<name>
@@ -19,3 +22,8 @@ model_output_recorded = Signal()
 # The current graph changed: edges added or removed, a node linked to a catalog dataset or turned
 # into a model, or the graph rebuilt. No arguments. Governance's cached clearance answers rest on it.
 graph_changed = Signal()
+
+
+def send_graph_changed_on_commit() -> None:
+    """Send ``graph_changed`` once the current transaction commits (nothing if it rolls back)."""
+    transaction.on_commit(lambda: graph_changed.send(sender=Node), robust=True)

@@ -1,13 +1,13 @@
-"""Lineage tasks: thin, take ids, call a service."""
+"""Lineage tasks: thin, take ids, call the folder (lineage.fold)."""
 
 from celery import shared_task
 from django.db import InterfaceError, OperationalError
 
-from lineage import services
+from lineage import fold
 
 
 @shared_task(
-    name="lineage.fold_pending",
+    name=fold.FOLD_TASK,
     acks_late=True,
     autoretry_for=(OperationalError, InterfaceError),
     retry_backoff=True,
@@ -15,7 +15,7 @@ from lineage import services
 )
 def fold_pending() -> int:
     """Fold the pending events into the graph (queued after events are stored, and by beat)."""
-    return services.fold_queued()
+    return fold.fold_queued()
 
 
 @shared_task(
@@ -23,4 +23,4 @@ def fold_pending() -> int:
 )
 def apply_event(event_id: int) -> None:
     """Messages queued before the folder existed (one per large event): the event is pending, fold."""
-    services.fold_pending()
+    fold.fold_pending()

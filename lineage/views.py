@@ -1,7 +1,7 @@
 """The lineage page: the graph around a dataset, job or model, drawn as SVG on the server.
 
-The layout is computed here (lineage/templatetags/lineage_layout.py) and the SVG's nodes are plain
-links, so the page works without JavaScript; static/gouvernail/graph.js adds pan and zoom.
+The layout is computed here (lineage/layout.py) and the SVG's nodes are plain links, so the page
+works without JavaScript; static/gouvernail/graph.js adds pan and zoom.
 """
 
 from urllib.parse import urlencode
@@ -16,13 +16,15 @@ from django.views.decorators.http import require_GET
 
 from catalog import selectors as catalog_selectors
 from catalog.urns import dataset_lookup_q
-from lineage import selectors
-from lineage.templatetags.lineage_layout import layout_graph
+from lineage import fold
+from lineage.layout import layout_graph
+from lineage.marquez import lineage_graph
+from lineage.walks import MAX_DEPTH as WALK_MAX_DEPTH
 
 MAX_DEPTH = 20
 # Without a depth asked for, the page shows the whole upstream, as far as clearance looks (so a
 # dataset derived from restricted data four or forty hops away is marked), and a few hops down.
-UPSTREAM_DEFAULT = selectors.MAX_DEPTH
+UPSTREAM_DEFAULT = WALK_MAX_DEPTH
 DOWNSTREAM_DEFAULT = 2
 DIRECTIONS = ("both", "upstream", "downstream")
 
@@ -71,13 +73,13 @@ def _graph(node: str, *, depth: int | None, direction: str) -> dict | None:
     """The lineage around ``node``: ``depth`` hops each way asked, or by default the full upstream
     and DOWNSTREAM_DEFAULT hops downstream (two walks, merged)."""
     if depth:
-        return selectors.lineage_graph(node, depth=depth, direction=direction)
+        return lineage_graph(node, depth=depth, direction=direction)
     if direction == "upstream":
-        return selectors.lineage_graph(node, depth=UPSTREAM_DEFAULT, direction="upstream")
+        return lineage_graph(node, depth=UPSTREAM_DEFAULT, direction="upstream")
     if direction == "downstream":
-        return selectors.lineage_graph(node, depth=DOWNSTREAM_DEFAULT, direction="downstream")
-    up = selectors.lineage_graph(node, depth=UPSTREAM_DEFAULT, direction="upstream")
-    down = selectors.lineage_graph(node, depth=DOWNSTREAM_DEFAULT, direction="downstream")
+        return lineage_graph(node, depth=DOWNSTREAM_DEFAULT, direction="downstream")
+    up = lineage_graph(node, depth=UPSTREAM_DEFAULT, direction="upstream")
+    down = lineage_graph(node, depth=DOWNSTREAM_DEFAULT, direction="downstream")
     if not up or not down:
         return up or down
     merged = {n["id"]: n for n in down["graph"]}
@@ -98,6 +100,12 @@ def _graph(node: str, *, depth: int | None, direction: str) -> dict | None:
 @login_required
 @require_GET
 def graph_view(request: HttpRequest) -> HttpResponse:
+    """The lineage page around ``?node=``.
+
+    Consistency: the graph reflects every lineage event accepted before the request when the pending
+    ones fold within LINEAGE_READ_FOLD_SECONDS; otherwise it is the graph as folded so far, and the
+    answer says so in ``X-Lineage-Pending`` (one explicit catch-up before reading; reads never fold).
+    """
     node = request.GET.get("node", "").strip()
     depth = _int(request.GET.get("depth"), 0, 1, MAX_DEPTH) or None
     direction = request.GET.get("direction", "both")
@@ -114,6 +122,7 @@ def graph_view(request: HttpRequest) -> HttpResponse:
     }
     if not node:
         return render(request, "lineage/graph.html", context)
+    fold.catch_up_for_read()
     try:
         graph = _graph(node, depth=depth, direction=direction)
     except ValidationError as exc:

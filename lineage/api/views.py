@@ -1,4 +1,8 @@
-"""Lineage endpoints: OpenLineage in, Marquez-shaped answers out. Thin: services write, selectors read."""
+"""Lineage endpoints: OpenLineage in, Marquez-shaped answers out.
+
+Thin: ``lineage.ingest`` stores events; each read endpoint calls ``fold.catch_up_for_read()`` once,
+then reads (lineage.marquez, impact, paths, column_lineage, history, selectors), which never write.
+"""
 
 import gzip
 import json
@@ -16,11 +20,16 @@ from rest_framework.views import APIView
 
 from config.authentication import BearerOrTokenAuthentication
 from config.errors import Conflict, NotAllowed
-from lineage import selectors, services
+from lineage import fold, history, ingest, selectors
+from lineage.column_lineage import column_lineage
 from lineage.export import DotRenderer, FastJSONRenderer, GraphMLRenderer
+from lineage.impact import impact
+from lineage.marquez import lineage_graph, lineage_graph_bytes
 from lineage.models import EventState, LineageEvent
 from lineage.nodes import check_node_id
+from lineage.paths import path_between
 from lineage.spec import parse_event_time
+from lineage.walks import MAX_DEPTH
 
 GRAPH_RENDERERS = [FastJSONRenderer, GraphMLRenderer, DotRenderer]
 # What ingest_event refuses an event with; anything else is an error, raised as DRF's cycle would.
@@ -32,7 +41,7 @@ def _max_bytes() -> int:
     return int(getattr(settings, "LINEAGE_MAX_EVENT_BYTES", 5 * 1024 * 1024))
 
 
-def _int_param(request, name: str, default: int, *, lo: int = 0, hi: int = selectors.MAX_DEPTH) -> int:
+def _int_param(request, name: str, default: int, *, lo: int = 0, hi: int = MAX_DEPTH) -> int:
     raw = request.query_params.get(name)
     if raw in (None, ""):
         return default
@@ -142,8 +151,8 @@ class LineageView(APIView):
         return super().dispatch(request, *args, **kwargs)
 
     def _post_directly(self, request) -> HttpResponse | None:
-        """The hot path of ingestion without DRF's request cycle (1.31 -> 1.12 ms of CPU per event in
-        process, docs/benchmarks.md): a well-formed event, posted with a token, is stored and
+        """The hot path of ingestion without DRF's request cycle (a good share of an event's CPU,
+        docs/benchmarks.md): a well-formed event, posted with a token, is stored and
         answered here, with the same authentication class and the same answer as ``post``. Anything
         else (no token, a refused one, a body too large or not valid OpenLineage) returns None and goes
         through DRF's own cycle, which answers it as every endpoint does; the event is only stored
@@ -160,7 +169,7 @@ class LineageView(APIView):
         except Exception:  # noqa: BLE001 -- nothing stored yet: DRF's cycle answers the refusal itself
             return None
         try:
-            event, created = services.ingest_event(body=body, actor=found[0])
+            event, created = ingest.ingest_event(body=body, actor=found[0])
         except _REFUSALS:  # refused before anything is stored (or rolled back): DRF answers it
             return None
         request.user = found[0]
@@ -193,7 +202,7 @@ class LineageView(APIView):
             raise ValidationError({"body": [f"Malformed JSON: {exc}"]}) from None
         except RecursionError:
             raise ValidationError({"body": ["Malformed JSON: nested too deeply."]}) from None
-        event, created = services.ingest_event(body=body, actor=request.user)
+        event, created = ingest.ingest_event(body=body, actor=request.user)
         data, code = _accepted(event, created)
         return Response(data, status=code)
 
@@ -217,19 +226,27 @@ class LineageView(APIView):
         responses={200: _GraphSerializer, 404: OpenApiResponse(description="Unknown node.")},
     )
     def get(self, request, *args, **kwargs):
+        """The lineage graph around a node, as Marquez answers it.
+
+        Consistency: the answer reflects every lineage event accepted before the request when the
+        pending ones fold within LINEAGE_READ_FOLD_SECONDS; otherwise it comes from the graph as folded
+        so far, with ``X-Lineage-Pending: <events not folded yet>`` (one explicit catch-up, before
+        reading: the reads themselves never fold).
+        """
         node_id = _node_param(request)
         depth = _int_param(request, "depth", 20)
         direction = request.query_params.get("direction") or "both"
         if direction not in ("upstream", "downstream", "both"):
             raise ValidationError({"direction": ["Must be upstream, downstream or both."]})
         full = request.query_params.get("fullJobIO", "").lower() in ("1", "true", "yes")
+        fold.catch_up_for_read()
         if request.accepted_renderer.format == "json":
-            # The common case: JSON bytes straight from the selector, no DRF rendering pass.
-            body = selectors.lineage_graph_bytes(node_id, depth=depth, direction=direction, full_job_io=full)
+            # The common case: JSON bytes straight from the read, no DRF rendering pass.
+            body = lineage_graph_bytes(node_id, depth=depth, direction=direction, full_job_io=full)
             if body is None:
                 raise Http404(f"Unknown node: {node_id}.")
             return HttpResponse(body, content_type="application/json")
-        graph = selectors.lineage_graph(node_id, depth=depth, direction=direction, full_job_io=full)
+        graph = lineage_graph(node_id, depth=depth, direction=direction, full_job_io=full)
         if graph is None:
             raise Http404(f"Unknown node: {node_id}.")
         return Response(graph)
@@ -250,12 +267,20 @@ class ColumnLineageView(APIView):
         responses={200: _GraphSerializer, 404: OpenApiResponse(description="Unknown field.")},
     )
     def get(self, request):
+        """Column lineage around a dataset field, or every known field of a dataset.
+
+        Consistency: the answer reflects every lineage event accepted before the request when the
+        pending ones fold within LINEAGE_READ_FOLD_SECONDS; otherwise it comes from the graph as folded
+        so far, with ``X-Lineage-Pending: <events not folded yet>`` (one explicit catch-up, before
+        reading: the reads themselves never fold).
+        """
         node_id = request.query_params.get("nodeId")
         if not node_id:
             raise ValidationError({"nodeId": ["This parameter is required."]})
         depth = _int_param(request, "depth", 20)
         downstream = request.query_params.get("withDownstream", "").lower() in ("1", "true", "yes")
-        graph = selectors.column_lineage(node_id, depth=depth, with_downstream=downstream)
+        fold.catch_up_for_read()
+        graph = column_lineage(node_id, depth=depth, with_downstream=downstream)
         if graph is None:
             raise Http404(f"Unknown dataset field: {node_id}.")
         return Response(graph)
@@ -275,8 +300,17 @@ class ImpactView(APIView):
         responses={200: OpenApiTypes.OBJECT, 404: OpenApiResponse(description="Unknown node.")},
     )
     def get(self, request):
+        """Everything downstream of a node, by distance, with whom to tell.
+
+        Consistency: the answer reflects every lineage event accepted before the request when the
+        pending ones fold within LINEAGE_READ_FOLD_SECONDS; otherwise it comes from the graph as folded
+        so far, with ``X-Lineage-Pending: <events not folded yet>`` (one explicit catch-up, before
+        reading: the reads themselves never fold).
+        """
         node_id = _node_param(request)
-        answer = selectors.impact(node_id, depth=_int_param(request, "depth", 20))
+        depth = _int_param(request, "depth", 20)
+        fold.catch_up_for_read()
+        answer = impact(node_id, depth=depth)
         if answer is None:
             raise Http404(f"Unknown node: {node_id}.")
         return Response(answer)
@@ -297,8 +331,17 @@ class PathView(APIView):
         responses={200: OpenApiTypes.OBJECT, 404: OpenApiResponse(description="Unknown node.")},
     )
     def get(self, request):
+        """A shortest path between two nodes.
+
+        Consistency: the answer reflects every lineage event accepted before the request when the
+        pending ones fold within LINEAGE_READ_FOLD_SECONDS; otherwise it comes from the graph as folded
+        so far, with ``X-Lineage-Pending: <events not folded yet>`` (one explicit catch-up, before
+        reading: the reads themselves never fold).
+        """
         a, b = _node_param(request, "from"), _node_param(request, "to")
-        answer = selectors.path_between(a, b, depth=_int_param(request, "depth", 50))
+        depth = _int_param(request, "depth", 50)
+        fold.catch_up_for_read()
+        answer = path_between(a, b, depth=depth)
         if answer is None:
             raise Http404("Unknown node.")
         return Response(answer)
@@ -322,7 +365,7 @@ class DatasetRunsView(generics.ListAPIView):
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # schema generation: no URL kwargs
-            return selectors.runs_of_dataset(None)
+            return history.runs_of_dataset(None)
         node = selectors.dataset_node_for(self.kwargs["ref"])
         if node is None:
             raise Http404(f"No lineage for {self.kwargs['ref']}.")
@@ -332,7 +375,7 @@ class DatasetRunsView(generics.ListAPIView):
         version = self.request.query_params.get("version")
         if version is not None and not version.isdigit():
             raise ValidationError({"version": ["A catalog version number."]})
-        return selectors.runs_of_dataset(node, direction=direction, version=int(version) if version else None)
+        return history.runs_of_dataset(node, direction=direction, version=int(version) if version else None)
 
     @extend_schema(
         operation_id="lineage_dataset_runs",
@@ -343,6 +386,14 @@ class DatasetRunsView(generics.ListAPIView):
         ],
     )
     def get(self, request, *args, **kwargs):
+        """Runs that wrote and read a dataset, newest first.
+
+        Consistency: the answer reflects every lineage event accepted before the request when the
+        pending ones fold within LINEAGE_READ_FOLD_SECONDS; otherwise it comes from the graph as folded
+        so far, with ``X-Lineage-Pending: <events not folded yet>`` (one explicit catch-up, before
+        reading: the reads themselves never fold).
+        """
+        fold.catch_up_for_read()
         return super().get(request, *args, **kwargs)
 
 
@@ -353,7 +404,15 @@ class RunDetailView(APIView):
         responses={200: OpenApiTypes.OBJECT, 404: OpenApiResponse(description="Unknown run.")},
     )
     def get(self, request, run_id: str):
-        answer = selectors.run_detail(run_id)
+        """A run with what it read and wrote.
+
+        Consistency: the answer reflects every lineage event accepted before the request when the
+        pending ones fold within LINEAGE_READ_FOLD_SECONDS; otherwise it comes from the graph as folded
+        so far, with ``X-Lineage-Pending: <events not folded yet>`` (one explicit catch-up, before
+        reading: the reads themselves never fold).
+        """
+        fold.catch_up_for_read()
+        answer = history.run_detail(run_id)
         if answer is None:
             raise Http404(f"Unknown run: {run_id}.")
         return Response(answer)
@@ -367,7 +426,9 @@ class _BacklogSerializer(serializers.Serializer):
 
 
 class BacklogView(APIView):
-    """How far the graph is behind the record (LINEAGE_APPLY=deferred): for monitoring the folder."""
+    """How far the graph is behind the record (LINEAGE_APPLY=deferred): for monitoring the folder.
+
+    Consistency: the backlog as it stands at the request; looking at it folds nothing."""
 
     @extend_schema(
         operation_id="lineage_backlog",
@@ -375,7 +436,7 @@ class BacklogView(APIView):
         responses={200: _BacklogSerializer},
     )
     def get(self, request):
-        return Response(selectors.backlog())
+        return Response(history.backlog())
 
 
 class LineageEventSerializer(serializers.ModelSerializer):
@@ -397,7 +458,10 @@ class LineageEventSerializer(serializers.ModelSerializer):
 
 
 class EventListView(generics.ListAPIView):
-    """The raw record, newest first: every accepted event as received."""
+    """The raw record, newest first: every accepted event as received.
+
+    Consistency: every event accepted before the request is listed, folded or not (its ``state``
+    says which); listing folds nothing."""
 
     serializer_class = LineageEventSerializer
 
@@ -413,7 +477,7 @@ class EventListView(generics.ListAPIView):
         state = p.get("state")
         if state and state not in EventState.values:
             raise ValidationError({"state": [f"Must be one of {', '.join(EventState.values)}."]})
-        return selectors.events(
+        return history.events(
             run_id=p.get("runId"), job=p.get("job"), event_type=p.get("eventType"), state=state, **times
         )
 

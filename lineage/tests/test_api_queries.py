@@ -6,7 +6,7 @@ import pytest
 from django.core.management import call_command
 
 from catalog.models import Dataset
-from lineage import services
+from lineage import ingest
 from lineage.tests.events import ds, facet, run_event
 
 pytestmark = pytest.mark.django_db
@@ -14,7 +14,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def pipeline():
-    services.ingest_event(
+    ingest.ingest_event(
         body=run_event(
             "clean",
             inputs=[ds("s3://lake", "raw")],
@@ -33,7 +33,7 @@ def pipeline():
             ],
         )
     )
-    services.ingest_event(
+    ingest.ingest_event(
         body=run_event("train", inputs=[ds("s3://lake", "clean")], outputs=[ds("s3://lake", "train")])
     )
 
@@ -99,7 +99,7 @@ def test_export_formats(pipeline, readers):
 
 
 def test_dot_escapes_quotes(readers):
-    services.ingest_event(body=run_event('say "hi"', outputs=[ds("s3://lake", 'quote"d\\name')]))
+    ingest.ingest_event(body=run_event('say "hi"', outputs=[ds("s3://lake", 'quote"d\\name')]))
     dot = readers["olivia_owner"].get(
         "/api/v1/lineage", {"nodeId": 'job:pipelines:say "hi"', "format": "dot"}
     )
@@ -116,7 +116,7 @@ def test_impact_and_path_endpoints(pipeline, readers):
         "/api/v1/lineage/path", {"from": "dataset:s3://lake:train", "to": "dataset:s3://lake:raw"}
     ).json()
     assert path["found"] and path["length"] == 4 and path["path"][0] == "dataset:s3://lake:raw"
-    services.ingest_event(body=run_event("other", outputs=[ds("s3://lake", "island")]))
+    ingest.ingest_event(body=run_event("other", outputs=[ds("s3://lake", "island")]))
     none = client.get(
         "/api/v1/lineage/path", {"from": "dataset:s3://lake:raw", "to": "dataset:s3://lake:island"}
     ).json()
@@ -190,7 +190,7 @@ def test_admin_reads_but_never_edits_the_record(pipeline, client):
 
 
 def test_full_job_io_parameter(readers):
-    services.ingest_event(body=run_event("join", inputs=[ds("s3://lake", "l"), ds("s3://lake", "r")]))
+    ingest.ingest_event(body=run_event("join", inputs=[ds("s3://lake", "l"), ds("s3://lake", "r")]))
     client = readers["olivia_owner"]
     params = {"nodeId": "dataset:s3://lake:l", "direction": "downstream"}
     job = lambda r: next(n for n in r.json()["graph"] if n["type"] == "JOB")["data"]  # noqa: E731
@@ -233,7 +233,7 @@ def test_column_lineage_of_a_field_the_dataset_does_not_have_is_404(pipeline, re
     assert (
         client.get("/api/v1/column-lineage", {"nodeId": "datasetField:s3://lake:clean:id"}).status_code == 200
     )
-    services.ingest_event(
+    ingest.ingest_event(
         body=run_event(
             "describe",
             outputs=[ds("s3://lake", "schema_only", schema=facet(fields=[{"name": "a", "type": "int"}]))],

@@ -1,6 +1,7 @@
 """LINEAGE_APPLY=deferred: events are stored pending and answered at once, the folder applies them in
-arrival order through the same code as sync mode, reads fold what is pending first, and an event the
-graph refuses is recorded as failed without holding up the others."""
+arrival order through the same code as sync mode, every lineage endpoint folds what is pending before
+it reads (the reads themselves never do), and an event the graph refuses is recorded as failed
+without holding up the others."""
 
 import json
 import uuid
@@ -11,7 +12,7 @@ from django.core.cache import cache
 from django.db import OperationalError
 
 from catalog.models import Dataset
-from lineage import selectors, services
+from lineage import apply, fold, history, impact, ingest, paths, selectors, training, walks
 from lineage.models import ColumnEdge, Edge, EventState, LineageEvent, Node, Run, RunIO
 from lineage.tests.events import PRODUCER, ds, facet, run_event
 
@@ -63,33 +64,75 @@ RUN_ID = "1b4e28ba-2fa1-11d2-883f-0016d3cca427"
 
 
 @pytest.mark.parametrize(
-    "read",
+    ("path", "params", "seen"),
     [
-        lambda: selectors.upstream_datasets(["dataset:s3://lake:clean"])["dataset:s3://lake:clean"],
-        lambda: selectors.impact("dataset:s3://lake:raw")["levels"],
-        lambda: selectors.path_between("dataset:s3://lake:raw", "dataset:s3://lake:clean")["found"],
-        lambda: selectors.run_detail(RUN_ID)["outputs"],
-        lambda: selectors.node_exists("job:pipelines:load"),
-        lambda: list(selectors.runs_of_dataset(selectors.dataset_node_for("dataset:s3://lake:clean"))),
-        lambda: selectors.downstream_nodes("dataset:s3://lake:raw"),
+        (URL, {"nodeId": "dataset:s3://lake:clean", "depth": 2}, lambda a: len(a["graph"]) == 3),
+        ("/api/v1/column-lineage", {"nodeId": "dataset:s3://lake:clean"}, lambda a: a == {"graph": []}),
+        (f"{URL}/impact", {"nodeId": "dataset:s3://lake:raw"}, lambda a: a["count"] == 2),
+        (
+            f"{URL}/path",
+            {"from": "dataset:s3://lake:raw", "to": "dataset:s3://lake:clean"},
+            lambda a: a["found"],
+        ),
+        (f"{URL}/runs/{RUN_ID}", {}, lambda a: a["outputs"]),
+        (f"{URL}/datasets/dataset:s3://lake:clean/runs", {}, lambda a: a["results"]),
     ],
-    ids=["upstream_datasets", "impact", "path", "run_detail", "node_exists", "dataset_runs", "downstream"],
+    ids=["lineage", "column_lineage", "impact", "path", "run_detail", "dataset_runs"],
 )
-def test_every_read_sees_what_was_posted_before_it(deferred, read):
+def test_every_read_endpoint_sees_what_was_posted_before_it(deferred, client, path, params, seen):
     body = run_event(
         "load", run_id=RUN_ID, inputs=[ds("s3://lake", "raw")], outputs=[ds("s3://lake", "clean")]
     )
-    services.ingest_event(body=body)
+    ingest.ingest_event(body=body)
     assert pending() == 1
-    assert read()
+    r = client.get(path, params)
+    assert r.status_code == 200, r.content
+    assert seen(r.json())
+    assert pending() == 0 and "X-Lineage-Pending" not in r
+
+
+def test_the_lineage_page_sees_what_was_posted_before_it(deferred, owner, client):
+    body = run_event("load", inputs=[ds("s3://lake", "raw")], outputs=[ds("s3://lake", "clean")])
+    ingest.ingest_event(body=body)
+    client.force_login(owner)
+    r = client.get("/lineage/", {"node": "dataset:s3://lake:clean"})
+    assert r.status_code == 200
+    assert pending() == 0 and "X-Lineage-Pending" not in r
+    assert b"job:pipelines:load" in r.content
+
+
+@pytest.mark.parametrize(
+    "read",
+    [
+        lambda: walks.upstream_datasets(["dataset:s3://lake:clean"])["dataset:s3://lake:clean"],
+        lambda: (impact.impact("dataset:s3://lake:raw") or {}).get("levels"),
+        lambda: (paths.path_between("dataset:s3://lake:raw", "dataset:s3://lake:clean") or {}).get("found"),
+        lambda: (history.run_detail(RUN_ID) or {}).get("outputs"),
+        lambda: selectors.node_exists("job:pipelines:load"),
+        lambda: list(history.runs_of_dataset(selectors.dataset_node_for("dataset:s3://lake:clean"))),
+        lambda: walks.downstream_nodes("dataset:s3://lake:raw"),
+    ],
+    ids=["upstream_datasets", "impact", "path", "run_detail", "node_exists", "dataset_runs", "downstream"],
+)
+def test_reads_fold_nothing_and_see_all_after_the_catch_up(deferred, read):
+    body = run_event(
+        "load", run_id=RUN_ID, inputs=[ds("s3://lake", "raw")], outputs=[ds("s3://lake", "clean")]
+    )
+    ingest.ingest_event(body=body)
+    assert not read()  # the graph as folded so far: nothing yet
+    assert pending() == 1
+    assert fold.catch_up_for_read() == 0
     assert pending() == 0
+    assert read()
 
 
 def test_nothing_pending_costs_one_probe(deferred, django_assert_num_queries):
-    services.ingest_event(body=run_event("load", outputs=[ds("s3://lake", "clean")]))
-    services.catch_up()
-    with django_assert_num_queries(2):  # the probe of the partial index, then the walk itself
-        selectors.upstream_datasets(["dataset:s3://lake:clean"])
+    ingest.ingest_event(body=run_event("load", outputs=[ds("s3://lake", "clean")]))
+    fold.catch_up()
+    with django_assert_num_queries(1):  # the probe of the partial index
+        fold.catch_up_for_read()
+    with django_assert_num_queries(1):  # the walk itself
+        walks.upstream_datasets(["dataset:s3://lake:clean"])
 
 
 def test_start_and_complete_in_one_batch_in_either_order(deferred):
@@ -97,7 +140,7 @@ def test_start_and_complete_in_one_batch_in_either_order(deferred):
     for run_id, order in ((first, ("START", "COMPLETE")), (second, ("COMPLETE", "START"))):
         for event_type in order:
             minute = "00" if event_type == "START" else "05"
-            services.ingest_event(
+            ingest.ingest_event(
                 body=run_event(
                     "job",
                     event_type=event_type,
@@ -107,7 +150,7 @@ def test_start_and_complete_in_one_batch_in_either_order(deferred):
                 )
             )
     assert pending() == 4
-    assert services.fold_pending() == 4
+    assert fold.fold_pending() == 4
 
     runs = {r.run_id: r for r in Run.objects.all()}
     for run_id, day in ((first, 11), (second, 12)):
@@ -125,7 +168,7 @@ def test_refused_event_is_marked_failed_and_the_others_are_folded(deferred, clie
     assert post(client, run_event("b", run_id=run_id, outputs=[ds("s3://lake", "b")])).status_code == 201
     assert post(client, run_event("c", outputs=[ds("s3://lake", "c")])).status_code == 201
 
-    assert services.fold_pending() == 3
+    assert fold.fold_pending() == 3
     states = dict(LineageEvent.objects.values_list("job_key", "state"))
     assert states == {
         "job:pipelines:a": EventState.APPLIED,
@@ -136,7 +179,7 @@ def test_refused_event_is_marked_failed_and_the_others_are_folded(deferred, clie
     assert "run.runId" in failed.error and "another job" in failed.error
     assert not Node.objects.filter(key="job:pipelines:b").exists()  # nothing of it stayed
     assert Node.objects.filter(key="job:pipelines:c").exists()
-    assert services.fold_pending() == 0  # never tried again
+    assert fold.fold_pending() == 0  # never tried again
 
     staff_client = api_client_for(staff)
     listed = staff_client.get(f"{URL}/events", {"state": "failed"}).json()["results"]
@@ -150,17 +193,17 @@ def test_refused_event_is_marked_failed_and_the_others_are_folded(deferred, clie
 def test_nodes_created_by_a_failed_event_are_not_reused_in_its_batch(deferred):
     """The fold remembers a batch's nodes; an event that fails after creating one rolls it back,
     and the next event naming the same dataset must create it again, not point at the lost row."""
-    services.ingest_event(body=run_event("a", outputs=[ds("s3://lake", "fresh")]))
-    services.ingest_event(body=run_event("b", outputs=[ds("s3://lake", "fresh")]))
-    real = services._set_current_edges
+    ingest.ingest_event(body=run_event("a", outputs=[ds("s3://lake", "fresh")]))
+    ingest.ingest_event(body=run_event("b", outputs=[ds("s3://lake", "fresh")]))
+    real = apply._set_current_edges
 
     def fail_for_a(job, io, *rest):
         if job.key == "job:pipelines:a":
             raise RuntimeError("boom")
         return real(job, io, *rest)
 
-    with mock.patch.object(services, "_set_current_edges", fail_for_a):
-        assert services.fold_pending() == 2
+    with mock.patch.object(apply, "_set_current_edges", fail_for_a):
+        assert fold.fold_pending() == 2
     states = dict(LineageEvent.objects.values_list("job_key", "state"))
     assert states == {"job:pipelines:a": EventState.FAILED, "job:pipelines:b": EventState.APPLIED}
     assert LineageEvent.objects.get(job_key="job:pipelines:a").error == "RuntimeError: boom"
@@ -186,7 +229,7 @@ def test_retry_of_a_pending_event_changes_nothing(deferred, client):
     assert (first.status_code, again.status_code) == (201, 200)
     assert again.json()["id"] == first.json()["id"]
     assert LineageEvent.objects.count() == 1
-    services.fold_pending()
+    fold.fold_pending()
     assert post(client, body).status_code == 200  # and once folded
     assert (LineageEvent.objects.count(), Run.objects.count(), pending()) == (1, 1, 0)
 
@@ -204,8 +247,8 @@ def test_a_transient_error_rolls_the_batch_back_and_loses_nothing(deferred):
     """What a worker killed or disconnected mid-batch leaves: the batch's transaction never commits,
     so every event of it is still pending and the next fold applies them all."""
     for i in range(5):
-        services.ingest_event(body=run_event(f"job_{i}", outputs=[ds("s3://lake", f"t{i}")]))
-    real_apply = services._apply
+        ingest.ingest_event(body=run_event(f"job_{i}", outputs=[ds("s3://lake", f"t{i}")]))
+    real_apply = apply.apply_event
     calls = []
 
     def flaky(*args, **kwargs):
@@ -214,43 +257,43 @@ def test_a_transient_error_rolls_the_batch_back_and_loses_nothing(deferred):
             raise OperationalError("server closed the connection unexpectedly")
         return real_apply(*args, **kwargs)
 
-    with mock.patch.object(services, "_apply", flaky), pytest.raises(OperationalError):
-        services.fold_pending()
+    with mock.patch.object(apply, "apply_event", flaky), pytest.raises(OperationalError):
+        fold.fold_pending()
     assert pending() == 5
     assert not Node.objects.filter(kind="JOB").exists()
     assert not LineageEvent.objects.filter(state=EventState.FAILED).exists()
 
-    assert services.fold_pending() == 5
+    assert fold.fold_pending() == 5
     assert Node.objects.filter(kind="JOB").count() == 5
 
 
 def test_a_burst_queues_one_fold_task(deferred, client, django_capture_on_commit_callbacks, monkeypatch):
-    cache.delete(services.FOLD_QUEUED)
-    monkeypatch.setattr(services, "_last_refused", float("-inf"))
+    cache.delete(fold.FOLD_QUEUED)
+    monkeypatch.setattr(fold, "_last_refused", float("-inf"))
     with mock.patch("lineage.tasks.fold_pending.delay") as delay:
         with django_capture_on_commit_callbacks(execute=True):
             for i in range(5):
                 assert post(client, run_event(f"j{i}")).status_code == 201
     assert delay.call_count == 1
     assert pending() == 5
-    cache.delete(services.FOLD_QUEUED)
+    cache.delete(fold.FOLD_QUEUED)
 
 
 def test_the_fold_task_folds_and_clears_the_flag(deferred):
     from lineage.tasks import fold_pending
 
-    services.ingest_event(body=run_event("j", outputs=[ds("s3://lake", "t")]))
-    cache.set(services.FOLD_QUEUED, 1)
+    ingest.ingest_event(body=run_event("j", outputs=[ds("s3://lake", "t")]))
+    cache.set(fold.FOLD_QUEUED, 1)
     assert fold_pending() == 1
     assert pending() == 0
-    assert cache.get(services.FOLD_QUEUED) is None
+    assert cache.get(fold.FOLD_QUEUED) is None
 
 
 def test_model_registration_sees_a_training_run_posted_before_it(deferred, owner):
     """record_training_run reads runs: a pending OpenLineage run of the same run id is found (no
     second event recorded), and the model's lineage is there."""
     model = {"datasetType": facet(datasetType="MODEL")}
-    services.ingest_event(
+    ingest.ingest_event(
         body=run_event(
             "train:churn",
             namespace="mlflow://prod",
@@ -260,7 +303,7 @@ def test_model_registration_sees_a_training_run_posted_before_it(deferred, owner
         )
     )
     assert pending() == 1
-    key = services.record_training_run(
+    key = training.record_training_run(
         model_namespace="mlflow://prod",
         model_name="churn",
         model_version="1",
@@ -270,7 +313,7 @@ def test_model_registration_sees_a_training_run_posted_before_it(deferred, owner
     )
     assert key == "model:mlflow://prod:churn"
     assert LineageEvent.objects.count() == 1
-    assert selectors.upstream_datasets([key])[key] == ["dataset:s3://lake:features"]
+    assert walks.upstream_datasets([key])[key] == ["dataset:s3://lake:features"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -376,7 +419,7 @@ def _snapshot() -> dict:
 
 def _clear_graph() -> None:
     LineageEvent.objects.all().delete()
-    assert services.rebuild_graph() == 0  # the graph of no events: empty
+    assert fold.rebuild_graph() == 0  # the graph of no events: empty
 
 
 def test_deferred_mode_builds_the_graph_sync_mode_builds(settings, owner):
@@ -384,7 +427,7 @@ def test_deferred_mode_builds_the_graph_sync_mode_builds(settings, owner):
     refused = 0
     for body in events:
         try:
-            services.ingest_event(body=body, actor=owner)
+            ingest.ingest_event(body=body, actor=owner)
         except Exception:  # the run id of another job (400 in sync mode)
             refused += 1
     assert refused == 1
@@ -395,9 +438,9 @@ def test_deferred_mode_builds_the_graph_sync_mode_builds(settings, owner):
     settings.LINEAGE_APPLY = "deferred"
     settings.LINEAGE_FOLD_BATCH = 3  # several batches, START and COMPLETE of one run in different ones
     for body in events:
-        services.ingest_event(body=body, actor=owner)
+        ingest.ingest_event(body=body, actor=owner)
     assert not Node.objects.exists()
-    assert services.fold_pending() == len(events)
+    assert fold.fold_pending() == len(events)
     assert LineageEvent.objects.filter(state=EventState.FAILED).count() == 1
     assert _snapshot() == synced
 
@@ -423,7 +466,7 @@ def test_concurrent_posting_in_deferred_mode(live_server, owner, deferred, threa
     assert all(s < 500 for s in statuses), statuses
     assert statuses.count(201) == LineageEvent.objects.count() == len(bodies) - threads + 1
     assert statuses.count(200) == threads - 1
-    services.fold_pending()  # what the worker (here: the eager task after each post) has not done yet
+    fold.fold_pending()  # what the worker (here: the eager task after each post) has not done yet
     assert pending() == 0
     assert not LineageEvent.objects.filter(state=EventState.FAILED).exists()
     assert Node.objects.filter(kind="JOB").count() == n_jobs + 1
@@ -439,15 +482,15 @@ def test_migration_queues_events_deferred_before_the_folder_existed():
     from django.apps import apps
 
     migration = importlib.import_module("lineage.migrations.0003_event_state")
-    big = services.ingest_event(body=run_event("big", outputs=[ds("s3://lake", "x")]))[0]
-    small = services.ingest_event(body=run_event("small", outputs=[ds("s3://lake", "y")]))[0]
+    big = ingest.ingest_event(body=run_event("big", outputs=[ds("s3://lake", "x")]))[0]
+    small = ingest.ingest_event(body=run_event("small", outputs=[ds("s3://lake", "y")]))[0]
     LineageEvent.objects.filter(pk=big.pk).update(deferred=True)
 
     migration.queue_deferred_events(apps, None)
 
     assert LineageEvent.objects.get(pk=big.pk).state == EventState.PENDING
     assert LineageEvent.objects.get(pk=small.pk).state == EventState.APPLIED
-    assert services.fold_pending() == 1
+    assert fold.fold_pending() == 1
     assert LineageEvent.objects.get(pk=big.pk).state == EventState.APPLIED
     assert Run.objects.filter(job__key="job:pipelines:big").count() == 1
 
@@ -465,24 +508,3 @@ def test_a_read_after_a_backlog_answers_within_its_budget_and_says_what_it_skipp
     r = client.get(URL, {"nodeId": "dataset:s3://lake:t2", "depth": 2})
     assert r.status_code == 200 and "X-Lineage-Pending" not in r
     assert pending() == 0
-
-
-def test_clearance_waits_for_the_backlog_and_clears_nothing_on_a_graph_still_behind(deferred, client, owner):
-    from governance.clearance import evaluate
-
-    deferred.LINEAGE_FOLD_BATCH = 1
-    deferred.LINEAGE_READ_FOLD_SECONDS = 0
-    for i in range(3):
-        post(client, run_event(f"step_{i}", outputs=[ds("s3://lake", f"t{i}")]))
-    # Time enough: every event posted before the question is folded first.
-    answer = evaluate(principal=owner, urns=["dataset:s3://lake:t0"], purpose="training")
-    assert pending() == 0 and answer["allowed"]
-    # Not enough: nothing is cleared, and the reason says why.
-    deferred.CLEARANCE_LINEAGE_WAIT_SECONDS = 0
-    for i in range(3):
-        post(client, run_event(f"more_{i}", outputs=[ds("s3://lake", f"u{i}")]))
-    answer = evaluate(principal=owner, urns=["dataset:s3://lake:t0"], purpose="training")
-    assert pending() > 0 and not answer["allowed"]
-    assert "2 events posted before this question are still being folded" in " ".join(
-        answer["datasets"][0]["reasons"]
-    )

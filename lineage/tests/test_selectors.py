@@ -5,7 +5,7 @@ import uuid
 import pytest
 
 from catalog import services as catalog_services
-from lineage import selectors, services
+from lineage import fold, history, impact, ingest, marquez, paths, selectors, training, walks
 from lineage.tests.events import ds, run_event
 
 pytestmark = pytest.mark.django_db
@@ -15,7 +15,7 @@ def emit(job, inputs, outputs, **kw):
     body = run_event(
         job, inputs=[ds("s3://lake", n) for n in inputs], outputs=[ds("s3://lake", n) for n in outputs], **kw
     )
-    return services.ingest_event(body=body)[0]
+    return ingest.ingest_event(body=body)[0]
 
 
 def d(name):
@@ -32,19 +32,19 @@ def chain():
 
 
 def test_upstream_datasets_nearest_first_through_jobs(chain):
-    up = selectors.upstream_datasets([d("train"), d("raw"), "dataset:nowhere:x"])
+    up = walks.upstream_datasets([d("train"), d("raw"), "dataset:nowhere:x"])
     assert up[d("train")][:2] == [d("features"), d("clean")]
     assert set(up[d("train")][2:]) == {d("raw"), d("restricted_src")}
     assert up[d("raw")] == []
     assert up["dataset:nowhere:x"] == []
-    assert selectors.upstream_datasets([]) == {}
+    assert walks.upstream_datasets([]) == {}
     # depth counts datasets.
-    assert selectors.upstream_datasets([d("train")], depth=1) == {d("train"): [d("features")]}
+    assert walks.upstream_datasets([d("train")], depth=1) == {d("train"): [d("features")]}
 
 
 def test_upstream_datasets_is_one_query(chain, django_assert_num_queries):
     with django_assert_num_queries(1):
-        selectors.upstream_datasets([d("train"), d("report"), d("clean")])
+        walks.upstream_datasets([d("train"), d("report"), d("clean")])
 
 
 def test_cycle_terminates():
@@ -52,9 +52,9 @@ def test_cycle_terminates():
     emit("dedupe", ["events"], ["events"])
     emit("a_to_b", ["events"], ["b"])
     emit("b_to_events", ["b"], ["events"])
-    up = selectors.upstream_datasets([d("events")], depth=50)
+    up = walks.upstream_datasets([d("events")], depth=50)
     assert up[d("events")] == [d("b")]
-    graph = selectors.lineage_graph(d("events"), depth=20)
+    graph = marquez.lineage_graph(d("events"), depth=20)
     ids = {n["id"] for n in graph["graph"]}
     assert ids == {
         d("events"),
@@ -66,7 +66,7 @@ def test_cycle_terminates():
     dedupe = next(n for n in graph["graph"] if n["id"] == "job:pipelines:dedupe")
     assert dedupe["inEdges"] == [{"origin": d("events"), "destination": "job:pipelines:dedupe"}]
     assert dedupe["outEdges"] == [{"origin": "job:pipelines:dedupe", "destination": d("events")}]
-    assert selectors.path_between(d("b"), d("events"))["path"] == [
+    assert paths.path_between(d("b"), d("events"))["path"] == [
         d("b"),
         "job:pipelines:b_to_events",
         d("events"),
@@ -74,18 +74,18 @@ def test_cycle_terminates():
 
 
 def test_direction_and_depth(chain):
-    down = {n["id"] for n in selectors.lineage_graph(d("clean"), depth=2, direction="downstream")["graph"]}
+    down = {n["id"] for n in marquez.lineage_graph(d("clean"), depth=2, direction="downstream")["graph"]}
     assert down == {d("clean"), "job:pipelines:featurize", d("features")}
-    up = {n["id"] for n in selectors.lineage_graph(d("clean"), depth=20, direction="upstream")["graph"]}
+    up = {n["id"] for n in marquez.lineage_graph(d("clean"), depth=20, direction="upstream")["graph"]}
     assert up == {d("clean"), "job:pipelines:clean", d("raw"), d("restricted_src")}
-    both = {n["id"] for n in selectors.lineage_graph(d("clean"), depth=20)["graph"]}
+    both = {n["id"] for n in marquez.lineage_graph(d("clean"), depth=20)["graph"]}
     assert both == up | {
         n
-        for n in selectors.lineage_graph(d("clean"), depth=20, direction="downstream")["graph"]
+        for n in marquez.lineage_graph(d("clean"), depth=20, direction="downstream")["graph"]
         for n in [n["id"]]
     }
-    assert selectors.lineage_graph("dataset:s3://lake:unknown") is None
-    assert {n[0] for n in selectors.downstream_nodes(d("features"), depth=2)} == {
+    assert marquez.lineage_graph("dataset:s3://lake:unknown") is None
+    assert {n[0] for n in walks.downstream_nodes(d("features"), depth=2)} == {
         "job:pipelines:train_prep",
         "job:pipelines:report",
         d("train"),
@@ -105,11 +105,11 @@ def test_current_graph_follows_the_latest_run_history_keeps_all():
         run_id=first.run_id,
         eventType="OTHER",
     )
-    assert selectors.upstream_datasets([d("out")])[d("out")] == [d("new_source")]
+    assert walks.upstream_datasets([d("out")])[d("out")] == [d("new_source")]
     node = selectors.node_by_key(d("out"))
-    runs = {io.run.run_id for io in selectors.runs_of_dataset(node, direction="output")}
+    runs = {io.run.run_id for io in history.runs_of_dataset(node, direction="output")}
     assert runs == {first.run_id, second.run_id}
-    assert selectors.run_detail(first.run_id)["inputs"][0]["id"] == d("old_source")
+    assert history.run_detail(first.run_id)["inputs"][0]["id"] == d("old_source")
 
 
 def test_versions_matched_by_number_and_checksum(owner, tmp_path):
@@ -131,18 +131,18 @@ def test_versions_matched_by_number_and_checksum(owner, tmp_path):
             }
         ],
     )
-    event, _ = services.ingest_event(body=body)
+    event, _ = ingest.ingest_event(body=body)
     body2 = run_event(
         "reader2",
         inputs=[
             {"namespace": "s3://lake", "name": "versioned", "facets": {"version": {"datasetVersion": "1"}}}
         ],
     )
-    event2, _ = services.ingest_event(body=body2)
+    event2, _ = ingest.ingest_event(body=body2)
     node = selectors.node_by_key(d("versioned"))
-    readers = {io.run.run_id for io in selectors.runs_of_dataset(node, version=1)}
+    readers = {io.run.run_id for io in history.runs_of_dataset(node, version=1)}
     assert readers == {event.run_id, event2.run_id}
-    assert selectors.runs_of_dataset(node, version=2).count() == 0
+    assert history.runs_of_dataset(node, version=2).count() == 0
 
 
 def test_impact_groups_by_distance_with_owners(chain, owner, steward, make_user):
@@ -152,7 +152,7 @@ def test_impact_groups_by_distance_with_owners(chain, owner, steward, make_user)
     catalog_services.update_dataset(
         actor=None, dataset=train, check=False, owner=owner.username, stewards=[steward.username]
     )
-    services.record_training_run(
+    training.record_training_run(
         model_namespace="mlflow://models",
         model_name="churn",
         model_version="1",
@@ -160,7 +160,7 @@ def test_impact_groups_by_distance_with_owners(chain, owner, steward, make_user)
         run_id=None,
         actor=make_user("mallory_ml"),
     )
-    answer = selectors.impact(d("features"))
+    answer = impact.impact(d("features"))
     by_distance = {lvl["distance"]: [n["id"] for n in lvl["nodes"]] for lvl in answer["levels"]}
     assert by_distance[1] == ["job:pipelines:report", "job:pipelines:train_prep"]
     assert by_distance[2] == [d("report"), d("train")]
@@ -182,18 +182,18 @@ def test_record_training_run_is_idempotent(chain, owner):
     kwargs = dict(
         model_namespace="models", model_name="m", model_version="2", inputs=[(train, None)], actor=owner
     )
-    key = services.record_training_run(run_id=run_id, **kwargs)
+    key = training.record_training_run(run_id=run_id, **kwargs)
     assert key == "model:models:m"
     events = LineageEvent.objects.count()
-    assert services.record_training_run(run_id=run_id, **kwargs) == key
+    assert training.record_training_run(run_id=run_id, **kwargs) == key
     assert LineageEvent.objects.count() == events
     assert Run.objects.get(run_id=run_id).job.key == "job:models:train:m"
-    assert services.record_training_run(run_id=None, **kwargs) == key
-    assert services.record_training_run(run_id=None, **kwargs) == key
+    assert training.record_training_run(run_id=None, **kwargs) == key
+    assert training.record_training_run(run_id=None, **kwargs) == key
     assert Run.objects.filter(job__key="job:models:train:m").count() == 2
-    assert selectors.upstream_datasets([d("train")])  # untouched
+    assert walks.upstream_datasets([d("train")])  # untouched
     assert "model:models:m" in {
-        n["id"] for n in selectors.lineage_graph(d("train"), direction="downstream")["graph"]
+        n["id"] for n in marquez.lineage_graph(d("train"), direction="downstream")["graph"]
     }
     assert selectors.node_exists("model:models:m") and not selectors.node_exists("model:models:zzz")
 
@@ -201,11 +201,11 @@ def test_record_training_run_is_idempotent(chain, owner):
 def test_rebuild_from_the_record(chain):
     from lineage.models import Edge, Node
 
-    before = selectors.lineage_graph(d("features"))
+    before = marquez.lineage_graph(d("features"))
     edges = Edge.objects.count()
-    assert services.rebuild_graph() == 4
+    assert fold.rebuild_graph() == 4
     assert Edge.objects.count() == edges
-    after = selectors.lineage_graph(d("features"))
+    after = marquez.lineage_graph(d("features"))
     strip = lambda g: sorted((n["id"], n["type"], str(n["inEdges"]), str(n["outEdges"])) for n in g["graph"])  # noqa: E731
     assert strip(before) == strip(after)
     assert Node.objects.filter(kind="DATASET", dataset_id__isnull=True).count() == 0
@@ -213,9 +213,9 @@ def test_rebuild_from_the_record(chain):
 
 def test_job_data_lists_its_whole_io_edges_only_inside_the_answer():
     emit("join", ["left", "right"], ["joined"])
-    default = {n["id"]: n for n in selectors.lineage_graph(d("left"), direction="downstream")["graph"]}
+    default = {n["id"]: n for n in marquez.lineage_graph(d("left"), direction="downstream")["graph"]}
     assert default["job:pipelines:join"]["data"]["inputs"] == [{"namespace": "s3://lake", "name": "left"}]
-    full = selectors.lineage_graph(d("left"), direction="downstream", full_job_io=True)
+    full = marquez.lineage_graph(d("left"), direction="downstream", full_job_io=True)
     graph = {n["id"]: n for n in full["graph"]}
     assert set(graph) == {d("left"), "job:pipelines:join", d("joined")}
     job = graph["job:pipelines:join"]

@@ -9,7 +9,7 @@ from catalog import services as catalog_services
 from catalog import signals as catalog_signals
 from catalog.models import Dataset
 from catalog.search import search
-from lineage import selectors, services
+from lineage import fold, impact, ingest, marquez, selectors, walks
 from lineage.models import Node, NodeKind
 from lineage.tests.events import ds, facet, run_event
 
@@ -19,7 +19,7 @@ MODEL = {"datasetType": facet(datasetType="MODEL")}
 
 
 def emit(job, inputs, outputs, actor=None, **kw):
-    return services.ingest_event(body=run_event(job, inputs=inputs, outputs=outputs, **kw), actor=actor)[0]
+    return ingest.ingest_event(body=run_event(job, inputs=inputs, outputs=outputs, **kw), actor=actor)[0]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -32,17 +32,17 @@ def test_model_read_without_facet_is_the_model_node():
 
     assert Node.objects.filter(namespace="mlflow://prod", name="churn").count() == 1
     assert not Dataset.objects.filter(namespace="mlflow://prod", name="churn").exists()
-    graph = {n["id"]: n for n in selectors.lineage_graph("model:mlflow://prod:churn", depth=5)["graph"]}
+    graph = {n["id"]: n for n in marquez.lineage_graph("model:mlflow://prod:churn", depth=5)["graph"]}
     model = graph["model:mlflow://prod:churn"]
     assert model["type"] == "MODEL"
     assert [e["destination"] for e in model["outEdges"]] == ["job:pipelines:score"]
     assert [e["origin"] for e in model["inEdges"]] == ["job:pipelines:train"]
     assert "dataset:s3://lake:scores" in graph
     # Asked by its dataset spelling, it is the same node.
-    same = selectors.lineage_graph("dataset:mlflow://prod:churn", depth=5)
+    same = marquez.lineage_graph("dataset:mlflow://prod:churn", depth=5)
     assert {n["id"] for n in same["graph"]} == set(graph)
     assert selectors.node_exists("dataset:mlflow://prod:churn")
-    impacted = selectors.impact("dataset:mlflow://prod:churn")
+    impacted = impact.impact("dataset:mlflow://prod:churn")
     assert "dataset:s3://lake:scores" in [n["id"] for lvl in impacted["levels"] for n in lvl["nodes"]]
 
 
@@ -55,7 +55,7 @@ def test_dataset_later_declared_model_becomes_the_model_node():
     assert [(n.pk, n.kind, n.key) for n in nodes] == [
         (before.pk, NodeKind.MODEL, "model:mlflow://prod:churn")
     ]
-    graph = {n["id"]: n for n in selectors.lineage_graph("model:mlflow://prod:churn", depth=5)["graph"]}
+    graph = {n["id"]: n for n in marquez.lineage_graph("model:mlflow://prod:churn", depth=5)["graph"]}
     model = graph["model:mlflow://prod:churn"]
     assert [e["destination"] for e in model["outEdges"]] == ["job:pipelines:score"]
     assert [e["origin"] for e in model["inEdges"]] == ["job:pipelines:train"]
@@ -70,9 +70,7 @@ def test_clearance_upstream_sees_through_the_model():
     )
     emit("score", [ds("mlflow://qa", "readmission")], [ds("s3://qa", "scores/readmission")])
 
-    up = selectors.upstream_datasets(
-        ["dataset:s3://qa:scores/readmission", "dataset:mlflow://qa:readmission"]
-    )
+    up = walks.upstream_datasets(["dataset:s3://qa:scores/readmission", "dataset:mlflow://qa:readmission"])
     assert set(up["dataset:s3://qa:scores/readmission"]) == {
         "dataset:postgres://wh:5432:clinical.diabetes",
         "dataset:s3://lake:features",
@@ -169,7 +167,7 @@ def test_large_event_registers_every_dataset_once(outsider):
     emit("bulk", [ds("s3://bulk", "t0")], outputs, actor=outsider)
     assert Dataset.objects.filter(namespace="s3://bulk").count() == 400
     assert Node.objects.filter(namespace="s3://bulk", dataset_id__isnull=False).count() == 400
-    graph = selectors.lineage_graph("job:pipelines:bulk", depth=1)["graph"]
+    graph = marquez.lineage_graph("job:pipelines:bulk", depth=1)["graph"]
     assert len(graph) == 401
 
 
@@ -188,7 +186,7 @@ def test_steady_state_run_costs_few_statements(django_assert_max_num_queries):
     with django_assert_max_num_queries(17):
         emit("job", inputs, outputs, event_type="START", run_id=run_id, event_time="2026-01-11T10:00:00Z")
         emit("job", inputs, outputs, event_type="COMPLETE", run_id=run_id, event_time="2026-01-11T10:05:00Z")
-    graph = {n["id"]: n for n in selectors.lineage_graph("job:pipelines:job", depth=1)["graph"]}
+    graph = {n["id"]: n for n in marquez.lineage_graph("job:pipelines:job", depth=1)["graph"]}
     assert graph["job:pipelines:job"]["data"]["latestRun"]["id"] == run_id
     assert graph["job:pipelines:job"]["data"]["latestRun"]["state"] == "COMPLETED"
     assert len(graph) == 5
@@ -218,9 +216,9 @@ def test_rebuild_merges_a_dataset_and_a_model_node_of_one_name():
     Node.objects.create(
         kind=NodeKind.DATASET, key="dataset:mlflow://prod:churn", namespace="mlflow://prod", name="churn"
     )
-    services.rebuild_graph()
+    fold.rebuild_graph()
     [node] = Node.objects.filter(namespace="mlflow://prod", name="churn")
     assert node.kind == NodeKind.MODEL
-    assert selectors.upstream_datasets(["dataset:s3://lake:scores"])["dataset:s3://lake:scores"] == [
+    assert walks.upstream_datasets(["dataset:s3://lake:scores"])["dataset:s3://lake:scores"] == [
         "dataset:s3://lake:features"
     ]

@@ -4,8 +4,8 @@ import pytest
 from django.urls import reverse
 
 from catalog import services as catalog_services
-from lineage import services
-from lineage.templatetags.lineage_layout import layout_graph
+from lineage import ingest
+from lineage.layout import layout_graph
 from lineage.tests.events import ds, run_event
 
 pytestmark = pytest.mark.django_db
@@ -16,7 +16,7 @@ def pipeline(owner):
     catalog_services.create_dataset(
         actor=owner, namespace="s3://lake", name="raw/patients", sensitivity="restricted"
     )
-    services.ingest_event(
+    ingest.ingest_event(
         body=run_event(
             "clean",
             inputs=[ds("s3://lake", "raw/patients"), ds("s3://lake", "raw/visits")],
@@ -24,7 +24,7 @@ def pipeline(owner):
         ),
         actor=owner,
     )
-    services.ingest_event(
+    ingest.ingest_event(
         body=run_event(
             "features", inputs=[ds("s3://lake", "clean/visits")], outputs=[ds("s3://lake", "features/visits")]
         ),
@@ -110,7 +110,7 @@ def test_default_depth_reaches_a_restricted_source_many_hops_up(web, outsider, o
         actor=owner, namespace="s3://lake", name="raw/d0", sensitivity="restricted"
     )
     for i in range(1, 6):
-        services.ingest_event(
+        ingest.ingest_event(
             body=run_event(
                 f"step{i}", inputs=[ds("s3://lake", f"raw/d{i - 1}")], outputs=[ds("s3://lake", f"raw/d{i}")]
             ),

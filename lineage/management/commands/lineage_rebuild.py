@@ -2,12 +2,12 @@
 
 from django.core.management.base import BaseCommand
 
-from lineage import services
+from lineage import fold
 
 
 class Command(BaseCommand):
     help = "Rebuild jobs, runs, edges and column lineage from the stored OpenLineage events."
 
     def handle(self, *args, **options):
-        count = services.rebuild_graph()
+        count = fold.rebuild_graph()
         self.stdout.write(self.style.SUCCESS(f"Replayed {count} events."))
