@@ -86,7 +86,7 @@ def setup(database_url: str) -> tuple[str, int]:
     call_command("migrate", verbosity=0)
     user, _ = get_user_model().objects.get_or_create(username="bench_ingest")
     token, _ = Token.objects.get_or_create(user=user)
-    from lineage import services
+    from lineage import ingest as services
     from lineage.models import LineageEvent
 
     # Warm up as a pipeline that already ran: every table and job known to the catalog and graph.
@@ -504,7 +504,7 @@ def bulk(database_url: str, n: int) -> None:
     from django.test.utils import override_settings
 
     from catalog.models import Dataset
-    from lineage import services
+    from lineage import ingest as services
 
     tag = uuid.uuid4().hex[:8]
     rng = random.Random(1)

@@ -71,7 +71,7 @@ from rest_framework.authtoken.models import Token  # noqa: E402
 from catalog import selectors as catalog_selectors  # noqa: E402
 from catalog import services as catalog_services  # noqa: E402
 from catalog.models import Dataset  # noqa: E402
-from lineage import services as lineage_services  # noqa: E402
+from lineage import ingest as lineage_services  # noqa: E402
 from lineage.tests.events import ds, run_event  # noqa: E402
 
 WIDE = ("s3://ui-bench", "wide/table_200_columns")

@@ -118,7 +118,7 @@ def test_curate_request_approve_clear(browser_as, live_worker, steward, outsider
 
 
 def test_lineage_graph_draws_and_navigates(browser_as, live_worker, owner, outsider, shot):
-    from lineage import services as lineage_services
+    from lineage import ingest as lineage_services
     from lineage.tests.events import ds, run_event
 
     catalog_services.create_dataset(
@@ -157,7 +157,7 @@ def test_lineage_graph_draws_and_navigates(browser_as, live_worker, owner, outsi
 def test_lineage_default_reaches_a_restricted_source_and_fits_readably(browser_as, owner, outsider, shot):
     """QA F12.2: a dataset 4 hops from a restricted source, page opened without a depth: the source
     is marked, the whole chain (first and last nodes included) is in view, the labels readable."""
-    from lineage import services as lineage_services
+    from lineage import ingest as lineage_services
     from lineage.tests.events import ds, run_event
 
     catalog_services.create_dataset(

@@ -8,7 +8,7 @@ import pytest
 from django.core.cache import cache
 from django.db import transaction
 
-from lineage import services
+from lineage import fold as services
 from lineage.models import EventState, LineageEvent, Node, Run
 from lineage.tests.events import ds, run_event
 
