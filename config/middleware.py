@@ -3,6 +3,8 @@
 from django.core.exceptions import TooManyFieldsSent
 from django.http import JsonResponse
 
+from config.errors import database_unavailable_response, is_database_unavailable
+
 
 class ApiQueryLimitMiddleware:
     """A query string with more parameters than DATA_UPLOAD_MAX_NUMBER_FIELDS under /api/ gets the
@@ -26,3 +28,18 @@ class ApiQueryLimitMiddleware:
                     status=400,
                 )
         return self.get_response(request)
+
+
+class DatabaseUnavailableMiddleware:
+    """An unreachable or saturated database answers 503 with Retry-After instead of a 500."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_exception(self, request, exception):
+        if is_database_unavailable(exception):
+            return database_unavailable_response(request)
+        return None

@@ -24,3 +24,5 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["TEST"] = {
         "NAME": os.path.join(tempfile.gettempdir(), f"gouvernail-test-{os.getpid()}.sqlite3")
     }
+# No write limit in the suite (many tests write quickly as one user); config/tests of throttling set it.
+API_WRITE_RATE = None
