@@ -231,6 +231,8 @@ else:
     }
 CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default=None)
 CELERY_TASK_IGNORE_RESULT = True
+# The queue tasks go to when no route names one (a test's worker listens on a queue of its own).
+CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery")
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
@@ -325,6 +327,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     # Several models have a "status" with different choices: name each set so that none collides.
     "ENUM_NAME_OVERRIDES": {"AccessRequestStatusEnum": "governance.models.RequestStatus"},
+    # drf-spectacular's own enum hook first, then the refusals every operation shares.
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "config.openapi.add_shared_error_responses",
+    ],
 }
 
 # Writes per user through the API, as DRF's rate ("600/min"); empty turns the limit off.
