@@ -191,6 +191,9 @@ FILE_UPLOAD_TEMP_DIR = env.str("FILE_UPLOAD_TEMP_DIR", default=None)
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=10 * 1024 * 1024)
 # The largest dataset version file accepted, in bytes (uploads and registered paths alike).
 GOUVERNAIL_MAX_VERSION_BYTES = env.int("GOUVERNAIL_MAX_VERSION_BYTES", default=5 * 1024**3)
+# The most columns one dataset may have (uploads, registered files, OpenLineage schema facets): a
+# wider one is refused with a 400 that says so.
+GOUVERNAIL_MAX_COLUMNS = env.int("GOUVERNAIL_MAX_COLUMNS", default=5000)
 # Folders that versions may be registered from by path (JSON {"uri": "file:///..."}).
 DATA_ROOTS = [Path(p).resolve() for p in env.list("DATA_ROOTS", default=[str(VAR_DIR / "data")])]
 
