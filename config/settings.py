@@ -297,6 +297,16 @@ if LINEAGE_FOLD_SWEEP_SECONDS > 0:
 # clearance_cache.py): only with a cache every process shares (Redis), so that a change made by a
 # worker or another web process invalidates them everywhere. 0 turns the cache off.
 CLEARANCE_CACHE_SECONDS = env.int("CLEARANCE_CACHE_SECONDS", default=300 if REDIS_URL else 0)
+# The audit chain's anchor outside the database (governance/audit_anchor.py, docs/operations.md):
+# where its signed head is appended, under which key, and how often beat writes it (0: never).
+AUDIT_ANCHOR_PATH = env.str("AUDIT_ANCHOR_PATH", default=str(VAR_DIR / "audit-anchors.jsonl"))
+AUDIT_ANCHOR_KEY = env.str("AUDIT_ANCHOR_KEY", default="")
+AUDIT_ANCHOR_SECONDS = env.int("AUDIT_ANCHOR_SECONDS", default=300)
+if AUDIT_ANCHOR_SECONDS > 0:
+    CELERY_BEAT_SCHEDULE["governance-audit-anchor"] = {
+        "task": "governance.tasks.write_audit_anchor",
+        "schedule": AUDIT_ANCHOR_SECONDS,
+    }
 # Access-request events are POSTed here, signed with HMAC-SHA256 of the body (both needed to send).
 GOVERNANCE_WEBHOOK_URL = env.str("GOVERNANCE_WEBHOOK_URL", default="")
 GOVERNANCE_WEBHOOK_SECRET = env.str("GOVERNANCE_WEBHOOK_SECRET", default="")
