@@ -14,3 +14,34 @@ class Conflict(Exception):
     def __init__(self, message: str, errors: dict[str, list[str]] | None = None) -> None:
         super().__init__(message)
         self.errors = errors or {}
+
+
+# The database could not be reached, refused a new connection ("too many clients"), or no pooled
+# connection came free in time: the request may well succeed a moment later, so it is a 503 with
+# Retry-After, never a 500. Raised as django.db.OperationalError / InterfaceError; answered by
+# config.rest.exception_handler (API views) and config.middleware.DatabaseUnavailableMiddleware
+# (everything else).
+DATABASE_UNAVAILABLE = "The database is unavailable or saturated right now; try again shortly."
+
+
+def is_database_unavailable(exc: BaseException) -> bool:
+    from django.db import InterfaceError, OperationalError
+
+    return isinstance(exc, OperationalError | InterfaceError)
+
+
+def database_unavailable_response(request):
+    """503 with Retry-After: the API's JSON error shape under /api/, a short page elsewhere."""
+    from django.conf import settings
+    from django.http import HttpResponse, JsonResponse
+
+    retry = str(settings.DATABASE_RETRY_AFTER_SECONDS)
+    if request.path.startswith("/api/"):
+        response = JsonResponse({"detail": DATABASE_UNAVAILABLE, "errors": {}}, status=503)
+    else:
+        response = HttpResponse(
+            f"<!doctype html><title>Unavailable</title><h1>Unavailable</h1><p>{DATABASE_UNAVAILABLE}</p>",
+            status=503,
+        )
+    response["Retry-After"] = retry
+    return response

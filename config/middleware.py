@@ -3,12 +3,13 @@
 from django.core.exceptions import TooManyFieldsSent
 from django.http import JsonResponse
 
+from config.errors import database_unavailable_response, is_database_unavailable
+
 
 class ApiQueryLimitMiddleware:
-    """A query string with more parameters than DATA_UPLOAD_MAX_NUMBER_FIELDS under /api/ gets the
-    API's 400 error shape. Django refuses to parse it while DRF is still choosing a renderer, so the
-    refusal otherwise escapes as an HTML page (a 500 with DEBUG on) instead of a JSON error that a
-    client can read (e.g. a clearance question for many datasets in the repeated form)."""
+    """Query strings under /api/ that no endpoint could use get the API's 400 error shape: one with
+    more parameters than DATA_UPLOAD_MAX_NUMBER_FIELDS (Django refuses to parse it while DRF is
+    still choosing a renderer, so the refusal would escape as an HTML page), and one holding a NUL."""
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -16,7 +17,7 @@ class ApiQueryLimitMiddleware:
     def __call__(self, request):
         if request.path.startswith("/api/"):
             try:
-                request.GET  # noqa: B018 -- parse now, where the refusal can be answered
+                params = request.GET
             except TooManyFieldsSent as exc:
                 return JsonResponse(
                     {
@@ -25,4 +26,31 @@ class ApiQueryLimitMiddleware:
                     },
                     status=400,
                 )
+            # A NUL cannot be stored nor compared in PostgreSQL: refuse it here, named, for every
+            # endpoint, rather than let one filter reach the database with it.
+            for key, values in params.lists():
+                if "\x00" in key or any("\x00" in v for v in values):
+                    name = key.replace("\x00", "\\u0000")
+                    return JsonResponse(
+                        {
+                            "detail": f"Query parameter {name!r} holds a NUL character (%00).",
+                            "errors": {name: ["NUL characters are not allowed."]},
+                        },
+                        status=400,
+                    )
         return self.get_response(request)
+
+
+class DatabaseUnavailableMiddleware:
+    """An unreachable or saturated database answers 503 with Retry-After instead of a 500."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_exception(self, request, exception):
+        if is_database_unavailable(exception):
+            return database_unavailable_response(request)
+        return None

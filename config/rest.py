@@ -15,7 +15,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from config.errors import Conflict, NotAllowed
+from config.errors import Conflict, NotAllowed, database_unavailable_response, is_database_unavailable
 
 
 class Pagination(PageNumberPagination):
@@ -61,6 +61,8 @@ def _summary(errors: dict[str, list[str]], fallback: str) -> str:
 
 def exception_handler(exc: Exception, context: dict) -> Response | None:
     """Turn every refusal into the API.md error shape; domain errors from services map to 4xx."""
+    if is_database_unavailable(exc):
+        return database_unavailable_response(context["request"])
     if isinstance(exc, DjangoValidationError):
         if hasattr(exc, "error_dict"):
             exc = exceptions.ValidationError(exc.message_dict)

@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_htmx",
+    "axes",
     "catalog",
     "profiling",
     "lineage",
@@ -53,6 +54,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "config.middleware.DatabaseUnavailableMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -63,7 +66,28 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "lineage.middleware.LineagePendingHeaderMiddleware",
+    # Last, as django-axes asks: it answers a locked-out login attempt.
+    "axes.middleware.AxesMiddleware",
 ]
+
+# Content-Security-Policy (django-csp): scripts and styles from this site only, no inline script
+# (the pages use static/gouvernail/*.js and htmx, with no hx-on attributes or onclick handlers);
+# inline style attributes stay allowed (bars and swatches are sized in the templates). Swagger UI
+# is served by drf-spectacular's split view, whose start-up script is a file, not inline.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
@@ -99,8 +123,23 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         }
     )
 else:
-    DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
-    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    # A bounded pool per process (Django 5.2 + psycopg_pool): however many threads the web server
+    # runs, one process never holds more than DB_POOL_MAX_SIZE connections, so threads wait for a
+    # free one (DB_POOL_TIMEOUT seconds, then 503 with Retry-After) instead of PostgreSQL refusing
+    # new clients. DB_POOL_MAX_SIZE=0 turns the pool off (persistent connections, CONN_MAX_AGE).
+    DB_POOL_MAX_SIZE = env.int("DB_POOL_MAX_SIZE", default=8)
+    if DB_POOL_MAX_SIZE > 0:
+        DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+            "min_size": min(env.int("DB_POOL_MIN_SIZE", default=1), DB_POOL_MAX_SIZE),
+            "max_size": DB_POOL_MAX_SIZE,
+            "timeout": env.float("DB_POOL_TIMEOUT", default=10.0),
+        }
+        DATABASES["default"]["CONN_MAX_AGE"] = 0  # the pool keeps the connections
+    else:
+        DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
+        DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# Seconds a client is told to wait (Retry-After) when the database is unavailable or saturated.
+DATABASE_RETRY_AFTER_SECONDS = env.int("DATABASE_RETRY_AFTER_SECONDS", default=5)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -109,6 +148,18 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+AUTHENTICATION_BACKENDS = [
+    # django-axes first: it refuses a login for a username + address locked out after failures.
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Failed logins: after AXES_FAILURE_LIMIT failures for one username from one address, that pair is
+# locked out for AXES_COOLOFF_HOURS (a 429 page); a successful login resets the count.
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = env.float("AXES_COOLOFF_HOURS", default=0.25)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_IPWARE_PROXY_COUNT = env.int("AXES_PROXY_COUNT", default=0)
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
@@ -140,6 +191,9 @@ FILE_UPLOAD_TEMP_DIR = env.str("FILE_UPLOAD_TEMP_DIR", default=None)
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=10 * 1024 * 1024)
 # The largest dataset version file accepted, in bytes (uploads and registered paths alike).
 GOUVERNAIL_MAX_VERSION_BYTES = env.int("GOUVERNAIL_MAX_VERSION_BYTES", default=5 * 1024**3)
+# The most columns one dataset may have (uploads, registered files, OpenLineage schema facets): a
+# wider one is refused with a 400 that says so.
+GOUVERNAIL_MAX_COLUMNS = env.int("GOUVERNAIL_MAX_COLUMNS", default=5000)
 # Folders that versions may be registered from by path (JSON {"uri": "file:///..."}).
 DATA_ROOTS = [Path(p).resolve() for p in env.list("DATA_ROOTS", default=[str(VAR_DIR / "data")])]
 
@@ -180,6 +234,8 @@ else:
     }
 CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default=None)
 CELERY_TASK_IGNORE_RESULT = True
+# The queue tasks go to when no route names one (a test's worker listens on a queue of its own).
+CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery")
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
@@ -241,6 +297,16 @@ if LINEAGE_FOLD_SWEEP_SECONDS > 0:
 # clearance_cache.py): only with a cache every process shares (Redis), so that a change made by a
 # worker or another web process invalidates them everywhere. 0 turns the cache off.
 CLEARANCE_CACHE_SECONDS = env.int("CLEARANCE_CACHE_SECONDS", default=300 if REDIS_URL else 0)
+# The audit chain's anchor outside the database (governance/audit_anchor.py, docs/operations.md):
+# where its signed head is appended, under which key, and how often beat writes it (0: never).
+AUDIT_ANCHOR_PATH = env.str("AUDIT_ANCHOR_PATH", default=str(VAR_DIR / "audit-anchors.jsonl"))
+AUDIT_ANCHOR_KEY = env.str("AUDIT_ANCHOR_KEY", default="")
+AUDIT_ANCHOR_SECONDS = env.int("AUDIT_ANCHOR_SECONDS", default=300)
+if AUDIT_ANCHOR_SECONDS > 0:
+    CELERY_BEAT_SCHEDULE["governance-audit-anchor"] = {
+        "task": "governance.tasks.write_audit_anchor",
+        "schedule": AUDIT_ANCHOR_SECONDS,
+    }
 # Access-request events are POSTed here, signed with HMAC-SHA256 of the body (both needed to send).
 GOVERNANCE_WEBHOOK_URL = env.str("GOVERNANCE_WEBHOOK_URL", default="")
 GOVERNANCE_WEBHOOK_SECRET = env.str("GOVERNANCE_WEBHOOK_SECRET", default="")
@@ -252,11 +318,19 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PAGINATION_CLASS": "config.rest.Pagination",
+    "DEFAULT_PARSER_CLASSES": [
+        "config.parsers.StrictJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "config.rest.exception_handler",
     "DEFAULT_VERSIONING_CLASS": None,
+    # Writes (POST, PUT, PATCH, DELETE) per user or, unauthenticated, per address: API_WRITE_RATE
+    # (config/throttles.py). OpenLineage events have their own direct path and limits.
+    "DEFAULT_THROTTLE_CLASSES": ["config.throttles.WriteRateThrottle"],
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
 SPECTACULAR_SETTINGS = {
@@ -271,7 +345,15 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     # Several models have a "status" with different choices: name each set so that none collides.
     "ENUM_NAME_OVERRIDES": {"AccessRequestStatusEnum": "governance.models.RequestStatus"},
+    # drf-spectacular's own enum hook first, then the refusals every operation shares.
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "config.openapi.add_shared_error_responses",
+    ],
 }
+
+# Writes per user through the API, as DRF's rate ("600/min"); empty turns the limit off.
+API_WRITE_RATE = env.str("API_WRITE_RATE", default="600/min") or None
 
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="gouvernail@localhost")

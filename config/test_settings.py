@@ -24,3 +24,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["TEST"] = {
         "NAME": os.path.join(tempfile.gettempdir(), f"gouvernail-test-{os.getpid()}.sqlite3")
     }
+# No write limit in the suite (many tests write quickly as one user); config/tests of throttling set it.
+API_WRITE_RATE = None
+AUDIT_ANCHOR_PATH = os.path.join(tempfile.mkdtemp(prefix="gouvernail-test-anchor-"), "audit-anchors.jsonl")
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # The flush between transactional tests truncates the audit tables (migration 0004's guard).
+    DATABASES["default"].setdefault("OPTIONS", {})["options"] = "-c gouvernail.allow_audit_truncate=on"

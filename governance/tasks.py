@@ -70,3 +70,12 @@ def send_email(subject: str, body: str, to: list[str]) -> int:
     from django.core.mail import send_mail
 
     return send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, to)
+
+
+@shared_task(ignore_result=True)
+def write_audit_anchor() -> int | None:
+    """Beat: append the audit chain's signed head outside the database (governance/audit_anchor.py)."""
+    from governance import audit_anchor
+
+    anchor = audit_anchor.write_anchor()
+    return anchor.seq if anchor else None

@@ -2,10 +2,11 @@
 
 openlineage-python ships attrs classes but not the JSON schema, so the core of
 https://openlineage.io/spec/2-0-2/OpenLineage.json is restated here (same ``$defs``, same
-``required`` lists, same eventType enum). Two deliberate leniencies, both as Marquez does:
+``required`` lists, same eventType enum). Three deliberate leniencies, all as Marquez does:
 
 * facets are not required to carry ``_producer`` / ``_schemaURL`` (hand-written events often omit
   them; an unknown facet is kept as is);
+* a run event may leave out ``schemaURL`` (Marquez reads a body without one as a run event);
 * an ``eventTime`` without a zone is read as UTC (``datetime.now().isoformat()`` is common in
   pipelines), but it must be ISO-8601 with a time part.
 
@@ -18,6 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import jsonschema
+from django.conf import settings
 from django.core.exceptions import ValidationError
 
 from lineage.models import EventKind
@@ -43,7 +45,9 @@ SCHEMA: dict[str, Any] = {
                 "producer": {"type": "string"},
                 "schemaURL": {"type": "string"},
             },
-            "required": ["eventTime", "producer", "schemaURL"],
+            # schemaURL is optional on run events, as Marquez takes them (older clients and some
+            # integrations leave it out); dataset and job events need it to say what they are.
+            "required": ["eventTime", "producer"],
         },
         "Run": {
             "type": "object",
@@ -90,7 +94,7 @@ SCHEMA: dict[str, Any] = {
                 {
                     "type": "object",
                     "properties": {"dataset": {"$ref": "#/$defs/Dataset"}},
-                    "required": ["dataset"],
+                    "required": ["dataset", "schemaURL"],
                 },
             ]
         },
@@ -104,7 +108,7 @@ SCHEMA: dict[str, Any] = {
                         "inputs": {"type": "array", "items": {"$ref": "#/$defs/InputDataset"}},
                         "outputs": {"type": "array", "items": {"$ref": "#/$defs/OutputDataset"}},
                     },
-                    "required": ["job"],
+                    "required": ["job", "schemaURL"],
                 },
             ]
         },
@@ -200,6 +204,42 @@ def _check_ident(errors: dict[str, list[str]], path: str, value: Any) -> None:
         errors.setdefault(path, []).append("Control characters (newlines, tabs, NUL...) are not allowed.")
 
 
+def _check_schema_facet(errors: dict[str, list[str]], path: str, item: dict) -> None:
+    """A dataset's ``schema`` facet, as Marquez's SchemaDatasetFacet takes it: ``fields`` a list of
+    objects, each with a string ``name`` (``type`` and ``description`` strings when given, nested
+    ``fields`` likewise), and at most GOUVERNAIL_MAX_COLUMNS fields in all (a wider schema would
+    become a wider dataset than the catalog takes)."""
+    facets = item.get("facets")
+    schema = facets.get("schema") if isinstance(facets, dict) else None
+    if schema is None:
+        return
+    path = f"{path}.facets.schema.fields"
+    limit = settings.GOUVERNAIL_MAX_COLUMNS
+    stack: list[tuple[str, Any]] = [(path, schema.get("fields", []))]
+    seen = 0
+    while stack:
+        where, fields = stack.pop()
+        if not isinstance(fields, list):
+            errors.setdefault(where, []).append("Must be a list of fields.")
+            return
+        seen += len(fields)
+        if seen > limit:
+            errors.setdefault(path, []).append(
+                f"At most {limit} fields in a schema facet (GOUVERNAIL_MAX_COLUMNS); this one has more."
+            )
+            return
+        for i, field in enumerate(fields):
+            if not isinstance(field, dict) or not isinstance(field.get("name"), str) or not field["name"]:
+                errors.setdefault(f"{where}[{i}].name", []).append("A field needs a name (a string).")
+                return
+            for key in ("type", "description"):
+                if field.get(key) is not None and not isinstance(field[key], str):
+                    errors.setdefault(f"{where}[{i}].{key}", []).append("Must be a string.")
+                    return
+            if "fields" in field:
+                stack.append((f"{where}[{i}].fields", field["fields"]))
+
+
 def _facets_ok(value: Any) -> bool:
     return isinstance(value, dict) and all(isinstance(v, dict) for v in value.values())
 
@@ -220,7 +260,9 @@ def conforms(body: dict, kind: str) -> bool:
     Python: ~50 times faster than jsonschema, and valid events are the hot path of ingestion). False
     when anything is off: the caller then asks jsonschema, whose errors name the fields.
     A test compares the two on thousands of mutated events."""
-    if not all(isinstance(body.get(k), str) for k in ("eventTime", "producer", "schemaURL")):
+    if not all(isinstance(body.get(k), str) for k in ("eventTime", "producer")):
+        return False
+    if not isinstance(body.get("schemaURL", ""), str) or (kind != EventKind.RUN and "schemaURL" not in body):
         return False
     if kind == EventKind.DATASET:
         return _named_ok(body.get("dataset"))
@@ -270,6 +312,7 @@ def validate_event(body: Any, *, max_datasets: int) -> str:
     if kind == EventKind.DATASET:
         _check_ident(errors, "dataset.namespace", body["dataset"]["namespace"])
         _check_ident(errors, "dataset.name", body["dataset"]["name"])
+        _check_schema_facet(errors, "dataset", body["dataset"])
     else:
         _check_ident(errors, "job.namespace", body["job"]["namespace"])
         _check_ident(errors, "job.name", body["job"]["name"])
@@ -284,6 +327,7 @@ def validate_event(body: Any, *, max_datasets: int) -> str:
             for i, ds in enumerate(items):
                 _check_ident(errors, f"{side}[{i}].namespace", ds["namespace"])
                 _check_ident(errors, f"{side}[{i}].name", ds["name"])
+                _check_schema_facet(errors, f"{side}[{i}]", ds)
                 if len(errors) >= 20:
                     break
     if errors:

@@ -105,3 +105,9 @@ def add_version(data_root, owner, django_capture_on_commit_callbacks):
         return version
 
     return add
+
+
+@pytest.fixture(autouse=True)
+def _audit_anchor_per_test(settings, tmp_path):
+    """Each test anchors the audit chain in a file of its own (governance/audit_anchor.py)."""
+    settings.AUDIT_ANCHOR_PATH = str(tmp_path / "audit-anchors.jsonl")

@@ -85,6 +85,35 @@
     if (next) { next.focus(); }
   });
 
+  /* The deferred facet sidebar (data-deferred-facets) says it is busy while its counts load, and
+   * stops saying so when the request fails. Event listeners here rather than hx-on attributes:
+   * those are compiled with new Function, which the Content-Security-Policy forbids. */
+  function deferredFacets(event) {
+    var elt = event.detail && event.detail.elt;
+    return elt && elt.matches && elt.matches("[data-deferred-facets]") ? elt : null;
+  }
+  function facetsBusy(elt, busy) {
+    var wait = elt.querySelector(".facets-wait");
+    if (busy) { elt.setAttribute("aria-busy", "true"); } else { elt.removeAttribute("aria-busy"); }
+    if (wait) { wait.hidden = !busy; }
+  }
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    var elt = deferredFacets(event);
+    if (elt) { facetsBusy(elt, true); }
+  });
+  ["htmx:responseError", "htmx:sendError"].forEach(function (name) {
+    document.addEventListener(name, function (event) {
+      var elt = deferredFacets(event);
+      if (elt) { facetsBusy(elt, false); }
+    });
+  });
+
+  /* Buttons marked data-print print the page (no inline onclick: the CSP forbids inline script). */
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest && event.target.closest("[data-print]");
+    if (button) { window.print(); }
+  });
+
   document.addEventListener("DOMContentLoaded", function () {
     var form = document.getElementById("upload-form");
     if (form && window.FormData && window.XMLHttpRequest) { enhanceUpload(form); }

@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from governance import audit
+from governance import audit, audit_anchor
 from governance.models import AuditRecord
 
 
@@ -25,5 +25,19 @@ class Command(BaseCommand):
             raise CommandError(
                 f"Audit chain broken at record seq={first.seq} (id {first.record_id}): {first.reason}"
             )
+        try:
+            anchor = audit_anchor.latest_anchor()
+        except audit_anchor.AnchorError as exc:
+            raise CommandError(f"Audit anchor cannot be trusted: {exc}") from None
         count = AuditRecord.objects.count()
-        self.stdout.write(self.style.SUCCESS(f"Audit chain intact: {count} record(s) verified."))
+        if anchor is None:
+            self.stderr.write(
+                f"no audit anchor at {audit_anchor.anchor_path()}: the removal of the newest records or of "
+                "the whole chain cannot be detected (run `manage.py audit_anchor`, or let beat do it)"
+            )
+        else:
+            problem = audit_anchor.check_against_anchor(anchor)
+            if problem:
+                raise CommandError(f"Audit chain does not match its anchor: {problem}")
+        anchored = f", anchored up to seq={anchor.seq} at {anchor.at}" if anchor else ", no anchor"
+        self.stdout.write(self.style.SUCCESS(f"Audit chain intact: {count} record(s) verified{anchored}."))
