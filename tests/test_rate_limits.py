@@ -56,3 +56,14 @@ def test_no_limit_when_the_rate_is_empty(api_client_for, owner, settings):
         api.post("/api/v1/datasets/", {"namespace": "rl", "name": f"n{i}"}).status_code == 201
         for i in range(8)
     )
+
+
+def test_openlineage_events_are_not_counted_as_writes(api_client_for, owner, settings):
+    from lineage.tests.events import run_event
+
+    cache.clear()
+    settings.API_WRITE_RATE = "2/min"
+    api = api_client_for(owner)
+    # The session-authenticated path goes through DRF, as the direct path does not.
+    answers = [api.post("/api/v1/lineage", run_event(f"job{i}"), format="json").status_code for i in range(4)]
+    assert answers == [201] * 4

@@ -134,6 +134,9 @@ class LineageView(APIView):
     """``POST`` one OpenLineage event; ``GET`` the lineage around a node, as Marquez answers."""
 
     renderer_classes = GRAPH_RENDERERS
+    # Pipelines post events in bursts far above API_WRITE_RATE; ingestion has limits of its own
+    # (event size, datasets per event, fields per schema facet) and a direct path without DRF.
+    throttle_classes = ()
 
     def perform_content_negotiation(self, request, force=False):
         """A POST answers JSON whatever Accept or ?format= ask for: the graph formats are for reads,
