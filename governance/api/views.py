@@ -70,10 +70,7 @@ class AccessRequestFilterSet(django_filters.FilterSet):
 class AccessRequestViewSet(
     mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, viewsets.GenericViewSet
 ):
-    """Requests to use datasets for a purpose; owners and stewards approve, reject or revoke them.
-
-    Listing and reading answer as of now: approvals past their expiry are expired first (audited and
-    notified as the periodic sweep does), so ``?status=expired`` finds them at once."""
+    """Requests to use datasets for a purpose; owners and stewards approve, reject or revoke them."""
 
     filterset_class = AccessRequestFilterSet
     lookup_value_regex = r"\d+"
@@ -95,10 +92,14 @@ class AccessRequestViewSet(
         return AccessRequestSerializer
 
     def list(self, request, *args, **kwargs):
+        """The requests the caller made or may decide, as of now: approvals past their expiry are
+        expired first (audited and notified as the periodic sweep does), so ``?status=expired`` finds
+        them at once."""
         access_requests.expire_due_access_requests()
         return super().list(request, *args, **kwargs)
 
     def retrieve(self, request, *args, **kwargs):
+        """One request with its approvals and history, as of now (expired first when overdue)."""
         access_requests.expire_due_access_requests()
         return super().retrieve(request, *args, **kwargs)
 
