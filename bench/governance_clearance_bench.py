@@ -69,7 +69,7 @@ from django.test import Client  # noqa: E402
 from rest_framework.authtoken.models import Token  # noqa: E402
 
 from catalog.models import Dataset  # noqa: E402
-from governance import services  # noqa: E402
+from governance import access_requests  # noqa: E402
 from governance.models import AccessRequest  # noqa: E402
 
 NS = "s3://bench-lake"
@@ -370,14 +370,14 @@ def main() -> None:
         .values_list("namespace", "name")
     )
     if not AccessRequest.objects.filter(requester=requester, status="approved").exists():
-        req = services.create_access_request(
+        req = access_requests.create_access_request(
             actor=requester,
             datasets=[f"dataset:{ns}:{n}" for ns, n in gated],
             purpose="training",
             justification="benchmark",
         )
-        services.approve_access_request(actor=stewards[0], request=req)
-        services.approve_access_request(actor=owner, request=req)
+        access_requests.approve_access_request(actor=stewards[0], request=req)
+        access_requests.approve_access_request(actor=owner, request=req)
     token = Token.objects.get_or_create(user=requester)[0].key
     asked = [n[0] for n in names]
     urns = [f"dataset:{NS}:{n}" for n in asked]

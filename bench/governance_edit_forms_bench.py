@@ -35,7 +35,7 @@ from rest_framework.authtoken.models import Token  # noqa: E402
 
 from catalog import services as catalog_services  # noqa: E402
 from catalog.models import Dataset  # noqa: E402
-from governance import services  # noqa: E402
+from governance import dataset_policies, registry  # noqa: E402
 from governance.models import ModelVersion  # noqa: E402
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
@@ -65,8 +65,8 @@ def setup():
         )
         upload = SimpleUploadedFile("a.csv", CSV.encode(), content_type="text/csv")
         catalog_services.add_version_from_upload(actor=owner, dataset=dataset, upload=upload)
-    services.set_dataset_policy(actor=owner, dataset=dataset, max_parity_difference=0.1)
-    mv = ModelVersion.objects.filter(model__name="edit-bench").first() or services.register_model_version(
+    dataset_policies.set_dataset_policy(actor=owner, dataset=dataset, max_parity_difference=0.1)
+    mv = ModelVersion.objects.filter(model__name="edit-bench").first() or registry.register_model_version(
         actor=owner,
         namespace="ml",
         name="edit-bench",

@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "profiling",
     "lineage",
     "governance",
+    "config",  # the project's own commands: load_demo (the demo data of all four apps)
 ]
 
 MIDDLEWARE = [

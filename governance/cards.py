@@ -6,6 +6,7 @@ JSON is the source; Markdown and HTML are renderings of it (HTML through the san
 """
 
 import re
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.utils.html import escape
@@ -13,6 +14,7 @@ from django.utils.html import escape
 from catalog.markdown import render_markdown
 from governance.clearance import upstream_of
 from governance.models import AccessRequest, ModelVersion
+from profiling.selectors import latest_profile_summary, profile_for_version
 
 SECTIONS = [
     ("model_details", "Model details"),
@@ -29,13 +31,9 @@ SECTIONS = [
 
 def _indicators(dataset, version) -> dict[str, Any] | None:
     """Quality, bias, PII and drift of the version trained on (or the latest profiled one)."""
-    try:
-        from profiling import selectors as prof
-    except ImportError:
-        return None
     if version is None:
-        return prof.latest_profile_summary(dataset)
-    profile = prof.profile_for_version(version)
+        return latest_profile_summary(dataset)
+    profile = profile_for_version(version)
     if not profile:
         return None
     bias = (profile.get("bias") or {}).get("attributes") if profile.get("bias") else None
@@ -86,77 +84,18 @@ def _approvals(mv: ModelVersion) -> dict[int, dict[str, Any]]:
 
 def build_card(mv: ModelVersion) -> dict[str, Any]:
     """The model card of one model version, as JSON-ready data."""
-    inputs = list(mv.inputs.select_related("dataset", "dataset_version"))
     clearance = mv.clearance or {}
-    by_urn = {d["urn"]: d for d in clearance.get("datasets", [])}
-    approvals = _approvals(mv)
-    urns = [i.dataset_urn for i in inputs if i.dataset_id]
-    sources = upstream_of(urns) if urns else {}
-
-    training, pii_warnings, drift_notes, quality_notes, bias_rows, factors = [], [], [], [], [], {}
-    for i in inputs:
-        ds = i.dataset
-        ind = _indicators(ds, i.dataset_version) if ds is not None else None
-        answer = by_urn.get(i.dataset_urn, {})
-        entry = {
-            "urn": i.dataset_urn,
-            "version": i.version_number,
-            "title": ds.title if ds else None,
-            "sensitivity": ds.sensitivity if ds else None,
-            "deleted": ds is None,
-            "profiled_version": ind.get("version") if ind else None,
-            "quality": ind.get("quality") if ind else None,
-            "bias": ind.get("bias") if ind else None,
-            "pii": ind.get("pii") if ind else {},
-            "drift": ind.get("drift") if ind else None,
-            "cleared_at_registration": answer.get("allowed"),
-            "clearance_reasons": answer.get("reasons", []),
-            "approval": approvals.get(answer.get("access_request")),
-            "lineage_sources": sources.get(i.dataset_urn, []),
-        }
-        training.append(entry)
-        if ds is not None and ds.sensitive_columns:
-            factors[i.dataset_urn] = list(ds.sensitive_columns)
-        for col, kinds in (entry["pii"] or {}).items():
-            pii_warnings.append(f"{i.dataset_urn}: column {col} holds {', '.join(kinds)}")
-        if entry["drift"] and entry["drift"].get("drifted_columns"):
-            drift_notes.append(
-                f"{i.dataset_urn}: drift against the previous version in {', '.join(entry['drift']['drifted_columns'])}"
-            )
-        if entry["quality"] and not entry["quality"].get("success"):
-            quality_notes.append(
-                f"{i.dataset_urn}: the quality suite failed (score {entry['quality'].get('score')})"
-            )
-        for attr, figs in (entry["bias"] or {}).items():
-            bias_rows.append({"dataset": i.dataset_urn, "attribute": attr, **figs})
-
-    model = mv.model
-    caveats_auto = []
-    if not mv.cleared:
-        blocked = [
-            d["urn"]
-            + (f" (derived from {', '.join(d['upstream_blockers'])})" if d.get("upstream_blockers") else "")
-            for d in clearance.get("datasets", [])
-            if not d.get("allowed")
-        ]
-        caveats_auto.append(
-            "Trained WITHOUT clearance: at registration "
-            f"{clearance.get('principal') or 'no principal'} was not cleared for {'; '.join(blocked) or 'its data'}."
-        )
-    caveats_auto += quality_notes + drift_notes
+    inputs = list(mv.inputs.select_related("dataset", "dataset_version"))
+    training = _training_data(mv, inputs)
+    notes = _Notes.of(training)
+    factors = {
+        i.dataset_urn: list(i.dataset.sensitive_columns)
+        for i in inputs
+        if i.dataset is not None and i.dataset.sensitive_columns
+    }
     return {
         "id": mv.pk,
-        "model_details": {
-            "namespace": model.namespace,
-            "name": model.name,
-            "version": mv.version,
-            "owner": model.owner.get_username() if model.owner_id else None,
-            "registered_by": mv.registered_by.get_username() if mv.registered_by_id else None,
-            "registered_at": mv.created_at.isoformat(),
-            "registered_via": mv.via,
-            "run_id": mv.run_id or None,
-            "lineage_node": mv.lineage_node or None,
-        },
+        "model_details": _model_details(mv),
         "intended_use": {"text": mv.intended_use, "html": render_markdown(mv.intended_use)},
         "factors": {
             "sensitive_columns": factors,
@@ -175,7 +114,7 @@ def build_card(mv: ModelVersion) -> dict[str, Any]:
         },
         "training_data": training,
         "quantitative_analyses": {
-            "bias": bias_rows,
+            "bias": notes.bias_rows,
             "quality": [
                 {"dataset": t["urn"], **(t["quality"] or {"success": None, "score": None})} for t in training
             ],
@@ -183,11 +122,108 @@ def build_card(mv: ModelVersion) -> dict[str, Any]:
         "ethical_considerations": {
             "cleared_at_registration": mv.cleared,
             "clearance": clearance,
-            "pii_warnings": pii_warnings,
+            "pii_warnings": notes.pii_warnings,
             "sensitivities": {t["urn"]: t["sensitivity"] for t in training},
         },
-        "caveats": {"text": mv.caveats, "html": render_markdown(mv.caveats), "automatic": caveats_auto},
+        "caveats": {
+            "text": mv.caveats,
+            "html": render_markdown(mv.caveats),
+            "automatic": _uncleared_caveat(mv) + notes.quality + notes.drift,
+        },
     }
+
+
+def _model_details(mv: ModelVersion) -> dict[str, Any]:
+    model = mv.model
+    return {
+        "namespace": model.namespace,
+        "name": model.name,
+        "version": mv.version,
+        "owner": model.owner.get_username() if model.owner_id else None,
+        "registered_by": mv.registered_by.get_username() if mv.registered_by_id else None,
+        "registered_at": mv.created_at.isoformat(),
+        "registered_via": mv.via,
+        "run_id": mv.run_id or None,
+        "lineage_node": mv.lineage_node or None,
+    }
+
+
+def _training_data(mv: ModelVersion, inputs: list) -> list[dict[str, Any]]:
+    """One entry per training input: the dataset then, its indicators, its clearance and sources."""
+    by_urn = {d["urn"]: d for d in (mv.clearance or {}).get("datasets", [])}
+    approvals = _approvals(mv)
+    urns = [i.dataset_urn for i in inputs if i.dataset_id]
+    sources = upstream_of(urns) if urns else {}
+    training = []
+    for i in inputs:
+        ds = i.dataset
+        ind = _indicators(ds, i.dataset_version) if ds is not None else None
+        answer = by_urn.get(i.dataset_urn, {})
+        training.append(
+            {
+                "urn": i.dataset_urn,
+                "version": i.version_number,
+                "title": ds.title if ds else None,
+                "sensitivity": ds.sensitivity if ds else None,
+                "deleted": ds is None,
+                "profiled_version": ind.get("version") if ind else None,
+                "quality": ind.get("quality") if ind else None,
+                "bias": ind.get("bias") if ind else None,
+                "pii": ind.get("pii") if ind else {},
+                "drift": ind.get("drift") if ind else None,
+                "cleared_at_registration": answer.get("allowed"),
+                "clearance_reasons": answer.get("reasons", []),
+                "approval": approvals.get(answer.get("access_request")),
+                "lineage_sources": sources.get(i.dataset_urn, []),
+            }
+        )
+    return training
+
+
+@dataclass
+class _Notes:
+    """What the card's analyses and automatic caveats say of the training data."""
+
+    pii_warnings: list[str] = field(default_factory=list)
+    drift: list[str] = field(default_factory=list)
+    quality: list[str] = field(default_factory=list)
+    bias_rows: list[dict[str, Any]] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, training: list[dict[str, Any]]) -> "_Notes":
+        notes = cls()
+        for entry in training:
+            urn = entry["urn"]
+            for col, kinds in (entry["pii"] or {}).items():
+                notes.pii_warnings.append(f"{urn}: column {col} holds {', '.join(kinds)}")
+            if entry["drift"] and entry["drift"].get("drifted_columns"):
+                notes.drift.append(
+                    f"{urn}: drift against the previous version in {', '.join(entry['drift']['drifted_columns'])}"
+                )
+            if entry["quality"] and not entry["quality"].get("success"):
+                notes.quality.append(
+                    f"{urn}: the quality suite failed (score {entry['quality'].get('score')})"
+                )
+            for attr, figs in (entry["bias"] or {}).items():
+                notes.bias_rows.append({"dataset": urn, "attribute": attr, **figs})
+        return notes
+
+
+def _uncleared_caveat(mv: ModelVersion) -> list[str]:
+    """The caveat of a model trained without clearance (none when it was cleared)."""
+    if mv.cleared:
+        return []
+    clearance = mv.clearance or {}
+    blocked = [
+        d["urn"]
+        + (f" (derived from {', '.join(d['upstream_blockers'])})" if d.get("upstream_blockers") else "")
+        for d in clearance.get("datasets", [])
+        if not d.get("allowed")
+    ]
+    return [
+        "Trained WITHOUT clearance: at registration "
+        f"{clearance.get('principal') or 'no principal'} was not cleared for {'; '.join(blocked) or 'its data'}."
+    ]
 
 
 _MD_SPECIAL = re.compile(r"([\\`*\[\]|])|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])")
@@ -195,7 +231,7 @@ _MD_SPECIAL = re.compile(r"([\\`*\[\]|])|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])")
 
 def _md(value: Any) -> str:
     """Text from the record (names, URNs, columns, usernames) as Markdown that shows it as written:
-    no emphasis, link, code or HTML made of a model named ``clf<v2> *x* [a](b)`` (QA G10)."""
+    no emphasis, link, code or HTML made of a model named ``clf<v2> *x* [a](b)``."""
     text = str(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     return _MD_SPECIAL.sub(lambda m: "\\" + m.group(0), text)
 

@@ -11,19 +11,27 @@ A dataset is cleared when
 The whole answer costs a fixed handful of queries whatever the number of datasets: one lineage
 call for every upstream, one query for every dataset involved, one for the principal's requests,
 one for the policies, and one profile summary per dataset that has a quality or bias condition.
+
+Reads only. The lineage graph is taken as it stands: a caller that must answer on a graph holding
+every event posted before the question folds pending events first (lineage's ``catch_up``, up to
+CLEARANCE_LINEAGE_WAIT_SECONDS) and passes how many are still pending as ``lineage_behind``; then
+nothing is cleared, and the reasons say why. ``answer_json`` serves an answer kept in
+clearance_cache while nothing it rests on has changed.
 """
 
 import re
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, NamedTuple
+from typing import Any
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
+from catalog.selectors import DatasetRef, datasets_by_ids, retired_sensitivities
 from catalog.urns import candidate_splits
-from governance import policies
+from governance import clearance_cache, policies
 from governance.models import Purpose, RequestStatus
 from governance.selectors import (
     MAX_DATASETS_PER_QUERY,
@@ -32,29 +40,7 @@ from governance.selectors import (
     grant_rows,
     policy_rows,
 )
-
-
-class Policy(NamedTuple):
-    require_quality_pass: bool
-    max_parity_difference: float | None
-    max_approval_days: int | None
-
-    @property
-    def has_conditions(self) -> bool:
-        return self.require_quality_pass or self.max_parity_difference is not None
-
-
-def _retired_sensitivities(urns: list[str]) -> dict[str, str]:
-    from catalog.selectors import retired_sensitivities
-
-    return retired_sensitivities(urns)
-
-
-def _datasets_by_ids(ids: list[int]) -> dict:
-    from catalog.selectors import datasets_by_ids
-
-    return datasets_by_ids(ids)
-
+from lineage.selectors import upstream_datasets
 
 # A comma followed by the next URN's prefix; any other comma belongs to a name.
 _LIST_SEPARATOR = re.compile(r",(?=\s*dataset:)")
@@ -64,9 +50,9 @@ def parse_dataset_list(raw: str | list[str] | None) -> list[str]:
     """The ``datasets`` parameter as URNs, deduplicated, order kept.
 
     Repeated (``datasets=A&datasets=B``): each value is one URN as given, commas and all -- names
-    may hold commas (Hive partitions ``date=2024-01-01,region=eu``, QA F22). Given once: a
-    comma-separated list, split only at commas that start another ``dataset:`` URN, so a single
-    URN whose name holds a comma stays whole.
+    may hold commas (Hive partitions ``date=2024-01-01,region=eu``). Given once: a comma-separated
+    list, split only at commas that start another ``dataset:`` URN, so a single URN whose name holds
+    a comma stays whole.
     """
     if raw is None:
         raise ValidationError({"datasets": ["Give one or more dataset URNs, comma-separated or repeated."]})
@@ -90,30 +76,8 @@ def parse_dataset_list(raw: str | list[str] | None) -> list[str]:
 
 
 def upstream_of(urns: list[str]) -> dict[str, list[str]]:
-    """Lineage's answer; without the lineage app installed, nothing is upstream of anything."""
-    try:
-        from lineage.selectors import upstream_datasets
-    except ImportError:
-        return {u: [] for u in urns}
+    """For each dataset URN, the URNs of every dataset upstream of it in the lineage graph."""
     return upstream_datasets(urns)
-
-
-def lineage_current() -> int:
-    """Fold lineage events still pending (deferred ingestion) for up to CLEARANCE_LINEAGE_WAIT_SECONDS
-    → how many events posted before this call are still not in the graph (0: it is current)."""
-    try:
-        from lineage.services import catch_up
-    except ImportError:
-        return 0
-    return catch_up(seconds=settings.CLEARANCE_LINEAGE_WAIT_SECONDS)
-
-
-def latest_profile_summary(dataset) -> dict | None:
-    try:
-        from profiling.selectors import latest_profile_summary as summary
-    except ImportError:
-        return None
-    return summary(dataset)
 
 
 class _Grants:
@@ -183,24 +147,80 @@ class _Grants:
         return f"{principal_name} holds no approved access request for {purpose}"
 
 
-def evaluate(*, principal, urns: list[str], purpose: str) -> dict[str, Any]:
+@dataclass
+class _Facts:
+    """Everything an answer rests on, each read once for all the datasets asked about."""
+
+    purpose: str
+    who: str  # the principal's name in the reasons
+    found: dict[str, DatasetRef]  # the datasets asked about
+    upstream: dict[str, list[str]]  # their upstream URNs (lineage)
+    everything: dict[str, DatasetRef]  # the datasets asked about and upstream, known to the catalog
+    retired: dict[str, str]  # upstream URNs deleted from the catalog → their sensitivity then
+    policy: dict[int, policies.Policy]
+    conditional: dict[int, Any]  # datasets asked about whose policy has conditions (Dataset rows)
+    grants: _Grants
+
+
+def evaluate(*, principal, urns: list[str], purpose: str, lineage_behind: int = 0) -> dict[str, Any]:
     """The clearance answer, shaped as API.md's ``GET /api/v1/clearance``.
 
     Malformed or unknown URNs and a purpose outside the list raise ValidationError naming them.
     """
-    return evaluate_until(principal=principal, urns=urns, purpose=purpose)[0]
+    return evaluate_until(principal=principal, urns=urns, purpose=purpose, lineage_behind=lineage_behind)[0]
 
 
 def evaluate_until(
-    *, principal, urns: list[str], purpose: str, lineage_behind: int | None = None
+    *, principal, urns: list[str], purpose: str, lineage_behind: int = 0
 ) -> tuple[dict[str, Any], float | None]:
     """(the answer, when it stops holding by the clock alone: the first expiry of an approval it relies
     on, as epoch seconds, or None). Any other change invalidates it through clearance_cache.bump.
 
-    Lineage events posted before the question and not yet folded into the graph after
-    CLEARANCE_LINEAGE_WAIT_SECONDS (``lineage_behind``, counted here when not given) might add an
-    edge from restricted data: then nothing is cleared, the reasons say why, and the answer holds
-    for no time at all (it is not cached)."""
+    ``lineage_behind``: lineage events posted before the question and still not folded into the
+    graph (the caller's ``catch_up`` ran out of time). They might add an edge from restricted data:
+    then nothing is cleared, the reasons say why, and the answer holds for no time at all."""
+    _check_question(urns, purpose)
+    facts = _gather(principal, urns, purpose)
+    results = [_dataset_answer(urn, facts, lineage_behind) for urn in urns]
+    answer = {
+        "allowed": all(r["allowed"] for r in results),
+        "principal": principal.get_username() if principal is not None else None,
+        "purpose": purpose,
+        "datasets": results,
+    }
+    if lineage_behind:
+        return answer, time.time()  # holds no longer than now: not cached
+    valid_until = facts.grants.valid_until
+    return answer, valid_until.timestamp() if valid_until is not None else None
+
+
+def answer_json(
+    *, principal, urns: list[str], purpose: str, render: Callable[[dict], bytes], lineage_behind: int = 0
+) -> bytes:
+    """The clearance answer as JSON: the cached one while valid, else computed, rendered and kept.
+
+    A fold that changed the graph has moved the cache's generation, so an answer cached before it is
+    not served; while events posted before the question are still pending (``lineage_behind``), no
+    cached answer is served at all."""
+    body, generation = (
+        clearance_cache.lookup(principal.pk, purpose, urns) if not lineage_behind else (None, None)
+    )
+    if body is None:
+        answer, valid_until = evaluate_until(
+            principal=principal, urns=urns, purpose=purpose, lineage_behind=lineage_behind
+        )
+        body = render(answer)
+        clearance_cache.store(
+            principal.pk, purpose, urns, generation=generation, body=body, valid_until=valid_until
+        )
+    return body
+
+
+# ---------------------------------------------------------------------------------------------
+# The steps of an answer
+
+
+def _check_question(urns: list[str], purpose: str) -> None:
     if purpose not in Purpose.values:
         raise ValidationError({"purpose": [f"Must be one of {', '.join(Purpose.values)}."]})
     malformed = []
@@ -217,8 +237,10 @@ def evaluate_until(
                 ]
             }
         )
-    if lineage_behind is None:
-        lineage_behind = lineage_current()
+
+
+def _gather(principal, urns: list[str], purpose: str) -> _Facts:
+    """Read what the answer rests on: lineage, the catalog, policies, the principal's requests."""
     # Lineage first (it answers [] for an unknown URN), so that the datasets asked about and
     # everything upstream of them are looked up in the catalog in one query.
     upstream = upstream_of(urns)
@@ -228,142 +250,107 @@ def evaluate_until(
     if unknown:
         raise ValidationError({"datasets": [f"Unknown dataset: {', '.join(unknown)}."]})
     found = {u: everything[u] for u in urns}
-    # Upstream datasets deleted from the catalog: what they were when they left (QA G12, G18).
+    # Upstream datasets deleted from the catalog: what they were when they left.
     gone = [u for us in upstream.values() for u in us if u not in everything]
-    retired = _retired_sensitivities(gone) if gone else {}
+    retired = retired_sensitivities(gone) if gone else {}
     gated_ids = {d.pk for d in everything.values() if d.sensitivity not in policies.NEEDS_NO_APPROVAL}
     asked_ids = {d.pk for d in found.values()}
-    policy = {pk: Policy(*row) for pk, row in policy_rows(gated_ids | asked_ids).items()}
+    policy = {pk: policies.Policy(*row) for pk, row in policy_rows(gated_ids | asked_ids).items()}
     days = {pk: p.max_approval_days for pk, p in policy.items() if p.max_approval_days}
     conditional = [pk for pk in asked_ids if pk in policy and policy[pk].has_conditions]
-    models = _datasets_by_ids(conditional) if conditional else {}
     sensitivity = {d.pk: d.sensitivity for d in everything.values()}
-    grants = _Grants(principal, gated_ids, purpose, days, sensitivity)
-    who = principal.get_username() if principal is not None else "nobody"
+    return _Facts(
+        purpose=purpose,
+        who=principal.get_username() if principal is not None else "nobody",
+        found=found,
+        upstream=upstream,
+        everything=everything,
+        retired=retired,
+        policy=policy,
+        conditional=datasets_by_ids(conditional) if conditional else {},
+        grants=_Grants(principal, gated_ids, purpose, days, sensitivity),
+    )
 
-    results = []
-    for urn in urns:
-        ds = found[urn]
-        reasons: list[str] = []
-        allowed = True
-        request_id = None
-        if ds.sensitivity in policies.NEEDS_NO_APPROVAL:
-            reasons.append(f"{ds.sensitivity}: no approval needed")
-        elif ds.pk in grants.live:
-            request_id, expires_at = grants.live[ds.pk]
-            until = f" until {expires_at.isoformat()}" if expires_at else ""
-            reasons.append(f"{ds.sensitivity}: approved for {purpose} by access request #{request_id}{until}")
-        else:
-            allowed = False
-            if ds.pk in grants.other:
-                request_id = grants.other[ds.pk][0]
-            reasons.append(
-                f"{ds.sensitivity}: not cleared, {grants.why_not(ds.pk, who, purpose)} "
-                f"({policies.requirement_text(ds.sensitivity)})"
-            )
 
-        blockers = []
-        for up in upstream.get(urn, []):
-            src = everything.get(up)
-            if src is None:
-                # Lineage still holds it but the catalog no longer does (deleted). It binds as it was
-                # when deleted; not known, it blocks: closed, not open (QA G12).
-                was = retired.get(up)
-                if was in policies.NEEDS_NO_APPROVAL:
-                    continue
-                blockers.append(up)
-                reasons.append(
-                    f"derived from {up}, deleted from the catalog while {was}: it binds as it was "
-                    "(staff or its last owner may register it again)"
-                    if was
-                    else f"derived from {up}, which is not in the catalog: its sensitivity is unknown"
-                )
-                continue
-            if src.pk == ds.pk or src.sensitivity in policies.NEEDS_NO_APPROVAL:
-                continue
-            if src.pk in grants.live:
+def _dataset_answer(urn: str, facts: _Facts, lineage_behind: int) -> dict[str, Any]:
+    """One dataset's entry: its own standing, its upstream, the lineage backlog, its conditions."""
+    ds = facts.found[urn]
+    allowed, reasons, request_id = _own_standing(ds, facts)
+    blockers, why = _upstream_blockers(urn, ds, facts)
+    reasons += why
+    if blockers:
+        allowed = False
+    if lineage_behind:
+        allowed = False
+        reasons.append(_lineage_behind_reason(lineage_behind))
+    pol = facts.policy.get(ds.pk)
+    if pol is not None and pol.has_conditions:
+        ok, why = policies.conditions_hold(facts.conditional[ds.pk], pol)
+        reasons.extend(why)
+        allowed = allowed and ok
+    return {
+        "urn": urn,
+        "allowed": allowed,
+        "sensitivity": ds.sensitivity,
+        "reasons": reasons,
+        "access_request": request_id,
+        "upstream_blockers": blockers,
+    }
+
+
+def _own_standing(ds: DatasetRef, facts: _Facts) -> tuple[bool, list[str], int | None]:
+    """Whether the dataset itself is cleared → (allowed, reasons, the access request it rests on)."""
+    grants, purpose = facts.grants, facts.purpose
+    if ds.sensitivity in policies.NEEDS_NO_APPROVAL:
+        return True, [f"{ds.sensitivity}: no approval needed"], None
+    if ds.pk in grants.live:
+        request_id, expires_at = grants.live[ds.pk]
+        until = f" until {expires_at.isoformat()}" if expires_at else ""
+        return (
+            True,
+            [f"{ds.sensitivity}: approved for {purpose} by access request #{request_id}{until}"],
+            request_id,
+        )
+    request_id = grants.other[ds.pk][0] if ds.pk in grants.other else None
+    reason = (
+        f"{ds.sensitivity}: not cleared, {grants.why_not(ds.pk, facts.who, purpose)} "
+        f"({policies.requirement_text(ds.sensitivity)})"
+    )
+    return False, [reason], request_id
+
+
+def _upstream_blockers(urn: str, ds: DatasetRef, facts: _Facts) -> tuple[list[str], list[str]]:
+    """The upstream datasets that keep this one from being cleared → (their URNs, reasons)."""
+    blockers, reasons = [], []
+    for up in facts.upstream.get(urn, []):
+        src = facts.everything.get(up)
+        if src is None:
+            # Lineage still holds it but the catalog no longer does (deleted). It binds as it was
+            # when deleted; not known, it blocks: closed, not open.
+            was = facts.retired.get(up)
+            if was in policies.NEEDS_NO_APPROVAL:
                 continue
             blockers.append(up)
             reasons.append(
-                f"derived from {src.sensitivity} dataset {up}: not cleared for it, "
-                f"{grants.why_not(src.pk, who, purpose)}"
+                f"derived from {up}, deleted from the catalog while {was}: it binds as it was "
+                "(staff or its last owner may register it again)"
+                if was
+                else f"derived from {up}, which is not in the catalog: its sensitivity is unknown"
             )
-        if blockers:
-            allowed = False
-        if lineage_behind:
-            allowed = False
-            reasons.append(
-                f"lineage: {lineage_behind} event{'s' if lineage_behind != 1 else ''} posted before this "
-                "question are still being folded into the graph, and may add an upstream source: ask again "
-                "in a few seconds"
-            )
-
-        pol = policy.get(ds.pk)
-        if pol is not None and pol.has_conditions:
-            ok, why = _conditions(models[ds.pk], pol)
-            reasons.extend(why)
-            allowed = allowed and ok
-
-        results.append(
-            {
-                "urn": urn,
-                "allowed": allowed,
-                "sensitivity": ds.sensitivity,
-                "reasons": reasons,
-                "access_request": request_id,
-                "upstream_blockers": blockers,
-            }
+            continue
+        if src.pk == ds.pk or src.sensitivity in policies.NEEDS_NO_APPROVAL or src.pk in facts.grants.live:
+            continue
+        blockers.append(up)
+        reasons.append(
+            f"derived from {src.sensitivity} dataset {up}: not cleared for it, "
+            f"{facts.grants.why_not(src.pk, facts.who, facts.purpose)}"
         )
-    answer = {
-        "allowed": all(r["allowed"] for r in results),
-        "principal": principal.get_username() if principal is not None else None,
-        "purpose": purpose,
-        "datasets": results,
-    }
-    if lineage_behind:
-        return answer, time.time()  # holds no longer than now: not cached
-    return answer, grants.valid_until.timestamp() if grants.valid_until is not None else None
+    return blockers, reasons
 
 
-def _conditions(dataset, pol) -> tuple[bool, list[str]]:
-    """The policy's quality and bias conditions on the latest profiled version."""
-    summary = latest_profile_summary(dataset)
-    reasons, ok = [], True
-    label = f"version {summary['version']}" if summary else "no profiled version"
-    if pol.require_quality_pass:
-        quality = (summary or {}).get("quality")
-        if not quality:
-            ok = False
-            reasons.append(f"policy requires a passing quality suite: {label} has no quality result")
-        elif not quality.get("success"):
-            ok = False
-            reasons.append(
-                f"policy requires a passing quality suite: {label} failed it (score {quality.get('score')})"
-            )
-        else:
-            reasons.append(f"quality suite passed on {label}")
-    if pol.max_parity_difference is not None:
-        bias = (summary or {}).get("bias")
-        cap = pol.max_parity_difference
-        if not bias:
-            ok = False
-            reasons.append(
-                f"policy caps demographic parity difference at {cap}: {label} has no bias figures "
-                "(name sensitive columns and a label column)"
-            )
-        else:
-            over = {
-                attr: figs.get("demographic_parity_difference")
-                for attr, figs in bias.items()
-                if figs.get("demographic_parity_difference") is None
-                or figs["demographic_parity_difference"] > cap
-            }
-            if over:
-                ok = False
-                detail = ", ".join(f"{a}: {v if v is None else round(v, 4)}" for a, v in over.items())
-                reasons.append(
-                    f"demographic parity difference over the policy's cap of {cap} on {label} ({detail})"
-                )
-            else:
-                reasons.append(f"demographic parity difference within {cap} on {label}")
-    return ok, reasons
+def _lineage_behind_reason(behind: int) -> str:
+    return (
+        f"lineage: {behind} event{'s' if behind != 1 else ''} posted before this "
+        "question are still being folded into the graph, and may add an upstream source: ask again "
+        "in a few seconds"
+    )

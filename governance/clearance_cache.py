@@ -1,4 +1,7 @@
-"""Clearance answers kept until anything they depend on changes.
+"""Clearance answers kept until anything they depend on changes: the generation and the stored entries.
+
+clearance.answer_json serves and stores through this module; it imports nothing of governance, so
+that the audit chain and the receivers can bump the generation from below.
 
 Training pipelines ask the same question again and again (every worker of a distributed job, every
 epoch's data loader): the answer is a pure function of governance state (requests, approvals,
@@ -21,7 +24,6 @@ costs one cache round trip for the generation and the answer together.
 
 import hashlib
 import time
-from collections.abc import Callable
 
 from django.conf import settings
 from django.core.cache import cache
@@ -68,24 +70,6 @@ def lookup(principal_id: int | None, purpose: str, urns: list[str]) -> tuple[byt
     if entry is not None and entry[0] == generation and entry[1] > time.time():
         return entry[2], generation
     return None, generation
-
-
-def answer_json(*, principal, urns: list[str], purpose: str, render: Callable[[dict], bytes]) -> bytes:
-    """The clearance answer as JSON: the cached one while valid, else computed, rendered and kept."""
-    from governance import clearance
-
-    # Lineage events still pending (LINEAGE_APPLY=deferred) are folded first: a fold that changes the
-    # graph moves the generation, so an answer cached before it is not served. While events posted
-    # before the question are still pending, no cached answer is served at all.
-    behind = clearance.lineage_current()
-    body, generation = lookup(principal.pk, purpose, urns) if not behind else (None, None)
-    if body is None:
-        answer, valid_until = clearance.evaluate_until(
-            principal=principal, urns=urns, purpose=purpose, lineage_behind=behind
-        )
-        body = render(answer)
-        store(principal.pk, purpose, urns, generation=generation, body=body, valid_until=valid_until)
-    return body
 
 
 def store(

@@ -1,4 +1,4 @@
-"""Web forms of governance: asking for access, deciding on it. governance.services decide and write."""
+"""Web forms of governance: asking for access, deciding on it. The services (access_requests, ...) decide and write."""
 
 from datetime import datetime, time
 
@@ -57,7 +57,7 @@ NOT_AN_INTEGER = {"invalid": "A valid integer is required."}
 
 class DatasetPolicyForm(forms.Form):
     """A dataset's policy as its owner, a steward or staff sets it. An empty field removes the
-    condition; governance.services.set_dataset_policy checks the same ranges again and writes."""
+    condition; dataset_policies.set_dataset_policy checks the same ranges again and writes."""
 
     require_quality_pass = forms.BooleanField(
         required=False,
@@ -96,7 +96,7 @@ class DatasetPolicyForm(forms.Form):
         return {name: self.cleaned_data[name] for name in self.fields}
 
 
-CARD_TEXT_LIMIT = 50_000  # as ModelVersionUpdateSerializer and governance.services.update_model_version
+CARD_TEXT_LIMIT = 50_000  # as ModelVersionUpdateSerializer and registry.MAX_CARD_TEXT
 CARD_TEXT_ERRORS = {"max_length": f"Ensure this field has no more than {CARD_TEXT_LIMIT} characters."}
 
 

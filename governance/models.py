@@ -1,6 +1,7 @@
 """Governance: dataset policies, access requests and their approvals, the audit chain, models.
 
-Everything that changes here goes through governance.services; these classes only hold rows.
+Everything that changes here goes through governance's services (access_requests, dataset_policies,
+registry, audit); these classes only hold rows.
 """
 
 from django.conf import settings

@@ -1,24 +1,22 @@
 """Who hears about an access request's steps: e-mail to the people concerned, and a signed webhook.
 
-Nothing is sent inside the request that made the change: once the transaction commits, a Celery
-task sends the e-mails, and another (with retries) POSTs the webhook when GOVERNANCE_WEBHOOK_URL
-and GOVERNANCE_WEBHOOK_SECRET are set. The webhook body is signed with HMAC-SHA256 of the raw
+Nothing is sent inside the request that made the change: each step of a request sends
+signals.access_request_step, on which receivers.py queues a Celery task once the transaction
+commits (tasks.notify_access_request_event). That task sends the e-mails through this module, and
+queues another (with retries) that POSTs the webhook when GOVERNANCE_WEBHOOK_URL and
+GOVERNANCE_WEBHOOK_SECRET are set. The webhook body is signed with HMAC-SHA256 of the raw
 bytes under the secret, sent as ``X-Gouvernail-Signature: sha256=<hex>``.
 """
 
 import hashlib
 import hmac
 import json
-import logging
 from typing import Any
 
 from django.conf import settings
 from django.core.mail import send_mail
-from django.db import transaction
 
 from governance.models import AccessRequestEvent
-
-log = logging.getLogger(__name__)
 
 SIGNATURE_HEADER = "X-Gouvernail-Signature"
 
@@ -32,22 +30,6 @@ def verify(body: bytes, secret: str, signature: str) -> bool:
     return hmac.compare_digest(sign(body, secret), signature or "")
 
 
-def queue_for_event(event: AccessRequestEvent) -> None:
-    """Queue the notifications once the change is committed. A broker that is down costs the
-    notifications (logged), never the change itself nor a 5xx for the person who made it."""
-    event_id = event.pk
-
-    def send() -> None:
-        from governance.tasks import notify_access_request_event
-
-        try:
-            notify_access_request_event.delay(event_id)
-        except Exception:  # noqa: BLE001 - the broker's errors vary by transport
-            log.exception("could not queue the notifications of access-request event %s", event_id)
-
-    transaction.on_commit(send)
-
-
 def payload(event: AccessRequestEvent) -> dict[str, Any]:
     req = event.request
     return {
@@ -58,7 +40,7 @@ def payload(event: AccessRequestEvent) -> dict[str, Any]:
         "access_request": {
             "id": req.pk,
             # The status this step produced, not the request's status when the task runs (a later
-            # step may already have moved it: QA G11); "status_now" is that one.
+            # step may already have moved it); "status_now" is that one.
             "status": event.to_status,
             "from_status": event.from_status or None,
             "status_now": req.status,
@@ -113,13 +95,3 @@ def webhook_configured() -> bool:
 
 def encode(data: dict[str, Any]) -> bytes:
     return json.dumps(data, sort_keys=True, separators=(",", ":")).encode()
-
-
-def send_plain(subject: str, body: str, to: list[str]) -> None:
-    """A plain e-mail from a task (queued after commit; a broker that is down is logged)."""
-    from governance.tasks import send_email
-
-    try:
-        send_email.delay(subject, body, to)
-    except Exception:  # noqa: BLE001 - the broker's errors vary by transport
-        log.exception("could not queue the e-mail %r", subject)

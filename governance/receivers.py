@@ -1,11 +1,23 @@
-"""Subscriptions to the other apps' signals: audit catalog changes, register models found in lineage."""
+"""Subscriptions to signals: audit catalog and quality-suite changes, register models found in lineage,
+check policy conditions after a profile, keep cached clearance answers fresh, and queue the
+notifications of each access-request step (governance's own signal)."""
 
 import logging
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from governance import audit, clearance_cache
+from catalog import signals as catalog_signals
+from config.errors import Conflict, NotAllowed
+from governance import audit, clearance_cache, signals
+from governance.dataset_policies import check_policy_conditions
 from governance.models import Via
+from governance.registry import register_model_from_lineage
+from governance.selectors import holds_live_approval
+from governance.tasks import notify_access_request_event
+from lineage import signals as lineage_signals
+from profiling import signals as profiling_signals
+from profiling.visibility import register_value_viewer_check
 
 log = logging.getLogger(__name__)
 
@@ -61,11 +73,6 @@ def on_model_output_recorded(
 ):
     """Register the model version lineage saw. A refusal (a name too long, another person's model)
     is logged, never raised: the lineage event is already stored and must not fail because of us."""
-    from django.core.exceptions import ValidationError
-
-    from config.errors import Conflict, NotAllowed
-    from governance.services import register_model_from_lineage
-
     try:
         register_model_from_lineage(
             namespace=namespace,
@@ -106,8 +113,6 @@ def on_profile_finished(sender, version, status=None, error=None, **kwargs) -> N
     owner, the stewards and whoever holds a live approval, since clearance now refuses it.
     Never raises: profiling's job is done and must not fail because of governance."""
     try:
-        from governance.services import check_policy_conditions
-
         check_policy_conditions(dataset=version.dataset, version_number=version.number)
     except Exception:  # noqa: BLE001 - a hook must not break the profiling job that sent it
         log.exception("policy conditions of %s not checked after its profile", version)
@@ -119,8 +124,22 @@ def on_clearance_input_changed(sender, **kwargs) -> None:
     clearance_cache.bump()
 
 
+def on_access_request_step(sender, event, **kwargs) -> None:
+    """Queue the step's notifications once the change is committed. A broker that is down costs the
+    notifications (logged), never the change itself nor a 5xx for the person who made it."""
+    event_id = event.pk
+
+    def send() -> None:
+        try:
+            notify_access_request_event.delay(event_id)
+        except Exception:  # noqa: BLE001 - the broker's errors vary by transport
+            log.exception("could not queue the notifications of access-request event %s", event_id)
+
+    transaction.on_commit(send)
+
+
 def connect() -> None:
-    from catalog import signals as catalog_signals
+    signals.access_request_step.connect(on_access_request_step, dispatch_uid="governance-notifications")
 
     # Any change of a dataset (a rename changes its URN, not only audited fields).
     for signal, uid in (
@@ -129,35 +148,24 @@ def connect() -> None:
         (catalog_signals.dataset_deleted, "deleted"),
     ):
         signal.connect(on_clearance_input_changed, dispatch_uid=f"governance-clearance-dataset-{uid}")
-
     catalog_signals.dataset_created.connect(on_dataset_created, dispatch_uid="governance-audit-created")
     catalog_signals.dataset_changed.connect(on_dataset_changed, dispatch_uid="governance-audit-changed")
     catalog_signals.dataset_deleted.connect(on_dataset_deleted, dispatch_uid="governance-audit-deleted")
-    try:
-        from profiling import signals as profiling_signals
 
-        profiling_signals.suite_changed.connect(on_suite_changed, dispatch_uid="governance-audit-suite")
-        profiling_signals.profile_finished.connect(on_profile_finished, dispatch_uid="governance-conditions")
-        # The latest profile decides a policy's quality and bias conditions.
-        for signal, uid in (
-            (profiling_signals.profile_queued, "queued"),
-            (profiling_signals.profile_finished, "done"),
-        ):
-            signal.connect(on_clearance_input_changed, dispatch_uid=f"governance-clearance-profile-{uid}")
-        from governance.selectors import holds_live_approval
-        from profiling.visibility import register_value_viewer_check
+    profiling_signals.suite_changed.connect(on_suite_changed, dispatch_uid="governance-audit-suite")
+    profiling_signals.profile_finished.connect(on_profile_finished, dispatch_uid="governance-conditions")
+    # The latest profile decides a policy's quality and bias conditions.
+    for signal, uid in (
+        (profiling_signals.profile_queued, "queued"),
+        (profiling_signals.profile_finished, "done"),
+    ):
+        signal.connect(on_clearance_input_changed, dispatch_uid=f"governance-clearance-profile-{uid}")
+    # Whoever holds a live approval may see a protected profile's sample values.
+    register_value_viewer_check(holds_live_approval)
 
-        # Whoever holds a live approval may see a protected profile's sample values.
-        register_value_viewer_check(holds_live_approval)
-    except (ImportError, AttributeError):  # profiling without the hook: suites are not audited
-        pass
-    try:
-        from lineage import signals as lineage_signals
-    except ImportError:  # lineage not there yet: models are registered through the API only
-        return
-    graph_changed = getattr(lineage_signals, "graph_changed", None)
-    if graph_changed is not None:
-        graph_changed.connect(on_clearance_input_changed, dispatch_uid="governance-clearance-lineage")
-    model_signal = getattr(lineage_signals, "model_output_recorded", None)
-    if model_signal is not None:
-        model_signal.connect(on_model_output_recorded, dispatch_uid="governance-model-from-lineage")
+    lineage_signals.graph_changed.connect(
+        on_clearance_input_changed, dispatch_uid="governance-clearance-lineage"
+    )
+    lineage_signals.model_output_recorded.connect(
+        on_model_output_recorded, dispatch_uid="governance-model-from-lineage"
+    )

@@ -1,4 +1,4 @@
-"""Reads of governance, scoped by permission and prefetched for endpoints and pages."""
+"""Reads of governance, scoped by permission and prefetched for endpoints and pages. Nothing here writes."""
 
 from datetime import UTC
 
@@ -10,12 +10,15 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from catalog.models import Dataset
-from catalog.selectors import DatasetRef, dataset_refs_by_urns, datasets_by_urns
+from catalog.selectors import DatasetRef, dataset_refs_by_urns, datasets_by_ids, datasets_by_urns
 from catalog.urns import candidate_splits
 from governance.models import (
     AccessRequest,
+    Approval,
     AuditRecord,
+    AuditSubject,
     DatasetPolicy,
+    Decision,
     ModelVersion,
     RequestStatus,
 )
@@ -98,8 +101,6 @@ def grant_rows(*, principal_id: int, purpose: str, dataset_ids) -> list[tuple]:
 
 def approvals_of(request_ids) -> list[tuple[int, int, dict]]:
     """(request id, approver id, roles per dataset id) of the approvals given on these requests."""
-    from governance.models import Approval, Decision
-
     return list(
         Approval.objects.filter(request_id__in=list(request_ids), decision=Decision.APPROVE)
         .order_by()
@@ -139,14 +140,10 @@ def decidable_by(user) -> Q:
 def access_request_list(*, user) -> QuerySet[AccessRequest]:
     """Requests the user made or may decide (owns or stewards a dataset of); staff see all.
 
-    Approvals whose expiry has passed are expired first (one indexed query when none is due), so
-    every reader -- the API, its ``?status=`` filter, the inbox pages -- sees "expired" at once
-    rather than when the periodic sweep next runs (QA F8). The transition is the sweep's own
-    service, so it is audited and notified the same way.
+    Statuses as stored: an approval past its expiry reads "approved" until it is expired. The pages
+    and endpoints that list requests run access_requests.expire_due_access_requests once before
+    they read, so that their readers see "expired" at once rather than when the sweep next runs.
     """
-    from governance.services import expire_due_access_requests
-
-    expire_due_access_requests()
     qs = AccessRequest.objects.select_related("requester", "decided_by").prefetch_related("datasets")
     if user.is_staff:
         return qs
@@ -164,7 +161,7 @@ def audit_list(*, object_ref: str | None = None, user=None) -> QuerySet[AuditRec
     Staff read everything. Records about datasets, policies and models are catalog metadata, which
     every signed-in user reads anyway; a record about an access request (requester, purpose,
     model, comments) only reaches those who may see the request itself: its requester and the
-    owners and stewards of its datasets (QA F7). Without a user, request records are left out.
+    owners and stewards of its datasets. Without a user, request records are left out.
     """
     qs = AuditRecord.objects.order_by("-seq")
     if user is None or not user.is_staff:
@@ -173,8 +170,6 @@ def audit_list(*, object_ref: str | None = None, user=None) -> QuerySet[AuditRec
         return qs
     ref = object_ref.strip()
     if ref.isdigit():
-        from catalog.selectors import datasets_by_ids
-
         ds = datasets_by_ids([int(ref)]).get(int(ref))
         keys = [f"dataset:{ref}"] + ([ds.urn] if ds else [])
     else:
@@ -195,8 +190,6 @@ def _request_ids_seen_by(user) -> QuerySet:
 
 
 def _subject_records(keys: list[str]):
-    from governance.models import AuditSubject
-
     return AuditSubject.objects.filter(key__in=keys).values("record_id")
 
 

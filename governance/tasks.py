@@ -5,8 +5,9 @@ import urllib.request
 
 from celery import shared_task
 from django.conf import settings
+from django.core.mail import send_mail
 
-from governance import notifications, services
+from governance import access_requests, notifications
 from governance.models import AccessRequestEvent
 
 log = logging.getLogger(__name__)
@@ -58,7 +59,7 @@ def post_webhook(self, data: dict) -> int:
 @shared_task(ignore_result=True)
 def expire_access_requests() -> int:
     """Periodic (CELERY_BEAT_SCHEDULE): approved requests past their expiry become expired."""
-    count = services.expire_due_access_requests()
+    count = access_requests.expire_due_access_requests()
     if count:
         log.info("expired %d access request(s)", count)
     return count
@@ -67,8 +68,6 @@ def expire_access_requests() -> int:
 @shared_task(ignore_result=True, autoretry_for=(OSError,), retry_backoff=30, max_retries=5)
 def send_email(subject: str, body: str, to: list[str]) -> int:
     """One plain e-mail through Django's mail API (SMTP errors are OSErrors: retried)."""
-    from django.core.mail import send_mail
-
     return send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, to)
 
 

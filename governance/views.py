@@ -1,11 +1,16 @@
 """Governance's web pages: home, access requests and approvals, clearance, models and audit.
 
 Governance sits on top of the other apps, so its pages may read all of them, always through their
-selectors. Every write goes through governance.services, which refuse what the user may not do
-(nobody decides their own request, only owners and stewards decide, ...); the pages only hide the
-controls that would be refused.
+selectors. Every write goes through governance's services (access_requests, dataset_policies,
+registry), which refuse what the user may not do; the pages ask the same rules (policies.py) only
+to hide the controls that would be refused.
+
+Two reads take one explicit step first, named where they do: the pages that list access requests
+expire the approvals past their expiry (access_requests.expire_due_access_requests), and the access
+panel folds the lineage events posted before it (lineage's catch_up) before it evaluates clearance.
 """
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -21,9 +26,10 @@ from catalog.forms import add_service_errors
 from catalog.markdown import render_markdown
 from catalog.permissions import can_change_dataset
 from config.errors import Conflict, NotAllowed
-from governance import cards, clearance, policies, selectors, services
+from governance import access_requests, cards, clearance, dataset_policies, policies, registry, selectors
 from governance.forms import AccessRequestForm, DatasetPolicyForm, DecisionForm, ModelCardForm, RevokeForm
 from governance.models import AccessRequest, Decision, ModelVersion, Purpose, RequestStatus, Via
+from lineage.services import catch_up
 from profiling import selectors as profiling_selectors
 
 HOME_LIST = 8
@@ -31,18 +37,7 @@ AUDIT_PAGE = 50
 
 
 # ---------------------------------------------------------------------------------------------
-# Who may do what (to hide controls; the services check again)
-
-
-def may_decide(user, request: AccessRequest) -> bool:
-    """An owner or steward of every dataset named, who is not the requester, while it is pending."""
-    if request.status != RequestStatus.PENDING or user.pk == request.requester_id:
-        return False
-    datasets = list(request.datasets.all())
-    return bool(datasets) and all(
-        policies.roles_of(user.pk, owner_id=d.owner_id, steward_ids=[s.pk for s in d.stewards.all()])
-        for d in datasets
-    )
+# Who may do what (policies.py's rules, to hide controls; the services check again)
 
 
 def _already_approved_by(user, request: AccessRequest) -> bool:
@@ -58,13 +53,10 @@ def _inbox(user) -> list[AccessRequest]:
         .prefetch_related("datasets__stewards", "datasets__owner", "approvals__approver")
         .order_by("created_at")
     )
-    out = [r for r in qs if may_decide(user, r) and not _already_approved_by(user, r)]
+    out = [r for r in qs if policies.may_decide(user, r) and not _already_approved_by(user, r)]
     for r in out:
         r.needs = _approval_needs(r)
     return out
-
-
-APPROVALS_NEEDED = {"confidential": 1, "restricted": 2}
 
 
 def _approval_needs(request: AccessRequest) -> list[dict]:
@@ -76,9 +68,8 @@ def _approval_needs(request: AccessRequest) -> list[dict]:
     approvals = [a for a in request.approvals.all() if a.decision == Decision.APPROVE]
     out = []
     for ds in request.datasets.all():
-        needed = APPROVALS_NEEDED.get(
-            ds.sensitivity, 0 if ds.sensitivity in policies.NEEDS_NO_APPROVAL else 2
-        )
+        rule = policies.requirement(ds.sensitivity)
+        needed = rule.approvals
         if not needed:
             continue
         given = [(a.approver_id, a.roles.get(str(ds.pk), [])) for a in approvals]
@@ -89,9 +80,7 @@ def _approval_needs(request: AccessRequest) -> list[dict]:
                 "dataset": ds,
                 "needed": needed,
                 "given": needed if met else min(len(eligible), needed - 1),
-                "rule": "two approvals, by a steward and by the owner (two different people)"
-                if needed == 2
-                else "one approval, by the owner or a steward",
+                "rule": rule.text,
                 "missing": "" if met else policies.missing_text(ds.sensitivity, given),
             }
         )
@@ -127,7 +116,9 @@ def _quality_alerts(datasets) -> list[dict]:
 @login_required
 @require_GET
 def home_view(request: HttpRequest) -> HttpResponse:
-    """What a person signed in would rather see first: recent datasets, what waits for them."""
+    """What a person signed in would rather see first: recent datasets, what waits for them.
+    Requests read as of now: approvals past their expiry are expired first."""
+    access_requests.expire_due_access_requests()
     datasets = catalog_selectors.dataset_list(user=request.user)
     recent = list(datasets.order_by("-updated_at")[:HOME_LIST])
     mine = list(datasets.editable_by(request.user).order_by("-updated_at")[:HOME_LIST])
@@ -161,7 +152,9 @@ def request_new_view(request: HttpRequest) -> HttpResponse:
     form = AccessRequestForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         try:
-            access = services.create_access_request(actor=request.user, via=Via.UI, **form.service_data())
+            access = access_requests.create_access_request(
+                actor=request.user, via=Via.UI, **form.service_data()
+            )
         except ValidationError as exc:
             if hasattr(exc, "error_dict") and "model" in exc.error_dict:
                 exc = ValidationError(
@@ -184,6 +177,8 @@ def request_new_view(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_GET
 def my_requests_view(request: HttpRequest) -> HttpResponse:
+    """The user's own requests, newest first, as of now (approvals past their expiry are expired first)."""
+    access_requests.expire_due_access_requests()
     requests = (
         selectors.access_request_list(user=request.user)
         .filter(requester=request.user)
@@ -197,6 +192,7 @@ def my_requests_view(request: HttpRequest) -> HttpResponse:
 @require_GET
 def inbox_view(request: HttpRequest) -> HttpResponse:
     """Requests waiting for this user's decision, each with approve / reject and a comment."""
+    access_requests.expire_due_access_requests()
     return render(
         request, "governance/inbox.html", {"requests": _inbox(request.user), "form": DecisionForm()}
     )
@@ -212,17 +208,19 @@ def _request_or_404(user, pk: int) -> AccessRequest:
 @login_required
 @require_GET
 def request_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
-    """A request with its datasets, approvals and full history."""
+    """A request with its datasets, approvals and full history, as of now (an approval past its
+    expiry is expired first, so its status and history say so)."""
+    access_requests.expire_due_access_requests()
     access = _request_or_404(request.user, pk)
+    user = request.user
     return render(
         request,
         "governance/request_detail.html",
         {
             "access": access,
-            "may_decide": may_decide(request.user, access) and not _already_approved_by(request.user, access),
-            "may_revoke": access.status == RequestStatus.APPROVED
-            and services.can_revoke(request.user, access),
-            "may_withdraw": access.status == RequestStatus.PENDING and access.requester_id == request.user.pk,
+            "may_decide": policies.may_decide(user, access) and not _already_approved_by(user, access),
+            "may_revoke": access.status == RequestStatus.APPROVED and policies.can_revoke(user, access),
+            "may_withdraw": access.status == RequestStatus.PENDING and policies.can_withdraw(user, access),
             "form": DecisionForm(),
             "revoke_form": RevokeForm(),
         },
@@ -232,16 +230,17 @@ def request_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @require_POST
 def decide_view(request: HttpRequest, pk: int) -> HttpResponse:
-    """Approve or reject (the service refuses the requester and anyone who is not owner or steward)."""
+    """Approve or reject (the service refuses the requester and anyone who is not owner or steward).
+    The service locks the request and expires it first when its expiry has passed."""
     access = _request_or_404(request.user, pk)
     form = DecisionForm(request.POST)
     if not form.is_valid():
         messages.error(request, "Choose approve or reject.")
         return redirect("governance:request", pk=pk)
     decide = (
-        services.approve_access_request
+        access_requests.approve_access_request
         if form.cleaned_data["decision"] == "approve"
-        else services.reject_access_request
+        else access_requests.reject_access_request
     )
     try:
         access = decide(actor=request.user, request=access, comment=form.cleaned_data["comment"], via=Via.UI)
@@ -268,7 +267,7 @@ def revoke_view(request: HttpRequest, pk: int) -> HttpResponse:
     form = RevokeForm(request.POST)
     comment = form.cleaned_data["comment"] if form.is_valid() else ""
     try:
-        services.revoke_access_request(actor=request.user, request=access, comment=comment, via=Via.UI)
+        access_requests.revoke_access_request(actor=request.user, request=access, comment=comment, via=Via.UI)
     except NotAllowed as exc:
         raise PermissionDenied(str(exc)) from exc
     except (Conflict, ValidationError) as exc:
@@ -284,7 +283,7 @@ def withdraw_view(request: HttpRequest, pk: int) -> HttpResponse:
     """The requester takes back a pending request (the service refuses anyone else)."""
     access = _request_or_404(request.user, pk)
     try:
-        services.withdraw_access_request(actor=request.user, request=access, via=Via.UI)
+        access_requests.withdraw_access_request(actor=request.user, request=access, via=Via.UI)
     except NotAllowed as exc:
         raise PermissionDenied(str(exc)) from exc
     except (Conflict, ValidationError) as exc:
@@ -360,12 +359,19 @@ def _access_panel(
     request: HttpRequest, dataset, purpose: str, *, policy_form=None, status: int = 200, **extra
 ):
     """The access panel: the signed-in user's clearance for the dataset, and the dataset's policy
-    (with its edit form for those who may change it). A partial for htmx, else a page of its own."""
+    (with its edit form for those who may change it). A partial for htmx, else a page of its own.
+
+    As the clearance endpoint, it answers on a lineage graph that holds every event posted before the
+    question: pending events are folded first for up to CLEARANCE_LINEAGE_WAIT_SECONDS, and while
+    some are still pending it clears nothing and says why."""
     policy = selectors.policy_of(dataset)
     may_edit = can_change_dataset(request.user, dataset)
     if may_edit and policy_form is None:
         policy_form = DatasetPolicyForm(initial=DatasetPolicyForm.initial_for(policy), auto_id="policy-%s")
-    answer = clearance.evaluate(principal=request.user, urns=[dataset.urn], purpose=purpose)
+    behind = catch_up(seconds=settings.CLEARANCE_LINEAGE_WAIT_SECONDS)
+    answer = clearance.evaluate(
+        principal=request.user, urns=[dataset.urn], purpose=purpose, lineage_behind=behind
+    )
     template = "governance/_access_panel.html" if request.htmx else "governance/access_page.html"
     return render(
         request,
@@ -405,7 +411,7 @@ def dataset_policy_view(request: HttpRequest, pk: int) -> HttpResponse:
         raise PermissionDenied("Only the dataset's owner, a steward or staff may change its policy.")
     purpose = _purpose(request.POST.get("purpose"))
     form = DatasetPolicyForm(request.POST, auto_id="policy-%s")
-    if _saved(form, services.set_dataset_policy, actor=request.user, dataset=dataset):
+    if _saved(form, dataset_policies.set_dataset_policy, actor=request.user, dataset=dataset):
         if request.htmx:
             return _access_panel(request, dataset, purpose, policy_saved=True)
         messages.success(request, "Policy saved.")
@@ -434,7 +440,7 @@ def _model_version(user, pk: int) -> ModelVersion:
 
 def _model_card(request: HttpRequest, mv: ModelVersion, *, form=None, status: int = 200, **extra):
     """The card (the page, or for htmx the part that holds the card and its edit form)."""
-    may_edit = services.can_edit_model(request.user, mv)
+    may_edit = registry.can_edit_model(request.user, mv)
     if may_edit and form is None:
         form = ModelCardForm(initial={"intended_use": mv.intended_use, "caveats": mv.caveats})
     template = "governance/_model_card.html" if request.htmx else "governance/model_card.html"
@@ -457,13 +463,13 @@ def model_card_edit_view(request: HttpRequest, pk: int) -> HttpResponse:
     "Preview" shows the Markdown as the card will (sanitised) without saving. Without JavaScript:
     POST, then a redirect to the card; with htmx the card is swapped, errors beside their fields."""
     mv = _model_version(request.user, pk)
-    if not services.can_edit_model(request.user, mv):
+    if not registry.can_edit_model(request.user, mv):
         raise PermissionDenied("Only the model's owner or staff may edit its card.")
     form = ModelCardForm(request.POST)
     if form.is_valid() and "preview" in request.POST:
         previews = {name: render_markdown(text) for name, text in form.service_data().items()}
         return _model_card(request, mv, form=form, previews=previews)
-    if updated := _saved(form, services.update_model_version, actor=request.user, model_version=mv):
+    if updated := _saved(form, registry.update_model_version, actor=request.user, model_version=mv):
         if request.htmx:
             return _model_card(request, updated, card_saved=True)
         messages.success(request, "Intended use and caveats saved.")

@@ -1,9 +1,12 @@
 """Governance endpoints: access requests, clearance, policies, audit, models and their cards.
 
-Thin: services write, selectors read, serializers shape.
+Thin: services write (access_requests, dataset_policies, registry), selectors read, serializers shape.
+Two reads take one explicit step first, named where they do: listing or reading access requests
+expires the approvals past their expiry, and clearance folds the lineage events posted before it.
 """
 
 import django_filters
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.http import HttpResponse
@@ -19,7 +22,15 @@ from rest_framework.views import APIView
 from catalog import selectors as catalog_selectors
 from catalog.models import Dataset
 from config.errors import NotAllowed
-from governance import cards, clearance, clearance_cache, selectors, services
+from governance import (
+    access_requests,
+    cards,
+    clearance,
+    clearance_cache,
+    dataset_policies,
+    registry,
+    selectors,
+)
 from governance.api.renderers import HTMLCardRenderer, MarkdownCardRenderer
 from governance.api.serializers import (
     AccessRequestCreateSerializer,
@@ -34,6 +45,7 @@ from governance.api.serializers import (
     PolicySerializer,
 )
 from governance.models import AccessRequest, DatasetPolicy, ModelVersion, RequestStatus
+from lineage.services import catch_up
 
 User = get_user_model()
 
@@ -79,6 +91,18 @@ class AccessRequestViewSet(
             return AccessRequestDetailSerializer
         return AccessRequestSerializer
 
+    def list(self, request, *args, **kwargs):
+        """The requests the caller made or may decide, as of now: approvals past their expiry are
+        expired first (audited and notified as the periodic sweep does), so ``?status=expired`` finds
+        them at once."""
+        access_requests.expire_due_access_requests()
+        return super().list(request, *args, **kwargs)
+
+    def retrieve(self, request, *args, **kwargs):
+        """One request with its approvals and history, as of now (expired first when overdue)."""
+        access_requests.expire_due_access_requests()
+        return super().retrieve(request, *args, **kwargs)
+
     def _detail(self, pk) -> Response:
         obj = AccessRequest.objects.prefetch_related("approvals__approver", "events__actor").get(pk=pk)
         return Response(AccessRequestDetailSerializer(obj).data)
@@ -88,7 +112,7 @@ class AccessRequestViewSet(
         s = AccessRequestCreateSerializer(data=request.data)
         s.is_valid(raise_exception=True)
         data = s.validated_data
-        obj = services.create_access_request(
+        obj = access_requests.create_access_request(
             actor=request.user,
             datasets=data["datasets"],
             purpose=data["purpose"],
@@ -120,7 +144,7 @@ class AccessRequestViewSet(
     )
     @action(detail=True, methods=["post"])
     def approve(self, request, pk=None):
-        return self._decide(request, pk, services.approve_access_request)
+        return self._decide(request, pk, access_requests.approve_access_request)
 
     @extend_schema(
         request=DecisionSerializer,
@@ -133,7 +157,7 @@ class AccessRequestViewSet(
     )
     @action(detail=True, methods=["post"])
     def reject(self, request, pk=None):
-        return self._decide(request, pk, services.reject_access_request)
+        return self._decide(request, pk, access_requests.reject_access_request)
 
     @extend_schema(
         request=DecisionSerializer,
@@ -146,7 +170,7 @@ class AccessRequestViewSet(
     )
     @action(detail=True, methods=["post"])
     def revoke(self, request, pk=None):
-        return self._decide(request, pk, services.revoke_access_request)
+        return self._decide(request, pk, access_requests.revoke_access_request)
 
     @extend_schema(
         request=DecisionSerializer,
@@ -159,11 +183,17 @@ class AccessRequestViewSet(
     )
     @action(detail=True, methods=["post"])
     def withdraw(self, request, pk=None):
-        return self._decide(request, pk, services.withdraw_access_request)
+        return self._decide(request, pk, access_requests.withdraw_access_request)
 
 
 class ClearanceView(APIView):
-    """May the principal use these datasets for this purpose? Each dataset with its reasons."""
+    """May the principal use these datasets for this purpose? Each dataset with its reasons.
+
+    Consistency: the answer holds every lineage event posted before the question. Pending events
+    (deferred ingestion) are folded first, for up to CLEARANCE_LINEAGE_WAIT_SECONDS; while some
+    posted before the question are still pending, nothing is cleared and the reasons say so.
+    Everything else is read as committed; a cached answer is served only while nothing it rests on
+    has changed (clearance_cache)."""
 
     @extend_schema(
         parameters=[
@@ -192,11 +222,18 @@ class ClearanceView(APIView):
         if not purpose:
             raise ValidationError({"purpose": ["Required: training, evaluation or analysis."]})
         principal = principal_for(request, request.query_params.get("principal"))
+        behind = catch_up(seconds=settings.CLEARANCE_LINEAGE_WAIT_SECONDS)
         if not (clearance_cache.enabled() and request.accepted_renderer.format == "json"):
-            return Response(clearance.evaluate(principal=principal, urns=urns, purpose=purpose))
+            return Response(
+                clearance.evaluate(principal=principal, urns=urns, purpose=purpose, lineage_behind=behind)
+            )
         # Pipelines ask the same question again and again: a still-valid answer is served as stored.
-        body = clearance_cache.answer_json(
-            principal=principal, urns=urns, purpose=purpose, render=JSONRenderer().render
+        body = clearance.answer_json(
+            principal=principal,
+            urns=urns,
+            purpose=purpose,
+            render=JSONRenderer().render,
+            lineage_behind=behind,
         )
         return HttpResponse(body, content_type="application/json")
 
@@ -239,7 +276,7 @@ class DatasetPolicyView(APIView):
         ds = self._dataset(dataset_pk)
         s = PolicySerializer(data=request.data, partial=request.method == "PATCH")
         s.is_valid(raise_exception=True)
-        policy = services.set_dataset_policy(actor=request.user, dataset=ds, **s.validated_data)
+        policy = dataset_policies.set_dataset_policy(actor=request.user, dataset=ds, **s.validated_data)
         return Response(PolicySerializer(policy).data)
 
 
@@ -297,7 +334,7 @@ class ModelVersionViewSet(
         s.is_valid(raise_exception=True)
         data = dict(s.validated_data)
         principal = principal_for(request, data.pop("principal", None))
-        mv = services.register_model_version(
+        mv = registry.register_model_version(
             actor=request.user, principal=None if principal == request.user else principal, **data
         )
         return Response(
@@ -309,7 +346,7 @@ class ModelVersionViewSet(
         mv = self.get_object()
         s = ModelVersionUpdateSerializer(data=request.data, partial=True)
         s.is_valid(raise_exception=True)
-        services.update_model_version(actor=request.user, model_version=mv, **s.validated_data)
+        registry.update_model_version(actor=request.user, model_version=mv, **s.validated_data)
         return Response(ModelVersionSerializer(self.get_queryset().get(pk=mv.pk)).data)
 
     @extend_schema(

@@ -6,7 +6,7 @@ import pytest
 from django.utils import timezone
 
 from catalog import services as catalog_services
-from governance import services
+from governance import access_requests, dataset_policies
 from governance.models import AccessRequest, AccessRequestEvent, Approval, AuditRecord, DatasetPolicy
 
 pytestmark = pytest.mark.django_db
@@ -216,7 +216,7 @@ def test_justification_is_sanitised_when_shown(requester, make_dataset, api_clie
 
 def test_policy_caps_approval_lifetime(requester, owner, steward, make_dataset, api_client_for):
     ds = make_dataset("confidential")
-    services.set_dataset_policy(actor=owner, dataset=ds, max_approval_days=7)
+    dataset_policies.set_dataset_policy(actor=owner, dataset=ds, max_approval_days=7)
     far = (timezone.now() + timedelta(days=365)).isoformat()
     rid = _request(api_client_for(requester), [ds], expires_at=far).json()["id"]
     approved = api_client_for(steward).post(f"/api/v1/access-requests/{rid}/approve").json()
@@ -230,14 +230,14 @@ def test_expiry_sweep(requester, steward, make_dataset, api_client_for):
     soon = (timezone.now() + timedelta(hours=1)).isoformat()
     rid = _request(api_client_for(requester), [ds], expires_at=soon).json()["id"]
     api_client_for(steward).post(f"/api/v1/access-requests/{rid}/approve")
-    assert services.expire_due_access_requests() == 0
+    assert access_requests.expire_due_access_requests() == 0
     later = timezone.now() + timedelta(hours=2)
-    assert services.expire_due_access_requests(now=later) == 1
+    assert access_requests.expire_due_access_requests(now=later) == 1
     req = AccessRequest.objects.get(pk=rid)
     assert req.status == "expired"
     assert req.events.last().action == "expired" and req.events.last().via == "system"
     # A second sweep finds nothing; an expired request cannot be revoked.
-    assert services.expire_due_access_requests(now=later) == 0
+    assert access_requests.expire_due_access_requests(now=later) == 0
     assert api_client_for(steward).post(f"/api/v1/access-requests/{rid}/revoke").status_code == 409
 
 
@@ -304,7 +304,7 @@ def test_overdue_approval_reads_expired_before_the_sweep(requester, steward, mak
     body = client.get(f"/api/v1/access-requests/{rid}/").json()
     assert body["status"] == "expired" and body["history"][-1]["action"] == "expired"
     # The sweep finds nothing left to do; revoking the expired grant is refused.
-    assert services.expire_due_access_requests() == 0
+    assert access_requests.expire_due_access_requests() == 0
     r = api_client_for(steward).post(f"/api/v1/access-requests/{rid}/revoke/", {}, format="json")
     assert r.status_code == 409 and "expired" in r.json()["detail"]
 

@@ -6,7 +6,7 @@ from django.core.management.base import CommandError
 from django.db import connection, transaction
 
 from catalog import services as catalog_services
-from governance import audit, services
+from governance import access_requests, audit, dataset_policies
 from governance.models import AppendOnlyError, AuditRecord, AuditSubject
 
 pytestmark = pytest.mark.django_db
@@ -141,10 +141,10 @@ def test_audit_api_lists_request_events_under_each_dataset(
     requester, owner, steward, make_dataset, api_client_for
 ):
     a, b = make_dataset("confidential"), make_dataset("confidential")
-    req = services.create_access_request(
+    req = access_requests.create_access_request(
         actor=requester, datasets=[a.urn, b.urn], purpose="training", justification="x"
     )
-    services.approve_access_request(actor=steward, request=req)
+    access_requests.approve_access_request(actor=steward, request=req)
     client = api_client_for(requester)
     for ref in (a.urn, str(a.pk), b.urn, f"access_request:{req.pk}"):
         body = client.get("/api/v1/audit/", {"object": ref}).json()
@@ -202,10 +202,10 @@ def test_audit_api_shows_request_records_only_to_those_who_see_the_request(
 ):
     """QA F7: request records reach the requester, the deciders and staff; dataset records everyone."""
     ds = make_dataset("restricted")
-    req = services.create_access_request(
+    req = access_requests.create_access_request(
         actor=requester, datasets=[ds.urn], purpose="training", justification="secret project"
     )
-    services.approve_access_request(actor=steward, request=req)
+    access_requests.approve_access_request(actor=steward, request=req)
 
     def actions(user, **params):
         body = api_client_for(user).get("/api/v1/audit/", params).json()
@@ -217,7 +217,7 @@ def test_audit_api_shows_request_records_only_to_those_who_see_the_request(
     assert [a for a in actions(outsider) if a.startswith("access_request.")] == []
     assert actions(outsider, object=f"access_request:{req.pk}") == []
     # The dataset's own history stays readable to every signed-in user.
-    services.set_dataset_policy(actor=owner, dataset=ds, max_approval_days=30)
+    dataset_policies.set_dataset_policy(actor=owner, dataset=ds, max_approval_days=30)
     assert actions(outsider, object=ds.urn) == ["policy.changed"]
     rec = AuditRecord.objects.filter(object_type="access_request").first()
     assert api_client_for(outsider).get(f"/api/v1/audit/{rec.pk}/").status_code == 404

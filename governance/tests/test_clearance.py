@@ -5,7 +5,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from governance import services
+from governance import access_requests, dataset_policies
 from governance.clearance import evaluate
 from governance.models import AccessRequest
 from governance.tests.conftest import lineage_event
@@ -14,11 +14,11 @@ pytestmark = pytest.mark.django_db
 
 
 def _approved(requester, approvers, datasets, purpose="training"):
-    req = services.create_access_request(
+    req = access_requests.create_access_request(
         actor=requester, datasets=[d.urn for d in datasets], purpose=purpose, justification="needed"
     )
     for a in approvers:
-        req = services.approve_access_request(actor=a, request=req)
+        req = access_requests.approve_access_request(actor=a, request=req)
     assert req.status == "approved"
     return req
 
@@ -73,7 +73,7 @@ def test_expired_approval_counts_as_absent_before_the_sweep(requester, steward, 
 def test_policy_cap_on_approval_age_applies_after_the_fact(requester, owner, steward, make_dataset):
     conf = make_dataset("confidential")
     req = _approved(requester, [steward], [conf])
-    services.set_dataset_policy(actor=owner, dataset=conf, max_approval_days=10)
+    dataset_policies.set_dataset_policy(actor=owner, dataset=conf, max_approval_days=10)
     assert evaluate(principal=requester, urns=[conf.urn], purpose="training")["allowed"]
     AccessRequest.objects.filter(pk=req.pk).update(
         decided_at=timezone.now() - timedelta(days=11), expires_at=None
@@ -98,7 +98,7 @@ def test_derived_data_inherits_restrictions_of_its_sources(
     req = _approved(requester, [steward, owner], [source])
     assert _ask(api_client_for(requester), [features]).json()["allowed"] is True
 
-    services.revoke_access_request(actor=owner, request=req, comment="study over")
+    access_requests.revoke_access_request(actor=owner, request=req, comment="study over")
     again = _ask(api_client_for(requester), [features]).json()
     assert again["allowed"] is False and again["datasets"][0]["upstream_blockers"] == [source.urn]
     assert f"access request #{req.pk} for training is revoked" in " ".join(again["datasets"][0]["reasons"])

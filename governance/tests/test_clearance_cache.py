@@ -13,7 +13,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from catalog import services as catalog_services
-from governance import clearance_cache, services
+from governance import access_requests, clearance_cache, dataset_policies
 from governance.models import AccessRequest
 from governance.tests.test_clearance import _approved, _ask
 
@@ -68,7 +68,7 @@ def test_a_revocation_refuses_the_next_question(
     assert _ask(client, [features]).json()["allowed"] is True
     assert _ask(client, [features]).json()["allowed"] is True  # cached
     with django_capture_on_commit_callbacks(execute=True):
-        services.revoke_access_request(actor=owner, request=req, comment="study over")
+        access_requests.revoke_access_request(actor=owner, request=req, comment="study over")
     again = _ask(client, [features]).json()
     assert again["allowed"] is False and again["datasets"][0]["upstream_blockers"] == [source.urn]
 
@@ -138,7 +138,7 @@ def test_profiles_and_audited_changes_move_the_generation(
     _, after_profile = clearance_cache.lookup(None, "training", [])
     assert after_profile > start
     with django_capture_on_commit_callbacks(execute=True):
-        services.set_dataset_policy(actor=owner, dataset=ds, require_quality_pass=True)
+        dataset_policies.set_dataset_policy(actor=owner, dataset=ds, require_quality_pass=True)
     _, after_policy = clearance_cache.lookup(None, "training", [])
     assert after_policy > after_profile
 

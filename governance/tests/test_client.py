@@ -3,7 +3,7 @@
 import pytest
 from rest_framework.authtoken.models import Token
 
-from governance import services
+from governance import access_requests
 from governance.client import ClearanceDenied, ClearanceError, require_clearance
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -22,10 +22,10 @@ def test_require_clearance(live_server, requester, owner, steward, pipeline, mak
     assert "not cleared" in str(denied.value) and conf.urn in str(denied.value)
     assert denied.value.answer["allowed"] is False
 
-    req = services.create_access_request(
+    req = access_requests.create_access_request(
         actor=requester, datasets=[conf.urn], purpose="training", justification="x"
     )
-    services.approve_access_request(actor=steward, request=req)
+    access_requests.approve_access_request(actor=steward, request=req)
     answer = require_clearance([conf.urn, pub.urn], "training")
     assert answer["allowed"] and answer["principal"] == requester.username
     # A name holding a comma (Hive partitions) goes through whole (QA F22).

@@ -6,7 +6,7 @@ import pytest
 from django.db import connection
 
 from config.errors import Conflict
-from governance import audit, services
+from governance import access_requests, audit
 from governance.models import AccessRequest, AccessRequestEvent, Approval
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -20,7 +20,7 @@ def _race(request_id: int, deciders) -> list:
     def run(i, user):
         try:
             barrier.wait(timeout=10)
-            outcomes[i] = services.approve_access_request(
+            outcomes[i] = access_requests.approve_access_request(
                 actor=user, request=AccessRequest(pk=request_id)
             ).status
         except Conflict as exc:
@@ -45,7 +45,7 @@ def _needs_postgres():
 @pytest.mark.parametrize("round_", range(2))
 def test_two_stewards_racing_on_a_confidential_request(requester, steward, steward2, make_dataset, round_):
     ds = make_dataset("confidential")
-    req = services.create_access_request(
+    req = access_requests.create_access_request(
         actor=requester, datasets=[ds.urn], purpose="training", justification="x"
     )
     outcomes = _race(req.pk, [steward, steward2])
@@ -58,7 +58,7 @@ def test_two_stewards_racing_on_a_confidential_request(requester, steward, stewa
 @pytest.mark.parametrize("round_", range(2))
 def test_owner_and_steward_racing_on_a_restricted_request(requester, owner, steward, make_dataset, round_):
     ds = make_dataset("restricted")
-    req = services.create_access_request(
+    req = access_requests.create_access_request(
         actor=requester, datasets=[ds.urn], purpose="training", justification="x"
     )
     outcomes = _race(req.pk, [owner, steward])
@@ -73,7 +73,7 @@ def test_owner_and_steward_racing_on_a_restricted_request(requester, owner, stew
 
 def test_same_person_twice_at_once(requester, owner, steward, make_dataset):
     ds = make_dataset("restricted")
-    req = services.create_access_request(
+    req = access_requests.create_access_request(
         actor=requester, datasets=[ds.urn], purpose="training", justification="x"
     )
     outcomes = _race(req.pk, [steward, steward])

@@ -2,7 +2,7 @@
 
 import pytest
 
-from governance import services
+from governance import access_requests, dataset_policies
 from governance.clearance import evaluate
 from governance.tests.conftest import credit_csv
 
@@ -21,7 +21,7 @@ def credit(owner, make_dataset):
 
 
 def test_quality_condition(owner, requester, credit, add_version):
-    services.set_dataset_policy(actor=owner, dataset=credit, require_quality_pass=True)
+    dataset_policies.set_dataset_policy(actor=owner, dataset=credit, require_quality_pass=True)
     # Not profiled yet: refused, saying why.
     answer = evaluate(principal=requester, urns=[credit.urn], purpose="training")
     assert (
@@ -64,13 +64,13 @@ def test_quality_condition(owner, requester, credit, add_version):
 
 def test_bias_condition(owner, requester, credit, add_version):
     add_version(credit, credit_csv(400, bias=0.3))
-    services.set_dataset_policy(actor=owner, dataset=credit, max_parity_difference=0.05)
+    dataset_policies.set_dataset_policy(actor=owner, dataset=credit, max_parity_difference=0.05)
     answer = evaluate(principal=requester, urns=[credit.urn], purpose="training")
     assert not answer["allowed"]
     assert "over the policy's cap of 0.05" in answer["datasets"][0]["reasons"][-1]
     assert "gender" in answer["datasets"][0]["reasons"][-1]
 
-    services.set_dataset_policy(actor=owner, dataset=credit, max_parity_difference=0.9)
+    dataset_policies.set_dataset_policy(actor=owner, dataset=credit, max_parity_difference=0.9)
     answer = evaluate(principal=requester, urns=[credit.urn], purpose="training")
     assert answer["allowed"] and "within 0.9" in answer["datasets"][0]["reasons"][-1]
 
@@ -78,7 +78,7 @@ def test_bias_condition(owner, requester, credit, add_version):
 def test_bias_condition_without_sensitive_columns_refuses(owner, requester, make_dataset, add_version):
     plain = make_dataset("internal")
     add_version(plain, credit_csv(50))
-    services.set_dataset_policy(actor=owner, dataset=plain, max_parity_difference=0.1)
+    dataset_policies.set_dataset_policy(actor=owner, dataset=plain, max_parity_difference=0.1)
     answer = evaluate(principal=requester, urns=[plain.urn], purpose="training")
     assert not answer["allowed"] and "no bias figures" in answer["datasets"][0]["reasons"][-1]
 
@@ -90,12 +90,12 @@ def test_a_profile_that_breaks_a_condition_is_audited_and_told(
 
     from governance.models import AuditRecord
 
-    services.set_dataset_policy(actor=owner, dataset=credit, max_parity_difference=0.05)
+    dataset_policies.set_dataset_policy(actor=owner, dataset=credit, max_parity_difference=0.05)
     with django_capture_on_commit_callbacks(execute=True):
-        req = services.create_access_request(
+        req = access_requests.create_access_request(
             actor=requester, datasets=[credit.urn], purpose="analysis", justification="x"
         )
-    services.approve_access_request(actor=steward, request=req)
+    access_requests.approve_access_request(actor=steward, request=req)
     mail.outbox.clear()
     add_version(credit, credit_csv(400, bias=0.3))
     rec = AuditRecord.objects.get(action="policy.condition_failed")
@@ -117,7 +117,7 @@ def test_an_empty_suite_is_no_quality_result(owner, steward, requester, credit, 
     """QA G13: a steward emptied the suite, the re-run "passed" with zero expectations."""
     from profiling import services as profiling_services
 
-    services.set_dataset_policy(actor=owner, dataset=credit, require_quality_pass=True)
+    dataset_policies.set_dataset_policy(actor=owner, dataset=credit, require_quality_pass=True)
     profiling_services.save_suite(actor=steward, dataset=credit, expectations=[])
     add_version(credit, credit_csv(80))
     answer = evaluate(principal=requester, urns=[credit.urn], purpose="training")
@@ -129,10 +129,10 @@ def test_stewards_tighten_a_policy_only_the_owner_or_staff_relax_it(owner, stewa
     from config.errors import NotAllowed
     from governance.models import DatasetPolicy
 
-    services.set_dataset_policy(
+    dataset_policies.set_dataset_policy(
         actor=steward, dataset=credit, require_quality_pass=True, max_approval_days=30
     )
-    services.set_dataset_policy(
+    dataset_policies.set_dataset_policy(
         actor=steward, dataset=credit, max_approval_days=10, max_parity_difference=0.1
     )
     for relax in (
@@ -143,15 +143,15 @@ def test_stewards_tighten_a_policy_only_the_owner_or_staff_relax_it(owner, stewa
         {"max_parity_difference": None},
     ):
         with pytest.raises(NotAllowed, match="owner or staff may relax"):
-            services.set_dataset_policy(actor=steward, dataset=credit, **relax)
+            dataset_policies.set_dataset_policy(actor=steward, dataset=credit, **relax)
     policy = DatasetPolicy.objects.get(dataset=credit)
     assert (policy.require_quality_pass, policy.max_approval_days, policy.max_parity_difference) == (
         True,
         10,
         0.1,
     )
-    services.set_dataset_policy(actor=owner, dataset=credit, max_approval_days=None)
-    services.set_dataset_policy(actor=staff, dataset=credit, require_quality_pass=False)
+    dataset_policies.set_dataset_policy(actor=owner, dataset=credit, max_approval_days=None)
+    dataset_policies.set_dataset_policy(actor=staff, dataset=credit, require_quality_pass=False)
     policy.refresh_from_db()
     assert (policy.require_quality_pass, policy.max_approval_days) == (False, None)
 
@@ -159,4 +159,4 @@ def test_stewards_tighten_a_policy_only_the_owner_or_staff_relax_it(owner, stewa
 @pytest.mark.django_db(transaction=True)
 def test_a_policy_is_set_in_a_transaction_of_its_own(owner, credit):
     """Outside any caller's transaction (a view in autocommit): select_for_update needs the service's."""
-    services.set_dataset_policy(actor=owner, dataset=credit, require_quality_pass=True)
+    dataset_policies.set_dataset_policy(actor=owner, dataset=credit, require_quality_pass=True)

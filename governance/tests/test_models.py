@@ -2,7 +2,7 @@
 
 import pytest
 
-from governance import services
+from governance import access_requests
 from governance.models import AuditRecord, ModelVersion
 from governance.tests.conftest import credit_csv, lineage_event
 
@@ -34,10 +34,10 @@ def test_register_records_clearance_and_versions(
     assert rec.after["cleared"] is False and rec.object_id == str(body["id"])
     assert set(rec.object_urns) == {conf.urn, pub.urn}
 
-    req = services.create_access_request(
+    req = access_requests.create_access_request(
         actor=requester, datasets=[conf.urn], purpose="training", justification="x"
     )
-    services.approve_access_request(actor=steward, request=req)
+    access_requests.approve_access_request(actor=steward, request=req)
     second = _register(client, [conf.urn], version="2").json()
     # Without "@<version>" the latest version at registration is recorded (QA F9).
     assert second["cleared"] is True and second["trained_on"] == [f"{conf.urn}@1"]
@@ -87,11 +87,11 @@ def test_card_renderings_and_owner_edits(
     derive(conf, src)
     add_version(conf, credit_csv(80))
     add_version(conf, credit_csv(80, seed=9, bias=0.4))
-    req = services.create_access_request(
+    req = access_requests.create_access_request(
         actor=requester, datasets=[conf.urn, src.urn], purpose="training", justification="x"
     )
-    services.approve_access_request(actor=steward, request=req)
-    services.approve_access_request(actor=owner, request=req)
+    access_requests.approve_access_request(actor=steward, request=req)
+    access_requests.approve_access_request(actor=owner, request=req)
     mv = _register(api_client_for(requester), [f"{conf.urn}@2"]).json()
     assert mv["cleared"] is True
 

@@ -7,7 +7,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 import pytest
 from django.core import mail
 
-from governance import notifications, services
+from governance import access_requests, notifications
 
 pytestmark = pytest.mark.django_db
 
@@ -44,7 +44,7 @@ def test_emails_on_each_transition(
 ):
     ds = make_dataset("restricted")
     with django_capture_on_commit_callbacks(execute=True):
-        req = services.create_access_request(
+        req = access_requests.create_access_request(
             actor=requester, datasets=[ds.urn], purpose="training", justification="x", model_name="fraud"
         )
     created = mail.outbox[-1]
@@ -54,14 +54,14 @@ def test_emails_on_each_transition(
     assert ds.urn in created.body and "fraud" in created.body
 
     with django_capture_on_commit_callbacks(execute=True):
-        services.approve_access_request(actor=steward, request=req, comment="ok from me")
+        access_requests.approve_access_request(actor=steward, request=req, comment="ok from me")
     assert "approval" in mail.outbox[-1].subject and requester.email in mail.outbox[-1].to
     assert steward.email not in mail.outbox[-1].to and "ok from me" in mail.outbox[-1].body
     with django_capture_on_commit_callbacks(execute=True):
-        services.approve_access_request(actor=owner, request=req)
+        access_requests.approve_access_request(actor=owner, request=req)
     assert "approved" in mail.outbox[-1].subject
     with django_capture_on_commit_callbacks(execute=True):
-        services.revoke_access_request(actor=steward2, request=req)
+        access_requests.revoke_access_request(actor=steward2, request=req)
     assert "revoked" in mail.outbox[-1].subject and len(mail.outbox) == 4
 
 
@@ -71,7 +71,7 @@ def test_nothing_is_sent_when_the_transaction_rolls_back(
     ds = make_dataset("confidential")
     with django_capture_on_commit_callbacks(execute=True):
         with pytest.raises(Exception):  # noqa: B017
-            services.create_access_request(
+            access_requests.create_access_request(
                 actor=requester, datasets=[ds.urn, "dataset:x:missing"], purpose="training", justification="x"
             )
     assert mail.outbox == []
@@ -82,11 +82,11 @@ def test_signed_webhook_reaches_a_real_server(
 ):
     ds = make_dataset("confidential")
     with django_capture_on_commit_callbacks(execute=True):
-        req = services.create_access_request(
+        req = access_requests.create_access_request(
             actor=requester, datasets=[ds.urn], purpose="training", justification="x"
         )
     with django_capture_on_commit_callbacks(execute=True):
-        services.approve_access_request(actor=steward, request=req)
+        access_requests.approve_access_request(actor=steward, request=req)
     assert len(webhook_server) == 2
     headers, body = webhook_server[-1]
     signature = headers[notifications.SIGNATURE_HEADER]
@@ -111,12 +111,12 @@ def test_each_message_states_the_status_its_step_produced(requester, owner, stew
     from governance.models import AccessRequestEvent
 
     ds = make_dataset("restricted")
-    req = services.create_access_request(
+    req = access_requests.create_access_request(
         actor=requester, datasets=[ds.urn], purpose="training", justification="x"
     )
-    services.approve_access_request(actor=steward, request=req)
-    services.approve_access_request(actor=owner, request=req)
-    services.revoke_access_request(actor=steward, request=req)
+    access_requests.approve_access_request(actor=steward, request=req)
+    access_requests.approve_access_request(actor=owner, request=req)
+    access_requests.revoke_access_request(actor=steward, request=req)
     # Only now do the notifications go out, as when a worker catches up with a queue.
     events = list(AccessRequestEvent.objects.filter(request=req).order_by("id"))
     steps = [(e.action, notifications.payload(e)["access_request"]) for e in events]

@@ -4,7 +4,7 @@ import pytest
 from django.urls import reverse
 
 from catalog import services as catalog_services
-from governance import services
+from governance import access_requests
 
 pytestmark = pytest.mark.django_db
 
@@ -42,10 +42,10 @@ def test_values_follow_who_may_see_the_data(clinical, requester, steward, api_cl
     columns, answer = _profile(api_client_for(steward), clinical)
     assert columns["patient_id"]["min"] == "P0400" and "values_hidden" not in answer
 
-    access = services.create_access_request(
+    access = access_requests.create_access_request(
         actor=requester, datasets=[clinical.urn], purpose="analysis", justification="ward capacity study"
     )
-    services.approve_access_request(actor=steward, request=access)
+    access_requests.approve_access_request(actor=steward, request=access)
     columns, answer = _profile(api_client_for(requester), clinical)
     assert columns["ward"]["top_values"] and "values_hidden" not in answer
 

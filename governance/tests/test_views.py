@@ -5,7 +5,7 @@ import re
 import pytest
 from django.urls import reverse
 
-from governance import services
+from governance import access_requests, registry
 from governance.models import AccessRequest
 
 pytestmark = pytest.mark.django_db
@@ -107,7 +107,7 @@ def test_reject_with_comment(web, requester, owner, confidential):
 def test_revoke_shown_and_allowed_for_requester(web, requester, steward, confidential):
     _ask(web(requester), confidential)
     access = AccessRequest.objects.get()
-    services.approve_access_request(actor=steward, request=access)
+    access_requests.approve_access_request(actor=steward, request=access)
     client = web(requester)
     assert "Revoke access" in client.get(reverse("governance:request", args=[access.pk])).content.decode()
     client.post(reverse("governance:revoke", args=[access.pk]), {"comment": "done"})
@@ -124,7 +124,7 @@ def test_home_lists_inbox_and_requests(web, requester, steward, confidential):
 
 def test_model_card_and_audit(web, owner, outsider, make_dataset):
     ds = make_dataset("internal", name="public/iris")
-    mv = services.register_model_version(
+    mv = registry.register_model_version(
         actor=owner,
         namespace="ml",
         name="iris-classifier",
@@ -164,10 +164,10 @@ def test_inbox_says_a_restricted_dataset_needs_two_approvals_and_how_many_are_in
     _ask(web(requester), restricted)
     access = AccessRequest.objects.get()
     html = web(steward).get(reverse("governance:inbox")).content.decode()
-    assert "two approvals, by a steward and by the owner" in html
+    assert "needs two approvals by two different people, the owner and a steward" in html
     assert "0 of 2 in" in html
     assert 'class="break-anywhere"' in html
-    services.approve_access_request(actor=steward, request=access)
+    access_requests.approve_access_request(actor=steward, request=access)
     html = web(owner).get(reverse("governance:inbox")).content.decode()
     assert "1 of 2 in" in html
     assert "still needed: an approval by the owner (a steward has approved)" in html
@@ -176,7 +176,7 @@ def test_inbox_says_a_restricted_dataset_needs_two_approvals_and_how_many_are_in
 def test_inbox_says_a_confidential_dataset_needs_one_approval(web, requester, steward, confidential):
     _ask(web(requester), confidential)
     html = web(steward).get(reverse("governance:inbox")).content.decode()
-    assert "one approval, by the owner or a steward" in html
+    assert "needs one approval by the owner or a steward" in html
     assert "0 of 1 in" in html
 
 
@@ -185,8 +185,8 @@ def test_model_card_says_cleared_at_registration_and_the_request_state_now(
 ):
     _ask(web(requester), confidential)
     access = AccessRequest.objects.get()
-    services.approve_access_request(actor=steward, request=access)
-    mv = services.register_model_version(
+    access_requests.approve_access_request(actor=steward, request=access)
+    mv = registry.register_model_version(
         actor=requester,
         namespace="ml",
         name="churn",
@@ -194,7 +194,7 @@ def test_model_card_says_cleared_at_registration_and_the_request_state_now(
         trained_on=[confidential.urn],
         record_lineage=False,
     )
-    services.revoke_access_request(actor=requester, request=access, comment="done")
+    access_requests.revoke_access_request(actor=requester, request=access, comment="done")
     html = web(requester).get(reverse("governance:model", args=[mv.pk])).content.decode()
     assert "Cleared at registration" in html
     assert f"request #{access.pk}: " in html

@@ -3,14 +3,14 @@
 import pytest
 from django.urls import reverse
 
-from governance import services
+from governance import access_requests
 
 pytestmark = pytest.mark.django_db
 
 
 def test_audit_page_follows_who_may_see_a_request(client, requester, steward, outsider, make_dataset):
     confidential = make_dataset("confidential", name="hr/salaries")
-    access = services.create_access_request(
+    access = access_requests.create_access_request(
         actor=requester, datasets=[confidential.urn], purpose="training", justification="churn model"
     )
     url = reverse("governance:audit")

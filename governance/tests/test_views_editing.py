@@ -7,7 +7,7 @@ import re
 import pytest
 from django.urls import reverse
 
-from governance import services
+from governance import dataset_policies, registry
 from governance.models import AuditRecord, DatasetPolicy, ModelVersion
 
 pytestmark = pytest.mark.django_db
@@ -41,7 +41,7 @@ def _field_errors(html: str, field: str) -> list[str]:
 @pytest.fixture
 def tightened(owner, dataset):
     """Every condition of a policy set on the dataset (by its owner, through the service)."""
-    return services.set_dataset_policy(
+    return dataset_policies.set_dataset_policy(
         actor=owner,
         dataset=dataset,
         require_quality_pass=True,
@@ -136,7 +136,7 @@ def test_clearing_a_field_removes_the_condition(web, owner, dataset, tightened):
 
 
 def test_outsider_is_refused_and_nothing_changes(web, outsider, dataset, owner):
-    services.set_dataset_policy(actor=owner, dataset=dataset, max_approval_days=30)
+    dataset_policies.set_dataset_policy(actor=owner, dataset=dataset, max_approval_days=30)
     records = AuditRecord.objects.count()
     for headers in ({}, HTMX):
         response = _set_policy(
@@ -205,7 +205,7 @@ def test_invalid_policy_with_htmx_is_a_422_partial(web, steward, dataset):
 @pytest.fixture
 def model_version(owner, make_dataset):
     ds = make_dataset("internal", name="public/iris")
-    return services.register_model_version(
+    return registry.register_model_version(
         actor=owner,
         namespace="ml",
         name="iris-classifier",
@@ -284,7 +284,7 @@ def test_preview_shows_the_markdown_and_saves_nothing(web, owner, model_version)
 
 @pytest.mark.parametrize("who, status", [("outsider", 403), ("steward", 403)])
 def test_others_are_refused_and_nothing_changes(request, web, model_version, owner, who, status):
-    services.update_model_version(actor=owner, model_version=model_version, caveats="Original.")
+    registry.update_model_version(actor=owner, model_version=model_version, caveats="Original.")
     records = AuditRecord.objects.count()
     client = web(request.getfixturevalue(who))
     for headers in ({}, HTMX):

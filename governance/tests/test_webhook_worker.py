@@ -6,7 +6,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 
-from governance import notifications, services
+from governance import access_requests, notifications
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -41,7 +41,7 @@ def test_webhook_is_retried_by_the_worker(requester, make_dataset, live_worker_f
             }
         )
         ds = make_dataset("confidential")
-        req = services.create_access_request(
+        req = access_requests.create_access_request(
             actor=requester, datasets=[ds.urn], purpose="training", justification="x"
         )
         worker.wait_until(lambda: len(_FlakyReceiver.received) >= 2, timeout=60)

@@ -81,7 +81,7 @@ def test_curating_from_the_keyboard(browser_as, steward, profiled):
 
 def test_long_urns_wrap_inside_their_cards(browser_as, owner, steward, outsider):
     """QA F12.4: a URN has no spaces; on the request page and in the inbox it wraps, not overflows."""
-    from governance import services as governance_services
+    from governance import access_requests
 
     long_name = "clinical.diabetes_" + "readmissions_" * 8 + "2026"
     dataset = catalog_services.create_dataset(
@@ -91,7 +91,7 @@ def test_long_urns_wrap_inside_their_cards(browser_as, owner, steward, outsider)
         sensitivity="restricted",
         stewards=[steward.username],
     )
-    access = governance_services.create_access_request(
+    access = access_requests.create_access_request(
         actor=outsider, datasets=[dataset.urn], purpose="training", justification="QA story"
     )
     for user, url, card in [

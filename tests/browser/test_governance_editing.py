@@ -15,7 +15,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from playwright.sync_api import expect
 
 from catalog import services as catalog_services
-from governance import services as governance_services
+from governance import access_requests, registry
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -43,10 +43,10 @@ def applicants(owner, steward, outsider):
     upload = SimpleUploadedFile("applicants.csv", CSV.encode(), content_type="text/csv")
     catalog_services.add_version_from_upload(actor=owner, dataset=dataset, upload=upload)
     assert dataset.versions.get().profile_status == "succeeded"
-    access = governance_services.create_access_request(
+    access = access_requests.create_access_request(
         actor=outsider, datasets=[dataset.urn], purpose="training", justification="Screening model"
     )
-    governance_services.approve_access_request(actor=steward, request=access)
+    access_requests.approve_access_request(actor=steward, request=access)
     return dataset
 
 
@@ -113,7 +113,7 @@ def test_policy_and_card_edited_without_javascript(
     chromium_browser, live_server, owner, outsider, applicants
 ):
     """Plain POST + redirect: the access page (the dataset page's link without JavaScript) and the card."""
-    mv = governance_services.register_model_version(
+    mv = registry.register_model_version(
         actor=owner,
         namespace="ml",
         name="plain",
@@ -157,7 +157,7 @@ def test_policy_and_card_edited_without_javascript(
 
 
 def test_owner_writes_caveats_and_the_card_shows_them(browser_as, owner, outsider, applicants):
-    mv = governance_services.register_model_version(
+    mv = registry.register_model_version(
         actor=outsider,
         namespace="ml",
         name="screening",

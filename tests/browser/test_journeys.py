@@ -98,9 +98,9 @@ def test_curate_request_approve_clear(browser_as, live_worker, steward, outsider
     expect(scientist.locator("#access-panel")).to_contain_text("Cleared")
 
     # --- The model trained on it has a printable card ---------------------------------------------
-    from governance import services as governance_services
+    from governance import registry
 
-    mv = governance_services.register_model_version(
+    mv = registry.register_model_version(
         actor=outsider,
         namespace="ml",
         name="screening",

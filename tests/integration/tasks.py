@@ -29,10 +29,10 @@ def block_then_create_user(username: str, started: str, release: str) -> None:
 @shared_task(name="tests.integration.tasks.revoke_access_request")
 def revoke_access_request(request_id: int, username: str) -> None:
     """Revoke through the service, in the worker: a change made by another process than the web's."""
-    from governance import services
+    from governance import access_requests
     from governance.models import AccessRequest
 
     actor = get_user_model().objects.get(username=username)
-    services.revoke_access_request(
+    access_requests.revoke_access_request(
         actor=actor, request=AccessRequest.objects.get(pk=request_id), comment="by worker"
     )

@@ -5,7 +5,7 @@ from django.conf import settings
 
 from catalog import services as catalog_services
 from config.celery import app
-from governance import services
+from governance import access_requests
 from governance.models import AccessRequest
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -28,10 +28,10 @@ def test_a_revocation_made_by_a_worker_refuses_the_next_question(
         sensitivity="confidential",
         stewards=[steward.username],
     )
-    req = services.create_access_request(
+    req = access_requests.create_access_request(
         actor=requester, datasets=[conf.urn], purpose="training", justification="needed"
     )
-    services.approve_access_request(actor=steward, request=req)
+    access_requests.approve_access_request(actor=steward, request=req)
     client = api_client_for(requester)
     url = f"/api/v1/clearance?datasets={conf.urn}&purpose=training"
     assert client.get(url).json()["allowed"] is True

@@ -1,0 +1,306 @@
+"""Registered models and their versions: registering a trained version (through the API or found in an
+OpenLineage event) with its training data and the clearance answer at that moment, and editing its card.
+
+A model trained without clearance is registered all the same, and shows as not cleared everywhere.
+"""
+
+from collections.abc import Iterable
+from typing import Any, NamedTuple
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from catalog.selectors import datasets_by_ids, version_of
+from catalog.urns import split_version
+from config.errors import Conflict, NotAllowed
+from governance import audit, clearance
+from governance.models import ModelVersion, Purpose, RegisteredModel, TrainingInput, Via
+from governance.selectors import MAX_DATASETS_PER_QUERY, resolve_urns
+from lineage.selectors import node_by_key
+from lineage.services import catch_up, record_training_run
+
+MAX_CARD_TEXT = 50_000  # characters of Markdown in a card's intended use or its caveats
+
+
+class Input(NamedTuple):
+    """One dataset a model version was trained on."""
+
+    dataset: Any
+    version: Any  # the DatasetVersion, or None when the dataset had no version yet
+    number: int | None  # the version number as asked ("@<n>"), or None
+
+
+def _training_inputs(refs: Any) -> list[Input]:
+    """The inputs from URNs with an optional @<version>."""
+    if not isinstance(refs, list) or not refs or not all(isinstance(r, str) for r in refs):
+        raise ValidationError(
+            {"trained_on": ["A non-empty list of dataset URNs (optionally ending @<version>)."]}
+        )
+    if len(refs) > MAX_DATASETS_PER_QUERY:
+        raise ValidationError({"trained_on": [f"At most {MAX_DATASETS_PER_QUERY} datasets."]})
+    split = [split_version(r) for r in dict.fromkeys(refs)]
+    found = resolve_urns(list(dict.fromkeys(u for u, _ in split)), field="trained_on")
+    out, missing = [], []
+    for urn, number in split:
+        ds = found[urn]
+        # Without "@<version>" the model saw the latest version at this moment: record which one, so
+        # the card still says what was trained on once newer versions arrive. A dataset with no
+        # version yet stays null.
+        version = version_of(ds, number)
+        if number is not None and version is None:
+            missing.append(f"{urn}@{number}")
+        out.append(Input(ds, version, number))
+    if missing:
+        raise ValidationError({"trained_on": [f"Unknown dataset version: {', '.join(missing)}."]})
+    return out
+
+
+def _check_identifier(field: str, value: Any, limit: int = 255) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValidationError({field: ["This field is required and may not be blank."]})
+    if len(value) > limit or any(ord(ch) < 32 for ch in value):
+        raise ValidationError({field: [f"At most {limit} printable characters."]})
+    return value
+
+
+def _check_fields(namespace: Any, name: Any, version: Any, run_id: Any) -> str:
+    """Refuse malformed identifiers → the version as text."""
+    _check_identifier("namespace", namespace)
+    _check_identifier("name", name)
+    _check_identifier("version", str(version) if isinstance(version, int) else version, 100)
+    if not isinstance(run_id, str) or len(run_id) > 100:
+        raise ValidationError({"run_id": ["At most 100 characters."]})
+    return str(version)
+
+
+def _model_for(*, namespace: str, name: str, version: str, actor, principal) -> RegisteredModel:
+    """The model, locked (created for its first owner when new); refuses another owner's model (403)
+    and a version it already has (409)."""
+    authenticated = actor is not None and actor.is_authenticated
+    # A pipeline registering for a person: the person owns the model (and edits its card).
+    first_owner = principal if principal is not None else (actor if authenticated else None)
+    model, created = RegisteredModel.objects.select_for_update().get_or_create(
+        namespace=namespace, name=name, defaults={"owner": first_owner}
+    )
+    if (
+        not created
+        and model.owner_id
+        and authenticated
+        and not (actor.is_staff or model.owner_id in (actor.pk, getattr(principal, "pk", None)))
+    ):
+        raise NotAllowed(f"Only the owner of model {namespace}/{name} or staff may register versions of it.")
+    if model.versions.filter(version=version).exists():
+        raise Conflict(
+            f"Model {namespace}/{name} already has a version {version}.", {"version": ["already registered"]}
+        )
+    return model
+
+
+def _clearance_at_registration(principal, inputs: list[Input]) -> dict[str, Any]:
+    """The principal's clearance for training on the inputs, on a lineage graph that holds every
+    event posted before now (waiting up to CLEARANCE_LINEAGE_WAIT_SECONDS, as the clearance endpoint)."""
+    behind = catch_up(seconds=settings.CLEARANCE_LINEAGE_WAIT_SECONDS)
+    return clearance.evaluate(
+        principal=principal,
+        urns=list(dict.fromkeys(i.dataset.urn for i in inputs)),
+        purpose=Purpose.TRAINING,
+        lineage_behind=behind,
+    )
+
+
+def _audit_registration(mv: ModelVersion, inputs: list[Input], actor, via: str, answer: dict) -> None:
+    audit.record(
+        actor=actor,
+        via=via,
+        action="model.registered",
+        object_type="model",
+        object_id=mv.pk,
+        object_urns=[i.dataset.urn for i in inputs],
+        before=None,
+        after={
+            "model": f"{mv.model.namespace}/{mv.model.name}",
+            "version": mv.version,
+            "run_id": mv.run_id,
+            "trained_on": [
+                f"{i.dataset.urn}@{i.version.number}" if i.version else i.dataset.urn for i in inputs
+            ],
+            "cleared": answer["allowed"],
+            "clearance": answer,
+        },
+    )
+
+
+@transaction.atomic
+def register_model_version(
+    *,
+    actor,
+    namespace: str,
+    name: str,
+    version: str,
+    trained_on: list[str],
+    run_id: str = "",
+    via: str = Via.API,
+    record_lineage: bool = True,
+    principal=None,
+) -> ModelVersion:
+    """Register a trained model version, its training data, and the clearance answer at this moment.
+
+    The clearance is computed for the principal (default: the actor) and purpose ``training``; a
+    model trained without clearance is registered all the same, and shows as not cleared everywhere.
+    """
+    version = _check_fields(namespace, name, version, run_id)
+    inputs = _training_inputs(trained_on)
+    authenticated = actor is not None and actor.is_authenticated
+    model = _model_for(namespace=namespace, name=name, version=version, actor=actor, principal=principal)
+    if principal is None and authenticated:
+        principal = actor
+    answer = _clearance_at_registration(principal, inputs)
+    previous = model.versions.order_by("-created_at", "-id").first()
+    mv = ModelVersion.objects.create(
+        model=model,
+        version=version,
+        run_id=run_id,
+        registered_by=actor if authenticated else None,
+        via=via,
+        cleared=answer["allowed"],
+        clearance=answer,
+        intended_use=previous.intended_use if previous else "",
+        caveats=previous.caveats if previous else "",
+    )
+    TrainingInput.objects.bulk_create(
+        [
+            TrainingInput(
+                model_version=mv,
+                dataset=i.dataset,
+                dataset_version=i.version,
+                dataset_urn=i.dataset.urn,
+                version_number=i.version.number if i.version else None,
+            )
+            for i in inputs
+        ]
+    )
+    if record_lineage:
+        mv.lineage_node = _record_lineage(mv, inputs, actor)
+        if mv.lineage_node:
+            mv.save(update_fields=["lineage_node"])
+    _audit_registration(mv, inputs, actor, via, answer)
+    return mv
+
+
+def _record_lineage(mv: ModelVersion, inputs: list[Input], actor) -> str:
+    """Lineage records the training run → the model's node id ("" when it recorded none)."""
+    return (
+        record_training_run(
+            model_namespace=mv.model.namespace,
+            model_name=mv.model.name,
+            model_version=mv.version,
+            inputs=[(i.dataset, i.version) for i in inputs],
+            run_id=mv.run_id or None,
+            actor=actor,
+        )
+        or ""
+    )
+
+
+def can_edit_model(actor, mv: ModelVersion) -> bool:
+    """The model's owner or staff edit its card."""
+    if actor is None or not actor.is_authenticated:
+        return False
+    return actor.is_staff or (mv.model.owner_id is not None and mv.model.owner_id == actor.pk)
+
+
+@transaction.atomic
+def update_model_version(
+    *, actor, model_version: ModelVersion, via: str = Via.API, **changes: Any
+) -> ModelVersion:
+    """The model's owner (or staff) edits the card's intended use and caveats (Markdown)."""
+    if not can_edit_model(actor, model_version):
+        raise NotAllowed("Only the model's owner or staff may edit its card.")
+    mv = ModelVersion.objects.select_for_update().select_related("model").get(pk=model_version.pk)
+    before = {"intended_use": mv.intended_use, "caveats": mv.caveats}
+    for key, value in changes.items():
+        if key not in ("intended_use", "caveats"):
+            raise ValidationError({key: ["This field cannot be set."]})
+        if value is None:
+            value = ""
+        if not isinstance(value, str) or len(value) > MAX_CARD_TEXT:
+            raise ValidationError({key: [f"Markdown text of at most {MAX_CARD_TEXT} characters."]})
+        setattr(mv, key, value)
+    mv.save()
+    after = {"intended_use": mv.intended_use, "caveats": mv.caveats}
+    if after != before:
+        audit.record(
+            actor=actor,
+            via=via,
+            action="model.card_edited",
+            object_type="model",
+            object_id=mv.pk,
+            object_urns=list(mv.inputs.values_list("dataset_urn", flat=True)),
+            before=before,
+            after=after,
+        )
+    return mv
+
+
+# ---------------------------------------------------------------------------------------------
+# Models found in OpenLineage events
+
+
+def _lineage_model_owner(namespace: str, name: str, actor):
+    """Who owns a model first seen in an OpenLineage event: the first known user named by the
+    model's ownership facet (the producer's statement of who owns it), else the user who posted
+    the event, else nobody (then only staff edit its card)."""
+    node = node_by_key(f"model:{namespace}:{name}")
+    names = [n for n in (getattr(node, "owners", None) or []) if isinstance(n, str)]
+    if names:
+        users = {
+            u.get_username(): u for u in get_user_model().objects.filter(username__in=names, is_active=True)
+        }
+        named = next((users[n] for n in names if n in users), None)
+        if named is not None:
+            return named
+    if actor is not None and getattr(actor, "is_authenticated", False):
+        return actor
+    return None
+
+
+def register_model_from_lineage(
+    *,
+    namespace: str,
+    name: str,
+    version: str | None,
+    run_id: str,
+    inputs: Iterable[tuple[int, int | None]],
+    actor=None,
+) -> ModelVersion | None:
+    """A MODEL output found in an OpenLineage event: register it (lineage already holds the node)."""
+    pairs = list(inputs)
+    datasets = datasets_by_ids(pk for pk, _ in pairs)
+    refs = [f"{datasets[pk].urn}@{num}" if num else datasets[pk].urn for pk, num in pairs if pk in datasets]
+    version = str(version or run_id or "1")[:100]
+    model = RegisteredModel.objects.filter(namespace=namespace, name=name).first()
+    if model is not None and model.versions.filter(version=version).exists():
+        return None  # the same run reported twice (START and COMPLETE): registered once
+    if not refs:
+        return None
+    # The clearance recorded is the model owner's: the existing owner, or for a new model the one
+    # _lineage_model_owner finds (who becomes its owner and may edit its card).
+    owner = model.owner if model is not None and model.owner_id else None
+    if model is None:
+        owner = _lineage_model_owner(namespace, name, actor)
+    mv = register_model_version(
+        actor=None,
+        principal=owner,
+        namespace=namespace,
+        name=name,
+        version=version,
+        trained_on=refs,
+        run_id=run_id[:100] if run_id else "",
+        via=Via.LINEAGE,
+        record_lineage=False,
+    )
+    mv.lineage_node = f"model:{namespace}:{name}"
+    mv.save(update_fields=["lineage_node"])
+    return mv
