@@ -40,7 +40,7 @@ from governance.selectors import (
     grant_rows,
     policy_rows,
 )
-from lineage.selectors import upstream_datasets
+from lineage.walks import upstream_datasets
 
 # A comma followed by the next URN's prefix; any other comma belongs to a name.
 _LIST_SEPARATOR = re.compile(r",(?=\s*dataset:)")

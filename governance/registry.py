@@ -18,8 +18,9 @@ from config.errors import Conflict, NotAllowed
 from governance import audit, clearance
 from governance.models import ModelVersion, Purpose, RegisteredModel, TrainingInput, Via
 from governance.selectors import MAX_DATASETS_PER_QUERY, resolve_urns
+from lineage.fold import catch_up
 from lineage.selectors import node_by_key
-from lineage.services import catch_up, record_training_run
+from lineage.training import record_training_run
 
 MAX_CARD_TEXT = 50_000  # characters of Markdown in a card's intended use or its caveats
 

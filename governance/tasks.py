@@ -7,7 +7,7 @@ from celery import shared_task
 from django.conf import settings
 from django.core.mail import send_mail
 
-from governance import access_requests, notifications
+from governance import access_requests, audit_anchor, notifications
 from governance.models import AccessRequestEvent
 
 log = logging.getLogger(__name__)
@@ -74,7 +74,5 @@ def send_email(subject: str, body: str, to: list[str]) -> int:
 @shared_task(ignore_result=True)
 def write_audit_anchor() -> int | None:
     """Beat: append the audit chain's signed head outside the database (governance/audit_anchor.py)."""
-    from governance import audit_anchor
-
     anchor = audit_anchor.write_anchor()
     return anchor.seq if anchor else None

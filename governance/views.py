@@ -29,7 +29,7 @@ from config.errors import Conflict, NotAllowed
 from governance import access_requests, cards, clearance, dataset_policies, policies, registry, selectors
 from governance.forms import AccessRequestForm, DatasetPolicyForm, DecisionForm, ModelCardForm, RevokeForm
 from governance.models import AccessRequest, Decision, ModelVersion, Purpose, RequestStatus, Via
-from lineage.services import catch_up
+from lineage.fold import catch_up
 from profiling import selectors as profiling_selectors
 
 HOME_LIST = 8

@@ -3,7 +3,7 @@
 import uuid
 
 from config.demo.catalog import LAKE, WAREHOUSE
-from lineage.services import ingest_event
+from lineage.ingest import ingest_event
 
 JOBS = [
     (

@@ -45,7 +45,7 @@ from governance.api.serializers import (
     PolicySerializer,
 )
 from governance.models import AccessRequest, DatasetPolicy, ModelVersion, RequestStatus
-from lineage.services import catch_up
+from lineage.fold import catch_up
 
 User = get_user_model()
 

@@ -149,7 +149,7 @@ def test_a_pending_lineage_event_is_folded_before_a_cached_answer_is_served(
 ):
     """Deferred ingestion: the event is stored pending; the next question folds it first (as every
     lineage read does), the new edge moves the generation, and the cached answer is not served."""
-    from lineage import services as lineage_services
+    from lineage import fold as lineage_services
     from lineage.models import LineageEvent
 
     settings.LINEAGE_APPLY = "deferred"
@@ -170,7 +170,7 @@ def test_no_cached_answer_while_events_posted_before_the_question_wait_to_be_fol
 ):
     """A backlog longer than CLEARANCE_LINEAGE_WAIT_SECONDS: the cached 'allowed' is not served, the
     answer clears nothing and says to ask again, and is not kept; once folded, the edge decides."""
-    from lineage import services as lineage_services
+    from lineage import fold as lineage_services
 
     settings.LINEAGE_APPLY = "deferred"
     settings.LINEAGE_FOLD_BATCH = 1

@@ -5,7 +5,6 @@ import pytest
 
 from catalog import services as catalog_services
 from catalog.models import Dataset
-from governance.clearance import evaluate
 from governance.models import AuditRecord
 from lineage.models import EventState, LineageEvent
 from lineage.tests.events import ds, facet, run_event
@@ -47,26 +46,3 @@ def test_an_ownership_facet_does_not_hand_over_someone_elses_ownerless_dataset(
     assert registered.owner == owner
     record = AuditRecord.objects.filter(action="dataset.changed", object_id=str(registered.pk)).get()
     assert record.actor == outsider.username and record.after == {"owner": owner.username}
-
-
-def test_clearance_waits_for_the_backlog_and_clears_nothing_on_a_graph_still_behind(
-    settings, owner, api_client_for
-):
-    settings.LINEAGE_APPLY = "deferred"
-    settings.LINEAGE_FOLD_BATCH = 1
-    settings.LINEAGE_READ_FOLD_SECONDS = 0
-    client = api_client_for(owner, scheme="Bearer")
-    for i in range(3):
-        _post(client, run_event(f"step_{i}", outputs=[ds("s3://lake", f"t{i}")]))
-    # Time enough: every event posted before the question is folded first.
-    answer = evaluate(principal=owner, urns=["dataset:s3://lake:t0"], purpose="training")
-    assert pending() == 0 and answer["allowed"]
-    # Not enough: nothing is cleared, and the reason says why.
-    settings.CLEARANCE_LINEAGE_WAIT_SECONDS = 0
-    for i in range(3):
-        _post(client, run_event(f"more_{i}", outputs=[ds("s3://lake", f"u{i}")]))
-    answer = evaluate(principal=owner, urns=["dataset:s3://lake:t0"], purpose="training")
-    assert pending() > 0 and not answer["allowed"]
-    assert "2 events posted before this question are still being folded" in " ".join(
-        answer["datasets"][0]["reasons"]
-    )
