@@ -72,7 +72,8 @@ REVOKERS = Expect(anonymous=401, outsider=403, owner=OK, steward=OK, staff=OK, r
 REQUESTER_ONLY = Expect(anonymous=401, outsider=403, owner=403, steward=403, staff=403, requester=OK)
 # Anyone signed in may ask for access (and list requests: their own and those they may decide).
 ANY_REQUESTER = Expect(anonymous=401, outsider=OK, owner=OK, steward=OK, staff=OK, requester=OK)
-# Who finds an access request, or an audit record about one, in a list (audit_list, QA F7).
+SIGNED_IN_ROLES = frozenset({"outsider", "owner", "steward", "staff"})
+# Who finds an access request, or an audit record about one, in a list.
 SEE_REQUESTS = frozenset({"owner", "steward", "staff", "requester"})
 # The model's owner (who registered it) or staff; the dataset's steward is no one to the model.
 MODEL_OWNER = OWNER_OR_STAFF
@@ -86,7 +87,14 @@ ROWS: list[Row] = [
         for m in ("GET", "POST", "PUT", "PATCH", "DELETE")
     ),
     # -- catalog: datasets ------------------------------------------------------------------------------
-    Row("GET", "/api/v1/datasets/", SIGNED_IN, query=lambda w: {"q": "credit"}),
+    Row(
+        "GET",
+        "/api/v1/datasets/",
+        SIGNED_IN,
+        query=lambda w: {"q": "credit"},
+        finds=lambda w: {"id": w.dataset["id"]},
+        seen_by=SIGNED_IN_ROLES,
+    ),
     Row(
         "POST",
         "/api/v1/datasets/",
@@ -187,7 +195,7 @@ ROWS: list[Row] = [
         "/api/v1/lineage",
         SIGNED_IN,
         body=lambda w: lineage_event(
-            "s3://matrix", "raw/events", "01890000-0000-7000-8000-00000000b002", job="x"
+            "s3://matrix", "raw/events", "01890000-0000-7000-8000-00000000b002", job="matrix.ingest"
         ),
     ),
     Row(
@@ -334,7 +342,14 @@ ROWS: list[Row] = [
         for m in ("PUT", "PATCH", "DELETE")
     ),
     # -- governance: models and their cards -------------------------------------------------------------
-    Row("GET", "/api/v1/models", SIGNED_IN, query=lambda w: {"name": "credit-scorer"}, needs=("model",)),
+    Row(
+        "GET",
+        "/api/v1/models",
+        SIGNED_IN,
+        query=lambda w: {"name": "credit-scorer"},
+        finds=lambda w: {"id": w.model["id"]},
+        seen_by=SIGNED_IN_ROLES,
+    ),
     Row(
         "POST",
         "/api/v1/models",

@@ -10,35 +10,43 @@ Every ``(route, method)`` under ``/api/v1/`` has at least one :class:`Row` in
 * ``staff`` -- ``is_staff``;
 
 and, for objects that have one, ``requester`` (who made the access request). ``test_matrix.py`` calls
-the endpoint once per (row, role), each in a fresh database with a fresh :class:`World`, and asserts
-the declared status. When a write (POST, PUT, PATCH, DELETE) is refused, it also asserts that
+the endpoint once per (row, role), each test in its own rolled-back transaction with a fresh
+:class:`World`, and asserts the declared status. When a write (POST, PUT, PATCH, DELETE) is refused, it also asserts that
 nothing changed: every table holds the same rows, no file was stored, nothing was queued for commit.
 
 How to add an endpoint to the permission matrix
 -----------------------------------------------
-Add a route and ``test_every_route_and_method_has_a_row`` fails, naming the ``(path, method)`` pairs
-that have no row, in the spelling the rows use (``/api/v1/datasets/{dataset_pk}/versions/{number}/``:
-the URL pattern with each converter or named group written ``{kwarg}``, ``^``, ``$`` and an optional
-``/?`` dropped). For each, add a ``Row`` to ``ROWS`` in ``endpoints.py``:
+Add a route and ``test_every_route_and_method_has_a_row`` fails, naming each ``METHOD /path`` that
+has no row, spelt as rows spell paths: the URL pattern with every converter or named group written
+``{kwarg}`` and ``^``, ``$`` and an optional ``/?`` dropped (``/api/v1/datasets/{dataset_pk}/versions/``,
+``/api/v1/access-requests/{pk}/approve``). For each, add a ``Row`` to ``ROWS`` in ``endpoints.py``;
+for instance, for a hypothetical monitor that the dataset's editors set:
 
-    Row("POST", "/api/v1/datasets/{dataset_pk}/monitor/", EDITORS,
+    Row("PUT", "/api/v1/datasets/{dataset_pk}/monitor", EDITORS,
         kwargs=lambda w: {"dataset_pk": w.dataset["id"]},
-        body=lambda w: {"rules": []}),
+        body=lambda w: {"rules": [{"metric": "psi", "op": ">", "threshold": 0.2}]}),
 
 ``kwargs`` fills the placeholders, ``query`` adds a query string, ``body`` is sent as JSON (or as
-multipart with ``format="multipart"``); each takes the :class:`World`, whose properties build what
-the row needs on first use, through the REST API as its owner would (``w.dataset``, ``w.version``,
-``w.column``, ``w.lineage``, ``w.access_request``, ``w.approved_request``, ``w.model``,
-``w.audit_record(...)``...). A new kind of object is a new ``cached_property`` on ``World``, built
-by ``World.call`` (the API) or, only where no endpoint makes it, by the model's manager: never by an
-app's services or selectors, which move. Pick the expectation from the shorthands below
-(``SIGNED_IN``, ``EDITORS``, ``OWNER_OR_STAFF``...) or spell one out with ``Expect(...)``; ``OK`` is any
-2xx, a tuple accepts any of its codes (``(403, 404)``). When one (route, method) answers differently
-depending on the body or the object (lowering a sensitivity, a record about an access request),
-add one row per case with a ``variant`` naming it. A method a route refuses (405) may have a row
-too. A refusal the API contract says should not happen is a defect: declare what should happen
-and list the role in ``defects`` with the reason; the case is then a strict xfail, and passes
-(fails the suite) the day the defect is fixed, so the entry is removed with the fix.
+multipart with ``format="multipart"``). Each takes the :class:`World`, whose properties build what
+the row needs on first use, through the REST API as the people who make it would (``w.dataset``,
+``w.version``, ``w.column``, ``w.lineage``, ``w.access_request``, ``w.approved_request``,
+``w.model``, ``w.audit_record(ref)``...); ``needs`` names properties to build that the call itself
+does not mention (a list that should hold the model). A new kind of object is a new
+``cached_property`` on ``World``, made with ``World.call`` (the API), or with the model's manager
+only where no endpoint makes it: never with an app's services or selectors, which move.
+
+Take the expectation from the shorthands below (``SIGNED_IN``, ``EDITORS``, ``OWNER_OR_STAFF``...)
+or spell it out with ``Expect(...)``: ``OK`` is any 2xx, a number is that status, a tuple accepts any
+of its codes (``(403, 404)``); ``requester=`` adds that sixth role where the object has one. When
+one route and method answers differently by body or object (lowering a sensitivity; an audit record
+about an access request), add a row per case, each with a ``variant`` saying which. For a list
+scoped by who asks, ``finds`` gives the fields of the item to look for and ``seen_by`` the roles
+that must find it (the others must not). A method a route does not serve may have a row expecting
+405. Where the API answers a role otherwise than the contract says (a defect), declare what the
+contract says and name the role in ``defects`` with the reason: that case is a strict xfail, which
+fails the day the defect is fixed, so that its entry goes with the fix.
+
+Run it: ``python -m pytest tests/permissions -q``.
 """
 
 from __future__ import annotations
@@ -363,7 +371,7 @@ class World:
         with connection.cursor() as cur:
             for table in sorted(connection.introspection.table_names(cur)):
                 cur.execute(f"SELECT * FROM {connection.ops.quote_name(table)}")  # noqa: S608 -- table names
-                out[table] = sorted(repr(r) for r in cur.fetchall())
+                out[table] = sorted(repr(tuple(_plain(v) for v in r)) for r in cur.fetchall())
         for name in ("MEDIA_ROOT", "FILE_UPLOAD_TEMP_DIR"):
             root = Path(getattr(settings, name) or "/nonexistent")
             out[f"<files in {name}>"] = sorted(str(Path(d, f)) for d, _, fs in os.walk(root) for f in fs)
@@ -371,6 +379,11 @@ class World:
 
     def queued(self) -> AbstractContextManager[list]:
         return self._on_commit(execute=False)
+
+
+def _plain(value: Any) -> Any:
+    # PostgreSQL hands binary columns over as memoryview, whose repr is its address.
+    return bytes(value) if isinstance(value, memoryview) else value
 
 
 def lineage_event(namespace: str, name: str, run_id: str, *, job: str = "matrix.features") -> dict:
