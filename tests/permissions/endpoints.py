@@ -1,0 +1,398 @@
+"""The permission matrix of every /api/v1/ endpoint: one Row per route and method (and per case of it).
+
+How to read and extend it: tests/permissions/matrix.py (module docstring). The expectations follow
+the API contract (API.md "Identity and authentication": no credentials 401, signed in but not
+allowed 403) and the rules in docs/governance.md and docs/lineage.md: catalog metadata (datasets,
+versions, columns, profiles, lineage, models, policies) is read by every signed-in user; the
+owner, a steward or staff change a dataset and what hangs off it; only the owner or staff delete it,
+hand it on or loosen it; access requests are seen by their requester and the people who may decide
+them, and decided by an owner or steward of every dataset, never by staff nor by the requester.
+"""
+
+from tests.permissions.matrix import (
+    EDITORS,
+    NO_ENDPOINT,
+    NOT_ALLOWED,
+    OK,
+    OWNER_OR_STAFF,
+    PUBLIC,
+    SIGNED_IN,
+    Expect,
+    Row,
+    World,
+    lineage_event,
+)
+
+
+def dataset(w: World) -> dict:
+    return {"dataset_pk": w.dataset["id"]}
+
+
+def version(w: World) -> dict:
+    return {"dataset_pk": w.dataset["id"], "number": w.version["number"]}
+
+
+def dataset_pk(w: World) -> dict:
+    return {"pk": w.dataset["id"]}
+
+
+def column(w: World) -> dict:
+    return {"dataset_pk": w.dataset["id"], "name": w.column}
+
+
+def pending_request(w: World) -> dict:
+    return {"pk": w.access_request["id"]}
+
+
+def approved_request(w: World) -> dict:
+    return {"pk": w.approved_request["id"]}
+
+
+def model(w: World) -> dict:
+    return {"pk": w.model["id"]}
+
+
+def node(w: World) -> dict:
+    return {"nodeId": w.urn, "depth": 5}
+
+
+def gx_suite(w: World) -> dict:
+    return {
+        "name": "credit",
+        "expectations": [{"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "id"}}],
+        "meta": {},
+    }
+
+
+# A request's deciders are the owner or a steward of every dataset in it; staff do not decide, and
+# nobody decides their own. Outsiders do not see the request (404), but are told 403 on an action.
+REQUEST_VIEWERS = Expect(anonymous=401, outsider=404, owner=OK, steward=OK, staff=OK, requester=OK)
+DECIDERS = Expect(anonymous=401, outsider=403, owner=OK, steward=OK, staff=403, requester=403)
+REVOKERS = Expect(anonymous=401, outsider=403, owner=OK, steward=OK, staff=OK, requester=OK)
+REQUESTER_ONLY = Expect(anonymous=401, outsider=403, owner=403, steward=403, staff=403, requester=OK)
+# Anyone signed in may ask for access (and list requests: their own and those they may decide).
+ANY_REQUESTER = Expect(anonymous=401, outsider=OK, owner=OK, steward=OK, staff=OK, requester=OK)
+SIGNED_IN_ROLES = frozenset({"outsider", "owner", "steward", "staff"})
+# Who finds an access request, or an audit record about one, in a list.
+SEE_REQUESTS = frozenset({"owner", "steward", "staff", "requester"})
+# The model's owner (who registered it) or staff; the dataset's steward is no one to the model.
+MODEL_OWNER = OWNER_OR_STAFF
+
+ROWS: list[Row] = [
+    # -- the API's own pages, and paths nothing serves --------------------------------------------------
+    Row("GET", "/api/v1/schema/", PUBLIC),
+    Row("GET", "/api/v1/docs/", PUBLIC),
+    *(
+        Row(m, "/api/v1/{anything}", NO_ENDPOINT, kwargs=lambda w: {"anything": "no-such-endpoint/"})
+        for m in ("GET", "POST", "PUT", "PATCH", "DELETE")
+    ),
+    # -- catalog: datasets ------------------------------------------------------------------------------
+    Row(
+        "GET",
+        "/api/v1/datasets/",
+        SIGNED_IN,
+        query=lambda w: {"q": "credit"},
+        finds=lambda w: {"id": w.dataset["id"]},
+        seen_by=SIGNED_IN_ROLES,
+    ),
+    Row(
+        "POST",
+        "/api/v1/datasets/",
+        SIGNED_IN,
+        body=lambda w: {"namespace": "s3://matrix", "name": "new/table", "sensitivity": "internal"},
+    ),
+    Row(
+        "POST",
+        "/api/v1/datasets/",
+        OWNER_OR_STAFF,  # the last owner
+        variant="bring a deleted restricted dataset back as public",
+        body=lambda w: {
+            "namespace": w.retired["namespace"],
+            "name": w.retired["name"],
+            "sensitivity": "public",
+        },
+    ),
+    Row("GET", "/api/v1/datasets/{pk}/", SIGNED_IN, kwargs=dataset_pk),
+    Row("PUT", "/api/v1/datasets/{pk}/", EDITORS, kwargs=dataset_pk, body=lambda w: {"title": "Edited"}),
+    Row("PATCH", "/api/v1/datasets/{pk}/", EDITORS, kwargs=dataset_pk, body=lambda w: {"title": "Edited"}),
+    Row(
+        "PATCH",
+        "/api/v1/datasets/{pk}/",
+        OWNER_OR_STAFF,
+        variant="lower its sensitivity",
+        kwargs=dataset_pk,
+        body=lambda w: {"sensitivity": "internal"},
+    ),
+    Row(
+        "PATCH",
+        "/api/v1/datasets/{pk}/",
+        OWNER_OR_STAFF,
+        variant="hand it to another owner",
+        kwargs=dataset_pk,
+        body=lambda w: {"owner": w.username("staff")},
+    ),
+    Row("DELETE", "/api/v1/datasets/{pk}/", OWNER_OR_STAFF, kwargs=dataset_pk, needs=("version",)),
+    # -- catalog: versions and columns ------------------------------------------------------------------
+    Row("GET", "/api/v1/datasets/{dataset_pk}/versions/", SIGNED_IN, kwargs=dataset),
+    Row(
+        "POST",
+        "/api/v1/datasets/{dataset_pk}/versions/",
+        EDITORS,
+        variant="upload",
+        kwargs=dataset,
+        body=lambda w: {"file": w.csv_file()},
+        format="multipart",
+    ),
+    Row(
+        "POST",
+        "/api/v1/datasets/{dataset_pk}/versions/",
+        EDITORS,
+        variant="a file inside DATA_ROOTS",
+        kwargs=dataset,
+        body=lambda w: {"uri": w.file_in_data_root()},
+    ),
+    Row("GET", "/api/v1/datasets/{dataset_pk}/versions/{number}/", SIGNED_IN, kwargs=version),
+    Row("GET", "/api/v1/datasets/{dataset_pk}/columns/", SIGNED_IN, kwargs=dataset, needs=("version",)),
+    Row("GET", "/api/v1/datasets/{dataset_pk}/columns/{name}/", SIGNED_IN, kwargs=column),
+    *(
+        Row(
+            m,
+            "/api/v1/datasets/{dataset_pk}/columns/{name}/",
+            EDITORS,
+            kwargs=column,
+            body=lambda w: {"description": "Applicant id."},
+        )
+        for m in ("PUT", "PATCH")
+    ),
+    # -- profiling --------------------------------------------------------------------------------------
+    Row("GET", "/api/v1/datasets/{dataset_pk}/versions/{number}/profile/", SIGNED_IN, kwargs=version),
+    Row("POST", "/api/v1/datasets/{dataset_pk}/versions/{number}/profile/", EDITORS, kwargs=version),
+    Row(
+        "GET", "/api/v1/datasets/{dataset_pk}/versions/{number}/profile/warnings/", SIGNED_IN, kwargs=version
+    ),
+    Row("GET", "/api/v1/datasets/{dataset_pk}/expectation-suite/", SIGNED_IN, kwargs=dataset),
+    Row(
+        "PUT",
+        "/api/v1/datasets/{dataset_pk}/expectation-suite/",
+        EDITORS,
+        kwargs=dataset,
+        body=lambda w: {"expectations": gx_suite(w)["expectations"]},
+    ),
+    Row(
+        "POST",
+        "/api/v1/datasets/{dataset_pk}/expectation-suite/import/",
+        EDITORS,
+        kwargs=dataset,
+        body=gx_suite,
+    ),
+    Row(
+        "GET", "/api/v1/datasets/{dataset_pk}/quality-history/", SIGNED_IN, kwargs=dataset, needs=("version",)
+    ),
+    # -- lineage ----------------------------------------------------------------------------------------
+    Row("GET", "/api/v1/lineage", SIGNED_IN, query=node, needs=("lineage",)),
+    Row(
+        "POST",
+        "/api/v1/lineage",
+        SIGNED_IN,
+        body=lambda w: lineage_event(
+            "s3://matrix", "raw/events", "01890000-0000-7000-8000-00000000b002", job="matrix.ingest"
+        ),
+    ),
+    Row(
+        "GET",
+        "/api/v1/column-lineage",
+        SIGNED_IN,
+        query=lambda w: {"nodeId": f"datasetField:{w.lineage['output'][len('dataset:') :]}:id"},
+    ),
+    Row("GET", "/api/v1/lineage/impact", SIGNED_IN, query=node, needs=("lineage",)),
+    Row("GET", "/api/v1/lineage/path", SIGNED_IN, query=lambda w: {"from": w.urn, "to": w.lineage["output"]}),
+    Row("GET", "/api/v1/lineage/events", SIGNED_IN, query=lambda w: {"runId": w.lineage["run_id"]}),
+    Row("GET", "/api/v1/lineage/backlog", SIGNED_IN),
+    Row("GET", "/api/v1/lineage/runs/{run_id}", SIGNED_IN, kwargs=lambda w: {"run_id": w.lineage["run_id"]}),
+    Row(
+        "GET",
+        "/api/v1/lineage/datasets/{ref}/runs",
+        SIGNED_IN,
+        variant="by id",
+        kwargs=lambda w: {"ref": w.dataset["id"]},
+        needs=("lineage",),
+    ),
+    Row(
+        "GET",
+        "/api/v1/lineage/datasets/{ref}/runs",
+        SIGNED_IN,
+        variant="by URN",
+        kwargs=lambda w: {"ref": w.urn},
+        needs=("lineage",),
+    ),
+    # -- governance: clearance and policies -------------------------------------------------------------
+    Row("GET", "/api/v1/clearance", SIGNED_IN, query=lambda w: {"datasets": w.urn, "purpose": "training"}),
+    Row(
+        "GET",
+        "/api/v1/clearance",
+        Expect(anonymous=401, outsider=403, owner=403, steward=403, staff=OK),
+        variant="for another principal",
+        query=lambda w: {"datasets": w.urn, "purpose": "training", "principal": w.username("requester")},
+    ),
+    Row("GET", "/api/v1/datasets/{dataset_pk}/policy/", SIGNED_IN, kwargs=dataset),
+    *(
+        Row(
+            m,
+            "/api/v1/datasets/{dataset_pk}/policy/",
+            EDITORS,
+            variant="tighten",
+            kwargs=dataset,
+            body=lambda w: {"require_quality_pass": True},
+        )
+        for m in ("PUT", "PATCH")
+    ),
+    *(
+        Row(
+            m,
+            "/api/v1/datasets/{dataset_pk}/policy/",
+            OWNER_OR_STAFF,
+            variant="loosen",
+            kwargs=dataset,
+            needs=("tight_policy",),
+            body=lambda w: {"require_quality_pass": False},
+        )
+        for m in ("PUT", "PATCH")
+    ),
+    # -- governance: access requests --------------------------------------------------------------------
+    Row(
+        "GET",
+        "/api/v1/access-requests",
+        ANY_REQUESTER,
+        query=lambda w: {"dataset": w.urn},
+        finds=lambda w: {"id": w.access_request["id"]},
+        seen_by=SEE_REQUESTS,
+    ),
+    Row(
+        "POST",
+        "/api/v1/access-requests",
+        ANY_REQUESTER,
+        body=lambda w: {"datasets": [w.urn], "purpose": "analysis", "justification": "Quarterly report."},
+    ),
+    Row("GET", "/api/v1/access-requests/{pk}", REQUEST_VIEWERS, kwargs=pending_request),
+    Row(
+        "POST",
+        "/api/v1/access-requests/{pk}/approve",
+        DECIDERS,
+        kwargs=pending_request,
+        body=lambda w: {"comment": "ok"},
+    ),
+    Row(
+        "POST",
+        "/api/v1/access-requests/{pk}/reject",
+        DECIDERS,
+        kwargs=pending_request,
+        body=lambda w: {"comment": "no"},
+    ),
+    Row("POST", "/api/v1/access-requests/{pk}/revoke", REVOKERS, kwargs=approved_request, body=lambda w: {}),
+    Row(
+        "POST",
+        "/api/v1/access-requests/{pk}/withdraw",
+        REQUESTER_ONLY,
+        kwargs=pending_request,
+        body=lambda w: {},
+    ),
+    # -- governance: audit (append-only) ----------------------------------------------------------------
+    Row(
+        "GET",
+        "/api/v1/audit",
+        ANY_REQUESTER,
+        variant="about a dataset an access request names",
+        query=lambda w: {"object": w.urn},
+        needs=("access_request",),
+        finds=lambda w: {"object_type": "access_request"},
+        seen_by=SEE_REQUESTS,
+    ),
+    Row(
+        "GET",
+        "/api/v1/audit",
+        ANY_REQUESTER,
+        variant="about an access request",
+        query=lambda w: {"object": f"access_request:{w.access_request['id']}"},
+        finds=lambda w: {"object_type": "access_request"},
+        seen_by=SEE_REQUESTS,
+    ),
+    Row(
+        "GET",
+        "/api/v1/audit/{pk}",
+        SIGNED_IN,
+        variant="a record about a dataset",
+        kwargs=lambda w: {"pk": w.audit_record(w.urn)},
+    ),
+    Row(
+        "GET",
+        "/api/v1/audit/{pk}",
+        REQUEST_VIEWERS,
+        variant="a record about an access request",
+        kwargs=lambda w: {"pk": w.audit_record(f"access_request:{w.access_request['id']}")},
+    ),
+    Row("POST", "/api/v1/audit", NOT_ALLOWED, body=lambda w: {"action": "forged"}),
+    *(
+        Row(
+            m,
+            "/api/v1/audit/{pk}",
+            NOT_ALLOWED,
+            kwargs=lambda w: {"pk": w.audit_record(w.urn)},
+            body=lambda w: {},
+        )
+        for m in ("PUT", "PATCH", "DELETE")
+    ),
+    # -- governance: models and their cards -------------------------------------------------------------
+    Row(
+        "GET",
+        "/api/v1/models",
+        SIGNED_IN,
+        query=lambda w: {"name": "credit-scorer"},
+        finds=lambda w: {"id": w.model["id"]},
+        seen_by=SIGNED_IN_ROLES,
+    ),
+    Row(
+        "POST",
+        "/api/v1/models",
+        SIGNED_IN,
+        variant="a new model",
+        body=lambda w: {
+            "namespace": "mlflow://matrix",
+            "name": "churn",
+            "version": "1",
+            "trained_on": [f"{w.urn}@{w.version['number']}"],
+        },
+    ),
+    Row(
+        "POST",
+        "/api/v1/models",
+        MODEL_OWNER,
+        variant="a new version of the owner's model",
+        body=lambda w: {
+            "namespace": w.model["namespace"],
+            "name": w.model["name"],
+            "version": "2",
+            "trained_on": [w.urn],
+        },
+    ),
+    Row(
+        "POST",
+        "/api/v1/models",
+        Expect(anonymous=401, outsider=403, owner=403, steward=403, staff=OK),
+        variant="for another principal",
+        body=lambda w: {
+            "namespace": "mlflow://matrix",
+            "name": "churn",
+            "version": "1",
+            "trained_on": [w.urn],
+            "principal": w.username("requester"),
+        },
+    ),
+    Row("GET", "/api/v1/models/{pk}", SIGNED_IN, kwargs=model),
+    Row(
+        "PATCH", "/api/v1/models/{pk}", MODEL_OWNER, kwargs=model, body=lambda w: {"intended_use": "Scoring."}
+    ),
+    Row("PUT", "/api/v1/models/{pk}", NOT_ALLOWED, kwargs=model, body=lambda w: {"intended_use": "Scoring."}),
+    Row("GET", "/api/v1/models/{pk}/card", SIGNED_IN, kwargs=model),
+    Row("GET", "/api/v1/models/{pk}/card.md", SIGNED_IN, kwargs=model),
+    Row("GET", "/api/v1/models/{pk}/card.html", SIGNED_IN, kwargs=model),
+]
