@@ -8,3 +8,8 @@ class ProfilingConfig(AppConfig):
     def ready(self) -> None:
         # Queue a profile job whenever the catalog stores a version.
         from profiling import receivers  # noqa: F401
+        from profiling.facets import register_quality_facet
+
+        # The search page's "Quality" facet, registered here rather than as a side effect of
+        # importing a module that happens to be loaded.
+        register_quality_facet()
