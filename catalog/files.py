@@ -280,7 +280,7 @@ def _check_rows(reader, width: int) -> None:
                 continue
             if len(row) != width and reader.line_num > start and any("\n" in f for f in row):
                 # One "row" over several lines with a field holding line breaks: a quote that opens
-                # and never closes swallows the rest of the file (QA G17: it read as ragged rows).
+                # and never closes swallows the rest of the file (saying "ragged rows" would mislead).
                 raise _bad(
                     f"A quote opened on line {start} is not closed: the field runs on to line "
                     f"{reader.line_num}. Close the quote, or double the quote characters inside it."
@@ -335,8 +335,8 @@ def _text_stream(fh, compressed: bool):
     return formats.text_stream(raw, "gzip" if compressed else "", buffer_size=CHUNK)
 
 
-# Blocks the whole-file CSV check parses at a time. Small blocks keep the server's memory flat
-# (about +30 MB however large the file); a row longer than a block is retried with big blocks.
+# Blocks the whole-file CSV check parses at a time. Small blocks keep the server's memory flat however
+# large the file; a row longer than a block is retried with big blocks.
 CSV_BLOCK = 256 * 1024
 CSV_BLOCK_LARGE = 32 * CHUNK
 

@@ -28,7 +28,7 @@ logger = logging.getLogger(__name__)
 
 # The Celery task that runs a job (profiling/tasks.py), addressed by its registered name: the task
 # module imports the runner, which imports this module, so importing the task here would close an
-# import circle.
+# import circle. ProfilingConfig.ready() imports the task module, so every process has it registered.
 PROFILE_TASK = "profiling.profile_version"
 
 
