@@ -458,7 +458,8 @@ def inspect(fh, *, filename: str = "", size: int | None = None, whole: bool = Tr
             columns=[{**c, "type": types[c["name"]]} for c in _named([t["name"] for t in typed])],
         )
     _refuse_known_binaries(magic)
-    compressed = formats.compression_of(magic) == "gzip"
+    compression = formats.compression_of(magic)
+    compressed = bool(compression)
     if compressed:
         _check_gzip_whole(fh)
     head = _head_text(fh, compressed)
@@ -471,7 +472,6 @@ def inspect(fh, *, filename: str = "", size: int | None = None, whole: bool = Tr
         raise _bad("The file holds no data (only white space).")
     truncated = len(head) >= HEAD_BYTES
     text, encoding, notes = _decode_head(head, truncated)
-    compression = "gzip" if compressed else ""
     if text.lstrip("\ufeff \t\r\n").startswith("["):
         raise _bad(
             "The file is a JSON array. Gouvernail reads JSON Lines (one object per line): "
