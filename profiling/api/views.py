@@ -16,7 +16,7 @@ from rest_framework.views import APIView
 
 from catalog.models import Dataset, DatasetVersion
 from config.rest import Pagination
-from profiling import selectors, services
+from profiling import jobs, selectors, suites
 from profiling.api.serializers import (
     GovernanceWarningSerializer,
     GXSuiteExportSerializer,
@@ -61,7 +61,7 @@ class ProfileView(DatasetScopedView):
     )
     def post(self, request, dataset_pk: int, number: int):
         version = self.get_version()
-        services.request_rerun(actor=request.user, version=version)
+        jobs.request_rerun(actor=request.user, version=version)
         answer = profile_for_viewer(
             selectors.profile_answer(version), user=request.user, dataset=version.dataset
         )
@@ -99,7 +99,7 @@ class ExpectationSuiteView(DatasetScopedView):
         serializer = SuiteWriteSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        services.save_suite(
+        suites.save_suite(
             actor=request.user,
             dataset=dataset,
             expectations=data["expectations"],
@@ -131,7 +131,7 @@ class ExpectationSuiteImportView(DatasetScopedView):
             data = dict(request.data)
         else:
             raise ValidationError({"suite": ["Send a Great Expectations suite JSON object."]})
-        services.import_suite(actor=request.user, dataset=dataset, data=data)
+        suites.import_suite(actor=request.user, dataset=dataset, data=data)
         return Response(selectors.suite_answer(dataset))
 
 

@@ -90,7 +90,7 @@ def test_on_the_embedded_broker_the_sweep_rescues_a_killed_workers_job(data_root
     (beat, and every starting worker) queues the job again and the next worker does it once."""
     if not settings.CELERY_BROKER_URL.startswith("filesystem://"):
         pytest.skip("this test is about the embedded broker")
-    from profiling import services
+    from profiling import jobs
 
     worker_env = {"PROFILING_LEASE_SECONDS": "3", "PROFILING_SWEEP_SECONDS": "0"}
     path = data_root / "big.parquet"
@@ -108,7 +108,7 @@ def test_on_the_embedded_broker_the_sweep_rescues_a_killed_workers_job(data_root
     with override_settings(PROFILING_LEASE_SECONDS=3):
         # What beat does every PROFILING_SWEEP_SECONDS (here from the test, on the test's queue),
         # once the dead worker's lease has run out.
-        second.wait_until(lambda: services.requeue_stale_runs(), timeout=60, interval=1)
+        second.wait_until(lambda: jobs.requeue_stale_runs(), timeout=60, interval=1)
     second.wait_until(lambda: run_qs.filter(status__in=["succeeded", "failed"]).exists(), timeout=240)
 
     run = run_qs.get()

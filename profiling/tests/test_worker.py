@@ -5,7 +5,7 @@ import random
 import pytest
 
 from catalog import services as catalog_services
-from profiling import services
+from profiling import jobs
 from profiling.models import ProfileRun
 from profiling.tests.factories import credit_csv
 
@@ -21,7 +21,7 @@ def test_bad_data_fails_its_job_and_the_worker_goes_on(data_root, owner, live_wo
 
     # The registered file is overwritten with garbage, then profiled again: that job fails...
     path.write_bytes(bytes(random.Random(1).randrange(256) for _ in range(5000)))
-    services.request_rerun(actor=owner, version=v1)
+    jobs.request_rerun(actor=owner, version=v1)
     # ...and a good version queued right behind it is profiled by the same worker.
     good = data_root / "v2.csv"
     good.write_text(credit_csv(40, seed=2))
