@@ -14,16 +14,11 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import ProtectedError
 
 from catalog import signals
-
-# Moved to catalog.columns and catalog.versions (issue #11); other apps still call them through this
-# module until the lead points them at their homes at merge, when these two imports go.
-from catalog.columns import mark_columns_pii, set_columns_from_schema, update_column  # noqa: F401
 from catalog.models import Dataset, Origin, RetiredDataset, Sensitivity, Tag
 from catalog.permissions import can_change_dataset, can_delete_dataset, is_owner
 from catalog.search_index import index_dataset, index_new_datasets, unindex_dataset
 from catalog.search_text import PARTS, search_parts
 from catalog.urns import dataset_lookup_q, dataset_urn
-from catalog.versions import add_version_from_upload, add_version_from_uri, set_version_profile_status  # noqa: F401
 from config.errors import Conflict, NotAllowed
 
 User = get_user_model()

@@ -29,13 +29,9 @@ from catalog.forms import (
 from catalog.markdown import render_markdown
 from catalog.models import Column, Dataset
 from catalog.permissions import can_change_dataset, is_owner
-from catalog.search_facets import SearchFacet, register_search_facet  # noqa: F401 -- see below
 from catalog.search_page import facet_list, search_request, search_results, sidebar_counts
 from catalog.versions import add_version_from_upload
 from config.errors import Conflict, NotAllowed
-
-# SearchFacet and register_search_facet live in catalog.search_facets; profiling/views.py still
-# imports them from here until it is pointed there (issue #11 merge), then the import above goes.
 
 
 def _dataset_or_404(user, pk: int) -> Dataset:

@@ -6,7 +6,7 @@ none of this. Both functions only read.
 
 from django.db.models import Count, OuterRef, Subquery
 
-from catalog.views import SearchFacet, register_search_facet
+from catalog.search_facets import SearchFacet, register_search_facet
 from profiling.models import QualityResult
 
 QUALITY_FACET_PROBE = 5000

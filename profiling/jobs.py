@@ -18,7 +18,7 @@ from django.db import InterfaceError, OperationalError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from catalog import services as catalog_services
+from catalog import versions as catalog_versions
 from catalog.permissions import can_change_dataset
 from config.errors import Conflict, NotAllowed
 from profiling import signals
@@ -73,7 +73,7 @@ def queue_profile(*, version, actor=None) -> ProfileRun:
         if run.status == RunStatus.RUNNING and not lease_expired(run):
             return run
         _reset(run, actor=actor)
-    catalog_services.set_version_profile_status(version=version, status=RunStatus.PENDING)
+    catalog_versions.set_version_profile_status(version=version, status=RunStatus.PENDING)
     transaction.on_commit(lambda: _enqueue(run.pk))
     transaction.on_commit(lambda: signals.profile_queued.send(sender=ProfileRun, version=version))
     return run
@@ -189,7 +189,7 @@ def claim_run(*, run_id: int, token: str) -> tuple[ProfileRun | None, Outcome | 
         progress=0.0,
         error="",
     )
-    catalog_services.set_version_profile_status(version=run.version, status=RunStatus.RUNNING)
+    catalog_versions.set_version_profile_status(version=run.version, status=RunStatus.RUNNING)
     run.refresh_from_db()
     return run, None
 
@@ -207,7 +207,7 @@ def _write_failure(run: ProfileRun, message: str) -> None:
         status=RunStatus.FAILED, error=error, finished_at=timezone.now(), claim_token=""
     )
     version = run.version
-    catalog_services.set_version_profile_status(version=version, status=RunStatus.FAILED)
+    catalog_versions.set_version_profile_status(version=version, status=RunStatus.FAILED)
     transaction.on_commit(
         lambda: signals.profile_finished.send(
             sender=ProfileRun, version=version, status=RunStatus.FAILED, error=error

@@ -16,7 +16,8 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from catalog import services as catalog_services
+from catalog import columns as catalog_columns
+from catalog import versions as catalog_versions
 from profiling import signals
 from profiling.jobs import Outcome, queue_profile
 from profiling.models import ExpectationSuite, ProfileRun, QualityResult, RunStatus, SuiteOrigin
@@ -196,10 +197,10 @@ def _update_catalog(dataset, version, result) -> None:
     """Columns describe the latest version: an older version profiled again must not roll them back."""
     latest = dataset.versions.order_by("-number").values_list("number", flat=True).first()
     if latest == version.number:
-        catalog_services.set_columns_from_schema(dataset=dataset, columns=result.schema)
+        catalog_columns.set_columns_from_schema(dataset=dataset, columns=result.schema)
         if result.pii:
-            catalog_services.mark_columns_pii(dataset=dataset, findings=result.pii)
-    catalog_services.set_version_profile_status(version=version, status=RunStatus.SUCCEEDED)
+            catalog_columns.mark_columns_pii(dataset=dataset, findings=result.pii)
+    catalog_versions.set_version_profile_status(version=version, status=RunStatus.SUCCEEDED)
 
 
 def _drift_between(previous_state, current_state, *, previous_version: int, warnings: list[str] | None):

@@ -183,7 +183,7 @@ def test_verify_audit_all_lists_every_break(owner):
 
 
 def test_quality_suite_changes_are_audited(owner, make_dataset, django_capture_on_commit_callbacks):
-    from profiling import services as profiling_services
+    from profiling import suites as profiling_services
 
     ds = make_dataset("internal")
     with django_capture_on_commit_callbacks(execute=True):

@@ -10,6 +10,7 @@ import pytest
 from django.db import connection
 
 from catalog import services as catalog_services
+from catalog import versions as catalog_versions
 from profiling import jobs, results, runner
 from profiling.models import ProfileRun
 from profiling.tests.factories import credit_csv
@@ -21,7 +22,7 @@ def test_racing_deliveries_claim_a_job_once(owner, data_root):
     dataset = catalog_services.create_dataset(actor=owner, namespace="s3://lake", name="race")
     path = data_root / "race.csv"
     path.write_text(credit_csv(10))
-    version, _ = catalog_services.add_version_from_uri(actor=owner, dataset=dataset, uri=path.as_uri())
+    version, _ = catalog_versions.add_version_from_uri(actor=owner, dataset=dataset, uri=path.as_uri())
     run = ProfileRun.objects.get(version=version)
     results: list[bool] = []
 
@@ -56,7 +57,7 @@ def test_two_versions_finishing_at_once_still_get_their_drift(owner, data_root):
     for number, rows in ((1, 120), (2, 60)):
         path = data_root / f"race-drift-{number}.csv"
         path.write_text(credit_csv(rows, seed=number))
-        version, _ = catalog_services.add_version_from_uri(actor=owner, dataset=dataset, uri=path.as_uri())
+        version, _ = catalog_versions.add_version_from_uri(actor=owner, dataset=dataset, uri=path.as_uri())
         versions.append(version)
 
     for _round in range(3):

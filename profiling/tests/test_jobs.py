@@ -5,7 +5,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from catalog import services as catalog_services
+from catalog import columns as catalog_columns
+from catalog import versions as catalog_versions
 from catalog.models import Column
 from profiling import jobs, results, runner, suites
 from profiling.models import ExpectationSuite, ProfileRun, QualityResult
@@ -46,9 +47,7 @@ def test_a_stored_version_is_profiled_by_itself(dataset, add_version):
 def test_schema_write_back_keeps_what_stewards_wrote(dataset, add_version, steward):
     add_version(dataset, credit_csv(50))
     col = Column.objects.get(dataset=dataset, name="income")
-    catalog_services.update_column(
-        actor=steward, column=col, description="Yearly income, EUR", tags=["money"]
-    )
+    catalog_columns.update_column(actor=steward, column=col, description="Yearly income, EUR", tags=["money"])
 
     add_version(dataset, credit_csv(60, seed=2).replace(",email,", ",mail,"))
 
@@ -84,7 +83,7 @@ def test_a_bad_file_fails_with_a_readable_message(
 def test_the_file_disappearing_fails_the_job_clearly(dataset, add_version, data_root):
     version = add_version(dataset, credit_csv(20))
     (data_root / version.original_name).unlink()
-    catalog_services.set_version_profile_status(version=version, status="pending")
+    catalog_versions.set_version_profile_status(version=version, status="pending")
     run = ProfileRun.objects.get(version=version)
     ProfileRun.objects.filter(pk=run.pk).update(status="pending")
 

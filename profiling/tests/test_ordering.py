@@ -7,6 +7,7 @@ small file is uploaded right after a big one.
 import pytest
 
 from catalog import services as catalog_services
+from catalog import versions as catalog_versions
 from profiling import jobs, results, runner, suites
 from profiling.models import ExpectationSuite, ProfileRun, QualityResult
 from profiling.tests.factories import credit_csv
@@ -26,7 +27,7 @@ def store(data_root, owner, django_capture_on_commit_callbacks):
         path = data_root / f"{dataset.pk}-{counter['n']}.csv"
         path.write_text(content)
         with django_capture_on_commit_callbacks(execute=False):
-            version, _ = catalog_services.add_version_from_uri(
+            version, _ = catalog_versions.add_version_from_uri(
                 actor=owner, dataset=dataset, uri=path.as_uri()
             )
             # what the version_stored receiver does on commit, minus running the message

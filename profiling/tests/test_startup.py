@@ -7,14 +7,14 @@ import sys
 
 import pytest
 
-from catalog.views import EXTRA_FACETS
+from catalog.search_facets import EXTRA_FACETS
 from profiling import facets
 
 CODE = (
     "import sys, django\n"
     "django.setup()\n"
     "from celery import current_app\n"
-    "from catalog.views import EXTRA_FACETS\n"
+    "from catalog.search_facets import EXTRA_FACETS\n"
     "print('profiling.profile_version' in current_app.tasks, 'quality' in EXTRA_FACETS,\n"
     "      'profiling.views' in sys.modules)\n"
 )

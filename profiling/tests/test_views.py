@@ -5,6 +5,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from catalog import services as catalog_services
+from catalog import versions as catalog_versions
 
 pytestmark = pytest.mark.django_db
 
@@ -38,7 +39,7 @@ def dataset(owner, steward, django_capture_on_commit_callbacks):
     upload = SimpleUploadedFile("hiring.csv", CSV.encode(), content_type="text/csv")
     # Profiling is queued on commit; run it (eager Celery) inside the test's transaction.
     with django_capture_on_commit_callbacks(execute=True):
-        catalog_services.add_version_from_upload(actor=owner, dataset=ds, upload=upload)
+        catalog_versions.add_version_from_upload(actor=owner, dataset=ds, upload=upload)
     return ds
 
 
@@ -110,7 +111,7 @@ def _profiled(owner, name: str, body: str, django_capture_on_commit_callbacks, *
     ds = catalog_services.create_dataset(actor=owner, namespace="s3://lake", name=name, **extra)
     upload = SimpleUploadedFile(f"{name.split('/')[-1]}.csv", body.encode(), content_type="text/csv")
     with django_capture_on_commit_callbacks(execute=True):
-        catalog_services.add_version_from_upload(actor=owner, dataset=ds, upload=upload)
+        catalog_versions.add_version_from_upload(actor=owner, dataset=ds, upload=upload)
     return ds
 
 
