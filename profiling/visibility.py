@@ -247,14 +247,17 @@ OPEN_NUMERIC_COLUMN = {
 }
 
 
+# A sensitive column, the label or personal data: its numbers are values too. A mean of a few rows
+# (or of one) is a cell; the counts stay.
+PROTECTED_COLUMN = {**COLUMN, "mean": Empty(None), "std": Empty(None)}
+
+
 def _column_spec(column: Any, context: _Context) -> dict:
-    if (
-        isinstance(column, dict)
-        and column.get("type") in NUMERIC_TYPES
-        and column.get("name") not in context.protected
-    ):
-        return OPEN_NUMERIC_COLUMN
-    return COLUMN
+    if not isinstance(column, dict):
+        return COLUMN
+    if column.get("name") in context.protected:
+        return PROTECTED_COLUMN
+    return OPEN_NUMERIC_COLUMN if column.get("type") in NUMERIC_TYPES else COLUMN
 
 
 QUALITY_RESULT = {

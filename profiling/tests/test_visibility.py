@@ -91,7 +91,7 @@ def test_numbers_of_sensitive_label_and_pii_columns_are_values_too(profile, outs
     assert columns["age"]["top_values"] == []
     label = columns["approved"]  # the label: 0 and 1 are its values
     assert label["min"] is None and label["quantiles"] is None and label["histogram"]["bins"] == []
-    assert label["histogram"]["counts"] and label["mean"] is not None
+    assert label["histogram"]["counts"] and label["mean"] is None and label["null_count"] == 0
     for result in shown["quality"]["results"]:
         if result["column"] == "approved" and "min_value" in result["kwargs"]:
             assert result["kwargs"]["min_value"] is None
