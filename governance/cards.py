@@ -15,6 +15,7 @@ from catalog.markdown import render_markdown
 from governance.clearance import upstream_of
 from governance.models import AccessRequest, ModelVersion
 from profiling.selectors import latest_profile_summary, profile_for_version
+from profiling.visibility import profile_without_values
 
 SECTIONS = [
     ("model_details", "Model details"),
@@ -30,10 +31,13 @@ SECTIONS = [
 
 
 def _indicators(dataset, version) -> dict[str, Any] | None:
-    """Quality, bias, PII and drift of the version trained on (or the latest profiled one)."""
+    """Quality, bias, PII and drift of the version trained on (or the latest profiled one).
+
+    A card is shown to everyone who may see the model: it takes its figures from the profile as
+    anyone may see it (profiling.visibility), never from the values behind them."""
     if version is None:
         return latest_profile_summary(dataset)
-    profile = profile_for_version(version)
+    profile = profile_without_values(profile_for_version(version), dataset=dataset)
     if not profile:
         return None
     bias = (profile.get("bias") or {}).get("attributes") if profile.get("bias") else None

@@ -101,6 +101,7 @@ def profile_status_view(request: HttpRequest, pk: int) -> HttpResponse:
     dataset = _dataset(request, pk)
     version = _version(dataset, None)
     profile = selectors.profile_answer(version) if version is not None else None
+    profile = profile_for_viewer(profile, user=request.user, dataset=dataset)
     polling = request.GET.get("polling") == "1"
     status = profile["status"] if profile else None
     response = render(

@@ -74,7 +74,11 @@ class ProfileWarningsView(DatasetScopedView):
         summary="Governance warnings of a version's profile (e.g. PII in a public dataset)",
     )
     def get(self, request, dataset_pk: int, number: int):
-        return Response(selectors.profile_answer(self.get_version())["governance_warnings"])
+        version = self.get_version()
+        profile = profile_for_viewer(
+            selectors.profile_answer(version), user=request.user, dataset=version.dataset
+        )
+        return Response(profile["governance_warnings"])
 
 
 class ExpectationSuiteView(DatasetScopedView):
@@ -107,7 +111,7 @@ class ExpectationSuiteView(DatasetScopedView):
             meta=data.get("meta"),
             expected_version=data.get("version"),
         )
-        return Response(selectors.suite_answer(dataset))
+        return Response(suite_for_viewer(selectors.suite_answer(dataset), user=request.user, dataset=dataset))
 
 
 class ExpectationSuiteImportView(DatasetScopedView):
@@ -132,7 +136,7 @@ class ExpectationSuiteImportView(DatasetScopedView):
         else:
             raise ValidationError({"suite": ["Send a Great Expectations suite JSON object."]})
         suites.import_suite(actor=request.user, dataset=dataset, data=data)
-        return Response(selectors.suite_answer(dataset))
+        return Response(suite_for_viewer(selectors.suite_answer(dataset), user=request.user, dataset=dataset))
 
 
 MAX_SUITE_FILE_BYTES = 5 * 1024 * 1024

@@ -66,6 +66,7 @@ def _calls(dataset, secret, outsider) -> dict:
             "profile_for_viewer": lambda: visibility.profile_for_viewer(
                 profile, user=outsider, dataset=secret
             ),
+            "profile_without_values": lambda: visibility.profile_without_values(profile, dataset=secret),
         },
         facets: {
             "quality_counts": lambda: facets.quality_counts(matches),

@@ -43,8 +43,8 @@ def dataset(owner, steward, django_capture_on_commit_callbacks):
     return ds
 
 
-def test_panel_draws_histograms_quality_and_bias(web, outsider, dataset):
-    response = web(outsider).get(reverse("profiling:panel", args=[dataset.pk]))
+def test_panel_draws_histograms_quality_and_bias(web, outsider, steward, dataset):
+    response = web(steward).get(reverse("profiling:panel", args=[dataset.pk]))
     assert response.status_code == 200
     html = response.content.decode()
     assert response.context["done"], response.context["profile"]
@@ -52,6 +52,11 @@ def test_panel_draws_histograms_quality_and_bias(web, outsider, dataset):
     assert "Histogram in" in html
     assert "Positive rate by group" in html
     assert "<html" not in html  # a partial
+
+    # Without clearance (the dataset is confidential): the parity figures, not the groups.
+    html = web(outsider).get(reverse("profiling:panel", args=[dataset.pk])).content.decode()
+    assert "Histogram in" in html and "difference" in html and "Sample values are hidden" in html
+    assert "Positive rate by group" not in html
 
 
 def test_profile_page_works_without_javascript(web, outsider, dataset):
