@@ -1,6 +1,7 @@
-"""Subscriptions to signals: audit catalog and quality-suite changes, register models found in lineage,
-check policy conditions after a profile, keep cached clearance answers fresh, and queue the
-notifications of each access-request step (governance's own signal)."""
+"""Subscriptions to signals: audit catalog and quality-suite changes, carry on or end the access
+requests of a deleted dataset, register models found in lineage, check policy conditions after a
+profile, keep cached clearance answers fresh, and queue the notifications of each access-request step
+(governance's own signal)."""
 
 import logging
 
@@ -9,7 +10,7 @@ from django.db import transaction
 
 from catalog import signals as catalog_signals
 from config.errors import Conflict, NotAllowed
-from governance import audit, clearance_cache, signals
+from governance import access_requests, audit, clearance_cache, signals
 from governance.dataset_policies import check_policy_conditions
 from governance.models import Via
 from governance.registry import register_model_from_lineage
@@ -66,6 +67,15 @@ def on_dataset_deleted(sender, dataset, actor=None, changes=None, via=None, **kw
             before={k: v[0] for k, v in (changes or {}).items() if k in AUDITED_FIELDS} or None,
             after=None,
         )
+
+
+def on_dataset_deleted_end_requests(sender, dataset, actor=None, via=None, **kwargs) -> None:
+    """The requests that named a deleted dataset go on for the datasets left, or end when none is.
+    Never raises: the deletion is committed, and the periodic sweep ends what this could not."""
+    try:
+        access_requests.after_dataset_deleted(urn=dataset.urn, actor=actor, via=_via(via))
+    except Exception:  # noqa: BLE001 - a hook must not turn a committed deletion into an error
+        log.exception("access requests naming %s not updated after its deletion", dataset.urn)
 
 
 def on_model_output_recorded(
@@ -151,6 +161,9 @@ def connect() -> None:
     catalog_signals.dataset_created.connect(on_dataset_created, dispatch_uid="governance-audit-created")
     catalog_signals.dataset_changed.connect(on_dataset_changed, dispatch_uid="governance-audit-changed")
     catalog_signals.dataset_deleted.connect(on_dataset_deleted, dispatch_uid="governance-audit-deleted")
+    catalog_signals.dataset_deleted.connect(
+        on_dataset_deleted_end_requests, dispatch_uid="governance-requests-deleted"
+    )
 
     profiling_signals.suite_changed.connect(on_suite_changed, dispatch_uid="governance-audit-suite")
     profiling_signals.profile_finished.connect(on_profile_finished, dispatch_uid="governance-conditions")
