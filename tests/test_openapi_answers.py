@@ -45,3 +45,29 @@ def test_a_policy_never_set_answers_as_the_schema_says(served_schema, owner, api
     assert put.status_code == 200 and put.json()["updated_at"] is not None
     assert_conforms(served_schema, path, "PUT", put)
     assert_conforms(served_schema, path, "GET", client.get(f"/api/v1/datasets/{ds.pk}/policy/"))
+
+
+def test_a_deleted_datasets_name_refused_answers_as_the_schema_says(
+    served_schema, owner, outsider, api_client_for
+):
+    ds = catalog_services.create_dataset(actor=owner, namespace="s3://lake", name="gone")
+    catalog_services.delete_dataset(actor=owner, dataset=ds)
+    refused = api_client_for(outsider).post(
+        "/api/v1/datasets/", {"namespace": "s3://lake", "name": "gone"}, format="json"
+    )
+    assert refused.status_code == 409
+    assert_conforms(served_schema, "/api/v1/datasets/", "POST", refused)
+    offered = api_client_for(owner).post(
+        "/api/v1/datasets/",
+        {"namespace": "s3://lake", "name": "offered", "owner": outsider.username},
+        format="json",
+    )
+    assert offered.status_code == 201 and offered.json()["pending_owner"] == outsider.username
+    assert_conforms(served_schema, "/api/v1/datasets/", "POST", offered)
+    path = "/api/v1/datasets/{id}/ownership/accept/"
+    accepted = api_client_for(outsider).post(f"/api/v1/datasets/{offered.json()['id']}/ownership/accept/")
+    assert accepted.status_code == 200
+    assert_conforms(served_schema, path, "POST", accepted)
+    again = api_client_for(outsider).post(f"/api/v1/datasets/{offered.json()['id']}/ownership/accept/")
+    assert again.status_code == 409
+    assert_conforms(served_schema, path, "POST", again)
