@@ -5,7 +5,8 @@ the API contract (API.md "Identity and authentication": no credentials 401, sign
 allowed 403) and the rules in docs/governance.md and docs/lineage.md: catalog metadata (datasets,
 versions, columns, profiles, lineage, models, policies) is read by every signed-in user; the
 owner, a steward or staff change a dataset and what hangs off it; only the owner or staff delete it,
-hand it on or loosen it; access requests are seen by their requester and the people who may decide
+hand it on (the owner's hand-over is an offer the named user accepts) or loosen it; a deleted
+dataset's name is its last owner's and stewards' (anyone else: 409); access requests are seen by their requester and the people who may decide
 them, and decided by an owner or steward of every dataset, never by staff nor by the requester.
 """
 
