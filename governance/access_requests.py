@@ -243,9 +243,13 @@ def create_access_request(
 
 
 def _unmet(request: AccessRequest, approvals: list[Approval]) -> list[str]:
-    """What each dataset still needs, in words; empty when every dataset's requirement is met."""
+    """What each dataset still needs, in words; empty when every dataset's requirement is met. A
+    request left without datasets (deleted meanwhile) meets nothing: there is nothing to grant."""
+    datasets = list(request.datasets.all())
+    if not datasets:
+        return ["a dataset: every dataset of the request was deleted"]
     out = []
-    for ds in request.datasets.all():
+    for ds in datasets:
         given = [(a.approver_id, a.roles.get(str(ds.pk), [])) for a in approvals]
         if not policies.requirement_met(ds.sensitivity, given):
             out.append(f"{ds.urn} ({ds.sensitivity}) needs {policies.missing_text(ds.sensitivity, given)}")
