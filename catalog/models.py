@@ -49,6 +49,15 @@ class Dataset(models.Model):
         null=True,
         blank=True,
     )
+    # Someone offered the dataset by its owner (catalog.ownership): they become its owner only when
+    # they accept. Staff hand datasets over at once.
+    pending_owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        related_name="offered_datasets",
+        null=True,
+        blank=True,
+    )
     stewards = models.ManyToManyField(settings.AUTH_USER_MODEL, related_name="stewarded_datasets", blank=True)
     domain = models.CharField(max_length=100, blank=True, db_index=True)
     tags = models.ManyToManyField(Tag, related_name="datasets", blank=True)
@@ -89,14 +98,15 @@ class Dataset(models.Model):
 
 
 class RetiredDataset(models.Model):
-    """What a deleted dataset was: lineage may still show it upstream of other data, and its URN must
-    not come back less sensitive than it left. One row per namespace + name: the last
-    deletion."""
+    """What a deleted dataset was: lineage may still show it upstream of other data, its URN must
+    not come back less sensitive than it left, and only its last owner or stewards (or staff) may
+    register it again. One row per namespace + name: the last deletion."""
 
     namespace = models.CharField(max_length=255)
     name = models.CharField(max_length=255)
     sensitivity = models.CharField(max_length=20, choices=Sensitivity.choices)
     owner_id = models.BigIntegerField(null=True, blank=True)
+    steward_ids = models.JSONField(default=list, blank=True)
     deleted_at = models.DateTimeField(auto_now=True)
 
     class Meta:

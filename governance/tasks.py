@@ -58,11 +58,15 @@ def post_webhook(self, data: dict) -> int:
 
 @shared_task(ignore_result=True)
 def expire_access_requests() -> int:
-    """Periodic (CELERY_BEAT_SCHEDULE): approved requests past their expiry become expired."""
+    """Periodic (CELERY_BEAT_SCHEDULE): approved requests past their expiry become expired, and live
+    requests left without any dataset (deleted) end."""
     count = access_requests.expire_due_access_requests()
     if count:
         log.info("expired %d access request(s)", count)
-    return count
+    ended = access_requests.end_requests_without_datasets()
+    if ended:
+        log.info("ended %d access request(s) whose datasets were deleted", ended)
+    return count + ended
 
 
 @shared_task(ignore_result=True, autoretry_for=(OSError,), retry_backoff=30, max_retries=5)
