@@ -199,10 +199,24 @@ GOUVERNAIL_MAX_COLUMNS = env.int("GOUVERNAIL_MAX_COLUMNS", default=5000)
 # Folders that versions may be registered from by path (JSON {"uri": "file:///..."}).
 DATA_ROOTS = [Path(p).resolve() for p in env.list("DATA_ROOTS", default=[str(VAR_DIR / "data")])]
 
-# Redis, when there is one: cache (and the broker when CELERY_BROKER_URL points at it).
+# Redis, when there is one: cache (and the broker when CELERY_BROKER_URL points at it). The cache
+# degrades (config/cache.py): while Redis cannot be reached it is an empty cache and every answer
+# comes from the database. A call waits at most REDIS_CACHE_TIMEOUT_SECONDS for Redis; after a
+# failure the process leaves Redis alone for REDIS_CACHE_RETRY_SECONDS.
 REDIS_URL = env.str("REDIS_URL", default="")
+REDIS_CACHE_TIMEOUT_SECONDS = env.float("REDIS_CACHE_TIMEOUT_SECONDS", default=1.0)
+REDIS_CACHE_RETRY_SECONDS = env.float("REDIS_CACHE_RETRY_SECONDS", default=5.0)
 if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    CACHES = {
+        "default": {
+            "BACKEND": "config.cache.ResilientRedisCache",
+            "LOCATION": REDIS_URL,
+            "OPTIONS": {
+                "socket_connect_timeout": REDIS_CACHE_TIMEOUT_SECONDS,
+                "socket_timeout": REDIS_CACHE_TIMEOUT_SECONDS,
+            },
+        }
+    }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
