@@ -278,6 +278,18 @@ if PROFILING_SWEEP_SECONDS > 0:
         "task": "profiling.requeue_stale_runs",
         "schedule": PROFILING_SWEEP_SECONDS,
     }
+# The outbox (catalog/outbox.py): tasks written in the same transaction as their change, sent after
+# the commit. What the broker could not take waits for the sweep: beat runs it this often, and every
+# worker as it starts (0 turns both off). A request sends at most OUTBOX_SEND_AFTER_COMMIT waiting
+# messages after its commit (a longer backlog is the sweep's); sent messages are kept this many days.
+OUTBOX_SWEEP_SECONDS = env.int("OUTBOX_SWEEP_SECONDS", default=10)
+OUTBOX_SEND_AFTER_COMMIT = env.int("OUTBOX_SEND_AFTER_COMMIT", default=20)
+OUTBOX_KEEP_SENT_DAYS = env.float("OUTBOX_KEEP_SENT_DAYS", default=7)
+if OUTBOX_SWEEP_SECONDS > 0:
+    CELERY_BEAT_SCHEDULE["catalog-send-outbox"] = {
+        "task": "catalog.send_outbox",
+        "schedule": OUTBOX_SWEEP_SECONDS,
+    }
 # Governance: approved access requests past their expiry become "expired" (clearance already ignores them).
 CELERY_BEAT_SCHEDULE["governance-expire-access-requests"] = {
     "task": "governance.tasks.expire_access_requests",

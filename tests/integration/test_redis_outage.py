@@ -13,7 +13,8 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 import pytest
 from django.core.files.storage import default_storage
 
-from catalog.models import DatasetVersion
+from catalog.models import DatasetVersion, OutboxMessage
+from config.celery import app
 from governance.models import AccessRequestEvent
 from tests.integration.redis_server import celery_broker, production_settings
 
@@ -107,12 +108,19 @@ def test_writes_and_clearance_answer_while_redis_is_down_and_notifications_follo
     assert clearance.status_code == 200, clearance.content
     assert clearance.json()["allowed"] is True
 
+    waiting = OutboxMessage.objects.filter(
+        sent_at__isnull=True, task="governance.tasks.notify_access_request_event"
+    )
+    assert waiting.count() == 2  # the two steps' notifications, kept while the broker was down
+
     # The broker is back (empty, as after a restart without persistence): a worker starting sends
     # what the outbox kept, oldest first, once each.
     on_private_redis.start()
     worker = live_worker_factory(
         extra_env={
             "REDIS_URL": on_private_redis.url(0),
+            # What the worker itself queues (the outbox it sweeps) goes to the queue it listens on.
+            "CELERY_TASK_DEFAULT_QUEUE": app.conf.task_default_queue,
             "GOVERNANCE_WEBHOOK_URL": hook_url,
             "GOVERNANCE_WEBHOOK_SECRET": SECRET,
         }
@@ -123,6 +131,7 @@ def test_writes_and_clearance_answer_while_redis_is_down_and_notifications_follo
         ("access_request.approved", rid),
     ]
     assert AccessRequestEvent.objects.filter(request_id=rid).count() == 2
+    worker.wait_until(lambda: not OutboxMessage.objects.filter(sent_at__isnull=True).exists())
     assert f"Access request #{rid} created" in worker.log()  # the e-mails (console backend)
 
 
