@@ -32,7 +32,8 @@ import time
 from django.conf import settings
 from django.core.cache import cache
 from django.db import DatabaseError, IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Value
+from django.db.models.functions import Greatest
 
 from governance.models import ClearanceGeneration
 
@@ -50,42 +51,41 @@ def _key(principal_id: int | None, purpose: str, urns: list[str]) -> str:
     return _PREFIX + hashlib.sha256(raw.encode()).hexdigest()
 
 
-def _start() -> int:
-    """The generation of a database that has none yet (new, or flushed): nanoseconds since the
-    epoch, so it is above every generation handed out before and an answer that the shared cache
-    still holds from then can never match."""
-    try:
-        with transaction.atomic():
-            ClearanceGeneration.objects.create(pk=1, value=time.time_ns())
-    except IntegrityError:  # another process started it first
-        pass
-    return ClearanceGeneration.objects.values_list("value", flat=True).get(pk=1)
-
-
-def generation() -> int:
-    """The current generation (one primary-key read)."""
-    value = ClearanceGeneration.objects.filter(pk=1).values_list("value", flat=True).first()
-    return value if value is not None else _start()
+def generation() -> int | None:
+    """The current generation (one primary-key read); None before the first change ever made."""
+    return ClearanceGeneration.objects.filter(pk=1).values_list("value", flat=True).first()
 
 
 def bump() -> None:
     """Make every cached answer stale. Called after the transaction of a change has committed.
 
     Whether or not this process serves cached answers: a worker changes what the web processes
-    have cached (one UPDATE of one row per change). Never raises: the change is committed already,
-    and its author must not get an error for it (a bump lost to a database failure at this very
-    moment leaves answers valid until their deadline, at most CLEARANCE_CACHE_SECONDS)."""
+    have cached (one UPDATE of one row per change). The new value is at least the clock in
+    nanoseconds, so a database restored from a backup (or flushed) moves past every generation
+    handed out before at its first change, and an answer the shared cache still holds from then
+    never matches. Never raises: the change is committed already, and its author must not get an
+    error for it (a bump lost to a database failure at this very moment leaves answers valid until
+    their deadline, at most CLEARANCE_CACHE_SECONDS)."""
+    now = time.time_ns()
     try:
         with transaction.atomic():  # a savepoint when called inside a transaction
-            if not ClearanceGeneration.objects.filter(pk=1).update(value=F("value") + 1):
-                _start()  # none yet: a fresh start above every old value
+            moved = ClearanceGeneration.objects.filter(pk=1).update(
+                value=Greatest(F("value") + 1, Value(now))
+            )
+            if not moved:
+                ClearanceGeneration.objects.create(pk=1, value=now)
+    except IntegrityError:  # another process made the row first: its value is as new as ours
+        pass
     except DatabaseError:
         log.exception("clearance cache: the generation could not be moved after a change")
 
 
-def lookup(principal_id: int | None, purpose: str, urns: list[str]) -> tuple[bytes | None, int]:
-    """(the cached answer's JSON if still valid else None, the current generation to store under)."""
+def lookup(principal_id: int | None, purpose: str, urns: list[str]) -> tuple[bytes | None, int | None]:
+    """(the cached answer's JSON if still valid else None, the current generation to store under;
+    None: nothing is cached before the first change makes a generation, so that a read never writes)."""
     current = generation()
+    if current is None:
+        return None, None
     entry = cache.get(_key(principal_id, purpose, urns))
     if entry is not None and entry[0] == current and entry[1] > time.time():
         return entry[2], current
@@ -97,11 +97,14 @@ def store(
     purpose: str,
     urns: list[str],
     *,
-    generation: int,
+    generation: int | None,
     body: bytes,
     valid_until: float | None,
 ) -> None:
-    """Keep an answer computed at ``generation`` until ``valid_until`` (epoch seconds) at the latest."""
+    """Keep an answer computed at ``generation`` until ``valid_until`` (epoch seconds) at the latest
+    (nothing without a generation: none made yet, or an answer that must not be kept)."""
+    if generation is None:
+        return
     ttl = settings.CLEARANCE_CACHE_SECONDS
     deadline = time.time() + ttl
     if valid_until is not None:

@@ -130,19 +130,27 @@ def celery_broker(url: str):
     """This process's Celery app publishing to ``url`` (its connection pools rebuilt), then back."""
     from config.celery import app
 
+    # Celery prefers the CELERY_BROKER_URL environment variable to its configuration.
+    saved_env = os.environ.get("CELERY_BROKER_URL")
     saved = (app.conf.broker_url, app.conf.broker_transport_options)
 
-    def reset() -> None:
-        if app._pool is not None:
+    def reset(close: bool = False) -> None:
+        # kombu keeps one pool per broker URL for the whole process: only the private one is closed.
+        if close and app._pool is not None:
             app._pool.force_close_all()
         app._pool = None
         app.amqp._producer_pool = None
 
     reset()
+    os.environ["CELERY_BROKER_URL"] = url
     app.conf.broker_url = url
     app.conf.broker_transport_options = {}
     try:
         yield app
     finally:
-        reset()
+        reset(close=True)
         app.conf.broker_url, app.conf.broker_transport_options = saved
+        if saved_env is None:
+            os.environ.pop("CELERY_BROKER_URL", None)
+        else:
+            os.environ["CELERY_BROKER_URL"] = saved_env

@@ -13,6 +13,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 import pytest
 from django.core.files.storage import default_storage
 
+from catalog import outbox
 from catalog.models import DatasetVersion, OutboxMessage
 from config.celery import app
 from governance.models import AccessRequestEvent
@@ -56,9 +57,12 @@ def on_private_redis(private_redis, settings, live_worker_factory):
     )
     settings.CACHES = prod["CACHES"]
     settings.CLEARANCE_CACHE_SECONDS = prod["CLEARANCE_CACHE_SECONDS"]
-    assert settings.CLEARANCE_CACHE_SECONDS > 0
+    settings.API_WRITE_RATE = prod["API_WRITE_RATE"]  # the write throttle counts in the cache
+    assert settings.CLEARANCE_CACHE_SECONDS > 0 and settings.API_WRITE_RATE
+    outbox._broker_down_until = 0.0
     with celery_broker(private_redis.url(1)):
         yield private_redis
+    outbox._broker_down_until = 0.0  # this process's pause after the outage must not reach other tests
 
 
 def _csv(name: str = "rows.csv") -> io.BytesIO:
