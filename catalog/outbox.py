@@ -43,15 +43,22 @@ _broker_down_until = 0.0
 
 
 def enqueue(
-    task: Any, args: Iterable[Any] = (), kwargs: dict[str, Any] | None = None, *, queue: str | None = None
+    task: Any,
+    args: Iterable[Any] = (),
+    kwargs: dict[str, Any] | None = None,
+    *,
+    queue: str | None = None,
+    options: dict[str, Any] | None = None,
 ) -> OutboxMessage:
     """Write a message for ``task`` (a Celery task or its name) in the current transaction; it is sent
-    once that commits (at once outside a transaction), or by the sweep if the broker cannot take it."""
+    once that commits (at once outside a transaction), or by the sweep if the broker cannot take it.
+
+    ``options``: more apply_async options, as JSON (e.g. ``time_limit``, ``soft_time_limit``)."""
     message = OutboxMessage.objects.create(
         task=getattr(task, "name", task),
         args=list(args),
         kwargs=dict(kwargs or {}),
-        options={"queue": queue} if queue else {},
+        options={**(options or {}), **({"queue": queue} if queue else {})},
     )
     transaction.on_commit(partial(_send_after_commit, message.pk), robust=True)
     return message

@@ -91,3 +91,10 @@ def test_concurrent_sweeps_send_each_message_once(broker):
     queued = _queued(broker)
     assert sorted(a[0] for a in queued) == sorted(f"u{i}" for i in range(40))
     assert not OutboxMessage.objects.filter(sent_at__isnull=True).exists()
+
+
+def test_apply_async_options_travel_with_the_message(broker):
+    """What profiling will need when its jobs go through the outbox: the job's time limits."""
+    outbox.enqueue(tasks.create_user, ["limited"], options={"time_limit": 30, "soft_time_limit": 20})
+    (raw,) = broker.client(1).lrange(app.conf.task_default_queue, 0, -1)
+    assert json.loads(raw)["headers"]["timelimit"] == [30, 20]
