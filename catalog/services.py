@@ -1,6 +1,10 @@
 """Every write to a dataset's own record: register, change, delete, and register on first mention
 (one by one or in bulk, as lineage names datasets). Other apps call these; they never write catalog
 rows themselves. A dataset's versions are written by catalog.versions, its columns by catalog.columns.
+
+Signals go out once the change is committed, robustly (``on_commit(..., robust=True)``): a
+subscriber that fails then (a cache or broker that is down) is logged, never turned into an error
+for a write that already happened, which its client would send again.
 """
 
 import unicodedata
@@ -186,7 +190,8 @@ def create_dataset(
     transaction.on_commit(
         lambda: signals.dataset_created.send(
             sender=Dataset, dataset=dataset, actor=actor, changes=changes, via=via
-        )
+        ),
+        robust=True,
     )
     return dataset
 
@@ -296,7 +301,8 @@ def update_dataset(*, actor, dataset: Dataset, via: str = "api", check: bool = T
         transaction.on_commit(
             lambda: signals.dataset_changed.send(
                 sender=Dataset, dataset=dataset, actor=actor, changes=changes, via=via
-            )
+            ),
+            robust=True,
         )
     return dataset
 
@@ -342,7 +348,7 @@ def delete_dataset(*, actor, dataset: Dataset, via: str = "api") -> None:
             via=via,
         )
 
-    transaction.on_commit(after)
+    transaction.on_commit(after, robust=True)
 
 
 def ensure_dataset(*, namespace: str, name: str, actor=None, via: str = "lineage") -> tuple[Dataset, bool]:
@@ -455,7 +461,7 @@ def _announce_created(created: list[Dataset], *, actor, via: str) -> None:
                 )
 
     if announced:
-        transaction.on_commit(announce)
+        transaction.on_commit(announce, robust=True)
 
 
 @transaction.atomic

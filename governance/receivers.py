@@ -1,7 +1,7 @@
 """Subscriptions to signals: audit catalog and quality-suite changes, carry on or end the access
 requests of a deleted dataset, register models found in lineage, check policy conditions after a
 profile, keep cached clearance answers fresh, and queue the notifications of each access-request step
-(governance's own signal)."""
+(governance's own signal) through the outbox."""
 
 import logging
 
@@ -9,6 +9,7 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from catalog import outbox
 from catalog import signals as catalog_signals
 from config.errors import Conflict, NotAllowed
 from governance import access_requests, audit, clearance_cache, signals
@@ -157,17 +158,10 @@ def on_clearance_input_changed(sender, **kwargs) -> None:
 
 
 def on_access_request_step(sender, event, **kwargs) -> None:
-    """Queue the step's notifications once the change is committed. A broker that is down costs the
-    notifications (logged), never the change itself nor a 5xx for the person who made it."""
-    event_id = event.pk
-
-    def send() -> None:
-        try:
-            notify_access_request_event.delay(event_id)
-        except Exception:  # noqa: BLE001 - the broker's errors vary by transport
-            log.exception("could not queue the notifications of access-request event %s", event_id)
-
-    transaction.on_commit(send)
+    """Queue the step's notifications through the outbox: written in the step's own transaction, sent
+    once it commits. A broker that is down delays them until it is back (the outbox's sweep), never
+    costs them, the change itself, or a 5xx for the person who made it."""
+    outbox.enqueue(notify_access_request_event, [event.pk])
 
 
 def connect() -> None:
