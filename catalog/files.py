@@ -139,27 +139,31 @@ def _bad(message: str) -> ValidationError:
     return ValidationError({"file": [message]})
 
 
-def _check_gzip_whole(fh) -> None:
-    """Decompress the whole gzip stream (without keeping it) so a truncated file is refused now."""
+class TooLarge(ValidationError):
+    """A file past GOUVERNAIL_MAX_VERSION_BYTES once decompressed (the API answers 413)."""
+
+
+def _check_gzip_whole(fh, size: int) -> None:
+    """Decompress the whole gzip stream (without keeping it): a truncated file is refused now, and so
+    is one that holds more than the size limit, or expands more than the ratio limit allows, once
+    decompressed -- as soon as it does, so that a small file holding gigabytes is not read whole."""
     fh.seek(0)
-    d = zlib.decompressobj(16 + zlib.MAX_WBITS)
-    while True:
-        block = fh.read(CHUNK)
-        if not block:
-            break
-        try:
-            d.decompress(block, 0)
-            while d.unconsumed_tail:
-                d.decompress(d.unconsumed_tail, CHUNK)
-            if d.eof and d.unused_data:
-                # Concatenated gzip members are valid gzip; start the next member.
-                rest = d.unused_data
-                d = zlib.decompressobj(16 + zlib.MAX_WBITS)
-                d.decompress(rest, 0)
-        except zlib.error as exc:
-            raise _bad(f"The gzip data is corrupt: {exc}.") from exc
-    if not d.eof:
-        raise _bad("The gzip file is truncated: it ends before the end of its compressed stream.")
+    text_bytes = 0
+    try:
+        for block in formats.gunzip_blocks(fh, CHUNK):
+            text_bytes += len(block)
+            formats.check_expansion(
+                text_bytes,
+                size,
+                max_bytes=settings.GOUVERNAIL_MAX_VERSION_BYTES,
+                max_ratio=settings.GOUVERNAIL_MAX_EXPANSION_RATIO,
+            )
+    except zlib.error as exc:
+        raise _bad(f"The gzip data is corrupt: {exc}.") from exc
+    except formats.TooLarge as exc:
+        raise TooLarge({"file": [str(exc)]}) from None
+    except FormatError as exc:
+        raise _bad(str(exc)) from None
 
 
 def _refuse_known_binaries(magic: bytes) -> None:
@@ -232,7 +236,7 @@ def _check_jsonl(text: str, truncated: bool) -> list[str]:
 
 def _json_line(line: str, line_no: int) -> dict | None:
     try:
-        return formats.json_line_object(line, line_no)
+        return formats.json_line_object(line, line_no, max_depth=settings.GOUVERNAIL_MAX_JSON_DEPTH)
     except FormatError as exc:
         raise _bad(str(exc)) from None
 
@@ -267,6 +271,7 @@ def _check_csv(text: str, delimiter: str, truncated: bool) -> list[str]:
     if not any(h.strip() for h in header):
         raise _bad("The header row is empty.")
     width = len(header)
+    _check_width(width)
     _check_rows(reader, width)
     return header
 
@@ -399,7 +404,11 @@ def _check_jsonl_whole(fh, *, compressed: bool, encoding: str) -> None:
     stream = gzip.GzipFile(fileobj=fh) if compressed else fh
     encoding = encoding or "utf-8"
     try:
-        for line_no, raw in enumerate(stream, start=1):
+        for line_no, raw in enumerate(
+            iter(lambda: stream.readline(formats.MAX_LINE_BYTES + 1), b""), start=1
+        ):
+            if len(raw) > formats.MAX_LINE_BYTES:
+                raise _bad(formats.line_too_long(line_no, formats.MAX_LINE_BYTES))
             try:
                 line = raw.decode(encoding)
             except UnicodeDecodeError as exc:
@@ -417,10 +426,18 @@ def _check_parquet(fh) -> list[dict]:
 
     fh.seek(0)
     try:
-        schema = pq.ParquetFile(_Borrowed(fh)).schema_arrow
+        parquet = pq.ParquetFile(_Borrowed(fh))
+        schema = parquet.schema_arrow
     except Exception as exc:  # pyarrow raises several types for a damaged footer
         raise _bad(f"The Parquet file cannot be read: {exc}.") from exc
+    _check_width(len(parquet.schema))  # leaf columns: nested fields are profiled one by one
     return [{"name": f.name, "type": str(f.type)} for f in schema]
+
+
+def _check_width(count: int) -> None:
+    limit = settings.GOUVERNAIL_MAX_COLUMNS
+    if count > limit:
+        raise _bad(formats.too_many_columns(count, limit))
 
 
 def _named(names: list[str]) -> list[dict]:
@@ -461,7 +478,7 @@ def inspect(fh, *, filename: str = "", size: int | None = None, whole: bool = Tr
     compression = formats.compression_of(magic)
     compressed = bool(compression)
     if compressed:
-        _check_gzip_whole(fh)
+        _check_gzip_whole(fh, size)
     head = _head_text(fh, compressed)
     if compressed and head[:4] == PARQUET_MAGIC:
         raise _bad(
@@ -479,6 +496,7 @@ def inspect(fh, *, filename: str = "", size: int | None = None, whole: bool = Tr
         )
     if formats.looks_like_jsonl(text):
         keys = _check_jsonl(text, truncated)
+        _check_width(len(keys))
         if truncated and whole:
             _check_jsonl_whole(fh, compressed=compressed, encoding=encoding)
         return FileInfo(
