@@ -8,6 +8,7 @@ bounded head of the file.
 """
 
 import csv
+import errno
 import gzip
 import hashlib
 import io
@@ -60,23 +61,56 @@ def path_from_file_uri(uri: str) -> Path:
         raise ValidationError({"uri": ["The path holds a NUL character."]})
     if ".." in Path(raw).parts:
         raise ValidationError({"uri": ["The path may not contain '..'."]})
-    # resolve() follows symlinks, so a link that points outside DATA_ROOTS is caught below.
-    path = Path(raw).resolve()
-    roots = settings.DATA_ROOTS
-    if not any(path == root or root in path.parents for root in roots):
-        raise ValidationError(
-            {"uri": [f"{raw} is outside the folders datasets may be registered from (DATA_ROOTS)."]}
-        )
-    if not path.exists():
-        raise ValidationError({"uri": [f"{raw} does not exist."]})
-    if not path.is_file():
-        raise ValidationError({"uri": [f"{raw} is not a regular file."]})
+    _check_path_lengths(raw)
     try:
+        # resolve() follows symlinks, so a link that points outside DATA_ROOTS is caught below.
+        path = Path(raw).resolve()
+        roots = settings.DATA_ROOTS
+        if not any(path == root or root in path.parents for root in roots):
+            raise ValidationError(
+                {"uri": [f"{raw} is outside the folders datasets may be registered from (DATA_ROOTS)."]}
+            )
+        if not path.exists():
+            raise ValidationError({"uri": [f"{raw} does not exist."]})
+        if not path.is_file():
+            raise ValidationError({"uri": [f"{raw} is not a regular file."]})
         with path.open("rb"):
             pass
+    except RuntimeError as exc:  # Python 3.11's resolve() on a loop of symbolic links
+        raise ValidationError({"uri": [f"{_short(raw)} cannot be read: {LOOP}"]}) from exc
     except OSError as exc:
-        raise ValidationError({"uri": [f"{raw} cannot be read: {exc.strerror}."]}) from exc
+        reason = LOOP if exc.errno == errno.ELOOP else f"{exc.strerror}."
+        raise ValidationError({"uri": [f"{_short(raw)} cannot be read: {reason}"]}) from exc
     return path
+
+
+LOOP = "its symbolic links lead round in a loop."
+# What Linux file systems allow: a name (one component of a path) and a whole path, in bytes.
+NAME_MAX, PATH_MAX = 255, 4096
+
+
+def _short(text: str, limit: int = 200) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _check_path_lengths(raw: str) -> None:
+    """Refuse, naming it, a path no file system can hold (rather than let the OS raise on it)."""
+    try:
+        encoded = raw.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValidationError({"uri": ["The path is not valid UTF-8 text."]}) from None
+    if len(encoded) > PATH_MAX:
+        raise ValidationError({"uri": [f"The path is {len(encoded)} bytes long; the limit is {PATH_MAX}."]})
+    for part in encoded.split(b"/"):
+        if len(part) > NAME_MAX:
+            name = _short(part.decode("utf-8", "replace"), 60)
+            raise ValidationError(
+                {
+                    "uri": [
+                        f"A component of the path is {len(part)} bytes long ({name}); the limit is {NAME_MAX}."
+                    ]
+                }
+            )
 
 
 # ---------------------------------------------------------------------------------------------
