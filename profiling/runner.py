@@ -102,7 +102,8 @@ class _Heartbeat:
 
 
 class _NoHeartbeat:
-    lost = threading.Event()  # never set: progress writes notice a lost job themselves
+    def __init__(self) -> None:
+        self.lost = threading.Event()  # set by progress writes alone (no thread beats)
 
     def __enter__(self) -> _NoHeartbeat:
         return self
