@@ -4,6 +4,7 @@ import django_filters
 
 from catalog.models import Dataset, Sensitivity
 from catalog.search import search
+from catalog.search_text import check_query
 
 
 class DatasetFilterSet(django_filters.FilterSet):
@@ -22,4 +23,5 @@ class DatasetFilterSet(django_filters.FilterSet):
         fields = ["q", "namespace", "name", "owner", "steward", "tag", "domain", "sensitivity", "origin"]
 
     def filter_q(self, queryset, name, value):
+        check_query(value)
         return search(queryset, value)

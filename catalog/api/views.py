@@ -31,7 +31,7 @@ from catalog.filtersets import DatasetFilterSet
 from catalog.models import Column, Dataset, DatasetVersion
 from catalog.search import ranked_page
 from catalog.search_table import named_counts, search_page
-from catalog.search_text import query_words
+from catalog.search_text import check_query, query_words
 from config.ids import ID_PATTERN
 from config.parsers import StrictJSONParser
 from config.rest import Pagination
@@ -144,6 +144,7 @@ class DatasetViewSet(viewsets.ModelViewSet):
         ],
     )
     def list(self, request, *args, **kwargs):
+        check_query(request.query_params.get("q", ""))
         facets = str(request.query_params.get("facets", "")).lower() in TRUE_VALUES
         ids = self._narrow_search(request, facets=facets)
         if ids is None:
