@@ -379,7 +379,9 @@ class DatasetRunsView(generics.ListAPIView):
         version = self.request.query_params.get("version")
         number = parse_id(version) if version else None
         if version and number is None:
-            raise ValidationError({"version": [f"A catalog version number, in digits 0-9 (got {version[:30]!r})."]})
+            raise ValidationError(
+                {"version": [f"A catalog version number, in digits 0-9 (got {version[:30]!r})."]}
+            )
         return history.runs_of_dataset(node, direction=direction, version=number)
 
     @extend_schema(
