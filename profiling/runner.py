@@ -336,6 +336,7 @@ def _compute(run: ProfileRun, progress: _Progress, *, deadline: float | None = N
                 total_rows=result.row_count,
                 available=[c["name"] for c in result.schema],
                 progress=progress.phase(PROFILE_SHARE, QUALITY_SHARE),
+                max_json_depth=settings.GOUVERNAIL_MAX_JSON_DEPTH,
             )
         except (OperationalError, InterfaceError, OSError, SoftTimeLimitExceeded, RunStopped):
             raise

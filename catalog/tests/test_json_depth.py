@@ -152,3 +152,18 @@ def test_a_suite_file_nested_too_deep_is_a_400(api_client_for, owner, dataset):
         content_type="application/json",
     )
     assert deep.status_code == 400, deep.content[:300]
+
+
+def test_a_raised_limit_holds_for_the_whole_profile_job(
+    settings, api_client_for, owner, dataset, media_root, django_capture_on_commit_callbacks
+):
+    """Profile and quality validation read the file with the deployment's limit, not a default."""
+    from profiling.models import ProfileRun
+
+    settings.GOUVERNAIL_MAX_JSON_DEPTH = 80
+    content = f'{{"id": 1, "deep": {nested(70)}}}\n{{"id": 2, "deep": {nested(70)}}}\n'.encode()
+    with django_capture_on_commit_callbacks(execute=True):
+        assert upload(api_client_for(owner), dataset, content).status_code == 201
+    run = ProfileRun.objects.get(version__dataset=dataset)
+    assert run.status == "succeeded", run.error
+    assert run.quality is not None and not [w for w in run.warnings if "Quality validation" in w]

@@ -19,6 +19,7 @@ from queue import Queue
 import pyarrow as pa
 
 from catalog.formats import (
+    MAX_JSON_DEPTH,
     DepthScan,
     FormatError,
     check_expansion,
@@ -179,6 +180,7 @@ def iter_batches(
     columns: list[str] | None = None,
     column_types: dict[str, str | pa.DataType] | None = None,
     block_bytes: int = CSV_BLOCK,
+    max_json_depth: int = MAX_JSON_DEPTH,
 ) -> Iterator[pa.RecordBatch]:
     """Stream the file (csv|tsv|parquet|jsonl, gzip or not) in batches; raise ProfileError on unreadable data.
 
@@ -199,6 +201,7 @@ def iter_batches(
         batch_rows=max(1, int(batch_rows)),
         column_types=types,
         block_size=max(4096, int(block_bytes)),
+        max_json_depth=max_json_depth,
     )
     mixed = {n for n, t in (column_types or {}).items() if t == MIXED_JSON}
     if format == "jsonl" and mixed:
