@@ -69,7 +69,7 @@ def _search_refused(request: HttpRequest, exc: ValidationError) -> HttpResponse:
     """The search page without results, saying why the search was refused (400)."""
     messages.error(request, " ".join(exc.messages))
     q = request.GET.get("q", "")
-    context = {"q": q[:200], "page": None, "results": [], "facets": [], "active": {}, "refused": True}
+    context = {"q": q, "page": None, "results": [], "facets": [], "active": {}, "refused": True}
     return render(request, "catalog/search.html", context, status=400)
 
 
