@@ -3,14 +3,23 @@ stewards document."""
 
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from catalog import signals
+from catalog.formats import too_many_columns
 from catalog.models import Column, Dataset
 from catalog.permissions import can_change_dataset
 from catalog.search_index import index_dataset
 from config.errors import NotAllowed
+
+
+def check_width(count: int) -> None:
+    """Refuse data with more columns than a dataset may have (GOUVERNAIL_MAX_COLUMNS)."""
+    limit = settings.GOUVERNAIL_MAX_COLUMNS
+    if count > limit:
+        raise ValidationError({"columns": [too_many_columns(count, limit)]})
 
 
 @transaction.atomic
@@ -18,28 +27,39 @@ def set_columns_from_schema(*, dataset: Dataset, columns: list[dict[str, Any]]) 
     """Write an inferred or reported schema ([{"name", "type", "description"?}]) to the columns.
 
     What stewards wrote (descriptions, tags, PII flags) is kept; a description in the schema only
-    fills an empty one. Columns missing from the schema are marked absent, not deleted.
+    fills an empty one. Columns missing from the schema are marked absent, not deleted -- unless
+    the dataset would then hold more than GOUVERNAIL_MAX_COLUMNS: absent columns that nobody
+    documented go first. A schema wider than the limit is refused (ValidationError) and nothing
+    is written.
     """
-    existing = {c.name: c for c in dataset.columns.select_for_update()}
-    seen = set()
-    position = -1
+    specs: dict[str, dict[str, Any]] = {}
     for spec in columns:
-        name = str(spec["name"])[:1024]
-        if name in seen:  # a repeated header name would break (dataset, name) uniqueness
-            continue
-        position += 1
-        seen.add(name)
-        col = existing.get(name) or Column(dataset=dataset, name=name)
+        # A repeated header name would break (dataset, name) uniqueness: the first one counts.
+        specs.setdefault(str(spec["name"])[:1024], spec)
+    check_width(len(specs))
+    existing = {c.name: c for c in dataset.columns.select_for_update()}
+    added, changed = [], []
+    for position, (name, spec) in enumerate(specs.items()):
+        col = existing.get(name)
+        if col is None:
+            col = Column(dataset=dataset, name=name)
+            added.append(col)
+        else:
+            changed.append(col)
         col.position = position
         col.present = True
         if spec.get("type"):
             col.type = str(spec["type"])[:50]
         if spec.get("description") and not col.description:
             col.description = str(spec["description"])
-        col.save()
-    absent = [c.pk for n, c in existing.items() if n not in seen]
-    if absent:
-        Column.objects.filter(pk__in=absent).update(present=False)
+    Column.objects.bulk_update(changed, ["position", "present", "type", "description"], batch_size=500)
+    Column.objects.bulk_create(added, batch_size=500)
+    absent = [c for n, c in existing.items() if n not in specs]
+    room = settings.GOUVERNAIL_MAX_COLUMNS - len(specs)
+    if len(absent) > room:
+        undocumented = [c.pk for c in absent if not (c.description or c.tags or c.is_pii)]
+        Column.objects.filter(pk__in=undocumented[: len(absent) - room]).delete()
+    Column.objects.filter(pk__in=[c.pk for c in absent], present=True).update(present=False)
     index_dataset(dataset)
 
 

@@ -8,6 +8,7 @@ bounded head of the file.
 """
 
 import csv
+import errno
 import gzip
 import hashlib
 import io
@@ -60,23 +61,56 @@ def path_from_file_uri(uri: str) -> Path:
         raise ValidationError({"uri": ["The path holds a NUL character."]})
     if ".." in Path(raw).parts:
         raise ValidationError({"uri": ["The path may not contain '..'."]})
-    # resolve() follows symlinks, so a link that points outside DATA_ROOTS is caught below.
-    path = Path(raw).resolve()
-    roots = settings.DATA_ROOTS
-    if not any(path == root or root in path.parents for root in roots):
-        raise ValidationError(
-            {"uri": [f"{raw} is outside the folders datasets may be registered from (DATA_ROOTS)."]}
-        )
-    if not path.exists():
-        raise ValidationError({"uri": [f"{raw} does not exist."]})
-    if not path.is_file():
-        raise ValidationError({"uri": [f"{raw} is not a regular file."]})
+    _check_path_lengths(raw)
     try:
+        # resolve() follows symlinks, so a link that points outside DATA_ROOTS is caught below.
+        path = Path(raw).resolve()
+        roots = settings.DATA_ROOTS
+        if not any(path == root or root in path.parents for root in roots):
+            raise ValidationError(
+                {"uri": [f"{raw} is outside the folders datasets may be registered from (DATA_ROOTS)."]}
+            )
+        if not path.exists():
+            raise ValidationError({"uri": [f"{raw} does not exist."]})
+        if not path.is_file():
+            raise ValidationError({"uri": [f"{raw} is not a regular file."]})
         with path.open("rb"):
             pass
+    except RuntimeError as exc:  # Python 3.11's resolve() on a loop of symbolic links
+        raise ValidationError({"uri": [f"{_short(raw)} cannot be read: {LOOP}"]}) from exc
     except OSError as exc:
-        raise ValidationError({"uri": [f"{raw} cannot be read: {exc.strerror}."]}) from exc
+        reason = LOOP if exc.errno == errno.ELOOP else f"{exc.strerror}."
+        raise ValidationError({"uri": [f"{_short(raw)} cannot be read: {reason}"]}) from exc
     return path
+
+
+LOOP = "its symbolic links lead round in a loop."
+# What Linux file systems allow: a name (one component of a path) and a whole path, in bytes.
+NAME_MAX, PATH_MAX = 255, 4096
+
+
+def _short(text: str, limit: int = 200) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _check_path_lengths(raw: str) -> None:
+    """Refuse, naming it, a path no file system can hold (rather than let the OS raise on it)."""
+    try:
+        encoded = raw.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValidationError({"uri": ["The path is not valid UTF-8 text."]}) from None
+    if len(encoded) > PATH_MAX:
+        raise ValidationError({"uri": [f"The path is {len(encoded)} bytes long; the limit is {PATH_MAX}."]})
+    for part in encoded.split(b"/"):
+        if len(part) > NAME_MAX:
+            name = _short(part.decode("utf-8", "replace"), 60)
+            raise ValidationError(
+                {
+                    "uri": [
+                        f"A component of the path is {len(part)} bytes long ({name}); the limit is {NAME_MAX}."
+                    ]
+                }
+            )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -139,27 +173,31 @@ def _bad(message: str) -> ValidationError:
     return ValidationError({"file": [message]})
 
 
-def _check_gzip_whole(fh) -> None:
-    """Decompress the whole gzip stream (without keeping it) so a truncated file is refused now."""
+class TooLarge(ValidationError):
+    """A file past GOUVERNAIL_MAX_VERSION_BYTES once decompressed (the API answers 413)."""
+
+
+def _check_gzip_whole(fh, size: int) -> None:
+    """Decompress the whole gzip stream (without keeping it): a truncated file is refused now, and so
+    is one that holds more than the size limit, or expands more than the ratio limit allows, once
+    decompressed -- as soon as it does, so that a small file holding gigabytes is not read whole."""
     fh.seek(0)
-    d = zlib.decompressobj(16 + zlib.MAX_WBITS)
-    while True:
-        block = fh.read(CHUNK)
-        if not block:
-            break
-        try:
-            d.decompress(block, 0)
-            while d.unconsumed_tail:
-                d.decompress(d.unconsumed_tail, CHUNK)
-            if d.eof and d.unused_data:
-                # Concatenated gzip members are valid gzip; start the next member.
-                rest = d.unused_data
-                d = zlib.decompressobj(16 + zlib.MAX_WBITS)
-                d.decompress(rest, 0)
-        except zlib.error as exc:
-            raise _bad(f"The gzip data is corrupt: {exc}.") from exc
-    if not d.eof:
-        raise _bad("The gzip file is truncated: it ends before the end of its compressed stream.")
+    text_bytes = 0
+    try:
+        for block in formats.gunzip_blocks(fh, CHUNK):
+            text_bytes += len(block)
+            formats.check_expansion(
+                text_bytes,
+                size,
+                max_bytes=settings.GOUVERNAIL_MAX_VERSION_BYTES,
+                max_ratio=settings.GOUVERNAIL_MAX_EXPANSION_RATIO,
+            )
+    except zlib.error as exc:
+        raise _bad(f"The gzip data is corrupt: {exc}.") from exc
+    except formats.TooLarge as exc:
+        raise TooLarge({"file": [str(exc)]}) from None
+    except FormatError as exc:
+        raise _bad(str(exc)) from None
 
 
 def _refuse_known_binaries(magic: bytes) -> None:
@@ -232,7 +270,7 @@ def _check_jsonl(text: str, truncated: bool) -> list[str]:
 
 def _json_line(line: str, line_no: int) -> dict | None:
     try:
-        return formats.json_line_object(line, line_no)
+        return formats.json_line_object(line, line_no, max_depth=settings.GOUVERNAIL_MAX_JSON_DEPTH)
     except FormatError as exc:
         raise _bad(str(exc)) from None
 
@@ -267,6 +305,7 @@ def _check_csv(text: str, delimiter: str, truncated: bool) -> list[str]:
     if not any(h.strip() for h in header):
         raise _bad("The header row is empty.")
     width = len(header)
+    _check_width(width)
     _check_rows(reader, width)
     return header
 
@@ -399,7 +438,11 @@ def _check_jsonl_whole(fh, *, compressed: bool, encoding: str) -> None:
     stream = gzip.GzipFile(fileobj=fh) if compressed else fh
     encoding = encoding or "utf-8"
     try:
-        for line_no, raw in enumerate(stream, start=1):
+        for line_no, raw in enumerate(
+            iter(lambda: stream.readline(formats.MAX_LINE_BYTES + 1), b""), start=1
+        ):
+            if len(raw) > formats.MAX_LINE_BYTES:
+                raise _bad(formats.line_too_long(line_no, formats.MAX_LINE_BYTES))
             try:
                 line = raw.decode(encoding)
             except UnicodeDecodeError as exc:
@@ -417,10 +460,18 @@ def _check_parquet(fh) -> list[dict]:
 
     fh.seek(0)
     try:
-        schema = pq.ParquetFile(_Borrowed(fh)).schema_arrow
+        parquet = pq.ParquetFile(_Borrowed(fh))
+        schema = parquet.schema_arrow
     except Exception as exc:  # pyarrow raises several types for a damaged footer
         raise _bad(f"The Parquet file cannot be read: {exc}.") from exc
+    _check_width(len(parquet.schema))  # leaf columns: nested fields are profiled one by one
     return [{"name": f.name, "type": str(f.type)} for f in schema]
+
+
+def _check_width(count: int) -> None:
+    limit = settings.GOUVERNAIL_MAX_COLUMNS
+    if count > limit:
+        raise _bad(formats.too_many_columns(count, limit))
 
 
 def _named(names: list[str]) -> list[dict]:
@@ -461,7 +512,7 @@ def inspect(fh, *, filename: str = "", size: int | None = None, whole: bool = Tr
     compression = formats.compression_of(magic)
     compressed = bool(compression)
     if compressed:
-        _check_gzip_whole(fh)
+        _check_gzip_whole(fh, size)
     head = _head_text(fh, compressed)
     if compressed and head[:4] == PARQUET_MAGIC:
         raise _bad(
@@ -479,6 +530,7 @@ def inspect(fh, *, filename: str = "", size: int | None = None, whole: bool = Tr
         )
     if formats.looks_like_jsonl(text):
         keys = _check_jsonl(text, truncated)
+        _check_width(len(keys))
         if truncated and whole:
             _check_jsonl_whole(fh, compressed=compressed, encoding=encoding)
         return FileInfo(

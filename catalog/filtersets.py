@@ -5,6 +5,7 @@ import django_filters
 
 from catalog.models import Dataset, Sensitivity
 from catalog.search import search
+from catalog.search_text import check_query
 
 
 class DatasetFilterSet(django_filters.FilterSet):
@@ -28,4 +29,5 @@ class DatasetFilterSet(django_filters.FilterSet):
         ]  # fmt: skip
 
     def filter_q(self, queryset, name, value):
+        check_query(value)
         return search(queryset, value)

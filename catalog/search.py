@@ -34,7 +34,7 @@ from django.db.models import Case, F, FloatField, IntegerField, Q, QuerySet, Val
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce, Length, Lower
 
-from catalog.search_text import PG_CONFIG, exact_text, query_words
+from catalog.search_text import PG_CONFIG, VOCABULARY_LENGTHS, exact_text, query_words
 
 # ts_rank weights for {D, C, B, A}.
 PG_WEIGHTS = [0.05, 0.2, 0.5, 1.0]
@@ -171,11 +171,18 @@ def _closest_word(word: str) -> str | None:
 
 
 def correct_words(words: list[str]) -> list[str]:
-    """Each word that no dataset holds replaced by the closest word that some dataset holds."""
+    """Each word that no dataset holds replaced by the closest word that some dataset holds.
+
+    Only words of the vocabulary's lengths are corrected: no longer word can be a misspelling of
+    one it holds, and comparing a long one (its trigrams) with every word costs the most."""
     from catalog.models import SearchWord
 
+    low, high = VOCABULARY_LENGTHS
     known = set(SearchWord.objects.filter(word__in=words).values_list("word", flat=True))
-    return [w if w in known or len(w) < 3 or w.isdigit() else (_closest_word(w) or w) for w in words]
+    return [
+        w if w in known or not low <= len(w) <= high or w.isdigit() else (_closest_word(w) or w)
+        for w in words
+    ]
 
 
 def _pg_any_match(queryset: QuerySet, q: str, words: list[str]) -> bool:

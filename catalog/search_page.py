@@ -20,6 +20,7 @@ from catalog.models import Dataset, Tag
 from catalog.search import ranked_page, search, searched_words
 from catalog.search_facets import EXTRA_FACETS, FACETS
 from catalog.search_table import named_counts, narrow_counts, search_page
+from catalog.search_text import check_query
 
 PAGE_SIZE = 20
 FACET_SIZE = 8
@@ -155,7 +156,9 @@ def _param(request: HttpRequest, name: str) -> str:
 
 
 def search_request(request: HttpRequest) -> SearchRequest:
-    """What the search page (or its sidebar) was asked: ``?q=``, the facets chosen, ``?page=``."""
+    """What the search page (or its sidebar) was asked: ``?q=``, the facets chosen, ``?page=``.
+    Raises ValidationError for a query past the search limits (``check_query``)."""
+    check_query(_param(request, "q"))
     matches = Dataset.objects.visible_to(request.user)
     active = {}
     for param, field, _ in FACETS:
@@ -169,7 +172,7 @@ def search_request(request: HttpRequest) -> SearchRequest:
             active[facet.param] = value
             matches = facet.apply(matches, value)
     return SearchRequest(
-        q=_param(request, "q")[:200],
+        q=_param(request, "q"),
         matches=matches,
         active=active,
         number=_page_number(request.GET.get("page")),

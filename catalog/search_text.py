@@ -12,9 +12,11 @@ import re
 import unicodedata
 from collections.abc import Iterable
 
+from django.conf import settings
+from django.core.exceptions import ValidationError
+
 _SPLIT = re.compile(r"[_.\-/:\s]+|(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 _WORD = re.compile(r"\w+")
-MAX_QUERY_WORDS = 12
 
 # The weighted parts of a dataset's searchable text, in tsvector weight order A..D.
 PARTS = ("name", "title", "tags", "columns", "description")
@@ -29,11 +31,36 @@ def split_words(text: str) -> list[str]:
     return [w.lower() for w in _SPLIT.split(text or "") if w]
 
 
+def _all_words(q: str) -> list[str]:
+    words = [w for part in split_words(unicodedata.normalize("NFC", q)) for w in _WORD.findall(part)]
+    return list(dict.fromkeys(words))
+
+
 def query_words(q: str) -> list[str]:
     """The words of a query as both indexes see them: split like names, punctuation dropped, accents
-    composed (NFC: an "e" typed with a combining accent finds "é")."""
-    words = [w for part in split_words(unicodedata.normalize("NFC", q)) for w in _WORD.findall(part)]
-    return list(dict.fromkeys(words))[:MAX_QUERY_WORDS]
+    composed (NFC: an "e" typed with a combining accent finds "é"). At most
+    GOUVERNAIL_SEARCH_MAX_WORDS of them (``check_query`` refuses a query with more)."""
+    return _all_words(q)[: settings.GOUVERNAIL_SEARCH_MAX_WORDS]
+
+
+def check_query(q: str) -> None:
+    """Refuse a search query longer than GOUVERNAIL_SEARCH_MAX_CHARS characters or with more than
+    GOUVERNAIL_SEARCH_MAX_WORDS words: each word is a term of the full-text query (and maybe a typo
+    to correct), and the database's work grows with every one and with their length."""
+    most_chars, most_words = settings.GOUVERNAIL_SEARCH_MAX_CHARS, settings.GOUVERNAIL_SEARCH_MAX_WORDS
+    if len(q) > most_chars:
+        raise ValidationError(
+            {
+                "q": [
+                    f"The search is {len(q)} characters long; at most {most_chars} (GOUVERNAIL_SEARCH_MAX_CHARS)."
+                ]
+            }
+        )
+    words = len(_all_words(q))
+    if words > most_words:
+        raise ValidationError(
+            {"q": [f"The search has {words} words; at most {most_words} (GOUVERNAIL_SEARCH_MAX_WORDS)."]}
+        )
 
 
 def exact_text(q: str) -> str:

@@ -12,6 +12,7 @@ from django.db.models import Count, F, OuterRef, Prefetch, Q, QuerySet, Subquery
 
 from catalog.models import Column, Dataset, DatasetVersion
 from catalog.urns import candidate_splits, dataset_lookup_q
+from config.ids import parse_id
 
 
 def dataset_list(*, user) -> QuerySet[Dataset]:
@@ -97,8 +98,9 @@ def datasets_by_urns(urns: Iterable[str]) -> dict[str, Dataset]:
 
 def resolve_dataset_ref(ref: str | int) -> Dataset:
     """A dataset from an id or a URN, as every endpoint that takes a dataset reference accepts."""
-    if isinstance(ref, int) or (isinstance(ref, str) and ref.isdigit()):
-        found = Dataset.objects.filter(pk=int(ref)).first()
+    pk = parse_id(ref)
+    if pk is not None:
+        found = Dataset.objects.filter(pk=pk).first()
     else:
         found = dataset_by_urn(ref)
     if found is None:

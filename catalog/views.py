@@ -45,7 +45,10 @@ def _dataset_or_404(user, pk: int) -> Dataset:
 @require_GET
 def search_view(request: HttpRequest) -> HttpResponse:
     """Search datasets by text, narrowed by facets; best match first, paged."""
-    sr = search_request(request)
+    try:
+        sr = search_request(request)
+    except ValidationError as exc:
+        return _search_refused(request, exc)
     counts, page, ids = search_results(request, sr, all_facets=request.GET.get("facets") == "all")
     rows = {d.pk: d for d in selectors.dataset_list(user=request.user).filter(pk__in=ids)}
     results = [rows[i] for i in ids if i in rows]
@@ -62,13 +65,24 @@ def search_view(request: HttpRequest) -> HttpResponse:
     )
 
 
+def _search_refused(request: HttpRequest, exc: ValidationError) -> HttpResponse:
+    """The search page without results, saying why the search was refused (400)."""
+    messages.error(request, " ".join(exc.messages))
+    q = request.GET.get("q", "")
+    context = {"q": q, "page": None, "results": [], "facets": [], "active": {}, "refused": True}
+    return render(request, "catalog/search.html", context, status=400)
+
+
 @login_required
 @require_GET
 def search_facets_view(request: HttpRequest) -> HttpResponse:
     """The search page's facet sidebar on its own, for a search with too many matches to count
     within the page (catalog.search_page.FACETS_INLINE_MAX): the page fetches it once its results
     are shown."""
-    sr = search_request(request)
+    try:
+        sr = search_request(request)
+    except ValidationError as exc:
+        return HttpResponse(" ".join(exc.messages), status=400, content_type="text/plain")
     counts = sidebar_counts(request, sr)
     return render(
         request,

@@ -196,6 +196,15 @@ GOUVERNAIL_MAX_VERSION_BYTES = env.int("GOUVERNAIL_MAX_VERSION_BYTES", default=5
 # The most columns one dataset may have (uploads, registered files, OpenLineage schema facets): a
 # wider one is refused with a 400 that says so.
 GOUVERNAIL_MAX_COLUMNS = env.int("GOUVERNAIL_MAX_COLUMNS", default=5000)
+# A gzip file may hold at most GOUVERNAIL_MAX_VERSION_BYTES once decompressed too, and past its first
+# 16 MiB of text at most this many times its own size (a few KB of gzip can hold gigabytes of rows).
+GOUVERNAIL_MAX_EXPANSION_RATIO = env.int("GOUVERNAIL_MAX_EXPANSION_RATIO", default=100)
+# The deepest nesting of objects and arrays in a line of a JSON Lines file.
+GOUVERNAIL_MAX_JSON_DEPTH = env.int("GOUVERNAIL_MAX_JSON_DEPTH", default=64)
+# Search (API ?q= and the search page): the longest query in characters (a dataset URN fits) and the
+# most words in it.
+GOUVERNAIL_SEARCH_MAX_CHARS = env.int("GOUVERNAIL_SEARCH_MAX_CHARS", default=600)
+GOUVERNAIL_SEARCH_MAX_WORDS = env.int("GOUVERNAIL_SEARCH_MAX_WORDS", default=12)
 # Folders that versions may be registered from by path (JSON {"uri": "file:///..."}).
 DATA_ROOTS = [Path(p).resolve() for p in env.list("DATA_ROOTS", default=[str(VAR_DIR / "data")])]
 

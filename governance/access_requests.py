@@ -8,7 +8,7 @@ e-mails and the webhook once the transaction commits. Who may decide, revoke or 
 policies.py's rule; this module enforces it.
 """
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -178,7 +178,10 @@ def _parse_expiry(value: Any) -> datetime | None:
     if value in (None, ""):
         return None
     if isinstance(value, str):
-        parsed = parse_datetime(value)
+        try:
+            parsed = parse_datetime(value)
+        except ValueError:  # well formed but impossible: a 31st of February, an offset of 24 hours
+            parsed = None
         if parsed is None:
             raise ValidationError({"expires_at": ["Not an ISO-8601 date-time."]})
         value = parsed
@@ -186,6 +189,11 @@ def _parse_expiry(value: Any) -> datetime | None:
         raise ValidationError({"expires_at": ["Not an ISO-8601 date-time."]})
     if timezone.is_naive(value):
         raise ValidationError({"expires_at": ["Give a time zone (e.g. ...Z or +02:00)."]})
+    try:
+        # In UTC: PostgreSQL stores no offset of 16 hours or more.
+        value = value.astimezone(UTC)
+    except OverflowError:
+        raise ValidationError({"expires_at": ["Past the last date that can be stored."]}) from None
     if value <= timezone.now():
         raise ValidationError({"expires_at": ["Must be in the future."]})
     return value

@@ -12,6 +12,7 @@ from django.utils.dateparse import parse_datetime
 from catalog.models import Dataset
 from catalog.selectors import DatasetRef, dataset_refs_by_urns, datasets_by_ids, datasets_by_urns
 from catalog.urns import candidate_splits
+from config.ids import parse_id
 from governance.models import (
     AccessRequest,
     Approval,
@@ -182,8 +183,9 @@ def audit_list(*, object_ref: str | None = None, user=None) -> QuerySet[AuditRec
     if not object_ref:
         return qs
     ref = object_ref.strip()
-    if ref.isdigit():
-        ds = datasets_by_ids([int(ref)]).get(int(ref))
+    pk = parse_id(ref)
+    if pk is not None:
+        ds = datasets_by_ids([pk]).get(pk)
         keys = [f"dataset:{ref}"] + ([ds.urn] if ds else [])
     else:
         keys = [ref]

@@ -105,7 +105,7 @@ def match_version(node: Node, facets: dict) -> tuple[str, int | None]:
         return label, None
     dataset = catalog_selectors.resolve_dataset_ref(node.dataset_id)
     version = None
-    if label.isdigit() and len(label) < 10:
+    if label.isascii() and label.isdigit() and len(label) < 10:
         version = catalog_selectors.version_of(dataset, int(label))
     elif _SHA256.match(label) or label.startswith("sha256:"):
         version = catalog_selectors.version_by_checksum(dataset, label.removeprefix("sha256:"))

@@ -8,6 +8,7 @@ Lineage reads only read. A view that must answer from every event accepted befor
 from django.core.exceptions import ValidationError
 
 from catalog.selectors import dataset_by_urn
+from config.ids import parse_id
 from lineage.models import Node, NodeKind
 from lineage.nodes import spellings
 from lineage.sql import chunks, is_postgres
@@ -47,8 +48,11 @@ def node_pk(node_id: str) -> int | None:
 
 def dataset_node_for(ref: str) -> Node | None:
     """The node of a dataset given by catalog id, URN (dataset:...) or model:... id."""
-    if ref.isdigit():
-        return Node.objects.filter(dataset_id=int(ref)).exclude(kind=NodeKind.JOB).first()
+    if ref.isascii() and ref.isdigit():
+        pk = parse_id(ref)
+        if pk is None:  # more digits than any id has
+            return None
+        return Node.objects.filter(dataset_id=pk).exclude(kind=NodeKind.JOB).first()
     node = node_by_key(ref)
     return None if node is None or node.kind == NodeKind.JOB else node
 

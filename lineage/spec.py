@@ -177,7 +177,10 @@ def _message(error: jsonschema.ValidationError) -> str:
 
 
 def parse_event_time(value: str) -> datetime:
-    """ISO-8601 with a time part; a time without a zone is UTC."""
+    """ISO-8601 with a time part → that instant in UTC; a time without a zone is UTC.
+
+    In UTC because PostgreSQL stores no offset of 16 hours or more, which ISO-8601 (and Python, up
+    to 23:59) allows and Marquez accepts; the event's own text keeps the offset it was sent with."""
     if not isinstance(value, str) or "t" not in value.lower():
         raise ValueError("not an ISO-8601 date-time")
     text = value.strip()
@@ -187,10 +190,9 @@ def parse_event_time(value: str) -> datetime:
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
     try:
-        parsed.astimezone(UTC)  # 9999-12-31T23:00-05:00 is past the largest date once in UTC
+        return parsed.astimezone(UTC)  # 9999-12-31T23:00-05:00 is past the largest date once in UTC
     except OverflowError:
         raise ValueError("out of range") from None
-    return parsed
 
 
 def _check_ident(errors: dict[str, list[str]], path: str, value: Any) -> None:

@@ -425,6 +425,7 @@ def validate_file(
     sample_rows: int = 1_000_000,
     available: list[str] | None = None,
     progress: Callable[[float], None] | None = None,
+    max_json_depth: int | None = None,
 ) -> dict[str, Any]:
     """Validate a stored file with GX, reading it in batches through the profiling engine.
 
@@ -445,6 +446,7 @@ def validate_file(
             encoding=encoding or "utf-8",
             batch_rows=min(batch_rows, 65_536),
             columns=columns,
+            **({"max_json_depth": max_json_depth} if max_json_depth else {}),
         ),
         batch_rows=batch_rows,
     )

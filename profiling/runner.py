@@ -40,6 +40,28 @@ class TransientProfileError(Exception):
     """A failure that another attempt may not meet (database gone away, storage I/O)."""
 
 
+class RunStopped(Exception):  # noqa: N818 -- a signal to stop, not an error people see
+    """The job is no longer this worker's: its run row is gone (the dataset or version was deleted
+    meanwhile) or another worker took it over. ``state`` is the outcome: "gone" or "lost-lease"."""
+
+    def __init__(self, run_id: int) -> None:
+        exists = ProfileRun.objects.filter(pk=run_id).exists()
+        self.state = "lost-lease" if exists else "gone"
+        super().__init__(f"profile run {run_id}: {self.state}")
+
+
+def profile_options():
+    """The engine's options with this deployment's limits on what one file may be."""
+    from profiling.engine import ProfileOptions
+
+    return ProfileOptions(
+        max_columns=settings.GOUVERNAIL_MAX_COLUMNS,
+        max_text_bytes=settings.GOUVERNAIL_MAX_VERSION_BYTES,
+        max_expansion=settings.GOUVERNAIL_MAX_EXPANSION_RATIO,
+        max_json_depth=settings.GOUVERNAIL_MAX_JSON_DEPTH,
+    )
+
+
 class _Heartbeat:
     """Refresh the lease from a thread while the job runs, whatever phase it is in.
 
@@ -50,6 +72,7 @@ class _Heartbeat:
     def __init__(self, run_id: int, token: str) -> None:
         self.run_id, self.token = run_id, token
         self.stop = threading.Event()
+        self.lost = threading.Event()  # the run row is gone or held by another token: the job stops
         self.thread = threading.Thread(target=self._loop, name=f"profile-heartbeat-{run_id}", daemon=True)
 
     def _loop(self) -> None:
@@ -57,11 +80,15 @@ class _Heartbeat:
         try:
             while not self.stop.wait(interval):
                 try:
-                    ProfileRun.objects.filter(pk=self.run_id, claim_token=self.token).update(
+                    beat = ProfileRun.objects.filter(pk=self.run_id, claim_token=self.token).update(
                         heartbeat_at=timezone.now()
                     )
                 except Exception:  # noqa: BLE001 - a missed beat is retried next interval
                     logger.warning("heartbeat of profile run %s failed", self.run_id, exc_info=True)
+                    continue
+                if not beat:
+                    self.lost.set()
+                    return
         finally:
             connection.close()
 
@@ -75,6 +102,9 @@ class _Heartbeat:
 
 
 class _NoHeartbeat:
+    def __init__(self) -> None:
+        self.lost = threading.Event()  # set by progress writes alone (no thread beats)
+
     def __enter__(self) -> _NoHeartbeat:
         return self
 
@@ -83,21 +113,34 @@ class _NoHeartbeat:
 
 
 class _Progress:
-    """Write progress at most every PROGRESS_INTERVAL seconds, and only while the lease is held."""
+    """Write progress at most every PROGRESS_INTERVAL seconds, and only while the lease is held.
 
-    def __init__(self, run_id: int, token: str) -> None:
+    Each write also asks whether the job is still this worker's: when the run row is gone (its
+    dataset was deleted) or another worker holds it, RunStopped ends the job where it stands."""
+
+    def __init__(self, run_id: int, token: str, lost: threading.Event | None = None) -> None:
         self.run_id, self.token = run_id, token
+        self.lost = lost or threading.Event()
         self.last = 0.0
 
     def __call__(self, fraction: float, *, force: bool = False) -> None:
+        self.check()
         now = time.monotonic()
         if not force and now - self.last < PROGRESS_INTERVAL:
             return
         self.last = now
         value = min(max(float(fraction), 0.0), 1.0)
-        ProfileRun.objects.filter(pk=self.run_id, claim_token=self.token).update(
+        written = ProfileRun.objects.filter(pk=self.run_id, claim_token=self.token).update(
             progress=value, heartbeat_at=timezone.now()
         )
+        if not written:
+            self.lost.set()
+            self.check()
+
+    def check(self) -> None:
+        """Raise RunStopped once the job is known to be no longer this worker's."""
+        if self.lost.is_set():
+            raise RunStopped(self.run_id)
 
     def phase(self, start: float, share: float):
         return lambda f: self(start + share * min(max(float(f), 0.0), 1.0))
@@ -118,9 +161,9 @@ def execute_profile_run(*, run_id: int, heartbeat: bool = True, soft_limit: floa
     if outcome is not None:
         return outcome
     try:
-        with _Heartbeat(run_id, token) if heartbeat else _NoHeartbeat():
+        with _Heartbeat(run_id, token) if heartbeat else _NoHeartbeat() as beat:
             deadline = time.monotonic() + soft_limit if soft_limit else None
-            computed = _compute(run, _Progress(run_id, token), deadline=deadline)
+            computed = _compute(run, _Progress(run_id, token, beat.lost), deadline=deadline)
             _check_deadline(deadline)
             return write_results(run_id=run_id, token=token, computed=computed)
     except Exception as exc:  # noqa: BLE001 - every failure ends the job, never the worker
@@ -136,6 +179,9 @@ def _handle_failure(exc: Exception, *, run_id: int, token: str, soft_limit: floa
     except Exception:  # noqa: BLE001 - the engine cannot even be imported: reported as unexpected
         ProfileError = ()  # noqa: N806
 
+    stopped = _stopped(exc, run_id)
+    if stopped is not None:
+        return stopped
     if ProfileError and isinstance(exc, ProfileError):
         message = str(exc) or "The file could not be profiled."
     elif isinstance(exc, SoftTimeLimitExceeded):
@@ -163,6 +209,25 @@ def _handle_failure(exc: Exception, *, run_id: int, token: str, soft_limit: floa
         )
     fail_run(run_id=run_id, token=token, message=message)
     return Outcome("failed")
+
+
+def _stopped(exc: Exception, run_id: int) -> Outcome | None:
+    """The job ended because it is no longer this worker's (RunStopped), or failed on the way
+    because its dataset was deleted under it (a file gone, a row gone): nothing to report, no
+    run left to mark; an expected end, logged as such."""
+    if isinstance(exc, RunStopped):
+        state = exc.state
+    elif isinstance(exc, OperationalError | InterfaceError):
+        return None
+    else:
+        try:
+            if ProfileRun.objects.filter(pk=run_id).exists():
+                return None
+        except (OperationalError, InterfaceError):
+            return None
+        state = "gone"
+    logger.info("profile run %s stopped: %s", run_id, "its version was deleted" if state == "gone" else state)
+    return Outcome(state)
 
 
 def _local_copy(version):
@@ -231,6 +296,7 @@ def _compute(run: ProfileRun, progress: _Progress, *, deadline: float | None = N
         if version.source_uri:
             verify_registered_file(version=version, path=path)
             _check_deadline(deadline)
+            progress.check()
         result = profile_file(
             path,
             format=version.format,
@@ -239,9 +305,10 @@ def _compute(run: ProfileRun, progress: _Progress, *, deadline: float | None = N
             sensitive_columns=tuple(dataset.sensitive_columns or ()),
             label_column=dataset.label_column or None,
             positive_label=dataset.positive_label,
+            options=profile_options(),
             progress=progress.phase(0.0, PROFILE_SHARE),
         )
-        progress(PROFILE_SHARE, force=True)
+        progress(PROFILE_SHARE, force=True)  # also stops here if the job is no longer ours
         _check_deadline(deadline)
         warnings = list(result.warnings or [])
 
@@ -269,8 +336,9 @@ def _compute(run: ProfileRun, progress: _Progress, *, deadline: float | None = N
                 total_rows=result.row_count,
                 available=[c["name"] for c in result.schema],
                 progress=progress.phase(PROFILE_SHARE, QUALITY_SHARE),
+                max_json_depth=settings.GOUVERNAIL_MAX_JSON_DEPTH,
             )
-        except (OperationalError, InterfaceError, OSError, SoftTimeLimitExceeded):
+        except (OperationalError, InterfaceError, OSError, SoftTimeLimitExceeded, RunStopped):
             raise
         except Exception as exc:  # noqa: BLE001 - a GX failure must not lose the statistics
             logger.exception("quality validation of profile run %s failed", run.pk)

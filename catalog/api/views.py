@@ -13,7 +13,7 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 
 from catalog import columns, ownership, selectors, services, versions
@@ -27,12 +27,14 @@ from catalog.api.serializers import (
     VersionSerializer,
     dataset_list_rows,
 )
-from catalog.files import HashingUploadHandler
+from catalog.files import HashingUploadHandler, TooLarge
 from catalog.filtersets import DatasetFilterSet
 from catalog.models import Column, Dataset, DatasetVersion
 from catalog.search import ranked_page
 from catalog.search_table import named_counts, search_page
-from catalog.search_text import query_words
+from catalog.search_text import check_query, query_words
+from config.ids import ID_PATTERN
+from config.parsers import StrictJSONParser
 from config.rest import Pagination
 
 TRUE_VALUES = {"1", "true", "yes", "on"}
@@ -131,7 +133,7 @@ class DatasetViewSet(viewsets.ModelViewSet):
     serializer_class = DatasetSerializer
     filterset_class = DatasetFilterSet
     pagination_class = FacetedPagination
-    lookup_value_regex = r"\d+"
+    lookup_value_regex = ID_PATTERN
 
     def get_queryset(self):
         qs = selectors.dataset_list(user=self.request.user)
@@ -157,6 +159,7 @@ class DatasetViewSet(viewsets.ModelViewSet):
         ],
     )
     def list(self, request, *args, **kwargs):
+        check_query(request.query_params.get("q", ""))
         facets = str(request.query_params.get("facets", "")).lower() in TRUE_VALUES
         ids = self._narrow_search(request, facets=facets)
         if ids is None:
@@ -256,7 +259,8 @@ class DatasetChildMixin:
     def get_dataset(self) -> Dataset:
         if not hasattr(self, "_dataset"):
             self._dataset = get_object_or_404(
-                Dataset.objects.visible_to(self.request.user), pk=self.kwargs["dataset_pk"]
+                Dataset.objects.visible_to(self.request.user).defer("search_text", "search_vector"),
+                pk=self.kwargs["dataset_pk"],
             )
         return self._dataset
 
@@ -268,22 +272,20 @@ class ColumnViewSet(
     mixins.UpdateModelMixin,
     viewsets.GenericViewSet,
 ):
-    """A dataset's columns; stewards document them (description, tags, PII flag)."""
+    """A dataset's columns, paged as every list (a dataset may have up to GOUVERNAIL_MAX_COLUMNS);
+    stewards document them (description, tags, PII flag)."""
 
     serializer_class = ColumnSerializer
     lookup_field = "name"
     # Names may hold "/" (palmerpenguins: "Delta 15 N (o/oo)"); the route still ends with "/".
     lookup_value_regex = r".+"
-    pagination_class = None
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # schema generation has no dataset_pk
             return Column.objects.none()
-        return (
-            Column.objects.filter(dataset=self.get_dataset())
-            .select_related("dataset")
-            .order_by("position", "name")
-        )
+        # The dataset is read once (get_dataset) and shared by its columns, never joined into
+        # every column row: its row carries the search text, which grows with the column count.
+        return self.get_dataset().columns.order_by("position", "name")
 
     def perform_update(self, serializer):
         serializer.instance = columns.update_column(
@@ -302,8 +304,8 @@ class VersionViewSet(
 
     serializer_class = VersionSerializer
     lookup_field = "number"
-    lookup_value_regex = r"\d+"
-    parser_classes = [MultiPartParser, FormParser, JSONParser]
+    lookup_value_regex = ID_PATTERN
+    parser_classes = [MultiPartParser, FormParser, StrictJSONParser]
 
     def initialize_request(self, request, *args, **kwargs):
         # Hash and size-check uploads while they stream to disk, before DRF parses the body.
@@ -324,10 +326,13 @@ class VersionViewSet(
             200: OpenApiResponse(VersionSerializer, "Same bytes as the latest version: no new version"),
             400: OpenApiResponse(
                 ErrorSerializer,
-                "Unreadable file (empty, binary, ragged rows, not UTF-8, truncated gzip...) or bad path",
+                "Unreadable file (empty, binary, ragged rows, not UTF-8, truncated gzip...), past a limit "
+                "(columns, expansion ratio, JSON depth) or bad path",
             ),
             403: OpenApiResponse(ErrorSerializer, "Not the owner, a steward or staff"),
-            413: OpenApiResponse(ErrorSerializer, "Larger than GOUVERNAIL_MAX_VERSION_BYTES"),
+            413: OpenApiResponse(
+                ErrorSerializer, "Larger than GOUVERNAIL_MAX_VERSION_BYTES, as sent or once decompressed"
+            ),
         },
     )
     def create(self, request, *args, **kwargs):
@@ -349,13 +354,19 @@ class VersionViewSet(
             return self._too_large(limit)
         serializer = VersionCreateSerializer(data=data)
         serializer.is_valid(raise_exception=True)
-        if serializer.validated_data.get("file") is not None:
-            version, created = versions.add_version_from_upload(
-                actor=request.user, dataset=dataset, upload=serializer.validated_data["file"]
-            )
-        else:
-            version, created = versions.add_version_from_uri(
-                actor=request.user, dataset=dataset, uri=serializer.validated_data["uri"]
+        try:
+            if serializer.validated_data.get("file") is not None:
+                version, created = versions.add_version_from_upload(
+                    actor=request.user, dataset=dataset, upload=serializer.validated_data["file"]
+                )
+            else:
+                version, created = versions.add_version_from_uri(
+                    actor=request.user, dataset=dataset, uri=serializer.validated_data["uri"]
+                )
+        except TooLarge as exc:  # past the size limit once decompressed
+            return Response(
+                {"detail": " ".join(exc.messages), "errors": exc.message_dict},
+                status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
             )
         stored = time.perf_counter()
         response = Response(

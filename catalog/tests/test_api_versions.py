@@ -382,14 +382,14 @@ def test_storage_without_local_paths_like_s3(dataset, api_client_for, owner, set
 def test_columns_come_from_the_new_versions_header(dataset, api_client_for, owner, steward, media_root):
     client = api_client_for(owner)
     assert upload(client, dataset, b"id,email,city,city\n1,a@b.c,Paris,Paris\n").status_code == 201
-    cols = client.get(f"/api/v1/datasets/{dataset.pk}/columns/").json()
+    cols = client.get(f"/api/v1/datasets/{dataset.pk}/columns/").json()["results"]
     assert [c["name"] for c in cols] == ["id", "email", "city"]  # repeated names once
     r = api_client_for(steward).patch(
         f"/api/v1/datasets/{dataset.pk}/columns/email/", {"description": "Contact"}, format="json"
     )
     assert r.status_code == 200
     assert upload(client, dataset, b"email,id\nx@y.z,2\n").status_code == 201
-    cols = {c["name"]: c for c in client.get(f"/api/v1/datasets/{dataset.pk}/columns/").json()}
+    cols = {c["name"]: c for c in client.get(f"/api/v1/datasets/{dataset.pk}/columns/").json()["results"]}
     assert cols["email"]["description"] == "Contact" and cols["email"]["position"] == 0
     assert cols["city"]["present"] is False and cols["id"]["present"] is True
 
@@ -398,12 +398,12 @@ def test_parquet_columns_have_types(dataset, api_client_for, owner, media_root):
     buf = io.BytesIO()
     pq.write_table(pa.table({"id": [1, 2], "city": ["Paris", "Lyon"]}), buf)
     assert upload(api_client_for(owner), dataset, buf.getvalue(), name="x.parquet").status_code == 201
-    cols = api_client_for(owner).get(f"/api/v1/datasets/{dataset.pk}/columns/").json()
+    cols = api_client_for(owner).get(f"/api/v1/datasets/{dataset.pk}/columns/").json()["results"]
     assert [(c["name"], c["type"]) for c in cols] == [("id", "int64"), ("city", "string")]
 
 
 def test_jsonl_columns_are_the_keys_seen(dataset, api_client_for, owner, media_root):
     content = b'{"id": 1, "a": 2}\n{"id": 2, "b": 3}\n'
     assert upload(api_client_for(owner), dataset, content, name="x.jsonl").status_code == 201
-    cols = api_client_for(owner).get(f"/api/v1/datasets/{dataset.pk}/columns/").json()
+    cols = api_client_for(owner).get(f"/api/v1/datasets/{dataset.pk}/columns/").json()["results"]
     assert [c["name"] for c in cols] == ["id", "a", "b"]

@@ -37,6 +37,7 @@ NO_DATABASE = {
     "pg_match",
     "split_words",
     "query_words",
+    "check_query",
     "exact_text",
     "search_parts",
     "searched_words",
@@ -135,6 +136,7 @@ def _search_text_calls(c) -> dict:
     return {
         "split_words": lambda: search_text.split_words("dim_customerOrders.v2"),
         "query_words": lambda: search_text.query_words("Customer orders!"),
+        "check_query": lambda: search_text.check_query("Customer orders!"),
         "exact_text": lambda: search_text.exact_text(" Sales/Customer_Orders "),
         "search_parts": lambda: search_text.search_parts(namespace="s3://lake", name="a_b", tags=["x"]),
         "dataset_search_parts": lambda: search_text.dataset_search_parts(c.orders),

@@ -22,6 +22,7 @@ from rest_framework.views import APIView
 from catalog import selectors as catalog_selectors
 from catalog.models import Dataset
 from config.errors import NotAllowed
+from config.ids import ID_PATTERN, parse_id
 from governance import (
     access_requests,
     cards,
@@ -59,8 +60,9 @@ class AccessRequestFilterSet(django_filters.FilterSet):
         fields = ["status", "dataset"]
 
     def filter_dataset(self, queryset, name, value):
-        if value.isdigit():
-            return queryset.filter(datasets__pk=int(value))
+        pk = parse_id(value)
+        if pk is not None:
+            return queryset.filter(datasets__pk=pk)
         found, malformed = selectors.datasets_for_urns([value])
         if malformed:
             raise ValidationError({"dataset": [f"Not a dataset URN or id: {value}."]})
@@ -73,7 +75,7 @@ class AccessRequestViewSet(
     """Requests to use datasets for a purpose; owners and stewards approve, reject or revoke them."""
 
     filterset_class = AccessRequestFilterSet
-    lookup_value_regex = r"\d+"
+    lookup_value_regex = ID_PATTERN
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # schema generation: no user
@@ -284,7 +286,7 @@ class AuditViewSet(viewsets.ReadOnlyModelViewSet):
     """The audit chain, newest first. Nothing edits or deletes a record (any other method: 405)."""
 
     serializer_class = AuditRecordSerializer
-    lookup_value_regex = r"\d+"
+    lookup_value_regex = ID_PATTERN
 
     def get_queryset(self):
         return selectors.audit_list(
@@ -311,7 +313,7 @@ class ModelVersionViewSet(
 ):
     """Trained model versions, what they were trained on and whether that was cleared; their cards."""
 
-    lookup_value_regex = r"\d+"
+    lookup_value_regex = ID_PATTERN
     http_method_names = ["get", "post", "patch", "head", "options"]
 
     def get_queryset(self):

@@ -20,6 +20,7 @@ from rest_framework.views import APIView
 
 from config.authentication import BearerOrTokenAuthentication
 from config.errors import Conflict, NotAllowed
+from config.ids import parse_id
 from lineage import fold, history, ingest, selectors
 from lineage.column_lineage import column_lineage
 from lineage.export import DotRenderer, FastJSONRenderer, GraphMLRenderer
@@ -376,9 +377,12 @@ class DatasetRunsView(generics.ListAPIView):
         if direction and direction not in ("input", "output"):
             raise ValidationError({"direction": ["Must be input or output."]})
         version = self.request.query_params.get("version")
-        if version is not None and not version.isdigit():
-            raise ValidationError({"version": ["A catalog version number."]})
-        return history.runs_of_dataset(node, direction=direction, version=int(version) if version else None)
+        number = parse_id(version) if version else None
+        if version and number is None:
+            raise ValidationError(
+                {"version": [f"A catalog version number, in digits 0-9 (got {version[:30]!r})."]}
+            )
+        return history.runs_of_dataset(node, direction=direction, version=number)
 
     @extend_schema(
         operation_id="lineage_dataset_runs",

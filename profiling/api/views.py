@@ -10,11 +10,12 @@ from django.core.exceptions import ValidationError
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
-from rest_framework.parsers import JSONParser, MultiPartParser
+from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from catalog.models import Dataset, DatasetVersion
+from config.parsers import StrictJSONParser, unstorable_text
 from config.rest import Pagination
 from profiling import jobs, selectors, suites
 from profiling.api.serializers import (
@@ -115,7 +116,7 @@ class ExpectationSuiteView(DatasetScopedView):
 
 
 class ExpectationSuiteImportView(DatasetScopedView):
-    parser_classes = [JSONParser, MultiPartParser]
+    parser_classes = [StrictJSONParser, MultiPartParser]
 
     @extend_schema(
         request={"application/json": GXSuiteExportSerializer, "multipart/form-data": SuiteFileSerializer},
@@ -146,9 +147,15 @@ def _json_from_upload(upload) -> object:
     if upload.size > MAX_SUITE_FILE_BYTES:
         raise ValidationError({"file": [f"A suite file is at most {MAX_SUITE_FILE_BYTES} bytes."]})
     try:
-        return json.loads(upload.read().decode("utf-8"))
+        data = json.loads(upload.read().decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ValidationError({"file": [f"Not a JSON file: {exc}."]}) from exc
+    except RecursionError:
+        raise ValidationError({"file": ["Not a suite: its JSON is nested too deeply."]}) from None
+    found = unstorable_text(data)
+    if found:
+        raise ValidationError({"file": [f"{found[0]}: {found[1]}"]})
+    return data
 
 
 class QualityHistoryView(DatasetScopedView):

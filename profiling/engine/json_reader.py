@@ -168,7 +168,7 @@ def json_python_batches(plan: ReadPlan, counting: CountingFile) -> Iterator[pa.R
     try:
         for lineno, line in enumerate(text, start=1):
             try:
-                obj = json_line_object(line, lineno)
+                obj = json_line_object(line, lineno, max_depth=plan.max_json_depth)
             except FormatError as exc:
                 raise ProfileError(str(exc)) from exc
             if obj is None:

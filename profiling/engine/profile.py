@@ -15,6 +15,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from catalog.formats import too_many_columns
 from profiling.engine.bias import BiasAccumulator, find_proxies
 from profiling.engine.columns import ColumnStats
 from profiling.engine.drift import STATE_VERSION, digest
@@ -82,6 +83,9 @@ def profile_file(
         batch_rows=max(1, int(options.batch_rows)),
         max_row_bytes=options.max_row_bytes,
         block_size=max(4096, int(options.block_bytes)),
+        max_text_bytes=options.max_text_bytes,
+        max_expansion=options.max_expansion,
+        max_json_depth=options.max_json_depth,
     )
     retypes: list[Retype] = []
     tick = _Progress(progress)
@@ -234,6 +238,8 @@ def _begin(run: _Pass, schema: pa.Schema) -> None:
     """Set up the accumulators from the first batch's schema, sized by the file's width."""
     options = run.options
     run.names = names = schema.names
+    if options.max_columns is not None and len(names) > options.max_columns:
+        raise ProfileError(too_many_columns(len(names), options.max_columns))
     width = max(1, len(names))
     # Per-column exact tables share one budget so that 2,000 columns stay within memory.
     exact_limit = max(1_000, min(options.exact_distinct_limit, EXACT_CELLS // width))

@@ -52,6 +52,10 @@ class ReadPlan:
     column_types: dict[str, pa.DataType] = field(default_factory=dict)
     json_python_columns: set[str] | None = None  # set: read JSON with the slower, tolerant reader
     max_row_bytes: int = 16 * 1024 * 1024
+    max_text_bytes: int | None = None  # decompressed text bytes a file may hold
+    max_expansion: float | None = None  # decompressed bytes per gzip byte (past EXPANSION_GRACE)
+    max_json_depth: int = 64
+    depth_checked: bool = False  # every JSON Lines line is within max_json_depth (checked once)
     block_size: int = CSV_BLOCK  # bytes pyarrow parses at a time (and infers types from, first)
     skipped_rows: list[str] = field(default_factory=list)  # ragged CSV rows (first few kept)
     skipped_count: int = 0

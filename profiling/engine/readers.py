@@ -11,13 +11,22 @@ after the rows it has already yielded (see its docstring).
 """
 
 import threading
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from queue import Queue
 
 import pyarrow as pa
 
-from catalog.formats import FormatError, check_format, check_text_magic
+from catalog.formats import (
+    MAX_JSON_DEPTH,
+    DepthScan,
+    FormatError,
+    check_expansion,
+    check_format,
+    check_text_magic,
+    gunzip_blocks,
+)
 from profiling.engine.csv_reader import csv_batches
 from profiling.engine.json_reader import CountingFile, json_batches, json_python_batches
 from profiling.engine.parquet_reader import parquet_batches, parquet_schema
@@ -53,6 +62,8 @@ def stream(plan: ReadPlan) -> Iterator[pa.RecordBatch]:
         yield from parquet_batches(plan)
         return
     _check_magic(plan)
+    if plan.format == "jsonl" and not plan.depth_checked:
+        check_json_lines(plan, size)
     python_json = plan.format == "jsonl" and plan.json_python_columns is not None
     handle = CountingFile(plan.path) if python_json else pa.OSFile(plan.path, "r")
 
@@ -84,6 +95,8 @@ def stream(plan: ReadPlan) -> Iterator[pa.RecordBatch]:
             for batch in source:
                 # Hand out at most batch_rows at a time: the block size, not the row count, sets
                 # how big pyarrow's batches are.
+                if plan.compression == "gzip":
+                    _check_expansion(plan, plan.parsed_bytes, size)
                 if batch.num_rows > plan.batch_rows:
                     for start in range(0, batch.num_rows, plan.batch_rows):
                         yield batch.slice(start, plan.batch_rows)
@@ -167,6 +180,7 @@ def iter_batches(
     columns: list[str] | None = None,
     column_types: dict[str, str | pa.DataType] | None = None,
     block_bytes: int = CSV_BLOCK,
+    max_json_depth: int = MAX_JSON_DEPTH,
 ) -> Iterator[pa.RecordBatch]:
     """Stream the file (csv|tsv|parquet|jsonl, gzip or not) in batches; raise ProfileError on unreadable data.
 
@@ -187,6 +201,7 @@ def iter_batches(
         batch_rows=max(1, int(batch_rows)),
         column_types=types,
         block_size=max(4096, int(block_bytes)),
+        max_json_depth=max_json_depth,
     )
     mixed = {n for n, t in (column_types or {}).items() if t == MIXED_JSON}
     if format == "jsonl" and mixed:
@@ -283,6 +298,36 @@ def _text_size(path: str, compressed_size: int) -> int:
     except OSError:
         return 4 * compressed_size
     return isize if isize >= compressed_size else 4 * compressed_size
+
+
+def _check_expansion(plan: ReadPlan, text_bytes: int, size: int) -> None:
+    try:
+        check_expansion(text_bytes, size, max_bytes=plan.max_text_bytes, max_ratio=plan.max_expansion)
+    except FormatError as exc:
+        raise ProfileError(str(exc)) from None
+
+
+def check_json_lines(plan: ReadPlan, size: int) -> None:
+    """Read a JSON Lines file once before pyarrow does: every line nested at most
+    ``plan.max_json_depth`` levels deep (pyarrow's parser would crash the process on one a few
+    thousand levels deep) and no longer than ``plan.max_row_bytes``; a gzip file within the limits
+    on its decompressed size, counted exactly here."""
+    scan = DepthScan(plan.max_json_depth, max_line=plan.max_row_bytes)
+    text_bytes = 0
+    try:
+        with open(plan.path, "rb") as fh:
+            blocks = gunzip_blocks(fh) if plan.compression == "gzip" else iter(lambda: fh.read(1 << 20), b"")
+            for block in blocks:
+                text_bytes += len(block)
+                if plan.compression == "gzip":
+                    _check_expansion(plan, text_bytes, size)
+                scan.feed(block)
+        scan.close()
+    except FormatError as exc:
+        raise ProfileError(str(exc)) from None
+    except zlib.error as exc:
+        raise ProfileError(f"The compressed data of the file is damaged: {clean(exc)}.") from exc
+    plan.depth_checked = True
 
 
 def _check_magic(plan: ReadPlan) -> None:

@@ -32,6 +32,11 @@ class ProfileOptions:
     max_row_bytes: int = 16 * 1024 * 1024  # a single CSV/JSON row longer than this is refused
     block_bytes: int = 4 * 1024 * 1024  # CSV/JSON bytes parsed at a time; types are inferred from the first
     max_groups: int = 1_000  # a sensitive column with more distinct values is not a group attribute
+    # Limits on what one file may be (the job passes the deployment's settings; None: no limit).
+    max_columns: int | None = None  # columns, nested fields flattened
+    max_text_bytes: int | None = None  # text bytes once decompressed
+    max_expansion: float | None = None  # text bytes per byte of gzip, past the first EXPANSION_GRACE
+    max_json_depth: int = 64  # nesting of a JSON Lines line (pyarrow's parser overflows its stack)
     sample_cells: int = 4_000_000  # caps the row sample (rows x columns) for very wide files
     drift_sample_size: int = 2_000  # numeric values kept per column for the KS test
     phone_regions: tuple[str, ...] = ("US", "GB", "FR", "DE")

@@ -266,7 +266,9 @@ def test_progress_is_written_at_most_twice_a_second(dataset, add_version):
     progress(0.3, force=True)
     run.refresh_from_db()
     assert run.progress == 0.3
-    runner._Progress(run.pk, "someone-else")(0.9)  # not the holder of the job: not written
+    with pytest.raises(runner.RunStopped) as stopped:  # not the holder of the job: not written, stop
+        runner._Progress(run.pk, "someone-else")(0.9)
+    assert stopped.value.state == "lost-lease"
     run.refresh_from_db()
     assert run.progress == 0.3
 

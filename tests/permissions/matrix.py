@@ -304,7 +304,9 @@ class World:
     def column(self) -> str:
         """A column's name (columns come from the version's header)."""
         self.version  # noqa: B018 -- builds it
-        return self.call("owner", "GET", f"/api/v1/datasets/{self.dataset['id']}/columns/")[0]["name"]
+        return self.call("owner", "GET", f"/api/v1/datasets/{self.dataset['id']}/columns/")["results"][0][
+            "name"
+        ]
 
     def csv_file(self, name: str = "data.csv") -> SimpleUploadedFile:
         return SimpleUploadedFile(name, CSV, content_type="text/csv")
