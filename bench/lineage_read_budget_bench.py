@@ -78,7 +78,9 @@ def setup(database_url: str) -> str:
             body["outputs"] = [{"namespace": "s3://bench-read", "name": f"chain/d{i + 1}"}]
             ingest.ingest_event(body=body, actor=user, apply="sync")
         for job in range(200):
-            ingest.ingest_event(body=event(rng, str(uuid.uuid4()), job, "COMPLETE", time.time()), apply="sync")
+            ingest.ingest_event(
+                body=event(rng, str(uuid.uuid4()), job, "COMPLETE", time.time()), apply="sync"
+            )
     return token.key
 
 
@@ -154,21 +156,17 @@ def main() -> None:
         "LINEAGE_READ_FOLD_SECONDS": str(args.budget),
     }
     logs = Path(os.environ.get("TMPDIR", "/tmp"))
-    server = _start(
-        [
-            str(BIN / "granian"), "--interface", "wsgi", "config.wsgi:application",
-            "--workers", str(args.workers), "--blocking-threads", str(args.server_threads),
-            "--host", "127.0.0.1", "--port", str(args.port), "--log-level", "warning", "--no-ws",
-        ],  # fmt: skip
-        env,
-        logs / "lineage_read_budget_granian.log",
-    )
-    worker = _start(
-        [str(BIN / "celery"), "-A", "config", "worker", "--concurrency", "1", "--loglevel", "WARNING",
-         "--without-gossip", "--without-mingle", "--without-heartbeat"],  # fmt: skip
-        env,
-        logs / "lineage_read_budget_worker.log",
-    )
+    serve = [
+        str(BIN / "granian"), "--interface", "wsgi", "config.wsgi:application",
+        "--workers", str(args.workers), "--blocking-threads", str(args.server_threads),
+        "--host", "127.0.0.1", "--port", str(args.port), "--log-level", "warning", "--no-ws",
+    ]  # fmt: skip
+    fold_worker = [
+        str(BIN / "celery"), "-A", "config", "worker", "--concurrency", "1", "--loglevel", "WARNING",
+        "--without-gossip", "--without-mingle", "--without-heartbeat",
+    ]  # fmt: skip
+    server = _start(serve, env, logs / "lineage_read_budget_granian.log")
+    worker = _start(fold_worker, env, logs / "lineage_read_budget_worker.log")
     reads: list = []
     try:
         import socket
