@@ -207,7 +207,8 @@ def fold_within(upto: int, *, started: float, seconds: float) -> CatchUp:
     trace = CatchUp(started=started, deadline=started + seconds, upto=upto)
     per_event, previous = _per_event, 0
     while True:
-        batch = Batch(began=_clock(), wait_limit=trace.deadline - _clock())
+        now = _clock()
+        batch = Batch(began=now, wait_limit=trace.deadline - now)
         if batch.wait_limit <= 0:
             trace.stopped = "budget"
             break
