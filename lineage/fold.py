@@ -119,8 +119,9 @@ def catch_up(*, seconds: float | None = None, started: float | None = None) -> i
     (as before the folder existed; the worker folds them within seconds).
 
     ``seconds``: a budget, counted from ``started`` (a ``time.monotonic()``; default: the start of
-    the request being served, else now), for waiting and folding together; what it leaves pending
-    the worker folds (``fold_within``).
+    the request being served, else now), for waiting, folding and then answering: the fold keeps
+    READ_ANSWER_SHARE of it (at most READ_ANSWER_MAX) for the answer; what it leaves pending the
+    worker folds (``fold_within``).
     """
     if _folding.get() or apply_mode() != "deferred":
         return 0
@@ -132,6 +133,8 @@ def catch_up(*, seconds: float | None = None, started: float | None = None) -> i
         return 0
     if started is None:
         started = request_started.get() or time.monotonic()
+    # The answer is built after the fold, within the same budget: leave it its share.
+    seconds -= min(seconds * READ_ANSWER_SHARE, READ_ANSWER_MAX)
     return fold_within(upto, started=started, seconds=seconds).left
 
 
@@ -149,6 +152,10 @@ def catch_up_for_read() -> int:
 # A fold on a time budget (a read's catch-up): every wait and every batch fits the time left.
 
 READ_FOLD_BATCH = 20
+# Of a read's budget, what the fold leaves for the answer built after it (tens of ms for hundreds of
+# nodes, a few hundred for 10,000).
+READ_ANSWER_SHARE = 0.1
+READ_ANSWER_MAX = 0.25
 # A read's first batch, before it has measured what an event costs to fold now: small, because an
 # event that registers new datasets can cost a hundred times one that names known ones.
 READ_FIRST_BATCH = 2
@@ -196,10 +203,10 @@ def fold_within(upto: int, *, started: float, seconds: float) -> CatchUp:
     """Fold pending events up to ``upto`` until ``started + seconds`` → what was decided.
 
     Never waits for the lock (a worker's batch) past the deadline, and never starts a batch it does
-    not expect to finish by then: the batch is sized after the lock is taken, from the time left and
-    the highest per-event cost of this read's batches so far (at most twice the previous size;
-    READ_FIRST_BATCH first), so a read overruns its budget by one small batch at most (events
-    costlier than those before them). A database error stops the fold (the batch rolls back, its
+    not expect to finish well before then: the batch is sized after the lock is taken, to half the
+    time left at the highest per-event cost of this read's batches so far (at most twice the
+    previous size; READ_FIRST_BATCH first), so a read overruns its budget by one small batch at most
+    (events far costlier than those before them). A database error stops the fold (the batch rolls back, its
     events stay pending for the worker) rather than fail the read.
     """
     global _per_event
@@ -246,11 +253,14 @@ def fold_within(upto: int, *, started: float, seconds: float) -> CatchUp:
 
 
 def _fitting(remaining: float, per_event: float | None, previous: int) -> int:
-    """How many events to fold in ``remaining`` seconds at ``per_event`` seconds each."""
+    """How many events to fold next with ``remaining`` seconds left, at ``per_event`` seconds each:
+    enough for half the time left. The cost of the same events varies severalfold from one batch to
+    the next (the worker's batches compete for the CPU and the rows), and planning on half leaves
+    room for that; the batches shrink as the deadline nears, the last ones of one event."""
     cap = min(_fold_batch_size(), READ_FOLD_BATCH, 2 * previous if previous else READ_FIRST_BATCH)
     if per_event is None:
         return cap if remaining > 0 else 0
-    return max(0, min(cap, int(remaining / per_event)))
+    return max(0, min(cap, int(remaining / (2 * per_event))))
 
 
 def _read_batch(batch: Batch, upto: int, deadline: float, per_event: float | None, previous: int) -> None:

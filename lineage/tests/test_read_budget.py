@@ -52,6 +52,16 @@ def test_a_budget_spent_before_the_fold_folds_nothing(deferred, caplog):
     assert trace.batches == [] and trace.stopped == "budget" and trace.left == 3
 
 
+def test_the_fold_leaves_the_answer_its_share_of_the_budget(deferred, caplog):
+    store(1)
+    with caplog.at_level(logging.DEBUG, logger="lineage.fold"):
+        fold.catch_up(seconds=1.0, started=1000.0)  # long past on this clock: nothing folds
+        fold.catch_up(seconds=10.0, started=1000.0)
+    short, long = catch_ups(caplog)
+    assert short.deadline == 1000.0 + (1.0 - 1.0 * fold.READ_ANSWER_SHARE)
+    assert long.deadline == 1000.0 + (10.0 - fold.READ_ANSWER_MAX)
+
+
 def test_the_middleware_starts_the_budget(deferred, owner, api_client_for, monkeypatch):
     """The view folds by the request's start (noted by lineage.middleware), not by its own."""
     store(2)
@@ -89,8 +99,8 @@ def test_with_time_enough_the_read_catches_up_in_growing_batches(deferred, owner
         (10.0, None, 0, fold.READ_FIRST_BATCH),  # nothing measured yet: a small first batch
         (10.0, 0.001, 2, 4),  # at most twice the previous batch
         (10.0, 0.001, 16, fold.READ_FOLD_BATCH),  # and never more than READ_FOLD_BATCH
-        (0.25, 0.1, 16, 2),  # as many as fit in the time left
-        (0.05, 0.1, 16, 0),  # not even one: no batch
+        (0.45, 0.1, 16, 2),  # as many as fit in half the time left
+        (0.15, 0.1, 16, 0),  # not even one: no batch
         (0.0, None, 0, 0),
     ],
 )
@@ -114,12 +124,12 @@ def test_no_batch_is_started_that_the_time_left_cannot_hold(deferred, caplog, mo
 
     monkeypatch.setattr(fold, "_fold", costed_fold)
     with caplog.at_level(logging.DEBUG, logger="lineage.fold"):
-        left = fold.catch_up(seconds=3.0, started=1000.0)
-    (trace,) = catch_ups(caplog)
-    # 2 events (0.1 s each), 4 (with the 1 s one: 0.325 s each), then by 0.325 s an event: 4 in the
-    # 1.5 s left, 3 in 1.1 s, 2 in 0.8 s, 1 in 0.6, 0.5 and 0.4 s, none in 0.3 s.
-    assert [b.size for b in trace.batches] == [2, 4, 4, 3, 2, 1, 1, 1, 0]
-    assert trace.stopped == "budget" and left == trace.left == 2 == pending()
+        trace = fold.fold_within(fold.pending_upto(), started=1000.0, seconds=3.02)
+    left = trace.left
+    # 2 events (0.1 s each), 4 (with the 1 s one: 0.325 s each), then by 0.325 s an event in half
+    # the time left: 2 in the 1.52 s left, 2 in 1.32 s, 1 in each of 1.12 to 0.72 s, none in 0.62 s.
+    assert [b.size for b in trace.batches] == [2, 4, 2, 2, 1, 1, 1, 1, 1, 0]
+    assert trace.stopped == "budget" and left == trace.left == 5 == pending()
     assert clock["now"] <= trace.deadline
 
 
