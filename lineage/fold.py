@@ -160,8 +160,6 @@ READ_ANSWER_MAX = 0.25
 # event that registers new datasets can cost a hundred times one that names known ones.
 READ_FIRST_BATCH = 2
 _clock = time.monotonic  # the budget's clock (tests replace it)
-# Seconds per event of the last batch a read folded in this process: sizes the next read's first batch.
-_per_event: float | None = None
 
 
 @dataclass
@@ -169,7 +167,9 @@ class Batch:
     """One batch of a budgeted fold (``_clock()`` instants)."""
 
     began: float  # before waiting for the folding lock
-    wait_limit: float  # the longest it could wait for the lock: the time left at ``began``
+    # The longest it could wait for the lock: the time left at ``began``, less what the smallest
+    # batch would take at the cost measured so far (a lock taken with no time to use it is wasted).
+    wait_limit: float
     locked: float | None = None  # when it had the lock (None: the budget ran out waiting)
     size: int = 0  # events the time left allowed, by the cost measured so far (0: none fits)
     folded: int = 0
@@ -205,20 +205,19 @@ def fold_within(upto: int, *, started: float, seconds: float) -> CatchUp:
     Never waits for the lock (a worker's batch) past the deadline, and never starts a batch it does
     not expect to finish well before then: the batch is sized after the lock is taken, to half the
     time left at the highest per-event cost of this read's batches so far (at most twice the
-    previous size; READ_FIRST_BATCH first), so a read overruns its budget by one small batch at most
-    (events far costlier than those before them). A database error stops the fold (the batch rolls back, its
-    events stay pending for the worker) rather than fail the read.
+    previous size; READ_FIRST_BATCH first), so a read overruns its budget by one small batch at
+    most (events far costlier than those before them). A database error stops the fold (the batch
+    rolls back, its events stay pending for the worker) rather than fail the read.
     """
-    global _per_event
-
     trace = CatchUp(started=started, deadline=started + seconds, upto=upto)
-    per_event, previous = _per_event, 0
+    per_event: float | None = None  # the costliest per-event cost of this read's batches
+    previous = 0
     while True:
         now = _clock()
-        batch = Batch(began=now, wait_limit=trace.deadline - now)
-        if batch.wait_limit <= 0:
+        if not _fitting(trace.deadline - now, per_event, previous):
             trace.stopped = "budget"
             break
+        batch = Batch(began=now, wait_limit=trace.deadline - now - 2 * (per_event or 0.0))
         trace.batches.append(batch)
         try:
             _read_batch(batch, upto, trace.deadline, per_event, previous)
@@ -240,8 +239,7 @@ def fold_within(upto: int, *, started: float, seconds: float) -> CatchUp:
         if batch.folded:
             # The costliest batch so far sizes the next: events differ (new datasets cost most) and
             # so does the CPU left by the worker; sizing by the last one overran on a costlier next.
-            _per_event = (batch.ended - batch.locked) / batch.folded
-            per_event = _per_event if previous == 0 else max(per_event or 0.0, _per_event)
+            per_event = max(per_event or 0.0, (batch.ended - batch.locked) / batch.folded)
         if batch.folded < batch.size:
             trace.stopped = "caught up"
             break
@@ -278,9 +276,10 @@ def _read_batch(batch: Batch, upto: int, deadline: float, per_event: float | Non
 def _read_batch_once(
     batch: Batch, upto: int, deadline: float, per_event: float | None, previous: int, *, isolate: bool
 ) -> None:
-    _lock_folding(wait=deadline - _clock())
+    _lock_folding(wait=batch.began + batch.wait_limit - _clock())
     batch.locked = _clock()
     batch.size = _fitting(deadline - batch.locked, per_event, previous)
+    _bound_lock_waits(deadline - batch.locked)  # the row locks the batch may wait for
     if batch.size:
         events = _pending(upto, batch.size)
         with remembering_nodes():
@@ -339,22 +338,28 @@ def _lock_folding(*, wait: float | None = None) -> None:
     """One folder at a time (a second one waits here until the first commits); SQLite's write lock
     (transactions begin IMMEDIATE) serialises folders there.
 
-    ``wait``: give up after this many seconds (raise _OutOfTime). On PostgreSQL the transaction's
-    lock_timeout then bounds every lock wait of the batch too; the waiter keeps its place in the
-    lock's queue, so a worker folding batch after batch cannot starve it (as polling would)."""
+    ``wait``: give up after this many seconds (raise _OutOfTime; with no time left, take the lock
+    only if it is free), by PostgreSQL's lock_timeout: the waiter keeps its place in the lock's
+    queue, so a worker folding batch after batch cannot starve it (as polling would)."""
     if connection.vendor != "postgresql":
         return
+    if wait is not None:
+        _bound_lock_waits(wait)
     with connection.cursor() as cur:
-        if wait is not None:
-            if wait <= 0:
-                raise _OutOfTime
-            cur.execute("SELECT set_config('lock_timeout', %s, true)", [f"{max(1, int(wait * 1000))}ms"])
         try:
             cur.execute("SELECT pg_advisory_xact_lock(%s)", [_FOLD_LOCK])
         except OperationalError as exc:
             if wait is not None and _sqlstate(exc) == _LOCK_TIMEOUT:
                 raise _OutOfTime from None
             raise
+
+
+def _bound_lock_waits(seconds: float) -> None:
+    """PostgreSQL: no lock wait of this transaction lasts longer than ``seconds`` (at least 1 ms:
+    then the lock is taken only if it is free)."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cur:
+            cur.execute("SELECT set_config('lock_timeout', %s, true)", [f"{max(1, int(seconds * 1000))}ms"])
 
 
 def _sqlstate(exc: Exception) -> str | None:
