@@ -34,6 +34,7 @@ from django.test import Client  # noqa: E402
 from rest_framework.authtoken.models import Token  # noqa: E402
 
 from catalog import services as catalog_services  # noqa: E402
+from catalog import versions as catalog_versions  # noqa: E402
 from catalog.models import Dataset  # noqa: E402
 from governance import dataset_policies, registry  # noqa: E402
 from governance.models import ModelVersion  # noqa: E402
@@ -64,7 +65,7 @@ def setup():
             positive_label="1",
         )
         upload = SimpleUploadedFile("a.csv", CSV.encode(), content_type="text/csv")
-        catalog_services.add_version_from_upload(actor=owner, dataset=dataset, upload=upload)
+        catalog_versions.add_version_from_upload(actor=owner, dataset=dataset, upload=upload)
     dataset_policies.set_dataset_policy(actor=owner, dataset=dataset, max_parity_difference=0.1)
     mv = ModelVersion.objects.filter(model__name="edit-bench").first() or registry.register_model_version(
         actor=owner,

@@ -107,9 +107,9 @@ def duckdb_summarize(path: Path) -> float:
 
 def twenty_expectations(columns: list[dict]) -> list[dict]:
     """A 20-expectation suite as the jobs code proposes it, padded with row-count and range checks."""
-    from profiling import quality
+    from profiling import expectations
 
-    proposed = quality.propose_expectations(columns=columns, row_count=1)
+    proposed = expectations.propose_expectations(columns=columns, row_count=1)
     extra = [
         {"type": "expect_table_row_count_to_be_between", "kwargs": {"min_value": 1, "max_value": 10**9}},
         {
@@ -125,7 +125,7 @@ def twenty_expectations(columns: list[dict]) -> list[dict]:
         },
     ]
     suite = (proposed + extra)[:20]
-    return quality.normalize_expectations(suite)
+    return expectations.normalize_expectations(suite)
 
 
 def peak_rss_of_profile(path: Path) -> dict:

@@ -126,9 +126,10 @@ def main() -> None:
     import pandas as pd
 
     from profiling import quality
+    from profiling.expectations import normalize_expectations
 
     assert len(SUITE) == 20
-    expectations = quality.normalize_expectations(SUITE)
+    expectations = normalize_expectations(SUITE)
     with tempfile.TemporaryDirectory() as tmp:
         path = make_csv(Path(tmp) / "reference.csv", args.rows)
         size_mb = path.stat().st_size / 1e6

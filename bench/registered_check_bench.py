@@ -43,7 +43,7 @@ def main() -> None:
     from profile_bench import make_reference_csv
 
     from profiling.engine import profile_file
-    from profiling.services import verify_registered_file
+    from profiling.runner import verify_registered_file
 
     with tempfile.TemporaryDirectory() as tmp:
         path = make_reference_csv(Path(tmp) / "reference.csv", args.rows)

@@ -8,7 +8,7 @@ middleware, session, view, selectors, templates), each page beside a baseline me
 
 - search page  vs  the API's answer to the same question (GET /api/v1/datasets/?q=...),
 - the search page's facet sidebar, which a search matching over 20,000 datasets fetches after its
-  results (catalog.views.FACETS_INLINE_MAX)  vs  the API's answer with ?facets=true,
+  results (catalog.search_page.FACETS_INLINE_MAX)  vs  the API's answer with ?facets=true,
 - dataset page vs  the API's dataset detail (GET /api/v1/datasets/{id}/, which holds the 200 columns),
 - profile panel vs the API's profile of the same version,
 - lineage page vs  the API's Marquez-shaped graph (GET /api/v1/lineage?nodeId=...).
@@ -68,8 +68,10 @@ from django.core.management import call_command  # noqa: E402
 from django.test import Client  # noqa: E402
 from rest_framework.authtoken.models import Token  # noqa: E402
 
+from catalog import columns as catalog_columns  # noqa: E402
 from catalog import selectors as catalog_selectors  # noqa: E402
 from catalog import services as catalog_services  # noqa: E402
+from catalog import versions as catalog_versions  # noqa: E402
 from catalog.models import Dataset  # noqa: E402
 from lineage import ingest as lineage_services  # noqa: E402
 from lineage.tests.events import ds, run_event  # noqa: E402
@@ -117,11 +119,11 @@ def wide_dataset(owner) -> Dataset:
             )
         rows.append(",".join(row))
     body = (",".join(names) + "\n" + "\n".join(rows) + "\n").encode()
-    catalog_services.add_version_from_upload(
+    catalog_versions.add_version_from_upload(
         actor=owner, dataset=dataset, upload=SimpleUploadedFile("wide.csv", body, content_type="text/csv")
     )
     for col in list(dataset.columns.all())[:200:3]:
-        catalog_services.update_column(
+        catalog_columns.update_column(
             actor=owner, column=col, description=f"What {col.name} means, in a sentence.", tags=["doc"]
         )
     dataset.refresh_from_db()

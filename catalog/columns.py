@@ -80,6 +80,7 @@ def update_column(*, actor, column: Column, via: str = "api", **data: Any) -> Co
         transaction.on_commit(
             lambda: signals.dataset_changed.send(
                 sender=Dataset, dataset=dataset, actor=actor, changes=changes, via=via
-            )
+            ),
+            robust=True,
         )
     return column

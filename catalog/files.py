@@ -1,5 +1,6 @@
 """Reading what people hand us as a dataset version: where it may come from, what format it is,
-and whether it is readable at all -- before anything is stored.
+and whether it is readable at all -- before anything is stored. The format rules themselves (what
+the profiler reads too) are catalog.formats.
 
 Large files are never held in memory: uploads stream to a temporary file while being hashed
 (``HashingUploadHandler``), registered paths are hashed in chunks, and format detection reads a
@@ -10,7 +11,6 @@ import csv
 import gzip
 import hashlib
 import io
-import json
 import time
 import zlib
 from dataclasses import dataclass, field
@@ -21,10 +21,11 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.uploadhandler import StopUpload, TemporaryFileUploadHandler
 
+from catalog import formats
+from catalog.formats import PARQUET_MAGIC, FormatError
+
 CHUNK = 1024 * 1024
 HEAD_BYTES = 1024 * 1024  # how much of a file format detection reads
-GZIP_MAGIC = b"\x1f\x8b"
-PARQUET_MAGIC = b"PAR1"
 
 
 @dataclass
@@ -161,33 +162,11 @@ def _check_gzip_whole(fh) -> None:
         raise _bad("The gzip file is truncated: it ends before the end of its compressed stream.")
 
 
-# Files people upload by mistake, told apart by their first bytes (QA G17: all were "NUL bytes").
-_KNOWN_BINARIES = (
-    (
-        b"BZh",
-        "This is bzip2-compressed. Only gzip compression is read: recompress with gzip, or upload it plain.",
-    ),
-    (
-        b"PK\x03\x04",
-        "This is a zip archive (or an Excel .xlsx). Upload the CSV, TSV, Parquet or JSON Lines file itself.",
-    ),
-    (
-        b"\xfd7zX",
-        "This is xz-compressed. Only gzip compression is read: recompress with gzip, or upload it plain.",
-    ),
-    (
-        b"\x28\xb5\x2f\xfd",
-        "This is zstd-compressed. Only gzip compression is read: recompress with gzip, or upload it plain.",
-    ),
-    (b"\xff\xfe", 'This text is UTF-16 (Excel\'s "Unicode text"). Save it as UTF-8 CSV and upload that.'),
-    (b"\xfe\xff", 'This text is UTF-16 (Excel\'s "Unicode text"). Save it as UTF-8 CSV and upload that.'),
-)
-
-
 def _refuse_known_binaries(magic: bytes) -> None:
-    for prefix, message in _KNOWN_BINARIES:
-        if magic.startswith(prefix):
-            raise _bad(message)
+    try:
+        formats.refuse_known_binaries(magic)
+    except FormatError as exc:
+        raise _bad(str(exc)) from None
 
 
 def _head_text(fh, compressed: bool) -> bytes:
@@ -238,15 +217,6 @@ def _decode_head(head: bytes, truncated: bool) -> tuple[str, str, list[str]]:
     )
 
 
-def _looks_like_jsonl(text: str) -> bool:
-    for line in text.splitlines():
-        line = line.strip()
-        if not line:
-            continue
-        return line.startswith("{")
-    return False
-
-
 def _check_jsonl(text: str, truncated: bool) -> list[str]:
     """Check the head's lines; → the keys seen, in order of first appearance."""
     keys: dict[str, None] = {}
@@ -254,16 +224,17 @@ def _check_jsonl(text: str, truncated: bool) -> list[str]:
     if truncated and lines:
         lines = lines[:-1]
     for i, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            value = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise _bad(f"Line {i} is not valid JSON: {exc.msg}.") from exc
-        if not isinstance(value, dict):
-            raise _bad(f"Line {i} is not a JSON object; JSON Lines datasets hold one object per line.")
-        keys.update(dict.fromkeys(str(k) for k in value))
+        value = _json_line(line, i)
+        if value is not None:
+            keys.update(dict.fromkeys(str(k) for k in value))
     return list(keys)
+
+
+def _json_line(line: str, line_no: int) -> dict | None:
+    try:
+        return formats.json_line_object(line, line_no)
+    except FormatError as exc:
+        raise _bad(str(exc)) from None
 
 
 def _sniff_delimiter(text: str, filename: str) -> str:
@@ -309,7 +280,7 @@ def _check_rows(reader, width: int) -> None:
                 continue
             if len(row) != width and reader.line_num > start and any("\n" in f for f in row):
                 # One "row" over several lines with a field holding line breaks: a quote that opens
-                # and never closes swallows the rest of the file (QA G17: it read as ragged rows).
+                # and never closes swallows the rest of the file (saying "ragged rows" would mislead).
                 raise _bad(
                     f"A quote opened on line {start} is not closed: the field runs on to line "
                     f"{reader.line_num}. Close the quote, or double the quote characters inside it."
@@ -361,11 +332,11 @@ def _text_stream(fh, compressed: bool):
 
     fh.seek(0)
     raw = pa.PythonFile(_Borrowed(fh), mode="r")
-    return pa.input_stream(raw, compression="gzip" if compressed else None, buffer_size=CHUNK)
+    return formats.text_stream(raw, "gzip" if compressed else "", buffer_size=CHUNK)
 
 
-# Blocks the whole-file CSV check parses at a time. Small blocks keep the server's memory flat
-# (about +30 MB however large the file); a row longer than a block is retried with big blocks.
+# Blocks the whole-file CSV check parses at a time. Small blocks keep the server's memory flat however
+# large the file; a row longer than a block is retried with big blocks.
 CSV_BLOCK = 256 * 1024
 CSV_BLOCK_LARGE = 32 * CHUNK
 
@@ -435,16 +406,7 @@ def _check_jsonl_whole(fh, *, compressed: bool, encoding: str) -> None:
                 raise _bad(
                     f"Line {line_no} is not valid {encoding} text. Re-save the file as UTF-8."
                 ) from exc
-            if not line.strip():
-                continue
-            try:
-                value = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise _bad(f"Line {line_no} is not valid JSON: {exc.msg}.") from exc
-            if not isinstance(value, dict):
-                raise _bad(
-                    f"Line {line_no} is not a JSON object; JSON Lines datasets hold one object per line."
-                )
+            _json_line(line, line_no)
     except (OSError, EOFError, zlib.error) as exc:
         raise _bad(f"The file cannot be read to its end: {exc}.") from exc
 
@@ -496,7 +458,8 @@ def inspect(fh, *, filename: str = "", size: int | None = None, whole: bool = Tr
             columns=[{**c, "type": types[c["name"]]} for c in _named([t["name"] for t in typed])],
         )
     _refuse_known_binaries(magic)
-    compressed = magic[:2] == GZIP_MAGIC
+    compression = formats.compression_of(magic)
+    compressed = bool(compression)
     if compressed:
         _check_gzip_whole(fh)
     head = _head_text(fh, compressed)
@@ -509,13 +472,12 @@ def inspect(fh, *, filename: str = "", size: int | None = None, whole: bool = Tr
         raise _bad("The file holds no data (only white space).")
     truncated = len(head) >= HEAD_BYTES
     text, encoding, notes = _decode_head(head, truncated)
-    compression = "gzip" if compressed else ""
     if text.lstrip("\ufeff \t\r\n").startswith("["):
         raise _bad(
             "The file is a JSON array. Gouvernail reads JSON Lines (one object per line): "
             "convert it, e.g. with pandas' df.to_json(path, orient='records', lines=True)."
         )
-    if _looks_like_jsonl(text):
+    if formats.looks_like_jsonl(text):
         keys = _check_jsonl(text, truncated)
         if truncated and whole:
             _check_jsonl_whole(fh, compressed=compressed, encoding=encoding)

@@ -1,4 +1,5 @@
-"""Filters for the dataset list: q (search), namespace, name, owner, steward, tag, domain, sensitivity."""
+"""Filters for the dataset list: q (search), namespace, name, owner, pending_owner, steward, tag, domain,
+sensitivity."""
 
 import django_filters
 
@@ -11,6 +12,9 @@ class DatasetFilterSet(django_filters.FilterSet):
     namespace = django_filters.CharFilter()
     name = django_filters.CharFilter()
     owner = django_filters.CharFilter(field_name="owner__username")
+    pending_owner = django_filters.CharFilter(
+        field_name="pending_owner__username", label="Offered to this user, not accepted yet"
+    )
     steward = django_filters.CharFilter(field_name="stewards__username", distinct=True)
     tag = django_filters.CharFilter(field_name="tags__name", distinct=True)
     domain = django_filters.CharFilter()
@@ -19,7 +23,9 @@ class DatasetFilterSet(django_filters.FilterSet):
 
     class Meta:
         model = Dataset
-        fields = ["q", "namespace", "name", "owner", "steward", "tag", "domain", "sensitivity", "origin"]
+        fields = [
+            "q", "namespace", "name", "owner", "pending_owner", "steward", "tag", "domain", "sensitivity", "origin",
+        ]  # fmt: skip
 
     def filter_q(self, queryset, name, value):
         return search(queryset, value)

@@ -49,6 +49,15 @@ class Dataset(models.Model):
         null=True,
         blank=True,
     )
+    # Someone offered the dataset by its owner (catalog.ownership): they become its owner only when
+    # they accept. Staff hand datasets over at once.
+    pending_owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        related_name="offered_datasets",
+        null=True,
+        blank=True,
+    )
     stewards = models.ManyToManyField(settings.AUTH_USER_MODEL, related_name="stewarded_datasets", blank=True)
     domain = models.CharField(max_length=100, blank=True, db_index=True)
     tags = models.ManyToManyField(Tag, related_name="datasets", blank=True)
@@ -89,14 +98,15 @@ class Dataset(models.Model):
 
 
 class RetiredDataset(models.Model):
-    """What a deleted dataset was: lineage may still show it upstream of other data, and its URN must
-    not come back less sensitive than it left. One row per namespace + name: the last
-    deletion."""
+    """What a deleted dataset was: lineage may still show it upstream of other data, its URN must
+    not come back less sensitive than it left, and only its last owner or stewards (or staff) may
+    register it again. One row per namespace + name: the last deletion."""
 
     namespace = models.CharField(max_length=255)
     name = models.CharField(max_length=255)
     sensitivity = models.CharField(max_length=20, choices=Sensitivity.choices)
     owner_id = models.BigIntegerField(null=True, blank=True)
+    steward_ids = models.JSONField(default=list, blank=True)
     deleted_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -249,3 +259,32 @@ class DatasetVersion(models.Model):
             return self.file.path
         except NotImplementedError:
             return None
+
+
+class OutboxMessage(models.Model):
+    """A Celery task to send once the transaction that wrote this row commits (catalog.outbox).
+
+    Written in the same transaction as the change it announces, so a change never commits without
+    its message nor a message without its change; sent after the commit, or by the sweep while the
+    broker was down. Any app may write one; only catalog.outbox sends them.
+    """
+
+    task = models.CharField(max_length=200, help_text="The Celery task's name.")
+    args = models.JSONField(default=list, blank=True)
+    kwargs = models.JSONField(default=dict, blank=True)
+    options = models.JSONField(default=dict, blank=True, help_text="apply_async options, e.g. the queue.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [
+            # The sweep's question: the oldest unsent messages. Sent ones stay out of the index.
+            models.Index(fields=["id"], condition=models.Q(sent_at__isnull=True), name="outbox_unsent"),
+            models.Index(fields=["sent_at"], name="outbox_sent_at"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.task} #{self.pk} ({'sent' if self.sent_at else 'unsent'})"

@@ -23,7 +23,7 @@ def dataset_list(*, user) -> QuerySet[Dataset]:
         Dataset.objects.visible_to(user)
         # The search columns are large and only the database reads them; lists need not carry them.
         .defer("search_text", "search_vector")
-        .select_related("owner")
+        .select_related("owner", "pending_owner")
         .prefetch_related("stewards", "tags")
         .annotate(latest_version_number=Subquery(latest))
     )

@@ -1,6 +1,10 @@
 """Every write to a dataset's own record: register, change, delete, and register on first mention
 (one by one or in bulk, as lineage names datasets). Other apps call these; they never write catalog
 rows themselves. A dataset's versions are written by catalog.versions, its columns by catalog.columns.
+
+Signals go out once the change is committed, robustly (``on_commit(..., robust=True)``): a
+subscriber that fails then (a cache or broker that is down) is logged, never turned into an error
+for a write that already happened, which its client would send again.
 """
 
 import unicodedata
@@ -14,16 +18,11 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import ProtectedError
 
 from catalog import signals
-
-# Moved to catalog.columns and catalog.versions (issue #11); other apps still call them through this
-# module until the lead points them at their homes at merge, when these two imports go.
-from catalog.columns import mark_columns_pii, set_columns_from_schema, update_column  # noqa: F401
 from catalog.models import Dataset, Origin, RetiredDataset, Sensitivity, Tag
 from catalog.permissions import can_change_dataset, can_delete_dataset, is_owner
 from catalog.search_index import index_dataset, index_new_datasets, unindex_dataset
 from catalog.search_text import PARTS, search_parts
 from catalog.urns import dataset_lookup_q, dataset_urn
-from catalog.versions import add_version_from_upload, add_version_from_uri, set_version_profile_status  # noqa: F401
 from config.errors import Conflict, NotAllowed
 
 User = get_user_model()
@@ -87,6 +86,7 @@ def _snapshot(dataset: Dataset) -> dict[str, Any]:
         "title": dataset.title,
         "description": dataset.description,
         "owner": dataset.owner.username if dataset.owner_id else None,
+        "pending_owner": dataset.pending_owner.username if dataset.pending_owner_id else None,
         "stewards": sorted(dataset.stewards.values_list("username", flat=True)) if dataset.pk else [],
         "domain": dataset.domain,
         "tags": sorted(dataset.tags.values_list("name", flat=True)) if dataset.pk else [],
@@ -165,11 +165,17 @@ def create_dataset(
             f"The URN {urn} already names the dataset {clash.namespace} / {clash.name}.",
             {"name": [f"This namespace and name spell the URN of an existing dataset ({urn})."]},
         )
-    _check_return_of_retired(actor, namespace, name, data)
+    retired = _check_return_of_retired(actor, namespace, name, data)
     dataset = Dataset(namespace=namespace, name=name, origin=origin)
+    offered = _offer_instead(actor, data, current_owner_id=None)
     if "owner" not in data and actor is not None and actor.is_authenticated:
         dataset.owner = actor
     stewards, tags = _apply(dataset, data)
+    dataset.pending_owner = offered
+    if retired is not None and actor is None and "owner" not in data:
+        # Named again by the system (lineage): it comes back owned as it left.
+        dataset.owner_id, kept = _keepers_still_here(retired)
+        stewards = kept if stewards is None else stewards
     try:
         with transaction.atomic():
             dataset.save()
@@ -184,7 +190,8 @@ def create_dataset(
     transaction.on_commit(
         lambda: signals.dataset_created.send(
             sender=Dataset, dataset=dataset, actor=actor, changes=changes, via=via
-        )
+        ),
+        robust=True,
     )
     return dataset
 
@@ -192,24 +199,62 @@ def create_dataset(
 SENSITIVITY_RANK = {value: rank for rank, value in enumerate(Sensitivity.values)}
 
 
-def _check_return_of_retired(actor, namespace: str, name: str, data: dict[str, Any]) -> None:
-    """A deleted dataset's URN comes back at least as sensitive as it left, unless staff or its last
-    owner say otherwise: lineage may still show it upstream of other data, and registering it again
-    as public would clear all of that. Without a sensitivity given, it comes back as it left."""
+def _check_return_of_retired(actor, namespace: str, name: str, data: dict[str, Any]) -> RetiredDataset | None:
+    """A deleted dataset's name is still its last owner's and stewards': anyone else registering it
+    again would become the owner of what lineage, models and the audit still know under that name
+    (409); staff may. It comes back at least as sensitive as it left, unless staff or its last owner
+    say otherwise: lineage may still show it upstream of other data, and registering it again as
+    public would clear all of that. Without a sensitivity given, it comes back as it left.
+    The system (``actor`` None: lineage naming it again) may always → the retired row, if any."""
     retired = RetiredDataset.objects.filter(namespace=namespace, name=name).first()
     if retired is None:
-        return
+        return None
+    urn = dataset_urn(namespace, name)
+    keepers = {retired.owner_id, *(retired.steward_ids or [])}
+    if actor is not None and not actor.is_staff and actor.pk not in keepers:
+        raise Conflict(
+            f"{urn} was deleted from the catalog: only its last owner, one of its stewards or staff may "
+            "register it again.",
+            {
+                "name": [
+                    "The name of a deleted dataset: only its last owner, a steward or staff may reuse it."
+                ]
+            },
+        )
     wanted = data.get("sensitivity")
     if wanted is None:
         data["sensitivity"] = retired.sensitivity
-        return
+        return retired
     lower = SENSITIVITY_RANK.get(wanted, 0) < SENSITIVITY_RANK.get(retired.sensitivity, 0)
     privileged = actor is not None and (actor.is_staff or actor.pk == retired.owner_id)
     if lower and not privileged:
         raise NotAllowed(
-            f"{dataset_urn(namespace, name)} was {retired.sensitivity} when it was deleted: only staff or "
+            f"{urn} was {retired.sensitivity} when it was deleted: only staff or "
             f"its last owner may register it again as {wanted}."
         )
+    return retired
+
+
+def _keepers_still_here(retired: RetiredDataset) -> tuple[int | None, list]:
+    """(owner id, stewards) of a deleted dataset that are still users: what it comes back with."""
+    ids = {retired.owner_id, *(retired.steward_ids or [])} - {None}
+    users = {u.pk: u for u in User.objects.filter(pk__in=ids)}
+    owner_id = retired.owner_id if retired.owner_id in users else None
+    return owner_id, [users[i] for i in (retired.steward_ids or []) if i in users]
+
+
+def _offer_instead(actor, data: dict[str, Any], *, current_owner_id: int | None):
+    """Naming someone else as owner is an offer they accept (catalog.ownership), unless staff name
+    them: a user must not be made answerable for data without their consent. Takes "owner" out of
+    ``data`` when it becomes an offer → the user offered, or None (the change applies at once)."""
+    value = data.get("owner")
+    if not value or actor is None or not actor.is_authenticated or actor.is_staff:
+        return None
+    named = _users("owner", [value])[0]
+    if named.pk in (actor.pk, current_owner_id):
+        return None
+    del data["owner"]
+    return named
 
 
 def _check_owner_only_changes(actor, dataset: Dataset, data: dict[str, Any]) -> None:
@@ -237,8 +282,14 @@ def update_dataset(*, actor, dataset: Dataset, via: str = "api", check: bool = T
     dataset = Dataset.objects.select_for_update().get(pk=dataset.pk)
     if check:
         _check_owner_only_changes(actor, dataset, data)
+    offered = _offer_instead(actor, data, current_owner_id=dataset.owner_id) if check else None
     before = _snapshot(dataset)
+    owner_before = dataset.owner_id
     stewards, tags = _apply(dataset, data)
+    if offered is not None:
+        dataset.pending_owner = offered
+    elif dataset.owner_id != owner_before or dataset.pending_owner_id == dataset.owner_id:
+        dataset.pending_owner = None  # handed over at once: an open offer is moot
     dataset.save()
     if stewards is not None:
         dataset.stewards.set(stewards)
@@ -250,7 +301,8 @@ def update_dataset(*, actor, dataset: Dataset, via: str = "api", check: bool = T
         transaction.on_commit(
             lambda: signals.dataset_changed.send(
                 sender=Dataset, dataset=dataset, actor=actor, changes=changes, via=via
-            )
+            ),
+            robust=True,
         )
     return dataset
 
@@ -262,6 +314,7 @@ def delete_dataset(*, actor, dataset: Dataset, via: str = "api") -> None:
         raise NotAllowed("Only the dataset's owner or staff may delete it.")
     snapshot = _snapshot(dataset)
     stored = [v.file.name for v in dataset.versions.all() if v.file]
+    steward_ids = list(dataset.stewards.values_list("pk", flat=True))
     pk = dataset.pk
     try:
         with transaction.atomic():
@@ -269,7 +322,11 @@ def delete_dataset(*, actor, dataset: Dataset, via: str = "api") -> None:
             RetiredDataset.objects.update_or_create(
                 namespace=dataset.namespace,
                 name=dataset.name,
-                defaults={"sensitivity": dataset.sensitivity, "owner_id": dataset.owner_id},
+                defaults={
+                    "sensitivity": dataset.sensitivity,
+                    "owner_id": dataset.owner_id,
+                    "steward_ids": steward_ids,
+                },
             )
     except ProtectedError as exc:
         # Another app's rows (a model trained on it, an access request...) still point at it.
@@ -291,7 +348,7 @@ def delete_dataset(*, actor, dataset: Dataset, via: str = "api") -> None:
             via=via,
         )
 
-    transaction.on_commit(after)
+    transaction.on_commit(after, robust=True)
 
 
 def ensure_dataset(*, namespace: str, name: str, actor=None, via: str = "lineage") -> tuple[Dataset, bool]:
@@ -363,13 +420,8 @@ def _new_dataset_rows(missing: list[tuple[str, str]]) -> list[Dataset]:
     taken = set(_datasets_by_pairs([s for splits in splits_of.values() for s in splits]))
     seen_urns: set[str] = set()
     new_rows = []
-    # A deleted dataset named again by lineage comes back as sensitive as it left.
-    retired = {
-        (r.namespace, r.name): r.sensitivity
-        for r in RetiredDataset.objects.filter(
-            namespace__in={ns for ns, _ in missing}, name__in={n for _, n in missing}
-        )
-    }
+    # A deleted dataset named again by lineage comes back as sensitive as it left, and its owner's.
+    retired = {(r.namespace, r.name): r for r in _retired_among(missing)}
     for ns, name in missing:
         urn = dataset_urn(ns, name)
         if urn in seen_urns or any(s in taken for s in splits_of[(ns, name)]):
@@ -377,7 +429,8 @@ def _new_dataset_rows(missing: list[tuple[str, str]]) -> list[Dataset]:
         seen_urns.add(urn)
         row = Dataset(namespace=ns, name=name, origin=Origin.LINEAGE)
         if (ns, name) in retired:
-            row.sensitivity = retired[(ns, name)]
+            row.sensitivity = retired[(ns, name)].sensitivity
+            row.owner_id = _keepers_still_here(retired[(ns, name)])[0]
         row.search_text = "\n".join([name, ns, *(v for v in _search_parts_of(ns, name) if v)])
         new_rows.append(row)
     return new_rows
@@ -390,6 +443,7 @@ def _announce_created(created: list[Dataset], *, actor, via: str) -> None:
         changes = {
             k: [None, v]
             for k, v in {
+                "owner": dataset.owner.get_username() if dataset.owner_id else None,
                 "sensitivity": dataset.sensitivity,
                 "sensitive_columns": list(dataset.sensitive_columns or []),
             }.items()
@@ -407,7 +461,7 @@ def _announce_created(created: list[Dataset], *, actor, via: str) -> None:
                 )
 
     if announced:
-        transaction.on_commit(announce)
+        transaction.on_commit(announce, robust=True)
 
 
 @transaction.atomic
@@ -437,9 +491,31 @@ def ensure_datasets(
     inserted = _insert_new_datasets(_new_dataset_rows(missing))
     found = {**found, **_datasets_by_pairs([(ns, name) for _i, ns, name in inserted] + missing)}
     created = [found[(ns, name)] for _i, ns, name in inserted if (ns, name) in found]
+    _restore_stewards(created)
     index_new_datasets(created)
     _announce_created(created, actor=actor, via=via)
     return {p: found[p] for p in wanted if p in found}
+
+
+def _retired_among(pairs: list[tuple[str, str]]) -> list[RetiredDataset]:
+    wanted = set(pairs)
+    found = RetiredDataset.objects.filter(
+        namespace__in={ns for ns, _ in wanted}, name__in={n for _, n in wanted}
+    )
+    return [r for r in found if (r.namespace, r.name) in wanted]
+
+
+def _restore_stewards(created: list[Dataset]) -> None:
+    """Deleted datasets that lineage registered again get their stewards back (owners are in the row)."""
+    retired = [r for r in _retired_among([(d.namespace, d.name) for d in created]) if r.steward_ids]
+    by_pair = {(d.namespace, d.name): d for d in created}
+    through = Dataset.stewards.through
+    links = [
+        through(dataset_id=by_pair[(r.namespace, r.name)].pk, user_id=u.pk)
+        for r in retired
+        for u in _keepers_still_here(r)[1]
+    ]
+    through.objects.bulk_create(links, ignore_conflicts=True)
 
 
 def _search_parts_of(namespace: str, name: str) -> list[str]:

@@ -11,6 +11,7 @@ pages = [
     path("datasets/preview/", views.markdown_preview_view, name="markdown-preview"),
     path("datasets/<int:pk>/", views.dataset_detail_view, name="dataset"),
     path("datasets/<int:pk>/edit/", views.dataset_edit_view, name="dataset-edit"),
+    path("datasets/<int:pk>/ownership/", views.dataset_ownership_view, name="dataset-ownership"),
     path("datasets/<int:pk>/versions/", views.versions_partial, name="versions"),
     path("datasets/<int:pk>/versions/upload/", views.version_upload_view, name="version-upload"),
     path("datasets/<int:pk>/columns/", views.columns_partial, name="columns"),

@@ -3,17 +3,20 @@ hashed and numbered; the same bytes as the latest version make no new one. Profi
 catalog.signals.version_stored and mirrors its job's state back through set_version_profile_status.
 """
 
+import logging
 import os
 import re
 
 from django.core.files.storage import default_storage
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, transaction
 
 from catalog import files, signals
 from catalog.columns import set_columns_from_schema
 from catalog.models import Dataset, DatasetVersion, ProfileStatus
 from catalog.permissions import can_change_dataset
 from config.errors import Conflict, NotAllowed
+
+log = logging.getLogger(__name__)
 
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -66,9 +69,10 @@ def _create_version_row(
         # document them at once; profiling fills in the inferred types when it has run.
         set_columns_from_schema(dataset=locked, columns=info.columns)
     # Profiling (another app) subscribes to this and queues its job; it may only start once the
-    # row is visible to a worker, hence on commit.
+    # row is visible to a worker, hence on commit. Robust: the version is stored by then, and a
+    # subscriber's failure must not turn it into an error for the uploader (who would send it again).
     transaction.on_commit(
-        lambda: signals.version_stored.send(sender=DatasetVersion, version=version, actor=actor)
+        lambda: signals.version_stored.send(sender=DatasetVersion, version=version, actor=actor), robust=True
     )
     return version, True
 
@@ -105,22 +109,43 @@ def add_version_from_upload(
     stored_name = default_storage.save(
         f"versions/{dataset.pk}/{checksum[:16]}-{_SAFE_NAME.sub('_', filename)[:100]}", upload
     )
+    committed: list[bool] = []
     try:
-        version, created = _create_version_row(
-            actor=actor,
-            dataset=dataset,
-            info=info,
-            checksum=checksum,
-            size=size,
-            file=stored_name,
-            original_name=filename[:500],
-        )
+        with transaction.atomic():
+            # First of the commit's callbacks: whatever a later one raises, the row is in.
+            transaction.on_commit(lambda: committed.append(True))
+            version, created = _create_version_row(
+                actor=actor,
+                dataset=dataset,
+                info=info,
+                checksum=checksum,
+                size=size,
+                file=stored_name,
+                original_name=filename[:500],
+            )
     except BaseException:
-        default_storage.delete(stored_name)
+        _discard_unless_committed(stored_name, committed=bool(committed))
         raise
     if not created:  # the same bytes arrived concurrently
         default_storage.delete(stored_name)
     return version, created
+
+
+def _discard_unless_committed(stored_name: str, *, committed: bool) -> None:
+    """Remove a stored upload whose version row was not committed; never the file of a row that was.
+
+    An error after the commit (a commit callback) leaves the row and must leave its file. An error
+    at the commit itself leaves it unknown: the database says, and a database that cannot say
+    keeps the file (an orphan file is harmless; a version without its bytes is not)."""
+    if committed:
+        return
+    try:
+        held = DatasetVersion.objects.filter(file=stored_name).exists()
+    except DatabaseError:
+        log.warning("kept %s: cannot tell whether its version row was committed", stored_name)
+        return
+    if not held:
+        default_storage.delete(stored_name)
 
 
 def add_version_from_uri(

@@ -15,7 +15,7 @@ from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from catalog import selectors, services
+from catalog import ownership, selectors, services
 from catalog.columns import update_column
 from catalog.files import HashingUploadHandler
 from catalog.forms import (
@@ -29,13 +29,9 @@ from catalog.forms import (
 from catalog.markdown import render_markdown
 from catalog.models import Column, Dataset
 from catalog.permissions import can_change_dataset, is_owner
-from catalog.search_facets import SearchFacet, register_search_facet  # noqa: F401 -- see below
 from catalog.search_page import facet_list, search_request, search_results, sidebar_counts
 from catalog.versions import add_version_from_upload
 from config.errors import Conflict, NotAllowed
-
-# SearchFacet and register_search_facet live in catalog.search_facets; profiling/views.py still
-# imports them from here until it is pointed there (issue #11 merge), then the import above goes.
 
 
 def _dataset_or_404(user, pk: int) -> Dataset:
@@ -153,6 +149,29 @@ def dataset_create_view(request: HttpRequest) -> HttpResponse:
         {"form": form, "preview": preview, "creating": True},
         status=400 if request.method == "POST" and form.errors else 200,
     )
+
+
+@login_required
+@require_POST
+def dataset_ownership_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """Answer an offer of the dataset's ownership: the user offered it accepts or declines, its owner
+    or staff withdraw it (``answer`` = accept | decline). Then back to the dataset's page."""
+    dataset = _dataset_or_404(request.user, pk)
+    answer = request.POST.get("answer")
+    service = {"accept": ownership.accept_ownership, "decline": ownership.decline_ownership}.get(answer)
+    if service is None:
+        return HttpResponse("Answer accept or decline.", status=400, content_type="text/plain")
+    try:
+        service(actor=request.user, dataset=dataset, via="ui")
+    except NotAllowed as exc:
+        raise PermissionDenied(str(exc)) from exc
+    except Conflict as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(
+            request, "You own this dataset now." if answer == "accept" else "The offer is closed."
+        )
+    return redirect("catalog:dataset", pk=dataset.pk)
 
 
 @login_required

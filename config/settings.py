@@ -200,10 +200,24 @@ GOUVERNAIL_MAX_COLUMNS = env.int("GOUVERNAIL_MAX_COLUMNS", default=5000)
 # Folders that versions may be registered from by path (JSON {"uri": "file:///..."}).
 DATA_ROOTS = [Path(p).resolve() for p in env.list("DATA_ROOTS", default=[str(VAR_DIR / "data")])]
 
-# Redis, when there is one: cache (and the broker when CELERY_BROKER_URL points at it).
+# Redis, when there is one: cache (and the broker when CELERY_BROKER_URL points at it). The cache
+# degrades (config/cache.py): while Redis cannot be reached it is an empty cache and every answer
+# comes from the database. A call waits at most REDIS_CACHE_TIMEOUT_SECONDS for Redis; after a
+# failure the process leaves Redis alone for REDIS_CACHE_RETRY_SECONDS.
 REDIS_URL = env.str("REDIS_URL", default="")
+REDIS_CACHE_TIMEOUT_SECONDS = env.float("REDIS_CACHE_TIMEOUT_SECONDS", default=1.0)
+REDIS_CACHE_RETRY_SECONDS = env.float("REDIS_CACHE_RETRY_SECONDS", default=5.0)
 if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    CACHES = {
+        "default": {
+            "BACKEND": "config.cache.ResilientRedisCache",
+            "LOCATION": REDIS_URL,
+            "OPTIONS": {
+                "socket_connect_timeout": REDIS_CACHE_TIMEOUT_SECONDS,
+                "socket_timeout": REDIS_CACHE_TIMEOUT_SECONDS,
+            },
+        }
+    }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
@@ -264,6 +278,18 @@ if PROFILING_SWEEP_SECONDS > 0:
     CELERY_BEAT_SCHEDULE["profiling-requeue-stale-runs"] = {
         "task": "profiling.requeue_stale_runs",
         "schedule": PROFILING_SWEEP_SECONDS,
+    }
+# The outbox (catalog/outbox.py): tasks written in the same transaction as their change, sent after
+# the commit. What the broker could not take waits for the sweep: beat runs it this often, and every
+# worker as it starts (0 turns both off). A request sends at most OUTBOX_SEND_AFTER_COMMIT waiting
+# messages after its commit (a longer backlog is the sweep's); sent messages are kept this many days.
+OUTBOX_SWEEP_SECONDS = env.int("OUTBOX_SWEEP_SECONDS", default=10)
+OUTBOX_SEND_AFTER_COMMIT = env.int("OUTBOX_SEND_AFTER_COMMIT", default=20)
+OUTBOX_KEEP_SENT_DAYS = env.float("OUTBOX_KEEP_SENT_DAYS", default=7)
+if OUTBOX_SWEEP_SECONDS > 0:
+    CELERY_BEAT_SCHEDULE["catalog-send-outbox"] = {
+        "task": "catalog.send_outbox",
+        "schedule": OUTBOX_SWEEP_SECONDS,
     }
 # Governance: approved access requests past their expiry become "expired" (clearance already ignores them).
 CELERY_BEAT_SCHEDULE["governance-expire-access-requests"] = {

@@ -13,6 +13,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Count
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -38,6 +39,8 @@ TRANSITIONS: dict[str, tuple[frozenset[str], str]] = {
     "expire": (frozenset({RequestStatus.APPROVED}), RequestStatus.EXPIRED),
     "withdraw": (frozenset({RequestStatus.PENDING}), RequestStatus.WITHDRAWN),
 }
+# Why a request ends when the catalog deletes every dataset it names (history, audit, notifications).
+DATASETS_DELETED = "its datasets were deleted"
 MAX_TEXT = 10_000
 
 
@@ -152,10 +155,16 @@ def _lock(request: AccessRequest) -> AccessRequest:
 
 
 def _decider_roles(actor, request: AccessRequest) -> dict[str, list[str]]:
-    """{dataset id: roles} when the actor may decide the request (policies.decider); 403 otherwise."""
-    deciding = policies.decider(
-        actor, requester_id=request.requester_id, datasets=request.datasets.all().prefetch_related("stewards")
-    )
+    """{dataset id: roles} when the actor may decide the request (policies.decider): a role on every
+    dataset still in it. 409 when none is left (no role could ever decide it), 403 otherwise."""
+    datasets = list(request.datasets.all().prefetch_related("stewards"))
+    if not datasets:
+        raise Conflict(
+            f"Access request #{request.pk} names no dataset left in the catalog ({', '.join(request.dataset_urns)} "
+            "were deleted): nobody may decide it, and it ends.",
+            {"datasets": ["no dataset left"]},
+        )
+    deciding = policies.decider(actor, requester_id=request.requester_id, datasets=datasets)
     if deciding.refusal:
         raise NotAllowed(deciding.refusal)
     return deciding.roles
@@ -234,9 +243,13 @@ def create_access_request(
 
 
 def _unmet(request: AccessRequest, approvals: list[Approval]) -> list[str]:
-    """What each dataset still needs, in words; empty when every dataset's requirement is met."""
+    """What each dataset still needs, in words; empty when every dataset's requirement is met. A
+    request left without datasets (deleted meanwhile) meets nothing: there is nothing to grant."""
+    datasets = list(request.datasets.all())
+    if not datasets:
+        return ["a dataset: every dataset of the request was deleted"]
     out = []
-    for ds in request.datasets.all():
+    for ds in datasets:
         given = [(a.approver_id, a.roles.get(str(ds.pk), [])) for a in approvals]
         if not policies.requirement_met(ds.sensitivity, given):
             out.append(f"{ds.urn} ({ds.sensitivity}) needs {policies.missing_text(ds.sensitivity, given)}")
@@ -403,3 +416,99 @@ def expire_due_access_requests(*, now: datetime | None = None) -> int:
         req = expire_access_request(request=AccessRequest(pk=pk), now=now)
         count += req.status == RequestStatus.EXPIRED
     return count
+
+
+# ---------------------------------------------------------------------------------------------
+# Datasets deleted from under a request
+
+
+def _live_requests_naming(urn: str) -> list[int]:
+    """Pending or approved requests that asked for ``urn``, and those left without any dataset."""
+    live = AccessRequest.objects.filter(status__in=[RequestStatus.PENDING, RequestStatus.APPROVED])
+    # The URNs as asked are JSON, which SQLite cannot search by element: read them (live requests only).
+    named = [pk for pk, urns in live.values_list("pk", "dataset_urns").iterator() if urn in (urns or [])]
+    empty = live.annotate(n=Count("datasets")).filter(n=0).values_list("pk", flat=True)
+    return sorted({*named, *empty})
+
+
+def after_dataset_deleted(*, urn: str, actor=None, via: str = Via.SYSTEM) -> int:
+    """The catalog deleted the dataset ``urn``: each live request that named it goes on for the datasets
+    left, or ends when none is left. One transaction per request → how many requests ended."""
+    ended = 0
+    for pk in _live_requests_naming(urn):
+        request = _drop_deleted(pk, deleted_urn=urn, actor=actor, via=via)
+        ended += request.status in (RequestStatus.WITHDRAWN, RequestStatus.EXPIRED)
+    return ended
+
+
+def end_requests_without_datasets() -> int:
+    """End every live request left without any dataset: the periodic sweep's safety net for a deletion
+    whose follow-up did not run (the process stopped between its commit and the follow-up)."""
+    live = AccessRequest.objects.filter(status__in=[RequestStatus.PENDING, RequestStatus.APPROVED])
+    ids = list(live.annotate(n=Count("datasets")).filter(n=0).values_list("pk", flat=True))
+    ended = 0
+    for pk in ids:
+        request = _drop_deleted(pk, deleted_urn=None)
+        ended += request.status in (RequestStatus.WITHDRAWN, RequestStatus.EXPIRED)
+    return ended
+
+
+@transaction.atomic
+def _drop_deleted(pk: int, *, deleted_urn: str | None, actor=None, via: str = Via.SYSTEM) -> AccessRequest:
+    """One request after a deletion: ended (pending → withdrawn, approved → expired) when no dataset is
+    left; otherwise it goes on for those left, and a pending one whose approvals already meet what they
+    need is approved (no decider could add anything: each has decided)."""
+    request = _lock(AccessRequest(pk=pk))
+    if request.status not in (RequestStatus.PENDING, RequestStatus.APPROVED):
+        return request  # decided, ended or expired meanwhile
+    left = list(request.datasets.all())
+    left_urns = {d.urn for d in left}
+    gone = [u for u in request.dataset_urns if u not in left_urns]
+    extra = {"reason": DATASETS_DELETED, "deleted": gone}
+    if not left:
+        action = "withdraw" if request.status == RequestStatus.PENDING else "expire"
+        return _move(
+            request,
+            to=TRANSITIONS[action][1],
+            actor=None,
+            action="withdrawn" if action == "withdraw" else "expired",
+            comment=f"{DATASETS_DELETED}: {', '.join(gone)}",
+            via=Via.SYSTEM,
+            decided=action == "withdraw",
+            extra=extra,
+        )
+    if deleted_urn is None:
+        return request
+    note = (
+        f"{deleted_urn} was deleted from the catalog; the request goes on for {', '.join(sorted(left_urns))}"
+    )
+    _log(
+        request=request,
+        actor=actor,
+        action="dataset_deleted",
+        from_status=request.status,
+        comment=note,
+        via=via,
+        before=_request_snapshot(request),
+        extra={**extra, "deleted": [deleted_urn]},
+    )
+    now = timezone.now()
+    approvals = list(request.approvals.filter(decision=Decision.APPROVE))
+    if (
+        request.status != RequestStatus.PENDING
+        or not approvals
+        or _unmet(request, approvals)
+        or (request.expires_at is not None and request.expires_at <= now)
+    ):
+        return request
+    expires_at, cap = _capped_expiry(request, now)
+    return _move(
+        request,
+        to=TRANSITIONS["approve"][1],
+        actor=None,
+        action="approved",
+        comment="; ".join(x for x in (f"every dataset left has the approvals it needs ({note})", cap) if x),
+        via=Via.SYSTEM,
+        decided=True,
+        changes={"expires_at": expires_at},
+    )

@@ -13,8 +13,13 @@ from django.utils.html import escape
 
 from catalog.markdown import render_markdown
 from governance.clearance import upstream_of
-from governance.models import AccessRequest, ModelVersion
+from governance.models import ModelVersion
+from governance.selectors import visible_access_requests
 from profiling.selectors import latest_profile_summary, profile_for_version
+from profiling.visibility import profile_without_values
+
+# What the card says of an access request that the viewer may not see anywhere else.
+HIDDEN_REQUEST = "shown to its requester, the owners and stewards of its datasets, and staff"
 
 SECTIONS = [
     ("model_details", "Model details"),
@@ -30,10 +35,13 @@ SECTIONS = [
 
 
 def _indicators(dataset, version) -> dict[str, Any] | None:
-    """Quality, bias, PII and drift of the version trained on (or the latest profiled one)."""
+    """Quality, bias, PII and drift of the version trained on (or the latest profiled one).
+
+    A card is shown to everyone who may see the model: it takes its figures from the profile as
+    anyone may see it (profiling.visibility), never from the values behind them."""
     if version is None:
         return latest_profile_summary(dataset)
-    profile = profile_for_version(version)
+    profile = profile_without_values(profile_for_version(version), dataset=dataset)
     if not profile:
         return None
     bias = (profile.get("bias") or {}).get("attributes") if profile.get("bias") else None
@@ -60,12 +68,16 @@ def _indicators(dataset, version) -> dict[str, Any] | None:
     }
 
 
-def _approvals(mv: ModelVersion) -> dict[int, dict[str, Any]]:
+def _approvals(mv: ModelVersion, viewer) -> dict[int, dict[str, Any]]:
+    """The access requests the clearance rested on, as they stand now: in full for a viewer who may
+    see the request anywhere else (selectors.visible_access_requests), else only its number."""
     ids = [d["access_request"] for d in (mv.clearance or {}).get("datasets", []) if d.get("access_request")]
-    out = {}
-    for req in AccessRequest.objects.filter(pk__in=ids).prefetch_related("approvals__approver"):
+    out: dict[int, dict[str, Any]] = {pk: {"id": pk, "visible": False} for pk in ids}
+    shown = visible_access_requests(viewer).filter(pk__in=ids).prefetch_related("approvals__approver")
+    for req in shown:
         out[req.pk] = {
             "id": req.pk,
+            "visible": True,
             "status_now": req.status,
             "purpose": req.purpose,
             "expires_at": req.expires_at.isoformat() if req.expires_at else None,
@@ -82,11 +94,13 @@ def _approvals(mv: ModelVersion) -> dict[int, dict[str, Any]]:
     return out
 
 
-def build_card(mv: ModelVersion) -> dict[str, Any]:
-    """The model card of one model version, as JSON-ready data."""
+def build_card(mv: ModelVersion, *, viewer) -> dict[str, Any]:
+    """The model card of one model version as ``viewer`` may read it, as JSON-ready data. Models are
+    catalog metadata that every signed-in user reads; the access requests behind the clearance are
+    shown in full only to whoever may see them elsewhere."""
     clearance = mv.clearance or {}
     inputs = list(mv.inputs.select_related("dataset", "dataset_version"))
-    training = _training_data(mv, inputs)
+    training = _training_data(mv, inputs, viewer)
     notes = _Notes.of(training)
     factors = {
         i.dataset_urn: list(i.dataset.sensitive_columns)
@@ -148,10 +162,10 @@ def _model_details(mv: ModelVersion) -> dict[str, Any]:
     }
 
 
-def _training_data(mv: ModelVersion, inputs: list) -> list[dict[str, Any]]:
+def _training_data(mv: ModelVersion, inputs: list, viewer) -> list[dict[str, Any]]:
     """One entry per training input: the dataset then, its indicators, its clearance and sources."""
     by_urn = {d["urn"]: d for d in (mv.clearance or {}).get("datasets", [])}
-    approvals = _approvals(mv)
+    approvals = _approvals(mv, viewer)
     urns = [i.dataset_urn for i in inputs if i.dataset_id]
     sources = upstream_of(urns) if urns else {}
     training = []
@@ -279,7 +293,9 @@ def to_markdown(card: dict[str, Any]) -> str:
         if t["drift"] and t["drift"].get("drifted_columns"):
             out.append("- Drift: " + ", ".join(_md(c) for c in t["drift"]["drifted_columns"]))
         out.append(f"- Cleared at registration: {_fmt(t['cleared_at_registration'])}")
-        if t["approval"]:
+        if t["approval"] and not t["approval"]["visible"]:
+            out.append(f"- Access request #{t['approval']['id']}: {HIDDEN_REQUEST}")
+        elif t["approval"]:
             a = t["approval"]
             who = ", ".join(
                 f"{_md(x['approver'])} ({'/'.join(x['roles'])}, {x['decision']})" for x in a["approvals"]

@@ -333,7 +333,7 @@ def _upstream_blockers(urn: str, ds: DatasetRef, facts: _Facts) -> tuple[list[st
             blockers.append(up)
             reasons.append(
                 f"derived from {up}, deleted from the catalog while {was}: it binds as it was "
-                "(staff or its last owner may register it again)"
+                "(its last owner, a steward of it or staff may register it again)"
                 if was
                 else f"derived from {up}, which is not in the catalog: its sensitivity is unknown"
             )

@@ -3,7 +3,6 @@
 What a policy means (which change relaxes it, when its conditions hold) is policies.py's rule.
 """
 
-import logging
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -11,13 +10,12 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from catalog import outbox
 from catalog.permissions import can_change_dataset, is_owner
 from config.errors import NotAllowed
 from governance import audit, policies
 from governance.models import DatasetPolicy, RequestStatus, Via
 from governance.tasks import send_email
-
-log = logging.getLogger(__name__)
 
 FIELDS = ("require_quality_pass", "max_parity_difference", "max_approval_days")
 
@@ -112,7 +110,7 @@ def check_policy_conditions(*, dataset, version_number: int) -> bool | None:
             ]
         )
         subject = f"[Gouvernail] {dataset.urn}: policy condition failed on version {version_number}"
-        transaction.on_commit(lambda: _queue_email(subject, body, to))
+        outbox.enqueue(send_email, [subject, body, to])  # sent once the audit record commits
     return False
 
 
@@ -125,11 +123,3 @@ def _people_to_tell(dataset) -> list[str]:
     )
     people = {dataset.owner, *dataset.stewards.all(), *holders} - {None}
     return sorted({p.email for p in people if p.email})
-
-
-def _queue_email(subject: str, body: str, to: list[str]) -> None:
-    """A plain e-mail from a task (queued after commit; a broker that is down is logged)."""
-    try:
-        send_email.delay(subject, body, to)
-    except Exception:  # noqa: BLE001 - the broker's errors vary by transport
-        log.exception("could not queue the e-mail %r", subject)

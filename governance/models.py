@@ -291,3 +291,17 @@ class TrainingInput(models.Model):
     def __str__(self) -> str:
         suffix = f"@{self.version_number}" if self.version_number else ""
         return f"{self.dataset_urn}{suffix}"
+
+
+class ClearanceGeneration(models.Model):
+    """One row: the generation of everything cached clearance answers rest on (clearance_cache).
+
+    In the database, not in the cache that holds the answers: a change made while Redis was out of
+    reach still moves it, so an answer Redis kept through the outage can never be served again.
+    """
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    value = models.BigIntegerField()
+
+    def __str__(self) -> str:
+        return f"clearance generation {self.value}"

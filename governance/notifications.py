@@ -1,10 +1,11 @@
 """Who hears about an access request's steps: e-mail to the people concerned, and a signed webhook.
 
 Nothing is sent inside the request that made the change: each step of a request sends
-signals.access_request_step, on which receivers.py queues a Celery task once the transaction
-commits (tasks.notify_access_request_event). That task sends the e-mails through this module, and
-queues another (with retries) that POSTs the webhook when GOVERNANCE_WEBHOOK_URL and
-GOVERNANCE_WEBHOOK_SECRET are set. The webhook body is signed with HMAC-SHA256 of the raw
+signals.access_request_step, on which receivers.py writes a Celery task to the outbox
+(catalog.outbox) in the step's own transaction; it is sent once that commits, or when the broker
+is back if it was down (tasks.notify_access_request_event). That task sends the e-mails through
+this module, and queues another (with retries, through the outbox too) that POSTs the webhook when
+GOVERNANCE_WEBHOOK_URL and GOVERNANCE_WEBHOOK_SECRET are set. The webhook body is signed with HMAC-SHA256 of the raw
 bytes under the secret, sent as ``X-Gouvernail-Signature: sha256=<hex>``.
 """
 

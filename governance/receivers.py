@@ -1,28 +1,32 @@
-"""Subscriptions to signals: audit catalog and quality-suite changes, register models found in lineage,
-check policy conditions after a profile, keep cached clearance answers fresh, and queue the
-notifications of each access-request step (governance's own signal)."""
+"""Subscriptions to signals: audit catalog and quality-suite changes, carry on or end the access
+requests of a deleted dataset, register models found in lineage, check policy conditions after a
+profile, keep cached clearance answers fresh, and queue the notifications of each access-request step
+(governance's own signal) through the outbox."""
 
 import logging
 
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from catalog import outbox
 from catalog import signals as catalog_signals
 from config.errors import Conflict, NotAllowed
-from governance import audit, clearance_cache, signals
+from governance import access_requests, audit, clearance_cache, signals
 from governance.dataset_policies import check_policy_conditions
 from governance.models import Via
 from governance.registry import register_model_from_lineage
 from governance.selectors import holds_live_approval
-from governance.tasks import notify_access_request_event
+from governance.tasks import notify_access_request_event, send_email
 from lineage import signals as lineage_signals
 from profiling import signals as profiling_signals
 from profiling.visibility import register_value_viewer_check
 
 log = logging.getLogger(__name__)
 
-# Of a dataset's fields, these are governance state: who owns it, who stewards it, how sensitive it is.
-AUDITED_FIELDS = ("owner", "stewards", "sensitivity", "sensitive_columns")
+# Of a dataset's fields, these are governance state: who owns it (or is offered it), who stewards it,
+# how sensitive it is.
+AUDITED_FIELDS = ("owner", "pending_owner", "stewards", "sensitivity", "sensitive_columns")
 
 
 def _via(value: str | None) -> str:
@@ -46,12 +50,30 @@ def _audit_dataset(action: str, dataset, actor, changes: dict, via: str | None) 
         )
 
 
+def _tell_offered_owner(dataset, actor, changes: dict) -> None:
+    """A dataset offered to someone: they are told, since it is theirs only once they accept."""
+    offered = (changes.get("pending_owner") or [None, None])[1]
+    user = get_user_model().objects.filter(username=offered).first() if offered else None
+    if user is None or not user.email:
+        return
+    who = actor.get_username() if actor is not None and actor.is_authenticated else "Someone"
+    body = (
+        f"{who} offered you the ownership of {dataset.urn}.\n\n"
+        "It becomes yours only if you accept: on its page in Gouvernail, or with "
+        f"POST /api/v1/datasets/{dataset.pk}/ownership/accept/ (or .../decline/)."
+    )
+    # Through the outbox: a broker that is down delays the e-mail, never drops it.
+    outbox.enqueue(send_email, [f"[Gouvernail] {dataset.urn} is offered to you", body, [user.email]])
+
+
 def on_dataset_created(sender, dataset, actor=None, changes=None, via=None, **kwargs) -> None:
     _audit_dataset("dataset.created", dataset, actor, changes or {}, via)
+    _tell_offered_owner(dataset, actor, changes or {})
 
 
 def on_dataset_changed(sender, dataset, actor=None, changes=None, via=None, **kwargs) -> None:
     _audit_dataset("dataset.changed", dataset, actor, changes or {}, via)
+    _tell_offered_owner(dataset, actor, changes or {})
 
 
 def on_dataset_deleted(sender, dataset, actor=None, changes=None, via=None, **kwargs) -> None:
@@ -66,6 +88,15 @@ def on_dataset_deleted(sender, dataset, actor=None, changes=None, via=None, **kw
             before={k: v[0] for k, v in (changes or {}).items() if k in AUDITED_FIELDS} or None,
             after=None,
         )
+
+
+def on_dataset_deleted_end_requests(sender, dataset, actor=None, via=None, **kwargs) -> None:
+    """The requests that named a deleted dataset go on for the datasets left, or end when none is.
+    Never raises: the deletion is committed, and the periodic sweep ends what this could not."""
+    try:
+        access_requests.after_dataset_deleted(urn=dataset.urn, actor=actor, via=_via(via))
+    except Exception:  # noqa: BLE001 - a hook must not turn a committed deletion into an error
+        log.exception("access requests naming %s not updated after its deletion", dataset.urn)
 
 
 def on_model_output_recorded(
@@ -125,17 +156,10 @@ def on_clearance_input_changed(sender, **kwargs) -> None:
 
 
 def on_access_request_step(sender, event, **kwargs) -> None:
-    """Queue the step's notifications once the change is committed. A broker that is down costs the
-    notifications (logged), never the change itself nor a 5xx for the person who made it."""
-    event_id = event.pk
-
-    def send() -> None:
-        try:
-            notify_access_request_event.delay(event_id)
-        except Exception:  # noqa: BLE001 - the broker's errors vary by transport
-            log.exception("could not queue the notifications of access-request event %s", event_id)
-
-    transaction.on_commit(send)
+    """Queue the step's notifications through the outbox: written in the step's own transaction, sent
+    once it commits. A broker that is down delays them until it is back (the outbox's sweep), never
+    costs them, the change itself, or a 5xx for the person who made it."""
+    outbox.enqueue(notify_access_request_event, [event.pk])
 
 
 def connect() -> None:
@@ -151,6 +175,9 @@ def connect() -> None:
     catalog_signals.dataset_created.connect(on_dataset_created, dispatch_uid="governance-audit-created")
     catalog_signals.dataset_changed.connect(on_dataset_changed, dispatch_uid="governance-audit-changed")
     catalog_signals.dataset_deleted.connect(on_dataset_deleted, dispatch_uid="governance-audit-deleted")
+    catalog_signals.dataset_deleted.connect(
+        on_dataset_deleted_end_requests, dispatch_uid="governance-requests-deleted"
+    )
 
     profiling_signals.suite_changed.connect(on_suite_changed, dispatch_uid="governance-audit-suite")
     profiling_signals.profile_finished.connect(on_profile_finished, dispatch_uid="governance-conditions")

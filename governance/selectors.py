@@ -137,18 +137,31 @@ def decidable_by(user) -> Q:
     return Q(datasets__owner=user) | Q(datasets__stewards=user)
 
 
+def visible_access_requests(user) -> QuerySet[AccessRequest]:
+    """The access requests ``user`` may see: those they made or may decide (they own or steward a
+    dataset of it); staff see all; nobody signed out sees any.
+
+    The one home of this rule: the request list and detail, the audit records about requests, and
+    the model card's approvals all read it, so that no page shows a request that another hides.
+    """
+    if user is None or not user.is_authenticated:
+        return AccessRequest.objects.none()
+    if user.is_staff:
+        return AccessRequest.objects.all()
+    ids = AccessRequest.objects.filter(Q(requester=user) | decidable_by(user)).values("pk")
+    return AccessRequest.objects.filter(pk__in=ids)
+
+
 def access_request_list(*, user) -> QuerySet[AccessRequest]:
-    """Requests the user made or may decide (owns or stewards a dataset of); staff see all.
+    """Requests the user may see (visible_access_requests), with what lists show of them.
 
     Statuses as stored: an approval past its expiry reads "approved" until it is expired. The pages
     and endpoints that list requests run access_requests.expire_due_access_requests once before
     they read, so that their readers see "expired" at once rather than when the sweep next runs.
     """
-    qs = AccessRequest.objects.select_related("requester", "decided_by").prefetch_related("datasets")
-    if user.is_staff:
-        return qs
-    ids = AccessRequest.objects.filter(Q(requester=user) | decidable_by(user)).values("pk")
-    return qs.filter(pk__in=ids)
+    return (
+        visible_access_requests(user).select_related("requester", "decided_by").prefetch_related("datasets")
+    )
 
 
 def access_request_detail(*, user, pk: int) -> AccessRequest:
@@ -182,11 +195,8 @@ def audit_list(*, object_ref: str | None = None, user=None) -> QuerySet[AuditRec
 
 
 def _request_ids_seen_by(user) -> QuerySet:
-    """The ids (as text, as audit records store them) of the requests the user made or may decide."""
-    if user is None or not user.is_authenticated:
-        return AccessRequest.objects.none().values("pk")
-    own = AccessRequest.objects.filter(Q(requester=user) | decidable_by(user))
-    return own.annotate(pk_text=Cast("pk", CharField())).values("pk_text")
+    """The ids (as text, as audit records store them) of the requests the user may see."""
+    return visible_access_requests(user).annotate(pk_text=Cast("pk", CharField())).values("pk_text")
 
 
 def _subject_records(keys: list[str]):

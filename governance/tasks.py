@@ -7,6 +7,7 @@ from celery import shared_task
 from django.conf import settings
 from django.core.mail import send_mail
 
+from catalog import outbox
 from governance import access_requests, audit_anchor, notifications
 from governance.models import AccessRequestEvent
 
@@ -23,9 +24,10 @@ def notify_access_request_event(self, event_id: int) -> None:
         return
     notifications.send_emails(event)
     if notifications.webhook_configured():
-        # On the queue this task came from: workers dedicated to a queue keep the follow-up.
+        # On the queue this task came from: workers dedicated to a queue keep the follow-up. Through
+        # the outbox, so a broker that went down since this task started delays the webhook only.
         queue = (self.request.delivery_info or {}).get("routing_key")
-        post_webhook.apply_async(args=[notifications.payload(event)], **({"queue": queue} if queue else {}))
+        outbox.enqueue(post_webhook, [notifications.payload(event)], queue=queue or None)
 
 
 @shared_task(
@@ -58,11 +60,15 @@ def post_webhook(self, data: dict) -> int:
 
 @shared_task(ignore_result=True)
 def expire_access_requests() -> int:
-    """Periodic (CELERY_BEAT_SCHEDULE): approved requests past their expiry become expired."""
+    """Periodic (CELERY_BEAT_SCHEDULE): approved requests past their expiry become expired, and live
+    requests left without any dataset (deleted) end."""
     count = access_requests.expire_due_access_requests()
     if count:
         log.info("expired %d access request(s)", count)
-    return count
+    ended = access_requests.end_requests_without_datasets()
+    if ended:
+        log.info("ended %d access request(s) whose datasets were deleted", ended)
+    return count + ended
 
 
 @shared_task(ignore_result=True, autoretry_for=(OSError,), retry_backoff=30, max_retries=5)

@@ -444,7 +444,13 @@ def _model_card(request: HttpRequest, mv: ModelVersion, *, form=None, status: in
     if may_edit and form is None:
         form = ModelCardForm(initial={"intended_use": mv.intended_use, "caveats": mv.caveats})
     template = "governance/_model_card.html" if request.htmx else "governance/model_card.html"
-    context = {"mv": mv, "card": cards.build_card(mv), "form": form if may_edit else None, **extra}
+    context = {
+        "mv": mv,
+        "card": cards.build_card(mv, viewer=request.user),
+        "hidden_request": cards.HIDDEN_REQUEST,
+        "form": form if may_edit else None,
+        **extra,
+    }
     return render(request, template, context, status=status)
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 
+from catalog import columns as catalog_columns
 from catalog import selectors as catalog_selectors
 from catalog import services as catalog_services
 from lineage import permissions
@@ -67,7 +68,7 @@ def apply_dataset_facets(node: Node, facets: dict, actor=None) -> None:
     if cols is not None:
         dataset = catalog_selectors.resolve_dataset_ref(node.dataset_id)
         if permissions.may_rewrite_dataset(dataset, actor):
-            catalog_services.set_columns_from_schema(dataset=dataset, columns=cols)
+            catalog_columns.set_columns_from_schema(dataset=dataset, columns=cols)
     data: dict[str, Any] = {}
     if "ownership" in changed or isinstance(doc, dict):
         dataset = dataset or catalog_selectors.resolve_dataset_ref(node.dataset_id)

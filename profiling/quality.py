@@ -1,5 +1,5 @@
-"""Data quality through Great Expectations 1.x: suites in GX's own form, a default suite proposed
-from a profile, and validation run by GX itself.
+"""Data quality through Great Expectations 1.x: a dataset version validated against its suite by GX
+itself (the suites' own form and the proposed default suite are profiling.expectations).
 
 How big files are validated (see docs/quality.md): the file is read in batches (``iter_batches``)
 and every batch goes through GX. For column map expectations (not-null, in-set, between, regex...)
@@ -16,31 +16,18 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import random
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.core.exceptions import ValidationError
-
-# GX phones home and draws progress bars unless told not to; a worker wants neither.
-os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
-# GX logs its plugin registry at INFO on import; that drowns a worker's log.
-logging.getLogger("great_expectations").setLevel(logging.WARNING)
+# Imported first: it tells GX to keep quiet before anything imports GX.
+from profiling.expectations import build_gx_suite
 
 logger = logging.getLogger(__name__)
 
-SUITE_KEYS = ("type", "kwargs", "meta")
-# Row conditions reach pandas' query()/eval() on the worker: not a sandbox, so not from the API.
-REFUSED_KWARGS = ("row_condition", "condition_parser")
-MAX_EXPECTATIONS = 500
-VALUE_SET_MAX_DISTINCT = 20
-# A proposal stops at this many expectations (a 2,000-column table would get ~6,000: QA G6).
-MAX_PROPOSED = 600
-# GX validates a suite in time that grows faster than its length (measured: 101 expectations 1.8 s,
-# 401 expectations 18 s on 50 rows): suites are validated in chunks of this many, each its own call,
-# which also lets progress move during the quality phase.
+# GX validates a suite in time that grows faster than its length: suites are validated in chunks
+# of this many, each its own call, which also lets progress move during the quality phase.
 CHUNK = 100
 # Expectations whose batch results combine exactly without GX's map-count machinery.
 _ROW_COUNT = {"expect_table_row_count_to_be_between", "expect_table_row_count_to_equal"}
@@ -60,206 +47,12 @@ _NOT_ADDITIVE = {
     "expect_column_values_to_be_increasing",
     "expect_column_values_to_be_decreasing",
 }
-NUMERIC_TYPES = {"integer", "int", "float", "double", "number", "numeric", "decimal"}
 
 
 def gx_version() -> str:
     import great_expectations as gx
 
     return gx.__version__
-
-
-# ---------------------------------------------------------------------------------------------
-# Suites: validation of what people send, import of GX exports
-
-
-def _gx_error_text(exc: Exception) -> str:
-    errors = getattr(exc, "errors", None)
-    if callable(errors):
-        try:
-            parts = []
-            for err in errors():
-                loc = ".".join(str(p) for p in err.get("loc", ()) if p != "__root__")
-                parts.append(f"{loc}: {err.get('msg')}" if loc else str(err.get("msg")))
-            # pydantic lists every union member it tried; one line per distinct message is enough.
-            return "; ".join(dict.fromkeys(parts))
-        except Exception:  # noqa: S110 - fall back to the plain text below
-            pass
-    return str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
-
-
-def normalize_expectations(raw: Any, *, field_name: str = "expectations") -> list[dict[str, Any]]:
-    """Check a list of expectations against GX's registry and its own argument validation.
-
-    Returns them in the stored form ``{"type", "kwargs", "meta"}``. An unknown type or bad kwargs
-    raise ValidationError naming the expectation (→ 400).
-    """
-    from great_expectations.exceptions import ExpectationNotFoundError
-    from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
-    from great_expectations.expectations.registry import get_expectation_impl
-
-    if not isinstance(raw, list):
-        raise ValidationError({field_name: ["A list of expectations ({type, kwargs, meta})."]})
-    if len(raw) > MAX_EXPECTATIONS:
-        raise ValidationError({field_name: [f"At most {MAX_EXPECTATIONS} expectations."]})
-    out: list[dict[str, Any]] = []
-    errors: dict[str, list[str]] = {}
-    for i, item in enumerate(raw):
-        key = f"{field_name}[{i}]"
-        if not isinstance(item, dict):
-            errors[key] = ["An object with 'type' and 'kwargs'."]
-            continue
-        # GX 0.x exports said "expectation_type"; accept it so old exports still import.
-        etype = item.get("type", item.get("expectation_type"))
-        kwargs = item.get("kwargs", {})
-        meta = item.get("meta") or {}
-        if not isinstance(etype, str) or not etype:
-            errors[key] = ["'type' is required (a Great Expectations expectation type)."]
-            continue
-        if not isinstance(kwargs, dict) or not isinstance(meta, dict):
-            errors[key] = ["'kwargs' and 'meta' must be objects."]
-            continue
-        try:
-            get_expectation_impl(etype)
-        except ExpectationNotFoundError:
-            errors[key] = [f"Unknown expectation type '{etype[:100]}' (not in Great Expectations' registry)."]
-            continue
-        kwargs = {k: v for k, v in kwargs.items() if k != "batch_id"}
-        refused = [k for k in REFUSED_KWARGS if kwargs.get(k)]
-        if refused:
-            errors[key] = [
-                f"{etype}: '{refused[0]}' is not accepted: Great Expectations evaluates row conditions with "
-                "pandas' DataFrame.query(), which would run text sent to the API on the workers."
-            ]
-            continue
-        try:
-            ExpectationConfiguration(type=etype, kwargs=kwargs, meta=meta).to_domain_obj()
-        except Exception as exc:  # noqa: BLE001 - GX raises pydantic and its own errors alike
-            errors[key] = [f"{etype}: {_gx_error_text(exc)}"]
-            continue
-        out.append({"type": etype, "kwargs": kwargs, "meta": meta})
-    if errors:
-        raise ValidationError(errors)
-    return out
-
-
-def parse_gx_export(data: Any) -> tuple[str, list[dict[str, Any]], dict[str, Any]]:
-    """(name, expectations, meta) from a suite JSON that GX exported (``suite.to_json_dict()``)."""
-    if not isinstance(data, dict):
-        raise ValidationError({"suite": ["A Great Expectations suite JSON object."]})
-    name = data.get("name", data.get("expectation_suite_name"))
-    if name is not None and (not isinstance(name, str) or len(name) > 255):
-        raise ValidationError({"name": ["A string of at most 255 characters."]})
-    if "expectations" not in data:
-        raise ValidationError({"expectations": ["A GX suite export has an 'expectations' list."]})
-    expectations = normalize_expectations(data["expectations"])
-    meta = data.get("meta") or {}
-    if not isinstance(meta, dict):
-        raise ValidationError({"meta": ["An object."]})
-    return name or "", expectations, meta
-
-
-def build_gx_suite(name: str, expectations: list[dict[str, Any]]):
-    """A GX ExpectationSuite object from stored expectations (not saved in any context)."""
-    import great_expectations as gx
-    from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
-
-    suite = gx.ExpectationSuite(name=name or "suite")
-    for exp in expectations:
-        suite.add_expectation(
-            ExpectationConfiguration(
-                type=exp["type"], kwargs=exp.get("kwargs", {}), meta=exp.get("meta") or {}
-            ).to_domain_obj()
-        )
-    return suite
-
-
-# ---------------------------------------------------------------------------------------------
-# The default suite proposed from a first profile
-
-
-def _is_number(v: Any) -> bool:
-    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
-
-
-def propose_expectations(*, columns: list[dict[str, Any]], row_count: int | None) -> list[dict[str, Any]]:
-    """A starting suite from a profile's columns, for stewards to edit.
-
-    The table's columns as a set; per column: not-null where the profile saw no nulls, a value set
-    where there were at most 20 distinct values (all listed in top values), and a range for
-    numeric columns. Each carries ``meta.proposed_by`` so that stewards see where it came from.
-    """
-    meta = {"proposed_by": "gouvernail profile"}
-    out: list[dict[str, Any]] = []
-    names = [c["name"] for c in columns if c.get("name") is not None]
-    if names:
-        out.append(
-            {
-                "type": "expect_table_columns_to_match_set",
-                "kwargs": {"column_set": names, "exact_match": True},
-                "meta": dict(meta),
-            }
-        )
-    for col in columns:
-        name = col.get("name")
-        if name is None:
-            continue
-        if row_count and col.get("null_count") == 0:
-            out.append(
-                {
-                    "type": "expect_column_values_to_not_be_null",
-                    "kwargs": {"column": name},
-                    "meta": dict(meta),
-                }
-            )
-        distinct = col.get("distinct_count")
-        top = [t.get("value") for t in (col.get("top_values") or []) if t.get("value") is not None]
-        ctype = str(col.get("type") or "").lower()
-        if distinct and distinct <= VALUE_SET_MAX_DISTINCT and len(top) >= distinct and ctype != "float":
-            value_set = sorted(top, key=lambda v: (str(type(v)), v))
-            out.append(
-                {
-                    "type": "expect_column_values_to_be_in_set",
-                    "kwargs": {"column": name, "value_set": value_set},
-                    "meta": dict(meta),
-                }
-            )
-        elif (
-            _is_number(col.get("min"))
-            and _is_number(col.get("max"))
-            and (ctype in NUMERIC_TYPES or not ctype)
-        ):
-            out.append(
-                {
-                    "type": "expect_column_values_to_be_between",
-                    "kwargs": {"column": name, "min_value": col["min"], "max_value": col["max"]},
-                    "meta": dict(meta),
-                }
-            )
-    # Keep only what GX accepts: a profile of odd data must not make an unusable suite.
-    kept = []
-    for exp in out:
-        try:
-            kept.extend(normalize_expectations([exp]))
-        except ValidationError:
-            logger.info("dropped proposed expectation %s", exp["type"])
-    if len(kept) > MAX_PROPOSED:
-        # Whole columns only: the table's column set first, then each column's checks in file order.
-        cut = MAX_PROPOSED
-        column = [e["kwargs"].get("column") for e in kept]
-        while cut > 1 and column[cut] is not None and column[cut - 1] == column[cut]:
-            cut -= 1
-        covered = len({c for c in column[:cut] if c is not None})
-        note = (
-            f"proposed for the first {covered} of {len(names)} columns (at most {MAX_PROPOSED} expectations)"
-        )
-        kept = kept[:cut]
-        kept[0] = {**kept[0], "meta": {**kept[0]["meta"], "note": note}}
-    return kept
-
-
-# ---------------------------------------------------------------------------------------------
-# Validation
 
 
 @dataclass
@@ -420,8 +213,6 @@ def validate_batches(
     Returns the API.md quality object plus ``method``: ``{"success", "score", "results", "method"}``.
     ``score`` is the share of expectations that passed (each expectation weighs the same).
     """
-    import pandas as pd
-
     expectations = list(expectations)
     method: dict[str, Any] = {
         "engine": f"great_expectations {gx_version()}",
@@ -430,58 +221,27 @@ def validate_batches(
     if not expectations:
         return {"success": True, "score": 1.0, "results": [], "method": {**method, "mode": "empty suite"}}
     validator = _Validator(name, expectations)
-    kinds = [_kind(e["type"]) for e in expectations]
-    accs = [_Acc(kind=k) for k in kinds]
-    sampled_idx = [i for i, k in enumerate(kinds) if k == "sampled"]
-    rng = random.Random(seed)
-    sample_parts: list[Any] = []
-    sample_p = 1.0
-    if total_rows and total_rows > sample_rows:
-        sample_p = sample_rows / total_rows
-
-    first_results: list[dict[str, Any]] | None = None
-    n_batches = rows = 0
-    iterator: Iterator[Any] = iter(batches)
-    pending = next(iterator, None)
-    while pending is not None:
-        df = pending
-        pending = next(iterator, None)
-        n_batches += 1
-        rows += len(df)
-        if n_batches == 1 and pending is None:
-            # The whole file is one batch: GX's own answer, nothing combined.
-            first_results = validator.validate(df, progress)
-            break
-        results = validator.validate(df)
-        _accumulate(accs, expectations, results)
-        if sampled_idx:
-            if sample_p >= 1.0:
-                sample_parts.append(df)
-            else:
-                sample_parts.append(df.sample(frac=sample_p, random_state=rng.randrange(2**31)))
-        if progress and total_rows:
-            progress(min(1.0, rows / total_rows))
-
-    if first_results is not None or n_batches == 0:
-        if n_batches == 0:
-            first_results = validator.validate(pd.DataFrame())
-        results = [_api_result(e, r, sampled=False) for e, r in zip(expectations, first_results, strict=True)]
-        method.update({"mode": "whole", "batches": max(n_batches, 1), "rows": rows})
+    accs = [_Acc(kind=_kind(e["type"])) for e in expectations]
+    seen = _read_batches(
+        validator,
+        expectations,
+        accs,
+        batches,
+        total_rows=total_rows,
+        sample_rows=sample_rows,
+        seed=seed,
+        progress=progress,
+    )
+    if seen.whole is not None or seen.batches == 0:
+        results = _whole_results(validator, expectations, seen)
+        method.update({"mode": "whole", "batches": max(seen.batches, 1), "rows": seen.rows})
     else:
-        sample_results: list[dict[str, Any]] = []
-        if sampled_idx:
-            sample_df = pd.concat(sample_parts, ignore_index=True) if sample_parts else pd.DataFrame()
-            sample_results = validator.validate(sample_df)
-        results = []
-        for i, (exp, acc) in enumerate(zip(expectations, accs, strict=True)):
-            if acc.kind == "sampled":
-                results.append(_api_result(exp, sample_results[i], sampled=True))
-            else:
-                results.append(_combined_result(exp, acc))
-        method.update({"mode": "batched", "batches": n_batches, "rows": rows})
-        if sampled_idx:
-            method["sampled_expectations"] = [expectations[i]["type"] for i in sampled_idx]
-            method["sample_rows"] = int(sum(len(p) for p in sample_parts))
+        results = _batched_results(validator, expectations, accs, seen)
+        method.update({"mode": "batched", "batches": seen.batches, "rows": seen.rows})
+        sampled = [e["type"] for e, acc in zip(expectations, accs, strict=True) if acc.kind == "sampled"]
+        if sampled:
+            method["sampled_expectations"] = sampled
+            method["sample_rows"] = int(sum(len(p) for p in seen.sample_parts))
             method["sample"] = "uniform random rows (Bernoulli per batch, fixed seed)"
     passed = sum(1 for r in results if r["success"])
     return {
@@ -490,6 +250,87 @@ def validate_batches(
         "results": results,
         "method": method,
     }
+
+
+@dataclass
+class _Seen:
+    """What one read through the batches gathered."""
+
+    batches: int = 0
+    rows: int = 0
+    whole: list[dict[str, Any]] | None = None  # GX's own results when the file was one batch
+    sample_parts: list[Any] = field(default_factory=list)
+
+
+def _read_batches(
+    validator: _Validator,
+    expectations: list[dict[str, Any]],
+    accs: list[_Acc],
+    batches: Iterable[Any],
+    *,
+    total_rows: int | None,
+    sample_rows: int,
+    seed: int,
+    progress: Callable[[float], None] | None,
+) -> _Seen:
+    """Validate each batch and add its results up in ``accs``; keep a uniform sample of the rows for
+    the expectations that are not additive. A single batch is left to GX whole."""
+    sampling = any(acc.kind == "sampled" for acc in accs)
+    rng = random.Random(seed)
+    sample_p = 1.0
+    if total_rows and total_rows > sample_rows:
+        sample_p = sample_rows / total_rows
+    seen = _Seen()
+    iterator: Iterator[Any] = iter(batches)
+    pending = next(iterator, None)
+    while pending is not None:
+        df = pending
+        pending = next(iterator, None)
+        seen.batches += 1
+        seen.rows += len(df)
+        if seen.batches == 1 and pending is None:
+            # The whole file is one batch: GX's own answer, nothing combined.
+            seen.whole = validator.validate(df, progress)
+            break
+        _accumulate(accs, expectations, validator.validate(df))
+        if sampling:
+            if sample_p >= 1.0:
+                seen.sample_parts.append(df)
+            else:
+                seen.sample_parts.append(df.sample(frac=sample_p, random_state=rng.randrange(2**31)))
+        if progress and total_rows:
+            progress(min(1.0, seen.rows / total_rows))
+    return seen
+
+
+def _whole_results(
+    validator: _Validator, expectations: list[dict[str, Any]], seen: _Seen
+) -> list[dict[str, Any]]:
+    """The results of a file read as one batch (or none: GX on an empty frame)."""
+    import pandas as pd
+
+    whole = seen.whole if seen.batches else validator.validate(pd.DataFrame())
+    return [_api_result(e, r, sampled=False) for e, r in zip(expectations, whole, strict=True)]
+
+
+def _batched_results(
+    validator: _Validator, expectations: list[dict[str, Any]], accs: list[_Acc], seen: _Seen
+) -> list[dict[str, Any]]:
+    """Combined results of the additive expectations, GX's results on the sample for the others."""
+    import pandas as pd
+
+    sample_results: list[dict[str, Any]] = []
+    if any(acc.kind == "sampled" for acc in accs):
+        parts = seen.sample_parts
+        sample_df = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+        sample_results = validator.validate(sample_df)
+    results = []
+    for i, (exp, acc) in enumerate(zip(expectations, accs, strict=True)):
+        if acc.kind == "sampled":
+            results.append(_api_result(exp, sample_results[i], sampled=True))
+        else:
+            results.append(_combined_result(exp, acc))
+    return results
 
 
 def _api_result(exp: dict[str, Any], res: dict[str, Any], *, sampled: bool) -> dict[str, Any]:

@@ -3,10 +3,10 @@
 from django.dispatch import receiver
 
 from catalog.signals import version_stored
-from profiling import services
+from profiling import jobs
 
 
 @receiver(version_stored, dispatch_uid="profiling.queue_profile_on_version_stored")
 def queue_profile_on_version_stored(sender, version, actor=None, **kwargs) -> None:
     """Every stored version is profiled: create its pending job and queue it."""
-    services.queue_profile(version=version, actor=actor)
+    jobs.queue_profile(version=version, actor=actor)

@@ -113,7 +113,7 @@ def latest_profile_summary(dataset) -> dict[str, Any] | None:
     if run is None:
         return None
     done = run.status == RunStatus.SUCCEEDED
-    # A suite without expectations checked nothing: no quality result, not a pass (QA G13).
+    # A suite without expectations checked nothing: no quality result, not a pass.
     quality = (
         {"success": run.quality["success"], "score": run.quality["score"]}
         if done and run.quality and run.quality.get("results")

@@ -1,7 +1,8 @@
-"""The profile job. Thin: takes a run id, calls profiling.services, owns retries and limits.
+"""The profile job. Thin: takes a run id, calls profiling.runner and profiling.jobs, owns retries and
+limits.
 
 * ``acks_late`` + ``reject_on_worker_lost``: a worker that dies mid-job leaves the message to be
-  delivered again; the run's lease (services.claim_run) makes that redelivery redo an interrupted
+  delivered again; the run's lease (jobs.claim_run) makes that redelivery redo an interrupted
   job once and skip a finished one.
 * Time limits come from settings (PROFILING_SOFT_TIME_LIMIT, PROFILING_TIME_LIMIT): the soft one
   fails the job with a message, the hard one kills its process (then the attempt cap applies).
@@ -15,7 +16,7 @@ from celery.exceptions import TimeLimitExceeded
 from celery.signals import task_failure, worker_ready
 from django.conf import settings
 
-from profiling import services
+from profiling import jobs, runner
 
 logger = logging.getLogger(__name__)
 
@@ -38,10 +39,10 @@ def profile_version(self, run_id: int) -> str:
     try:
         # The limits this message carries (hard, soft), for the failure message.
         soft_limit = (getattr(self.request, "timelimit", None) or (None, None))[1]
-        outcome = services.execute_profile_run(run_id=run_id, heartbeat=not eager, soft_limit=soft_limit)
-    except services.TransientProfileError as exc:
+        outcome = runner.execute_profile_run(run_id=run_id, heartbeat=not eager, soft_limit=soft_limit)
+    except runner.TransientProfileError as exc:
         if eager or self.request.retries >= self.max_retries:
-            services.fail_run(
+            jobs.fail_run(
                 run_id=run_id,
                 message=f"Profiling kept failing on a temporary error and gave up: {str(exc)[:300]}",
             )
@@ -57,8 +58,8 @@ def profile_version(self, run_id: int) -> str:
 
 @shared_task(name="profiling.requeue_stale_runs", ignore_result=True)
 def requeue_stale_runs() -> int:
-    """Queue again jobs whose message may be lost (see services.requeue_stale_runs); beat runs it."""
-    return len(services.requeue_stale_runs())
+    """Queue again jobs whose message may be lost (see jobs.requeue_stale_runs); beat runs it."""
+    return len(jobs.requeue_stale_runs())
 
 
 @worker_ready.connect(dispatch_uid="profiling.sweep_on_worker_start")
@@ -69,7 +70,7 @@ def sweep_on_worker_start(sender=None, **kwargs) -> None:
     from django.db import connection
 
     try:
-        services.requeue_stale_runs()
+        jobs.requeue_stale_runs()
     except Exception:  # a failed sweep must not stop the worker from starting
         logger.exception("start-up sweep of stale profile runs failed")
     finally:
@@ -89,7 +90,7 @@ def fail_on_hard_time_limit(sender=None, exception=None, args=None, kwargs=None,
 
     limit = (exception.args or [None])[0] or getattr(settings, "PROFILING_TIME_LIMIT", None)
     try:
-        services.fail_run(
+        jobs.fail_run(
             run_id=run_id,
             message=f"Profiling was stopped at the hard time limit ({limit} s); the file may be too big "
             "for one job or the suite too costly.",

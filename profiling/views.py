@@ -1,78 +1,24 @@
 """Profiling's web pages: a version's profile (histograms, quality, bias, drift), its live progress,
 and re-running it. The dataset page (catalog) loads the panel and the progress by URL.
 
-Reads go through profiling.selectors, writes through profiling.services (which refuse what the
+Reads go through profiling.selectors, writes through profiling.jobs (which refuses what the
 user may not do); datasets and versions come from catalog.selectors.
 """
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, OuterRef, Subquery
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from catalog import selectors as catalog_selectors
 from catalog.permissions import can_change_dataset
-from catalog.views import SearchFacet, register_search_facet
 from config.errors import Conflict, NotAllowed
-from profiling import selectors, services
-from profiling.models import QualityResult
+from profiling import jobs, selectors
 from profiling.visibility import profile_for_viewer
 
 DONE = ("succeeded", "failed")
-
-
-# ---------------------------------------------------------------------------------------------
-# The search page's "Quality" facet: the latest quality result of each dataset.
-
-
-def _latest_results():
-    """Each dataset's quality result of its highest version (one row per dataset)."""
-    newest = QualityResult.objects.filter(dataset_id=OuterRef("dataset_id")).order_by("-version_number")
-    return QualityResult.objects.filter(pk=Subquery(newest.values("pk")[:1]))
-
-
-QUALITY_FACET_PROBE = 5000
-
-
-def _quality_counts(matches) -> list[dict]:
-    """Passing / failing datasets among the matches, by their latest quality result.
-
-    Usually far fewer datasets have a quality result than match a search, so the matches are only
-    probed for those ids (the search condition is checked on a few rows, not run over the whole
-    catalog again); past QUALITY_FACET_PROBE results the search is joined as a subquery instead.
-    """
-    latest = list(_latest_results().values_list("dataset_id", "success")[: QUALITY_FACET_PROBE + 1])
-    if len(latest) <= QUALITY_FACET_PROBE:
-        found = set(matches.order_by().filter(pk__in=[d for d, _ in latest]).values_list("pk", flat=True))
-        tally = {"passing": 0, "failing": 0}
-        for dataset_id, success in latest:
-            if dataset_id in found:
-                tally["passing" if success else "failing"] += 1
-        out = [{"value": v, "count": n} for v, n in tally.items() if n]
-    else:
-        rows = (
-            _latest_results()
-            .filter(dataset_id__in=matches.order_by().values("pk"))
-            .values("success")
-            .annotate(n=Count("*"))
-        )
-        out = [{"value": "passing" if r["success"] else "failing", "count": r["n"]} for r in rows]
-    return sorted(out, key=lambda v: -v["count"])
-
-
-def _quality_apply(matches, value: str):
-    if value not in ("passing", "failing"):
-        return matches.none()
-    ids = _latest_results().filter(success=(value == "passing")).values("dataset_id")
-    return matches.filter(pk__in=ids)
-
-
-register_search_facet(
-    SearchFacet(param="quality", label="Quality", counts=_quality_counts, apply=_quality_apply)
-)
 
 
 def _dataset(request: HttpRequest, pk: int):
@@ -155,6 +101,7 @@ def profile_status_view(request: HttpRequest, pk: int) -> HttpResponse:
     dataset = _dataset(request, pk)
     version = _version(dataset, None)
     profile = selectors.profile_answer(version) if version is not None else None
+    profile = profile_for_viewer(profile, user=request.user, dataset=dataset)
     polling = request.GET.get("polling") == "1"
     status = profile["status"] if profile else None
     response = render(
@@ -181,7 +128,7 @@ def rerun_view(request: HttpRequest, pk: int, number: int) -> HttpResponse:
     if version is None:
         raise Http404("No such version.")
     try:
-        services.request_rerun(actor=request.user, version=version)
+        jobs.request_rerun(actor=request.user, version=version)
     except NotAllowed as exc:
         raise PermissionDenied(str(exc)) from exc
     except Conflict as exc:

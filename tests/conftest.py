@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.integration.redis_server import private_redis  # noqa: F401 -- a fixture: a redis-server to stop
+
 ROOT = Path(__file__).resolve().parent.parent
 
 

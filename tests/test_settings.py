@@ -97,7 +97,7 @@ def test_database_and_broker_come_from_the_environment(run_python, env):
         "db.internal",
         "gouvernail",
         "redis://cache.internal:6379/0",
-        "django.core.cache.backends.redis.RedisCache",
+        "config.cache.ResilientRedisCache",  # Django's RedisCache, degrading while Redis is down
     ]
 
 

@@ -28,6 +28,8 @@ class NameListField(serializers.ListField):
 class DatasetSerializer(serializers.ModelSerializer):
     urn = serializers.CharField(read_only=True)
     owner = serializers.CharField(source="owner.username", required=False, allow_null=True)
+    # Offered the dataset by its owner, not owner until they accept (catalog.ownership).
+    pending_owner = serializers.CharField(source="pending_owner.username", read_only=True, allow_null=True)
     stewards = NameListField("username", required=False)
     tags = NameListField("name", required=False)
     sensitivity = serializers.ChoiceField(choices=Sensitivity.choices, required=False)
@@ -45,6 +47,7 @@ class DatasetSerializer(serializers.ModelSerializer):
             "title",
             "description",
             "owner",
+            "pending_owner",
             "stewards",
             "domain",
             "tags",
@@ -57,7 +60,9 @@ class DatasetSerializer(serializers.ModelSerializer):
             "updated_at",
             "latest_version",
         ]
-        read_only_fields = ["id", "urn", "origin", "created_at", "updated_at", "latest_version"]
+        read_only_fields = [
+            "id", "urn", "pending_owner", "origin", "created_at", "updated_at", "latest_version",
+        ]  # fmt: skip
         # Uniqueness is the service's to check, so that a duplicate answers 409 rather than 400.
         validators: list = []
         extra_kwargs = {
@@ -88,6 +93,7 @@ class DatasetSerializer(serializers.ModelSerializer):
 _ROW_FIELDS = [
     "id", "namespace", "name", "title", "description", "owner__username", "domain", "sensitivity",
     "sensitive_columns", "label_column", "positive_label", "origin", "created_at", "updated_at",
+    "pending_owner__username",
 ]  # fmt: skip
 
 
@@ -129,11 +135,12 @@ def _pg_rows_sql() -> str:
     return """
 SELECT d.id, d.namespace, d.name, d.title, d.description, u.{username}, d.domain, d.sensitivity,
        d.sensitive_columns, d.label_column, d.positive_label, d.origin, d.created_at, d.updated_at,
+       pu.{username},
        (SELECT v.number FROM {version} v WHERE v.dataset_id = d.id ORDER BY v.number DESC LIMIT 1),
        ARRAY(SELECT su.{username} FROM {stewards} s JOIN {user} su ON su.id = s.user_id
              WHERE s.dataset_id = d.id),
        ARRAY(SELECT t.name FROM {tags} dt JOIN {tag} t ON t.id = dt.tag_id WHERE dt.dataset_id = d.id)
-FROM {dataset} d LEFT JOIN {user} u ON u.id = d.owner_id
+FROM {dataset} d LEFT JOIN {user} u ON u.id = d.owner_id LEFT JOIN {user} pu ON pu.id = d.pending_owner_id
 WHERE d.id = ANY(%s)
 """.format(**tables)  # noqa: S608 -- table and column names from the models
 
@@ -144,11 +151,11 @@ def _pg_rows(ids: list[int]) -> tuple[dict, dict, dict]:
     with connection.cursor() as cursor:
         cursor.execute(_pg_rows_sql(), [ids])
         for values in cursor.fetchall():
-            r = dict(zip([*_ROW_FIELDS, "latest_version_number"], values[:15], strict=True))
+            r = dict(zip([*_ROW_FIELDS, "latest_version_number"], values[:16], strict=True))
             for f in json_fields:  # decoded as the ORM decodes them
                 r[f.name] = f.from_db_value(r[f.name], None, connection)
             rows[r["id"]] = r
-            people[r["id"]], labels[r["id"]] = values[15], values[16]
+            people[r["id"]], labels[r["id"]] = values[16], values[17]
     return rows, people, labels
 
 
@@ -182,6 +189,7 @@ def dataset_list_rows(queryset: QuerySet[Dataset], ids: list[int]) -> list[dict]
                 "title": r["title"],
                 "description": r["description"],
                 "owner": r["owner__username"],
+                "pending_owner": r["pending_owner__username"],
                 "stewards": sorted(people.get(pk, [])),
                 "domain": r["domain"],
                 "tags": sorted(labels.get(pk, [])),

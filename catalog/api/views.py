@@ -9,13 +9,14 @@ from django.db import connection
 from django.shortcuts import get_object_or_404
 from django_filters.utils import translate_validation
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 
-from catalog import columns, selectors, services, versions
+from catalog import columns, ownership, selectors, services, versions
 from catalog.api.serializers import (
     ColumnSerializer,
     DatasetDetailSerializer,
@@ -110,6 +111,20 @@ class FacetedPagination(Pagination):
         return paginated
 
 
+@extend_schema_view(
+    create=extend_schema(
+        responses={
+            201: DatasetSerializer,
+            409: OpenApiResponse(
+                ErrorSerializer,
+                "The namespace and name (or the URN they spell) are taken, or name a deleted dataset "
+                "that only its last owner, a steward of it or staff may register again",
+            ),
+        },
+        description="Register a dataset. Naming another user as `owner` is an offer they accept "
+        "(`pending_owner`), unless staff name them.",
+    )
+)
 class DatasetViewSet(viewsets.ModelViewSet):
     """Datasets: anyone signed in reads; the owner, a steward or staff changes; staff or the owner deletes."""
 
@@ -204,6 +219,37 @@ class DatasetViewSet(viewsets.ModelViewSet):
 
     def perform_destroy(self, instance):
         services.delete_dataset(actor=self.request.user, dataset=instance)
+
+    def _answer_offer(self, service) -> Response:
+        dataset = self.get_object()
+        service(actor=self.request.user, dataset=dataset)
+        return Response(DatasetSerializer(self.get_queryset().get(pk=dataset.pk)).data)
+
+    @extend_schema(
+        request=None,
+        responses={
+            200: DatasetSerializer,
+            403: OpenApiResponse(ErrorSerializer, "Not the user the dataset was offered to"),
+            409: OpenApiResponse(ErrorSerializer, "No open offer"),
+        },
+        description="The user a dataset was offered to (`pending_owner`) accepts it and becomes its owner.",
+    )
+    @action(detail=True, methods=["post"], url_path="ownership/accept")
+    def accept_ownership(self, request, pk=None):
+        return self._answer_offer(ownership.accept_ownership)
+
+    @extend_schema(
+        request=None,
+        responses={
+            200: DatasetSerializer,
+            403: OpenApiResponse(ErrorSerializer, "Neither the user offered it, its owner nor staff"),
+            409: OpenApiResponse(ErrorSerializer, "No open offer"),
+        },
+        description="The user offered the dataset declines, or its owner or staff withdraw the offer.",
+    )
+    @action(detail=True, methods=["post"], url_path="ownership/decline")
+    def decline_ownership(self, request, pk=None):
+        return self._answer_offer(ownership.decline_ownership)
 
 
 class DatasetChildMixin:

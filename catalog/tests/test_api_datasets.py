@@ -111,7 +111,9 @@ def test_create_with_every_field(api_client_for, owner, steward):
     )
     assert r.status_code == 201, r.content
     body = r.json()
-    assert body["owner"] == steward.username and body["stewards"] == [owner.username]
+    # Naming someone else as owner is an offer they accept (catalog/tests/test_ownership.py).
+    assert body["owner"] == owner.username and body["pending_owner"] == steward.username
+    assert body["stewards"] == [owner.username]
     assert body["tags"] == ["gold", "pii"] and body["sensitivity"] == "restricted"
     assert body["sensitive_columns"] == ["gender", "age"] and body["positive_label"] == 1
 
@@ -284,6 +286,8 @@ def test_patch_cannot_rename_or_set_unknown_people(api_client_for, owner, datase
 def test_owner_hands_over_and_loses_rights(api_client_for, owner, outsider, dataset):
     client = api_client_for(owner)
     assert client.patch(f"{URL}{dataset.pk}/", {"owner": outsider.username}, format="json").status_code == 200
+    accepted = api_client_for(outsider).post(f"{URL}{dataset.pk}/ownership/accept/", {}, format="json")
+    assert accepted.status_code == 200 and accepted.json()["owner"] == outsider.username
     assert client.patch(f"{URL}{dataset.pk}/", {"title": "mine again?"}, format="json").status_code == 403
     assert api_client_for(outsider).delete(f"{URL}{dataset.pk}/").status_code == 204
 

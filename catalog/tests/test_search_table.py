@@ -4,7 +4,7 @@ by ``search_page`` in the same order as ``search()``."""
 import pytest
 from django.db import connection
 
-from catalog import columns, services
+from catalog import columns, ownership, services
 from catalog.models import Dataset, DatasetSearch, Tag
 from catalog.search import search
 from catalog.search_table import search_page
@@ -33,6 +33,7 @@ def test_rows_follow_every_write(owner, steward):
     services.update_dataset(
         actor=owner, dataset=ds, owner=steward.username, sensitivity="restricted", tags=["silver"], domain=""
     )
+    ownership.accept_ownership(actor=steward, dataset=ds)  # handing over is an offer until accepted
     row.refresh_from_db()
     silver = Tag.objects.get(name="silver")
     assert facet_values(row) == (steward.pk, "", "restricted", [silver.pk])
@@ -167,6 +168,7 @@ def test_catalog_wide_counts_follow_every_write(owner, steward):
     services.update_dataset(
         actor=owner, dataset=ds, sensitivity="restricted", tags=["gold"], owner=steward.username
     )
+    ownership.accept_ownership(actor=steward, dataset=ds)
     services.update_dataset(actor=steward, dataset=Dataset.objects.get(pk=ds.pk), description="Only the text")
     assert _counted_by_triggers() == _counted_by_scan()
     services.delete_dataset(actor=steward, dataset=Dataset.objects.get(pk=ds.pk))
@@ -211,6 +213,7 @@ def test_api_facets_from_the_narrow_table_equal_the_generic_ones(tiers, api_clie
             owner=steward.username,
             tags=["zeta", "alpha"],
         )
+        ownership.accept_ownership(actor=steward, dataset=Dataset.objects.get(name=name))
     services.update_dataset(actor=owner, dataset=Dataset.objects.get(name="notes_2"), domain="sales")
     client = api_client_for(owner)
     for params in ({"q": "orders"}, {"q": "orders", "tag": "alpha"}, {"q": "ordres", "domain": "sales"}):

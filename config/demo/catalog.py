@@ -13,6 +13,7 @@ from django.core.files.base import ContentFile
 
 from catalog import selectors as catalog_selectors
 from catalog import services as catalog_services
+from catalog import versions as catalog_versions
 from config.demo.files import breast_cancer, credit_applications, diabetes, penguins, wine
 
 LAKE = "s3://demo-lake"
@@ -154,7 +155,7 @@ def load_dataset(spec: DemoDataset, users: dict, say: Callable[[str], Any]):
     have = dataset.versions.count()
     for filename, make in spec.versions[have:]:
         upload = ContentFile(make(), name=filename)
-        version, _ = catalog_services.add_version_from_upload(
+        version, _ = catalog_versions.add_version_from_upload(
             actor=users[spec.owner], dataset=dataset, upload=upload, via="system"
         )
         say(f"    version {version.number} ({filename}, {version.size_bytes} bytes)")

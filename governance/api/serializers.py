@@ -124,6 +124,8 @@ class PolicySerializer(serializers.ModelSerializer):
     max_parity_difference = serializers.FloatField(required=False, allow_null=True, min_value=0, max_value=1)
     max_approval_days = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=3650)
     require_quality_pass = serializers.BooleanField(required=False)
+    # Null while nobody has set the dataset's policy: there is no policy row, so no time to give.
+    updated_at = serializers.DateTimeField(read_only=True, allow_null=True)
 
     class Meta:
         model = DatasetPolicy
@@ -136,7 +138,6 @@ class PolicySerializer(serializers.ModelSerializer):
             "updated_by",
             "updated_at",
         ]
-        read_only_fields = ["updated_at"]
 
     def get_urn(self, obj) -> str:
         return obj.dataset.urn

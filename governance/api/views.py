@@ -360,4 +360,4 @@ class ModelVersionViewSet(
     )
     def card(self, request, pk=None, format=None):
         mv = get_object_or_404(ModelVersion.objects.select_related("model__owner", "registered_by"), pk=pk)
-        return Response(cards.build_card(mv))
+        return Response(cards.build_card(mv, viewer=request.user))

@@ -4,6 +4,7 @@ import pytest
 from django.contrib.auth.models import Permission
 
 from catalog import services as catalog_services
+from catalog import versions as catalog_versions
 
 
 @pytest.fixture
@@ -98,7 +99,7 @@ def add_version(data_root, owner, django_capture_on_commit_callbacks):
         path = data_root / f"{counter['n']}-data.csv"
         path.write_text(content)
         with django_capture_on_commit_callbacks(execute=True):
-            version, _ = catalog_services.add_version_from_uri(
+            version, _ = catalog_versions.add_version_from_uri(
                 actor=owner, dataset=dataset, uri=path.as_uri()
             )
         version.refresh_from_db()

@@ -248,12 +248,12 @@ def test_a_requester_cannot_clear_themselves_by_rewriting_lineage(
 
 
 def test_data_derived_from_a_deleted_dataset_is_not_cleared_by_the_deletion(
-    requester, owner, make_dataset, derive, api_client_for
+    requester, owner, steward, make_dataset, derive, api_client_for
 ):
     """QA G12, G18: deleting the restricted source cleared everything derived from it, and then anyone
     could register its URN again as public."""
     from catalog import services as catalog_services
-    from config.errors import NotAllowed
+    from config.errors import Conflict, NotAllowed
 
     source = make_dataset("restricted", name="raw/claims_2024")
     features = make_dataset("internal", name="features/claims_2024")
@@ -263,14 +263,18 @@ def test_data_derived_from_a_deleted_dataset_is_not_cleared_by_the_deletion(
     entry = body["datasets"][0]
     assert body["allowed"] is False and entry["upstream_blockers"] == [source.urn]
     assert "deleted from the catalog while restricted" in " ".join(entry["reasons"])
-    # Nobody else brings the URN back less sensitive; without a sensitivity it comes back as it left.
+    # Nobody else brings the URN back less sensitive, not even a steward of it; without a
+    # sensitivity it comes back as it left.
     with pytest.raises(NotAllowed, match="was restricted when it was deleted"):
         catalog_services.create_dataset(
-            actor=requester, namespace=source.namespace, name=source.name, sensitivity="public"
+            actor=steward, namespace=source.namespace, name=source.name, sensitivity="public"
         )
     other = make_dataset("confidential", name="raw/other")
     catalog_services.delete_dataset(actor=owner, dataset=other)
-    back = catalog_services.create_dataset(actor=requester, namespace=other.namespace, name=other.name)
+    # Nor does anyone but its last owner, a steward of it or staff register the name again at all.
+    with pytest.raises(Conflict, match="was deleted from the catalog"):
+        catalog_services.create_dataset(actor=requester, namespace=other.namespace, name=other.name)
+    back = catalog_services.create_dataset(actor=owner, namespace=other.namespace, name=other.name)
     assert back.sensitivity == "confidential"
     # Its last owner decides it was public after all: the usual rules apply.
     catalog_services.create_dataset(

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from catalog import services as catalog_services
 from governance import access_requests, clearance_cache, dataset_policies
-from governance.models import AccessRequest
+from governance.models import AccessRequest, ClearanceGeneration
 from governance.tests.test_clearance import _approved, _ask
 
 pytestmark = pytest.mark.django_db
@@ -26,6 +26,7 @@ def cached(settings):
     settings.CLEARANCE_CACHE_SECONDS = 300
     settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     cache.clear()
+    clearance_cache.bump()  # a generation, as after any committed change (nothing is cached before)
 
 
 def test_the_same_question_again_is_answered_from_the_cache(
@@ -36,7 +37,7 @@ def test_the_same_question_again_is_answered_from_the_cache(
     client = api_client_for(requester)
     first = _ask(client, [conf, public])
     assert first.status_code == 200 and first.json()["allowed"] is True
-    with django_assert_num_queries(1):  # the token; nothing of the answer
+    with django_assert_num_queries(2):  # the token and the generation; nothing of the answer
         again = _ask(client, [conf, public])
     assert again.status_code == 200 and again["Content-Type"] == "application/json"
     assert again.content == first.content
@@ -121,8 +122,8 @@ def test_a_lost_generation_never_revives_an_old_answer(
     req = _approved(requester, [steward], [conf])
     client = api_client_for(requester)
     assert _ask(client, [conf]).json()["allowed"] is True
-    # The generation is evicted (a Redis restart, memory pressure), and a change is made meanwhile.
-    cache.delete(clearance_cache.GENERATION_KEY)
+    # The generation is lost (a flushed database), and a change is made meanwhile.
+    ClearanceGeneration.objects.all().delete()
     AccessRequest.objects.filter(pk=req.pk).update(status="revoked")
     assert _ask(client, [conf]).json()["allowed"] is False
 
@@ -133,14 +134,31 @@ def test_profiles_and_audited_changes_move_the_generation(
     from profiling import signals as profiling_signals
 
     ds = make_dataset("confidential")
-    _, start = clearance_cache.lookup(None, "training", [])
+    start = clearance_cache.generation() or 0
     profiling_signals.profile_finished.send(sender=None, version=None, status="failed")
-    _, after_profile = clearance_cache.lookup(None, "training", [])
+    after_profile = clearance_cache.generation()
     assert after_profile > start
     with django_capture_on_commit_callbacks(execute=True):
         dataset_policies.set_dataset_policy(actor=owner, dataset=ds, require_quality_pass=True)
-    _, after_policy = clearance_cache.lookup(None, "training", [])
+    after_policy = clearance_cache.generation()
     assert after_policy > after_profile
+
+
+def test_nothing_is_cached_before_the_first_change_and_reading_writes_nothing(
+    requester, make_dataset, api_client_for
+):
+    from tests.read_only import no_writes
+
+    public = make_dataset("public")  # its commit callbacks (and their bump) never run here
+    ClearanceGeneration.objects.all().delete()
+    client = api_client_for(requester)
+    with no_writes():
+        assert _ask(client, [public]).json()["allowed"] is True
+        assert _ask(client, [public]).json()["allowed"] is True
+    assert not ClearanceGeneration.objects.exists()
+    assert cache.get(clearance_cache._key(requester.pk, "training", [public.urn])) is None
+    clearance_cache.bump()
+    assert ClearanceGeneration.objects.get().value > 0
 
 
 @pytest.mark.django_db(transaction=True)

@@ -29,7 +29,7 @@ def test_quality_condition(owner, requester, credit, add_version):
         and "no profiled version has no quality result" in answer["datasets"][0]["reasons"][-1]
     )
 
-    from profiling import services as profiling_services
+    from profiling import suites as profiling_services
 
     profiling_services.save_suite(
         actor=owner,
@@ -115,7 +115,7 @@ def test_a_profile_without_conditions_records_nothing(make_dataset, add_version)
 
 def test_an_empty_suite_is_no_quality_result(owner, steward, requester, credit, add_version):
     """QA G13: a steward emptied the suite, the re-run "passed" with zero expectations."""
-    from profiling import services as profiling_services
+    from profiling import suites as profiling_services
 
     dataset_policies.set_dataset_policy(actor=owner, dataset=credit, require_quality_pass=True)
     profiling_services.save_suite(actor=steward, dataset=credit, expectations=[])

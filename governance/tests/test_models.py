@@ -113,7 +113,10 @@ def test_card_renderings_and_owner_edits(
     assert t["urn"] == conf.urn and t["version"] == 2 and t["sensitivity"] == "confidential"
     assert set(t["quality"]) == {"success", "score"}
     assert "gender" in t["bias"] and "email" in t["pii"]
-    assert t["approval"]["id"] == req.pk and {a["approver"] for a in t["approval"]["approvals"]} == {
+    # The outsider may not see the request elsewhere: the card gives its number only.
+    assert t["approval"] == {"id": req.pk, "visible": False}
+    seen = api_client_for(requester).get(f"/api/v1/models/{mv['id']}/card").json()["training_data"][0]
+    assert seen["approval"]["id"] == req.pk and {a["approver"] for a in seen["approval"]["approvals"]} == {
         owner.username,
         steward.username,
     }

@@ -3,7 +3,7 @@
 import pytest
 from django.urls import reverse
 
-from catalog import services as catalog_services
+from catalog import versions as catalog_versions
 from governance import access_requests
 
 pytestmark = pytest.mark.django_db
@@ -19,7 +19,7 @@ def clinical(make_dataset, owner, data_root, django_capture_on_commit_callbacks)
     path = data_root / "admissions.csv"
     path.write_text(CSV)
     with django_capture_on_commit_callbacks(execute=True):
-        version, _ = catalog_services.add_version_from_uri(actor=owner, dataset=dataset, uri=path.as_uri())
+        version, _ = catalog_versions.add_version_from_uri(actor=owner, dataset=dataset, uri=path.as_uri())
     return dataset
 
 
@@ -40,14 +40,14 @@ def test_values_follow_who_may_see_the_data(clinical, requester, steward, api_cl
     assert "P0400" not in page and "Sample values are hidden" in page
 
     columns, answer = _profile(api_client_for(steward), clinical)
-    assert columns["patient_id"]["min"] == "P0400" and "values_hidden" not in answer
+    assert columns["patient_id"]["min"] == "P0400" and answer["values_hidden"] is None
 
     access = access_requests.create_access_request(
         actor=requester, datasets=[clinical.urn], purpose="analysis", justification="ward capacity study"
     )
     access_requests.approve_access_request(actor=steward, request=access)
     columns, answer = _profile(api_client_for(requester), clinical)
-    assert columns["ward"]["top_values"] and "values_hidden" not in answer
+    assert columns["ward"]["top_values"] and answer["values_hidden"] is None
 
 
 def test_internal_datasets_show_values_to_everyone(
@@ -57,9 +57,9 @@ def test_internal_datasets_show_values_to_everyone(
     path = data_root / "wards.csv"
     path.write_text(CSV)
     with django_capture_on_commit_callbacks(execute=True):
-        catalog_services.add_version_from_uri(actor=owner, dataset=dataset, uri=path.as_uri())
+        catalog_versions.add_version_from_uri(actor=owner, dataset=dataset, uri=path.as_uri())
     columns, answer = _profile(api_client_for(outsider), dataset)
-    assert columns["patient_id"]["min"] == "P0400" and "values_hidden" not in answer
+    assert columns["patient_id"]["min"] == "P0400" and answer["values_hidden"] is None
 
 
 SUITE = [
@@ -82,14 +82,14 @@ def test_a_suites_literal_values_follow_who_may_see_the_data(
     make_dataset, owner, steward, requester, data_root, api_client_for, django_capture_on_commit_callbacks
 ):
     """A value set lists real cells (a suite proposed from a profile lists a column's values)."""
-    from profiling import services as profiling_services
+    from profiling import suites as profiling_services
 
     dataset = make_dataset("confidential", name="clinical/wards")
     profiling_services.save_suite(actor=steward, dataset=dataset, expectations=SUITE)
     path = data_root / "wards.csv"
     path.write_text(CSV)
     with django_capture_on_commit_callbacks(execute=True):
-        catalog_services.add_version_from_uri(actor=owner, dataset=dataset, uri=path.as_uri())
+        catalog_versions.add_version_from_uri(actor=owner, dataset=dataset, uri=path.as_uri())
 
     url = f"/api/v1/datasets/{dataset.pk}/expectation-suite/"
     hidden = api_client_for(requester).get(url)
@@ -107,7 +107,8 @@ def test_a_suites_literal_values_follow_who_may_see_the_data(
 
     shown = api_client_for(steward).get(url).json()
     assert (
-        shown["expectations"][0]["kwargs"]["value_set"] == ["north", "south"] and "values_hidden" not in shown
+        shown["expectations"][0]["kwargs"]["value_set"] == ["north", "south"]
+        and shown["values_hidden"] is None
     )
     _, answer = _profile(api_client_for(steward), dataset)
     assert "north" in str(answer["quality"]["results"])

@@ -66,7 +66,7 @@ def world(owner, steward, steward2, requester, make_dataset, derive, add_version
 
 
 def _card(w):
-    return cards.build_card(w.mv)
+    return cards.build_card(w.mv, viewer=w.requester)
 
 
 SELECTORS = {
@@ -81,6 +81,9 @@ SELECTORS = {
     "policy_of": lambda w: selectors.policy_of(w.conf),
     "policies_for": lambda w: selectors.policies_for([w.conf.pk, w.features.pk]),
     "decidable_by": lambda w: list(AccessRequest.objects.filter(selectors.decidable_by(w.steward))),
+    "visible_access_requests": lambda w: [
+        list(selectors.visible_access_requests(u)) for u in (w.requester, w.steward, w.owner, None)
+    ],
     "access_request_list": lambda w: [
         list(selectors.access_request_list(user=u)) for u in (w.requester, w.steward, w.owner)
     ],

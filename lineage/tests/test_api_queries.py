@@ -202,12 +202,13 @@ def test_full_job_io_parameter(readers):
 
 def test_catalogued_dataset_without_events_is_a_single_node_graph(readers, owner):
     """QA F6: a dataset known to the catalog is a known node, as Marquez answers it."""
+    from catalog import columns as catalog_columns
     from catalog import services as catalog_services
 
     dataset = catalog_services.create_dataset(
         actor=owner, namespace="s3://lake", name="raw/events/2024.parquet"
     )
-    catalog_services.set_columns_from_schema(dataset=dataset, columns=[{"name": "ts", "type": "timestamp"}])
+    catalog_columns.set_columns_from_schema(dataset=dataset, columns=[{"name": "ts", "type": "timestamp"}])
     client = readers["oscar_outsider"]
     r = client.get("/api/v1/lineage", {"nodeId": "dataset:s3://lake:raw/events/2024.parquet"})
     assert r.status_code == 200, r.content

@@ -5,6 +5,7 @@ import uuid
 import pytest
 
 from catalog import services as catalog_services
+from catalog import versions as catalog_versions
 from lineage import fold, history, impact, ingest, marquez, paths, selectors, training, walks
 from lineage.tests.events import ds, run_event
 
@@ -118,7 +119,7 @@ def test_versions_matched_by_number_and_checksum(owner, tmp_path):
     f.write_text("a,b\n1,2\n")
     from django.core.files.uploadedfile import SimpleUploadedFile
 
-    version, _ = catalog_services.add_version_from_upload(
+    version, _ = catalog_versions.add_version_from_upload(
         actor=owner, dataset=dataset, upload=SimpleUploadedFile("v.csv", f.read_bytes())
     )
     body = run_event(

@@ -4,9 +4,11 @@ rewrite a dataset's columns through a schema facet, and registering many dataset
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
+from catalog import columns as catalog_columns
 from catalog import selectors as catalog_selectors
 from catalog import services as catalog_services
 from catalog import signals as catalog_signals
+from catalog import versions as catalog_versions
 from catalog.models import Dataset
 from catalog.search import search
 from lineage import fold, impact, ingest, marquez, selectors, walks
@@ -93,7 +95,7 @@ def curated(owner, steward):
     dataset = catalog_services.create_dataset(
         actor=owner, namespace="postgres://wh:5432", name="clinical.diabetes", stewards=[steward.username]
     )
-    catalog_services.set_columns_from_schema(dataset=dataset, columns=[{"name": "patient_id", "type": "str"}])
+    catalog_columns.set_columns_from_schema(dataset=dataset, columns=[{"name": "patient_id", "type": "str"}])
     return dataset
 
 
@@ -122,7 +124,7 @@ def test_lineage_found_dataset_takes_anyones_schema_until_it_has_versions(outsid
     assert columns(dataset) == [("only_col", True)]
 
     upload = SimpleUploadedFile("e.csv", b"only_col,other\n1,2\n", content_type="text/csv")
-    catalog_services.add_version_from_upload(actor=staff, dataset=dataset, upload=upload)
+    catalog_versions.add_version_from_upload(actor=staff, dataset=dataset, upload=upload)
     other = {"schema": facet(fields=[{"name": "rewritten", "type": "int"}])}
     emit("load", [], [ds("s3://lake", "events", **other)], actor=outsider)
     assert ("rewritten", True) not in columns(dataset)

@@ -60,8 +60,74 @@ class GovernanceWarningSerializer(serializers.Serializer):
     message = serializers.CharField()
 
 
+class BiasGroupSerializer(serializers.Serializer):
+    count = serializers.IntegerField()
+    share = serializers.FloatField(allow_null=True)
+    positive_rate = serializers.FloatField(allow_null=True)
+    missing_fraction = serializers.FloatField(allow_null=True)
+
+
+class BiasAttributeSerializer(serializers.Serializer):
+    groups = serializers.DictField(
+        child=BiasGroupSerializer(),
+        help_text="By group (a value of the sensitive column); empty when values are hidden (values_hidden).",
+    )
+    demographic_parity_difference = serializers.FloatField(allow_null=True)
+    demographic_parity_ratio = serializers.FloatField(allow_null=True)
+
+
+class UnderrepresentedSerializer(serializers.Serializer):
+    attribute = serializers.CharField()
+    group = serializers.JSONField(required=False, help_text="Absent when values are hidden (values_hidden).")
+    share = serializers.FloatField(allow_null=True)
+
+
+class ProxySerializer(serializers.Serializer):
+    column = serializers.CharField()
+    sensitive_column = serializers.CharField()
+    cramers_v = serializers.FloatField(allow_null=True)
+    mutual_information = serializers.FloatField(allow_null=True, required=False)
+
+
+class BiasSerializer(serializers.Serializer):
+    """API.md's bias object, plus the warnings, under-represented groups and proxy columns found."""
+
+    label_column = serializers.CharField(allow_null=True)
+    positive_label = serializers.JSONField(allow_null=True, help_text="The dataset's setting when profiled.")
+    attributes = serializers.DictField(child=BiasAttributeSerializer(), help_text="By sensitive column.")
+    warnings = serializers.ListField(child=serializers.CharField(), required=False)
+    underrepresented = UnderrepresentedSerializer(many=True, required=False)
+    proxies = ProxySerializer(many=True, required=False)
+
+
+class DriftColumnSerializer(serializers.Serializer):
+    psi = serializers.FloatField(allow_null=True)
+    ks_pvalue = serializers.FloatField(allow_null=True)
+    drifted = serializers.BooleanField()
+
+
+class SchemaChangeSerializer(serializers.Serializer):
+    change = serializers.ChoiceField(choices=["added", "removed", "retyped"])
+    column = serializers.CharField()
+    before = serializers.CharField(required=False, help_text="The type before (removed, retyped).")
+    after = serializers.CharField(required=False, help_text="The type now (added, retyped).")
+
+
+class DriftSerializer(serializers.Serializer):
+    previous_version = serializers.IntegerField()
+    columns = serializers.DictField(child=DriftColumnSerializer(), help_text="By column.")
+    schema_changes = SchemaChangeSerializer(many=True)
+
+
+VALUES_HIDDEN_HELP = (
+    "Null when the caller sees everything. Otherwise why values were left out: the dataset is confidential "
+    "or restricted and the caller is not its owner, a steward, staff or the holder of an approved access "
+    "request. docs/governance.md lists what such a caller sees."
+)
+
+
 class ProfileSerializer(serializers.Serializer):
-    """API.md's profile object, plus attempts, warnings, governance_warnings and method."""
+    """API.md's profile object, plus attempts, warnings, governance_warnings, method and values_hidden."""
 
     status = serializers.ChoiceField(choices=["pending", "running", "succeeded", "failed"])
     progress = serializers.FloatField()
@@ -71,22 +137,15 @@ class ProfileSerializer(serializers.Serializer):
     row_count = serializers.IntegerField(allow_null=True)
     columns = ProfileColumnSerializer(many=True)
     quality = QualitySerializer(allow_null=True)
-    bias = serializers.JSONField(
-        allow_null=True, help_text="API.md bias object; null without sensitive_columns."
-    )
-    drift = serializers.JSONField(allow_null=True, help_text="API.md drift object; null for a first version.")
+    bias = BiasSerializer(allow_null=True, help_text="Null without sensitive_columns.")
+    drift = DriftSerializer(allow_null=True, help_text="Null for a first version.")
     attempts = serializers.IntegerField(help_text="How many times a worker took the job.")
     warnings = serializers.ListField(child=serializers.CharField())
     governance_warnings = GovernanceWarningSerializer(many=True)
-    method = serializers.JSONField(
+    method = serializers.DictField(
         help_text="How statistics and quality were computed (exact, sketched, sampled)."
     )
-    values_hidden = serializers.CharField(
-        required=False,
-        help_text="Present when sample values (top values, text min/max, failing values) were removed: the "
-        "dataset is confidential or restricted and the caller is not its owner, a steward, staff or the holder "
-        "of an approved access request.",
-    )
+    values_hidden = serializers.CharField(allow_null=True, help_text=VALUES_HIDDEN_HELP)
 
 
 class ExpectationSerializer(serializers.Serializer):
@@ -106,10 +165,10 @@ class SuiteSerializer(serializers.Serializer):
     updated_by = serializers.CharField(read_only=True, allow_null=True)
     updated_at = serializers.DateTimeField(read_only=True, allow_null=True)
     values_hidden = serializers.CharField(
-        required=False,
         read_only=True,
-        help_text="Present when the expectations' literal values (value sets, regexes) were removed: the "
-        "dataset is confidential or restricted and the caller may not see its data.",
+        allow_null=True,
+        help_text="Null when the caller sees everything; otherwise why the expectations' literal values "
+        "(value sets, regexes, a protected column's bounds) were removed.",
     )
 
 

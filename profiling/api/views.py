@@ -16,7 +16,7 @@ from rest_framework.views import APIView
 
 from catalog.models import Dataset, DatasetVersion
 from config.rest import Pagination
-from profiling import selectors, services
+from profiling import jobs, selectors, suites
 from profiling.api.serializers import (
     GovernanceWarningSerializer,
     GXSuiteExportSerializer,
@@ -61,7 +61,7 @@ class ProfileView(DatasetScopedView):
     )
     def post(self, request, dataset_pk: int, number: int):
         version = self.get_version()
-        services.request_rerun(actor=request.user, version=version)
+        jobs.request_rerun(actor=request.user, version=version)
         answer = profile_for_viewer(
             selectors.profile_answer(version), user=request.user, dataset=version.dataset
         )
@@ -74,7 +74,11 @@ class ProfileWarningsView(DatasetScopedView):
         summary="Governance warnings of a version's profile (e.g. PII in a public dataset)",
     )
     def get(self, request, dataset_pk: int, number: int):
-        return Response(selectors.profile_answer(self.get_version())["governance_warnings"])
+        version = self.get_version()
+        profile = profile_for_viewer(
+            selectors.profile_answer(version), user=request.user, dataset=version.dataset
+        )
+        return Response(profile["governance_warnings"])
 
 
 class ExpectationSuiteView(DatasetScopedView):
@@ -99,7 +103,7 @@ class ExpectationSuiteView(DatasetScopedView):
         serializer = SuiteWriteSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        services.save_suite(
+        suites.save_suite(
             actor=request.user,
             dataset=dataset,
             expectations=data["expectations"],
@@ -107,7 +111,7 @@ class ExpectationSuiteView(DatasetScopedView):
             meta=data.get("meta"),
             expected_version=data.get("version"),
         )
-        return Response(selectors.suite_answer(dataset))
+        return Response(suite_for_viewer(selectors.suite_answer(dataset), user=request.user, dataset=dataset))
 
 
 class ExpectationSuiteImportView(DatasetScopedView):
@@ -131,8 +135,8 @@ class ExpectationSuiteImportView(DatasetScopedView):
             data = dict(request.data)
         else:
             raise ValidationError({"suite": ["Send a Great Expectations suite JSON object."]})
-        services.import_suite(actor=request.user, dataset=dataset, data=data)
-        return Response(selectors.suite_answer(dataset))
+        suites.import_suite(actor=request.user, dataset=dataset, data=data)
+        return Response(suite_for_viewer(selectors.suite_answer(dataset), user=request.user, dataset=dataset))
 
 
 MAX_SUITE_FILE_BYTES = 5 * 1024 * 1024

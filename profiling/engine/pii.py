@@ -11,6 +11,7 @@ flag a column.
 import ipaddress
 import re
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import phonenumbers
@@ -140,3 +141,38 @@ def detect(
         rates["phone"] = 0.0
     found = [k for k, r in rates.items() if r >= threshold]
     return found, {k: round(r, 4) for k, r in rates.items() if r > 0}
+
+
+# Words of a column name that say it holds phone numbers ("phone", "customer_mobile", "msisdn", "telNo").
+_PHONE_WORDS = {"phone", "tel", "telephone", "mobile", "msisdn", "cell", "cellphone", "fax"}
+_NAME_WORDS = re.compile(r"[^A-Za-z]+|(?<=[a-z])(?=[A-Z])")
+
+
+def _named_like_a_phone(name: str) -> bool:
+    words = {w.lower() for w in _NAME_WORDS.split(name) if w}
+    return bool(words & _PHONE_WORDS) or any("phone" in w for w in words)
+
+
+def numbers_worth_a_check(
+    values: pa.Array, *, name: str, family: str, low: Any, high: Any
+) -> pa.Array | None:
+    """A numeric column's sample as digit strings when its numbers may be personal data, else None.
+
+    Card numbers (13-19 digits) are long enough to check whatever the column's name: the Luhn checksum
+    keeps the false positives out. Phone numbers are read as numbers from CSV too (``4155552671``, a
+    French ``0612345678`` as ``612345678``;
+    E.164's ``+14155552671`` becomes a float), but any 10-digit identifier validates as a phone number
+    in some region, so those are checked only in a column named like one. Floats count only when every
+    sampled value is a whole number.
+    """
+    if family not in ("integer", "float") or high is None:
+        return None
+    biggest = max(abs(float(high)), abs(float(low)) if low is not None else 0.0)
+    if not (biggest >= 1e12 and family == "integer") and not (biggest >= 1e8 and _named_like_a_phone(name)):
+        return None
+    if pa.types.is_floating(values.type):
+        finite = pc.drop_null(values)
+        if len(finite) == 0 or not pc.all(pc.equal(pc.floor(finite), finite)).as_py():
+            return None
+        values = finite.cast(pa.int64())
+    return values.cast(pa.string())

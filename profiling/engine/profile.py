@@ -5,8 +5,8 @@ and a uniform row sample; PII detection, mixed-type checks and proxy columns the
 sample, and drift keeps sketches and a small sample for a later comparison (drift.py).
 """
 
+import dataclasses
 import math
-import re
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -15,21 +15,14 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from profiling.engine import bias as bias_mod
-from profiling.engine import pii as pii_mod
+from profiling.engine.bias import BiasAccumulator, find_proxies
 from profiling.engine.columns import ColumnStats
 from profiling.engine.drift import STATE_VERSION, digest
-from profiling.engine.readers import (
-    MAX_RETYPES,
-    MIXED_JSON,
-    NO_DATES,
-    ReadPlan,
-    Retype,
-    apply_retype,
-    flatten,
-    stream,
-    threaded,
-)
+from profiling.engine.json_reader import cast_dates, json_date_columns
+from profiling.engine.pii import detect as detect_pii
+from profiling.engine.pii import numbers_worth_a_check
+from profiling.engine.read_plan import MAX_RETYPES, MIXED_JSON, NO_DATES, ReadPlan, Retype, apply_retype
+from profiling.engine.readers import flatten, stream, threaded
 from profiling.engine.sketches import RowSample
 from profiling.engine.types import ProfileError, ProfileOptions, ProfileResult
 
@@ -41,9 +34,6 @@ WIDE = 64  # columns from which small batches are joined before the statistics s
 GROUP_CELLS = 2_000_000  # ... up to about this many cells
 PROGRESS_EVERY = 0.25  # seconds between progress callbacks at most
 CATEGORICAL_MAX = 100  # a text column with at most this many distinct values (and repeats) is categorical
-ISO_DATE = (
-    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}([T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?(Z|[+-][0-9]{2}:?[0-9]{2})?)?$"
-)
 NUMBER_TEXT = r"^\s*[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?\s*$"
 
 
@@ -135,6 +125,27 @@ def _read_as(plan: ReadPlan, name: str) -> str:
     return "numbers" if (pa.types.is_floating(t) or pa.types.is_integer(t)) else str(t)
 
 
+@dataclasses.dataclass
+class _Pass:
+    """What one pass over the file gathers; the batch loop fills it, the steps after it read it."""
+
+    options: ProfileOptions
+    sensitive: list[str]
+    label_column: str | None
+    positive_label: Any
+    requested: list[str]  # the sensitive columns asked for, before those missing from the file go
+    started: float = dataclasses.field(default_factory=time.perf_counter)
+    stats: list[ColumnStats] | None = None  # None until the first batch (the schema) has come
+    names: list[str] = dataclasses.field(default_factory=list)
+    date_casts: dict[str, pa.DataType] = dataclasses.field(default_factory=dict)
+    warnings: list[str] = dataclasses.field(default_factory=list)
+    sample: RowSample | None = None
+    sample_size: int = 0
+    acc: BiasAccumulator | None = None
+    bias_columns: list[str] = dataclasses.field(default_factory=list)
+    row_count: int = 0
+
+
 def _one_pass(
     plan: ReadPlan,
     *,
@@ -144,91 +155,135 @@ def _one_pass(
     positive_label: Any,
     tick: _Progress,
 ) -> ProfileResult:
-    started = time.perf_counter()
-    requested = list(sensitive)
-    date_casts: dict[str, pa.DataType] = {}
-    stats: list[ColumnStats] = []
-    names: list[str] = []
-    warnings: list[str] = []
-    sample: RowSample | None = None
-    acc: bias_mod.BiasAccumulator | None = None
-    bias_columns: list[str] = []
-    row_count = 0
-    sample_size = 0
-    first = True
-    for raw in _grouped(threaded(stream(plan)), options.batch_rows):
-        batch = flatten(raw)
-        if first and plan.format == "jsonl":
-            date_casts = _json_date_columns(batch, plan.text_dates)
-        if date_casts:
-            batch = _cast_dates(batch, date_casts)
-        if first:
-            first = False
-            names = batch.schema.names
-            width = max(1, len(names))
-            # Per-column exact tables share one budget so that 2,000 columns stay within memory.
-            exact_limit = max(1_000, min(options.exact_distinct_limit, EXACT_CELLS // width))
-            # Count-min tables shrink with the width too (2 MiB each at most, 64 MiB in all).
-            cms_bits = max(10, min(16, int(math.log2(CMS_BYTES / (width * 4 * 8)))))
-            stats = [
-                ColumnStats(f.name, f.type, exact_limit=exact_limit, cms_bits=cms_bits) for f in batch.schema
-            ]
-            sample_size = max(100, min(options.pii_sample_rows, options.sample_cells // width))
-            sample = RowSample(sample_size, options.seed)
-            missing = [s for s in sensitive if s not in names]
-            if missing:
-                warnings.append(f"Sensitive column(s) not in the file: {', '.join(missing)}.")
-            sensitive = [s for s in sensitive if s in names]
-            if label_column is not None and label_column not in names:
-                warnings.append(f"The label column {label_column} is not in the file.")
-                label_column = None
-            if sensitive:
-                acc = bias_mod.BiasAccumulator(sensitive, label_column, positive_label, options.max_groups)
-                bias_columns = sensitive + (
-                    [label_column] if label_column and label_column not in sensitive else []
-                )
-        elif batch.schema.names != names:
-            raise ProfileError("The columns of the file change between rows (a nested field appears later?).")
-        if batch.num_rows == 0:
-            continue
-        row_count += batch.num_rows
-        for i, col in enumerate(stats):
-            col.update(batch.column(i))
-        if acc is not None:
-            acc.update(batch.select(bias_columns))
-        sample.update(batch)
-        tick(plan.progress_fraction())
-    if first:
-        # Not even a schema (an empty JSON Lines file): zero rows, zero columns.
-        warnings.append("The file holds no rows.")
-        return ProfileResult(
-            row_count=0,
-            columns=[],
-            schema=[],
-            bias=_empty_bias([], label_column, positive_label) if requested else None,
-            pii={},
-            drift_state={"version": STATE_VERSION, "row_count": 0, "schema": [], "columns": {}},
-            warnings=warnings,
-            method={"reader": plan.reader, "seconds": time.perf_counter() - started},
-        )
-    pass_seconds = time.perf_counter() - started
-    if row_count == 0:
-        warnings.append("The file holds no rows.")
-
-    sampled = sample.result() if sample else None
+    """Read the file once (Retype may restart it), then derive every figure from what was gathered."""
+    run = _Pass(
+        options=options,
+        sensitive=list(sensitive),
+        label_column=label_column,
+        positive_label=positive_label,
+        requested=list(sensitive),
+    )
+    _read_batches(run, plan, tick)
+    if run.stats is None:
+        return _no_schema_result(run, plan)
+    pass_seconds = time.perf_counter() - run.started
+    if run.row_count == 0:
+        run.warnings.append("The file holds no rows.")
+    sampled = run.sample.result() if run.sample else None
     # Looking columns up by name in a 2,000-column table is slow; index them once.
     by_name = dict(zip(sampled.column_names, sampled.columns, strict=True)) if sampled is not None else None
+    columns, method_columns, pii, pii_rates = _finish_columns(run, plan, by_name)
+    bias, proxy_measures = _bias(run, sampled)
+    schema = [{"name": out["name"], "type": out["type"]} for out in columns]
+    drift_columns = _drift_columns(run, by_name, pii)
+    if options.redact_pii:
+        _redact_pii_columns(columns, method_columns, pii)
+    drift_state = {
+        "version": STATE_VERSION,
+        "row_count": run.row_count,
+        "schema": schema,
+        "columns": drift_columns,
+    }
+    _reading_notes(run.warnings, plan)
+    method = _method(run, plan, sampled, pass_seconds=pass_seconds)
+    method.update(columns=method_columns, pii_rates=pii_rates, proxy_associations=proxy_measures)
+    method["statistics"] = dict(METHOD_STATISTICS)
+    _drop_overflows(run, columns, bias, drift_state)
+    return ProfileResult(
+        row_count=run.row_count,
+        columns=columns,
+        schema=schema,
+        bias=bias,
+        pii=pii,
+        drift_state=drift_state,
+        warnings=list(dict.fromkeys(run.warnings)),
+        method=method,
+    )
+
+
+def _read_batches(run: _Pass, plan: ReadPlan, tick: _Progress) -> None:
+    """The streaming pass: each batch feeds the column statistics, the bias counters and the row
+    sample (per-batch work only: nothing here runs per row in Python)."""
+    for raw in _grouped(threaded(stream(plan)), run.options.batch_rows):
+        batch = flatten(raw)
+        if run.stats is None:
+            if plan.format == "jsonl":
+                run.date_casts = json_date_columns(batch, plan.text_dates)
+            if run.date_casts:
+                batch = cast_dates(batch, run.date_casts)
+            _begin(run, batch.schema)
+        else:
+            if run.date_casts:
+                batch = cast_dates(batch, run.date_casts)
+            if batch.schema.names != run.names:
+                raise ProfileError(
+                    "The columns of the file change between rows (a nested field appears later?)."
+                )
+        if batch.num_rows == 0:
+            continue
+        run.row_count += batch.num_rows
+        for i, col in enumerate(run.stats):
+            col.update(batch.column(i))
+        if run.acc is not None:
+            run.acc.update(batch.select(run.bias_columns))
+        run.sample.update(batch)
+        tick(plan.progress_fraction())
+
+
+def _begin(run: _Pass, schema: pa.Schema) -> None:
+    """Set up the accumulators from the first batch's schema, sized by the file's width."""
+    options = run.options
+    run.names = names = schema.names
+    width = max(1, len(names))
+    # Per-column exact tables share one budget so that 2,000 columns stay within memory.
+    exact_limit = max(1_000, min(options.exact_distinct_limit, EXACT_CELLS // width))
+    # Count-min tables shrink with the width too (2 MiB each at most, 64 MiB in all).
+    cms_bits = max(10, min(16, int(math.log2(CMS_BYTES / (width * 4 * 8)))))
+    run.stats = [ColumnStats(f.name, f.type, exact_limit=exact_limit, cms_bits=cms_bits) for f in schema]
+    run.sample_size = max(100, min(options.pii_sample_rows, options.sample_cells // width))
+    run.sample = RowSample(run.sample_size, options.seed)
+    missing = [s for s in run.sensitive if s not in names]
+    if missing:
+        run.warnings.append(f"Sensitive column(s) not in the file: {', '.join(missing)}.")
+    run.sensitive = [s for s in run.sensitive if s in names]
+    if run.label_column is not None and run.label_column not in names:
+        run.warnings.append(f"The label column {run.label_column} is not in the file.")
+        run.label_column = None
+    if run.sensitive:
+        label = run.label_column
+        run.acc = BiasAccumulator(run.sensitive, label, run.positive_label, options.max_groups)
+        run.bias_columns = run.sensitive + ([label] if label and label not in run.sensitive else [])
+
+
+def _no_schema_result(run: _Pass, plan: ReadPlan) -> ProfileResult:
+    """Not even a schema (an empty JSON Lines file): zero rows, zero columns."""
+    run.warnings.append("The file holds no rows.")
+    return ProfileResult(
+        row_count=0,
+        columns=[],
+        schema=[],
+        bias=_empty_bias([], run.label_column, run.positive_label) if run.requested else None,
+        pii={},
+        drift_state={"version": STATE_VERSION, "row_count": 0, "schema": [], "columns": {}},
+        warnings=run.warnings,
+        method={"reader": plan.reader, "seconds": time.perf_counter() - run.started},
+    )
+
+
+def _finish_columns(run: _Pass, plan: ReadPlan, by_name) -> tuple[list[dict], dict, dict, dict]:
+    """Each column's statistics, its type, PII and mixed-type findings from the row sample
+    → (columns, method per column, PII kinds by column, PII match rates by column)."""
+    options = run.options
     columns = [
         c.finish(
             bins=options.histogram_bins, top_k=options.top_values, sample=_sample_values(by_name, c.name)
         )
-        for c in stats
+        for c in run.stats
     ]
-    families = {c.name: c.family for c in stats}
     method_columns: dict[str, Any] = {}
     pii: dict[str, list[str]] = {}
     pii_rates: dict[str, dict] = {}
-    for c, out in zip(stats, columns, strict=True):
+    for c, out in zip(run.stats, columns, strict=True):
         m = out.pop("_method")
         non_null = c.rows - c.nulls
         if c.family == "string" and out["distinct_count"] is not None:
@@ -238,54 +293,10 @@ def _one_pass(
                 and c.exact
             ):
                 out["type"] = "categorical"
-        if row_count and non_null == 0:
-            warnings.append(f"Column {c.name} is empty: every value is null.")
-        if c.family == "nested":
-            warnings.append(
-                f"Column {c.name} holds nested values ({c.arrow_type}); only its nulls are profiled."
-            )
-        if c.non_finite:
-            warnings.append(
-                f"Column {c.name} holds {c.non_finite} NaN or infinite values, left out of its statistics."
-            )
+        _column_warnings(run, c, non_null)
         values = _sample_values(by_name, c.name)
         if values is not None and len(values):
-            if c.family == "string" and not pa.types.is_string(values.type):
-                try:  # times of day: summarised by their text
-                    values = values.cast(pa.string())
-                except (pa.ArrowNotImplementedError, pa.ArrowInvalid):
-                    values = None
-            if values is None:
-                kinds, rates = [], {}
-            elif c.family == "string":
-                kinds, rates = pii_mod.detect(
-                    values,
-                    threshold=options.pii_match_threshold,
-                    regions=options.phone_regions,
-                    seed=options.seed,
-                )
-                share = _number_share(values)
-                if share == 1 and plan.format in ("csv", "tsv") and len(values) < non_null:
-                    # pyarrow would have read a CSV column as numbers were every value one: the
-                    # text values are rare enough to miss the sample. (Parquet and JSON columns of
-                    # digit strings, such as zip codes, are text on purpose.)
-                    warnings.append(
-                        f"Column {c.name} mixes numbers and text (mostly numbers, a few text values), "
-                        "so it is profiled as text."
-                    )
-                elif share >= 0.05 and out["type"] != "categorical":
-                    warnings.append(
-                        f"Column {c.name} mixes numbers and text ({share:.0%} of the sampled values are numbers)."
-                    )
-            elif (text := _numbers_worth_a_pii_check(c, values)) is not None:
-                kinds, rates = pii_mod.detect(
-                    text,
-                    threshold=options.pii_match_threshold,
-                    regions=options.phone_regions,
-                    seed=options.seed,
-                )
-            else:
-                kinds, rates = [], {}
+            kinds, rates, values = _column_findings(run, plan, c, out, values, non_null)
             out["pii"] = kinds
             if kinds:
                 pii[c.name] = kinds
@@ -294,31 +305,88 @@ def _one_pass(
         m["sample_rows"] = 0 if values is None else len(values)
         method_columns[c.name] = m
     if pii:
-        warnings.append(
+        run.warnings.append(
             "Personal data found: " + "; ".join(f"{k} ({', '.join(v)})" for k, v in pii.items()) + "."
         )
+    return columns, method_columns, pii, pii_rates
 
-    bias = None
-    proxy_measures: dict = {}
-    if sensitive and acc is not None:
-        bias = acc.result(row_count=row_count, representation_threshold=options.representation_threshold)
-        exclude = set(sensitive) | ({label_column} if label_column else set())
-        proxies, proxy_measures = bias_mod.find_proxies(
-            sampled, families, sensitive, exclude, options.proxy_threshold
+
+def _column_warnings(run: _Pass, c: ColumnStats, non_null: int) -> None:
+    if run.row_count and non_null == 0:
+        run.warnings.append(f"Column {c.name} is empty: every value is null.")
+    if c.family == "nested":
+        run.warnings.append(
+            f"Column {c.name} holds nested values ({c.arrow_type}); only its nulls are profiled."
         )
-        bias["proxies"] = proxies
-        for p in proxies:
-            bias["warnings"].append(
-                f"Column {p['column']} is a proxy for {p['sensitive_column']} (Cramér's V {p['cramers_v']:.2f}): "
-                "a model can learn the sensitive attribute from it."
-            )
-        warnings.extend(bias["warnings"])
-    elif requested:
-        bias = _empty_bias(sensitive, label_column, positive_label)
+    if c.non_finite:
+        run.warnings.append(
+            f"Column {c.name} holds {c.non_finite} NaN or infinite values, left out of its statistics."
+        )
 
-    schema = [{"name": out["name"], "type": out["type"]} for out in columns]
+
+def _column_findings(
+    run: _Pass, plan: ReadPlan, c: ColumnStats, out: dict, values: pa.Array, non_null: int
+) -> tuple[list[str], dict, pa.Array | None]:
+    """PII kinds and match rates in a column's sampled values, and a warning when text and numbers
+    mix → (kinds, rates, the values looked at: None when a time column's text cannot be had)."""
+    options = run.options
+    if c.family == "string" and not pa.types.is_string(values.type):
+        try:  # times of day: summarised by their text
+            values = values.cast(pa.string())
+        except (pa.ArrowNotImplementedError, pa.ArrowInvalid):
+            return [], {}, None
+    if c.family == "string":
+        kinds, rates = detect_pii(
+            values, threshold=options.pii_match_threshold, regions=options.phone_regions, seed=options.seed
+        )
+        share = _number_share(values)
+        if share == 1 and plan.format in ("csv", "tsv") and len(values) < non_null:
+            # pyarrow would have read a CSV column as numbers were every value one: the text
+            # values are rare enough to miss the sample. (Parquet and JSON columns of digit
+            # strings, such as zip codes, are text on purpose.)
+            run.warnings.append(
+                f"Column {c.name} mixes numbers and text (mostly numbers, a few text values), "
+                "so it is profiled as text."
+            )
+        elif share >= 0.05 and out["type"] != "categorical":
+            run.warnings.append(
+                f"Column {c.name} mixes numbers and text ({share:.0%} of the sampled values are numbers)."
+            )
+        return kinds, rates, values
+    text = numbers_worth_a_check(values, name=c.name, family=c.family, low=c.min, high=c.max)
+    if text is None:
+        return [], {}, values
+    kinds, rates = detect_pii(
+        text, threshold=options.pii_match_threshold, regions=options.phone_regions, seed=options.seed
+    )
+    return kinds, rates, values
+
+
+def _bias(run: _Pass, sampled: pa.Table | None) -> tuple[dict | None, dict]:
+    """Bias indicators of the sensitive columns, with proxy columns found in the sample
+    → (bias or None when none was asked for, proxy measures)."""
+    options, sensitive, label = run.options, run.sensitive, run.label_column
+    if not (sensitive and run.acc is not None):
+        return (_empty_bias(sensitive, label, run.positive_label) if run.requested else None), {}
+    bias = run.acc.result(row_count=run.row_count, representation_threshold=options.representation_threshold)
+    exclude = set(sensitive) | ({label} if label else set())
+    families = {c.name: c.family for c in run.stats}
+    proxies, proxy_measures = find_proxies(sampled, families, sensitive, exclude, options.proxy_threshold)
+    bias["proxies"] = proxies
+    for p in proxies:
+        bias["warnings"].append(
+            f"Column {p['column']} is a proxy for {p['sensitive_column']} (Cramér's V {p['cramers_v']:.2f}): "
+            "a model can learn the sensitive attribute from it."
+        )
+    run.warnings.extend(bias["warnings"])
+    return bias, proxy_measures
+
+
+def _drift_columns(run: _Pass, by_name, pii: dict[str, list[str]]) -> dict[str, dict]:
+    """Each column's drift state: sketches and, for numbers and dates, a small sample."""
+    options = run.options
     drift_columns = {}
-    for c in stats:
+    for c in run.stats:
         numeric_sample = None
         if c.family in ("integer", "float", "datetime") and not (options.redact_pii and c.name in pii):
             numeric_sample = _numeric_sample(by_name, c.name, c.family)
@@ -328,76 +396,71 @@ def _one_pass(
             state["counts"] = {digest(k): v for k, v in state["counts"].items()}
             state["hashed"] = True
         drift_columns[c.name] = state
-    if options.redact_pii:
-        for out in columns:
-            if out["name"] in pii:
-                # The profile is shown to everyone who may see the dataset's page: no personal
-                # values in it. Counts, nulls and distinct counts stay.
-                out["top_values"], out["min"], out["max"] = [], None, None
-                if out["type"] in ("integer", "float"):
-                    out["quantiles"], out["histogram"] = None, None
-                method_columns[out["name"]]["redacted"] = (
-                    "values of a column with personal data are not shown"
-                )
-    drift_state = {
-        "version": STATE_VERSION,
-        "row_count": row_count,
-        "schema": schema,
-        "columns": drift_columns,
-    }
+    return drift_columns
+
+
+def _redact_pii_columns(columns: list[dict], method_columns: dict, pii: dict[str, list[str]]) -> None:
+    """The profile is shown to everyone who may see the dataset's page: no personal values in it.
+    Counts, nulls and distinct counts stay."""
+    for out in columns:
+        if out["name"] in pii:
+            out["top_values"], out["min"], out["max"] = [], None, None
+            if out["type"] in ("integer", "float"):
+                out["quantiles"], out["histogram"] = None, None
+            method_columns[out["name"]]["redacted"] = "values of a column with personal data are not shown"
+
+
+def _reading_notes(warnings: list[str], plan: ReadPlan) -> None:
+    """What reading changed or skipped, as warnings."""
     warnings.extend(plan.notes)
     if plan.skipped_count:
         warnings.append(
             f"{plan.skipped_count} ragged row(s) were skipped (e.g. {plan.skipped_rows[0]}); the figures leave them out."
         )
-    method = {
+
+
+METHOD_STATISTICS = {
+    "exact": "row and null counts, min, max, mean, std; distinct, top values, quantiles and "
+    "histograms while a column has at most exact_distinct_limit distinct values",
+    "sketched": "past that limit: KLL quantiles and histogram, HyperLogLog distinct count, "
+    "top values as count-min estimates for candidates (frequent values at the "
+    "switch, values repeated in the row sample)",
+    "sampled": "PII, mixed types, proxy columns and the KS sample use a uniform row sample",
+}
+
+
+def _method(run: _Pass, plan: ReadPlan, sampled: pa.Table | None, *, pass_seconds: float) -> dict[str, Any]:
+    """How the profile was made: reader, timings, limits and the types each column was read as."""
+    return {
         "reader": plan.reader,
         "format": plan.format,
         "compression": plan.compression,
         "encoding": plan.encoding,
         "pass_seconds": round(pass_seconds, 3),
-        "seconds": round(time.perf_counter() - started, 3),
-        "exact_distinct_limit": stats[0].exact_limit if stats else options.exact_distinct_limit,
+        "seconds": round(time.perf_counter() - run.started, 3),
+        "exact_distinct_limit": run.stats[0].exact_limit if run.stats else run.options.exact_distinct_limit,
         "sample_rows": 0 if sampled is None else sampled.num_rows,
-        "sample_size_limit": sample_size,
+        "sample_size_limit": run.sample_size,
         "skipped_rows": plan.skipped_count,
         "read_types": {
             **{k: str(v) for k, v in plan.column_types.items()},
             **{k: MIXED_JSON for k in sorted(plan.json_python_columns or ())},
         },
-        "columns": method_columns,
-        "pii_rates": pii_rates,
-        "proxy_associations": proxy_measures,
-        "statistics": {
-            "exact": "row and null counts, min, max, mean, std; distinct, top values, quantiles and "
-            "histograms while a column has at most exact_distinct_limit distinct values",
-            "sketched": "past that limit: KLL quantiles and histogram, HyperLogLog distinct count, "
-            "top values as count-min estimates for candidates (frequent values at the "
-            "switch, values repeated in the row sample)",
-            "sampled": "PII, mixed types, proxy columns and the KS sample use a uniform row sample",
-        },
     }
-    # Numbers past a 64-bit float's range (a mean or a deviation of values near 1e308 overflows) are
-    # not JSON: they are left empty, and the column says so.
-    for c, out in zip(stats, columns, strict=True):
+
+
+def _drop_overflows(run: _Pass, columns: list[dict], bias: dict | None, drift_state: dict) -> None:
+    """Numbers past a 64-bit float's range (a mean or a deviation of values near 1e308 overflows) are
+    not JSON: they are left empty, and the column says so."""
+    for c, out in zip(run.stats, columns, strict=True):
         if c.non_finite:
             out["non_finite_count"] = c.non_finite
         if drop_non_finite(out):
-            warnings.append(
+            run.warnings.append(
                 f"Column {c.name}: some statistics exceed the range of a 64-bit float and are left empty."
             )
     for part in (bias, drift_state):
         drop_non_finite(part)
-    return ProfileResult(
-        row_count=row_count,
-        columns=columns,
-        schema=schema,
-        bias=bias,
-        pii=pii,
-        drift_state=drift_state,
-        warnings=list(dict.fromkeys(warnings)),
-        method=method,
-    )
 
 
 def drop_non_finite(value: Any) -> bool:
@@ -440,41 +503,6 @@ def _join(batches: list[pa.RecordBatch]) -> pa.RecordBatch:
     return table.to_batches()[0] if table.num_rows else batches[0]
 
 
-def _json_date_columns(batch: pa.RecordBatch, excluded: set[str]) -> dict[str, pa.DataType]:
-    """Text fields of a JSON Lines file whose values in the first batch are all ISO-8601 dates or
-    timestamps (pyarrow's JSON reader leaves them as text): the type to read them as."""
-    casts: dict[str, pa.DataType] = {}
-    for field in batch.schema:
-        if not pa.types.is_string(field.type) or field.name in excluded:
-            continue
-        values = batch.column(field.name).drop_null()
-        if len(values) == 0 or not pc.all(pc.match_substring_regex(values, ISO_DATE)).as_py():
-            continue
-        for t in (pa.timestamp("us"), pa.timestamp("us", tz="UTC")):
-            try:
-                values.cast(t)
-            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-                continue
-            casts[field.name] = t
-            break
-    return casts
-
-
-def _cast_dates(batch: pa.RecordBatch, casts: dict[str, pa.DataType]) -> pa.RecordBatch:
-    arrays = []
-    for field, col in zip(batch.schema, batch.columns, strict=True):
-        if field.name in casts:
-            try:
-                col = col.cast(casts[field.name])
-            except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-                # A later value is no date: read the field as text from the start.
-                raise Retype(
-                    NO_DATES + field.name, None, f"field {field.name} holds text that is no date"
-                ) from exc
-        arrays.append(col)
-    return pa.RecordBatch.from_arrays(arrays, names=batch.schema.names)
-
-
 def _empty_bias(sensitive: list[str], label_column: str | None, positive_label: Any) -> dict:
     return {
         "label_column": label_column,
@@ -484,41 +512,6 @@ def _empty_bias(sensitive: list[str], label_column: str | None, positive_label: 
         "underrepresented": [],
         "proxies": [],
     }
-
-
-# Words of a column name that say it holds phone numbers ("phone", "customer_mobile", "msisdn", "telNo").
-_PHONE_WORDS = {"phone", "tel", "telephone", "mobile", "msisdn", "cell", "cellphone", "fax"}
-_NAME_WORDS = re.compile(r"[^A-Za-z]+|(?<=[a-z])(?=[A-Z])")
-
-
-def _named_like_a_phone(name: str) -> bool:
-    words = {w.lower() for w in _NAME_WORDS.split(name) if w}
-    return bool(words & _PHONE_WORDS) or any("phone" in w for w in words)
-
-
-def _numbers_worth_a_pii_check(c: ColumnStats, values: pa.Array) -> pa.Array | None:
-    """A numeric column's sample as digit strings when its numbers may be personal data, else None.
-
-    Card numbers (13-19 digits) are long enough to check whatever the column's name: the Luhn checksum
-    keeps the false positives out. Phone numbers are read as numbers from CSV too (``4155552671``, a
-    French ``0612345678`` as ``612345678``;
-    E.164's ``+14155552671`` becomes a float), but any 10-digit identifier validates as a phone number
-    in some region, so those are checked only in a column named like one. Floats count only when every
-    sampled value is a whole number.
-    """
-    if c.family not in ("integer", "float") or c.max is None:
-        return None
-    biggest = max(abs(float(c.max)), abs(float(c.min)) if c.min is not None else 0.0)
-    if not (biggest >= 1e12 and c.family == "integer") and not (
-        biggest >= 1e8 and _named_like_a_phone(c.name)
-    ):
-        return None
-    if pa.types.is_floating(values.type):
-        finite = pc.drop_null(values)
-        if len(finite) == 0 or not pc.all(pc.equal(pc.floor(finite), finite)).as_py():
-            return None
-        values = finite.cast(pa.int64())
-    return values.cast(pa.string())
 
 
 def _sample_values(sampled: dict[str, pa.ChunkedArray] | None, name: str) -> pa.Array | None:

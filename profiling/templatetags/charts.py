@@ -66,7 +66,8 @@ def fmt(value: Any) -> str:
 
 @register.simple_tag
 def histogram_svg(histogram: dict | None, width: int = 240, height: int = 90):
-    """Bars of a numeric column's histogram ({"bins": edges (n+1), "counts": n})."""
+    """Bars of a numeric column's histogram ({"bins": edges (n+1), "counts": n}); without edges
+    when they are hidden."""
     if not histogram or not histogram.get("counts"):
         return ""
     counts = [c or 0 for c in histogram["counts"]]
@@ -78,11 +79,13 @@ def histogram_svg(histogram: dict | None, width: int = 240, height: int = 90):
     body = []
     for i, c in enumerate(counts):
         h = plot_h * c / top
-        lo = edges[i] if i < len(edges) else ""
-        hi = edges[i + 1] if i + 1 < len(edges) else ""
+        if i + 1 < len(edges):
+            where = f"{escape(_fmt(edges[i]))} – {escape(_fmt(edges[i + 1]))}"
+        else:  # edges hidden (values of a protected dataset): the shape alone
+            where = f"bin {i + 1}"
         body.append(
             f'<rect x="{i * bw + 0.5:.1f}" y="{pad_t + plot_h - h:.1f}" width="{max(bw - 1, 0.5):.1f}" '
-            f'height="{h:.1f}" fill="{BAR}"><title>{escape(_fmt(lo))} – {escape(_fmt(hi))}: {c}</title></rect>'
+            f'height="{h:.1f}" fill="{BAR}"><title>{where}: {c}</title></rect>'
         )
     body.append(f'<line x1="0" y1="{pad_t + plot_h}" x2="{width}" y2="{pad_t + plot_h}" stroke="{GRID}"/>')
     if edges:

@@ -4,6 +4,7 @@ the product makes them (catalog services, so that the version_stored hook really
 import pytest
 
 from catalog import services as catalog_services
+from catalog import versions as catalog_versions
 
 
 @pytest.fixture
@@ -30,7 +31,7 @@ def add_version(data_root, owner, django_capture_on_commit_callbacks):
         else:
             path.write_bytes(content)
         with django_capture_on_commit_callbacks(execute=True):
-            version, _ = catalog_services.add_version_from_uri(
+            version, _ = catalog_versions.add_version_from_uri(
                 actor=actor or owner, dataset=dataset, uri=path.as_uri()
             )
         version.refresh_from_db()

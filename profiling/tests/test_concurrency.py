@@ -10,7 +10,8 @@ import pytest
 from django.db import connection
 
 from catalog import services as catalog_services
-from profiling import services
+from catalog import versions as catalog_versions
+from profiling import jobs, results, runner
 from profiling.models import ProfileRun
 from profiling.tests.factories import credit_csv
 
@@ -21,7 +22,7 @@ def test_racing_deliveries_claim_a_job_once(owner, data_root):
     dataset = catalog_services.create_dataset(actor=owner, namespace="s3://lake", name="race")
     path = data_root / "race.csv"
     path.write_text(credit_csv(10))
-    version, _ = catalog_services.add_version_from_uri(actor=owner, dataset=dataset, uri=path.as_uri())
+    version, _ = catalog_versions.add_version_from_uri(actor=owner, dataset=dataset, uri=path.as_uri())
     run = ProfileRun.objects.get(version=version)
     results: list[bool] = []
 
@@ -33,7 +34,7 @@ def test_racing_deliveries_claim_a_job_once(owner, data_root):
         def deliver(token: str) -> None:
             try:
                 barrier.wait()
-                claimed, _outcome = services.claim_run(run_id=run.pk, token=token)
+                claimed, _outcome = jobs.claim_run(run_id=run.pk, token=token)
                 results.append(claimed is not None)
             finally:
                 connection.close()
@@ -56,7 +57,7 @@ def test_two_versions_finishing_at_once_still_get_their_drift(owner, data_root):
     for number, rows in ((1, 120), (2, 60)):
         path = data_root / f"race-drift-{number}.csv"
         path.write_text(credit_csv(rows, seed=number))
-        version, _ = catalog_services.add_version_from_uri(actor=owner, dataset=dataset, uri=path.as_uri())
+        version, _ = catalog_versions.add_version_from_uri(actor=owner, dataset=dataset, uri=path.as_uri())
         versions.append(version)
 
     for _round in range(3):
@@ -66,8 +67,8 @@ def test_two_versions_finishing_at_once_still_get_their_drift(owner, data_root):
             ProfileRun.objects.filter(pk=run.pk).update(
                 status="pending", claim_token="", attempts=0, drift=None
             )
-            claimed, _ = services.claim_run(run_id=run.pk, token=f"t{run.pk}")
-            computed[run.pk] = services._compute(claimed, services._Progress(run.pk, f"t{run.pk}"))
+            claimed, _ = jobs.claim_run(run_id=run.pk, token=f"t{run.pk}")
+            computed[run.pk] = runner._compute(claimed, runner._Progress(run.pk, f"t{run.pk}"))
         outcomes: list[str] = []
         barrier = threading.Barrier(2)
 
@@ -75,7 +76,7 @@ def test_two_versions_finishing_at_once_still_get_their_drift(owner, data_root):
             try:
                 barrier.wait()
                 outcomes.append(
-                    services._finish(run_id=run_id, token=f"t{run_id}", computed=computed[run_id]).state
+                    results.write_results(run_id=run_id, token=f"t{run_id}", computed=computed[run_id]).state
                 )
             finally:
                 connection.close()

@@ -5,9 +5,10 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from catalog import services as catalog_services
+from catalog import columns as catalog_columns
+from catalog import versions as catalog_versions
 from catalog.models import Column
-from profiling import services
+from profiling import jobs, results, runner, suites
 from profiling.models import ExpectationSuite, ProfileRun, QualityResult
 from profiling.tasks import profile_version
 from profiling.tests.factories import credit_csv
@@ -46,9 +47,7 @@ def test_a_stored_version_is_profiled_by_itself(dataset, add_version):
 def test_schema_write_back_keeps_what_stewards_wrote(dataset, add_version, steward):
     add_version(dataset, credit_csv(50))
     col = Column.objects.get(dataset=dataset, name="income")
-    catalog_services.update_column(
-        actor=steward, column=col, description="Yearly income, EUR", tags=["money"]
-    )
+    catalog_columns.update_column(actor=steward, column=col, description="Yearly income, EUR", tags=["money"])
 
     add_version(dataset, credit_csv(60, seed=2).replace(",email,", ",mail,"))
 
@@ -70,7 +69,7 @@ def test_a_bad_file_fails_with_a_readable_message(
     (data_root / version.original_name).write_bytes(junk)
 
     with django_capture_on_commit_callbacks(execute=True):
-        services.request_rerun(actor=owner, version=version)
+        jobs.request_rerun(actor=owner, version=version)
 
     run = ProfileRun.objects.get(version=version)
     version.refresh_from_db()
@@ -84,7 +83,7 @@ def test_a_bad_file_fails_with_a_readable_message(
 def test_the_file_disappearing_fails_the_job_clearly(dataset, add_version, data_root):
     version = add_version(dataset, credit_csv(20))
     (data_root / version.original_name).unlink()
-    catalog_services.set_version_profile_status(version=version, status="pending")
+    catalog_versions.set_version_profile_status(version=version, status="pending")
     run = ProfileRun.objects.get(version=version)
     ProfileRun.objects.filter(pk=run.pk).update(status="pending")
 
@@ -129,7 +128,7 @@ def test_a_message_for_a_job_another_worker_holds_waits(dataset, add_version):
         status="running", claim_token="alive", heartbeat_at=timezone.now()
     )
 
-    outcome = services.execute_profile_run(run_id=run.pk, heartbeat=False)
+    outcome = runner.execute_profile_run(run_id=run.pk, heartbeat=False)
 
     assert outcome.state == "busy" and outcome.retry_in > 0
     run.refresh_from_db()
@@ -144,7 +143,7 @@ def test_a_job_whose_workers_keep_dying_is_given_up(dataset, add_version, settin
         status="running", claim_token="x", heartbeat_at=stale, attempts=settings.PROFILING_MAX_ATTEMPTS
     )
 
-    assert services.execute_profile_run(run_id=run.pk, heartbeat=False).state == "failed"
+    assert runner.execute_profile_run(run_id=run.pk, heartbeat=False).state == "failed"
     run.refresh_from_db()
     assert run.status == "failed" and "attempts" in run.error
 
@@ -156,7 +155,7 @@ def test_a_worker_that_lost_its_lease_writes_nothing(dataset, add_version):
     # Another worker took the job over meanwhile.
     ProfileRun.objects.filter(pk=run.pk).update(claim_token="theirs")
 
-    computed = services._Computed(
+    computed = results.Computed(
         result=type("R", (), {"row_count": 1})(),
         quality=None,
         proposed=None,
@@ -164,7 +163,7 @@ def test_a_worker_that_lost_its_lease_writes_nothing(dataset, add_version):
         suite_source=None,
         warnings=[],
     )
-    assert services._finish(run_id=run.pk, token="mine", computed=computed).state == "lost-lease"
+    assert results.write_results(run_id=run.pk, token="mine", computed=computed).state == "lost-lease"
     run.refresh_from_db()
     assert run.row_count is None and run.status == "running"
 
@@ -179,7 +178,7 @@ def test_rerun_profiles_again_and_keeps_history(
     first_finish = ProfileRun.objects.get(version=v1).finished_at
 
     with django_capture_on_commit_callbacks(execute=True):
-        services.request_rerun(actor=owner, version=v1)
+        jobs.request_rerun(actor=owner, version=v1)
 
     run1 = ProfileRun.objects.get(version=v1)
     assert run1.status == "succeeded" and run1.attempts == 1 and run1.finished_at > first_finish
@@ -220,20 +219,20 @@ def test_a_database_error_gives_the_job_back_for_a_retry(dataset, add_version):
     from django.db import OperationalError
 
     run = _claimed(dataset, add_version)
-    with pytest.raises(services.TransientProfileError):
-        services._handle_failure(OperationalError("server closed the connection"), run_id=run.pk, token="tok")
+    with pytest.raises(runner.TransientProfileError):
+        runner._handle_failure(OperationalError("server closed the connection"), run_id=run.pk, token="tok")
     run.refresh_from_db()
     assert run.status == "pending" and run.claim_token == ""
 
 
 def test_a_storage_io_error_is_transient_but_a_missing_file_is_not(dataset, add_version):
     run = _claimed(dataset, add_version)
-    with pytest.raises(services.TransientProfileError):
-        services._handle_failure(OSError(5, "Input/output error"), run_id=run.pk, token="tok")
+    with pytest.raises(runner.TransientProfileError):
+        runner._handle_failure(OSError(5, "Input/output error"), run_id=run.pk, token="tok")
 
     ProfileRun.objects.filter(pk=run.pk).update(status="running", claim_token="tok")
     assert (
-        services._handle_failure(FileNotFoundError(2, "No such file"), run_id=run.pk, token="tok").state
+        runner._handle_failure(FileNotFoundError(2, "No such file"), run_id=run.pk, token="tok").state
         == "failed"
     )
     run.refresh_from_db()
@@ -244,14 +243,14 @@ def test_the_soft_time_limit_fails_the_job_with_the_limit(dataset, add_version, 
     from celery.exceptions import SoftTimeLimitExceeded
 
     run = _claimed(dataset, add_version)
-    services._handle_failure(SoftTimeLimitExceeded(), run_id=run.pk, token="tok")
+    runner._handle_failure(SoftTimeLimitExceeded(), run_id=run.pk, token="tok")
     run.refresh_from_db()
     assert run.status == "failed" and f"({settings.PROFILING_SOFT_TIME_LIMIT} s)" in run.error
 
 
 def test_an_unexpected_error_is_one_readable_line(dataset, add_version):
     run = _claimed(dataset, add_version)
-    services._handle_failure(KeyError("weird\nsecond line"), run_id=run.pk, token="tok")
+    runner._handle_failure(KeyError("weird\nsecond line"), run_id=run.pk, token="tok")
     run.refresh_from_db()
     assert run.status == "failed"
     assert run.error.startswith("Profiling failed unexpectedly (KeyError:") and "\n" not in run.error
@@ -259,7 +258,7 @@ def test_an_unexpected_error_is_one_readable_line(dataset, add_version):
 
 def test_progress_is_written_at_most_twice_a_second(dataset, add_version):
     run = _claimed(dataset, add_version)
-    progress = services._Progress(run.pk, "tok")
+    progress = runner._Progress(run.pk, "tok")
     progress(0.1)
     progress(0.2)  # within the interval: not written
     run.refresh_from_db()
@@ -267,13 +266,13 @@ def test_progress_is_written_at_most_twice_a_second(dataset, add_version):
     progress(0.3, force=True)
     run.refresh_from_db()
     assert run.progress == 0.3
-    services._Progress(run.pk, "someone-else")(0.9)  # not the holder of the job: not written
+    runner._Progress(run.pk, "someone-else")(0.9)  # not the holder of the job: not written
     run.refresh_from_db()
     assert run.progress == 0.3
 
 
 def test_failing_values_of_pii_columns_are_not_shown(dataset, add_version, owner):
-    services.save_suite(
+    suites.save_suite(
         actor=owner,
         dataset=dataset,
         expectations=[

@@ -15,6 +15,7 @@ from django.conf import settings
 from django.test import override_settings
 
 from catalog import services as catalog_services
+from catalog import versions as catalog_versions
 from profiling.models import ProfileRun, QualityResult
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -54,7 +55,7 @@ def test_a_killed_worker_leaves_the_job_to_the_next_one(data_root, owner, live_w
     dataset = catalog_services.create_dataset(actor=owner, namespace="s3://lake", name="big")
 
     first = live_worker_factory(extra_env=worker_env)
-    version, _ = catalog_services.add_version_from_uri(actor=owner, dataset=dataset, uri=path.as_uri())
+    version, _ = catalog_versions.add_version_from_uri(actor=owner, dataset=dataset, uri=path.as_uri())
     run_qs = ProfileRun.objects.filter(version=version)
     # Killed mid-run: once the job has reported some progress (it is written while it runs).
     first.wait_until(lambda: run_qs.filter(progress__gt=0).exists(), timeout=120)
@@ -90,7 +91,7 @@ def test_on_the_embedded_broker_the_sweep_rescues_a_killed_workers_job(data_root
     (beat, and every starting worker) queues the job again and the next worker does it once."""
     if not settings.CELERY_BROKER_URL.startswith("filesystem://"):
         pytest.skip("this test is about the embedded broker")
-    from profiling import services
+    from profiling import jobs
 
     worker_env = {"PROFILING_LEASE_SECONDS": "3", "PROFILING_SWEEP_SECONDS": "0"}
     path = data_root / "big.parquet"
@@ -98,7 +99,7 @@ def test_on_the_embedded_broker_the_sweep_rescues_a_killed_workers_job(data_root
     dataset = catalog_services.create_dataset(actor=owner, namespace="s3://lake", name="big")
 
     first = live_worker_factory(extra_env=worker_env)
-    version, _ = catalog_services.add_version_from_uri(actor=owner, dataset=dataset, uri=path.as_uri())
+    version, _ = catalog_versions.add_version_from_uri(actor=owner, dataset=dataset, uri=path.as_uri())
     run_qs = ProfileRun.objects.filter(version=version)
     first.wait_until(lambda: run_qs.filter(status="running").exists(), timeout=120)
     first.kill()
@@ -108,7 +109,7 @@ def test_on_the_embedded_broker_the_sweep_rescues_a_killed_workers_job(data_root
     with override_settings(PROFILING_LEASE_SECONDS=3):
         # What beat does every PROFILING_SWEEP_SECONDS (here from the test, on the test's queue),
         # once the dead worker's lease has run out.
-        second.wait_until(lambda: services.requeue_stale_runs(), timeout=60, interval=1)
+        second.wait_until(lambda: jobs.requeue_stale_runs(), timeout=60, interval=1)
     second.wait_until(lambda: run_qs.filter(status__in=["succeeded", "failed"]).exists(), timeout=240)
 
     run = run_qs.get()
@@ -140,7 +141,7 @@ def test_a_killed_pool_process_leaves_the_job_to_the_worker(data_root, owner, li
     dataset = catalog_services.create_dataset(actor=owner, namespace="s3://lake", name="big")
 
     worker = live_worker_factory(extra_env=worker_env, pool="prefork", concurrency=1)
-    version, _ = catalog_services.add_version_from_uri(actor=owner, dataset=dataset, uri=path.as_uri())
+    version, _ = catalog_versions.add_version_from_uri(actor=owner, dataset=dataset, uri=path.as_uri())
     run_qs = ProfileRun.objects.filter(version=version)
     worker.wait_until(lambda: run_qs.filter(progress__gt=0).exists(), timeout=120)
     for pid in _children(worker.process.pid):

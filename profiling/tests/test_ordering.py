@@ -7,7 +7,8 @@ small file is uploaded right after a big one.
 import pytest
 
 from catalog import services as catalog_services
-from profiling import services
+from catalog import versions as catalog_versions
+from profiling import jobs, results, runner, suites
 from profiling.models import ExpectationSuite, ProfileRun, QualityResult
 from profiling.tests.factories import credit_csv
 
@@ -26,11 +27,11 @@ def store(data_root, owner, django_capture_on_commit_callbacks):
         path = data_root / f"{dataset.pk}-{counter['n']}.csv"
         path.write_text(content)
         with django_capture_on_commit_callbacks(execute=False):
-            version, _ = catalog_services.add_version_from_uri(
+            version, _ = catalog_versions.add_version_from_uri(
                 actor=owner, dataset=dataset, uri=path.as_uri()
             )
             # what the version_stored receiver does on commit, minus running the message
-            services.queue_profile(version=version)
+            jobs.queue_profile(version=version)
         return version
 
     return add
@@ -43,7 +44,7 @@ def run_job(django_capture_on_commit_callbacks):
     def run(version) -> ProfileRun:
         job = ProfileRun.objects.get(version=version)
         with django_capture_on_commit_callbacks(execute=True):
-            services.execute_profile_run(run_id=job.pk, heartbeat=False)
+            runner.execute_profile_run(run_id=job.pk, heartbeat=False)
         job.refresh_from_db()
         assert job.status == "succeeded", job.error
         return job
@@ -119,7 +120,7 @@ def test_an_edited_suite_is_never_replaced_by_a_late_proposal(owner, store, run_
     v1, v2 = store(dataset, credit_csv(200)), store(dataset, OTHER_COLUMNS)
     run_job(v2)
     edited = [{"type": "expect_column_to_exist", "kwargs": {"column": "nom"}, "meta": {}}]
-    services.save_suite(actor=owner, dataset=dataset, expectations=edited)
+    suites.save_suite(actor=owner, dataset=dataset, expectations=edited)
 
     run_job(v1)
 
@@ -139,8 +140,8 @@ def test_a_registered_file_that_changed_is_not_profiled(dataset, add_version, da
     changed[-2] = ord("7") if changed[-2] != ord("7") else ord("8")
     path.write_bytes(bytes(changed))
 
-    services.request_rerun(actor=owner, version=version)
-    services.execute_profile_run(run_id=ProfileRun.objects.get(version=version).pk, heartbeat=False)
+    jobs.request_rerun(actor=owner, version=version)
+    runner.execute_profile_run(run_id=ProfileRun.objects.get(version=version).pk, heartbeat=False)
 
     run = ProfileRun.objects.get(version=version)
     assert run.status == "failed"
@@ -149,13 +150,13 @@ def test_a_registered_file_that_changed_is_not_profiled(dataset, add_version, da
 
     # Another size fails on the size alone, and the bytes put back profile again.
     path.write_bytes(original + b"1,2,3\n")
-    services.request_rerun(actor=owner, version=version)
-    services.execute_profile_run(run_id=run.pk, heartbeat=False)
+    jobs.request_rerun(actor=owner, version=version)
+    runner.execute_profile_run(run_id=run.pk, heartbeat=False)
     run.refresh_from_db()
     assert run.status == "failed" and "size" in run.error
     path.write_bytes(original)
-    services.request_rerun(actor=owner, version=version)
-    services.execute_profile_run(run_id=run.pk, heartbeat=False)
+    jobs.request_rerun(actor=owner, version=version)
+    runner.execute_profile_run(run_id=run.pk, heartbeat=False)
     run.refresh_from_db()
     assert run.status == "succeeded", run.error
 
@@ -166,13 +167,13 @@ def test_a_job_whose_proposal_was_superseded_while_it_ran_is_judged_again(
     dataset = _dataset(owner, "superseded")
     v1, v2 = store(dataset, credit_csv(200)), store(dataset, OTHER_COLUMNS)
     job2 = ProfileRun.objects.get(version=v2)
-    claimed, _ = services.claim_run(run_id=job2.pk, token="slow")
-    computed = services._compute(claimed, services._Progress(job2.pk, "slow"))
+    claimed, _ = jobs.claim_run(run_id=job2.pk, token="slow")
+    computed = runner._compute(claimed, runner._Progress(job2.pk, "slow"))
     assert computed.suite_source == 2  # no suite yet: v2 judged itself by its own proposal
     run_job(v1)  # meanwhile version 1 finished and proposed the suite
 
     with django_capture_on_commit_callbacks(execute=True):
-        assert services._finish(run_id=job2.pk, token="slow", computed=computed).state == "succeeded"
+        assert results.write_results(run_id=job2.pk, token="slow", computed=computed).state == "succeeded"
 
     assert ExpectationSuite.objects.get(dataset=dataset).meta["proposed_from_version"] == 1
     job2.refresh_from_db()

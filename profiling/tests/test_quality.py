@@ -1,4 +1,5 @@
-"""profiling.quality: suites checked by GX, proposals, and validation equal to GX's own answer."""
+"""profiling.expectations and profiling.quality: suites checked by GX, proposals, and validation equal
+to GX's own answer."""
 
 import great_expectations as gx
 import numpy as np
@@ -6,6 +7,7 @@ import pandas as pd
 import pytest
 from django.core.exceptions import ValidationError
 
+from profiling import expectations as gx_form
 from profiling import quality
 
 SUITE = [
@@ -74,7 +76,7 @@ def _gx_itself(df: pd.DataFrame, expectations: list[dict]) -> list[dict]:
 
 def test_validation_matches_great_expectations_on_the_same_data():
     df = _frame()
-    expectations = quality.normalize_expectations(SUITE)
+    expectations = gx_form.normalize_expectations(SUITE)
     ours = quality.validate_batches(name="s", expectations=expectations, batches=[df])
     theirs = _gx_itself(df, expectations)
 
@@ -96,7 +98,7 @@ def test_validation_matches_great_expectations_on_the_same_data():
 
 def test_batches_combine_to_the_whole_file_answer():
     df = _frame()
-    expectations = quality.normalize_expectations(SUITE)
+    expectations = gx_form.normalize_expectations(SUITE)
     whole = quality.validate_batches(name="s", expectations=expectations, batches=[df])
     parts = [df.iloc[i : i + 1000] for i in range(0, len(df), 1000)]
     batched = quality.validate_batches(name="s", expectations=expectations, batches=parts, total_rows=len(df))
@@ -115,7 +117,7 @@ def test_batches_combine_to_the_whole_file_answer():
 def test_sample_is_bounded_for_big_inputs():
     df = _frame()
     parts = [df.iloc[i : i + 1000] for i in range(0, len(df), 1000)]
-    exps = quality.normalize_expectations(
+    exps = gx_form.normalize_expectations(
         [
             {
                 "type": "expect_column_mean_to_be_between",
@@ -132,7 +134,7 @@ def test_sample_is_bounded_for_big_inputs():
 
 def test_unknown_type_and_bad_kwargs_are_refused_by_name():
     with pytest.raises(ValidationError) as err:
-        quality.normalize_expectations(
+        gx_form.normalize_expectations(
             [
                 {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "a"}},
                 {"type": "expect_moon_to_be_cheese", "kwargs": {}},
@@ -153,14 +155,14 @@ def test_a_real_gx_export_imports_unchanged():
     )
     exported = suite.to_json_dict()
 
-    name, expectations, meta = quality.parse_gx_export(exported)
+    name, expectations, meta = gx_form.parse_gx_export(exported)
     assert name == "exported"
     assert [e["type"] for e in expectations] == [e["type"] for e in exported["expectations"]]
     assert expectations[0]["meta"] == {"owner": "team"}
     assert expectations[1]["kwargs"] == exported["expectations"][1]["kwargs"]
     assert meta["great_expectations_version"] == gx.__version__
     # and it goes back into GX as it came
-    rebuilt = quality.build_gx_suite(name, expectations).to_json_dict()
+    rebuilt = gx_form.build_gx_suite(name, expectations).to_json_dict()
     assert [(e["type"], e["kwargs"]) for e in rebuilt["expectations"]] == [
         (e["type"], e["kwargs"]) for e in exported["expectations"]
     ]
@@ -194,7 +196,7 @@ def test_proposal_from_a_profile():
             "top_values": [],
         },
     ]
-    proposed = quality.propose_expectations(columns=columns, row_count=100)
+    proposed = gx_form.propose_expectations(columns=columns, row_count=100)
     pairs = [(e["type"], e["kwargs"].get("column")) for e in proposed]
     assert ("expect_table_columns_to_match_set", None) in pairs
     assert ("expect_column_values_to_not_be_null", "id") in pairs
@@ -225,7 +227,7 @@ def test_a_file_read_in_batches_gives_the_whole_file_answer(tmp_path):
     path = tmp_path / "data.csv"
     df.to_csv(path, index=False)
     column_only = [e for e in SUITE if "column" in e["kwargs"] and not e["type"].startswith("expect_table")]
-    expectations = quality.normalize_expectations(column_only)
+    expectations = gx_form.normalize_expectations(column_only)
 
     whole = quality.validate_file(
         name="s", expectations=expectations, path=str(path), format="csv", total_rows=5000
@@ -247,7 +249,7 @@ def test_a_file_read_in_batches_gives_the_whole_file_answer(tmp_path):
 
 def test_row_conditions_are_refused_since_pandas_would_evaluate_them():
     with pytest.raises(ValidationError) as err:
-        quality.normalize_expectations(
+        gx_form.normalize_expectations(
             [
                 {
                     "type": "expect_column_values_to_not_be_null",
@@ -275,8 +277,8 @@ def _int_columns(n: int) -> list[dict]:
 
 def test_a_proposal_for_a_very_wide_table_is_capped_at_whole_columns():
     """QA G6: 2,000 columns made ~6,000 proposed expectations and a profile of 10+ minutes."""
-    proposed = quality.propose_expectations(columns=_int_columns(2000), row_count=50)
-    assert len(proposed) <= quality.MAX_PROPOSED
+    proposed = gx_form.propose_expectations(columns=_int_columns(2000), row_count=50)
+    assert len(proposed) <= gx_form.MAX_PROPOSED
     assert proposed[0]["type"] == "expect_table_columns_to_match_set"
     assert len(proposed[0]["kwargs"]["column_set"]) == 2000
     per_column: dict[str, int] = {}
@@ -284,9 +286,9 @@ def test_a_proposal_for_a_very_wide_table_is_capped_at_whole_columns():
         per_column[e["kwargs"]["column"]] = per_column.get(e["kwargs"]["column"], 0) + 1
     assert set(per_column.values()) == {2}  # not-null and value set: no column cut in half
     assert proposed[0]["meta"]["note"] == (
-        f"proposed for the first {len(per_column)} of 2000 columns (at most {quality.MAX_PROPOSED} expectations)"
+        f"proposed for the first {len(per_column)} of 2000 columns (at most {gx_form.MAX_PROPOSED} expectations)"
     )
-    assert quality.propose_expectations(columns=_int_columns(20), row_count=50)[0]["meta"].get("note") is None
+    assert gx_form.propose_expectations(columns=_int_columns(20), row_count=50)[0]["meta"].get("note") is None
 
 
 def test_long_suites_are_validated_in_chunks_in_order_with_progress(monkeypatch):

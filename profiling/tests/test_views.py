@@ -5,6 +5,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from catalog import services as catalog_services
+from catalog import versions as catalog_versions
 
 pytestmark = pytest.mark.django_db
 
@@ -38,12 +39,12 @@ def dataset(owner, steward, django_capture_on_commit_callbacks):
     upload = SimpleUploadedFile("hiring.csv", CSV.encode(), content_type="text/csv")
     # Profiling is queued on commit; run it (eager Celery) inside the test's transaction.
     with django_capture_on_commit_callbacks(execute=True):
-        catalog_services.add_version_from_upload(actor=owner, dataset=ds, upload=upload)
+        catalog_versions.add_version_from_upload(actor=owner, dataset=ds, upload=upload)
     return ds
 
 
-def test_panel_draws_histograms_quality_and_bias(web, outsider, dataset):
-    response = web(outsider).get(reverse("profiling:panel", args=[dataset.pk]))
+def test_panel_draws_histograms_quality_and_bias(web, outsider, steward, dataset):
+    response = web(steward).get(reverse("profiling:panel", args=[dataset.pk]))
     assert response.status_code == 200
     html = response.content.decode()
     assert response.context["done"], response.context["profile"]
@@ -51,6 +52,11 @@ def test_panel_draws_histograms_quality_and_bias(web, outsider, dataset):
     assert "Histogram in" in html
     assert "Positive rate by group" in html
     assert "<html" not in html  # a partial
+
+    # Without clearance (the dataset is confidential): the parity figures, not the groups.
+    html = web(outsider).get(reverse("profiling:panel", args=[dataset.pk])).content.decode()
+    assert "Histogram in" in html and "difference" in html and "Sample values are hidden" in html
+    assert "Positive rate by group" not in html
 
 
 def test_profile_page_works_without_javascript(web, outsider, dataset):
@@ -110,7 +116,7 @@ def _profiled(owner, name: str, body: str, django_capture_on_commit_callbacks, *
     ds = catalog_services.create_dataset(actor=owner, namespace="s3://lake", name=name, **extra)
     upload = SimpleUploadedFile(f"{name.split('/')[-1]}.csv", body.encode(), content_type="text/csv")
     with django_capture_on_commit_callbacks(execute=True):
-        catalog_services.add_version_from_upload(actor=owner, dataset=ds, upload=upload)
+        catalog_versions.add_version_from_upload(actor=owner, dataset=ds, upload=upload)
     return ds
 
 

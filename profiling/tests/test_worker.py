@@ -5,7 +5,8 @@ import random
 import pytest
 
 from catalog import services as catalog_services
-from profiling import services
+from catalog import versions as catalog_versions
+from profiling import jobs
 from profiling.models import ProfileRun
 from profiling.tests.factories import credit_csv
 
@@ -16,16 +17,16 @@ def test_bad_data_fails_its_job_and_the_worker_goes_on(data_root, owner, live_wo
     dataset = catalog_services.create_dataset(actor=owner, namespace="s3://lake", name="mixed")
     path = data_root / "v1.csv"
     path.write_text(credit_csv(30))
-    v1, _ = catalog_services.add_version_from_uri(actor=owner, dataset=dataset, uri=path.as_uri())
+    v1, _ = catalog_versions.add_version_from_uri(actor=owner, dataset=dataset, uri=path.as_uri())
     live_worker.wait_until(lambda: ProfileRun.objects.filter(version=v1, status="succeeded").exists())
 
     # The registered file is overwritten with garbage, then profiled again: that job fails...
     path.write_bytes(bytes(random.Random(1).randrange(256) for _ in range(5000)))
-    services.request_rerun(actor=owner, version=v1)
+    jobs.request_rerun(actor=owner, version=v1)
     # ...and a good version queued right behind it is profiled by the same worker.
     good = data_root / "v2.csv"
     good.write_text(credit_csv(40, seed=2))
-    v2, _ = catalog_services.add_version_from_uri(actor=owner, dataset=dataset, uri=good.as_uri())
+    v2, _ = catalog_versions.add_version_from_uri(actor=owner, dataset=dataset, uri=good.as_uri())
 
     live_worker.wait_until(lambda: ProfileRun.objects.filter(version=v2, status="succeeded").exists())
     live_worker.wait_until(
@@ -47,7 +48,7 @@ def test_the_time_limit_fails_the_job_and_the_worker_goes_on(data_root, owner, l
     warm_up = catalog_services.create_dataset(actor=owner, namespace="s3://lake", name="warm-up")
     small = data_root / "small.csv"
     small.write_text(credit_csv(20))
-    first, _ = catalog_services.add_version_from_uri(actor=owner, dataset=warm_up, uri=small.as_uri())
+    first, _ = catalog_versions.add_version_from_uri(actor=owner, dataset=warm_up, uri=small.as_uri())
     worker.wait_until(lambda: ProfileRun.objects.filter(version=first, status="succeeded").exists())
     # The limits travel in the message, set by the sender (here the test) from its settings.
     settings.PROFILING_SOFT_TIME_LIMIT, settings.PROFILING_TIME_LIMIT = 0.2, 60
@@ -56,7 +57,7 @@ def test_the_time_limit_fails_the_job_and_the_worker_goes_on(data_root, owner, l
     path = data_root / "slow.parquet"
     pd.DataFrame({"x": rng.normal(size=rows), "k": rng.integers(0, 10**9, rows)}).to_parquet(path)
     dataset = catalog_services.create_dataset(actor=owner, namespace="s3://lake", name="slow")
-    version, _ = catalog_services.add_version_from_uri(actor=owner, dataset=dataset, uri=path.as_uri())
+    version, _ = catalog_versions.add_version_from_uri(actor=owner, dataset=dataset, uri=path.as_uri())
 
     worker.wait_until(
         lambda: ProfileRun.objects.filter(version=version, status__in=["failed", "succeeded"]).exists()

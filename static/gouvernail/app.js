@@ -75,7 +75,7 @@
   });
 
   /* A column row swapped in place keeps the keyboard where the person is: its first field when the
-   * editor opens, its Edit button when it closes (Save or Cancel), not the top of the page (QA G21). */
+   * editor opens, its Edit button when it closes (Save or Cancel), not the top of the page. */
   document.addEventListener("htmx:afterSettle", function (event) {
     var target = event.detail.target;
     if (!target || !/^col-\d+$/.test(target.id || "")) { return; }

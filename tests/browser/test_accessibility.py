@@ -7,6 +7,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from playwright.sync_api import expect
 
 from catalog import services as catalog_services
+from catalog import versions as catalog_versions
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -27,7 +28,7 @@ def profiled(owner, steward):
         stewards=[steward.username],
     )
     upload = SimpleUploadedFile("orders.csv", CSV.encode(), content_type="text/csv")
-    catalog_services.add_version_from_upload(actor=owner, dataset=dataset, upload=upload)
+    catalog_versions.add_version_from_upload(actor=owner, dataset=dataset, upload=upload)
     assert dataset.versions.get().profile_status == "succeeded"
     return dataset
 

@@ -15,6 +15,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from playwright.sync_api import expect
 
 from catalog import services as catalog_services
+from catalog import versions as catalog_versions
 from governance import access_requests, registry
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -41,7 +42,7 @@ def applicants(owner, steward, outsider):
         positive_label="1",
     )
     upload = SimpleUploadedFile("applicants.csv", CSV.encode(), content_type="text/csv")
-    catalog_services.add_version_from_upload(actor=owner, dataset=dataset, upload=upload)
+    catalog_versions.add_version_from_upload(actor=owner, dataset=dataset, upload=upload)
     assert dataset.versions.get().profile_status == "succeeded"
     access = access_requests.create_access_request(
         actor=outsider, datasets=[dataset.urn], purpose="training", justification="Screening model"

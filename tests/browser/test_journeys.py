@@ -194,7 +194,7 @@ def test_search_shows_results_then_its_facet_counts(browser_as, owner, outsider,
     counts arrive on their own (htmx), and its links narrow the search."""
     from django.core.cache import cache
 
-    from catalog import views
+    from catalog import search_page as views
 
     cache.clear()  # facet counts kept for paging by an earlier run would be shown at once
     monkeypatch.setattr(views, "FACETS_INLINE_MAX", 0)
@@ -221,7 +221,7 @@ def test_search_sidebar_that_fails_to_load_offers_the_filters(browser_as, owner,
     being busy and its link shows the page with the counts."""
     from django.core.cache import cache
 
-    from catalog import views
+    from catalog import search_page as views
 
     cache.clear()
     monkeypatch.setattr(views, "FACETS_INLINE_MAX", 0)

@@ -5,7 +5,8 @@ the API contract (API.md "Identity and authentication": no credentials 401, sign
 allowed 403) and the rules in docs/governance.md and docs/lineage.md: catalog metadata (datasets,
 versions, columns, profiles, lineage, models, policies) is read by every signed-in user; the
 owner, a steward or staff change a dataset and what hangs off it; only the owner or staff delete it,
-hand it on or loosen it; access requests are seen by their requester and the people who may decide
+hand it on (the owner's hand-over is an offer the named user accepts) or loosen it; a deleted
+dataset's name is its last owner's and stewards' (anyone else: 409); access requests are seen by their requester and the people who may decide
 them, and decided by an owner or steward of every dataset, never by staff nor by the requester.
 """
 
@@ -104,7 +105,22 @@ ROWS: list[Row] = [
     Row(
         "POST",
         "/api/v1/datasets/",
-        OWNER_OR_STAFF,  # the last owner
+        SIGNED_IN,  # naming yourself, or staff naming anyone: at once; anyone else: an offer
+        variant="name another user as owner",
+        body=lambda w: {"namespace": "s3://matrix", "name": "for/rita", "owner": w.username("requester")},
+    ),
+    # A deleted dataset's name is its last owner's and steward's: anyone else is refused (409).
+    Row(
+        "POST",
+        "/api/v1/datasets/",
+        Expect(anonymous=401, outsider=409, owner=OK, steward=OK, staff=OK),
+        variant="bring a deleted dataset back as it was",
+        body=lambda w: {"namespace": w.retired["namespace"], "name": w.retired["name"]},
+    ),
+    Row(
+        "POST",
+        "/api/v1/datasets/",
+        Expect(anonymous=401, outsider=409, owner=OK, steward=403, staff=OK),  # owner: the last owner
         variant="bring a deleted restricted dataset back as public",
         body=lambda w: {
             "namespace": w.retired["namespace"],
@@ -126,10 +142,24 @@ ROWS: list[Row] = [
     Row(
         "PATCH",
         "/api/v1/datasets/{pk}/",
-        OWNER_OR_STAFF,
+        OWNER_OR_STAFF,  # the owner's is an offer the named user accepts; staff's applies at once
         variant="hand it to another owner",
         kwargs=dataset_pk,
         body=lambda w: {"owner": w.username("staff")},
+    ),
+    Row(
+        "POST",
+        "/api/v1/datasets/{pk}/ownership/accept/",
+        Expect(anonymous=401, outsider=403, owner=403, steward=403, staff=403, requester=OK),
+        kwargs=dataset_pk,
+        needs=("offer",),
+    ),
+    Row(
+        "POST",
+        "/api/v1/datasets/{pk}/ownership/decline/",
+        Expect(anonymous=401, outsider=403, owner=OK, steward=403, staff=OK, requester=OK),
+        kwargs=dataset_pk,
+        needs=("offer",),
     ),
     Row("DELETE", "/api/v1/datasets/{pk}/", OWNER_OR_STAFF, kwargs=dataset_pk, needs=("version",)),
     # -- catalog: versions and columns ------------------------------------------------------------------

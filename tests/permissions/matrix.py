@@ -259,16 +259,29 @@ class World:
 
     @cached_property
     def retired(self) -> dict:
-        """A restricted dataset of the owner's, deleted: its URN may come back only as restricted,
-        unless its last owner or staff say otherwise."""
+        """A restricted dataset of the owner's, with the steward named, deleted: only its last owner,
+        its steward or staff may register its name again, and only as restricted unless its last
+        owner or staff say otherwise."""
         gone = self.call(
             "owner",
             "POST",
             "/api/v1/datasets/",
-            {"namespace": "s3://matrix", "name": "retired/table", "sensitivity": "restricted"},
+            {
+                "namespace": "s3://matrix",
+                "name": "retired/table",
+                "sensitivity": "restricted",
+                "stewards": [self.username("steward")],
+            },
         )
         self.call("owner", "DELETE", f"/api/v1/datasets/{gone['id']}/")
         return gone
+
+    @cached_property
+    def offer(self) -> dict:
+        """The dataset, offered by its owner to the requester (who has not answered yet)."""
+        return self.call(
+            "owner", "PATCH", f"/api/v1/datasets/{self.dataset['id']}/", {"owner": self.username("requester")}
+        )
 
     @property
     def urn(self) -> str:

@@ -1,8 +1,8 @@
-"""profiling.services beyond the job: suites and the hooks other apps listen to."""
+"""profiling.suites beyond the job: suites and the hooks other apps listen to."""
 
 import pytest
 
-from profiling import services, signals
+from profiling import signals, suites
 from profiling.tests.factories import credit_csv
 
 pytestmark = pytest.mark.django_db
@@ -23,7 +23,7 @@ def test_suite_changes_and_finished_profiles_are_announced_after_commit(
     signals.profile_finished.connect(on_profile, dispatch_uid="test-profile")
     try:
         with django_capture_on_commit_callbacks(execute=True):
-            services.save_suite(
+            suites.save_suite(
                 actor=owner,
                 dataset=dataset,
                 expectations=[{"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "id"}}],
@@ -43,4 +43,4 @@ def test_an_outsider_cannot_import_a_suite(dataset, outsider):
     from config.errors import NotAllowed
 
     with pytest.raises(NotAllowed):
-        services.import_suite(actor=outsider, dataset=dataset, data={"name": "x", "expectations": []})
+        suites.import_suite(actor=outsider, dataset=dataset, data={"name": "x", "expectations": []})

@@ -1,0 +1,300 @@
+"""Running one profile job: the Celery task's whole body (``execute_profile_run``).
+
+The job is claimed (profiling.jobs), its file is profiled by the engine and validated against the
+dataset's expectation suite while a thread keeps the lease alive, and what it produced is written at
+once by profiling.results, only while the lease is still held. Every failure ends the job with a
+readable message or, when transient, gives it back for the task to retry; none kills the worker.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import tempfile
+import threading
+import time
+import uuid
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import InterfaceError, OperationalError, close_old_connections, connection
+from django.utils import timezone
+
+from profiling import quality
+from profiling.expectations import propose_expectations
+from profiling.jobs import Outcome, claim_run, fail_run, lease_seconds, release_run
+from profiling.models import ExpectationSuite, ProfileRun
+from profiling.results import Computed, write_results
+from profiling.suites import proposed_from, proposed_from_later, suite_name
+
+logger = logging.getLogger(__name__)
+
+PROGRESS_INTERVAL = 0.5  # seconds between progress writes (at most ~2 per second)
+# How the job's time is shared between its phases in `progress`.
+PROFILE_SHARE, QUALITY_SHARE = 0.8, 0.15
+
+
+class TransientProfileError(Exception):
+    """A failure that another attempt may not meet (database gone away, storage I/O)."""
+
+
+class _Heartbeat:
+    """Refresh the lease from a thread while the job runs, whatever phase it is in.
+
+    The thread dies with the process, which is the point: a killed worker stops beating and its
+    job becomes claimable once the lease runs out.
+    """
+
+    def __init__(self, run_id: int, token: str) -> None:
+        self.run_id, self.token = run_id, token
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._loop, name=f"profile-heartbeat-{run_id}", daemon=True)
+
+    def _loop(self) -> None:
+        interval = max(0.2, lease_seconds() / 4)
+        try:
+            while not self.stop.wait(interval):
+                try:
+                    ProfileRun.objects.filter(pk=self.run_id, claim_token=self.token).update(
+                        heartbeat_at=timezone.now()
+                    )
+                except Exception:  # noqa: BLE001 - a missed beat is retried next interval
+                    logger.warning("heartbeat of profile run %s failed", self.run_id, exc_info=True)
+        finally:
+            connection.close()
+
+    def __enter__(self) -> _Heartbeat:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join(timeout=10)
+
+
+class _NoHeartbeat:
+    def __enter__(self) -> _NoHeartbeat:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+class _Progress:
+    """Write progress at most every PROGRESS_INTERVAL seconds, and only while the lease is held."""
+
+    def __init__(self, run_id: int, token: str) -> None:
+        self.run_id, self.token = run_id, token
+        self.last = 0.0
+
+    def __call__(self, fraction: float, *, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self.last < PROGRESS_INTERVAL:
+            return
+        self.last = now
+        value = min(max(float(fraction), 0.0), 1.0)
+        ProfileRun.objects.filter(pk=self.run_id, claim_token=self.token).update(
+            progress=value, heartbeat_at=timezone.now()
+        )
+
+    def phase(self, start: float, share: float):
+        return lambda f: self(start + share * min(max(float(f), 0.0), 1.0))
+
+
+def execute_profile_run(*, run_id: int, heartbeat: bool = True, soft_limit: float | None = None) -> Outcome:
+    """Claim and run one profile job; the Celery task's whole body.
+
+    Bad input (ProfileError) and unexpected errors end as ``failed`` with a readable message;
+    transient errors (database, storage I/O) release the job and raise TransientProfileError for
+    the task to retry. Nothing here lets an exception kill the worker.
+    """
+    token = uuid.uuid4().hex
+    try:
+        run, outcome = claim_run(run_id=run_id, token=token)
+    except (OperationalError, InterfaceError) as exc:
+        raise TransientProfileError(f"database unavailable: {exc}") from exc
+    if outcome is not None:
+        return outcome
+    try:
+        with _Heartbeat(run_id, token) if heartbeat else _NoHeartbeat():
+            deadline = time.monotonic() + soft_limit if soft_limit else None
+            computed = _compute(run, _Progress(run_id, token), deadline=deadline)
+            _check_deadline(deadline)
+            return write_results(run_id=run_id, token=token, computed=computed)
+    except Exception as exc:  # noqa: BLE001 - every failure ends the job, never the worker
+        return _handle_failure(exc, run_id=run_id, token=token, soft_limit=soft_limit)
+
+
+def _handle_failure(exc: Exception, *, run_id: int, token: str, soft_limit: float | None = None) -> Outcome:
+    """Sort a job's exception into: failed with a message, or released for a retry (transient)."""
+    from celery.exceptions import SoftTimeLimitExceeded
+
+    try:
+        from profiling.engine import ProfileError
+    except Exception:  # noqa: BLE001 - the engine cannot even be imported: reported as unexpected
+        ProfileError = ()  # noqa: N806
+
+    if ProfileError and isinstance(exc, ProfileError):
+        message = str(exc) or "The file could not be profiled."
+    elif isinstance(exc, SoftTimeLimitExceeded):
+        limit = soft_limit or getattr(settings, "PROFILING_SOFT_TIME_LIMIT", None)
+        message = f"Profiling took longer than the time limit ({limit} s) and was stopped."
+    elif isinstance(exc, OperationalError | InterfaceError):
+        if not connection.in_atomic_block:
+            close_old_connections()  # a broken connection must not poison the retry
+        release_run(run_id=run_id, token=token)
+        raise TransientProfileError(f"database error: {exc}") from exc
+    elif isinstance(exc, ValidationError):
+        # e.g. a registered path that has gone or left DATA_ROOTS since it was registered
+        message = "The version's file cannot be read: " + " ".join(exc.messages)
+    elif isinstance(exc, FileNotFoundError | PermissionError | IsADirectoryError):
+        message = f"The version's file cannot be read: {exc.strerror or exc.__class__.__name__}."
+    elif isinstance(exc, OSError):
+        release_run(run_id=run_id, token=token)
+        raise TransientProfileError(f"storage I/O error: {exc}") from exc
+    else:
+        logger.error("profile run %s failed unexpectedly", run_id, exc_info=exc)
+        first_line = (str(exc).splitlines() or [""])[0][:300]
+        message = (
+            f"Profiling failed unexpectedly ({exc.__class__.__name__}: {first_line}). "
+            "The details are in the worker's log."
+        )
+    fail_run(run_id=run_id, token=token, message=message)
+    return Outcome("failed")
+
+
+def _local_copy(version):
+    """(path, tempfile or None): a filesystem path to the version's bytes (copied from S3 if need be)."""
+    path = version.local_path()
+    if path:
+        return path, None
+    tmp = tempfile.NamedTemporaryFile(prefix="gouvernail-profile-", suffix=f".{version.format}")  # noqa: SIM115
+    with version.open() as src:
+        while chunk := src.read(1024 * 1024):
+            tmp.write(chunk)
+    tmp.flush()
+    return tmp.name, tmp
+
+
+HASH_CHUNK = 1024 * 1024
+
+
+def verify_registered_file(*, version, path: str) -> None:
+    """Refuse to profile a path-registered version whose file is no longer the registered bytes.
+
+    A version is immutable, but a registered path is the owner's file, not ours: it may be
+    overwritten in place. Profiling it then would describe other bytes than the version's checksum.
+    The size is compared first (free), then the sha256 in one streamed pass (cheap next to
+    profiling, docs/benchmarks.md). Uploaded files live in our storage and are not checked. The
+    engine re-reads the file afterwards; a change in that window is not caught.
+    """
+    from profiling.engine import ProfileError
+
+    size = os.path.getsize(path)
+    if size != version.size_bytes:
+        raise ProfileError(
+            f"The file at {path} changed since version {version.number} was registered "
+            f"(size {size} bytes ≠ {version.size_bytes}); register it again as a new version."
+        )
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(HASH_CHUNK):
+            digest.update(chunk)
+    actual = digest.hexdigest()
+    if actual != version.checksum:
+        raise ProfileError(
+            f"The file at {path} changed since version {version.number} was registered "
+            f"(sha256 {actual} ≠ {version.checksum}); register it again as a new version."
+        )
+
+
+def _check_deadline(deadline: float | None) -> None:
+    """Raise the soft time limit ourselves between phases: Celery's signal can land inside GX or
+    the engine, which catch exceptions of their own and would carry on as if nothing happened."""
+    if deadline is not None and time.monotonic() > deadline:
+        from celery.exceptions import SoftTimeLimitExceeded
+
+        raise SoftTimeLimitExceeded()
+
+
+def _compute(run: ProfileRun, progress: _Progress, *, deadline: float | None = None) -> Computed:
+    from celery.exceptions import SoftTimeLimitExceeded
+
+    from profiling.engine import profile_file
+
+    version = run.version
+    dataset = version.dataset
+    path, tmp = _local_copy(version)
+    try:
+        if version.source_uri:
+            verify_registered_file(version=version, path=path)
+            _check_deadline(deadline)
+        result = profile_file(
+            path,
+            format=version.format,
+            compression=version.compression or "",
+            encoding=version.encoding or "utf-8",
+            sensitive_columns=tuple(dataset.sensitive_columns or ()),
+            label_column=dataset.label_column or None,
+            positive_label=dataset.positive_label,
+            progress=progress.phase(0.0, PROFILE_SHARE),
+        )
+        progress(PROFILE_SHARE, force=True)
+        _check_deadline(deadline)
+        warnings = list(result.warnings or [])
+
+        suite = ExpectationSuite.objects.filter(dataset=dataset).first()
+        proposed = None
+        if suite is None or proposed_from_later(suite, version.number):
+            # No suite yet, or only one learned from a later version (its run finished first):
+            # this version is judged by a proposal from its own columns, never by a later one's.
+            proposed = propose_expectations(columns=result.columns, row_count=result.row_count)
+            name, expectations = suite_name(dataset), proposed
+            suite_version = 1 if suite is None else suite.version + 1
+            suite_source = version.number
+        else:
+            name, expectations, suite_version = suite.name, suite.expectations, suite.version
+            suite_source = proposed_from(suite)
+        quality_result = None
+        try:
+            quality_result = quality.validate_file(
+                name=name,
+                expectations=expectations,
+                path=path,
+                format=version.format,
+                compression=version.compression or "",
+                encoding=version.encoding or "utf-8",
+                total_rows=result.row_count,
+                available=[c["name"] for c in result.schema],
+                progress=progress.phase(PROFILE_SHARE, QUALITY_SHARE),
+            )
+        except (OperationalError, InterfaceError, OSError, SoftTimeLimitExceeded):
+            raise
+        except Exception as exc:  # noqa: BLE001 - a GX failure must not lose the statistics
+            logger.exception("quality validation of profile run %s failed", run.pk)
+            warnings.append(f"Quality validation could not run: {exc.__class__.__name__}: {str(exc)[:200]}")
+    finally:
+        if tmp is not None:
+            tmp.close()
+
+    if quality_result is not None and result.pii:
+        _redact_pii_values(quality_result, set(result.pii))
+
+    # Drift is computed by results.write_results, under the dataset's lock, against what has finished by then.
+    return Computed(result, quality_result, proposed, suite_version, suite_source, warnings)
+
+
+def _redact_pii_values(quality_result: dict[str, Any], pii_columns: set[str]) -> None:
+    """Drop the sample of failing values GX reports for PII columns: every signed-in user reads
+    profiles, and an e-mail address that fails a regex is still an e-mail address."""
+    for item in quality_result["results"]:
+        observed = item.get("observed")
+        if (
+            item.get("column") in pii_columns
+            and isinstance(observed, dict)
+            and "partial_unexpected_list" in observed
+        ):
+            observed["partial_unexpected_list"] = []
+            observed["redacted"] = "values of a PII column are not shown"
