@@ -10,6 +10,7 @@ event posted before it (``catch_up``, ``catch_up_for_read``: called by the views
 import contextvars
 import logging
 import time
+from dataclasses import dataclass, field
 from typing import Any
 
 from celery import current_app
@@ -34,10 +35,16 @@ FOLD_QUEUED = "lineage:fold-queued"
 # Any constant: the advisory lock that serialises folders on PostgreSQL (SQLite serialises writers).
 _FOLD_LOCK = 0x6C696E65  # "line"
 _TRANSIENT = (OperationalError, InterfaceError)  # connection lost, deadlock: retry the batch later
+_LOCK_TIMEOUT = "55P03"  # lock_not_available: lock_timeout ran out
 _folding = contextvars.ContextVar("lineage_folding", default=False)
 # Events posted before a read that it did not wait for (LINEAGE_READ_FOLD_SECONDS ran out):
 # lineage.middleware reports them to the client as X-Lineage-Pending.
 behind = contextvars.ContextVar("lineage_behind", default=0)
+# When the request being served began (time.monotonic(), set by lineage.middleware): a read's budget
+# counts from there, not from the moment its view gets round to folding.
+request_started: contextvars.ContextVar[float | None] = contextvars.ContextVar(
+    "lineage_request_started", default=None
+)
 
 
 def apply_mode() -> str:
@@ -101,10 +108,7 @@ def pending_upto() -> int | None:
     return LineageEvent.objects.filter(state=EventState.PENDING).aggregate(m=Max("id"))["m"]
 
 
-READ_FOLD_BATCH = 20
-
-
-def catch_up(*, seconds: float | None = None) -> int:
+def catch_up(*, seconds: float | None = None, started: float | None = None) -> int:
     """Fold every event stored before this call, so that a read sees what was posted before it
     → how many of those events are still pending (0: caught up).
 
@@ -114,8 +118,10 @@ def catch_up(*, seconds: float | None = None) -> int:
     mode: there only events too large for a request are pending, and a read does not wait for them
     (as before the folder existed; the worker folds them within seconds).
 
-    ``seconds``: stop folding after about this long (whole batches), leaving the rest to the worker:
-    a read after a large backlog answers from the graph as folded so far instead of waiting minutes.
+    ``seconds``: a budget, counted from ``started`` (a ``time.monotonic()``; default: the start of
+    the request being served, else now), for waiting, folding and then answering: the fold keeps
+    READ_ANSWER_SHARE of it (at most READ_ANSWER_MAX) for the answer; what it leaves pending the
+    worker folds (``fold_within``).
     """
     if _folding.get() or apply_mode() != "deferred":
         return 0
@@ -125,19 +131,160 @@ def catch_up(*, seconds: float | None = None) -> int:
     if seconds is None:
         fold_pending(upto=upto)
         return 0
-    # Smaller batches than the worker's: the time is checked between batches, and a batch of events
-    # that register new datasets can take seconds.
-    fold_pending(upto=upto, seconds=seconds, size=min(_fold_batch_size(), READ_FOLD_BATCH))
-    return LineageEvent.objects.filter(state=EventState.PENDING, id__lte=upto).count()
+    if started is None:
+        started = request_started.get() or time.monotonic()
+    # The answer is built after the fold, within the same budget: leave it its share.
+    seconds -= min(seconds * READ_ANSWER_SHARE, READ_ANSWER_MAX)
+    return fold_within(upto, started=started, seconds=seconds).left
 
 
 def catch_up_for_read() -> int:
     """What a view serving lineage reads calls once, before reading: fold the events posted before the
-    request for at most LINEAGE_READ_FOLD_SECONDS → how many of them are still pending, also kept
-    for lineage.middleware's X-Lineage-Pending header. Reads themselves never fold."""
+    request for at most LINEAGE_READ_FOLD_SECONDS from the request's start → how many of them are
+    still pending, also kept for lineage.middleware's X-Lineage-Pending header. Reads themselves
+    never fold."""
     left = catch_up(seconds=settings.LINEAGE_READ_FOLD_SECONDS)
     behind.set(max(behind.get(), left))
     return left
+
+
+# ---------------------------------------------------------------------------------------------
+# A fold on a time budget (a read's catch-up): every wait and every batch fits the time left.
+
+READ_FOLD_BATCH = 20
+# Of a read's budget, what the fold leaves for the answer built after it (tens of ms for hundreds of
+# nodes, a few hundred for 10,000).
+READ_ANSWER_SHARE = 0.1
+READ_ANSWER_MAX = 0.25
+# A read's first batch, before it has measured what an event costs to fold now: small, because an
+# event that registers new datasets can cost a hundred times one that names known ones.
+READ_FIRST_BATCH = 2
+_clock = time.monotonic  # the budget's clock (tests replace it)
+
+
+@dataclass
+class Batch:
+    """One batch of a budgeted fold (``_clock()`` instants)."""
+
+    began: float  # before waiting for the folding lock
+    # The longest it could wait for the lock: the time left at ``began``, less what the smallest
+    # batch would take at the cost measured so far (a lock taken with no time to use it is wasted).
+    wait_limit: float
+    locked: float | None = None  # when it had the lock (None: the budget ran out waiting)
+    size: int = 0  # events the time left allowed, by the cost measured so far (0: none fits)
+    folded: int = 0
+    ended: float = 0.0
+
+
+@dataclass
+class CatchUp:
+    """What a budgeted fold decided: logged at DEBUG on lineage.fold (``extra={"catch_up": ...}``)."""
+
+    started: float
+    deadline: float
+    upto: int
+    batches: list[Batch] = field(default_factory=list)
+    stopped: str = ""  # "caught up", "budget" (no batch fits the time left), "lock", "database"
+    left: int = 0  # events up to ``upto`` still pending
+
+    def __str__(self) -> str:
+        folded = sum(b.folded for b in self.batches)
+        return (
+            f"{folded} events folded in {len(self.batches)} batches, stopped: {self.stopped}, "
+            f"{self.left} left, {_clock() - self.deadline:+.3f} s from the deadline"
+        )
+
+
+class _OutOfTime(Exception):
+    """The folding lock was not free within the time left."""
+
+
+def fold_within(upto: int, *, started: float, seconds: float) -> CatchUp:
+    """Fold pending events up to ``upto`` until ``started + seconds`` → what was decided.
+
+    Never waits for the lock (a worker's batch) past the deadline, and never starts a batch it does
+    not expect to finish well before then: the batch is sized after the lock is taken, to half the
+    time left at the highest per-event cost of this read's batches so far (at most twice the
+    previous size; READ_FIRST_BATCH first), so a read overruns its budget by one small batch at
+    most (events far costlier than those before them). A database error stops the fold (the batch
+    rolls back, its events stay pending for the worker) rather than fail the read.
+    """
+    trace = CatchUp(started=started, deadline=started + seconds, upto=upto)
+    per_event: float | None = None  # the costliest per-event cost of this read's batches
+    previous = 0
+    while True:
+        now = _clock()
+        if not _fitting(trace.deadline - now, per_event, previous):
+            trace.stopped = "budget"
+            break
+        batch = Batch(began=now, wait_limit=trace.deadline - now - 2 * (per_event or 0.0))
+        trace.batches.append(batch)
+        try:
+            _read_batch(batch, upto, trace.deadline, per_event, previous)
+        except _OutOfTime:
+            trace.stopped = "lock"
+            break
+        except _TRANSIENT as exc:
+            # The batch rolled back: its events stay pending for the worker, and the read answers.
+            if _sqlstate(exc) == _LOCK_TIMEOUT:  # a row lock the batch waited for past the deadline
+                trace.stopped = "lock"
+            else:
+                log.warning("lineage: a read's fold stopped on a database error", exc_info=True)
+                trace.stopped = "database"
+            break
+        batch.ended = _clock()
+        if not batch.size:
+            trace.stopped = "budget"
+            break
+        if batch.folded:
+            # The costliest batch so far sizes the next: events differ (new datasets cost most) and
+            # so does the CPU left by the worker; sizing by the last one overran on a costlier next.
+            per_event = max(per_event or 0.0, (batch.ended - batch.locked) / batch.folded)
+        if batch.folded < batch.size:
+            trace.stopped = "caught up"
+            break
+        previous = batch.size
+    if trace.stopped != "caught up":
+        trace.left = LineageEvent.objects.filter(state=EventState.PENDING, id__lte=upto).count()
+    log.debug("lineage catch-up: %s", trace, extra={"catch_up": trace})
+    return trace
+
+
+def _fitting(remaining: float, per_event: float | None, previous: int) -> int:
+    """How many events to fold next with ``remaining`` seconds left, at ``per_event`` seconds each:
+    enough for half the time left. The cost of the same events varies severalfold from one batch to
+    the next (the worker's batches compete for the CPU and the rows), and planning on half leaves
+    room for that; the batches shrink as the deadline nears, the last ones of one event."""
+    cap = min(_fold_batch_size(), READ_FOLD_BATCH, 2 * previous if previous else READ_FIRST_BATCH)
+    if per_event is None:
+        return cap if remaining > 0 else 0
+    return max(0, min(cap, int(remaining / (2 * per_event))))
+
+
+def _read_batch(batch: Batch, upto: int, deadline: float, per_event: float | None, previous: int) -> None:
+    """One budgeted batch, optimistically without a savepoint per event (as ``_fold_batch``)."""
+    try:
+        _read_batch_once(batch, upto, deadline, per_event, previous, isolate=False)
+    except (_OutOfTime, *_TRANSIENT):
+        raise
+    except Exception:
+        batch.locked, batch.size, batch.folded = None, 0, 0
+        _read_batch_once(batch, upto, deadline, per_event, previous, isolate=True)
+
+
+@transaction.atomic
+def _read_batch_once(
+    batch: Batch, upto: int, deadline: float, per_event: float | None, previous: int, *, isolate: bool
+) -> None:
+    _lock_folding(wait=batch.began + batch.wait_limit - _clock())
+    batch.locked = _clock()
+    batch.size = _fitting(deadline - batch.locked, per_event, previous)
+    _bound_lock_waits(deadline - batch.locked)  # the row locks the batch may wait for
+    if batch.size:
+        events = _pending(upto, batch.size)
+        with remembering_nodes():
+            _fold(events, isolate=isolate)
+        batch.folded = len(events)
 
 
 def fold_pending(*, upto: int | None = None, seconds: float | None = None, size: int | None = None) -> int:
@@ -174,21 +321,49 @@ def _fold_batch(size: int, upto: int | None) -> int:
 @transaction.atomic
 def _fold_batch_once(size: int, upto: int | None, *, isolate: bool) -> int:
     _lock_folding()
-    qs = LineageEvent.objects.filter(state=EventState.PENDING).order_by("id")
-    if upto is not None:
-        qs = qs.filter(id__lte=upto)
-    events = list(qs[:size])
+    events = _pending(upto, size)
     with remembering_nodes():
         _fold(events, isolate=isolate)
     return len(events)
 
 
-def _lock_folding() -> None:
+def _pending(upto: int | None, size: int) -> list[LineageEvent]:
+    qs = LineageEvent.objects.filter(state=EventState.PENDING).order_by("id")
+    if upto is not None:
+        qs = qs.filter(id__lte=upto)
+    return list(qs[:size])
+
+
+def _lock_folding(*, wait: float | None = None) -> None:
     """One folder at a time (a second one waits here until the first commits); SQLite's write lock
-    (transactions begin IMMEDIATE) serialises folders there."""
+    (transactions begin IMMEDIATE) serialises folders there.
+
+    ``wait``: give up after this many seconds (raise _OutOfTime; with no time left, take the lock
+    only if it is free), by PostgreSQL's lock_timeout: the waiter keeps its place in the lock's
+    queue, so a worker folding batch after batch cannot starve it (as polling would)."""
+    if connection.vendor != "postgresql":
+        return
+    if wait is not None:
+        _bound_lock_waits(wait)
+    with connection.cursor() as cur:
+        try:
+            cur.execute("SELECT pg_advisory_xact_lock(%s)", [_FOLD_LOCK])
+        except OperationalError as exc:
+            if wait is not None and _sqlstate(exc) == _LOCK_TIMEOUT:
+                raise _OutOfTime from None
+            raise
+
+
+def _bound_lock_waits(seconds: float) -> None:
+    """PostgreSQL: no lock wait of this transaction lasts longer than ``seconds`` (at least 1 ms:
+    then the lock is taken only if it is free)."""
     if connection.vendor == "postgresql":
         with connection.cursor() as cur:
-            cur.execute("SELECT pg_advisory_xact_lock(%s)", [_FOLD_LOCK])
+            cur.execute("SELECT set_config('lock_timeout', %s, true)", [f"{max(1, int(seconds * 1000))}ms"])
+
+
+def _sqlstate(exc: Exception) -> str | None:
+    return getattr(exc.__cause__, "sqlstate", None)
 
 
 def _fold(events, *, emit_model_signal: bool = True, isolate: bool = True) -> None:

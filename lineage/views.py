@@ -103,8 +103,9 @@ def graph_view(request: HttpRequest) -> HttpResponse:
     """The lineage page around ``?node=``.
 
     Consistency: the graph reflects every lineage event accepted before the request when the pending
-    ones fold within LINEAGE_READ_FOLD_SECONDS; otherwise it is the graph as folded so far, and the
-    answer says so in ``X-Lineage-Pending`` (one explicit catch-up before reading; reads never fold).
+    ones fold within LINEAGE_READ_FOLD_SECONDS of the request's start; otherwise it is the graph as
+    folded so far, on time, and the answer says so in ``X-Lineage-Pending`` (one explicit catch-up
+    before reading; reads never fold).
     """
     node = request.GET.get("node", "").strip()
     depth = _int(request.GET.get("depth"), 0, 1, MAX_DEPTH) or None

@@ -233,9 +233,10 @@ class LineageView(APIView):
         """The lineage graph around a node, as Marquez answers it.
 
         Consistency: the answer reflects every lineage event accepted before the request when the
-        pending ones fold within LINEAGE_READ_FOLD_SECONDS; otherwise it comes from the graph as folded
-        so far, with ``X-Lineage-Pending: <events not folded yet>`` (one explicit catch-up, before
-        reading: the reads themselves never fold).
+        pending ones fold within LINEAGE_READ_FOLD_SECONDS of the request's start; otherwise it comes
+        from the graph as folded so far, on time, with ``X-Lineage-Pending: <events not folded yet>``
+        (one explicit catch-up, before reading: the reads themselves never fold; docs/lineage.md,
+        "What a read promises").
         """
         node_id = _node_param(request)
         depth = _int_param(request, "depth", 20)
@@ -274,9 +275,10 @@ class ColumnLineageView(APIView):
         """Column lineage around a dataset field, or every known field of a dataset.
 
         Consistency: the answer reflects every lineage event accepted before the request when the
-        pending ones fold within LINEAGE_READ_FOLD_SECONDS; otherwise it comes from the graph as folded
-        so far, with ``X-Lineage-Pending: <events not folded yet>`` (one explicit catch-up, before
-        reading: the reads themselves never fold).
+        pending ones fold within LINEAGE_READ_FOLD_SECONDS of the request's start; otherwise it comes
+        from the graph as folded so far, on time, with ``X-Lineage-Pending: <events not folded yet>``
+        (one explicit catch-up, before reading: the reads themselves never fold; docs/lineage.md,
+        "What a read promises").
         """
         node_id = request.query_params.get("nodeId")
         if not node_id:
@@ -307,9 +309,10 @@ class ImpactView(APIView):
         """Everything downstream of a node, by distance, with whom to tell.
 
         Consistency: the answer reflects every lineage event accepted before the request when the
-        pending ones fold within LINEAGE_READ_FOLD_SECONDS; otherwise it comes from the graph as folded
-        so far, with ``X-Lineage-Pending: <events not folded yet>`` (one explicit catch-up, before
-        reading: the reads themselves never fold).
+        pending ones fold within LINEAGE_READ_FOLD_SECONDS of the request's start; otherwise it comes
+        from the graph as folded so far, on time, with ``X-Lineage-Pending: <events not folded yet>``
+        (one explicit catch-up, before reading: the reads themselves never fold; docs/lineage.md,
+        "What a read promises").
         """
         node_id = _node_param(request)
         depth = _int_param(request, "depth", 20)
@@ -338,9 +341,10 @@ class PathView(APIView):
         """A shortest path between two nodes.
 
         Consistency: the answer reflects every lineage event accepted before the request when the
-        pending ones fold within LINEAGE_READ_FOLD_SECONDS; otherwise it comes from the graph as folded
-        so far, with ``X-Lineage-Pending: <events not folded yet>`` (one explicit catch-up, before
-        reading: the reads themselves never fold).
+        pending ones fold within LINEAGE_READ_FOLD_SECONDS of the request's start; otherwise it comes
+        from the graph as folded so far, on time, with ``X-Lineage-Pending: <events not folded yet>``
+        (one explicit catch-up, before reading: the reads themselves never fold; docs/lineage.md,
+        "What a read promises").
         """
         a, b = _node_param(request, "from"), _node_param(request, "to")
         depth = _int_param(request, "depth", 50)
@@ -396,9 +400,10 @@ class DatasetRunsView(generics.ListAPIView):
         """Runs that wrote and read a dataset, newest first.
 
         Consistency: the answer reflects every lineage event accepted before the request when the
-        pending ones fold within LINEAGE_READ_FOLD_SECONDS; otherwise it comes from the graph as folded
-        so far, with ``X-Lineage-Pending: <events not folded yet>`` (one explicit catch-up, before
-        reading: the reads themselves never fold).
+        pending ones fold within LINEAGE_READ_FOLD_SECONDS of the request's start; otherwise it comes
+        from the graph as folded so far, on time, with ``X-Lineage-Pending: <events not folded yet>``
+        (one explicit catch-up, before reading: the reads themselves never fold; docs/lineage.md,
+        "What a read promises").
         """
         fold.catch_up_for_read()
         return super().get(request, *args, **kwargs)
@@ -414,9 +419,10 @@ class RunDetailView(APIView):
         """A run with what it read and wrote.
 
         Consistency: the answer reflects every lineage event accepted before the request when the
-        pending ones fold within LINEAGE_READ_FOLD_SECONDS; otherwise it comes from the graph as folded
-        so far, with ``X-Lineage-Pending: <events not folded yet>`` (one explicit catch-up, before
-        reading: the reads themselves never fold).
+        pending ones fold within LINEAGE_READ_FOLD_SECONDS of the request's start; otherwise it comes
+        from the graph as folded so far, on time, with ``X-Lineage-Pending: <events not folded yet>``
+        (one explicit catch-up, before reading: the reads themselves never fold; docs/lineage.md,
+        "What a read promises").
         """
         fold.catch_up_for_read()
         answer = history.run_detail(run_id)

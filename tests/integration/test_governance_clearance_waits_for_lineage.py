@@ -16,13 +16,13 @@ from lineage.tests.events import ds, run_event
 pytestmark = pytest.mark.django_db
 
 T0 = "dataset:s3://lake:t0"
-STILL_FOLDING = "2 events posted before this question are still being folded"
+STILL_FOLDING = "3 events posted before this question are still being folded"
 
 
 @pytest.fixture
 def deferred(settings):
     settings.LINEAGE_APPLY = "deferred"
-    settings.LINEAGE_FOLD_BATCH = 1  # one event per batch: a wait of 0 s folds exactly one
+    # A wait of 0 s folds nothing: the three events posted before the question stay pending.
     settings.LINEAGE_READ_FOLD_SECONDS = 0
     return settings
 
