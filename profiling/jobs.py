@@ -12,12 +12,12 @@ import logging
 from dataclasses import dataclass
 from datetime import timedelta
 
-from celery import current_app
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from catalog import outbox
 from catalog import versions as catalog_versions
 from catalog.permissions import can_change_dataset
 from config.errors import Conflict, NotAllowed
@@ -45,17 +45,18 @@ def max_attempts() -> int:
 
 
 def _enqueue(run_id: int) -> None:
-    """Send the job's message; a broker that is down leaves the run pending (re-run re-queues)."""
-    try:
-        # Celery puts the sender's limits into the message and the worker obeys those: read them
-        # from settings now, so web, beat and workers configured alike agree on them.
-        current_app.tasks[PROFILE_TASK].apply_async(
-            (run_id,),
-            soft_time_limit=getattr(settings, "PROFILING_SOFT_TIME_LIMIT", 3600),
-            time_limit=getattr(settings, "PROFILING_TIME_LIMIT", 3720),
-        )
-    except Exception:  # noqa: BLE001 - the broker's errors vary by transport
-        logger.exception("could not queue profile run %s; it stays pending until re-run", run_id)
+    """Write the job's message to the outbox in the current transaction: it is sent once that
+    commits, or by the outbox's sweep when the broker cannot take it (the run stays pending, never
+    lost). Celery puts the sender's limits into the message and the worker obeys those: they are read
+    from settings now, so web, beat and workers configured alike agree on them."""
+    outbox.enqueue(
+        PROFILE_TASK,
+        [run_id],
+        options={
+            "soft_time_limit": getattr(settings, "PROFILING_SOFT_TIME_LIMIT", 3600),
+            "time_limit": getattr(settings, "PROFILING_TIME_LIMIT", 3720),
+        },
+    )
 
 
 @transaction.atomic
@@ -74,8 +75,10 @@ def queue_profile(*, version, actor=None) -> ProfileRun:
             return run
         _reset(run, actor=actor)
     catalog_versions.set_version_profile_status(version=version, status=RunStatus.PENDING)
-    transaction.on_commit(lambda: _enqueue(run.pk))
-    transaction.on_commit(lambda: signals.profile_queued.send(sender=ProfileRun, version=version))
+    _enqueue(run.pk)
+    transaction.on_commit(
+        lambda: signals.profile_queued.send(sender=ProfileRun, version=version), robust=True
+    )
     return run
 
 
@@ -115,7 +118,7 @@ def request_rerun(*, actor, version) -> ProfileRun:
             {"status": ["running"]},
         )
     if run is not None and run.status == RunStatus.PENDING:
-        transaction.on_commit(lambda: _enqueue(run.pk))
+        _enqueue(run.pk)
         return run
     return queue_profile(version=version, actor=actor)
 

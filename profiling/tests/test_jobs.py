@@ -199,7 +199,9 @@ def test_stale_jobs_are_queued_again_by_the_sweep(
         status="running", claim_token="alive", heartbeat_at=timezone.now()
     )
 
-    assert requeue_stale_runs.delay().get() == 1
+    # The message goes through the outbox, sent once the sweep's transaction commits.
+    with django_capture_on_commit_callbacks(execute=True):
+        assert requeue_stale_runs.delay().get() == 1
 
     assert ProfileRun.objects.get(version=lost).status == "succeeded"
     assert ProfileRun.objects.get(version=lost).attempts == 2

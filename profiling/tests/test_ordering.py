@@ -5,9 +5,11 @@ small file is uploaded right after a big one.
 """
 
 import pytest
+from django.utils import timezone
 
 from catalog import services as catalog_services
 from catalog import versions as catalog_versions
+from catalog.models import OutboxMessage
 from profiling import jobs, results, runner, suites
 from profiling.models import ExpectationSuite, ProfileRun, QualityResult
 from profiling.tests.factories import credit_csv
@@ -32,6 +34,8 @@ def store(data_root, owner, django_capture_on_commit_callbacks):
             )
             # what the version_stored receiver does on commit, minus running the message
             jobs.queue_profile(version=version)
+        # The message is in the broker, not yet run: the outbox has handed it over.
+        OutboxMessage.objects.filter(sent_at__isnull=True).update(sent_at=timezone.now())
         return version
 
     return add
