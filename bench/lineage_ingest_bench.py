@@ -67,8 +67,9 @@ def server_env(database_url: str) -> dict:
     return env
 
 
-def setup(database_url: str) -> tuple[str, int]:
-    """Migrate the benchmark database, make a user and its token → (token, events already stored)."""
+def prepare_database(database_url: str, username: str) -> str:
+    """Set Django up on the benchmark database (created if missing, migrated), make ``username``
+    and its token → the token's key. Shared with bench/lineage_read_budget_bench.py."""
     os.environ.update(server_env(database_url))
     sys.path.insert(0, str(ROOT))
     import django
@@ -84,8 +85,13 @@ def setup(database_url: str) -> tuple[str, int]:
         if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
             conn.execute(f'CREATE DATABASE "{name}"')
     call_command("migrate", verbosity=0)
-    user, _ = get_user_model().objects.get_or_create(username="bench_ingest")
-    token, _ = Token.objects.get_or_create(user=user)
+    user, _ = get_user_model().objects.get_or_create(username=username)
+    return Token.objects.get_or_create(user=user)[0].key
+
+
+def setup(database_url: str) -> tuple[str, int]:
+    """Migrate the benchmark database, make a user and its token → (token, events already stored)."""
+    token = prepare_database(database_url, "bench_ingest")
     from lineage import ingest as services
     from lineage.models import LineageEvent
 
@@ -101,7 +107,7 @@ def setup(database_url: str) -> tuple[str, int]:
             for i in range(chunk, chunk + 100)
         ]
         services.ingest_event(body=body)
-    return token.key, LineageEvent.objects.count()
+    return token, LineageEvent.objects.count()
 
 
 def job_inputs(job: int) -> list[int]:

@@ -33,7 +33,7 @@ import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from lineage_ingest_bench import ROOT, _start, _stop, event, server_env  # noqa: E402
+from lineage_ingest_bench import _start, _stop, event, prepare_database, server_env  # noqa: E402
 
 BIN = Path(sys.executable).parent
 CHAIN = 15  # jobs: 15 jobs + 16 datasets = a 31-node answer
@@ -49,26 +49,13 @@ os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/4")
 def setup(database_url: str) -> str:
     """Migrate, make a user and its token, build the 31-node chain (sync) and warm the 200 jobs'
     tables as a pipeline that already ran → the token."""
-    os.environ.update(server_env(database_url))
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
-    import psycopg
+    token = prepare_database(database_url, "bench_read")
     from django.contrib.auth import get_user_model
-    from django.core.management import call_command
-    from rest_framework.authtoken.models import Token
 
-    base, _, name = database_url.rpartition("/")
-    with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
-            conn.execute(f'CREATE DATABASE "{name}"')
-    call_command("migrate", verbosity=0)
     from lineage import ingest
     from lineage.models import Node
 
-    user, _ = get_user_model().objects.get_or_create(username="bench_read")
-    token, _ = Token.objects.get_or_create(user=user)
+    user = get_user_model().objects.get(username="bench_read")
     if not Node.objects.filter(key=START_NODE).exists():
         rng = random.Random(0)
         for i in range(CHAIN):
@@ -81,7 +68,7 @@ def setup(database_url: str) -> str:
             ingest.ingest_event(
                 body=event(rng, str(uuid.uuid4()), job, "COMPLETE", time.time()), apply="sync"
             )
-    return token.key
+    return token
 
 
 def poster(n: int, count: int, port: int, token: str, new_outputs: int, out: mp.Queue) -> None:
