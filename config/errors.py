@@ -3,6 +3,10 @@
 Services also raise django.core.exceptions.ValidationError for bad input (→ 400).
 """
 
+from django.conf import settings
+from django.db import InterfaceError, OperationalError
+from django.http import HttpResponse, JsonResponse
+
 
 class NotAllowed(Exception):
     """The actor may not make this change (→ 403)."""
@@ -25,16 +29,11 @@ DATABASE_UNAVAILABLE = "The database is unavailable or saturated right now; try 
 
 
 def is_database_unavailable(exc: BaseException) -> bool:
-    from django.db import InterfaceError, OperationalError
-
     return isinstance(exc, OperationalError | InterfaceError)
 
 
 def database_unavailable_response(request):
     """503 with Retry-After: the API's JSON error shape under /api/, a short page elsewhere."""
-    from django.conf import settings
-    from django.http import HttpResponse, JsonResponse
-
     retry = str(settings.DATABASE_RETRY_AFTER_SECONDS)
     if request.path.startswith("/api/"):
         response = JsonResponse({"detail": DATABASE_UNAVAILABLE, "errors": {}}, status=503)
