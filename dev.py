@@ -148,7 +148,7 @@ def worker_cmd(concurrency: int) -> list:
     # -B: beat inside the worker (periodic sweeps), fine for one machine; production runs beat alone.
     return [
         *(BIN / "celery", "-A", "config", "worker", "--loglevel", "INFO", "--concurrency", concurrency),
-        *("-B", "--schedule", VAR / "celerybeat-schedule"),
+        "-B",  # the schedule is in the database (django-celery-beat)
     ]
 
 

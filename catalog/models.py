@@ -21,6 +21,110 @@ class Origin(models.TextChoices):
 
     REGISTERED = "registered", "Registered by a person"
     LINEAGE = "lineage", "Found through lineage"
+    SOURCE = "source", "Found by scanning a source"
+
+
+class SourceKind(models.TextChoices):
+    POSTGRES = "postgres", "PostgreSQL"
+    S3 = "s3", "Object storage (S3 API)"
+    FOLDER = "folder", "Folder under DATA_ROOTS"
+
+
+class SourceLayout(models.TextChoices):
+    """How files become datasets (object storage and folders)."""
+
+    AUTO = "auto", "A Hive-partitioned folder is one dataset; any other file is one"
+    FILES = "files", "Every file is one dataset"
+
+
+class Source(models.Model):
+    """Where data lives, catalogued in place by scans (catalog.scans, catalog.connectors).
+
+    Credentials are never stored: ``secret`` names an environment variable, or a file under
+    ``SOURCE_SECRETS_DIR``, that holds the DSN or the keys (catalog.connectors.secrets reads it)."""
+
+    name = models.CharField(max_length=200, unique=True)
+    kind = models.CharField(max_length=20, choices=SourceKind.choices)
+    uri = models.CharField(max_length=2000)
+    secret = models.CharField(max_length=200, blank=True)
+    endpoint_url = models.CharField(max_length=500, blank=True)
+    include = models.JSONField(default=list, blank=True)
+    exclude = models.JSONField(default=list, blank=True)
+    layout = models.CharField(max_length=10, choices=SourceLayout.choices, default=SourceLayout.AUTO)
+    schedule = models.CharField(max_length=100, blank=True, help_text="5-field cron; empty: on demand only.")
+    profile = models.BooleanField(default=True, help_text="Profile each new or changed dataset.")
+    # PostgreSQL: profile tables with more rows than this on a TABLESAMPLE (stated on the profile).
+    sample_above_rows = models.BigIntegerField(null=True, blank=True)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="owned_sources",
+        null=True,
+        blank=True,
+    )
+    stewards = models.ManyToManyField(settings.AUTH_USER_MODEL, related_name="stewarded_sources", blank=True)
+    sensitivity = models.CharField(max_length=20, choices=Sensitivity.choices, default=Sensitivity.INTERNAL)
+    periodic_task = models.OneToOneField(
+        "django_celery_beat.PeriodicTask", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    last_scan_at = models.DateTimeField(null=True, blank=True, help_text="When the last scan finished.")
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.kind})"
+
+
+class ScanStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    PARTIAL = "partial", "Partly succeeded"
+    FAILED = "failed", "Failed"
+
+
+class SourceScan(models.Model):
+    """One scan of a source: claimed under a lease like a profile job, run exactly once."""
+
+    source = models.ForeignKey(Source, on_delete=models.CASCADE, related_name="scans")
+    status = models.CharField(max_length=20, choices=ScanStatus.choices, default=ScanStatus.PENDING)
+    trigger = models.CharField(max_length=20, default="manual", help_text="manual or schedule")
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    progress = models.FloatField(default=0.0)
+    found = models.PositiveIntegerField(default=0)
+    registered = models.PositiveIntegerField(default=0)
+    changed = models.PositiveIntegerField(default=0)
+    unchanged = models.PositiveIntegerField(default=0)
+    removed = models.PositiveIntegerField(default=0)
+    errors = models.JSONField(default=list, blank=True, help_text='[{"name"?, "message"}]')
+    claim_token = models.CharField(max_length=64, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            # One scan at a time per source: asking again while one waits or runs answers that one.
+            models.UniqueConstraint(
+                fields=["source"],
+                condition=models.Q(status__in=["pending", "running"]),
+                name="one_active_scan_per_source",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"scan {self.pk} of {self.source_id} ({self.status})"
 
 
 class Tag(models.Model):
@@ -68,6 +172,12 @@ class Dataset(models.Model):
     label_column = models.CharField(max_length=255, blank=True)
     positive_label = models.JSONField(null=True, blank=True)
     origin = models.CharField(max_length=20, choices=Origin.choices, default=Origin.REGISTERED)
+    # The source whose scans keep this dataset (None: registered by hand or through lineage).
+    source = models.ForeignKey(
+        "Source", on_delete=models.SET_NULL, null=True, blank=True, related_name="datasets"
+    )
+    # The last scan of its source did not find it: kept, with its history and clearance record.
+    removed_at_source = models.BooleanField(default=False)
     # Denormalised text that search indexes: split name, title, description, tags, columns.
     search_text = models.TextField(blank=True, editable=False)
     # PostgreSQL only (NULL on SQLite, whose FTS5 table catalog_dataset_fts plays the same part):
@@ -199,6 +309,7 @@ class FileFormat(models.TextChoices):
     TSV = "tsv", "TSV"
     PARQUET = "parquet", "Parquet"
     JSONL = "jsonl", "JSON Lines"
+    TABLE = "table", "Database table"
 
 
 class ProfileStatus(models.TextChoices):
@@ -215,8 +326,16 @@ class DatasetVersion(models.Model):
     number = models.PositiveIntegerField()
     file = models.FileField(upload_to="versions/%Y/%m/", max_length=500, blank=True)
     source_uri = models.CharField(
-        max_length=2000, blank=True, help_text="file:// URI when registered by path."
+        max_length=2000,
+        blank=True,
+        help_text="Where the data is when not a stored copy: file://, s3:// or postgres:// (a reference).",
     )
+    # A reference's fingerprint (object ETags, sizes and versions; a table's schema hash and change
+    # counters): a new one is a new version. Empty for stored copies and path registrations.
+    fingerprint = models.CharField(max_length=64, blank=True)
+    # What a reader needs beyond the URI: {"parts": [...], "partitioning": "hive", "table": {...},
+    # "row_estimate": n, ...} (catalog.connectors.base.Found.reference).
+    reference = models.JSONField(default=dict, blank=True)
     original_name = models.CharField(max_length=500, blank=True)
     checksum = models.CharField(max_length=64, db_index=True, help_text="sha256 of the bytes as stored.")
     size_bytes = models.BigIntegerField()
@@ -249,8 +368,15 @@ class DatasetVersion(models.Model):
 
         return path_from_file_uri(self.source_uri).open("rb")
 
+    @property
+    def is_reference(self) -> bool:
+        """Data read where it lives (a source's table, objects or files), not a copy we keep."""
+        return bool(self.fingerprint)
+
     def local_path(self) -> str | None:
         """A filesystem path to the bytes when there is one (local storage or a registered path)."""
+        if self.source_uri and not self.source_uri.startswith("file:"):
+            return None
         if self.source_uri:
             from catalog.files import path_from_file_uri
 

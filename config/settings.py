@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_htmx",
     "axes",
+    "django_celery_beat",  # schedules (cron) of source scans, stored in the database
     "catalog",
     "profiling",
     "lineage",
@@ -208,6 +209,8 @@ GOUVERNAIL_SEARCH_MAX_CHARS = env.int("GOUVERNAIL_SEARCH_MAX_CHARS", default=600
 GOUVERNAIL_SEARCH_MAX_WORDS = env.int("GOUVERNAIL_SEARCH_MAX_WORDS", default=12)
 # Folders that versions may be registered from by path (JSON {"uri": "file:///..."}).
 DATA_ROOTS = [Path(p).resolve() for p in env.list("DATA_ROOTS", default=[str(VAR_DIR / "data")])]
+# Sources name their credentials: an environment variable, or a file in this folder (docs/sources.md).
+SOURCE_SECRETS_DIR = env.str("SOURCE_SECRETS_DIR", default=str(VAR_DIR / "secrets"))
 
 # Redis, when there is one: cache (and the broker when CELERY_BROKER_URL points at it). The cache
 # degrades (config/cache.py): while Redis cannot be reached it is an empty cache and every answer
@@ -271,6 +274,9 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULE: dict = {}
+# Beat reads its schedule from the database (django-celery-beat): the sweeps below are written there
+# at start, and source scans' cron schedules are edited there by stewards (catalog.scan_schedule).
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 
 # Profiling jobs (profiling/tasks.py, docs/quality.md). The soft limit fails the job with a clear
 # message; the hard limit kills a job stuck where the soft one cannot reach (e.g. inside C code).
