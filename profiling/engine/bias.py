@@ -118,6 +118,25 @@ class BiasAccumulator:
             if len(groups) > self.max_groups:
                 self.too_many.add(attr)
 
+    def merge(self, other: "BiasAccumulator") -> None:
+        """Add another part's group counts (same columns and label): exact, as in one pass. A
+        column past max_groups in either part (or in both together) is no group attribute."""
+        if other.sensitive != self.sensitive or other.label != self.label:
+            raise ValueError("bias counts of different columns cannot be merged")
+        self.too_many |= other.too_many
+        for attr in self.sensitive:
+            if attr in self.too_many:
+                self.groups[attr] = {}
+                continue
+            groups = self.groups[attr]
+            for g, (count, positives, labelled) in other.groups[attr].items():
+                cell = groups.setdefault(g, [0, 0, 0])
+                cell[0] += count
+                cell[1] += positives
+                cell[2] += labelled
+            if len(groups) > self.max_groups:
+                self.too_many.add(attr)
+
     def result(self, *, row_count: int, representation_threshold: float) -> dict:
         warnings: list[str] = []
         if self.label is None:
@@ -146,8 +165,9 @@ class BiasAccumulator:
                 continue
             groups = {}
             rates = []
+            # Largest first, ties by name: the order cannot depend on which rows came first.
             for g, (count, positives, labelled) in sorted(
-                self.groups[attr].items(), key=lambda kv: -kv[1][0]
+                self.groups[attr].items(), key=lambda kv: (-kv[1][0], kv[0])
             ):
                 share = count / row_count if row_count else None
                 rate = positives / labelled if (self.has_rates and labelled) else None

@@ -24,6 +24,7 @@ from profiling.engine.sketches import CountMin, HyperLogLog, hash_numbers, hash_
 from profiling.engine.types import QUANTILES
 
 KLL_K = 200  # KLL accuracy parameter: about 1.3 % normalised rank error, a few KiB per column
+MAX_CANDIDATES = 1_024  # candidate top values kept by a sketched column (parts merged add theirs)
 
 
 def family_of(t: pa.DataType) -> str:
@@ -155,7 +156,12 @@ class ColumnStats:
         if nb == 0:
             return
         mb = float(values.mean())
-        m2b = float(((values - mb) ** 2).sum())
+        self._add_moments(nb, mb, float(((values - mb) ** 2).sum()))
+
+    def _add_moments(self, nb: int, mb: float, m2b: float) -> None:
+        """Chan, Golub and LeVeque's pairwise combination of (count, mean, M2)."""
+        if nb == 0:
+            return
         n = self.n + nb
         delta = mb - self.mean
         self.mean += delta * nb / n
@@ -206,9 +212,12 @@ class ColumnStats:
         else:
             self.table_values, self.table_counts = table_values, summed
 
-    def _to_sketches(self, values, counts: np.ndarray, numeric: bool) -> None:
+    def _to_sketches(self, values, counts: np.ndarray | None, numeric: bool) -> None:
         """The column has too many distinct values for an exact table: keep sketches from now on."""
         self.exact = False
+        if counts is None:  # nothing counted yet (a part of nulls only)
+            values = np.empty(0, dtype=np.int64) if numeric else pa.array([], type=pa.string())
+            counts = np.empty(0, dtype=np.int64)
         hashes = hash_numbers(values) if numeric else hash_strings(values)
         self.hll = HyperLogLog()
         self.hll.update_hashes(hashes)
@@ -216,11 +225,65 @@ class ColumnStats:
         self.cms.update_hashes(hashes, weights=counts.astype(np.float64))
         if self.kll is not None:
             _feed_kll(self.kll, values, counts)
-        k = min(len(counts), 256)
-        top = np.argpartition(-counts, k - 1)[:k]
-        top = top[counts[top] > 1]  # a value seen once is no top value
-        self.candidates = values[top].tolist() if numeric else values.take(pa.array(top)).to_pylist()
+        self.candidates = _frequent(values, counts, numeric)
         self.table_values = self.table_counts = None
+
+    # ------------------------------------------------------------------ merging parts
+    def merge(self, other: "ColumnStats") -> None:
+        """Add the statistics of the same column over other rows (another part of the file, read
+        with the same type): counts add, moments combine by Chan et al.'s formulas, value tables
+        add up (and switch to sketches past the limit, as one pass would), sketches merge."""
+        if other.name != self.name or other.arrow_type != self.arrow_type:
+            raise ValueError(f"cannot merge column {other.name} ({other.arrow_type}) into {self.name}")
+        self.rows += other.rows
+        self.nulls += other.nulls
+        self.non_finite += other.non_finite
+        self._add_moments(other.n, other.mean, other.m2)
+        if other.min is not None:
+            self.min = other.min if self.min is None else min(self.min, other.min)
+            self.max = other.max if self.max is None else max(self.max, other.max)
+        if other.family == "nested" and self.family != "nested":
+            self.family, self.unsupported = "nested", other.unsupported
+        self._compact()
+        other._compact()
+        if self.exact and other.exact:
+            if other.table_counts is not None:
+                self.pending_values, self.pending_counts = [other.table_values], [other.table_counts]
+                self.pending_rows = len(other.table_counts)
+                self._compact()
+            return
+        if self.exact:
+            self._to_sketches(self.table_values, self.table_counts, self._numeric_table())
+        if other.exact:
+            if other.table_counts is not None:
+                self._add_to_sketches(other.table_values, other.table_counts, other._numeric_table())
+            return
+        self.hll.merge(other.hll)
+        self.cms.merge(other.cms)
+        if self.kll is not None and other.kll is not None:
+            self.kll.merge(other.kll)
+        self._keep_candidates(self.candidates + other.candidates)
+
+    def _numeric_table(self) -> bool:
+        return self.family in ("integer", "float", "datetime", "boolean")
+
+    def _add_to_sketches(self, values, counts: np.ndarray, numeric: bool) -> None:
+        """Feed a value -> count table to sketches already in use (another part's exact table)."""
+        hashes = hash_numbers(values) if numeric else hash_strings(values)
+        self.hll.update_hashes(hashes)
+        self.cms.update_hashes(hashes, weights=counts.astype(np.float64))
+        if self.kll is not None:
+            _feed_kll(self.kll, values, counts)
+        self._keep_candidates(self.candidates + _frequent(values, counts, numeric))
+
+    def _keep_candidates(self, candidates: list) -> None:
+        """Candidate top values without repeats; past MAX_CANDIDATES, those counted most often."""
+        candidates = list(dict.fromkeys(candidates))
+        if len(candidates) > MAX_CANDIDATES:
+            est = self.cms.estimate(self._candidate_hashes(candidates))
+            order = sorted(range(len(candidates)), key=lambda i: _top_order((candidates[i], int(est[i]))))
+            candidates = [candidates[i] for i in order[:MAX_CANDIDATES]]
+        self.candidates = candidates
 
     # ------------------------------------------------------------------ at the end
     def finish(self, *, bins: int, top_k: int, sample: pa.Array | None = None) -> dict:
@@ -281,8 +344,7 @@ class ColumnStats:
         convert = self._to_output
         out["min"], out["max"] = convert(self.min), convert(self.max)
         if family != "datetime":
-            out["mean"] = self.mean
-            out["std"] = math.sqrt(self.m2 / (self.n - 1)) if self.n > 1 else 0.0
+            out["mean"], out["std"] = self._mean_std()
         qs = self._quantiles(QUANTILES)
         quantiles = {str(q): convert(v, quantile=True) for q, v in zip(QUANTILES, qs, strict=True)}
         if family == "datetime":
@@ -296,18 +358,46 @@ class ColumnStats:
         method["quantiles"] = "exact" if self.exact else f"KLL sketch (k={KLL_K}, n={self.kll.n})"
         return out
 
+    def _mean_std(self) -> tuple[float, float]:
+        """Mean and sample standard deviation. From the value table while there is one: the same
+        figures however the rows were split into batches or parts; else from Chan's moments,
+        which parts merged give up to floating-point rounding."""
+        mean, m2 = self.mean, self.m2
+        if self.exact and self.table_counts is not None and len(self.table_counts):
+            values = np.asarray(self.table_values, dtype=np.float64)
+            counts = self.table_counts.astype(np.float64)
+            with np.errstate(over="ignore", invalid="ignore"):
+                mean = float(np.dot(values, counts) / counts.sum())
+                m2 = float(np.dot((values - mean) ** 2, counts))
+        return mean, (math.sqrt(m2 / (self.n - 1)) if self.n > 1 else 0.0)
+
     def _exact_top(self, k: int) -> list[tuple]:
+        """The k most frequent values; ties at the cut go to the smallest values, so that the
+        answer depends on the table only, not on the order its rows were counted in."""
         if self.table_counts is None or len(self.table_counts) == 0:
             return []
         counts = self.table_counts
-        k = min(k, len(counts))
-        idx = np.argpartition(-counts, k - 1)[:k]
+        n = len(counts)
+        k = min(k, n)
+        idx = np.arange(n)
+        if k < n:
+            kth = np.partition(counts, n - k)[n - k]
+            idx = np.flatnonzero(counts > kth)
+            ties = np.flatnonzero(counts == kth)
+            ties = ties[self._value_order(ties)[: k - len(idx)]]
+            idx = np.concatenate([idx, ties])
         if isinstance(self.table_values, np.ndarray):
             values = self.table_values[idx].tolist()
         else:
             values = self.table_values.take(pa.array(idx)).to_pylist()
         pairs = list(zip(values, counts[idx].tolist(), strict=True))
         return sorted(pairs, key=_top_order)
+
+    def _value_order(self, idx: np.ndarray) -> np.ndarray:
+        """Positions in ``idx`` sorted by their table values (numbers as numbers, text by code point)."""
+        if isinstance(self.table_values, np.ndarray):
+            return np.argsort(self.table_values[idx], kind="stable")
+        return pc.sort_indices(self.table_values.take(pa.array(idx))).to_numpy()
 
     def _sketched_top(self, k: int, sample: pa.Array | None) -> list[tuple]:
         """Candidate values with their count-min estimates, most frequent first."""
@@ -328,18 +418,19 @@ class ColumnStats:
             self.candidates = list(dict.fromkeys(self.candidates + extra))
         if not self.candidates:
             return []
-        if self.family == "string":
-            hashes = hash_strings(pa.array(self.candidates, type=pa.string()))
-        elif self.family == "float":
-            hashes = hash_numbers(np.array(self.candidates, dtype=np.float64))
-        else:
-            # Hashed by the same 64 bits as when counted: with the column's own integer type, or
-            # numpy would turn candidates below and above 2**63 together into (rounded) floats.
-            dtype = np.uint64 if pa.types.is_unsigned_integer(_value_type(self.arrow_type)) else np.int64
-            hashes = hash_numbers(np.array(self.candidates, dtype=dtype))
-        est = self.cms.estimate(hashes)
+        est = self.cms.estimate(self._candidate_hashes(self.candidates))
         pairs = [(v, int(c)) for v, c in zip(self.candidates, est.tolist(), strict=True) if c > 1]
         return sorted(pairs, key=_top_order)[:k]
+
+    def _candidate_hashes(self, candidates: list) -> np.ndarray:
+        if self.family == "string":
+            return hash_strings(pa.array(candidates, type=pa.string()))
+        if self.family == "float":
+            return hash_numbers(np.array(candidates, dtype=np.float64))
+        # Hashed by the same 64 bits as when counted: with the column's own integer type, or
+        # numpy would turn candidates below and above 2**63 together into (rounded) floats.
+        dtype = np.uint64 if pa.types.is_unsigned_integer(_value_type(self.arrow_type)) else np.int64
+        return hash_numbers(np.array(candidates, dtype=dtype))
 
     def _quantiles(self, qs) -> list[float]:
         if self.exact and self.table_counts is not None and len(self.table_counts):
@@ -408,6 +499,16 @@ class ColumnStats:
         else:
             state["kind"] = "other"
         return state
+
+
+def _frequent(values, counts: np.ndarray, numeric: bool) -> list:
+    """Candidate top values of a value -> count table: its 256 most frequent, if seen twice or more."""
+    k = min(len(counts), 256)
+    if k == 0:
+        return []
+    top = np.argpartition(-counts, k - 1)[:k]
+    top = top[counts[top] > 1]  # a value seen once is no top value
+    return values[top].tolist() if numeric else values.take(pa.array(top)).to_pylist()
 
 
 def _feed_kll(sketch, values: np.ndarray, counts: np.ndarray) -> None:

@@ -74,7 +74,7 @@ def _csv_options(plan: ReadPlan) -> tuple[pacsv.ReadOptions, pacsv.ParseOptions,
         newlines_in_values=plan.newlines_in_values,
     )
     convert_options = pacsv.ConvertOptions(
-        column_types=plan.column_types or None,
+        column_types={**plan.schema_types, **plan.column_types} or None,
         strings_can_be_null=True,
         include_columns=plan.columns or None,
     )

@@ -25,11 +25,16 @@ def parquet_batches(plan: ReadPlan) -> Iterator[pa.RecordBatch]:
         pf = pq.ParquetFile(plan.path)
     except PARQUET_ERRORS as exc:  # pyarrow raises several types for a damaged footer
         raise ProfileError(f"The Parquet file cannot be read: {clean(exc)}") from exc
-    total = max(pf.metadata.num_rows, 1)
+    groups = plan.row_groups
+    meta = pf.metadata
+    rows = meta.num_rows if groups is None else sum(meta.row_group(i).num_rows for i in groups)
+    total = max(rows, 1)
     done = 0
     plan.progress_fraction = lambda: min(done / total, 1.0)
     try:
-        for batch in pf.iter_batches(batch_size=plan.batch_rows, columns=plan.columns, use_threads=True):
+        for batch in pf.iter_batches(
+            batch_size=plan.batch_rows, row_groups=groups, columns=plan.columns, use_threads=True
+        ):
             done += batch.num_rows
             yield batch
         if done == 0:

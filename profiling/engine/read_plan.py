@@ -65,6 +65,12 @@ class ReadPlan:
     column_names: list[str] | None = None  # replaces a header that repeats names
     notes: list[str] = field(default_factory=list)  # what reading changed, for the warnings
     newlines_in_values: bool = False
+    # Reading a file in cells (cells.py): every column's type as inferred once from the file's
+    # first block (so that every cell is read alike), and the cell to read.
+    schema_types: dict[str, pa.DataType] = field(default_factory=dict)
+    byte_range: tuple[int, int] | None = None  # CSV: these bytes, after the header's
+    header_end: int = 0  # CSV: bytes of the header record
+    row_groups: list[int] | None = None  # Parquet: these row groups
     reader: str = ""
     progress_fraction: Callable[[], float] = lambda: 0.0
 
@@ -111,7 +117,7 @@ def check_big_integers(batch: pa.RecordBatch, plan: ReadPlan) -> None:
     later value that is not one sends it back to float64 through the conversion error)."""
     big = []
     for f in batch.schema:
-        if not pa.types.is_float64(f.type) or f.name in plan.column_types:
+        if not pa.types.is_float64(f.type) or f.name in plan.column_types or f.name in plan.schema_types:
             continue
         col = batch.column(f.name)
         if col.null_count == len(col):

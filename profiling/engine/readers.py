@@ -27,6 +27,7 @@ from catalog.formats import (
     check_text_magic,
     gunzip_blocks,
 )
+from profiling.engine.cells import CellFile
 from profiling.engine.csv_reader import csv_batches
 from profiling.engine.json_reader import CountingFile, json_batches, json_python_batches
 from profiling.engine.parquet_reader import parquet_batches, parquet_schema
@@ -65,7 +66,11 @@ def stream(plan: ReadPlan) -> Iterator[pa.RecordBatch]:
     if plan.format == "jsonl" and not plan.depth_checked:
         check_json_lines(plan, size)
     python_json = plan.format == "jsonl" and plan.json_python_columns is not None
-    handle = CountingFile(plan.path) if python_json else pa.OSFile(plan.path, "r")
+    if plan.byte_range is not None:  # one cell of a CSV file (cells.py)
+        handle = CellFile(plan.path, plan.header_end, *plan.byte_range)
+        size = plan.byte_range[1] - plan.byte_range[0]
+    else:
+        handle = CountingFile(plan.path) if python_json else pa.OSFile(plan.path, "r")
 
     # pyarrow reads far ahead of the batches it has parsed (about 100 MB), so the file position
     # says little; progress counts the blocks parsed against the text's size instead.

@@ -3,8 +3,11 @@
 Quantiles use Apache DataSketches' KLL sketch (``kll_doubles_sketch``, fed whole numpy arrays).
 Distinct counts use a HyperLogLog written here in numpy, because DataSketches' Python binding only
 takes one value per call, and a Python call per row is what this engine avoids; it has the same
-registers-and-max structure (mergeable by element-wise max). Frequent values are kept by merging
-each batch's heavy hitters (pyarrow ``value_counts``) into a bounded table, Misra-Gries style.
+registers-and-max structure. Counts of candidate frequent values come from a count-min sketch.
+
+Every summary here merges, so that parts of a file profiled apart give the figures of one pass:
+HyperLogLog by register maximum and count-min by adding tables (both identical to one pass over
+the same rows, whatever the order), the row sample as a bottom-k by a key of each row's id.
 """
 
 import math
@@ -146,6 +149,12 @@ class CountMin:
             counts = np.bincount(self._index(hashes, row), weights=weights, minlength=self.width)
             self.table[row] += counts if weights is None else counts.astype(np.int64)
 
+    def merge(self, other: "CountMin") -> None:
+        """Counts of two parts added (same depth and width): the table of one pass over both."""
+        if other.table.shape != self.table.shape:
+            raise ValueError("count-min sketches of different shapes cannot be merged")
+        self.table += other.table
+
     def estimate(self, hashes: np.ndarray) -> np.ndarray:
         est = None
         for row in range(self.depth):
@@ -155,29 +164,54 @@ class CountMin:
 
 
 class RowSample:
-    """A uniform sample of up to ``size`` rows of the whole file (bottom-k of random keys per row).
+    """A uniform sample of up to ``size`` rows of the whole file: bottom-k by a key per row.
 
-    Each row draws a random key; the sample keeps the rows with the smallest keys. Done per batch
-    with vectorised filters, so it costs little once the sample is full (few rows pass the bar).
+    A row's key is splitmix64 of its stable id (the file's position of the row: its Parquet row
+    number, or its CSV cell and the row's number within the cell) mixed with the seed. Keys are
+    distinct (splitmix64 is a bijection), so the sample is a function of the set of rows alone:
+    samples of parts merged (``merge``) are exactly the sample of one pass over the whole file.
+    Done per batch with vectorised filters, so it costs little once the sample is full (few rows
+    pass the bar). ``result`` orders the rows by key, a random order that does not depend on how
+    the file was read.
     """
 
     def __init__(self, size: int, seed: int):
         self.size = max(1, size)
-        self.rng = np.random.default_rng(seed)
+        self.salt = np.uint64(int(mix64(np.array([seed & (2**64 - 1)], dtype=np.uint64))[0]))
         self.table: pa.Table | None = None
-        self.keys = np.empty(0)
-        self.bar = np.inf
+        self.keys = np.empty(0, dtype=np.uint64)
+        self.next_id = 0  # the id of the next row when update is not told one
 
-    def update(self, batch: pa.RecordBatch) -> None:
+    def row_keys(self, first_id: int, n: int) -> np.ndarray:
+        with np.errstate(over="ignore"):
+            ids = np.arange(first_id, first_id + n, dtype=np.uint64)
+            return mix64(ids ^ self.salt)
+
+    def update(self, batch: pa.RecordBatch, first_id: int | None = None) -> None:
+        """Offer a batch whose rows have the ids first_id, first_id + 1, ... (by default, the
+        rows after those of the previous batch)."""
         n = batch.num_rows
+        first_id = self.next_id if first_id is None else first_id
+        self.next_id = first_id + n
         if n == 0:
             return
-        keys = self.rng.random(n)
-        mask = keys < self.bar
-        if not mask.any():
-            return
-        taken = pa.Table.from_batches([batch.filter(pa.array(mask))])
-        keys = keys[mask]
+        keys = self.row_keys(first_id, n)
+        if len(self.keys) >= self.size:
+            mask = keys < self.keys.max()
+            if not mask.any():
+                return
+            taken = pa.Table.from_batches([batch.filter(pa.array(mask))])
+            keys = keys[mask]
+        else:
+            taken = pa.Table.from_batches([batch])
+        self._add(taken, keys)
+
+    def merge(self, other: "RowSample") -> None:
+        """Add another part's sample (same size and seed): the bottom-k of both."""
+        if other.table is not None:
+            self._add(other.table, other.keys)
+
+    def _add(self, taken: pa.Table, keys: np.ndarray) -> None:
         if self.table is None:
             table, all_keys = taken, keys
         else:
@@ -188,8 +222,11 @@ class RowSample:
             keep.sort()
             table = table.take(pa.array(keep))
             all_keys = all_keys[keep]
-            self.bar = float(all_keys.max())
         self.table, self.keys = table, all_keys
 
     def result(self) -> pa.Table | None:
+        if self.table is None:
+            return None
+        order = np.argsort(self.keys, kind="stable")
+        self.table, self.keys = self.table.take(pa.array(order)), self.keys[order]
         return self.table

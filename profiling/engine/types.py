@@ -39,6 +39,9 @@ class ProfileOptions:
     max_json_depth: int = 64  # nesting of a JSON Lines line (pyarrow's parser overflows its stack)
     sample_cells: int = 4_000_000  # caps the row sample (rows x columns) for very wide files
     drift_sample_size: int = 2_000  # numeric values kept per column for the KS test
+    # An uncompressed CSV/TSV file is read in cells of about this many bytes, cut at record starts
+    # (cells.py): the units parts are made of. One pass reads the same cells one after the other.
+    cell_bytes: int = 64 * 1024 * 1024
     phone_regions: tuple[str, ...] = ("US", "GB", "FR", "DE")
     # Columns found to hold personal data show no values (top values, min, max, quantiles) and
     # keep only digests of their values in the drift state.
