@@ -23,7 +23,8 @@ there on follows from the flips: the cut is the first newline after that reset f
 quoted value. That is a few vectorised numpy passes over a window of bytes (1 MiB, widened when
 needed), not a scan from the file's start. With no quote at all within ``max_row_bytes`` after the
 point, the point cannot be inside a quoted value (the record holding it would be longer than a row
-may be), so the first newline is the cut. With quotes but no reset within that reach, the point is
+may be), so the first newline is the cut; the same near the end of the file when there is no quote
+from a row's length before the end. With quotes but no reset within that reach, the point is
 left out and its cell joins the next one: fewer, bigger cells, never a wrong one.
 """
 
@@ -120,6 +121,11 @@ def _cut_after(fh, point: int, size: int, delimiter: int, max_row_bytes: int, *,
         end = min(size, point + window)
         data = np.frombuffer(_read(fh, point, end - point), dtype=np.uint8)
         reach = end - point >= max_row_bytes
+        if end == size and not reach and not known and not (data == QUOTE).any():
+            # No quote from here to the end: inside a quoted value only if one opened before
+            # and never closed, within a row's length of the end.
+            lo = max(0, size - max_row_bytes)
+            reach = b'"' not in _read(fh, lo, point - lo)
         final = reach or end == size
         cut = cut_in_window(data, prev, delimiter, known=known, final=final, reach=reach)
         if cut is not None:

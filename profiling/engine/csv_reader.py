@@ -97,7 +97,8 @@ def _open_csv(
     except pa.ArrowInvalid as exc:
         if "Empty CSV" in str(exc):
             raise ProfileError("The file is empty: it has no header row.") from exc
-        raise _csv_error(exc, plan.column_names or [], plan) from exc
+        # A cell read with the types of the file's first block can fail on its own first block.
+        raise _csv_error(exc, plan.column_names or list(plan.schema_types), plan) from exc
 
 
 def _checked_header(plan: ReadPlan, reader, read_options, parse_options) -> list[str]:

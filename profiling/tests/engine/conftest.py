@@ -42,3 +42,36 @@ def write_table(tmp_path):
 
 def column(result, name: str) -> dict:
     return next(c for c in result.columns if c["name"] == name)
+
+
+def profile_in_parts(path: str, parts: int | list[list[int]] | None = None, *, ship: bool = True, **kw):
+    """Profile a file as the parts tasks would: prepare, every part apart (their states through
+    bytes when ``ship``), the whole profile again after a Retype, merge, finish → (result, spec).
+    ``parts``: how many, or the cell indexes of each (a callable spec -> list also works)."""
+    from profiling.engine import (
+        Retype,
+        finish,
+        from_bytes,
+        merge_states,
+        prepare,
+        profile_part,
+        retype_from_dict,
+        retype_to_dict,
+        to_bytes,
+        widen,
+    )
+    from profiling.engine.spec import ProfileSpec
+
+    spec = prepare(path, **kw)
+    while True:
+        spec = ProfileSpec.from_json(spec.to_json())
+        layout = parts(spec) if callable(parts) else parts
+        layout = spec.parts(layout or 2) if not isinstance(layout, list) else layout
+        try:
+            states = [profile_part(spec, cells) for cells in layout]
+        except Retype as retype:
+            spec = widen(spec, retype_from_dict(retype_to_dict(retype), spec))
+            continue
+        if ship:
+            states = [from_bytes(to_bytes(s)) for s in states]
+        return finish(merge_states(states)), spec
