@@ -247,3 +247,24 @@ def test_an_empty_parquet_file_and_a_part_without_rows(tmp_path):
     pq.write_table(pa.table({"x": pa.array([], type=pa.int64())}), path)
     result, _ = profile_in_parts(str(path), 2, format="parquet")
     assert result.row_count == 0 and column(result, "x")["null_count"] == 0
+
+
+def test_drift_sketch_of_a_big_exact_column_keeps_its_shares():
+    # Drift's KLL of an exact column is fed scaled-down counts past about a million rows.
+    import base64
+
+    import datasketches as ds
+
+    rng = np.random.default_rng(2)
+    values = rng.zipf(1.3, 3_000_000) % 200
+    c = fed(pa.int64(), batches_of(pa.array(values), 1 << 16))
+    assert c.exact
+    state = c.drift_state(None, max_sample=10)
+    sketch = ds.kll_doubles_sketch.deserialize(base64.b64decode(state["kll"]))
+    assert sketch.n < 1_200_000 and state["n"] == 3_000_000
+    ordered = np.sort(values)
+    for q in (0.1, 0.5, 0.9):
+        v = sketch.get_quantile(q)
+        lower = np.searchsorted(ordered, v, side="left") / len(values)
+        upper = np.searchsorted(ordered, v, side="right") / len(values)
+        assert lower - 0.03 <= q <= upper + 0.03
