@@ -107,6 +107,15 @@ def csv_cells(path: str, *, delimiter: str, cell_bytes: int, max_row_bytes: int)
     return cells, header_end
 
 
+def record_start_after(path: str, point: int, *, delimiter: str, max_row_bytes: int) -> int | None:
+    """A true record start after byte ``point`` of a CSV/TSV file, or None (see _cut_after)."""
+    size = os.path.getsize(path)
+    if point >= size:
+        return None
+    with open(path, "rb", buffering=0) as fh:
+        return _cut_after(fh, max(1, point), size, ord(delimiter), max_row_bytes, known=False)
+
+
 def _read(fh, offset: int, n: int) -> bytes:
     return os.pread(fh.fileno(), n, offset)
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from profiling.engine.cells import Cell, csv_cells, parquet_cells, splittable_encoding
+from profiling.engine.cells import Cell, csv_cells, parquet_cells, record_start_after, splittable_encoding
 from profiling.engine.parquet_reader import PARQUET_ERRORS
 from profiling.engine.read_plan import MAX_RETYPES, ReadPlan, Retype, apply_retype
 from profiling.engine.readers import _check_args, stream
@@ -238,6 +238,14 @@ def _infer_types(spec: ProfileSpec) -> ProfileSpec:
     for _attempt in range(MAX_RETYPES):
         plan = spec.plan()
         plan.schema_types = {}
+        # pyarrow infers from its first block only; reading ahead beyond it would cost time.
+        end = record_start_after(
+            plan.path,
+            plan.block_size,
+            delimiter="\t" if plan.format == "tsv" else ",",
+            max_row_bytes=plan.max_row_bytes,
+        )
+        plan.byte_range = None if end is None else (0, end)
         source = stream(plan)
         try:
             first = next(source)
@@ -249,6 +257,7 @@ def _infer_types(spec: ProfileSpec) -> ProfileSpec:
         finally:
             source.close()
         plan.schema_types = {f.name: f.type for f in first.schema}
+        plan.byte_range = None
         return dataclasses.replace(spec, read=plan_settings(plan))
     raise ProfileError("The column types of the file keep changing while it is read; it cannot be profiled.")
 
