@@ -30,7 +30,7 @@ from profiling.engine.spec import ProfileSpec
 RANK_ERROR = 2 * ds.kll_doubles_sketch.get_normalized_rank_error(KLL_K, False)
 WORDS = ["a", "b,c", 'say "hi"', "two\nlines", "é", "", " x "]
 SETTINGS = settings(
-    max_examples=int(__import__("os").environ.get("MERGE_EXAMPLES", 10)),
+    max_examples=int(__import__("os").environ.get("MERGE_EXAMPLES", 25)),
     deadline=None,
     suppress_health_check=list(HealthCheck),
 )
