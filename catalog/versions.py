@@ -173,6 +173,25 @@ def add_version_from_uri(
     )
 
 
+def add_version_from_reference(*, dataset: Dataset, found, actor=None) -> tuple[DatasetVersion, bool]:
+    """Record what a source holds now as the dataset's next version, by reference: no bytes are
+    copied or hashed; the connector's fingerprint stands for them (catalog.scans, the only caller).
+    The same fingerprint as the latest version makes no new one. ``profile`` on the signal says
+    whether the source wants its versions profiled."""
+    info = files.FileInfo(format=found.format, compression=found.compression or "", columns=found.columns)
+    return _create_version_row(
+        actor=actor,
+        dataset=dataset,
+        info=info,
+        checksum=found.fingerprint,
+        size=int(found.size_bytes or 0),
+        source_uri=found.uri[:2000],
+        fingerprint=found.fingerprint,
+        reference=found.reference or {},
+        original_name=found.name[-500:],
+    )
+
+
 def set_version_profile_status(*, version: DatasetVersion, status: str) -> None:
     """Mirror the profiling job's state on the version (called by profiling)."""
     if status not in ProfileStatus.values:

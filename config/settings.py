@@ -306,6 +306,11 @@ if OUTBOX_SWEEP_SECONDS > 0:
         "task": "catalog.send_outbox",
         "schedule": OUTBOX_SWEEP_SECONDS,
     }
+# Source scans (catalog/scans.py, docs/sources.md): lease and attempts as profiling jobs have them;
+# beat queues again scans whose worker died or whose message was lost.
+SCAN_LEASE_SECONDS = env.int("SCAN_LEASE_SECONDS", default=120)
+SCAN_MAX_ATTEMPTS = env.int("SCAN_MAX_ATTEMPTS", default=3)
+CELERY_BEAT_SCHEDULE["catalog-requeue-stale-scans"] = {"task": "catalog.requeue_stale_scans", "schedule": 300}
 # Governance: approved access requests past their expiry become "expired" (clearance already ignores them).
 CELERY_BEAT_SCHEDULE["governance-expire-access-requests"] = {
     "task": "governance.tasks.expire_access_requests",
