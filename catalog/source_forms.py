@@ -15,7 +15,7 @@ from catalog.forms import join_list, split_list
 from catalog.models import Sensitivity, Source, SourceKind, SourceLayout
 from catalog.sources import check_cron
 
-SECRET_HELP = (
+KEYS_LOCATION_HELP = (
     "The NAME of an environment variable, or of a file in the server's secrets folder, that holds "
     "the DSN or the keys, e.g. WAREHOUSE_DSN. Never the credentials themselves: they are not "
     "stored here, shown or logged."
@@ -52,7 +52,9 @@ def describe_schedule(expr: str) -> str:
 class SourceSettingsForm(forms.Form):
     """What a source's managers change (its name, kind and URI are fixed once added)."""
 
-    secret = forms.CharField(max_length=200, required=False, label="Secret name", help_text=SECRET_HELP)
+    secret = forms.CharField(
+        max_length=200, required=False, label="Secret name", help_text=KEYS_LOCATION_HELP
+    )
     endpoint_url = forms.CharField(
         max_length=500,
         required=False,
@@ -90,6 +92,17 @@ class SourceSettingsForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.fields["schedule"].help_text = SCHEDULE_HELP.format(tz=settings.TIME_ZONE)
 
+    def clean_schedule(self) -> str:
+        """Checked here too (catalog.sources.check_cron, the service's own rule), so that its error
+        shows beside the others at once."""
+        value = self.cleaned_data["schedule"]
+        if not value.strip():
+            return ""
+        try:
+            return check_cron(value)
+        except ValidationError as exc:
+            raise ValidationError(exc.messages) from None
+
     def clean_endpoint_url(self) -> str:
         return _no_password(self.cleaned_data["endpoint_url"].strip(), "endpoint URL")
 
@@ -116,7 +129,6 @@ class SourceSettingsForm(forms.Form):
             data[key] = split_lines(data[key])
         data["stewards"] = split_list(data["stewards"])
         data["secret"] = data["secret"].strip()
-        data["schedule"] = " ".join(data["schedule"].split())
         if "owner" in data:
             owner = data.pop("owner").strip()
             if owner:  # empty: unchanged (a new source's owner is who adds it)
@@ -155,7 +167,9 @@ class SourceCreateForm(SourceSettingsForm):
             "PostgreSQL: postgres://host:5432/database · object storage: s3://bucket/prefix/ · "
             f"folder: file:///path inside one of {roots}"
         )
-        self.fields["owner"].help_text = "A username; empty: you. " + self.fields["owner"].help_text
+        self.fields["owner"].help_text = self.fields["owner"].help_text.replace(
+            "A username.", "A username; empty: you."
+        )
 
     def clean_uri(self) -> str:
         return _no_password(self.cleaned_data["uri"].strip(), "URI")

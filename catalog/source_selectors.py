@@ -58,7 +58,9 @@ def current_scan(*, source: Source) -> SourceScan | None:
 
 def scan_history(*, source: Source, limit: int = 20) -> list[SourceScan]:
     """The latest ``limit`` scans of ``source``, newest first."""
-    return list(SourceScan.objects.select_related("requested_by").filter(source=source).order_by("-id")[:limit])
+    return list(
+        SourceScan.objects.select_related("requested_by").filter(source=source).order_by("-id")[:limit]
+    )
 
 
 def scan_count(*, source: Source) -> int:

@@ -75,7 +75,9 @@ def source_create_view(request: HttpRequest) -> HttpResponse:
             messages.success(request, f"Added the source {source.name}. Test the connection, then scan it.")
             return redirect("catalog:source", pk=source.pk)
     form.forget_credentials()
-    return render(request, "catalog/source_form.html", {"form": form, "creating": True}, status=_status(request, form))
+    return render(
+        request, "catalog/source_form.html", {"form": form, "creating": True}, status=_status(request, form)
+    )
 
 
 def _detail_context(request: HttpRequest, source: Source) -> dict:
@@ -222,7 +224,12 @@ def source_edit_view(request: HttpRequest, pk: int) -> HttpResponse:
     return render(
         request,
         "catalog/source_form.html",
-        {"form": form, "source": source, "creating": False, "can_delete": can_delete_source(request.user, source)},
+        {
+            "form": form,
+            "source": source,
+            "creating": False,
+            "can_delete": can_delete_source(request.user, source),
+        },
         status=_status(request, form),
     )
 

@@ -9,8 +9,8 @@ from django.utils.safestring import mark_safe
 
 from catalog.markdown import render_markdown
 from catalog.models import ScanStatus
-from catalog.source_forms import describe_schedule
 from catalog.search_text import split_words
+from catalog.source_forms import describe_schedule
 
 register = template.Library()
 
