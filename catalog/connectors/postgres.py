@@ -15,15 +15,16 @@ What a dataset's fingerprint covers (``Found.fingerprint``, sha256):
 So every committed write gives a new fingerprint, but a few things that leave the rows as they were
 give one too (a new version of the same data, never a missed change): VACUUM FULL and CLUSTER (new
 file), a rolled-back INSERT/UPDATE/DELETE (PostgreSQL counts it), ``pg_stat_reset()`` or a crash
-(counters start again from zero). The counters reach the statistics system when the writing session's
-transaction ends, at most once a second (PostgreSQL 15+; 10 s when that session goes idle before), so
-a scan a moment after a write may see it only at the next scan. A *view*'s fingerprint moves when its
+(counters start again from zero). A writing session hands its counters to the statistics system
+when a transaction ends, no more than once a second (PostgreSQL 15: a session that then goes idle
+hands them over within 10 s, 60 s at worst under contention), so a scan a moment after a write may
+see it only at the next scan. A *view*'s fingerprint moves when its
 definition or columns change, not when the data of its base tables does. On a hot standby the
 counters do not count the primary's writes: point a source at the primary.
 
 Nothing here locks a user table or writes: one read-only REPEATABLE READ transaction (one snapshot
 of the catalog), a statement timeout, and catalog functions that take no relation lock (a table
-dropped during the scan is simply absent). ``table_sql`` builds the quoted SELECT the in-place
+dropped during the scan is listed as the snapshot saw it, or absent). ``table_sql`` builds the quoted SELECT the in-place
 profiler reads a table with.
 """
 

@@ -266,3 +266,19 @@ def test_table_sql_quotes_every_name():
 def test_table_sql_refuses_what_is_not_a_name_or_a_percentage(kwargs):
     with pytest.raises(ValueError):
         table_sql(**kwargs)
+
+
+def test_a_wrong_password_is_named_without_the_password():
+    """PostgreSQL's own words for a refused password (not reproducible on this trusting server)."""
+    from catalog.models import Source
+
+    source = Source(name="pg", kind="postgres", uri="postgres://db.example:5432/sales", secret="GV_PW")
+    error = psycopg.OperationalError(
+        'connection failed: connection to server at "10.0.0.5", port 5432 failed: '
+        'FATAL:  password authentication failed for user "bob"'
+    )
+    dsn = f"postgresql://bob:{PASSWORD}@db.example:5432/sales"
+    message = PostgresConnector(source)._connect_failure(error, dsn)
+    assert message.startswith("PostgreSQL at db.example:5432/sales refused the password of user 'bob'")
+    assert "check the secret 'GV_PW'" in message
+    assert PASSWORD not in message
