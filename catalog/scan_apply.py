@@ -72,7 +72,8 @@ def apply_all(
         counts[outcome] += 1
         progress((index + 1) / max(1, len(found)), {k: v for k, v in counts.items()})
     kept_ids = {d.pk for (ns, name), d in existing.items() if name in keep}
-    counts["removed"] = _mark_removed(source, seen | kept_ids, keep)
+    # Found this time (registered now, or failed to apply) is not "removed", whatever happened to it.
+    counts["removed"] = _mark_removed(source, seen | kept_ids, keep | {item.name for item in found})
     return counts
 
 
