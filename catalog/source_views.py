@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 
 SOURCES_PER_PAGE = 100
 DATASETS_PER_PAGE = 50
+TEST_LIMIT = 20  # names Test connection lists
 ACTIVE = (ScanStatus.PENDING, ScanStatus.RUNNING)
 
 
@@ -112,7 +113,7 @@ def source_test_view(request: HttpRequest, pk: int) -> HttpResponse:
     result alone; a plain form post gets the source's page with it."""
     source = _source_or_404(pk)
     try:
-        result = sources.test_source(actor=request.user, source=source)
+        result = sources.test_source(actor=request.user, source=source, limit=TEST_LIMIT)
     except NotAllowed as exc:
         raise PermissionDenied(str(exc)) from exc
     except Exception as exc:  # noqa: BLE001 - a connector's surprise is an answer, never a 500
@@ -123,8 +124,10 @@ def source_test_view(request: HttpRequest, pk: int) -> HttpResponse:
             "error": f"The test failed unexpectedly ({exc.__class__.__name__}); the details are in the server's log.",
         }
     if request.htmx:
-        return render(request, "catalog/_source_test.html", {"source": source, "result": result})
-    context = _detail_context(request, source) | {"result": result}
+        return render(
+            request, "catalog/_source_test.html", {"source": source, "result": result, "limit": TEST_LIMIT}
+        )
+    context = _detail_context(request, source) | {"result": result, "limit": TEST_LIMIT}
     return render(request, "catalog/source_detail.html", context)
 
 

@@ -73,4 +73,5 @@ def test_add_test_scan_a_folder_source(browser_as, lake, live_worker, staff, sho
     datasets.get_by_role("link", name=re.compile(r"customers\.csv$")).click()
     expect(page.get_by_role("link", name="Data lake")).to_be_visible()
     expect(page.locator("#versions")).to_contain_text("by reference")
+    shot(page, "dataset-from-source", full_page=True)
     assert refused == [], refused
