@@ -45,6 +45,12 @@ def source_detail(*, pk: int) -> Source:
     return source_list().prefetch_related("stewards").get(pk=pk)
 
 
+def source_by_pk(*, pk: int) -> Source:
+    """One source's row alone (Source.DoesNotExist if none): what a scan's progress, polled every
+    second, needs, without the dataset counts."""
+    return Source.objects.get(pk=pk)
+
+
 def scan_of(*, source: Source, scan_id: int) -> SourceScan:
     """One scan of ``source`` (SourceScan.DoesNotExist when it is not one of its scans)."""
     return SourceScan.objects.select_related("requested_by").get(pk=scan_id, source=source)

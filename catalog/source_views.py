@@ -33,8 +33,10 @@ TEST_LIMIT = 20  # names Test connection lists
 ACTIVE = (ScanStatus.PENDING, ScanStatus.RUNNING)
 
 
-def _source_or_404(pk: int) -> Source:
+def _source_or_404(pk: int, *, counts: bool = True) -> Source:
     try:
+        if not counts:
+            return source_selectors.source_by_pk(pk=pk)
         return source_selectors.source_detail(pk=pk)
     except Source.DoesNotExist as exc:
         raise Http404("No such source.") from exc
@@ -170,7 +172,7 @@ def _scan_status(request, source: Source, scan: SourceScan, *, polling: bool, al
 def scan_status_view(request: HttpRequest, pk: int, scan_id: int) -> HttpResponse:
     """One scan's progress and counts. While it waits or runs the partial polls itself every second;
     the poll that sees it finish tells the page (HX-Trigger: scan-finished)."""
-    source = _source_or_404(pk)
+    source = _source_or_404(pk, counts=False)
     try:
         scan = source_selectors.scan_of(source=source, scan_id=scan_id)
     except SourceScan.DoesNotExist as exc:
@@ -182,7 +184,7 @@ def scan_status_view(request: HttpRequest, pk: int, scan_id: int) -> HttpRespons
 @require_GET
 def scan_history_partial(request: HttpRequest, pk: int) -> HttpResponse:
     """The scan history table alone, refreshed when a scan finishes."""
-    source = _source_or_404(pk)
+    source = _source_or_404(pk, counts=False)
     return render(
         request,
         "catalog/_scan_history.html",

@@ -206,6 +206,7 @@ def _source_selector_calls(c) -> dict:
     return {
         "source_list": lambda: list(source_selectors.source_list()),
         "source_detail": lambda: list(source_selectors.source_detail(pk=c.source.pk).stewards.all()),
+        "source_by_pk": lambda: source_selectors.source_by_pk(pk=c.source.pk),
         "scan_of": lambda: source_selectors.scan_of(source=c.source, scan_id=c.scan.pk),
         "current_scan": lambda: source_selectors.current_scan(source=c.source),
         "scan_history": lambda: source_selectors.scan_history(source=c.source),

@@ -75,3 +75,33 @@ def test_add_test_scan_a_folder_source(browser_as, lake, live_worker, staff, sho
     expect(page.locator("#versions")).to_contain_text("by reference")
     shot(page, "dataset-from-source", full_page=True)
     assert refused == [], refused
+
+
+@pytest.mark.django_db(transaction=True)
+def test_sources_read_without_javascript(chromium_browser, live_server, lake, staff, outsider):
+    """An outsider reads sources, a scan's counts and its datasets with JavaScript off; the
+    controls (test, scan, settings) are not offered to them."""
+    from catalog import scans, sources
+
+    source = sources.create_source(actor=staff, name="Data lake", kind="folder", uri=lake.as_uri())
+    scan = scans.request_scan(actor=staff, source=source)
+    scans.run_scan(scan.pk)  # here, in this process (a no-op if it already ran on commit)
+    scan.refresh_from_db()
+    assert scan.status == "succeeded", scan.errors
+    context = chromium_browser.new_context(java_script_enabled=False, base_url=live_server.url)
+    try:
+        page = context.new_page()
+        page.goto("/accounts/login/")
+        page.get_by_label("Username").fill(outsider.username)
+        page.get_by_label("Password").fill("pw-" + outsider.username)
+        page.get_by_role("button", name="Sign in").click()
+        page.goto("/sources/")
+        page.get_by_role("link", name="Data lake").click()
+        expect(page.locator("#scan-status")).to_contain_text("Succeeded")
+        expect(page.locator("#scan-history tbody tr")).to_have_count(1)
+        expect(page.get_by_role("button", name="Scan now")).to_have_count(0)
+        expect(page.get_by_role("button", name="Test connection")).to_have_count(0)
+        page.locator("#source-datasets").get_by_role("link", name=re.compile(r"customers\.csv$")).click()
+        expect(page.get_by_role("link", name="Data lake")).to_be_visible()
+    finally:
+        context.close()
