@@ -80,10 +80,11 @@ def main() -> None:
     parser.add_argument("--tables", type=int, default=500)
     args = parser.parse_args()
     fresh_catalog()
+    from django.contrib.auth import get_user_model
+
     from bench.source_postgres_scan import time_discover
     from catalog.models import DatasetVersion
     from catalog.sources import create_source
-    from django.contrib.auth import get_user_model
     from tests.pg_source import make_source_database
 
     db = make_source_database(n_tables=args.tables, schemas=3)
