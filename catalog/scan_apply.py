@@ -80,8 +80,7 @@ def apply_all(
                 counts[outcome] += 1
         progress(min(start + WRITE_BATCH, len(found)) / max(1, len(found)), dict(counts))
     kept_ids = {d.pk for (ns, name), d in existing.items() if name in keep}
-    # Found this time (registered now, or failed to apply) is not "removed", whatever happened to it.
-    counts["removed"] = _mark_removed(source, seen | kept_ids, keep | {item.name for item in found})
+    counts["removed"] = _mark_removed(source, seen | kept_ids, keep)
     return counts
 
 
