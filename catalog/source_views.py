@@ -17,6 +17,7 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.http import HttpResponseStopPolling
 
 from catalog import scans, source_selectors, sources
 from catalog.forms import add_service_errors
@@ -30,6 +31,7 @@ log = logging.getLogger(__name__)
 SOURCES_PER_PAGE = 100
 DATASETS_PER_PAGE = 50
 TEST_LIMIT = 20  # names Test connection lists
+GONE = '<div id="scan-status"><p class="status-bad">This scan or its source has been deleted.</p></div>'
 ACTIVE = (ScanStatus.PENDING, ScanStatus.RUNNING)
 
 
@@ -172,12 +174,15 @@ def _scan_status(request, source: Source, scan: SourceScan, *, polling: bool, al
 def scan_status_view(request: HttpRequest, pk: int, scan_id: int) -> HttpResponse:
     """One scan's progress and counts. While it waits or runs the partial polls itself every second;
     the poll that sees it finish tells the page (HX-Trigger: scan-finished)."""
-    source = _source_or_404(pk, counts=False)
+    polling = request.GET.get("polling") == "1"
     try:
+        source = source_selectors.source_by_pk(pk=pk)
         scan = source_selectors.scan_of(source=source, scan_id=scan_id)
-    except SourceScan.DoesNotExist as exc:
+    except (Source.DoesNotExist, SourceScan.DoesNotExist) as exc:
+        if polling and request.htmx:  # deleted meanwhile: say so, and stop the poll (status 286)
+            return HttpResponseStopPolling(GONE)
         raise Http404("No such scan of this source.") from exc
-    return _scan_status(request, source, scan, polling=request.GET.get("polling") == "1")
+    return _scan_status(request, source, scan, polling=polling)
 
 
 @login_required

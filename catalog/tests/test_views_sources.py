@@ -290,6 +290,17 @@ def test_scan_progress_stops_polling_when_finished_and_tells_the_page(web, outsi
     assert "customers.csv" in datasets and 'id="source-dataset-count" hx-swap-oob="true"' in datasets
 
 
+def test_a_poll_of_a_deleted_scan_stops(web, owner, source):
+    scan = scans.request_scan(actor=owner, source=source)
+    url = reverse("catalog:source-scan", args=[source.pk, scan.pk])
+    sources.delete_source(actor=owner, source=source)
+    client = web(owner)
+    response = client.get(url, {"polling": "1"}, **HTMX)
+    assert response.status_code == 286  # htmx stops polling on it
+    assert "has been deleted" in html(response)
+    assert client.get(url).status_code == 404
+
+
 def test_scan_errors_are_listed_with_names_and_escaped(web, outsider, source):
     SourceScan.objects.create(
         source=source,
@@ -416,3 +427,26 @@ def test_a_dataset_registered_by_hand_has_no_source_rows(web, owner):
     dataset = services.create_dataset(actor=owner, namespace="s3://lake", name="by/hand")
     page = html(web(owner).get(reverse("catalog:dataset", args=[dataset.pk])))
     assert "Last scanned" not in page and "by reference" not in page
+
+
+def test_pages_of_each_kind(web, staff, outsider):
+    warehouse = sources.create_source(
+        actor=staff,
+        name="warehouse",
+        kind="postgres",
+        uri="postgres://db.internal:5432/sales",
+        secret="WAREHOUSE_DSN",
+        include=["public.*"],
+        sample_above_rows=1_000_000,
+    )
+    bucket = sources.create_source(
+        actor=staff, name="bucket", kind="s3", uri="s3://lake/raw/", endpoint_url="http://minio:9000"
+    )
+    client = web(outsider)
+    listing = html(client.get(reverse("catalog:sources")))
+    assert "PostgreSQL" in listing and "Object storage (S3 API)" in listing and "On demand only" in listing
+    page = html(client.get(reverse("catalog:source", args=[warehouse.pk])))
+    assert "1,000,000 rows" in page and "public.*" in page and "Layout" not in page
+    assert "WAREHOUSE_DSN" not in page
+    page = html(client.get(reverse("catalog:source", args=[bucket.pk])))
+    assert "http://minio:9000" in page and "Layout" in page
