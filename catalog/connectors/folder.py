@@ -8,7 +8,8 @@ files); include/exclude globs match the path under the source's folder (``sales/
 
 The walk is depth-first in name order with ``os.scandir``, one folder level held at a time. A
 symbolic link is followed only when it leads inside ``DATA_ROOTS`` (a link out is a Problem, not a
-way out); a folder reached twice through links is walked once. Fingerprints come from (path under
+way out); a link to a folder inside the source's own folder is not followed (that folder is walked
+as itself), and a folder reached twice through links is walked once. Fingerprints come from (path under
 the dataset, size, mtime_ns); the format check reads a bounded head like uploads (heads.inspect).
 """
 
@@ -23,8 +24,9 @@ from urllib.parse import quote
 from django.conf import settings
 from django.core.exceptions import ValidationError
 
+import catalog.connectors.heads as heads
+import catalog.connectors.listing as listing
 from catalog import files, formats
-from catalog.connectors import heads, listing
 from catalog.connectors.base import Found, Problem, SourceError
 from catalog.formats import FormatError
 
@@ -78,7 +80,7 @@ class FolderConnector:
             if entry.name[:1] in (".", "_"):  # hidden or scratch (listing.hidden): not walked into
                 continue
             try:
-                found = self._visit(entry, seen)
+                found = self._visit(entry, seen, root)
             except OSError as exc:
                 found = Problem(_printable(entry.path), f"It cannot be read: {exc.strerror}.")
             if isinstance(found, list):
@@ -86,14 +88,18 @@ class FolderConnector:
             elif found is not None:
                 yield found
 
-    def _visit(self, entry: os.DirEntry, seen: set) -> list | listing.Entry | Problem | None:
+    def _visit(self, entry: os.DirEntry, seen: set, root: Path) -> list | listing.Entry | Problem | None:
         """A folder → its entries (to walk); a data file → its Entry; a Problem; None: not data."""
         path = entry.path
-        if entry.is_symlink() and not _inside_roots(path):
-            return Problem(
-                _printable(path),
-                "It is a symbolic link that leads outside DATA_ROOTS (or nowhere): not followed.",
-            )
+        if entry.is_symlink():
+            target = _target_in_roots(path)
+            if target is None:
+                return Problem(
+                    _printable(path),
+                    "It is a symbolic link that leads outside DATA_ROOTS (or nowhere): not followed.",
+                )
+            if entry.is_dir() and _within(target, [root]):
+                return None  # a link into the source's own folder: that folder is walked as itself
         if entry.is_dir():
             return _listdir(path, seen)
         if not entry.is_file() or listing.format_of(entry.name) is None:
@@ -164,12 +170,17 @@ def _listdir(path: str, seen: set[tuple[int, int]]) -> list[os.DirEntry] | Probl
         return Problem(_printable(path), f"The folder cannot be read: {exc.strerror}.")
 
 
-def _inside_roots(path: str) -> bool:
+def _target_in_roots(path: str) -> Path | None:
+    """Where a symbolic link leads, when that is inside DATA_ROOTS."""
     try:
         target = Path(path).resolve(strict=True)
     except (OSError, RuntimeError):  # a dangling link, or a loop of links
-        return False
-    return any(target == root or root in target.parents for root in settings.DATA_ROOTS)
+        return None
+    return target if _within(target, settings.DATA_ROOTS) else None
+
+
+def _within(path: Path, folders) -> bool:
+    return any(path == folder or folder in path.parents for folder in folders)
 
 
 def _printable(path: str) -> str:

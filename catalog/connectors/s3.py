@@ -25,8 +25,10 @@ from functools import partial
 from typing import Any, TypeVar
 from urllib.parse import quote
 
+import catalog.connectors.access as access
+import catalog.connectors.heads as heads
+import catalog.connectors.listing as listing
 from catalog import formats
-from catalog.connectors import access, heads, listing
 from catalog.connectors.base import Found, Problem, SourceError
 from catalog.connectors.secrets import redact
 from catalog.formats import FormatError
@@ -187,7 +189,10 @@ class S3Connector:
         if isinstance(exc, SourceError):
             return exc
         message = _refusal_message(exc, bucket=self.bucket, endpoint=self._endpoint(), keys=self._keys())
-        secrets = access.s3_credentials(self.source).values() if self.source.secret else ()
+        try:
+            secrets = access.s3_credentials(self.source).values() if self.source.secret else ()
+        except SourceError:
+            secrets = ()
         return SourceError(redact(message, *secrets))
 
 

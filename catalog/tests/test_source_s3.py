@@ -279,6 +279,8 @@ def test_a_versioned_bucket_pins_each_objects_version(s3_endpoint, source_for):
     assert before.reference["version_id"] != after.reference["version_id"]
     assert before.reference["etag"] == after.reference["etag"]
     assert before.fingerprint != after.fingerprint
+    s3_endpoint.delete(bucket, "a.csv")  # the latest version is now a delete marker: gone
+    assert discover(source) == []
 
 
 def test_known_fingerprints_are_not_read_again(s3_endpoint, source_for):
