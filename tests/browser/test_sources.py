@@ -26,7 +26,14 @@ def lake(data_root):
     return folder
 
 
-def test_add_test_scan_a_folder_source(browser_as, lake, live_worker, staff, shot):
+@pytest.fixture
+def broken(lake):
+    """A file whose bytes are not what its extension says: an error of the scan, the rest registered."""
+    (lake / "broken.parquet").write_bytes(b"this is not parquet at all")
+    return lake / "broken.parquet"
+
+
+def test_add_test_scan_a_folder_source(browser_as, lake, broken, live_worker, staff, shot):
     # ``lake`` (hence DATA_ROOTS) before ``live_worker``: the worker must read the folder too.
     page = browser_as(staff)
     refused = []  # the strict CSP must refuse nothing on these pages (no inline script or style)
@@ -57,9 +64,13 @@ def test_add_test_scan_a_folder_source(browser_as, lake, live_worker, staff, sho
     # Scan now: the progress polls until the worker has finished, then history and datasets refresh.
     page.get_by_role("button", name="Scan now").click()
     status = page.locator("#scan-status")
-    expect(status).to_contain_text("Succeeded", timeout=120_000)
+    expect(status).to_contain_text("Partly succeeded", timeout=120_000)  # the broken file
     expect(status.locator("dd").nth(1)).to_have_text("2")  # registered
+    expect(status.locator("dd").nth(5)).to_have_text("1")  # errors
     expect(status.locator("[hx-trigger]")).to_have_count(0)  # polling stopped
+    # The list of errors is open when the scan has just finished: which file, and why.
+    expect(status.locator(".scan-errors li")).to_be_visible()
+    expect(status.locator(".scan-errors li")).to_contain_text(str(broken))
     expect(page.locator("#scan-history tbody tr")).to_have_count(1)
     expect(page.locator("#scan-history")).to_contain_text(staff.username)
     datasets = page.locator("#source-datasets")
@@ -68,6 +79,13 @@ def test_add_test_scan_a_folder_source(browser_as, lake, live_worker, staff, sho
     expect(page.locator("#source-dataset-count")).to_have_text("2")  # the settings follow
     page.evaluate("window.scrollTo(0, 0)")
     shot(page, "source-page", full_page=True)
+
+    # Scanned again with nothing changed: nothing registered, both unchanged, a second history row.
+    page.get_by_role("button", name="Scan now").click()
+    expect(status).to_contain_text("Scan 2", timeout=120_000)
+    expect(status.locator("[hx-trigger]")).to_have_count(0, timeout=120_000)
+    expect(status.locator("dd").nth(3)).to_have_text("2")  # unchanged
+    expect(page.locator("#scan-history tbody tr")).to_have_count(2)
 
     # The dataset's page says where it comes from.
     datasets.get_by_role("link", name=re.compile(r"customers\.csv$")).click()
