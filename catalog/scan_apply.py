@@ -50,6 +50,15 @@ def _existing(found: list[Found]) -> dict[tuple[str, str], Dataset]:
     return out
 
 
+def known_fingerprints(source: Source) -> dict[str, str]:
+    """{name: latest fingerprint} of this source's datasets still at the source."""
+    latest = DatasetVersion.objects.filter(dataset=OuterRef("pk")).order_by("-number")
+    rows = Dataset.objects.filter(source=source, removed_at_source=False).annotate(
+        fingerprint=Subquery(latest.values("fingerprint")[:1])
+    )
+    return {name: fp for name, fp in rows.values_list("name", "fingerprint") if fp}
+
+
 def apply_all(
     *,
     source: Source,
