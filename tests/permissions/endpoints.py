@@ -436,16 +436,16 @@ ROWS: list[Row] = [
     # -- sources (API.md "Sources"): listed by every signed-in user; added by staff (or who holds
     # catalog.add_source); changed, tested and scanned by the source's owner, stewards or staff;
     # deleted by its owner or staff.
-    Row("GET", "/api/v1/sources/", SIGNED_IN, needs=("source",)),
+    Row("GET", "/api/v1/sources", SIGNED_IN, needs=("source",)),
     Row(
         "POST",
-        "/api/v1/sources/",
+        "/api/v1/sources",
         Expect(anonymous=401, outsider=403, owner=403, steward=403, staff=OK),
         body=lambda w: {"name": "another", "kind": "folder", "uri": w.data_root.as_uri()},
     ),
-    Row("GET", "/api/v1/sources/{pk}/", SIGNED_IN, kwargs=source),
-    Row("PATCH", "/api/v1/sources/{pk}/", EDITORS, kwargs=source, body=lambda w: {"schedule": "0 3 * * *"}),
-    Row("DELETE", "/api/v1/sources/{pk}/", OWNER_OR_STAFF, kwargs=source),
+    Row("GET", "/api/v1/sources/{pk}", SIGNED_IN, kwargs=source),
+    Row("PATCH", "/api/v1/sources/{pk}", EDITORS, kwargs=source, body=lambda w: {"schedule": "0 3 * * *"}),
+    Row("DELETE", "/api/v1/sources/{pk}", OWNER_OR_STAFF, kwargs=source),
     Row("POST", "/api/v1/sources/{pk}/test", EDITORS, kwargs=source),
     Row("GET", "/api/v1/sources/{pk}/scans", SIGNED_IN, kwargs=source),
     Row(
