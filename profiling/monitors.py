@@ -56,6 +56,30 @@ def _reference(dataset: Dataset, value: Any) -> int | None:
     return value
 
 
+def _checked(dataset: Dataset, *, schedule: Any, reference: Any, rules: Any) -> tuple[str, int | None, list]:
+    """(cron, pinned version, rules) as stored, or one ValidationError naming every field at fault."""
+    errors: dict[str, list[str]] = {}
+    columns = list(dataset.columns.values_list("name", flat=True))
+    checks = (
+        ("cron", lambda: schedules.check_cron(schedule) if schedule not in (None, "") else ""),
+        ("pinned", lambda: _reference(dataset, reference)),
+        (
+            "cleaned",
+            lambda: clean_rules(rules, columns=columns, sensitive_columns=dataset.sensitive_columns or []),
+        ),
+    )
+    found = {}
+    for name, check in checks:
+        try:
+            found[name] = check()
+        except ValidationError as exc:
+            for key, messages in exc.message_dict.items():
+                errors.setdefault(key, []).extend(messages)
+    if errors:
+        raise ValidationError(errors)
+    return found["cron"], found["pinned"], found["cleaned"]
+
+
 def _snapshot_of(monitor: Monitor) -> dict[str, Any]:
     return {
         "schedule": monitor.schedule or None,
@@ -78,10 +102,7 @@ def set_monitor(
     previous version as reference, no rules). Bad input: ValidationError naming the field."""
     if not can_change_dataset(actor, dataset):
         raise NotAllowed("Only the dataset's owner, a steward or staff may set its monitor.")
-    cron = schedules.check_cron(schedule) if schedule not in (None, "") else ""
-    pinned = _reference(dataset, reference)
-    columns = dataset.columns.values_list("name", flat=True)
-    cleaned = clean_rules(rules, columns=list(columns), sensitive_columns=dataset.sensitive_columns or [])
+    cron, pinned, cleaned = _checked(dataset, schedule=schedule, reference=reference, rules=rules)
     locked = Dataset.objects.select_for_update().only("pk").get(pk=dataset.pk)
     monitor, _ = Monitor.objects.select_for_update().get_or_create(dataset=locked)
     before = _snapshot_of(monitor)
