@@ -2,8 +2,9 @@
 from the source. Nothing is written for a dataset whose fingerprint has not changed: a source that
 did not change costs reads only (a few queries for all its datasets), no version and no audit record.
 
-Each dataset is written in its own transaction, so one that fails (a name the catalog refuses, a
-column limit) is recorded as the scan's error and the rest are registered; nothing is left half-written.
+Each dataset is written under its own savepoint (batches of them per transaction), so one that fails
+(a name the catalog refuses, a column limit) is rolled back alone, recorded as the scan's error, and
+the rest are registered; nothing is left half-written.
 """
 
 from __future__ import annotations
@@ -22,6 +23,9 @@ from catalog.models import Dataset, DatasetVersion, Origin, Source
 from config.errors import Conflict, NotAllowed
 
 CHUNK = 500
+# Datasets written per transaction: commits are most of a first scan's time; a batch holds SQLite's
+# write lock for about a second at most.
+WRITE_BATCH = 25
 
 
 def _existing(found: list[Found]) -> dict[tuple[str, str], Dataset]:
@@ -60,17 +64,21 @@ def apply_all(
     counts = {"found": len(found), "registered": 0, "changed": 0, "unchanged": 0, "removed": 0}
     existing = _existing(found)
     seen: set[int] = set()
-    for index, item in enumerate(found):
-        dataset = existing.get((item.namespace, item.name))
-        if dataset is not None:
-            seen.add(dataset.pk)
-        try:
-            outcome = _apply_one(source, item, dataset)
-        except (ValidationError, Conflict, NotAllowed) as exc:
-            errors.append({"name": item.name, "message": _message(exc)})
-            continue
-        counts[outcome] += 1
-        progress((index + 1) / max(1, len(found)), {k: v for k, v in counts.items()})
+    for start in range(0, len(found), WRITE_BATCH):
+        # One commit per batch, a savepoint per dataset: a dataset that fails rolls back alone.
+        with transaction.atomic():
+            for item in found[start : start + WRITE_BATCH]:
+                dataset = existing.get((item.namespace, item.name))
+                if dataset is not None:
+                    seen.add(dataset.pk)
+                try:
+                    outcome, pk = _apply_one(source, item, dataset)
+                except (ValidationError, Conflict, NotAllowed) as exc:
+                    errors.append({"name": item.name, "message": _message(exc)})
+                    continue
+                seen.add(pk)
+                counts[outcome] += 1
+        progress(min(start + WRITE_BATCH, len(found)) / max(1, len(found)), dict(counts))
     kept_ids = {d.pk for (ns, name), d in existing.items() if name in keep}
     counts["removed"] = _mark_removed(source, seen | kept_ids, keep)
     return counts
@@ -82,13 +90,13 @@ def _message(exc: Exception) -> str:
     return str(exc)
 
 
-def _apply_one(source: Source, item: Found, dataset: Dataset | None) -> str:
-    """One dataset → "registered", "changed" or "unchanged" (nothing written)."""
+def _apply_one(source: Source, item: Found, dataset: Dataset | None) -> tuple[str, int]:
+    """One dataset → ("registered" | "changed" | "unchanged" (nothing written), its id)."""
     if dataset is None:
         with transaction.atomic():
             dataset = _register(source, item)
             versions.add_version_from_reference(dataset=dataset, found=item)
-        return "registered"
+        return "registered", dataset.pk
     if dataset.source_id not in (None, source.pk):
         other = Source.objects.filter(pk=dataset.source_id).values_list("name", flat=True).first()
         raise Conflict(f"Already catalogued from the source {other}; a dataset belongs to one source.")
@@ -98,14 +106,14 @@ def _apply_one(source: Source, item: Found, dataset: Dataset | None) -> str:
         and dataset.latest_fingerprint == item.fingerprint
     )
     if unchanged:
-        return "unchanged"
+        return "unchanged", dataset.pk
     with transaction.atomic():
         was_removed = dataset.removed_at_source
         Dataset.objects.filter(pk=dataset.pk).update(source=source, removed_at_source=False)
         if was_removed:
             _announce(dataset.pk, {"removed_at_source": [True, False]})
         _, created = versions.add_version_from_reference(dataset=dataset, found=item)
-    return "changed" if created or was_removed or dataset.source_id is None else "unchanged"
+    return ("changed" if created or was_removed or dataset.source_id is None else "unchanged"), dataset.pk
 
 
 def _register(source: Source, item: Found) -> Dataset:

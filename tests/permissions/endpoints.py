@@ -61,6 +61,14 @@ def node(w: World) -> dict:
     return {"nodeId": w.urn, "depth": 5}
 
 
+def source(w: World) -> dict:
+    return {"pk": w.source["id"]}
+
+
+def scan(w: World) -> dict:
+    return {"pk": w.source["id"], "scan_id": w.scan["id"]}
+
+
 def gx_suite(w: World) -> dict:
     return {
         "name": "credit",
@@ -454,4 +462,26 @@ ROWS: list[Row] = [
     Row("GET", "/api/v1/models/{pk}/card", SIGNED_IN, kwargs=model),
     Row("GET", "/api/v1/models/{pk}/card.md", SIGNED_IN, kwargs=model),
     Row("GET", "/api/v1/models/{pk}/card.html", SIGNED_IN, kwargs=model),
+    # -- sources (API.md "Sources"): listed by every signed-in user; added by staff (or who holds
+    # catalog.add_source); changed, tested and scanned by the source's owner, stewards or staff;
+    # deleted by its owner or staff.
+    Row("GET", "/api/v1/sources/", SIGNED_IN, needs=("source",)),
+    Row(
+        "POST",
+        "/api/v1/sources/",
+        Expect(anonymous=401, outsider=403, owner=403, steward=403, staff=OK),
+        body=lambda w: {"name": "another", "kind": "folder", "uri": w.data_root.as_uri()},
+    ),
+    Row("GET", "/api/v1/sources/{pk}/", SIGNED_IN, kwargs=source),
+    Row("PATCH", "/api/v1/sources/{pk}/", EDITORS, kwargs=source, body=lambda w: {"schedule": "0 3 * * *"}),
+    Row("DELETE", "/api/v1/sources/{pk}/", OWNER_OR_STAFF, kwargs=source),
+    Row("POST", "/api/v1/sources/{pk}/test", EDITORS, kwargs=source),
+    Row("GET", "/api/v1/sources/{pk}/scans", SIGNED_IN, kwargs=source),
+    Row(
+        "POST",
+        "/api/v1/sources/{pk}/scans",
+        EDITORS,
+        kwargs=source,
+    ),
+    Row("GET", "/api/v1/sources/{pk}/scans/{scan_id}", SIGNED_IN, kwargs=scan),
 ]

@@ -258,6 +258,30 @@ class World:
         )
 
     @cached_property
+    def source(self) -> dict:
+        """A folder source added by staff, owned by the owner with the steward named (one CSV in it)."""
+        folder = self.data_root / "matrix-source"
+        folder.mkdir(exist_ok=True)
+        (folder / "applications.csv").write_bytes(CSV)
+        return self.call(
+            "staff",
+            "POST",
+            "/api/v1/sources/",
+            {
+                "name": "matrix folder",
+                "kind": "folder",
+                "uri": folder.as_uri(),
+                "owner": self.username("owner"),
+                "stewards": [self.username("steward")],
+            },
+        )
+
+    @cached_property
+    def scan(self) -> dict:
+        """A scan of the source, asked for by the owner (it stays pending: nothing commits)."""
+        return self.call("owner", "POST", f"/api/v1/sources/{self.source['id']}/scans", commit=False)
+
+    @cached_property
     def retired(self) -> dict:
         """A restricted dataset of the owner's, with the steward named, deleted: only its last owner,
         its steward or staff may register its name again, and only as restricted unless its last

@@ -13,6 +13,7 @@ from django.core.management.base import BaseCommand, CommandError
 from config.demo.catalog import DATASETS, load_dataset
 from config.demo.governance import load_governance
 from config.demo.lineage import load_lineage
+from config.demo.sources import load_sources
 from config.demo.users import DEMO_PASSWORD, USERS, load_users, token_of
 
 
@@ -32,6 +33,7 @@ class Command(BaseCommand):
             )
         users = load_users()
         datasets = {spec.name: load_dataset(spec, users, self.stdout.write) for spec in DATASETS}
+        load_sources(users, self.stdout.write)
         load_lineage(users["admin"])
         load_governance(users, datasets, self.stderr.write)
         self.stdout.write(self.style.SUCCESS(f"Demo data loaded: {len(datasets)} datasets."))
