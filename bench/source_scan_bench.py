@@ -111,7 +111,9 @@ def main() -> None:
             f"second scan:  {second:7.2f} s  ({second / floor:6.1f}x discover; target 5 s: "
             f"{second / 5:.2f} of it)  unchanged={scan2.unchanged} changed={scan2.changed}"
         )
-        print(f"rows written by the second scan (besides its own scan row): {sum(written.values())} {written}")
+        print(
+            f"rows written by the second scan (besides its own scan row): {sum(written.values())} {written}"
+        )
         print(f"load average: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} ({os.cpu_count()} cores)")
     finally:
         db.drop()
