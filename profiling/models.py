@@ -181,6 +181,11 @@ class MonitorRule(models.Model):
     group = models.CharField(max_length=1024, blank=True)
     op = models.CharField(max_length=1, choices=[(">", ">"), ("<", "<")])
     threshold = models.FloatField()
+    # Its last judgement: "firing", "passing" or "unknown" (the version could not say), with the
+    # figure and the version judged; empty until first judged.
+    state = models.CharField(max_length=10, blank=True)
+    value = models.FloatField(null=True, blank=True)
+    judged_version = models.PositiveIntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ["monitor_id", "position", "pk"]

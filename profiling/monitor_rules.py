@@ -308,7 +308,13 @@ def _per_column(rule: dict[str, Any], values: dict[str, Any], snap: Snapshot) ->
         )
         else ""
     )
-    if firing:
+    if rule["column"]:
+        state = "" if firing else ": within bounds"
+        message = (
+            f"{LABELS[rule['metric']]} of {worst_name} is {worst:.4g} in version {snap.version}{against} "
+            f"({describe(rule)}){state}."
+        )
+    elif firing:
         names = ", ".join(list(firing)[:5]) + (f" and {len(firing) - 5} more" if len(firing) > 5 else "")
         message = (
             f"{LABELS[rule['metric']]} of {names} in version {snap.version}{against}: "

@@ -55,7 +55,16 @@ def monitor_answer(dataset, *, user) -> dict[str, Any]:
         spec = rule.spec()
         if hide and spec["group"]:
             spec["group"] = HIDDEN
-        rules.append({"id": rule.pk, **spec, "alert": active.get(rule.pk)})
+        rules.append(
+            {
+                "id": rule.pk,
+                **spec,
+                "alert": active.get(rule.pk),
+                "state": rule.state or None,
+                "value": rule.value,
+                "judged_version": rule.judged_version,
+            }
+        )
     return {
         "dataset": dataset.pk,
         "schedule": monitor.schedule or None,

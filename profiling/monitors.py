@@ -211,7 +211,11 @@ def _judge(
 
 
 def _apply(rule: MonitorRule, result, alert: Alert | None, *, version, reference) -> int:
-    """Open an alert for a rule that fired and has none; resolve the alert of a rule that passes."""
+    """Keep the rule's last judgement; open an alert for a rule that fired and has none, resolve the
+    alert of a rule that passes."""
+    rule.state = {True: "firing", False: "passing", None: "unknown"}[result.fired]
+    rule.value, rule.judged_version = result.value, version
+    rule.save(update_fields=["state", "value", "judged_version"])
     if result.fired and alert is None:
         alerts.open_alert(
             rule=rule, version=version, reference=reference, message=result.message, figures=result.figures

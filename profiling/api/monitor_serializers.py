@@ -32,6 +32,13 @@ class MonitorRuleSerializer(serializers.Serializer):
 class MonitorRuleAnswerSerializer(MonitorRuleSerializer):
     id = serializers.IntegerField()
     alert = serializers.IntegerField(allow_null=True, help_text="The rule's open or acknowledged alert.")
+    state = serializers.ChoiceField(
+        choices=[("firing", "firing"), ("passing", "passing"), ("unknown", "unknown")],
+        allow_null=True,
+        help_text="Its last judgement (unknown: the version could not say, e.g. no reference yet).",
+    )
+    value = serializers.FloatField(allow_null=True, help_text="The figure it was last judged on.")
+    judged_version = serializers.IntegerField(allow_null=True)
 
 
 class MonitorWriteSerializer(serializers.Serializer):

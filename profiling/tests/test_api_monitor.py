@@ -57,6 +57,11 @@ def test_put_and_get(ds, owner, steward, outsider, api_client_for):
     assert body["schedule"] == "0 3 * * *" and body["reference"] == "previous"
     assert [r["metric"] for r in body["rules"]] == ["psi", "quality_score", "freshness_hours"]
     assert body["rules"][1]["alert"] is not None  # quality 0.5 < 0.9 on the latest profile
+    assert [(r["state"], r["value"], r["judged_version"]) for r in body["rules"]] == [
+        ("unknown", None, 1),  # version 1 has nothing to compare with
+        ("firing", 0.5, 1),
+        (None, None, None),  # freshness: judged by the sweep
+    ]
     assert body["freshness_due_at"] and body["updated_by"] == steward.username
     read = api_client_for(outsider).get(url(ds) + "/")
     assert read.status_code == 200 and read.json()["rules"] == body["rules"]

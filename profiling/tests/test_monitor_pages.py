@@ -37,7 +37,7 @@ def test_panel_and_page_show_rules_alerts_and_chart(ds, owner, outsider, web):
 
     panel = web(outsider).get(reverse("profiling:monitoring-panel", args=[ds.pk])).content.decode()
     assert "PSI of age &gt; 0.3" in panel and "badge-bad" in panel
-    assert "PSI of age in version 3 against version 2" in panel
+    assert "PSI of age is 0.6 in version 3 against version 2" in panel
     assert "threshold 0.3" in panel and 'stroke-dasharray="5 3"' in panel  # the threshold line
     assert "Version 3 against version 2: PSI 0.6 (beyond the threshold)" in panel
     assert "Acknowledge" not in panel  # outsiders read only
