@@ -202,13 +202,14 @@ def drift_series(
     base = None
     if pinned is not None:
         ref = _succeeded_run(dataset.pk, pinned, "drift_state")
-        base = ref.drift_state if ref is not None else None
+        base = _one_column(ref.drift_state, column) if ref is not None else None
     points = []
     for run in runs:
         if pinned is None:
             drift, reference = run.drift, (run.drift or {}).get("previous_version")
         elif base and run.drift_state and run.version_number != pinned:
-            drift, reference = compute_drift(base, run.drift_state, previous_version=pinned), pinned
+            current = _one_column(run.drift_state, column)
+            drift, reference = compute_drift(base, current, previous_version=pinned), pinned
         else:
             drift, reference = None, None
         value = ((drift or {}).get("columns") or {}).get(column, {}).get(key)
@@ -220,6 +221,17 @@ def drift_series(
         "reference": pinned or PREVIOUS,
         "threshold": _threshold_for(monitor, key, column),
         "points": points,
+    }
+
+
+def _one_column(state: dict | None, column: str) -> dict | None:
+    """A drift state cut down to one column: the chart compares that column alone, not all of them."""
+    if not state:
+        return None
+    return {
+        **state,
+        "schema": [c for c in state.get("schema") or [] if c.get("name") == column],
+        "columns": {k: v for k, v in (state.get("columns") or {}).items() if k == column},
     }
 
 

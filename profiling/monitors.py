@@ -16,6 +16,7 @@ the dataset finishes, the freshness sweep, and the scheduled run that looks at t
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import timedelta
 from typing import Any
@@ -150,6 +151,11 @@ def _key(spec: dict[str, Any]) -> tuple:
     return (spec["metric"], spec["column"] or "", spec["group"] or "", spec["op"], float(spec["threshold"]))
 
 
+def entry_name(dataset_id: int) -> str:
+    """The name of a dataset monitor's beat entry."""
+    return f"dataset-monitor-{dataset_id}"
+
+
 def _keep_schedule(monitor: Monitor) -> None:
     current = monitor.periodic_task
     if current is not None and not monitor.schedule:
@@ -157,7 +163,7 @@ def _keep_schedule(monitor: Monitor) -> None:
         monitor.periodic_task = None
     task = schedules.keep_periodic_task(
         current,
-        name=f"dataset-monitor-{monitor.pk}",
+        name=entry_name(monitor.dataset_id),
         task=RUN_TASK,
         args=[monitor.pk],
         cron=monitor.schedule,
@@ -324,13 +330,18 @@ def after_version_stored(*, dataset_id: int) -> None:
 # The monitor's own schedule
 
 
+def forget_schedule(*, dataset_id: int) -> None:
+    """A deleted dataset's monitor went with it (cascade): remove the beat entry it leaves."""
+    PeriodicTask.objects.filter(name=entry_name(dataset_id), task=RUN_TASK).delete()
+
+
 def run_scheduled(monitor_id: int) -> str:
     """Beat's entry for a monitor's cron: look at the data again → what was done (also kept in
     ``last_run_note``). Never raises for the data's sake: a file that cannot be read is noted."""
     monitor = Monitor.objects.select_related("dataset", "dataset__source").filter(pk=monitor_id).first()
     if monitor is None:
         # Its dataset was deleted (the monitor with it): the beat entry it left goes too.
-        PeriodicTask.objects.filter(name=f"dataset-monitor-{monitor_id}", task=RUN_TASK).delete()
+        PeriodicTask.objects.filter(task=RUN_TASK, args=json.dumps([monitor_id])).delete()
         return "no such monitor"
     dataset = monitor.dataset
     latest = dataset.versions.order_by("-number").first()

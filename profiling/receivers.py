@@ -4,7 +4,7 @@ import logging
 
 from django.dispatch import receiver
 
-from catalog.signals import version_stored
+from catalog.signals import dataset_deleted, version_stored
 from profiling import jobs, monitors, signals
 from profiling.models import RunStatus
 
@@ -29,6 +29,15 @@ def restart_freshness_on_version_stored(sender, version, **kwargs) -> None:
         monitors.after_version_stored(dataset_id=version.dataset_id)
     except Exception:  # noqa: BLE001 - a hook must not fail the upload; the sweep looks again
         log.exception("freshness of %s not updated after its new version", version.dataset_id)
+
+
+@receiver(dataset_deleted, dispatch_uid="profiling.forget_monitor_schedule_on_dataset_deleted")
+def forget_monitor_schedule_on_dataset_deleted(sender, dataset, **kwargs) -> None:
+    """The monitor went with its dataset; its beat entry (a row beat reads) goes now, not at its next run."""
+    try:
+        monitors.forget_schedule(dataset_id=dataset.pk)
+    except Exception:  # noqa: BLE001 - the deletion is committed; the entry's first run removes it
+        log.exception("beat entry of the monitor of deleted dataset %s not removed", dataset.pk)
 
 
 @receiver(signals.profile_finished, dispatch_uid="profiling.judge_monitor_on_profile_finished")
