@@ -9,11 +9,13 @@ import pytest
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
+from django_celery_beat.schedulers import DatabaseScheduler
 
 from catalog import services as catalog_services
 from catalog import sources as catalog_sources
 from catalog import versions as catalog_versions
 from catalog.models import SourceScan
+from config.celery import app as celery_app
 from config.errors import Conflict, NotAllowed
 from governance.models import AuditRecord
 from profiling import alerts, monitors, signals
@@ -258,6 +260,16 @@ def test_schedule_kept_in_step_with_beat(watched, owner, data_root, staff):
     assert monitor.periodic_task == task and task.task == "profiling.run_monitor"
     assert json.loads(task.args) == [monitor.pk] and task.enabled
     assert (task.crontab.minute, task.crontab.hour, task.crontab.day_of_week) == ("15", "3", "1-5")
+    # As beat's database scheduler reads it: the entry, its cron, and a task the worker knows.
+    entry = DatabaseScheduler.Entry(task, app=celery_app)
+    assert entry.task == "profiling.run_monitor" and entry.args == [monitor.pk]
+    assert (
+        entry.schedule.minute == {15}
+        and entry.schedule.hour == {3}
+        and entry.schedule.day_of_week == set(range(1, 6))
+    )
+    assert celery_app.tasks[entry.task](*entry.args) == "Rules judged on the latest profile."
+    assert Monitor.objects.get().last_run_at is not None
 
     monitors.set_monitor(actor=owner, dataset=watched, schedule="0  4 * * *", rules=[])
     task.refresh_from_db()
