@@ -18,14 +18,40 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import sys
+import threading
 import time
+import tracemalloc
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+
+class RssPeak:
+    """The most the resident set grew while the block ran (sampled every 20 ms from /proc)."""
+
+    def __enter__(self) -> RssPeak:
+        self.start = self.peak = self._rss()
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._done.set()
+        self._thread.join()
+        self.growth = self.peak - self.start
+
+    def _sample(self) -> None:
+        while not self._done.wait(0.02):
+            self.peak = max(self.peak, self._rss())
+
+    @staticmethod
+    def _rss() -> int:
+        with open("/proc/self/statm") as fh:
+            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
 def main() -> int:
@@ -37,6 +63,7 @@ def main() -> int:
     import django
 
     django.setup()
+    import catalog.connectors.listing as listing
     from catalog.connectors.s3 import S3Connector
     from catalog.models import Source
     from tests.s3_server import S3Endpoint, start_moto, stop
@@ -74,15 +101,36 @@ def main() -> int:
         def source(prefix: str) -> Source:
             return Source(kind="s3", uri=f"s3://{bucket}/{prefix}", endpoint_url=url, secret="BENCH_S3_KEYS")
 
-        rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        started = time.perf_counter()
-        (events,) = S3Connector(source("lake/")).discover()
-        took = time.perf_counter() - started
-        rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        with RssPeak() as rss:
+            started = time.perf_counter()
+            (events,) = S3Connector(source("lake/")).discover()
+            took = time.perf_counter() - started
         parts = len(events.reference["parts"])
         print(
             f"2. discover, one partitioned dataset of {parts} parts: {took:.2f} s ({parts / took:.0f} objects/s), "
-            f"ratio to baseline {took / baseline:.2f}; peak RSS grew {(rss_after - rss_before) / 1024:.0f} MiB"
+            f"ratio to baseline {took / baseline:.2f}; RSS grew by at most {rss.growth / 2**20:.0f} MiB"
+        )
+
+        def synthetic():
+            for i in range(parts):
+                yield listing.Entry(f"lake/events/day={i // 1000:03d}/part-{i:06d}.csv", 17, f"{i:032x}")
+
+        started = time.perf_counter()
+        (candidate,) = listing.group(synthetic(), base="lake/")
+        listing.fingerprint(candidate)
+        listing.reference(candidate, path_field="key", stamp_field="etag")
+        took = time.perf_counter() - started
+        print(
+            f"   of which grouping, fingerprint and reference (no HTTP): {took:.2f} s ({parts / took:.0f} objects/s)"
+        )
+        tracemalloc.start()
+        (candidate,) = listing.group(synthetic(), base="lake/")
+        reference = listing.reference(candidate, path_field="key", stamp_field="etag")
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        del candidate, reference
+        print(
+            f"   what those hold at the peak (tracemalloc): {peak / 2**20:.0f} MiB ({peak / parts:.0f} bytes a part)"
         )
 
         started = time.perf_counter()

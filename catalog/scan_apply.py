@@ -19,7 +19,7 @@ from django.db.models import OuterRef, Subquery
 
 from catalog import services, signals, versions
 from catalog.connectors import Found
-from catalog.models import Dataset, DatasetVersion, Origin, Source
+from catalog.models import Dataset, DatasetVersion, Origin, ProfileStatus, Source
 from config.errors import Conflict, NotAllowed
 
 CHUNK = 500
@@ -48,6 +48,15 @@ def _existing(found: list[Found]) -> dict[tuple[str, str], Dataset]:
                 }
             )
     return out
+
+
+def known_fingerprints(source: Source) -> dict[str, str]:
+    """{name: latest fingerprint} of this source's datasets still at the source."""
+    latest = DatasetVersion.objects.filter(dataset=OuterRef("pk")).order_by("-number")
+    rows = Dataset.objects.filter(source=source, removed_at_source=False).annotate(
+        fingerprint=Subquery(latest.values("fingerprint")[:1])
+    )
+    return {name: fp for name, fp in rows.values_list("name", "fingerprint") if fp}
 
 
 def apply_all(
@@ -95,7 +104,7 @@ def _apply_one(source: Source, item: Found, dataset: Dataset | None) -> tuple[st
     if dataset is None:
         with transaction.atomic():
             dataset = _register(source, item)
-            versions.add_version_from_reference(dataset=dataset, found=item)
+            _add_version(source, dataset, item)
         return "registered", dataset.pk
     if dataset.source_id not in (None, source.pk):
         other = Source.objects.filter(pk=dataset.source_id).values_list("name", flat=True).first()
@@ -112,8 +121,17 @@ def _apply_one(source: Source, item: Found, dataset: Dataset | None) -> tuple[st
         Dataset.objects.filter(pk=dataset.pk).update(source=source, removed_at_source=False)
         if was_removed:
             _announce(dataset.pk, {"removed_at_source": [True, False]})
-        _, created = versions.add_version_from_reference(dataset=dataset, found=item)
+        created = _add_version(source, dataset, item)
     return ("changed" if created or was_removed or dataset.source_id is None else "unchanged"), dataset.pk
+
+
+def _add_version(source: Source, dataset: Dataset, item: Found) -> bool:
+    """The found state as the dataset's next version → whether one was made. A source that does
+    not profile marks it so (profiling, which queues a job for every version, leaves these alone)."""
+    version, created = versions.add_version_from_reference(dataset=dataset, found=item)
+    if created and not source.profile:
+        versions.set_version_profile_status(version=version, status=ProfileStatus.SKIPPED)
+    return created
 
 
 def _register(source: Source, item: Found) -> Dataset:

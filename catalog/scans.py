@@ -193,7 +193,7 @@ def run_scan(scan_id: int) -> str:
 
 def _scan(source: Source, lease: _Lease) -> tuple[str, dict[str, int], list[dict]]:
     """List the source, then apply what was found → (status, counts, errors)."""
-    connector = for_source(source)
+    connector = for_source(source, known=scan_apply.known_fingerprints(source))
     connector.check()
     found: list[Found] = []
     errors: list[dict] = []

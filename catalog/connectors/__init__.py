@@ -8,16 +8,20 @@ the source as a whole cannot be read. catalog.scans turns what they find into da
 from catalog.connectors.base import Connector, Found, Problem, SourceError
 
 
-def for_source(source) -> Connector:
+def for_source(source, *, known: dict[str, str] | None = None) -> Connector:
     """The connector for ``source``'s kind (its credentials are read when it connects, never stored).
-    Only that kind's module is imported: a PostgreSQL scan does not load boto3."""
+    Only that kind's module is imported: a PostgreSQL scan does not load boto3. ``known``
+    ({name: fingerprint} of what the catalog holds) spares object stores and folders reading the
+    head of what has not changed (PostgreSQL reads every schema in one query anyway)."""
     from importlib import import_module
 
     kinds = {"postgres": "PostgresConnector", "s3": "S3Connector", "folder": "FolderConnector"}
     if source.kind not in kinds:
         raise SourceError(f"Unknown kind of source '{source.kind}'.")
     module = import_module(f"catalog.connectors.{source.kind}")
-    return getattr(module, kinds[source.kind])(source)
+    if source.kind == "postgres":
+        return module.PostgresConnector(source)
+    return getattr(module, kinds[source.kind])(source, known=known or {})
 
 
 __all__ = ["Connector", "Found", "Problem", "SourceError", "for_source"]

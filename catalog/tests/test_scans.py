@@ -200,3 +200,13 @@ def test_credentials_are_never_answered(staff, api_client_for, monkeypatch):
     assert detail["status"] == "failed"
     for body in (made.content, str(tested).encode(), str(detail).encode()):
         assert b"hunter2" not in body
+
+
+def test_a_source_that_does_not_profile_marks_its_versions_not_profiled(source, owner):
+    from profiling.models import ProfileRun
+
+    sources.update_source(actor=owner, source=source, profile=False)
+    scan_now(owner, source)
+    versions = DatasetVersion.objects.filter(dataset__source=source)
+    assert versions.count() == 2 and set(versions.values_list("profile_status", flat=True)) == {"skipped"}
+    assert not ProfileRun.objects.filter(version__in=versions).exists()
