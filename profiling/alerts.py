@@ -21,7 +21,7 @@ from django.utils import timezone
 from catalog.permissions import can_change_dataset
 from config.errors import Conflict, NotAllowed
 from profiling import signals
-from profiling.models import ACTIVE_ALERT, Alert, AlertStatus, MonitorRule
+from profiling.models import ACTIVE_ALERT, Alert, AlertStatus, Metric, Monitor, MonitorRule
 
 MAX_COMMENT = 2000
 
@@ -134,6 +134,10 @@ def _resolve(
     alert.save(
         update_fields=["status", "resolved_at", "resolved_by", "resolution", "resolved_figures", "history"]
     )
+    if resolution == "by_hand" and alert.rule_id and alert.rule_spec.get("metric") == Metric.FRESHNESS_HOURS:
+        # Its rule waited for this alert to close: the next sweep judges it again (a new alert if
+        # the data is still stale, else the clock restarts from the latest version).
+        Monitor.objects.filter(rules=alert.rule_id).update(freshness_due_at=alert.resolved_at)
     transaction.on_commit(
         lambda: signals.alert_resolved.send(sender=Alert, alert=alert, actor=alert.resolved_by, via=via),
         robust=True,

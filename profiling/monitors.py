@@ -212,7 +212,7 @@ def _judge(
         result = evaluate(rule.spec(), snap)
         changed += _apply(rule, result, active.get(rule.pk), version=snap.version, reference=snap.reference)
     monitor.last_evaluated_version = snap.version
-    monitor.save(update_fields=["last_evaluated_version", "updated_at"])
+    monitor.save(update_fields=["last_evaluated_version"])
     return changed
 
 

@@ -244,6 +244,11 @@ def test_freshness_alert_from_the_sweep_and_cleared_by_a_new_version(crafted, wa
     assert monitor.freshness_due_at is None  # nothing more to wait for while it is open
     assert monitors.sweep_freshness(now=later) == 0
 
+    # Resolved by hand while the data is still stale: the next sweep opens a new one.
+    alerts.resolve_alert(actor=owner, alert=alert, comment="the feed is paused")
+    assert monitors.sweep_freshness(now=later) == 1
+    alert = Alert.objects.get(status="open")
+
     second = crafted()
     signals_sent = catalog_versions.signals.version_stored.send(sender=None, version=second)
     assert signals_sent  # profiling's receivers restart the clock
