@@ -1,13 +1,13 @@
 """Sources: adding, changing and removing them, their scan schedules, and "Test connection".
 
 A source's schedule is a django-celery-beat PeriodicTask (cron, in the database) that beat's
-DatabaseScheduler runs; it is kept in step here, in the same transaction as the source. Scanning
-itself is catalog.scans.
+DatabaseScheduler runs; it is kept in step here (through catalog.schedules, shared with dataset
+monitors), in the same transaction as the source. Scanning itself
+is catalog.scans.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -18,11 +18,13 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
+from catalog import schedules
 from catalog.connectors import Found, Problem, SourceError, for_source
 from catalog.connectors.access import postgres_parts, s3_parts
 from catalog.connectors.secrets import check_secret_name, redact
 from catalog.models import Sensitivity, Source, SourceKind, SourceLayout
 from catalog.permissions import can_add_source, can_delete_source, can_manage_source
+from catalog.schedules import check_cron
 from config.errors import Conflict, NotAllowed
 
 SCAN_TASK = "catalog.scheduled_scan"
@@ -65,24 +67,6 @@ def _check_folder(uri: str) -> None:
         raise SourceError(f"{path} is outside the folders data may be registered from (DATA_ROOTS).")
     if not path.is_dir():
         raise SourceError(f"{path} is not a folder.")
-
-
-def check_cron(expr: str) -> str:
-    """A 5-field cron expression (minute hour day-of-month month day-of-week), or ValidationError."""
-    from celery.schedules import ParseException, crontab_parser
-
-    fields = (expr or "").split()
-    if len(fields) != 5:
-        raise ValidationError(
-            {"schedule": ["Give 5 cron fields: minute hour day-of-month month day-of-week."]}
-        )
-    limits = [(60, 0), (24, 0), (31, 1), (12, 1), (7, 0)]
-    for value, (size, start) in zip(fields, limits, strict=True):
-        try:
-            crontab_parser(size, start).parse(value)
-        except (ParseException, ValueError, IndexError) as exc:
-            raise ValidationError({"schedule": [f"'{value}' is not a valid cron field: {exc}"]}) from None
-    return " ".join(fields)
 
 
 def _globs(field: str, value: Any) -> list[str]:
@@ -203,32 +187,19 @@ def delete_source(*, actor, source: Source) -> None:
 
 def sync_schedule(source: Source) -> None:
     """Keep the source's beat entry in step with its ``schedule`` (none when empty)."""
-    from django_celery_beat.models import CrontabSchedule, PeriodicTask
-
     task = source.periodic_task
-    if not source.schedule:
-        if task is not None:
-            Source.objects.filter(pk=source.pk).update(periodic_task=None)
-            source.periodic_task = None
-            task.delete()
-        return
-    minute, hour, day_of_month, month_of_year, day_of_week = source.schedule.split()
-    crontab, _ = CrontabSchedule.objects.get_or_create(
-        minute=minute,
-        hour=hour,
-        day_of_month=day_of_month,
-        month_of_year=month_of_year,
-        day_of_week=day_of_week,
-        timezone=settings.TIME_ZONE,
+    if task is not None and not source.schedule:
+        Source.objects.filter(pk=source.pk).update(periodic_task=None)
+        source.periodic_task = None
+    task = schedules.keep_periodic_task(
+        task,
+        name=f"source-scan-{source.pk}",
+        task=SCAN_TASK,
+        args=[source.pk],
+        cron=source.schedule,
+        description=f"Scan the source {source.name}",
     )
-    if task is None:
-        task = PeriodicTask(name=f"source-scan-{source.pk}", task=SCAN_TASK)
-    task.crontab = crontab
-    task.args = json.dumps([source.pk])
-    task.enabled = True
-    task.description = f"Scan the source {source.name}"
-    task.save()
-    if source.periodic_task_id != task.pk:
+    if task is not None and source.periodic_task_id != task.pk:
         Source.objects.filter(pk=source.pk).update(periodic_task=task)
         source.periodic_task = task
 

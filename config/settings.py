@@ -275,7 +275,8 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULE: dict = {}
 # Beat reads its schedule from the database (django-celery-beat): the sweeps below are written there
-# at start, and source scans' cron schedules are edited there by stewards (catalog.scan_schedule).
+# at start, and the cron schedules of source scans and dataset monitors are edited there by stewards
+# (catalog.schedules).
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 
 # Profiling jobs (profiling/tasks.py, docs/quality.md). The soft limit fails the job with a clear
@@ -293,6 +294,14 @@ if PROFILING_SWEEP_SECONDS > 0:
     CELERY_BEAT_SCHEDULE["profiling-requeue-stale-runs"] = {
         "task": "profiling.requeue_stale_runs",
         "schedule": PROFILING_SWEEP_SECONDS,
+    }
+# Dataset monitors (profiling/monitors.py, docs/monitoring.md): beat judges the freshness rules that
+# are due this often (0 turns it off); each monitor's own cron schedule is a beat entry of its own.
+MONITOR_SWEEP_SECONDS = env.int("MONITOR_SWEEP_SECONDS", default=300)
+if MONITOR_SWEEP_SECONDS > 0:
+    CELERY_BEAT_SCHEDULE["profiling-monitor-sweep"] = {
+        "task": "profiling.monitor_sweep",
+        "schedule": MONITOR_SWEEP_SECONDS,
     }
 # The outbox (catalog/outbox.py): tasks written in the same transaction as their change, sent after
 # the commit. What the broker could not take waits for the sweep: beat runs it this often, and every
@@ -393,7 +402,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     # Several models have a "status" with different choices: name each set so that none collides.
-    "ENUM_NAME_OVERRIDES": {"AccessRequestStatusEnum": "governance.models.RequestStatus"},
+    "ENUM_NAME_OVERRIDES": {
+        "AccessRequestStatusEnum": "governance.models.RequestStatus",
+        "AlertStatusEnum": "profiling.models.AlertStatus",
+    },
     # drf-spectacular's own enum hook first, then the refusals every operation shares.
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",

@@ -100,3 +100,19 @@ def fail_on_hard_time_limit(sender=None, exception=None, args=None, kwargs=None,
     finally:
         if not connection.in_atomic_block:
             connection.close()  # the main process must not keep a connection its children inherit
+
+
+@shared_task(name="profiling.run_monitor", ignore_result=True)
+def run_monitor(monitor_id: int) -> str:
+    """Beat's entry for a monitor's cron schedule (profiling.monitors.run_scheduled)."""
+    from profiling import monitors
+
+    return monitors.run_scheduled(monitor_id)
+
+
+@shared_task(name="profiling.monitor_sweep", ignore_result=True)
+def monitor_sweep() -> int:
+    """Periodic (CELERY_BEAT_SCHEDULE): the freshness rules of the monitors that are due."""
+    from profiling import monitors
+
+    return monitors.sweep_freshness()

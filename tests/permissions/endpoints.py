@@ -53,6 +53,10 @@ def model(w: World) -> dict:
     return {"pk": w.model["id"]}
 
 
+def alert(w: World) -> dict:
+    return {"pk": w.alert["id"]}
+
+
 def node(w: World) -> dict:
     return {"nodeId": w.urn, "depth": 5}
 
@@ -226,6 +230,31 @@ ROWS: list[Row] = [
     Row(
         "GET", "/api/v1/datasets/{dataset_pk}/quality-history/", SIGNED_IN, kwargs=dataset, needs=("version",)
     ),
+    # -- monitors and alerts ----------------------------------------------------------------------------
+    Row("GET", "/api/v1/datasets/{dataset_pk}/monitor", SIGNED_IN, kwargs=dataset, needs=("monitor",)),
+    Row(
+        "PUT",
+        "/api/v1/datasets/{dataset_pk}/monitor",
+        EDITORS,
+        kwargs=dataset,
+        body=lambda w: {
+            "schedule": "0 3 * * *",
+            "rules": [{"metric": "psi", "column": w.column, "op": ">", "threshold": 0.2}],
+        },
+    ),
+    Row(
+        "GET",
+        "/api/v1/alerts",
+        SIGNED_IN,
+        query=lambda w: {"dataset": w.urn},
+        finds=lambda w: {"id": w.alert["id"]},
+        seen_by=SIGNED_IN_ROLES,
+    ),
+    Row("GET", "/api/v1/alerts/{pk}", SIGNED_IN, kwargs=alert),
+    Row(
+        "POST", "/api/v1/alerts/{pk}/acknowledge", EDITORS, kwargs=alert, body=lambda w: {"comment": "on it"}
+    ),
+    Row("POST", "/api/v1/alerts/{pk}/resolve", EDITORS, kwargs=alert, body=lambda w: {"comment": "fixed"}),
     # -- lineage ----------------------------------------------------------------------------------------
     Row("GET", "/api/v1/lineage", SIGNED_IN, query=node, needs=("lineage",)),
     Row(

@@ -340,6 +340,37 @@ class World:
         path.write_bytes(CSV.replace(b"4,45", b"5,62"))
         return path.as_uri()
 
+    # -- monitors --------------------------------------------------------------------------------------
+    @cached_property
+    def monitor(self) -> dict:
+        """The dataset's monitor, set by the steward: a PSI rule on a column, every night."""
+        return self.call(
+            "steward",
+            "PUT",
+            f"/api/v1/datasets/{self.dataset['id']}/monitor",
+            {"schedule": "0 3 * * *", "rules": [{"metric": "psi", "column": self.column, "threshold": 0.2}]},
+        )
+
+    @cached_property
+    def alert(self) -> dict:
+        """An open alert of the monitor's rule. Alerts are opened by profiles, never by an endpoint:
+        written with the model's manager (the version's profile stays pending here)."""
+        from django.utils import timezone
+
+        from profiling.models import Alert, MonitorRule
+
+        rule = MonitorRule.objects.get(pk=self.monitor["rules"][0]["id"])
+        made = Alert.objects.create(
+            dataset_id=self.dataset["id"],
+            rule=rule,
+            rule_spec=rule.spec(),
+            message="PSI of a column is 0.9 in version 1.",
+            figures={"metric": "psi", "value": 0.9, "op": ">", "threshold": 0.2},
+            history=[{"at": timezone.now().isoformat(), "status": "open", "by": None}],
+            opened_at=timezone.now(),
+        )
+        return {"id": made.pk}
+
     # -- governance ------------------------------------------------------------------------------------
     @cached_property
     def tight_policy(self) -> dict:
