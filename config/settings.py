@@ -423,7 +423,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     # Several models have a "status" with different choices: name each set so that none collides.
-    "ENUM_NAME_OVERRIDES": {"AccessRequestStatusEnum": "governance.models.RequestStatus"},
+    "ENUM_NAME_OVERRIDES": {
+        "AccessRequestStatusEnum": "governance.models.RequestStatus",
+        "SubscriptionFormatEnum": "governance.models.SubscriptionFormat",
+        "SubscriptionWriteFormatEnum": ["json", "slack"],
+    },
     # drf-spectacular's own enum hook first, then the refusals every operation shares.
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
