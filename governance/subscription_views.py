@@ -19,7 +19,7 @@ from governance.forms import SubscriptionForm
 from governance.models import DeliveryStatus, Subscription
 
 LOG_PAGE = 30
-SECRET_KEY = "governance-new-subscription-secret"
+SESSION_KEY = "governance-new-subscription-secret"  # where the new secret waits for its page
 
 
 def _mine(user, pk: int) -> Subscription:
@@ -43,7 +43,7 @@ def _create(request: HttpRequest, form: SubscriptionForm) -> Subscription | None
         form.add_error("group", str(exc))
         return None
     # Shown once, on the next page: kept in the session only until that page has read it.
-    request.session[SECRET_KEY] = {"id": sub.pk, "secret": secret}
+    request.session[SESSION_KEY] = {"id": sub.pk, "secret": secret}
     return sub
 
 
@@ -72,11 +72,11 @@ def subscriptions_view(request: HttpRequest) -> HttpResponse:
 def subscription_view(request: HttpRequest, pk: int) -> HttpResponse:
     """One subscription: what it hears of, its secret if it was just made, its delivery log."""
     sub = _mine(request.user, pk)
-    new = request.session.get(SECRET_KEY)
+    new = request.session.get(SESSION_KEY)
     secret = None
     if isinstance(new, dict) and new.get("id") == sub.pk:
         secret = new.get("secret")
-        del request.session[SECRET_KEY]
+        del request.session[SESSION_KEY]
     log = Paginator(selectors.subscription_deliveries(sub), LOG_PAGE).get_page(request.GET.get("page"))
     final = (DeliveryStatus.DELIVERED, DeliveryStatus.FAILED)
     return render(
