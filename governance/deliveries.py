@@ -43,7 +43,6 @@ from typing import Any
 from celery import current_app
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.cache import cache
 from django.core.mail import EmailMessage, get_connection
 from django.db import transaction
 from django.db.models import F
@@ -88,10 +87,11 @@ def backoff(attempts: int) -> float:
 # The run
 
 
-def run(*, seconds: float | None = None) -> int:
+def run(*, seconds: float | None = None, queue: str | None = None) -> int:
     """Fan out what is waiting, then deliver what is due until nothing is or ``seconds`` (default
     EVENTS_RUN_SECONDS) are spent → how many deliveries were attempted. Queues the next run for the
-    next retry that falls due."""
+    next retry that falls due (on ``queue``: the one this run came from, so that a worker dedicated
+    to a queue keeps its follow-ups; else EVENTS_QUEUE or Celery's default)."""
     deadline = time.monotonic() + (seconds if seconds is not None else _setting("EVENTS_RUN_SECONDS", 30))
     attempted = 0
     fan_out()
@@ -104,7 +104,7 @@ def run(*, seconds: float | None = None) -> int:
         deliver(claimed, token=token)
         attempted += len(claimed)
         fan_out()
-    wake_up()
+    wake_up(queue=queue)
     return attempted
 
 
@@ -416,21 +416,33 @@ def record(outcomes: list[Outcome], *, token: str) -> None:
 # Waking up for the next retry, and forgetting old events
 
 
-def wake_up() -> float | None:
+_wakes: dict[int, float] = {}  # due second -> when it stops mattering (this process's wake-ups)
+
+
+def _first_wake(second: int, delay: float) -> bool:
+    """Whether this process has not queued a wake-up for that second yet (and remember it has now).
+    Per process on purpose: a wake-up another worker queued dies with that worker."""
+    now = time.monotonic()
+    for key in [k for k, until in _wakes.items() if until < now]:
+        del _wakes[key]
+    if second in _wakes:
+        return False
+    _wakes[second] = now + delay + 30
+    return True
+
+
+def wake_up(*, queue: str | None = None) -> float | None:
     """Queue the next run for when the next delivery falls due (within EVENTS_WAKE_HORIZON_SECONDS;
-    beyond, beat's sweep comes first) → its delay, or None. One wake-up per second of due time per
-    cache (a shared Redis cache: per deployment)."""
+    beyond, beat's sweep comes first) → its delay, or None (nothing due, or already queued)."""
     if current_app.conf.task_always_eager:
         return None  # an eager task would run now, not then: tests run the sweep themselves
     due = Delivery.objects.filter(status__in=DUE).order_by("due_at").values_list("due_at", flat=True).first()
     if due is None:
         return None
     delay = max(0.0, (due - timezone.now()).total_seconds())
-    if delay > _setting("EVENTS_WAKE_HORIZON_SECONDS", 600):
+    if delay > _setting("EVENTS_WAKE_HORIZON_SECONDS", 600) or not _first_wake(int(due.timestamp()), delay):
         return None
-    if not cache.add(f"governance:events:wake:{int(due.timestamp())}", 1, timeout=int(delay) + 30):
-        return None
-    queue = getattr(settings, "EVENTS_QUEUE", "")
+    queue = queue or getattr(settings, "EVENTS_QUEUE", "")
     try:
         current_app.send_task(
             catalogue.DELIVER_TASK, countdown=delay + 0.05, **({"queue": queue} if queue else {})

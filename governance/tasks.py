@@ -29,18 +29,30 @@ def notify_access_request_event(self, event_id: int) -> None:
     notifications.send_emails(event)
 
 
-@shared_task(name=DELIVER_TASK, ignore_result=True, acks_late=True)
-def deliver_events() -> int:
+@shared_task(bind=True, name=DELIVER_TASK, ignore_result=True, acks_late=True)
+def deliver_events(self) -> int:
     """Fan out the recorded events and deliver what is due (governance/deliveries.py). Queued by each
     event through the outbox, by beat (EVENTS_SWEEP_SECONDS), by a starting worker, and by itself
-    for the next retry."""
-    return deliveries.run()
+    for the next retry (on the queue it came from)."""
+    return deliveries.run(queue=(self.request.delivery_info or {}).get("routing_key") or None)
 
 
 @shared_task(name="governance.prune_events", ignore_result=True)
 def prune_events() -> int:
     """Periodic: forget events and deliveries older than EVENTS_KEEP_DAYS."""
     return deliveries.prune()
+
+
+def _queue_of(consumer) -> str | None:
+    """Where this worker takes deliveries from: EVENTS_QUEUE, else Celery's default queue if it
+    consumes it, else the first queue it consumes (``-Q``)."""
+    wanted = getattr(settings, "EVENTS_QUEUE", "") or None
+    app = getattr(consumer, "app", None)
+    consumed = list(getattr(getattr(getattr(app, "amqp", None), "queues", None), "consume_from", None) or [])
+    if not consumed or wanted in consumed:
+        return wanted
+    default = app.conf.task_default_queue
+    return wanted or (default if default in consumed else consumed[0])
 
 
 @worker_ready.connect(dispatch_uid="governance.deliver_events_on_worker_start")
@@ -50,8 +62,7 @@ def deliver_events_on_worker_start(sender=None, **kwargs) -> None:
     from django.db import connection
 
     try:
-        queue = getattr(settings, "EVENTS_QUEUE", "")
-        outbox.enqueue(DELIVER_TASK, queue=queue or None)
+        outbox.enqueue(DELIVER_TASK, queue=_queue_of(sender))
     except Exception:  # a failed start-up run must not stop the worker from starting
         log.exception("start-up run of the event deliveries not queued")
     finally:

@@ -9,7 +9,6 @@ import pytest
 from celery import current_app
 from django.contrib.auth.models import Group
 from django.core import mail
-from django.core.cache import cache
 from django.utils import timezone
 
 from governance import access_requests, deliveries, events, subscriptions
@@ -291,7 +290,7 @@ def test_a_run_queues_the_next_for_the_next_retry(owner, requester, dataset, mon
     sent = []
     monkeypatch.setitem(current_app.conf, "task_always_eager", False)
     monkeypatch.setattr(current_app, "send_task", lambda name, **kw: sent.append((name, kw)))
-    cache.clear()
+    deliveries._wakes.clear()
     delay = deliveries.wake_up()
     assert 15 < delay <= 20 and sent == [(events.DELIVER_TASK, {"countdown": delay + 0.05})]
     assert deliveries.wake_up() is None and len(sent) == 1  # one wake-up for that moment
