@@ -355,7 +355,7 @@ def _pool() -> ThreadPoolExecutor:
     """This process's senders (a pool made before a fork would have no threads in the child)."""
     pid = os.getpid()
     if pid not in _pools:
-        threads = max(1, int(_setting("EVENTS_DELIVERY_THREADS", 8)))
+        threads = max(1, int(_setting("EVENTS_DELIVERY_THREADS", 16)))
         _pools[pid] = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="event-delivery")
     return _pools[pid]
 
@@ -383,33 +383,40 @@ def deliver(claimed: list[Delivery], *, token: str) -> list[Outcome]:
     return outcomes
 
 
+def _fields(o: Outcome, now, retry_of_lane: dict) -> dict[str, Any]:
+    """What one outcome writes on its delivery."""
+    lane = (o.job.subscription_id, o.job.channel)
+    if o.released:
+        due = retry_of_lane.get(lane) or now + timedelta(seconds=backoff(1))
+        return {"claim_token": "", "due_at": due, "attempts": F("attempts") - 1}
+    fields: dict[str, Any] = {
+        "claim_token": "",
+        "last_status_code": o.status,
+        "error": o.error[:2000],
+        "response": o.response[:1000],
+    }
+    if o.ok:
+        fields.update(status=DeliveryStatus.DELIVERED, delivered_at=now)
+    elif o.permanent or o.job.attempts >= max_attempts():
+        fields.update(status=DeliveryStatus.FAILED)
+    else:
+        retry_of_lane[lane] = now + timedelta(seconds=backoff(o.job.attempts))
+        fields.update(status=DeliveryStatus.RETRYING, due_at=retry_of_lane[lane])
+    return fields
+
+
 @transaction.atomic
 def record(outcomes: list[Outcome], *, token: str) -> None:
     """Write each outcome, if this claim still holds its delivery (a lease taken over is not). What
-    was put back untried waits for the retry of the failure before it (order is kept)."""
+    was put back untried waits for the retry of the failure before it (order is kept). Outcomes
+    that write the same values (most: delivered, 2xx, nothing to say) are one UPDATE."""
     now = timezone.now()
     retry_of_lane: dict[tuple[int, str], Any] = {}
+    same: dict[tuple, list[int]] = defaultdict(list)
     for o in outcomes:
-        lane = (o.job.subscription_id, o.job.channel)
-        mine = Delivery.objects.filter(pk=o.job.delivery_id, claim_token=token)
-        if o.released:
-            due = retry_of_lane.get(lane) or now + timedelta(seconds=backoff(1))
-            mine.update(claim_token="", due_at=due, attempts=F("attempts") - 1)
-            continue
-        fields: dict[str, Any] = {
-            "claim_token": "",
-            "last_status_code": o.status,
-            "error": o.error[:2000],
-            "response": o.response[:1000],
-        }
-        if o.ok:
-            fields.update(status=DeliveryStatus.DELIVERED, delivered_at=now)
-        elif o.permanent or o.job.attempts >= max_attempts():
-            fields.update(status=DeliveryStatus.FAILED)
-        else:
-            retry_of_lane[lane] = now + timedelta(seconds=backoff(o.job.attempts))
-            fields.update(status=DeliveryStatus.RETRYING, due_at=retry_of_lane[lane])
-        mine.update(**fields)
+        same[tuple(sorted(_fields(o, now, retry_of_lane).items()))].append(o.job.delivery_id)
+    for fields, ids in same.items():
+        Delivery.objects.filter(pk__in=ids, claim_token=token).update(**dict(fields))
 
 
 # ---------------------------------------------------------------------------------------------
