@@ -268,12 +268,30 @@ def _status(raw: bytes) -> tuple[int, str]:
     return int(parts[1]), "".join(ch if ch.isprintable() or ch in "\n\t" else "?" for ch in text)
 
 
-def _exchange(target: Target, ip: str, payload: bytes, deadline: float, cap: int) -> tuple[int, str, bool]:
-    family = socket.AF_INET6 if ":" in ip else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+def _connect(addresses: list[str], port: int, deadline: float) -> socket.socket:
+    """A connection to the first of the checked addresses that takes one (a host with an IPv6 and
+    an IPv4 address may be out of reach by one of them)."""
+    error: OSError | None = None
+    for ip in addresses:
+        sock = socket.socket(socket.AF_INET6 if ":" in ip else socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            sock.settimeout(_left(deadline))
+            sock.connect((ip, port))
+            return sock
+        except TimeoutError:
+            sock.close()
+            raise
+        except OSError as exc:
+            sock.close()
+            error = exc
+    raise error or ConnectionError("no address to connect to")
+
+
+def _exchange(
+    target: Target, addresses: list[str], payload: bytes, deadline: float, cap: int
+) -> tuple[int, str, bool]:
+    sock = _connect(addresses, target.port, deadline)
     try:
-        sock.settimeout(_left(deadline))
-        sock.connect((ip, target.port))
         if target.scheme == "https":
             sock.settimeout(_left(deadline))
             sock = _tls().wrap_socket(sock, server_hostname=target.host)
@@ -299,7 +317,7 @@ def post(url: str, body: bytes, headers: dict[str, str], *, private_ok: bool | N
             target, private_ok=allow_private() if private_ok is None else private_ok, timeout=limit
         )
         payload = _request_bytes(target, body, headers)
-        status, excerpt, cut = _exchange(target, addresses[0], payload, deadline, response_cap())
+        status, excerpt, cut = _exchange(target, addresses, payload, deadline, response_cap())
     except Refused as exc:
         return Answer(None, f"Refused: {exc}", elapsed=time.monotonic() - started, refused=True)
     except TimeoutError:

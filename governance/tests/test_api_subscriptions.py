@@ -86,9 +86,11 @@ def test_bad_input_names_the_field_and_writes_nothing(
     assert not Subscription.objects.exists()
 
 
-def test_a_dataset_that_does_not_exist_is_a_404(owner, api_client_for):
-    answer = subscribe(api_client_for(owner), dataset="dataset:s3://lake:no/such", email=True)
-    assert answer.status_code == 404 and "no/such" in answer.json()["detail"]
+@pytest.mark.parametrize("urn", ["dataset:s3://lake:no/such", "not-a-urn", "dataset:", "dataset:x:\u0000"])
+def test_a_dataset_that_does_not_exist_is_a_404(owner, api_client_for, urn):
+    answer = subscribe(api_client_for(owner), dataset=urn, email=True)
+    assert answer.status_code in (400, 404), answer.content
+    assert answer.status_code == 400 or urn[:10] in answer.json()["detail"]
     assert not Subscription.objects.exists()
 
 
@@ -164,3 +166,24 @@ def test_the_delivery_log_and_deliver_again(owner, requester, dataset, api_clien
 def test_anonymous_callers_are_refused(anon_client):
     assert anon_client.get(URL).status_code == 401
     assert anon_client.post(URL, {"events": ["*"], "email": True}, format="json").status_code == 401
+
+
+@pytest.mark.parametrize("bad", ["²", "9" * 30, "١", "9" * 5000])
+def test_what_is_no_id_is_a_404_never_a_500(owner, api_client_for, web, bad):
+    from urllib.parse import quote
+
+    sid = subscribe(api_client_for(owner), email=True).json()["id"]
+    client = api_client_for(owner)
+    client.raise_request_exception = False
+    for path in (
+        f"{URL}{quote(bad)}/",
+        f"{URL}{quote(bad)}/deliveries",
+        f"{URL}{sid}/deliveries/{quote(bad)}/redeliver",
+    ):
+        answer = client.post(path) if path.endswith("redeliver") else client.get(path)
+        assert answer.status_code == 404, (path[:80], answer.status_code)
+    page = web(owner)
+    page.raise_request_exception = False
+    for path in (f"/subscriptions/{quote(bad)}/", f"/subscriptions/{sid}/deliveries/{quote(bad)}/redeliver/"):
+        answer = page.post(path) if path.endswith("redeliver/") else page.get(path)
+        assert answer.status_code == 404, (path[:80], answer.status_code)

@@ -96,3 +96,14 @@ def test_someone_elses_subscription_is_not_found(web, owner, outsider):
 
 def test_signed_out_people_are_sent_to_sign_in(client):
     assert client.get("/subscriptions/").status_code == 302
+
+
+def test_staff_read_subscriptions_and_deliveries_in_the_admin_without_their_secret(client, make_user, owner):
+    sub, secret = subscriptions.create_subscription(actor=owner, events=["*"], email=True)
+    admin = make_user("ada_admin", is_staff=True, is_superuser=True)
+    client.force_login(admin)
+    listed = client.get("/admin/governance/subscription/")
+    assert listed.status_code == 200 and f">{sub.pk}<" in listed.content.decode()
+    one = client.get(f"/admin/governance/subscription/{sub.pk}/change/")
+    assert one.status_code == 200 and secret not in one.content.decode()
+    assert client.get("/admin/governance/delivery/").status_code == 200

@@ -33,8 +33,11 @@ def resolves_to(monkeypatch):
     def install(table: dict[str, str]):
         def fake(host, port, *args, **kwargs):
             if host in table:
-                family = socket.AF_INET6 if ":" in table[host] else socket.AF_INET
-                return [(family, socket.SOCK_STREAM, 6, "", (table[host], port))]
+                ips = table[host] if isinstance(table[host], list) else [table[host]]
+                return [
+                    (socket.AF_INET6 if ":" in ip else socket.AF_INET, socket.SOCK_STREAM, 6, "", (ip, port))
+                    for ip in ips
+                ]
             return real(host, port, *args, **kwargs)
 
         monkeypatch.setattr(socket, "getaddrinfo", fake)
@@ -159,6 +162,14 @@ def test_the_post_goes_to_the_checked_address_with_the_urls_host(resolves_to, re
     assert got.path == "/in?a=1" and got.body == b'{"x":1}'
     assert got.headers["Host"] == f"receiver.test:{r.server.server_port}"
     assert got.headers["X-Gouvernail-Event"] == "version.stored"
+
+
+def test_an_address_out_of_reach_gives_way_to_the_next(resolves_to, receiver):
+    """A host with an IPv6 and an IPv4 address, the first one out of reach (nothing listens there)."""
+    r = receiver()
+    resolves_to({"dual.test": ["::1", "127.0.0.1"]})
+    answer = webhooks.post(f"http://dual.test:{r.server.server_port}/hook", b"{}", HEADERS, private_ok=True)
+    assert answer.ok and len(r.received) == 1
 
 
 def test_a_redirect_is_not_followed(receiver):
