@@ -138,12 +138,15 @@ class SubscriptionForm(forms.Form):
         error_messages={"required": "Tick at least one event."},
     )
     dataset = forms.CharField(
-        max_length=600, required=False, help_text="Only this dataset (its URN, dataset:<namespace>:<name>)"
+        max_length=600,
+        required=False,
+        label="Dataset (URN)",
+        help_text="Only this dataset (dataset:<namespace>:<name>); empty: everything you may see",
     )
     namespace = forms.CharField(
         max_length=255, required=False, help_text="Or only this namespace, e.g. s3://lake"
     )
-    group = forms.ChoiceField(required=False, help_text="For yourself, or for a group you belong to")
+    group = forms.ChoiceField(required=False, label="For", help_text="Yourself, or a group you belong to")
     url = forms.CharField(
         max_length=2000,
         required=False,
