@@ -365,9 +365,39 @@ if AUDIT_ANCHOR_SECONDS > 0:
         "task": "governance.tasks.write_audit_anchor",
         "schedule": AUDIT_ANCHOR_SECONDS,
     }
-# Access-request events are POSTed here, signed with HMAC-SHA256 of the body (both needed to send).
+# The operator's webhook (both needed): access_request.* events are POSTed here, signed with
+# HMAC-SHA256 of the body; it is the system subscription of the events below (docs/events.md).
 GOVERNANCE_WEBHOOK_URL = env.str("GOVERNANCE_WEBHOOK_URL", default="")
 GOVERNANCE_WEBHOOK_SECRET = env.str("GOVERNANCE_WEBHOOK_SECRET", default="")
+# Events and their deliveries (governance/deliveries.py, docs/events.md). Webhook URLs that resolve
+# to loopback, private or link-local addresses are refused unless WEBHOOK_ALLOW_PRIVATE (receivers
+# inside the company network, tests). One POST may last WEBHOOK_TIMEOUT_SECONDS in all, and at most
+# WEBHOOK_MAX_RESPONSE_BYTES of the answer are read.
+WEBHOOK_ALLOW_PRIVATE = env.bool("WEBHOOK_ALLOW_PRIVATE", default=False)
+WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=5.0)
+WEBHOOK_MAX_RESPONSE_BYTES = env.int("WEBHOOK_MAX_RESPONSE_BYTES", default=64 * 1024)
+# A failed delivery is tried again after BASE x 2^n seconds (±20 %, at most MAX), up to MAX_ATTEMPTS
+# attempts in all. A worker claims BATCH due deliveries at a time for LEASE seconds (another worker
+# takes them over after that if it died), sends them from THREADS threads, and works RUN seconds per
+# task at most. Beat runs the deliveries every EVENTS_SWEEP_SECONDS (0: never; a worker also queues
+# its own next run for the next retry). Events and their delivery logs are kept EVENTS_KEEP_DAYS.
+# EVENTS_QUEUE: a queue of its own for deliveries (empty: Celery's default queue).
+EVENTS_RETRY_BASE_SECONDS = env.float("EVENTS_RETRY_BASE_SECONDS", default=10.0)
+EVENTS_RETRY_MAX_SECONDS = env.float("EVENTS_RETRY_MAX_SECONDS", default=3600.0)
+EVENTS_DELIVERY_MAX_ATTEMPTS = env.int("EVENTS_DELIVERY_MAX_ATTEMPTS", default=12)
+EVENTS_DELIVERY_BATCH = env.int("EVENTS_DELIVERY_BATCH", default=100)
+EVENTS_DELIVERY_LEASE_SECONDS = env.float("EVENTS_DELIVERY_LEASE_SECONDS", default=60.0)
+EVENTS_DELIVERY_THREADS = env.int("EVENTS_DELIVERY_THREADS", default=16)
+EVENTS_RUN_SECONDS = env.float("EVENTS_RUN_SECONDS", default=30.0)
+EVENTS_SWEEP_SECONDS = env.int("EVENTS_SWEEP_SECONDS", default=15)
+EVENTS_KEEP_DAYS = env.float("EVENTS_KEEP_DAYS", default=30.0)
+EVENTS_QUEUE = env.str("EVENTS_QUEUE", default="")
+if EVENTS_SWEEP_SECONDS > 0:
+    CELERY_BEAT_SCHEDULE["governance-deliver-events"] = {
+        "task": "governance.deliver_events",
+        "schedule": EVENTS_SWEEP_SECONDS,
+    }
+CELERY_BEAT_SCHEDULE["governance-prune-events"] = {"task": "governance.prune_events", "schedule": 3600}
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -405,6 +435,8 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "AccessRequestStatusEnum": "governance.models.RequestStatus",
         "AlertStatusEnum": "profiling.models.AlertStatus",
+        "SubscriptionFormatEnum": "governance.models.SubscriptionFormat",
+        "SubscriptionWriteFormatEnum": ["json", "slack"],
     },
     # drf-spectacular's own enum hook first, then the refusals every operation shares.
     "POSTPROCESSING_HOOKS": [

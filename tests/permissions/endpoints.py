@@ -90,6 +90,13 @@ SIGNED_IN_ROLES = frozenset({"outsider", "owner", "steward", "staff"})
 SEE_REQUESTS = frozenset({"owner", "steward", "staff", "requester"})
 # The model's owner (who registered it) or staff; the dataset's steward is no one to the model.
 MODEL_OWNER = OWNER_OR_STAFF
+# An event subscription the owner made: nobody else sees it.
+SUBSCRIBER = Expect(anonymous=401, outsider=404, owner=OK, steward=404, staff=404)
+
+
+def subscription(w: World) -> dict:
+    return {"pk": w.subscription["id"]}
+
 
 ROWS: list[Row] = [
     # -- the API's own pages, and paths nothing serves --------------------------------------------------
@@ -484,4 +491,51 @@ ROWS: list[Row] = [
         kwargs=source,
     ),
     Row("GET", "/api/v1/sources/{pk}/scans/{scan_id}", SIGNED_IN, kwargs=scan),
+    # -- governance: event subscriptions and their delivery log -------------------------------------------
+    # A subscription is its owner's (or its group's members'): anyone else, staff included, gets 404
+    # (a webhook URL may hold a token). A group is one the caller belongs to (403 otherwise); a
+    # dataset that does not exist (or that the caller may not see) is a 404.
+    Row(
+        "GET",
+        "/api/v1/subscriptions",
+        SIGNED_IN,
+        finds=lambda w: {"id": w.subscription["id"]},
+        seen_by=frozenset({"owner"}),
+    ),
+    Row(
+        "POST",
+        "/api/v1/subscriptions",
+        SIGNED_IN,
+        body=lambda w: {"events": ["version.stored", "access_request.*"], "dataset": w.urn, "email": True},
+    ),
+    Row(
+        "POST",
+        "/api/v1/subscriptions",
+        Expect(anonymous=401, outsider=403, owner=OK, steward=403, staff=403),
+        variant="for the owner's group",
+        body=lambda w: {"events": ["*"], "group": w.team, "email": True},
+    ),
+    Row(
+        "POST",
+        "/api/v1/subscriptions",
+        Expect(anonymous=401, outsider=404, owner=404, steward=404, staff=404),
+        variant="to a dataset that does not exist",
+        body=lambda w: {"events": ["*"], "dataset": "dataset:s3://matrix:no/such/table", "email": True},
+    ),
+    Row("GET", "/api/v1/subscriptions/{pk}", SUBSCRIBER, kwargs=subscription),
+    Row(
+        "PATCH",
+        "/api/v1/subscriptions/{pk}",
+        SUBSCRIBER,
+        kwargs=subscription,
+        body=lambda w: {"active": False},
+    ),
+    Row("DELETE", "/api/v1/subscriptions/{pk}", SUBSCRIBER, kwargs=subscription),
+    Row("GET", "/api/v1/subscriptions/{pk}/deliveries", SUBSCRIBER, kwargs=subscription),
+    Row(
+        "POST",
+        "/api/v1/subscriptions/{pk}/deliveries/{delivery_pk}/redeliver",
+        SUBSCRIBER,
+        kwargs=lambda w: {"pk": w.subscription["id"], "delivery_pk": w.delivery},
+    ),
 ]

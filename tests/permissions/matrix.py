@@ -418,6 +418,35 @@ class World:
             },
         )
 
+    @cached_property
+    def subscription(self) -> dict:
+        """The owner's subscription to the access requests of the dataset, by e-mail."""
+        return self.call(
+            "owner",
+            "POST",
+            "/api/v1/subscriptions/",
+            {"events": ["access_request.*"], "dataset": self.urn, "email": True},
+        )
+
+    @cached_property
+    def team(self) -> str:
+        """The name of a group the owner belongs to (no endpoint makes groups: the model's manager)."""
+        from django.contrib.auth.models import Group
+
+        group = Group.objects.create(name="matrix-team")
+        self.users["owner"].groups.add(group)
+        return group.name
+
+    @cached_property
+    def delivery(self) -> int:
+        """The id of the subscription's delivery of an access request's "created" step (a request
+        made after it, whose event the worker, eager here, delivered at commit)."""
+        sid = self.subscription["id"]
+        self._request_access()
+        log = self.call("owner", "GET", f"/api/v1/subscriptions/{sid}/deliveries")
+        assert log["results"], "building the world: the access request's event was not delivered"
+        return log["results"][0]["id"]
+
     def audit_record(self, object_ref: str) -> int:
         """The id of the newest audit record about ``object_ref`` (read as staff)."""
         found = self.call("staff", "GET", "/api/v1/audit/?" + urlencode({"object": object_ref}))
