@@ -435,6 +435,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "AccessRequestStatusEnum": "governance.models.RequestStatus",
         "AlertStatusEnum": "profiling.models.AlertStatus",
+        "SourceKindEnum": "catalog.models.SourceKind",
         "SubscriptionFormatEnum": "governance.models.SubscriptionFormat",
         "SubscriptionWriteFormatEnum": ["json", "slack"],
     },

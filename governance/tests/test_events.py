@@ -145,8 +145,10 @@ def test_a_finished_scan_is_recorded(owner):
 
 def test_alerts_and_drift_from_the_monitors_are_recorded(make_dataset):
     ds = make_dataset("internal")
-    alert = SimpleNamespace(
-        pk=7,
+    from profiling.models import Alert
+
+    # A real alert row (what the monitor writes), sent as the monitor sends it.
+    alert = Alert.objects.create(
         dataset=ds,
         status="open",
         rule_spec={"metric": "psi", "column": "age", "op": ">", "threshold": 0.2},
@@ -154,10 +156,8 @@ def test_alerts_and_drift_from_the_monitors_are_recorded(make_dataset):
         version_number=4,
         reference_version=3,
         figures={"psi": 0.31},
-        resolved_figures=None,
-        resolution="",
+        history=[{"status": "open"}],
         opened_at=timezone.now(),
-        resolved_at=None,
     )
     profiling_signals.alert_opened.send(sender=None, alert=alert)
     profiling_signals.drift_detected.send(
@@ -169,7 +169,7 @@ def test_alerts_and_drift_from_the_monitors_are_recorded(make_dataset):
     opened = Event.objects.get(name="alert.opened").data["alert"]
     assert opened["message"] == "PSI of age is 0.31" and opened["figures"] == {"psi": 0.31}
     drift = Event.objects.get(name="drift.detected").data
-    assert drift["version"] == 4 and drift["reference_version"] == 3 and drift["alert"] == 7
+    assert drift["version"] == 4 and drift["reference_version"] == 3 and drift["alert"] == alert.pk
     assert Event.objects.get(name="alert.resolved").data["alert"]["resolution"] == "passed"
 
 
