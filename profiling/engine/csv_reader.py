@@ -145,7 +145,7 @@ def _read_blocks(plan: ReadPlan, reader, names: list[str]) -> Iterator[pa.Record
 
 
 def _csv_header(plan: ReadPlan, read_options, parse_options) -> list[str]:
-    with pa.OSFile(plan.path, "r") as native:
+    with plan.open_stream() as native:
         reader = pacsv.open_csv(
             text_stream(native, plan.compression), read_options=read_options, parse_options=parse_options
         )
