@@ -26,7 +26,7 @@ from catalog.connectors import access
 from catalog.connectors.base import SourceError
 from profiling.engine import Location, Part, ProfileError, Table
 from profiling.engine.location import hive_values, local
-from profiling.engine.table_reader import table_sql
+from profiling.engine.pg_sql import table_sql
 
 logger = logging.getLogger(__name__)
 

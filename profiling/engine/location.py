@@ -43,14 +43,14 @@ class Table:
     dsn: str = field(repr=False)  # holds the password: never in a message, a log or the profile
     schema: str
     name: str
-    query: Callable[..., str] | None = None  # None: profiling.engine.table_reader.table_sql
+    query: Callable[..., str] | None = None  # None: profiling.engine.pg_sql.table_sql
     sample_percent: float | None = None
     row_estimate: int | None = None
 
     def sql(self, columns: list[str] | None = None) -> str:
         query = self.query
         if query is None:
-            from profiling.engine.table_reader import table_sql as query
+            from profiling.engine.pg_sql import table_sql as query
         return query(self.schema, self.name, columns=columns, sample_percent=self.sample_percent)
 
 
@@ -81,7 +81,8 @@ class Location:
 
     def describe(self) -> dict[str, Any]:
         """What the profile's ``method`` says about where the data was read (no credentials)."""
-        out: dict[str, Any] = {"kind": self.kind, "where": self.label or self.path}
+        table = f"{self.table.schema}.{self.table.name}" if self.table is not None else ""
+        out: dict[str, Any] = {"kind": self.kind, "where": self.label or self.path or table}
         if self.filesystem is not None:
             out["filesystem"] = type(self.filesystem).__name__
         if self.parts is not None:
