@@ -14,7 +14,7 @@ This is where the catalog is imported; the engine itself knows nothing of Django
 
 from __future__ import annotations
 
-import logging
+import functools
 import os
 from pathlib import Path
 from typing import Any
@@ -28,10 +28,9 @@ from profiling.engine import Location, Part, ProfileError, Table
 from profiling.engine.location import hive_values, local
 from profiling.engine.pg_sql import table_sql
 
-logger = logging.getLogger(__name__)
-
-# LEAD: swap for catalog.connectors.postgres.table_sql (same signature) once pgsrc is on main.
-TABLE_SQL = table_sql
+# LEAD: catalog.connectors.postgres.table_sql (same signature) once pgsrc is on main. The seed
+# makes TABLESAMPLE repeatable: the quality check after the profile reads the same sample.
+TABLE_SQL = functools.partial(table_sql, seed=0)
 S3_REQUEST_TIMEOUT = 60.0  # seconds; the AWS SDK's default (3 s) fails a slow first byte
 LIVE = "read as it is now: a table has no fixed bytes, so the profile describes its rows when it was made"
 

@@ -1,9 +1,9 @@
 """Parquet through ``pyarrow.parquet.ParquetFile.iter_batches``: columns are typed by the file.
 
-A file on this machine's disk is read as it always was. An object on S3 is read in place through
-its ``pyarrow.fs`` file system, one row group at a time with ``pre_buffer`` (the columns read of
-one row group fetched in a few large ranged requests, not one per page), so that memory holds about
-one row group whatever the file's size, and nothing is copied to disk.
+Read a few row groups at a time (``row_group_runs``), so that memory holds about one run whatever
+the file's size. An object on S3 is read in place through its ``pyarrow.fs`` file system with
+``pre_buffer`` (the selected columns of a run fetched in a few large ranged requests, not one per
+page), and nothing is copied to disk.
 """
 
 from collections.abc import Iterator
@@ -81,10 +81,9 @@ def parquet_batches(plan: ReadPlan) -> Iterator[pa.RecordBatch]:
 
 def _batches(pf: pq.ParquetFile, plan: ReadPlan) -> Iterator[pa.RecordBatch]:
     options = {"batch_size": plan.batch_rows, "columns": plan.columns, "use_threads": True}
-    if plan.filesystem is None:
-        yield from pf.iter_batches(**options)
-        return
-    # A few row groups at a time: pre_buffer over the whole file would hold all of it in memory.
+    # A few row groups at a time: pyarrow's reader over the whole file keeps memory of the row
+    # groups it has read (about 430 MB of a 10 M-row file, against 65 MB this way), and pre_buffer
+    # over the whole file would hold all of it.
     for groups in row_group_runs(pf.metadata, plan.columns):
         yield from pf.iter_batches(row_groups=groups, **options)
 

@@ -11,18 +11,25 @@ def quote_ident(name: str) -> str:
 
 
 def table_sql(
-    schema: str, table: str, *, columns: list[str] | None = None, sample_percent: float | None = None
+    schema: str,
+    table: str,
+    *,
+    columns: list[str] | None = None,
+    sample_percent: float | None = None,
+    seed: int | None = None,
 ) -> str:
-    """``SELECT cols FROM "schema"."table" [TABLESAMPLE SYSTEM (p) REPEATABLE (0)]``, every name
-    quoted by psycopg. REPEATABLE: the quality check after the profile reads the same sample.
+    """``SELECT cols FROM "schema"."table" [TABLESAMPLE SYSTEM (p) [REPEATABLE (seed)]]``, every name
+    quoted by psycopg; a percent of 100 or None reads every row.
 
-    LEAD: the same helper is being written as catalog.connectors.postgres.table_sql (pgsrc);
-    once it is on main, profiling.locations passes that one instead and this can go."""
+    LEAD: the same helper, with the same signature, is catalog.connectors.postgres.table_sql on
+    branch pgsrc; once it is on main, profiling.locations.TABLE_SQL can be that one and this can go."""
     from psycopg import sql
 
     cols = sql.SQL(", ").join(sql.Identifier(c) for c in columns) if columns else sql.SQL("*")
     query = sql.SQL("SELECT {} FROM {}").format(cols, sql.Identifier(schema, table))
-    if sample_percent is not None:
-        percent = min(max(float(sample_percent), 0.000001), 100.0)
-        query = sql.SQL("{} TABLESAMPLE SYSTEM ({}) REPEATABLE (0)").format(query, sql.Literal(percent))
+    if sample_percent is not None and float(sample_percent) < 100:
+        percent = max(float(sample_percent), 0.000001)
+        query = sql.SQL("{} TABLESAMPLE SYSTEM ({})").format(query, sql.Literal(percent))
+        if seed is not None:
+            query = sql.SQL("{} REPEATABLE ({})").format(query, sql.Literal(int(seed)))
     return query.as_string(None)
