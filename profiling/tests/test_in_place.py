@@ -311,3 +311,22 @@ def test_an_upload_kept_on_s3_storage_is_read_in_place(
     assert run.row_count == 3000
     assert run.method["location"]["kind"] == "object"
     assert folder_bytes(empty_tempdir) == 0
+
+
+def test_a_reference_without_its_source_or_its_secret_fails_with_a_message(
+    dataset, s3_source, s3_endpoint, monkeypatch
+):
+    dataset.source = s3_source
+    dataset.save()
+    data = as_bytes(people(rows=10), "csv")
+    reference = put_object(s3_source, s3_endpoint, "few.csv", data)
+    version = reference_version(dataset, uri=f"{s3_source.uri}few.csv", fmt="csv", reference=reference, size=len(data))
+
+    monkeypatch.delenv("GV_TEST_S3_KEYS")
+    run = profiled(version)
+    assert run.status == "failed" and "GV_TEST_S3_KEYS" in run.error, run.error  # names the secret
+
+    dataset.source = None
+    dataset.save()
+    run = profiled(version)
+    assert run.status == "failed" and "source is gone" in run.error
