@@ -253,8 +253,10 @@ def bench_s3(args) -> None:
             f"    bytes written to its TMPDIR        {max(r['tmp_peak_bytes'] for r in runs):6d}  (peak while "
             "running, worst run; target <= 64 MB)"
         )
-        walls = ", ".join(f"{r['seconds']:.2f}" for r in runs)
-        print(f"    all runs (wall s): {walls}")
+        each = ", ".join(
+            f"{r['seconds']:.2f} s / {r['ru_maxrss_kib'] / 1024:.0f} MiB / {r['gets']} GETs" for r in runs
+        )
+        print(f"    all runs (wall / peak RSS / GETs): {each}")
         print(f"    load after:  {uptime()}")
     finally:
         proc.terminate()

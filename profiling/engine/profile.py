@@ -32,7 +32,7 @@ from profiling.engine.read_plan import (
     apply_retype,
     new_plan,
 )
-from profiling.engine.readers import flatten, stream, threaded
+from profiling.engine.readers import flatten, read_ahead, stream, threaded
 from profiling.engine.sketches import RowSample
 from profiling.engine.types import ProfileError, ProfileOptions, ProfileResult
 
@@ -232,7 +232,7 @@ def _one_pass(
 def _read_batches(run: _Pass, plan: ReadPlan, tick: _Progress) -> None:
     """The streaming pass: each batch feeds the column statistics, the bias counters and the row
     sample (per-batch work only: nothing here runs per row in Python)."""
-    for raw in _grouped(threaded(stream(plan)), run.options.batch_rows):
+    for raw in _grouped(threaded(stream(plan), ahead_bytes=read_ahead(plan)), run.options.batch_rows):
         batch = flatten(raw)
         if run.stats is None:
             if plan.format == "jsonl":

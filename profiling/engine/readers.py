@@ -46,6 +46,10 @@ from profiling.engine.read_plan import (
 from profiling.engine.table_reader import table_batches
 from profiling.engine.types import ProfileError
 
+# Batches read ahead of the statistics from an object store or a database: about one run of row
+# groups of a 10 M-row file, so that the next run is fetched while the current one is profiled.
+READ_AHEAD_BYTES = 192 * 1024 * 1024
+
 
 def _check_args(plan: ReadPlan) -> int:
     try:
@@ -147,10 +151,17 @@ def file_batches(plan: ReadPlan) -> Iterator[pa.RecordBatch]:
         handle.close()
 
 
-def threaded(source: Iterator[pa.RecordBatch], depth: int = 3) -> Iterator[pa.RecordBatch]:
+def threaded(
+    source: Iterator[pa.RecordBatch], depth: int = 3, *, ahead_bytes: int = 0
+) -> Iterator[pa.RecordBatch]:
     """Parse in a helper thread while the caller computes on the previous batch (pyarrow releases
-    the GIL while parsing, so the two overlap on two cores). Exceptions are re-raised here."""
-    queue: Queue = Queue(maxsize=depth)
+    the GIL while parsing, so the two overlap on two cores). Exceptions are re-raised here.
+
+    At most ``depth`` batches wait; with ``ahead_bytes``, as many as fit in that many bytes
+    instead (data read over a network: the next row groups are fetched while the caller computes
+    on the current ones, rather than after)."""
+    queue: Queue = Queue(maxsize=0 if ahead_bytes else depth)
+    budget = _Budget(ahead_bytes)
     stop = threading.Event()
     done = object()
 
@@ -159,6 +170,7 @@ def threaded(source: Iterator[pa.RecordBatch], depth: int = 3) -> Iterator[pa.Re
             for item in source:
                 if stop.is_set():
                     break
+                budget.take(item.nbytes, stop)
                 queue.put(("batch", item))
             queue.put(("end", done))
         except BaseException as exc:  # handed to the consumer, which re-raises it
@@ -170,6 +182,7 @@ def threaded(source: Iterator[pa.RecordBatch], depth: int = 3) -> Iterator[pa.Re
         while True:
             kind, item = queue.get()
             if kind == "batch":
+                budget.give(item.nbytes)
                 yield item
             elif kind == "error":
                 raise item
@@ -177,11 +190,44 @@ def threaded(source: Iterator[pa.RecordBatch], depth: int = 3) -> Iterator[pa.Re
                 return
     finally:
         stop.set()
+        budget.give(0)
         # Drain so that a blocked producer can see ``stop`` and finish.
         while worker.is_alive():
             while not queue.empty():
                 queue.get_nowait()
             worker.join(timeout=0.05)
+
+
+class _Budget:
+    """Bytes of batches waiting in ``threaded``'s queue, bounded (0: no bound, the queue's depth is)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit, self.used = limit, 0
+        self.changed = threading.Condition()
+
+    def take(self, n: int, stop: threading.Event) -> None:
+        if not self.limit:
+            return
+        with self.changed:
+            # One batch always fits, however big: the reader never waits for an empty queue.
+            while self.used and self.used + n > self.limit and not stop.is_set():
+                self.changed.wait(0.1)
+            self.used += n
+
+    def give(self, n: int) -> None:
+        if not self.limit:
+            return
+        with self.changed:
+            self.used = max(0, self.used - n)
+            self.changed.notify_all()
+
+
+def read_ahead(plan: ReadPlan) -> int:
+    """Bytes of batches to read ahead of the statistics: some for data that comes over a network
+    (an object store, a database), none (the queue's few batches) for a file on this disk."""
+    location = plan.location
+    remote = plan.filesystem is not None or (location is not None and location.table is not None)
+    return READ_AHEAD_BYTES if remote else 0
 
 
 def flatten(batch: pa.RecordBatch) -> pa.RecordBatch:
@@ -251,7 +297,7 @@ def _resumable(plan: ReadPlan, wanted: list[str] | None) -> Iterator[pa.RecordBa
     for _attempt in range(MAX_RETYPES):
         skip = yielded
         try:
-            for raw in threaded(stream(plan)):
+            for raw in threaded(stream(plan), ahead_bytes=read_ahead(plan)):
                 batch = flatten(raw)
                 if wanted and batch.schema.names != wanted:
                     batch = batch.select([c for c in wanted if c in batch.schema.names])

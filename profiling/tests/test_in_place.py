@@ -320,7 +320,9 @@ def test_a_reference_without_its_source_or_its_secret_fails_with_a_message(
     dataset.save()
     data = as_bytes(people(rows=10), "csv")
     reference = put_object(s3_source, s3_endpoint, "few.csv", data)
-    version = reference_version(dataset, uri=f"{s3_source.uri}few.csv", fmt="csv", reference=reference, size=len(data))
+    version = reference_version(
+        dataset, uri=f"{s3_source.uri}few.csv", fmt="csv", reference=reference, size=len(data)
+    )
 
     monkeypatch.delenv("GV_TEST_S3_KEYS")
     run = profiled(version)
