@@ -119,6 +119,8 @@ def _folder(version: Any, text: dict[str, str]) -> Location:
     for entry in (version.reference or {}).get("parts", []):
         given = Path(entry["path"])
         path = _inside_roots(str(given if given.is_absolute() else folder / given))
+        if folder not in path.parents:
+            raise ProfileError(f"The part {entry['path']} is not inside the dataset's folder {folder}.")
         parts.append(_part(str(path), entry, str(path.relative_to(folder))))
     partitioning = (version.reference or {}).get("partitioning", "")
     return Location(
