@@ -416,8 +416,9 @@ def validate_file(
     *,
     name: str,
     expectations: list[dict[str, Any]],
-    path: str,
-    format: str,  # noqa: A002 - the engine's own keyword
+    path: str | None = None,
+    format: str = "",  # noqa: A002 - the engine's own keyword
+    location: Any = None,
     compression: str = "",
     encoding: str = "utf-8",
     total_rows: int | None = None,
@@ -429,7 +430,10 @@ def validate_file(
 ) -> dict[str, Any]:
     """Validate a stored file with GX, reading it in batches through the profiling engine.
 
-    The quality runner that the profile job and bench/profile_bench.py call.
+    The data is ``path`` (a file on this machine's disk, read as ``format``), or ``location`` (a
+    ``profiling.engine.Location``: an object read in place, a partitioned dataset, a table), read
+    the same way the profile read it. The quality runner that the profile job and
+    bench/profile_bench.py call.
     """
     from profiling.engine import iter_batches
 
@@ -440,7 +444,7 @@ def validate_file(
         columns = [c for c in columns if c in set(available or ())] or None
     batches = _rechunk(
         iter_batches(
-            path,
+            location if location is not None else path,
             format=format,
             compression=compression,
             encoding=encoding or "utf-8",

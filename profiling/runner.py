@@ -34,6 +34,7 @@ logger = logging.getLogger(__name__)
 PROGRESS_INTERVAL = 0.5  # seconds between progress writes (at most ~2 per second)
 # How the job's time is shared between its phases in `progress`.
 PROFILE_SHARE, QUALITY_SHARE = 0.8, 0.15
+DOWNLOADED = "copied to a temporary file first: the storage holding the upload cannot be read in place"
 
 
 class TransientProfileError(Exception):
@@ -243,6 +244,37 @@ def _local_copy(version):
     return tmp.name, tmp
 
 
+def _where(version):
+    """(Location, tempfile or None): where the engine and the quality check read the version.
+
+    In place wherever it lives (profiling.locations); a download to a temporary file only for an
+    upload kept by a storage that cannot be read in place (neither local nor S3Storage)."""
+    from profiling.engine.location import local
+    from profiling.locations import location_of
+
+    location = location_of(version)
+    if location is not None:
+        return location, None
+    path, tmp = _local_copy(version)
+    text = {
+        "format": version.format,
+        "compression": version.compression or "",
+        "encoding": version.encoding or "utf-8",
+    }
+    return local(path, **text), tmp
+
+
+def _verify(version, location) -> None:
+    """The data is still what the version describes: a registered path's bytes (sha256), a
+    reference's size and ETag or modification time (profiling.locations.verify_reference)."""
+    from profiling.locations import verify_reference
+
+    if version.is_reference:
+        verify_reference(version, location)
+    elif version.source_uri:
+        verify_registered_file(version=version, path=location.path)
+
+
 HASH_CHUNK = 1024 * 1024
 
 
@@ -285,33 +317,28 @@ def _check_deadline(deadline: float | None) -> None:
 
 
 def _compute(run: ProfileRun, progress: _Progress, *, deadline: float | None = None) -> Computed:
-    from celery.exceptions import SoftTimeLimitExceeded
-
     from profiling.engine import profile_file
 
     version = run.version
     dataset = version.dataset
-    path, tmp = _local_copy(version)
+    location, tmp = _where(version)
     try:
-        if version.source_uri:
-            verify_registered_file(version=version, path=path)
-            _check_deadline(deadline)
-            progress.check()
+        _verify(version, location)
+        _check_deadline(deadline)
+        progress.check()
         result = profile_file(
-            path,
-            format=version.format,
-            compression=version.compression or "",
-            encoding=version.encoding or "utf-8",
+            location,
             sensitive_columns=tuple(dataset.sensitive_columns or ()),
             label_column=dataset.label_column or None,
             positive_label=dataset.positive_label,
             options=profile_options(),
             progress=progress.phase(0.0, PROFILE_SHARE),
         )
+        if tmp is not None:
+            result.method["location"] = {"kind": "download", "note": DOWNLOADED}
         progress(PROFILE_SHARE, force=True)  # also stops here if the job is no longer ours
         _check_deadline(deadline)
         warnings = list(result.warnings or [])
-
         suite = ExpectationSuite.objects.filter(dataset=dataset).first()
         proposed = None
         if suite is None or proposed_from_later(suite, version.number):
@@ -324,25 +351,7 @@ def _compute(run: ProfileRun, progress: _Progress, *, deadline: float | None = N
         else:
             name, expectations, suite_version = suite.name, suite.expectations, suite.version
             suite_source = proposed_from(suite)
-        quality_result = None
-        try:
-            quality_result = quality.validate_file(
-                name=name,
-                expectations=expectations,
-                path=path,
-                format=version.format,
-                compression=version.compression or "",
-                encoding=version.encoding or "utf-8",
-                total_rows=result.row_count,
-                available=[c["name"] for c in result.schema],
-                progress=progress.phase(PROFILE_SHARE, QUALITY_SHARE),
-                max_json_depth=settings.GOUVERNAIL_MAX_JSON_DEPTH,
-            )
-        except (OperationalError, InterfaceError, OSError, SoftTimeLimitExceeded, RunStopped):
-            raise
-        except Exception as exc:  # noqa: BLE001 - a GX failure must not lose the statistics
-            logger.exception("quality validation of profile run %s failed", run.pk)
-            warnings.append(f"Quality validation could not run: {exc.__class__.__name__}: {str(exc)[:200]}")
+        quality_result = _quality(run, name, expectations, location, result, progress, warnings)
     finally:
         if tmp is not None:
             tmp.close()
@@ -352,6 +361,28 @@ def _compute(run: ProfileRun, progress: _Progress, *, deadline: float | None = N
 
     # Drift is computed by results.write_results, under the dataset's lock, against what has finished by then.
     return Computed(result, quality_result, proposed, suite_version, suite_source, warnings)
+
+
+def _quality(run, name, expectations, location, result, progress, warnings) -> dict[str, Any] | None:
+    """The quality check of the same data, read from the same location the same way."""
+    from celery.exceptions import SoftTimeLimitExceeded
+
+    try:
+        return quality.validate_file(
+            name=name,
+            expectations=expectations,
+            location=location,
+            total_rows=result.row_count,
+            available=[c["name"] for c in result.schema],
+            progress=progress.phase(PROFILE_SHARE, QUALITY_SHARE),
+            max_json_depth=settings.GOUVERNAIL_MAX_JSON_DEPTH,
+        )
+    except (OperationalError, InterfaceError, OSError, SoftTimeLimitExceeded, RunStopped):
+        raise
+    except Exception as exc:  # noqa: BLE001 - a GX failure must not lose the statistics
+        logger.exception("quality validation of profile run %s failed", run.pk)
+        warnings.append(f"Quality validation could not run: {exc.__class__.__name__}: {str(exc)[:200]}")
+        return None
 
 
 def _redact_pii_values(quality_result: dict[str, Any], pii_columns: set[str]) -> None:

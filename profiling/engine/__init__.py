@@ -6,14 +6,18 @@ with the file (see docs/profiling.md for what is exact and what is sketched).
 """
 
 from profiling.engine.drift import compute_drift
+from profiling.engine.location import Location, Part, Table
 from profiling.engine.profile import profile_file
 from profiling.engine.readers import iter_batches
 from profiling.engine.types import ProfileError, ProfileOptions, ProfileResult
 
 __all__ = [
+    "Location",
+    "Part",
     "ProfileError",
     "ProfileOptions",
     "ProfileResult",
+    "Table",
     "compute_drift",
     "iter_batches",
     "profile_file",

@@ -97,7 +97,12 @@ def _open_csv(
     except pa.ArrowInvalid as exc:
         if "Empty CSV" in str(exc):
             raise ProfileError("The file is empty: it has no header row.") from exc
-        raise _csv_error(exc, plan.column_names or [], plan) from exc
+        # The first block does not fit types given in advance (a later part of a partitioned
+        # dataset read with the first part's types): pyarrow numbers the column, the header names it.
+        names = plan.column_names or (
+            _csv_header(plan, read_options, parse_options) if plan.column_types else []
+        )
+        raise _csv_error(exc, names, plan) from exc
 
 
 def _checked_header(plan: ReadPlan, reader, read_options, parse_options) -> list[str]:
@@ -145,7 +150,7 @@ def _read_blocks(plan: ReadPlan, reader, names: list[str]) -> Iterator[pa.Record
 
 
 def _csv_header(plan: ReadPlan, read_options, parse_options) -> list[str]:
-    with pa.OSFile(plan.path, "r") as native:
+    with plan.open_stream() as native:
         reader = pacsv.open_csv(
             text_stream(native, plan.compression), read_options=read_options, parse_options=parse_options
         )

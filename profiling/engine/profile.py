@@ -20,10 +20,19 @@ from profiling.engine.bias import BiasAccumulator, find_proxies
 from profiling.engine.columns import ColumnStats
 from profiling.engine.drift import STATE_VERSION, digest
 from profiling.engine.json_reader import cast_dates, json_date_columns
+from profiling.engine.location import Location
 from profiling.engine.pii import detect as detect_pii
 from profiling.engine.pii import numbers_worth_a_check
-from profiling.engine.read_plan import MAX_RETYPES, MIXED_JSON, NO_DATES, ReadPlan, Retype, apply_retype
-from profiling.engine.readers import flatten, stream, threaded
+from profiling.engine.read_plan import (
+    MAX_RETYPES,
+    MIXED_JSON,
+    NO_DATES,
+    ReadPlan,
+    Retype,
+    apply_retype,
+    new_plan,
+)
+from profiling.engine.readers import flatten, read_ahead, stream, threaded
 from profiling.engine.sketches import RowSample
 from profiling.engine.types import ProfileError, ProfileOptions, ProfileResult
 
@@ -56,9 +65,9 @@ class _Progress:
 
 
 def profile_file(
-    path: str,
+    path: "str | Location",
     *,
-    format: str,
+    format: str = "",
     compression: str = "",
     encoding: str = "utf-8",
     sensitive_columns: Sequence[str] = (),
@@ -67,7 +76,11 @@ def profile_file(
     options: ProfileOptions | None = None,
     progress: Callable[[float], None] | None = None,
 ) -> ProfileResult:
-    """Profile a dataset file in one streaming pass; raise ProfileError on unreadable data.
+    """Profile a dataset in one streaming pass; raise ProfileError on unreadable data.
+
+    ``path`` is a file on this machine's disk, or a ``Location`` (profiling.engine.location: an
+    object on S3, a partitioned dataset, a PostgreSQL table) that carries its own format,
+    compression and encoding; the profile's ``method["location"]`` then says where it was read.
 
     progress(fraction in 0..1) is called at most a few times per second (by text blocks parsed /
     Parquet rows read), never backwards, and with 1.0 at the end.
@@ -75,11 +88,11 @@ def profile_file(
     options = options or ProfileOptions()
     if isinstance(sensitive_columns, str):  # one name, not its characters
         sensitive_columns = [sensitive_columns]
-    plan = ReadPlan(
-        path=str(path),
+    plan = new_plan(
+        path,
         format=format,
-        compression=compression or "",
-        encoding=encoding or "utf-8",
+        compression=compression,
+        encoding=encoding,
         batch_rows=max(1, int(options.batch_rows)),
         max_row_bytes=options.max_row_bytes,
         block_size=max(4096, int(options.block_bytes)),
@@ -117,9 +130,20 @@ def profile_file(
             result.warnings.append(
                 f"Column {name} mixes kinds of values ({retype.reason}); it was read as {_read_as(plan, name)}."
             )
+        _where(result, plan)
         tick(1.0, force=True)
         return result
     raise ProfileError("The column types of the file keep changing while it is read; it cannot be profiled.")
+
+
+def _where(result: ProfileResult, plan: ReadPlan) -> None:
+    """Where the data was read, when not from a file on this machine's disk, and what reading it
+    there changed (a table sample, columns cast), in the method and the warnings."""
+    location = plan.location
+    if location is None or location.kind == "file":
+        return
+    result.method["location"] = {**location.describe(), **plan.source_notes}
+    result.warnings.extend(w for w in location.warnings if w not in result.warnings)
 
 
 def _read_as(plan: ReadPlan, name: str) -> str:
@@ -208,7 +232,7 @@ def _one_pass(
 def _read_batches(run: _Pass, plan: ReadPlan, tick: _Progress) -> None:
     """The streaming pass: each batch feeds the column statistics, the bias counters and the row
     sample (per-batch work only: nothing here runs per row in Python)."""
-    for raw in _grouped(threaded(stream(plan)), run.options.batch_rows):
+    for raw in _grouped(threaded(stream(plan), ahead_bytes=read_ahead(plan)), run.options.batch_rows):
         batch = flatten(raw)
         if run.stats is None:
             if plan.format == "jsonl":
