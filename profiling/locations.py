@@ -24,9 +24,9 @@ from django.conf import settings
 
 from catalog.connectors import access
 from catalog.connectors.base import SourceError
+from catalog.connectors.postgres import table_sql
 from profiling.engine import Location, Part, ProfileError, Table
 from profiling.engine.location import hive_values, local
-from profiling.engine.pg_sql import table_sql
 
 # LEAD: catalog.connectors.postgres.table_sql (same signature) once pgsrc is on main. The seed
 # makes TABLESAMPLE repeatable: the quality check after the profile reads the same sample.

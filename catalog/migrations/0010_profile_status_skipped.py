@@ -4,15 +4,24 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('catalog', '0009_sources'),
+        ("catalog", "0009_sources"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='datasetversion',
-            name='profile_status',
-            field=models.CharField(choices=[('pending', 'Pending'), ('running', 'Running'), ('succeeded', 'Succeeded'), ('failed', 'Failed'), ('skipped', 'Not profiled')], default='pending', max_length=20),
+            model_name="datasetversion",
+            name="profile_status",
+            field=models.CharField(
+                choices=[
+                    ("pending", "Pending"),
+                    ("running", "Running"),
+                    ("succeeded", "Succeeded"),
+                    ("failed", "Failed"),
+                    ("skipped", "Not profiled"),
+                ],
+                default="pending",
+                max_length=20,
+            ),
         ),
     ]

@@ -43,15 +43,15 @@ class Table:
     dsn: str = field(repr=False)  # holds the password: never in a message, a log or the profile
     schema: str
     name: str
-    query: Callable[..., str] | None = None  # None: profiling.engine.pg_sql.table_sql
+    # catalog.connectors.postgres.table_sql (supplied by profiling.locations: the quoting's one home)
+    query: Callable[..., str] | None = None
     sample_percent: float | None = None
     row_estimate: int | None = None
 
     def sql(self, columns: list[str] | None = None) -> str:
-        query = self.query
-        if query is None:
-            from profiling.engine.pg_sql import table_sql as query
-        return query(self.schema, self.name, columns=columns, sample_percent=self.sample_percent)
+        if self.query is None:
+            raise ValueError("a TableSource needs its query builder (catalog.connectors.postgres.table_sql)")
+        return self.query(self.schema, self.name, columns=columns, sample_percent=self.sample_percent)
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,3 @@ def add_version(data_root, owner, django_capture_on_commit_callbacks):
         return version
 
     return add
-
-
-# An S3 endpoint (moto over HTTP) for the in-place tests; see s3_endpoint.py.
-from profiling.tests.s3_endpoint import s3_endpoint  # noqa: E402,F401

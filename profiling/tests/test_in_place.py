@@ -22,7 +22,7 @@ from profiling import runner
 from profiling.engine import profile_file
 from profiling.jobs import queue_profile
 from profiling.locations import location_of
-from profiling.tests.s3_endpoint import KEYS
+from tests.s3_server import DUMMY_KEYS as KEYS
 
 pytestmark = pytest.mark.django_db
 
@@ -74,7 +74,7 @@ def summary(columns: list[dict]) -> dict:
 @pytest.fixture
 def s3_source(s3_endpoint, monkeypatch, owner):
     monkeypatch.setenv("GV_TEST_S3_KEYS", ":".join(KEYS))
-    bucket = s3_endpoint.new_bucket()
+    bucket = s3_endpoint.make_bucket()
     return Source.objects.create(
         name=f"lake {bucket}",
         kind="s3",
@@ -290,7 +290,7 @@ def test_a_partitioned_folder_source_is_read_from_its_parts(dataset, data_root, 
 def test_an_upload_kept_on_s3_storage_is_read_in_place(
     dataset, owner, s3_endpoint, settings, no_download, empty_tempdir
 ):
-    bucket = s3_endpoint.new_bucket()
+    bucket = s3_endpoint.make_bucket()
     settings.STORAGES = {**settings.STORAGES, "default": {"BACKEND": "storages.backends.s3.S3Storage"}}
     settings.AWS_STORAGE_BUCKET_NAME = bucket
     settings.AWS_S3_ENDPOINT_URL = s3_endpoint.url
