@@ -137,7 +137,7 @@ def _known(name: str) -> bool:
     return False
 
 
-def _value_kwargs(config: Any) -> dict[str, Any]:
+def value_kwargs(config: Any) -> dict[str, Any]:
     return {k: v for k, v in dict(config.metric_value_kwargs or {}).items() if k != "result_format"}
 
 
@@ -165,6 +165,7 @@ class NativeEvaluator:
         self.states: dict[str, Any] = {}
         self.by_column: dict[str, list[Any]] = {}
         self.budget = Budget(self.keep_bytes)
+        self.failed: str | None = None
         self.declined: dict[int, str] = {p.index: p.declined for p in self.plans if p.declined}
 
     # ------------------------------------------------------------------ binding to the schema
@@ -178,14 +179,14 @@ class NativeEvaluator:
                 for name, config in plan.metrics.items():
                     self._state_for(plan, name, config)
                 if plan.gx is not None and plan.gx.expectation_type in TYPE_EXPECTATIONS:
-                    self._column(plan.column)
+                    self.column_info(plan.column)
             except Unsupported as exc:
                 self.declined[plan.index] = str(exc)
         self.by_column = {}
         for key, state in self.states.items():
             self.by_column.setdefault(json.loads(key)[1], []).append(state)
 
-    def _column(self, column: str | None) -> ColumnInfo:
+    def column_info(self, column: str | None) -> ColumnInfo:
         if column is None or column not in self.infos:
             raise Unsupported("the column is not in the file (GX reports it)")
         return self.infos[column]
@@ -194,7 +195,7 @@ class NativeEvaluator:
         """The state that computes metric ``name`` of ``plan`` (shared by equal metrics)."""
         if name in TABLE_METRICS:
             return None
-        info = self._column(config.metric_domain_kwargs.get("column"))
+        info = self.column_info(config.metric_domain_kwargs.get("column"))
         if name in ("column.min", "column.max"):
             key, make = _key("minmax", info.name), lambda: MinMaxState(info)
         elif name in ("column.non_null_proportion",):
@@ -206,7 +207,7 @@ class NativeEvaluator:
             key, make = _key("kept", info.name), lambda: KeptColumn(info, self.budget)
         else:
             base = name[: -len(COUNT)] if name.endswith(COUNT) else name[: -len(VALUES)]
-            key, make = self._map_state(base, info, _value_kwargs(config))
+            key, make = self._map_state(base, info, value_kwargs(config))
         if key not in self.states:
             self.states[key] = make()
         return self.states[key]
@@ -221,7 +222,17 @@ class NativeEvaluator:
 
     # ------------------------------------------------------------------ the pass
     def consume(self, batch: pa.RecordBatch) -> None:
-        """One record batch of the file (the profiler calls this for each, in row order)."""
+        """One record batch of the file (the profiler calls this for each, in row order). A failure
+        here never fails the profile: every expectation then goes to GX."""
+        if self.failed:
+            return
+        try:
+            self._consume(batch)
+        except Exception as exc:  # noqa: BLE001 - GX validates the suite instead
+            logger.warning("native evaluation stopped; GX validates the suite", exc_info=True)
+            self.failed = f"{exc.__class__.__name__}: {str(exc)[:200]}"
+
+    def _consume(self, batch: pa.RecordBatch) -> None:
         if self.names is None:
             self._bind(batch.schema)
         elif batch.schema.names != self.names:
@@ -238,6 +249,9 @@ class NativeEvaluator:
 
     def merge(self, other: NativeEvaluator) -> None:
         """Add the state of ``other``, the rows that follow this evaluator's (a later part)."""
+        if other.failed or self.failed:
+            self.failed = self.failed or other.failed
+            return
         if other.names is None:
             return
         if self.names is None:
@@ -262,18 +276,18 @@ class NativeEvaluator:
             return list(self.names or [])
         if name == "table.column_count":
             return len(self.names or [])
-        info = self._column(config.metric_domain_kwargs.get("column"))
+        info = self.column_info(config.metric_domain_kwargs.get("column"))
         if name == "column.non_null_proportion":
             return (info.rows - info.missing) / info.rows if info.rows else 0
         state = self._state_for(plan, name, config)
-        return metric_of_state(state, name, info, _value_kwargs(config))
+        return metric_of_state(state, name, info, value_kwargs(config))
 
     def results(self) -> dict[int, dict[str, Any]]:
         """GX's result (``ExpectationValidationResult.to_json_dict()``) of each expectation done
         natively, by its index in the suite; the declined ones are in ``self.declined``."""
-        if self.names is None:
+        if self.names is None or self.failed:
             for plan in self.plans:
-                self.declined.setdefault(plan.index, "no batch was read")
+                self.declined.setdefault(plan.index, self.failed or "no batch was read")
             return {}
         return evaluate(self.plans, self.metric, self.declined, self.infos)
 

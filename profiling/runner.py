@@ -285,8 +285,6 @@ def _check_deadline(deadline: float | None) -> None:
 
 
 def _compute(run: ProfileRun, progress: _Progress, *, deadline: float | None = None) -> Computed:
-    from celery.exceptions import SoftTimeLimitExceeded
-
     from profiling.engine import profile_file
 
     version = run.version
@@ -297,6 +295,10 @@ def _compute(run: ProfileRun, progress: _Progress, *, deadline: float | None = N
             verify_registered_file(version=version, path=path)
             _check_deadline(deadline)
             progress.check()
+        # The suite known now is evaluated in the profile's own pass (the file is read once); one
+        # proposed from this profile is decided by the pass's figures (profiling.quality.validate_pass).
+        known = _suite_to_judge(dataset, version)
+        evaluator = quality.native_evaluator(known[1] if known else None)
         result = profile_file(
             path,
             format=version.format,
@@ -307,42 +309,20 @@ def _compute(run: ProfileRun, progress: _Progress, *, deadline: float | None = N
             positive_label=dataset.positive_label,
             options=profile_options(),
             progress=progress.phase(0.0, PROFILE_SHARE),
+            batch_consumers=[evaluator],
         )
         progress(PROFILE_SHARE, force=True)  # also stops here if the job is no longer ours
         _check_deadline(deadline)
         warnings = list(result.warnings or [])
-
-        suite = ExpectationSuite.objects.filter(dataset=dataset).first()
-        proposed = None
-        if suite is None or proposed_from_later(suite, version.number):
-            # No suite yet, or only one learned from a later version (its run finished first):
-            # this version is judged by a proposal from its own columns, never by a later one's.
-            proposed = propose_expectations(columns=result.columns, row_count=result.row_count)
-            name, expectations = suite_name(dataset), proposed
-            suite_version = 1 if suite is None else suite.version + 1
-            suite_source = version.number
-        else:
-            name, expectations, suite_version = suite.name, suite.expectations, suite.version
-            suite_source = proposed_from(suite)
-        quality_result = None
-        try:
-            quality_result = quality.validate_file(
-                name=name,
-                expectations=expectations,
-                path=path,
-                format=version.format,
-                compression=version.compression or "",
-                encoding=version.encoding or "utf-8",
-                total_rows=result.row_count,
-                available=[c["name"] for c in result.schema],
-                progress=progress.phase(PROFILE_SHARE, QUALITY_SHARE),
-                max_json_depth=settings.GOUVERNAIL_MAX_JSON_DEPTH,
-            )
-        except (OperationalError, InterfaceError, OSError, SoftTimeLimitExceeded, RunStopped):
-            raise
-        except Exception as exc:  # noqa: BLE001 - a GX failure must not lose the statistics
-            logger.exception("quality validation of profile run %s failed", run.pk)
-            warnings.append(f"Quality validation could not run: {exc.__class__.__name__}: {str(exc)[:200]}")
+        proposed, (name, expectations, suite_version, suite_source) = _suite_after_pass(
+            dataset, version, result
+        )
+        quality_result = _quality(
+            run, version, path, result, evaluator, name=name, expectations=expectations, progress=progress
+        )
+        if isinstance(quality_result, str):
+            warnings.append(quality_result)
+            quality_result = None
     finally:
         if tmp is not None:
             tmp.close()
@@ -352,6 +332,57 @@ def _compute(run: ProfileRun, progress: _Progress, *, deadline: float | None = N
 
     # Drift is computed by results.write_results, under the dataset's lock, against what has finished by then.
     return Computed(result, quality_result, proposed, suite_version, suite_source, warnings)
+
+
+def _suite_to_judge(dataset, version) -> tuple[str, list[dict[str, Any]]] | None:
+    """(name, expectations) of the stored suite that will judge this version, or None when this
+    version proposes its own (no suite yet, or only a proposal learned from a later version)."""
+    suite = ExpectationSuite.objects.filter(dataset=dataset).first()
+    if suite is None or proposed_from_later(suite, version.number):
+        return None
+    return suite.name, suite.expectations
+
+
+def _suite_after_pass(dataset, version, result):
+    """→ (proposed or None, (name, expectations, suite version, version the suite was proposed from)).
+
+    Read again after the pass: a steward's edit or an earlier version's proposal that landed while
+    the file was read is the one that judges (validate_pass then decides it without the stream)."""
+    suite = ExpectationSuite.objects.filter(dataset=dataset).first()
+    if suite is None or proposed_from_later(suite, version.number):
+        # No suite yet, or only one learned from a later version (its run finished first):
+        # this version is judged by a proposal from its own columns, never by a later one's.
+        proposed = propose_expectations(columns=result.columns, row_count=result.row_count)
+        suite_version = 1 if suite is None else suite.version + 1
+        return proposed, (suite_name(dataset), proposed, suite_version, version.number)
+    return None, (suite.name, suite.expectations, suite.version, proposed_from(suite))
+
+
+def _quality(run, version, path, result, evaluator, *, name, expectations, progress) -> dict | str:
+    """The quality result, or the warning that says why there is none (a GX failure must not lose
+    the statistics)."""
+    from celery.exceptions import SoftTimeLimitExceeded
+
+    try:
+        return quality.validate_pass(
+            name=name,
+            expectations=expectations,
+            evaluator=evaluator,
+            profile=result,
+            path=path,
+            format=version.format,
+            compression=version.compression or "",
+            encoding=version.encoding or "utf-8",
+            total_rows=result.row_count,
+            available=[c["name"] for c in result.schema],
+            progress=progress.phase(PROFILE_SHARE, QUALITY_SHARE),
+            max_json_depth=settings.GOUVERNAIL_MAX_JSON_DEPTH,
+        )
+    except (OperationalError, InterfaceError, OSError, SoftTimeLimitExceeded, RunStopped):
+        raise
+    except Exception as exc:  # noqa: BLE001 - a GX failure must not lose the statistics
+        logger.exception("quality validation of profile run %s failed", run.pk)
+        return f"Quality validation could not run: {exc.__class__.__name__}: {str(exc)[:200]}"
 
 
 def _redact_pii_values(quality_result: dict[str, Any], pii_columns: set[str]) -> None:
