@@ -14,6 +14,7 @@ follow (a version read in parts), so parts evaluated apart give the answer of on
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from dataclasses import dataclass, field
@@ -80,30 +81,46 @@ class Plan:
 
 
 def make_plans(expectations: list[dict[str, Any]]) -> list[Plan]:
-    """GX's own reading of each expectation and of the metrics it needs; declined when GX cannot say."""
-    from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
+    """GX's own reading of each expectation and of the metrics it needs; declined when GX cannot say.
 
+    A worker validates the same suites again and again and GX takes milliseconds to read each
+    expectation: the readings are kept (nothing changes them afterwards)."""
     plans = []
     for i, exp in enumerate(expectations):
-        kwargs = exp.get("kwargs") or {}
-        try:
-            gx = ExpectationConfiguration(
-                type=exp["type"], kwargs=kwargs, meta=exp.get("meta") or {}
-            ).to_domain_obj()
-        except Exception as exc:  # noqa: BLE001 - GX reports it the same way when it validates
-            plans.append(Plan(index=i, gx=None, declined=f"GX cannot read it: {exc.__class__.__name__}"))
-            continue
-        plan = Plan(
-            index=i, gx=gx, column=kwargs.get("column") if isinstance(kwargs.get("column"), str) else None
-        )
-        if kwargs.get("row_condition"):
-            plan.declined = "row conditions are GX's"
-        elif exp["type"] in TYPE_EXPECTATIONS:
-            plan.result_format = dict(RESULT_FORMAT)
-        else:
-            _dependencies(plan)
-        plans.append(plan)
+        key = _key(exp.get("type"), exp.get("kwargs") or {}, exp.get("meta") or {})
+        template = _PLANS.get(key)
+        if template is None:
+            template = _plan(exp)
+            if len(_PLANS) >= PLAN_CACHE:
+                _PLANS.pop(next(iter(_PLANS)))
+            _PLANS[key] = template
+        plans.append(dataclasses.replace(template, index=i))
     return plans
+
+
+PLAN_CACHE = 4096
+_PLANS: dict[str, Plan] = {}
+
+
+def _plan(exp: dict[str, Any]) -> Plan:
+    from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
+
+    kwargs = exp.get("kwargs") or {}
+    try:
+        gx = ExpectationConfiguration(
+            type=exp["type"], kwargs=kwargs, meta=exp.get("meta") or {}
+        ).to_domain_obj()
+    except Exception as exc:  # noqa: BLE001 - GX reports it the same way when it validates
+        return Plan(index=0, gx=None, declined=f"GX cannot read it: {exc.__class__.__name__}")
+    column = kwargs.get("column")
+    plan = Plan(index=0, gx=gx, column=column if isinstance(column, str) else None)
+    if kwargs.get("row_condition"):
+        plan.declined = "row conditions are GX's"
+    elif exp["type"] in TYPE_EXPECTATIONS:
+        plan.result_format = dict(RESULT_FORMAT)
+    else:
+        _dependencies(plan)
+    return plan
 
 
 def _dependencies(plan: Plan) -> None:
