@@ -361,21 +361,10 @@ class KeptColumn:
         return pa.chunked_array(self.chunks, type=self.info.type).to_pandas()
 
     def unique(self) -> tuple[int, list[Any]]:
-        """``~column.duplicated(keep=False)`` on the non-missing cells → (unexpected count, first
-        unexpected values). NaN is missing; 0.0 and -0.0 are one value, as in pandas."""
-        if self.overflow:
-            raise Unsupported("the column is larger than the memory kept for whole columns")
-        values = pa.chunked_array(self.chunks, type=self.info.type)
-        if self.info.kind == "float":
-            values = values.filter(pc.invert(pc.is_nan(values).fill_null(True)))
-            keys = pc.add(values, 0.0)  # -0.0 + 0.0 is 0.0
-        else:
-            values = keys = values.drop_null()
-        counts = pc.value_counts(keys)
-        repeated = pc.filter(counts.field("values"), pc.greater(counts.field("counts"), 1))
-        if len(repeated) == 0:
-            return 0, []
-        mask = pc.is_in(keys, value_set=repeated)
-        count = int(pc.sum(mask).as_py() or 0)
-        first = values.filter(mask).slice(0, PARTIAL).combine_chunks()
-        return count, self.info.as_pandas(first)
+        """``~column.duplicated(keep=False)`` on the non-missing cells, GX's expression on the whole
+        column → (unexpected count, first unexpected values)."""
+        column = self.series()
+        column = column[column.notnull()]
+        repeated = column.duplicated(keep=False)
+        count = int(repeated.sum())
+        return count, list(column[repeated][:PARTIAL]) if count else []
