@@ -1,6 +1,10 @@
 """Data quality through Great Expectations 1.x: a dataset version validated against its suite by GX
 itself (the suites' own form and the proposed default suite are profiling.expectations).
 
+The job first evaluates the suite in the profiler's own pass (``native_evaluator`` and
+``validate_pass``, below; profiling.native_expectations): GX's results from metrics computed on the
+batches the profiler streams. What that path declines is validated by GX as follows.
+
 How big files are validated (see docs/quality.md): the file is read in batches (``iter_batches``)
 and every batch goes through GX. For column map expectations (not-null, in-set, between, regex...)
 GX's per-batch counts are added up and success is decided with GX's own rule (share of
