@@ -275,6 +275,38 @@ def verify_registered_file(*, version, path: str) -> None:
         )
 
 
+class _RegisteredCheck:
+    """verify_registered_file while the engine profiles the file: the size at once, the sha256 in
+    a thread (hashlib lets go of the GIL), so that on two cores the hashing pass costs little wall
+    time. A mismatch fails the job once the pass ends, before anything is written."""
+
+    def __init__(self, *, version, path: str) -> None:
+        from profiling.engine import ProfileError
+
+        self.error: BaseException | None = None
+        size = os.path.getsize(path)
+        if size != version.size_bytes:
+            raise ProfileError(
+                f"The file at {path} changed since version {version.number} was registered "
+                f"(size {size} bytes ≠ {version.size_bytes}); register it again as a new version."
+            )
+        self.thread = threading.Thread(
+            target=self._run, args=(version, path), name="profile-sha256", daemon=True
+        )
+        self.thread.start()
+
+    def _run(self, version, path: str) -> None:
+        try:
+            verify_registered_file(version=version, path=path)
+        except BaseException as exc:  # noqa: BLE001 - raised in the job's thread by wait()
+            self.error = exc
+
+    def wait(self) -> None:
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
+
+
 def _check_deadline(deadline: float | None) -> None:
     """Raise the soft time limit ourselves between phases: Celery's signal can land inside GX or
     the engine, which catch exceptions of their own and would carry on as if nothing happened."""
@@ -291,26 +323,27 @@ def _compute(run: ProfileRun, progress: _Progress, *, deadline: float | None = N
     dataset = version.dataset
     path, tmp = _local_copy(version)
     try:
-        if version.source_uri:
-            verify_registered_file(version=version, path=path)
-            _check_deadline(deadline)
-            progress.check()
+        check = _RegisteredCheck(version=version, path=path) if version.source_uri else None
         # The suite known now is evaluated in the profile's own pass (the file is read once); one
         # proposed from this profile is decided by the pass's figures (profiling.quality.validate_pass).
         known = _suite_to_judge(dataset, version)
         evaluator = quality.native_evaluator(known[1] if known else None)
-        result = profile_file(
-            path,
-            format=version.format,
-            compression=version.compression or "",
-            encoding=version.encoding or "utf-8",
-            sensitive_columns=tuple(dataset.sensitive_columns or ()),
-            label_column=dataset.label_column or None,
-            positive_label=dataset.positive_label,
-            options=profile_options(),
-            progress=progress.phase(0.0, PROFILE_SHARE),
-            batch_consumers=[evaluator],
-        )
+        try:
+            result = profile_file(
+                path,
+                format=version.format,
+                compression=version.compression or "",
+                encoding=version.encoding or "utf-8",
+                sensitive_columns=tuple(dataset.sensitive_columns or ()),
+                label_column=dataset.label_column or None,
+                positive_label=dataset.positive_label,
+                options=profile_options(),
+                progress=progress.phase(0.0, PROFILE_SHARE),
+                batch_consumers=[evaluator],
+            )
+        finally:
+            if check is not None:
+                check.wait()  # a changed file fails the job, and explains a failed read best
         progress(PROFILE_SHARE, force=True)  # also stops here if the job is no longer ours
         _check_deadline(deadline)
         warnings = list(result.warnings or [])
