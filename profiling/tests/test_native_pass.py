@@ -150,3 +150,30 @@ def test_the_job_validates_natively_and_still_hides_pii_values(dataset, add_vers
     email, increasing = run.quality["results"]
     assert email["observed"]["unexpected_count"] == 40 and email["observed"]["partial_unexpected_list"] == []
     assert email["observed"]["redacted"] and increasing["success"] is True
+
+
+def test_a_failure_of_the_native_path_leaves_the_suite_to_gx(tmp_path, monkeypatch):
+    from profiling import native_metrics
+
+    def broken(self, valid):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(native_metrics.MapState, "update", broken)
+    path = _csv(tmp_path / "d.csv", n=800)
+    suite = gx_form.normalize_expectations(
+        [
+            {
+                "type": "expect_column_values_to_be_in_set",
+                "kwargs": {"column": "city", "value_set": ["Paris"]},
+            },
+            {"type": "expect_table_row_count_to_equal", "kwargs": {"value": 800}},
+        ]
+    )
+    result, evaluator = _profiled(path, suite)
+    assert evaluator.failed and result.row_count == 800  # the profile itself is unharmed
+    ours = quality.validate_pass(
+        name="s", expectations=suite, evaluator=evaluator, profile=result, **_gx_file(path, result)
+    )
+    expected = quality.validate_file(name="s", expectations=suite, **_gx_file(path, result))
+    assert ours["method"]["mode"] == "native + GX" and ours["method"]["native"] == 0
+    assert ours["results"] == expected["results"]
