@@ -194,7 +194,18 @@ def run_rounds(args, owner, path: Path, second: Path, worker, *, spy_file: str) 
     spy = None
     if spy_file:
         spy = subprocess.Popen(
-            [str(Path(sys.executable).parent / "py-spy"), "record", "-s", "-o", spy_file, "-p", str(worker.pid), "--idle", "-r", "200"],
+            [
+                str(Path(sys.executable).parent / "py-spy"),
+                "record",
+                "-s",
+                "-o",
+                spy_file,
+                "-p",
+                str(worker.pid),
+                "--idle",
+                "-r",
+                "200",
+            ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
