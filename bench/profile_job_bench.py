@@ -147,7 +147,11 @@ def main() -> None:
     parser.add_argument("--dir", default="/tmp/gouvernail-bench")
     parser.add_argument("--database-url", default="postgres://postgres@127.0.0.1:5432/gv_profile_job")
     parser.add_argument("--broker", default="redis://127.0.0.1:6379/5")
-    parser.add_argument("--py-spy", default="", help="record the worker with py-spy into this SVG")
+    parser.add_argument(
+        "--py-spy",
+        default="",
+        help="record the worker's jobs with py-spy: a flame graph (.svg) or collapsed stacks",
+    )
     args = parser.parse_args()
 
     from profile_bench import make_reference_csv
@@ -202,9 +206,9 @@ def run_rounds(args, owner, path: Path, second: Path, worker, *, spy_file: str) 
                 spy_file,
                 "-p",
                 str(worker.pid),
-                "--idle",
                 "-r",
                 "200",
+                *(["--format", "raw"] if not spy_file.endswith(".svg") else []),
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

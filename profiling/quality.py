@@ -511,6 +511,23 @@ def _columns_used(expectations: list[dict[str, Any]]) -> list[str] | None:
 # The native path: the suite evaluated in the profiler's pass, GX for what it declines
 
 
+def preload() -> None:
+    """Import GX, the engine and the native evaluator, and read one expectation of each common kind
+    through GX (its registries fill on first use): what a worker does once before it forks."""
+    import profiling.engine  # noqa: F401
+    from profiling.native_expectations import make_plans
+
+    column = {"column": "c"}
+    make_plans(
+        [
+            {"type": "expect_table_columns_to_match_set", "kwargs": {"column_set": ["c"]}},
+            {"type": "expect_column_values_to_not_be_null", "kwargs": column},
+            {"type": "expect_column_values_to_be_in_set", "kwargs": {**column, "value_set": ["a"]}},
+            {"type": "expect_column_values_to_be_between", "kwargs": {**column, "min_value": 0}},
+        ]
+    )
+
+
 def native_evaluator(expectations: list[dict[str, Any]] | None):
     """The evaluator to hand to ``profile_file(batch_consumers=[...])`` for a suite known before the
     pass (None or [] when it will be proposed from the profile: it then watches the columns only)."""

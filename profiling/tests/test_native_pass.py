@@ -177,3 +177,19 @@ def test_a_failure_of_the_native_path_leaves_the_suite_to_gx(tmp_path, monkeypat
     expected = quality.validate_file(name="s", expectations=suite, **_gx_file(path, result))
     assert ours["method"]["mode"] == "native + GX" and ours["method"]["native"] == 0
     assert ours["results"] == expected["results"]
+
+
+def test_a_worker_preloads_gx_before_forking(settings, monkeypatch):
+    import gc
+
+    from profiling import native_expectations, tasks
+
+    frozen = []
+    monkeypatch.setattr(gc, "freeze", lambda: frozen.append(True))
+    settings.PROFILING_PRELOAD = False
+    tasks.preload()
+    assert frozen == []
+    settings.PROFILING_PRELOAD = True
+    tasks.preload()
+    assert frozen == [True]
+    assert native_expectations._ENGINE is not None and native_expectations._PLANS
