@@ -284,6 +284,12 @@ class NativeEvaluator:
         for index, reason in other.declined.items():
             self.declined.setdefault(index, reason)
 
+    def release(self) -> None:
+        """Let go of the kept columns and other states once the results are out (GX may then read
+        the file again for what was declined: the two must not add up in memory)."""
+        self.states, self.by_column = {}, {}
+        self.budget = Budget(self.keep_bytes)
+
     # ------------------------------------------------------------------ results
     def metric(self, plan: Plan, name: str, config: Any) -> Any:
         """The value of metric ``name`` as GX would compute it on the whole file."""

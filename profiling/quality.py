@@ -551,6 +551,7 @@ def validate_pass(
         native, declined = evaluator.results(), evaluator.declined
     else:  # proposed after the pass, or changed meanwhile: what the pass's figures decide
         native, declined = evaluate_from_profile(expectations, evaluator, profile)
+    evaluator.release()
     rest = [i for i in range(len(expectations)) if i not in native]
     gx = None
     if rest:

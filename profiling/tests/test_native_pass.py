@@ -193,3 +193,48 @@ def test_a_worker_preloads_gx_before_forking(settings, monkeypatch):
     tasks.preload()
     assert frozen == [True]
     assert native_expectations._ENGINE is not None and native_expectations._PLANS
+
+
+def _edgy_table(n: int = 3000) -> pa.Table:
+    rng = np.random.default_rng(5)
+    nan_floats = np.round(rng.normal(5, 2, n), 3)
+    nan_floats[::50] = np.nan
+    inf_floats = np.round(rng.normal(5, 2, n), 3)
+    inf_floats[7] = np.inf
+    stamps = np.datetime64("2024-01-01") + rng.integers(0, 4, n).astype("timedelta64[D]")
+    return pa.table(
+        {
+            "nan_f": nan_floats,
+            "inf_f": inf_floats,
+            "small_int": pa.array(rng.integers(0, 5, n), mask=rng.random(n) < 0.05),
+            "flag": rng.random(n) < 0.3,
+            "kind": pa.array(rng.choice(["a", "b", "c"], n), mask=rng.random(n) < 0.02),
+            "day": pa.array(stamps, type=pa.timestamp("s")),
+            "email": [f"user{i % 500}@example.org" for i in range(n)],
+            "big": rng.integers(-(2**40), 2**40, n),
+        }
+    )
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet", "jsonl"])
+def test_the_proposal_on_edgy_data_equals_gx(tmp_path, fmt):
+    import pyarrow.parquet as pq
+
+    table = _edgy_table()
+    path = str(tmp_path / f"edgy.{fmt}")
+    if fmt == "csv":
+        pacsv.write_csv(table, path)
+    elif fmt == "parquet":
+        pq.write_table(table, path)
+    else:
+        table.to_pandas().to_json(path, orient="records", lines=True, date_format="iso")
+    evaluator = quality.native_evaluator(None)
+    result = profile_file(path, format=fmt, batch_consumers=[evaluator])
+    proposed = propose_expectations(columns=result.columns, row_count=result.row_count)
+    kw = dict(
+        path=path, format=fmt, total_rows=result.row_count, available=[c["name"] for c in result.schema]
+    )
+    expected = quality.validate_file(name="s", expectations=proposed, **kw)
+    ours = quality.validate_pass(name="s", expectations=proposed, evaluator=evaluator, profile=result, **kw)
+    assert ours["results"] == expected["results"]
+    assert ours["method"]["native"] >= len(proposed) // 2, ours["method"]
