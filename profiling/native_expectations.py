@@ -275,6 +275,10 @@ class NativeEvaluator:
             self._bind(pa.schema([pa.field(n, other.infos[n].type) for n in other.names]))
         if other.names != self.names:
             raise ValueError("parts with different columns cannot be merged")
+        differ = [n for n in self.names if self.infos[n].type != other.infos[n].type]
+        if differ:  # parts read with other types: nothing native is GX's answer on the whole
+            self.failed = f"the parts were read with different types for column {differ[0]}"
+            return
         self.rows += other.rows
         self.batches += other.batches
         for name, info in other.infos.items():

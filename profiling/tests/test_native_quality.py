@@ -158,12 +158,21 @@ def _gx(table: pa.Table, suite: list[dict]) -> list[dict]:
     return quality._Validator("gx", suite).validate(table.to_pandas())
 
 
-def _native(table: pa.Table, suite: list[dict], *, batch: int = 700, parts: int = 1) -> NativeEvaluator:
-    """Evaluate ``table`` in record batches, split into ``parts`` evaluators merged in order."""
-    evaluators = [NativeEvaluator(suite) for _ in range(parts)]
-    batches = table.to_batches(max_chunksize=batch)
-    for i, rb in enumerate(batches):
-        evaluators[min(parts - 1, i * parts // len(batches))].consume(rb)
+def _native(
+    table: pa.Table, suite: list[dict], *, batch: int = 700, parts: int = 1, cuts: list[int] | None = None
+) -> NativeEvaluator:
+    """Evaluate ``table`` in record batches, split into ``parts`` evaluators (or at the rows
+    ``cuts``) merged in order."""
+    if cuts is None:
+        step = -(-table.num_rows // parts)
+        cuts = list(range(step, table.num_rows, step))
+    bounds = [0, *cuts, table.num_rows]
+    evaluators = []
+    for start, stop in zip(bounds, bounds[1:], strict=False):
+        evaluator = NativeEvaluator(suite)
+        for rb in table.slice(start, stop - start).to_batches(max_chunksize=batch):
+            evaluator.consume(rb)
+        evaluators.append(evaluator)
     for other in evaluators[1:]:
         evaluators[0].merge(other)
     return evaluators[0]
@@ -240,6 +249,25 @@ def test_parts_merged_equal_one_pass(parts):
     suite = _map_suite() + _aggregate_suite()
     done, declined = _compare(_table(seed=11), suite, batch=333, parts=parts)
     assert done > 150
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_random_cut_points_merged_equal_gx_on_the_whole(seed):
+    # Cuts anywhere, empty parts and one-row parts included: the merged state is one pass's.
+    rng = np.random.default_rng(seed)
+    table = _table(n=1200, seed=seed)
+    cuts = sorted(rng.integers(0, table.num_rows, 6).tolist() + [0, 1, table.num_rows - 1])
+    done, _ = _compare(table, _map_suite() + _aggregate_suite(), batch=97, cuts=cuts)
+    assert done > 150
+
+
+def test_parts_read_with_other_types_leave_the_suite_to_gx():
+    suite = gx_form.normalize_expectations([_exp("expect_column_values_to_not_be_null", column="x")])
+    first, second = NativeEvaluator(suite), NativeEvaluator(suite)
+    first.consume(pa.record_batch({"x": pa.array([1, 2])}))
+    second.consume(pa.record_batch({"x": pa.array(["a", None])}))
+    first.merge(second)
+    assert first.results() == {} and "different types" in first.declined[0]
 
 
 def test_declined_where_gx_answer_depends_on_more_than_the_values():
