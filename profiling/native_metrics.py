@@ -335,6 +335,7 @@ class KeptColumn:
         self.info, self.budget = info, budget
         self.chunks: list[pa.Array] = []
         self.overflow = False
+        self._series: tuple[int, Any] | None = None
 
     def update(self, arr: pa.Array) -> None:
         if self.overflow:
@@ -355,10 +356,12 @@ class KeptColumn:
             self.update(chunk)
 
     def series(self):
-        """The column as GX's DataFrame holds it."""
+        """The column as GX's DataFrame holds it (made once: several metrics may read it)."""
         if self.overflow:
             raise Unsupported("the column is larger than the memory kept for whole columns")
-        return pa.chunked_array(self.chunks, type=self.info.type).to_pandas()
+        if self._series is None or self._series[0] != len(self.chunks):
+            self._series = (len(self.chunks), pa.chunked_array(self.chunks, type=self.info.type).to_pandas())
+        return self._series[1]
 
     def unique(self) -> tuple[int, list[Any]]:
         """``~column.duplicated(keep=False)`` on the non-missing cells, GX's expression on the whole
