@@ -14,8 +14,9 @@ round, measured in this one script:
   - the same with a stored suite (the default one plus range, regex, mean and unique checks) on
     a second version of the dataset: the suite evaluated while the file is streamed.
 
-Prints the best of ``--repeat`` rounds of each, their ratios to SUMMARIZE of the same round, the
-worker's phases (from the run's method) and the load average before and after.
+Prints each round's timings and their ratios to SUMMARIZE of the same round, the worker's phases
+(from the run's method), the median and spread of each ratio, and the load average before and
+after (DuckDB's threads suffer from a loaded machine far more than the single-threaded job).
 
     .venv/bin/python bench/profile_job_bench.py [--rows 1000000] [--repeat 3]
         [--database-url postgres://postgres@127.0.0.1:5432/gv_profile_job]
@@ -25,6 +26,7 @@ worker's phases (from the run's method) and the load average before and after.
 import argparse
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -232,11 +234,14 @@ def run_rounds(args, owner, path: Path, second: Path, worker, *, spy_file: str) 
         spy.send_signal(2)
         spy.wait(timeout=60)
     load1 = os.getloadavg()
-    best = min(rows, key=lambda r: r[3] / r[0])
+
+    def spread(i: int) -> str:
+        ratios = sorted(r[i] / r[0] for r in rows)
+        return f"median {statistics.median(ratios):.2f}x (rounds {', '.join(f'{x:.2f}' for x in ratios)})"
+
     print(
-        f"best round: whole job {best[3] / best[0]:.2f}x SUMMARIZE (target <= 1.5), statistics pass "
-        f"{best[2] / best[0]:.2f}x (profile_file {best[1] / best[0]:.2f}x; target <= 1.0), stored suite "
-        f"{best[4] / best[0]:.2f}x"
+        f"whole job, default suite: {spread(3)} SUMMARIZE (target <= 1.5); statistics pass: {spread(2)} "
+        f"(target <= 1.0); profile_file: {spread(1)}; whole job, stored suite: {spread(4)}"
     )
     print(
         f"load average before {load0[0]:.2f} {load0[1]:.2f} {load0[2]:.2f}, after {load1[0]:.2f} {load1[1]:.2f} {load1[2]:.2f}"
