@@ -287,6 +287,10 @@ PROFILING_TIME_LIMIT = env.int("PROFILING_TIME_LIMIT", default=PROFILING_SOFT_TI
 # delivery of its message; after PROFILING_MAX_ATTEMPTS claims it fails instead of looping.
 PROFILING_LEASE_SECONDS = env.int("PROFILING_LEASE_SECONDS", default=120)
 PROFILING_MAX_ATTEMPTS = env.int("PROFILING_MAX_ATTEMPTS", default=3)
+# A worker imports Great Expectations and the profiling engine before its pool forks and hides
+# them from the garbage collector (gc.freeze): jobs neither import GX (seconds) nor pay for
+# collections that walk its objects (tenths of a second each). Tests' workers turn it off to start fast.
+PROFILING_PRELOAD = env.bool("PROFILING_PRELOAD", default=True)
 # Jobs whose message may be lost (the embedded broker loses it when a whole worker dies) are
 # queued again by every starting worker and by beat this often; 0 turns both off.
 PROFILING_SWEEP_SECONDS = env.int("PROFILING_SWEEP_SECONDS", default=300)

@@ -9,11 +9,12 @@ limits.
 * Only transient errors (database, storage I/O) are retried, with backoff; bad input fails at once.
 """
 
+import gc
 import logging
 
 from celery import shared_task
 from celery.exceptions import TimeLimitExceeded
-from celery.signals import task_failure, worker_ready
+from celery.signals import task_failure, worker_init, worker_ready
 from django.conf import settings
 
 from profiling import jobs, runner
@@ -75,6 +76,22 @@ def sweep_on_worker_start(sender=None, **kwargs) -> None:
         logger.exception("start-up sweep of stale profile runs failed")
     finally:
         connection.close()  # the pool's processes open their own
+
+
+@worker_init.connect(dispatch_uid="profiling.preload")
+def preload(sender=None, **kwargs) -> None:
+    """In the worker's main process, before the pool forks: import what every job needs (GX above
+    all) and freeze it out of the garbage collector's walks (PROFILING_PRELOAD, config/settings.py).
+    The pool's processes start with it loaded, shared copy-on-write."""
+    if not getattr(settings, "PROFILING_PRELOAD", False):
+        return
+    try:
+        from profiling import quality
+
+        quality.preload()
+    except Exception:  # a job imports what it needs anyway
+        logger.exception("preloading the profiling job's modules failed")
+    gc.freeze()
 
 
 @task_failure.connect(sender=profile_version, dispatch_uid="profiling.fail_on_hard_time_limit")

@@ -75,6 +75,7 @@ def profile_file(
     positive_label: Any = None,
     options: ProfileOptions | None = None,
     progress: Callable[[float], None] | None = None,
+    batch_consumers: Sequence[Any] = (),
 ) -> ProfileResult:
     """Profile a dataset in one streaming pass; raise ProfileError on unreadable data.
 
@@ -84,6 +85,10 @@ def profile_file(
 
     progress(fraction in 0..1) is called at most a few times per second (by text blocks parsed /
     Parquet rows read), never backwards, and with 1.0 at the end.
+
+    ``batch_consumers`` see the same record batches (``consume(batch)``, nested fields flattened,
+    before JSON dates are cast) so that the file is read once for them too, e.g. the quality suite
+    (profiling.native_expectations); ``reset()`` is called when the pass restarts.
     """
     options = options or ProfileOptions()
     if isinstance(sensitive_columns, str):  # one name, not its characters
@@ -103,6 +108,8 @@ def profile_file(
     retypes: list[Retype] = []
     tick = _Progress(progress)
     for _attempt in range(MAX_RETYPES):
+        for consumer in batch_consumers:
+            consumer.reset()
         try:
             result = _one_pass(
                 plan,
@@ -111,6 +118,7 @@ def profile_file(
                 label_column=label_column or None,
                 positive_label=positive_label,
                 tick=tick,
+                consumers=list(batch_consumers),
             )
         except Retype as retype:
             apply_retype(plan, retype)
@@ -172,6 +180,7 @@ class _Pass:
     acc: BiasAccumulator | None = None
     bias_columns: list[str] = dataclasses.field(default_factory=list)
     row_count: int = 0
+    consumers: list[Any] = dataclasses.field(default_factory=list)  # see profile_file
 
 
 def _one_pass(
@@ -182,6 +191,7 @@ def _one_pass(
     label_column: str | None,
     positive_label: Any,
     tick: _Progress,
+    consumers: list[Any] | None = None,
 ) -> ProfileResult:
     """Read the file once (Retype may restart it), then derive every figure from what was gathered."""
     run = _Pass(
@@ -190,6 +200,7 @@ def _one_pass(
         label_column=label_column,
         positive_label=positive_label,
         requested=list(sensitive),
+        consumers=consumers or [],
     )
     _read_batches(run, plan, tick)
     if run.stats is None:
@@ -234,6 +245,8 @@ def _read_batches(run: _Pass, plan: ReadPlan, tick: _Progress) -> None:
     sample (per-batch work only: nothing here runs per row in Python)."""
     for raw in _grouped(threaded(stream(plan), ahead_bytes=read_ahead(plan)), run.options.batch_rows):
         batch = flatten(raw)
+        for consumer in run.consumers:
+            consumer.consume(batch)
         if run.stats is None:
             if plan.format == "jsonl":
                 run.date_casts = json_date_columns(batch, plan.text_dates)
