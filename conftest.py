@@ -4,8 +4,9 @@ import pytest
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-# Service detection (postgres / integration / browser markers), live_worker, browser fixtures.
-pytest_plugins = ["tests.integration.plugin"]
+# Service detection (postgres / integration / browser markers), live_worker, browser fixtures;
+# s3_endpoint (moto in server mode) for the object storage sources.
+pytest_plugins = ["tests.integration.plugin", "tests.s3_server"]
 
 
 @pytest.fixture

@@ -14,6 +14,8 @@ from catalog.permissions import can_change_dataset
 from catalog.search_index import index_dataset
 from config.errors import NotAllowed
 
+PRIMARY_KEY_TAG = "primary key"  # a column of the table's primary key, as its source says
+
 
 def check_width(count: int) -> None:
     """Refuse data with more columns than a dataset may have (GOUVERNAIL_MAX_COLUMNS)."""
@@ -52,7 +54,11 @@ def set_columns_from_schema(*, dataset: Dataset, columns: list[dict[str, Any]]) 
             col.type = str(spec["type"])[:50]
         if spec.get("description") and not col.description:
             col.description = str(spec["description"])
-    Column.objects.bulk_update(changed, ["position", "present", "type", "description"], batch_size=500)
+        if spec.get("primary_key") and PRIMARY_KEY_TAG not in (col.tags or []):
+            col.tags = [*(col.tags or []), PRIMARY_KEY_TAG]
+    Column.objects.bulk_update(
+        changed, ["position", "present", "type", "description", "tags"], batch_size=500
+    )
     Column.objects.bulk_create(added, batch_size=500)
     absent = [c for n, c in existing.items() if n not in specs]
     room = settings.GOUVERNAIL_MAX_COLUMNS - len(specs)

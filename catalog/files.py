@@ -12,6 +12,7 @@ import errno
 import gzip
 import hashlib
 import io
+import os
 import time
 import zlib
 from dataclasses import dataclass, field
@@ -45,8 +46,9 @@ class FileInfo:
 # Where a registered path may come from
 
 
-def path_from_file_uri(uri: str) -> Path:
-    """Resolve a ``file://`` URI to a regular file inside ``DATA_ROOTS``, or refuse it clearly."""
+def path_from_file_uri(uri: str, *, folder: bool = False) -> Path:
+    """Resolve a ``file://`` URI to a regular file (``folder``: a folder) inside ``DATA_ROOTS``, or
+    refuse it clearly."""
     if not isinstance(uri, str) or not uri.strip():
         raise ValidationError({"uri": ["Give a file:// URI."]})
     parsed = urlparse(uri)
@@ -72,10 +74,16 @@ def path_from_file_uri(uri: str) -> Path:
             )
         if not path.exists():
             raise ValidationError({"uri": [f"{raw} does not exist."]})
-        if not path.is_file():
-            raise ValidationError({"uri": [f"{raw} is not a regular file."]})
-        with path.open("rb"):
-            pass
+        if folder:
+            if not path.is_dir():
+                raise ValidationError({"uri": [f"{raw} is not a folder."]})
+            with os.scandir(path):
+                pass
+        else:
+            if not path.is_file():
+                raise ValidationError({"uri": [f"{raw} is not a regular file."]})
+            with path.open("rb"):
+                pass
     except RuntimeError as exc:  # Python 3.11's resolve() on a loop of symbolic links
         raise ValidationError({"uri": [f"{_short(raw)} cannot be read: {LOOP}"]}) from exc
     except OSError as exc:
@@ -514,14 +522,37 @@ def inspect(fh, *, filename: str = "", size: int | None = None, whole: bool = Tr
     if compressed:
         _check_gzip_whole(fh, size)
     head = _head_text(fh, compressed)
-    if compressed and head[:4] == PARQUET_MAGIC:
+    truncated = len(head) >= HEAD_BYTES
+    info, header = _inspect_text(head, truncated=truncated, filename=filename, compression=compression)
+    if truncated and whole and info.format == "jsonl":
+        _check_jsonl_whole(fh, compressed=compressed, encoding=info.encoding)
+    elif truncated and whole:
+        delimiter = "\t" if info.format == "tsv" else ","
+        _check_csv_whole(
+            fh, compressed=compressed, delimiter=delimiter, encoding=info.encoding, header=header
+        )
+    return info
+
+
+def inspect_head(head: bytes, *, truncated: bool, filename: str = "", compression: str = "") -> FileInfo:
+    """What the first bytes of a text file say, by the rules ``inspect`` applies: JSON Lines, CSV or
+    TSV, the encoding and the columns, each line of ``head`` checked. ``head`` is decompressed text;
+    ``truncated``: the file goes on past it (its last, maybe cut, line is then left out). For
+    sources, which check a bounded head of data that stays where it lives. Raises ValidationError."""
+    return _inspect_text(head, truncated=truncated, filename=filename, compression=compression)[0]
+
+
+def _inspect_text(
+    head: bytes, *, truncated: bool, filename: str, compression: str
+) -> tuple[FileInfo, list[str]]:
+    """→ (what the head says, the CSV header as read: [] for JSON Lines)."""
+    if compression and head[:4] == PARQUET_MAGIC:
         raise _bad(
             "This is a Parquet file inside gzip. Upload the .parquet file itself: Parquet compresses its "
             "own columns."
         )
     if not head.strip():
         raise _bad("The file holds no data (only white space).")
-    truncated = len(head) >= HEAD_BYTES
     text, encoding, notes = _decode_head(head, truncated)
     if text.lstrip("\ufeff \t\r\n").startswith("["):
         raise _bad(
@@ -531,19 +562,17 @@ def inspect(fh, *, filename: str = "", size: int | None = None, whole: bool = Tr
     if formats.looks_like_jsonl(text):
         keys = _check_jsonl(text, truncated)
         _check_width(len(keys))
-        if truncated and whole:
-            _check_jsonl_whole(fh, compressed=compressed, encoding=encoding)
-        return FileInfo(
+        info = FileInfo(
             format="jsonl", compression=compression, encoding=encoding, notes=notes, columns=_named(keys)
         )
+        return info, []
     delimiter = _sniff_delimiter(text, filename)
     header = _check_csv(text, delimiter, truncated)
-    if truncated and whole:
-        _check_csv_whole(fh, compressed=compressed, delimiter=delimiter, encoding=encoding, header=header)
-    return FileInfo(
+    info = FileInfo(
         format="tsv" if delimiter == "\t" else "csv",
         compression=compression,
         encoding=encoding,
         notes=notes,
         columns=_named(header),
     )
+    return info, header

@@ -317,6 +317,7 @@ class ProfileStatus(models.TextChoices):
     RUNNING = "running", "Running"
     SUCCEEDED = "succeeded", "Succeeded"
     FAILED = "failed", "Failed"
+    SKIPPED = "skipped", "Not profiled"  # a version of a source that does not profile (Source.profile)
 
 
 class DatasetVersion(models.Model):

@@ -25,3 +25,22 @@ def can_delete_dataset(user, dataset: Dataset) -> bool:
     if not (user and user.is_authenticated):
         return False
     return user.is_staff or is_owner(user, dataset)
+
+
+def can_add_source(user) -> bool:
+    """Staff, or users given the permission to add sources (catalog.add_source)."""
+    return bool(user and user.is_authenticated and (user.is_staff or user.has_perm("catalog.add_source")))
+
+
+def can_manage_source(user, source) -> bool:
+    """Staff, the source's owner or one of its stewards may edit it, test it and scan it."""
+    if not (user and user.is_authenticated):
+        return False
+    if user.is_staff or source.owner_id == user.pk:
+        return True
+    return source.pk is not None and source.stewards.filter(pk=user.pk).exists()
+
+
+def can_delete_source(user, source) -> bool:
+    """Staff or the source's owner (its datasets stay, with their history)."""
+    return bool(user and user.is_authenticated and (user.is_staff or source.owner_id == user.pk))

@@ -16,3 +16,7 @@ dataset_deleted = Signal()
 # A new version's bytes and row are stored; profiling queues its job on this.
 #   version: DatasetVersion; actor: User | None
 version_stored = Signal()
+
+# A source's scan has finished (succeeded, partial or failed): the event catalogue's
+# source.scan.finished. scan: SourceScan. Sent outside any transaction.
+source_scanned = Signal()

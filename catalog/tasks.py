@@ -31,3 +31,31 @@ def send_outbox_on_worker_start(sender=None, **kwargs) -> None:
         log.exception("start-up sweep of the outbox failed")
     finally:
         connection.close()  # the pool's processes open their own
+
+
+@shared_task(name="catalog.run_scan", ignore_result=True, acks_late=True)
+def run_scan(scan_id: int) -> str:
+    """Run one source scan (claimed under a lease: a second delivery of the message is a no-op)."""
+    from catalog import scans
+
+    return scans.run_scan(scan_id)
+
+
+@shared_task(name="catalog.scheduled_scan", ignore_result=True)
+def scheduled_scan(source_id: int) -> int | None:
+    """Beat's entry for a source's cron schedule (catalog.sources.sync_schedule): queue its scan."""
+    from catalog import scans
+    from catalog.models import Source
+
+    source = Source.objects.filter(pk=source_id).first()
+    if source is None:
+        return None
+    return scans.request_scan(actor=None, source=source, trigger="schedule").pk
+
+
+@shared_task(name="catalog.requeue_stale_scans", ignore_result=True)
+def requeue_stale_scans() -> list[int]:
+    """Periodic: queue again the scans whose worker died or whose message was lost."""
+    from catalog import scans
+
+    return scans.requeue_stale_scans()

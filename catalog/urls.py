@@ -2,7 +2,7 @@
 
 from django.urls import include, path
 
-from catalog import views
+from catalog import source_views, views
 
 pages = [
     path("datasets/", views.search_view, name="search"),
@@ -17,6 +17,17 @@ pages = [
     path("datasets/<int:pk>/columns/", views.columns_partial, name="columns"),
     path("datasets/<int:pk>/columns/<int:column_pk>/", views.column_row_view, name="column-row"),
     path("datasets/<int:pk>/columns/<int:column_pk>/edit/", views.column_edit_view, name="column-edit"),
+    path("sources/", source_views.source_list_view, name="sources"),
+    path("sources/new/", source_views.source_create_view, name="source-create"),
+    path("sources/schedule-hint/", source_views.schedule_hint_view, name="source-schedule-hint"),
+    path("sources/<int:pk>/", source_views.source_detail_view, name="source"),
+    path("sources/<int:pk>/edit/", source_views.source_edit_view, name="source-edit"),
+    path("sources/<int:pk>/delete/", source_views.source_delete_view, name="source-delete"),
+    path("sources/<int:pk>/test/", source_views.source_test_view, name="source-test"),
+    path("sources/<int:pk>/scan/", source_views.source_scan_view, name="source-scan-now"),
+    path("sources/<int:pk>/scans/", source_views.scan_history_partial, name="source-scans"),
+    path("sources/<int:pk>/scans/<int:scan_id>/", source_views.scan_status_view, name="source-scan"),
+    path("sources/<int:pk>/datasets/", source_views.source_datasets_partial, name="source-datasets"),
 ]
 
 urlpatterns = [

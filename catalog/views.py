@@ -15,7 +15,7 @@ from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from catalog import ownership, selectors, services
+from catalog import ownership, selectors, services, source_selectors
 from catalog.columns import update_column
 from catalog.files import HashingUploadHandler
 from catalog.forms import (
@@ -105,6 +105,7 @@ def dataset_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
             "columns": list(dataset.columns.all()),
             "versions": list(dataset.versions.select_related("created_by").order_by("-number")[:20]),
             "upload_form": VersionUploadForm() if can_edit else None,
+            "origin": source_selectors.dataset_origin(dataset=dataset),
         },
     )
 

@@ -275,7 +275,8 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULE: dict = {}
 # Beat reads its schedule from the database (django-celery-beat): the sweeps below are written there
-# at start, and source scans' cron schedules are edited there by stewards (catalog.scan_schedule).
+# at start, and the cron schedules of source scans and dataset monitors are edited there by stewards
+# (catalog.schedules).
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 
 # Profiling jobs (profiling/tasks.py, docs/quality.md). The soft limit fails the job with a clear
@@ -286,6 +287,10 @@ PROFILING_TIME_LIMIT = env.int("PROFILING_TIME_LIMIT", default=PROFILING_SOFT_TI
 # delivery of its message; after PROFILING_MAX_ATTEMPTS claims it fails instead of looping.
 PROFILING_LEASE_SECONDS = env.int("PROFILING_LEASE_SECONDS", default=120)
 PROFILING_MAX_ATTEMPTS = env.int("PROFILING_MAX_ATTEMPTS", default=3)
+# A worker imports Great Expectations and the profiling engine before its pool forks and hides
+# them from the garbage collector (gc.freeze): jobs neither import GX (seconds) nor pay for
+# collections that walk its objects (tenths of a second each). Tests' workers turn it off to start fast.
+PROFILING_PRELOAD = env.bool("PROFILING_PRELOAD", default=True)
 # Jobs whose message may be lost (the embedded broker loses it when a whole worker dies) are
 # queued again by every starting worker and by beat this often; 0 turns both off.
 PROFILING_SWEEP_SECONDS = env.int("PROFILING_SWEEP_SECONDS", default=300)
@@ -293,6 +298,14 @@ if PROFILING_SWEEP_SECONDS > 0:
     CELERY_BEAT_SCHEDULE["profiling-requeue-stale-runs"] = {
         "task": "profiling.requeue_stale_runs",
         "schedule": PROFILING_SWEEP_SECONDS,
+    }
+# Dataset monitors (profiling/monitors.py, docs/monitoring.md): beat judges the freshness rules that
+# are due this often (0 turns it off); each monitor's own cron schedule is a beat entry of its own.
+MONITOR_SWEEP_SECONDS = env.int("MONITOR_SWEEP_SECONDS", default=300)
+if MONITOR_SWEEP_SECONDS > 0:
+    CELERY_BEAT_SCHEDULE["profiling-monitor-sweep"] = {
+        "task": "profiling.monitor_sweep",
+        "schedule": MONITOR_SWEEP_SECONDS,
     }
 # The outbox (catalog/outbox.py): tasks written in the same transaction as their change, sent after
 # the commit. What the broker could not take waits for the sweep: beat runs it this often, and every
@@ -306,6 +319,11 @@ if OUTBOX_SWEEP_SECONDS > 0:
         "task": "catalog.send_outbox",
         "schedule": OUTBOX_SWEEP_SECONDS,
     }
+# Source scans (catalog/scans.py, docs/sources.md): lease and attempts as profiling jobs have them;
+# beat queues again scans whose worker died or whose message was lost.
+SCAN_LEASE_SECONDS = env.int("SCAN_LEASE_SECONDS", default=120)
+SCAN_MAX_ATTEMPTS = env.int("SCAN_MAX_ATTEMPTS", default=3)
+CELERY_BEAT_SCHEDULE["catalog-requeue-stale-scans"] = {"task": "catalog.requeue_stale_scans", "schedule": 300}
 # Governance: approved access requests past their expiry become "expired" (clearance already ignores them).
 CELERY_BEAT_SCHEDULE["governance-expire-access-requests"] = {
     "task": "governance.tasks.expire_access_requests",
@@ -351,9 +369,39 @@ if AUDIT_ANCHOR_SECONDS > 0:
         "task": "governance.tasks.write_audit_anchor",
         "schedule": AUDIT_ANCHOR_SECONDS,
     }
-# Access-request events are POSTed here, signed with HMAC-SHA256 of the body (both needed to send).
+# The operator's webhook (both needed): access_request.* events are POSTed here, signed with
+# HMAC-SHA256 of the body; it is the system subscription of the events below (docs/events.md).
 GOVERNANCE_WEBHOOK_URL = env.str("GOVERNANCE_WEBHOOK_URL", default="")
 GOVERNANCE_WEBHOOK_SECRET = env.str("GOVERNANCE_WEBHOOK_SECRET", default="")
+# Events and their deliveries (governance/deliveries.py, docs/events.md). Webhook URLs that resolve
+# to loopback, private or link-local addresses are refused unless WEBHOOK_ALLOW_PRIVATE (receivers
+# inside the company network, tests). One POST may last WEBHOOK_TIMEOUT_SECONDS in all, and at most
+# WEBHOOK_MAX_RESPONSE_BYTES of the answer are read.
+WEBHOOK_ALLOW_PRIVATE = env.bool("WEBHOOK_ALLOW_PRIVATE", default=False)
+WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=5.0)
+WEBHOOK_MAX_RESPONSE_BYTES = env.int("WEBHOOK_MAX_RESPONSE_BYTES", default=64 * 1024)
+# A failed delivery is tried again after BASE x 2^n seconds (±20 %, at most MAX), up to MAX_ATTEMPTS
+# attempts in all. A worker claims BATCH due deliveries at a time for LEASE seconds (another worker
+# takes them over after that if it died), sends them from THREADS threads, and works RUN seconds per
+# task at most. Beat runs the deliveries every EVENTS_SWEEP_SECONDS (0: never; a worker also queues
+# its own next run for the next retry). Events and their delivery logs are kept EVENTS_KEEP_DAYS.
+# EVENTS_QUEUE: a queue of its own for deliveries (empty: Celery's default queue).
+EVENTS_RETRY_BASE_SECONDS = env.float("EVENTS_RETRY_BASE_SECONDS", default=10.0)
+EVENTS_RETRY_MAX_SECONDS = env.float("EVENTS_RETRY_MAX_SECONDS", default=3600.0)
+EVENTS_DELIVERY_MAX_ATTEMPTS = env.int("EVENTS_DELIVERY_MAX_ATTEMPTS", default=12)
+EVENTS_DELIVERY_BATCH = env.int("EVENTS_DELIVERY_BATCH", default=100)
+EVENTS_DELIVERY_LEASE_SECONDS = env.float("EVENTS_DELIVERY_LEASE_SECONDS", default=60.0)
+EVENTS_DELIVERY_THREADS = env.int("EVENTS_DELIVERY_THREADS", default=16)
+EVENTS_RUN_SECONDS = env.float("EVENTS_RUN_SECONDS", default=30.0)
+EVENTS_SWEEP_SECONDS = env.int("EVENTS_SWEEP_SECONDS", default=15)
+EVENTS_KEEP_DAYS = env.float("EVENTS_KEEP_DAYS", default=30.0)
+EVENTS_QUEUE = env.str("EVENTS_QUEUE", default="")
+if EVENTS_SWEEP_SECONDS > 0:
+    CELERY_BEAT_SCHEDULE["governance-deliver-events"] = {
+        "task": "governance.deliver_events",
+        "schedule": EVENTS_SWEEP_SECONDS,
+    }
+CELERY_BEAT_SCHEDULE["governance-prune-events"] = {"task": "governance.prune_events", "schedule": 3600}
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -388,7 +436,13 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     # Several models have a "status" with different choices: name each set so that none collides.
-    "ENUM_NAME_OVERRIDES": {"AccessRequestStatusEnum": "governance.models.RequestStatus"},
+    "ENUM_NAME_OVERRIDES": {
+        "AccessRequestStatusEnum": "governance.models.RequestStatus",
+        "AlertStatusEnum": "profiling.models.AlertStatus",
+        "SourceKindEnum": "catalog.models.SourceKind",
+        "SubscriptionFormatEnum": "governance.models.SubscriptionFormat",
+        "SubscriptionWriteFormatEnum": ["json", "slack"],
+    },
     # drf-spectacular's own enum hook first, then the refusals every operation shares.
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",

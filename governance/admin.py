@@ -2,7 +2,15 @@
 
 from django.contrib import admin
 
-from governance.models import AccessRequest, AuditRecord, DatasetPolicy, ModelVersion, RegisteredModel
+from governance.models import (
+    AccessRequest,
+    AuditRecord,
+    DatasetPolicy,
+    Delivery,
+    ModelVersion,
+    RegisteredModel,
+    Subscription,
+)
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -49,3 +57,29 @@ class RegisteredModelAdmin(ReadOnlyAdmin):
 class ModelVersionAdmin(ReadOnlyAdmin):
     list_display = ["model", "version", "cleared", "registered_by", "created_at"]
     list_filter = ["cleared"]
+
+
+@admin.register(Subscription)
+class SubscriptionAdmin(ReadOnlyAdmin):
+    """Every subscription, the system one (GOVERNANCE_WEBHOOK_URL) included; the secret is not shown."""
+
+    list_display = ["id", "owner", "group", "system", "active", "url", "email", "format", "created_at"]
+    list_filter = ["system", "active", "format", "email"]
+    exclude = ["secret"]
+
+
+@admin.register(Delivery)
+class DeliveryAdmin(ReadOnlyAdmin):
+    list_display = [
+        "id",
+        "subscription",
+        "event",
+        "channel",
+        "status",
+        "attempts",
+        "last_status_code",
+        "due_at",
+    ]
+    list_filter = ["status", "channel"]
+    list_select_related = ["event", "subscription"]
+    raw_id_fields = ["subscription", "event", "redelivery_of"]

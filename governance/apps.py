@@ -9,6 +9,7 @@ class GovernanceConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from governance import receivers
+        from governance import event_receivers, receivers
 
         receivers.connect()
+        event_receivers.connect()

@@ -5,6 +5,7 @@ from datetime import datetime, time
 from django import forms
 from django.utils import timezone
 
+from governance.events import DESCRIPTIONS
 from governance.models import Purpose
 
 
@@ -122,3 +123,56 @@ class ModelCardForm(forms.Form):
 
     def service_data(self) -> dict:
         return {"intended_use": self.cleaned_data["intended_use"], "caveats": self.cleaned_data["caveats"]}
+
+
+# The events offered as checkboxes: each name of the catalogue, access requests' steps as one.
+EVENT_CHOICES = [(name, f"{name} — {text}") for name, text in DESCRIPTIONS.items()]
+
+
+class SubscriptionForm(forms.Form):
+    """Subscribe to events (governance.subscriptions checks everything again, and decides)."""
+
+    events = forms.MultipleChoiceField(
+        choices=EVENT_CHOICES,
+        widget=forms.CheckboxSelectMultiple,
+        error_messages={"required": "Tick at least one event."},
+    )
+    dataset = forms.CharField(
+        max_length=600,
+        required=False,
+        label="Dataset (URN)",
+        help_text="Only this dataset (dataset:<namespace>:<name>); empty: everything you may see",
+    )
+    namespace = forms.CharField(
+        max_length=255, required=False, help_text="Or only this namespace, e.g. s3://lake"
+    )
+    group = forms.ChoiceField(required=False, label="For", help_text="Yourself, or a group you belong to")
+    url = forms.CharField(
+        max_length=2000,
+        required=False,
+        label="Webhook URL",
+        help_text="Each event is POSTed here, signed (docs/events.md); a public https:// address",
+    )
+    format = forms.ChoiceField(
+        choices=[("json", "JSON, signed"), ("slack", "Slack incoming webhook")],
+        initial="json",
+        widget=forms.RadioSelect,
+    )
+    email = forms.BooleanField(required=False, label="E-mail me (or the group's members)")
+
+    def __init__(self, *args, user=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        groups = list(user.groups.order_by("name").values_list("name", flat=True)) if user is not None else []
+        self.fields["group"].choices = [("", "Myself"), *((g, g) for g in groups)]
+
+    def service_data(self) -> dict:
+        data = self.cleaned_data
+        return {
+            "events": data["events"],
+            "dataset": data.get("dataset") or None,
+            "namespace": data.get("namespace") or None,
+            "group": data.get("group") or None,
+            "url": data.get("url") or None,
+            "email": bool(data.get("email")),
+            "format": data.get("format") or "json",
+        }

@@ -1,11 +1,15 @@
-"""Governance: dataset policies, access requests and their approvals, the audit chain, models.
+"""Governance: dataset policies, access requests and their approvals, the audit chain, models, and the
+events people subscribe to (their subscriptions and deliveries).
 
 Everything that changes here goes through governance's services (access_requests, dataset_policies,
-registry, audit); these classes only hold rows.
+registry, audit, events, subscriptions, deliveries); these classes only hold rows.
 """
+
+import uuid
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 
 class Purpose(models.TextChoices):
@@ -305,3 +309,151 @@ class ClearanceGeneration(models.Model):
 
     def __str__(self) -> str:
         return f"clearance generation {self.value}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Events, subscriptions, deliveries (governance/events.py is the catalogue; docs/events.md)
+
+
+class Event(models.Model):
+    """Something that happened which people may subscribe to: one name of the catalogue
+    (governance/events.py), its data as subscribers receive it, and what decides who may see it.
+
+    Written in the transaction of the change it reports (or, for another app's change, by the
+    receiver of the signal sent once that change committed), with an outbox message that has the
+    worker fan it out: one Delivery per matching subscription and channel, ``dispatched_at`` set in
+    the same transaction, so that an event is fanned out once.
+    """
+
+    uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    name = models.CharField(max_length=64, db_index=True)
+    occurred_at = models.DateTimeField(default=timezone.now)
+    data = models.JSONField(default=dict)
+    # What a subscription may be narrowed to, and who may see it (governance/events.py, "scope").
+    dataset_ids = models.JSONField(default=list, blank=True)
+    namespaces = models.JSONField(default=list, blank=True)
+    subject = models.CharField(max_length=64, blank=True, help_text='e.g. "access_request:12"')
+    dispatched_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["id"], name="event_undispatched_idx", condition=models.Q(dispatched_at__isnull=True)
+            ),
+            models.Index(fields=["occurred_at"], name="event_occurred_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} {self.uid}"
+
+
+class SubscriptionFormat(models.TextChoices):
+    JSON = "json", "JSON (signed)"
+    SLACK = "slack", "Slack incoming webhook"
+    # The system subscription made from GOVERNANCE_WEBHOOK_URL: the JSON envelope plus the fields
+    # the access-request webhook sent before subscriptions existed, at the top level.
+    LEGACY = "legacy", "JSON with the former webhook's fields"
+
+
+class Subscription(models.Model):
+    """Who wants to hear of which events, about what, and how: a webhook ``url`` (signed with
+    ``secret``), e-mail, or both. Made by ``owner`` for themselves or for a ``group`` they belong to;
+    narrowed to one ``dataset`` or a ``namespace``, else everything the owner may see. The one
+    ``system`` subscription (no owner) is the operator's GOVERNANCE_WEBHOOK_URL."""
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="event_subscriptions",
+    )
+    group = models.ForeignKey("auth.Group", on_delete=models.CASCADE, null=True, blank=True, related_name="+")
+    events = models.JSONField(default=list, help_text='Names or patterns, e.g. ["access_request.*"].')
+    dataset = models.ForeignKey(
+        "catalog.Dataset", on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    namespace = models.CharField(max_length=255, blank=True)
+    url = models.CharField(max_length=2000, blank=True)
+    email = models.BooleanField(default=False)
+    format = models.CharField(
+        max_length=10, choices=SubscriptionFormat.choices, default=SubscriptionFormat.JSON
+    )
+    # Kept as given: each delivery is signed with it (HMAC needs the secret itself, not a hash).
+    secret = models.CharField(max_length=500)
+    active = models.BooleanField(default=True)
+    system = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(system=True) | models.Q(owner__isnull=False), name="subscription_has_owner"
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(url="") | models.Q(email=True), name="subscription_has_channel"
+            ),
+            models.UniqueConstraint(
+                fields=["system"], condition=models.Q(system=True), name="one_system_subscription"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"subscription {self.pk} to {', '.join(self.events)}"
+
+
+class DeliveryStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    RETRYING = "retrying", "Retrying"
+    DELIVERED = "delivered", "Delivered"
+    FAILED = "failed", "Failed"
+
+
+class Channel(models.TextChoices):
+    WEBHOOK = "webhook", "Webhook"
+    EMAIL = "email", "E-mail"
+
+
+class Delivery(models.Model):
+    """One event to one subscription by one channel, and how it went (the delivery log).
+
+    Due while pending or retrying and ``due_at`` has come. A worker claims it by moving ``due_at``
+    a lease ahead and writing its ``claim_token``; if that worker dies, the delivery is due again when
+    the lease is over (at least once). "Deliver again" is a new row (``redelivery_of``).
+    """
+
+    subscription = models.ForeignKey(Subscription, on_delete=models.CASCADE, related_name="deliveries")
+    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="deliveries")
+    channel = models.CharField(max_length=10, choices=Channel.choices)
+    status = models.CharField(max_length=10, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    due_at = models.DateTimeField(default=timezone.now)
+    claim_token = models.CharField(max_length=32, blank=True)
+    last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    response = models.TextField(blank=True, help_text="The start of the receiver's last answer.")
+    created_at = models.DateTimeField(default=timezone.now)
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    redelivery_of = models.ForeignKey(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        verbose_name_plural = "deliveries"
+        indexes = [
+            models.Index(
+                fields=["due_at"],
+                name="delivery_due_idx",
+                condition=models.Q(status__in=["pending", "retrying"]),
+            ),
+            models.Index(fields=["subscription", "-id"], name="delivery_log_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"delivery {self.pk} ({self.status})"

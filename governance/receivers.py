@@ -1,4 +1,4 @@
-"""Subscriptions to signals: audit catalog and quality-suite changes, carry on or end the access
+"""Subscriptions to signals: audit catalog, quality-suite and monitor changes and alert steps, carry on or end the access
 requests of a deleted dataset, register models found in lineage, check policy conditions after a
 profile, keep cached clearance answers fresh, and queue the notifications of each access-request step
 (governance's own signal) through the outbox."""
@@ -149,6 +149,55 @@ def on_profile_finished(sender, version, status=None, error=None, **kwargs) -> N
         log.exception("policy conditions of %s not checked after its profile", version)
 
 
+def on_monitor_changed(sender, dataset, actor=None, changes=None, via=None, **kwargs) -> None:
+    """A dataset's monitor decides when its keepers are told that the data changed: audit it."""
+    changes = changes or {}
+    with transaction.atomic():
+        audit.record(
+            actor=actor,
+            via=_via(via),
+            action="monitor.changed",
+            object_type="dataset",
+            object_id=dataset.pk,
+            object_urns=[dataset.urn],
+            before={k: v[0] for k, v in changes.items()} or None,
+            after={k: v[1] for k, v in changes.items()} or None,
+        )
+
+
+def _audit_alert(action: str, alert, actor, via: str | None) -> None:
+    last = (alert.history or [{}])[-1]
+    with transaction.atomic():
+        audit.record(
+            actor=actor,
+            via=_via(via),
+            action=action,
+            object_type="alert",
+            object_id=alert.pk,
+            object_urns=[alert.dataset.urn],
+            before=None,
+            after={
+                "status": alert.status,
+                "rule": alert.rule_spec,
+                "version": alert.version_number,
+                **({"resolution": alert.resolution} if alert.resolution else {}),
+                **({"comment": last["comment"]} if last.get("comment") else {}),
+            },
+        )
+
+
+def on_alert_opened(sender, alert, **kwargs) -> None:
+    _audit_alert("alert.opened", alert, None, "system")
+
+
+def on_alert_acknowledged(sender, alert, actor=None, via=None, **kwargs) -> None:
+    _audit_alert("alert.acknowledged", alert, actor, via)
+
+
+def on_alert_resolved(sender, alert, actor=None, via=None, **kwargs) -> None:
+    _audit_alert("alert.resolved", alert, actor, via)
+
+
 def on_clearance_input_changed(sender, **kwargs) -> None:
     """Something a clearance answer rests on changed (a dataset's URN or sensitivity, a profile, the
     lineage graph): cached answers are stale. Sent after commit, so a recomputation sees the change."""
@@ -181,6 +230,14 @@ def connect() -> None:
 
     profiling_signals.suite_changed.connect(on_suite_changed, dispatch_uid="governance-audit-suite")
     profiling_signals.profile_finished.connect(on_profile_finished, dispatch_uid="governance-conditions")
+    profiling_signals.monitor_changed.connect(on_monitor_changed, dispatch_uid="governance-audit-monitor")
+    profiling_signals.alert_opened.connect(on_alert_opened, dispatch_uid="governance-audit-alert-opened")
+    profiling_signals.alert_acknowledged.connect(
+        on_alert_acknowledged, dispatch_uid="governance-audit-alert-ack"
+    )
+    profiling_signals.alert_resolved.connect(
+        on_alert_resolved, dispatch_uid="governance-audit-alert-resolved"
+    )
     # The latest profile decides a policy's quality and bias conditions.
     for signal, uid in (
         (profiling_signals.profile_queued, "queued"),

@@ -15,7 +15,7 @@ from django.db import transaction
 from catalog.selectors import datasets_by_ids, version_of
 from catalog.urns import split_version
 from config.errors import Conflict, NotAllowed
-from governance import audit, clearance
+from governance import audit, clearance, events
 from governance.models import ModelVersion, Purpose, RegisteredModel, TrainingInput, Via
 from governance.selectors import MAX_DATASETS_PER_QUERY, resolve_urns
 from lineage.fold import catch_up
@@ -187,6 +187,13 @@ def register_model_version(
         if mv.lineage_node:
             mv.save(update_fields=["lineage_node"])
     _audit_registration(mv, inputs, actor, via, answer)
+    events.record(
+        "model.registered",
+        events.model_registered_data(mv),
+        datasets=[i.dataset for i in inputs],
+        namespaces=[model.namespace],
+        subject=f"model:{mv.pk}",
+    )
     return mv
 
 

@@ -20,8 +20,10 @@ from governance.models import (
     AuditSubject,
     DatasetPolicy,
     Decision,
+    Delivery,
     ModelVersion,
     RequestStatus,
+    Subscription,
 )
 
 # One clearance question or one request names at most this many datasets (a bigger one is a 400).
@@ -222,3 +224,17 @@ def holds_live_approval(user, dataset) -> bool:
         .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=timezone.now()))
         .exists()
     )
+
+
+def subscriptions_for(user) -> QuerySet[Subscription]:
+    """The event subscriptions ``user`` manages: their own and their groups' (never the system one,
+    which is the operator's), newest first. Staff are no exception: a webhook URL may hold a token."""
+    if user is None or not user.is_authenticated:
+        return Subscription.objects.none()
+    mine = Q(owner=user) | Q(group__in=user.groups.values("pk"))
+    return Subscription.objects.filter(mine, system=False).select_related("owner", "group", "dataset")
+
+
+def subscription_deliveries(subscription: Subscription) -> QuerySet[Delivery]:
+    """A subscription's delivery log, newest first."""
+    return Delivery.objects.filter(subscription=subscription).select_related("event").order_by("-pk")

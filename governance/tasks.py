@@ -4,11 +4,13 @@ import logging
 import urllib.request
 
 from celery import shared_task
+from celery.signals import worker_ready
 from django.conf import settings
 from django.core.mail import send_mail
 
 from catalog import outbox
-from governance import access_requests, audit_anchor, notifications
+from governance import access_requests, audit_anchor, deliveries, notifications
+from governance.events import DELIVER_TASK
 from governance.models import AccessRequestEvent
 
 log = logging.getLogger(__name__)
@@ -16,18 +18,55 @@ log = logging.getLogger(__name__)
 
 @shared_task(bind=True, ignore_result=True)
 def notify_access_request_event(self, event_id: int) -> None:
-    """E-mail the people concerned by one step of a request, then queue the webhook."""
+    """E-mail the people concerned by one step of a request. (The webhook that GOVERNANCE_WEBHOOK_URL
+    names is the system subscription now: the step's access_request.* event reaches it through
+    deliver_events, as every subscription.)"""
     event = (
         AccessRequestEvent.objects.select_related("request__requester", "actor").filter(pk=event_id).first()
     )
     if event is None:
         return
     notifications.send_emails(event)
-    if notifications.webhook_configured():
-        # On the queue this task came from: workers dedicated to a queue keep the follow-up. Through
-        # the outbox, so a broker that went down since this task started delays the webhook only.
-        queue = (self.request.delivery_info or {}).get("routing_key")
-        outbox.enqueue(post_webhook, [notifications.payload(event)], queue=queue or None)
+
+
+@shared_task(bind=True, name=DELIVER_TASK, ignore_result=True, acks_late=True)
+def deliver_events(self) -> int:
+    """Fan out the recorded events and deliver what is due (governance/deliveries.py). Queued by each
+    event through the outbox, by beat (EVENTS_SWEEP_SECONDS), by a starting worker, and by itself
+    for the next retry (on the queue it came from)."""
+    return deliveries.run(queue=(self.request.delivery_info or {}).get("routing_key") or None)
+
+
+@shared_task(name="governance.prune_events", ignore_result=True)
+def prune_events() -> int:
+    """Periodic: forget events and deliveries older than EVENTS_KEEP_DAYS."""
+    return deliveries.prune()
+
+
+def _queue_of(consumer) -> str | None:
+    """Where this worker takes deliveries from: EVENTS_QUEUE, else Celery's default queue if it
+    consumes it, else the first queue it consumes (``-Q``)."""
+    wanted = getattr(settings, "EVENTS_QUEUE", "") or None
+    app = getattr(consumer, "app", None)
+    consumed = list(getattr(getattr(getattr(app, "amqp", None), "queues", None), "consume_from", None) or [])
+    if not consumed or wanted in consumed:
+        return wanted
+    default = app.conf.task_default_queue
+    return wanted or (default if default in consumed else consumed[0])
+
+
+@worker_ready.connect(dispatch_uid="governance.deliver_events_on_worker_start")
+def deliver_events_on_worker_start(sender=None, **kwargs) -> None:
+    """A worker starting may follow one that was killed holding deliveries: queue a run (its leases
+    end after EVENTS_DELIVERY_LEASE_SECONDS; the run queues itself for then), without waiting for beat."""
+    from django.db import connection
+
+    try:
+        outbox.enqueue(DELIVER_TASK, queue=_queue_of(sender))
+    except Exception:  # a failed start-up run must not stop the worker from starting
+        log.exception("start-up run of the event deliveries not queued")
+    finally:
+        connection.close()  # the pool's processes open their own
 
 
 @shared_task(
@@ -40,7 +79,8 @@ def notify_access_request_event(self, event_id: int) -> None:
     max_retries=8,
 )
 def post_webhook(self, data: dict) -> int:
-    """POST one signed event to GOVERNANCE_WEBHOOK_URL; network errors and 5xx are retried."""
+    """Deprecated: POST one signed event to GOVERNANCE_WEBHOOK_URL as before subscriptions existed.
+    Nothing queues it any more; kept so that messages queued by the previous release still run."""
     url, secret = settings.GOVERNANCE_WEBHOOK_URL, settings.GOVERNANCE_WEBHOOK_SECRET
     body = notifications.encode(data)
     req = urllib.request.Request(  # noqa: S310 - the URL is the operator's setting, not user input

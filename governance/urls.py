@@ -2,7 +2,7 @@
 
 from django.urls import include, path
 
-from governance import views
+from governance import subscription_views, views
 
 pages = [
     path("access/", views.my_requests_view, name="my-requests"),
@@ -18,6 +18,23 @@ pages = [
     path("models/<int:pk>/", views.model_card_view, name="model"),
     path("models/<int:pk>/card/", views.model_card_edit_view, name="model-edit"),
     path("audit/", views.audit_view, name="audit"),
+    path("subscriptions/", subscription_views.subscriptions_view, name="subscriptions"),
+    path("subscriptions/<int:pk>/", subscription_views.subscription_view, name="subscription"),
+    path(
+        "subscriptions/<int:pk>/toggle/",
+        subscription_views.subscription_toggle_view,
+        name="subscription-toggle",
+    ),
+    path(
+        "subscriptions/<int:pk>/delete/",
+        subscription_views.subscription_delete_view,
+        name="subscription-delete",
+    ),
+    path(
+        "subscriptions/<int:pk>/deliveries/<int:delivery_pk>/redeliver/",
+        subscription_views.redeliver_view,
+        name="redeliver",
+    ),
 ]
 
 urlpatterns = [

@@ -24,7 +24,7 @@ LAYER_GAP = 44
 ROW_GAP = 16
 MARGIN = 30
 SWEEPS = 6
-KINDS = {"DATASET": "dataset", "JOB": "job", "MODEL": "model"}
+KINDS = {"DATASET": "dataset", "JOB": "job", "MODEL": "model", "DATASET_FIELD": "field"}
 
 
 @dataclass
@@ -62,6 +62,9 @@ class Layout:
 def _label(node: dict) -> tuple[str, str]:
     """(name, namespace) of a Marquez node, read from its data or, failing that, its id."""
     data = node.get("data") or {}
+    if str(node.get("type", "")).upper() == "DATASET_FIELD" and data.get("field"):
+        # Column lineage: the field, and the dataset it belongs to in place of a namespace.
+        return str(data["field"]), str(data.get("dataset") or "")
     ident = data.get("id") if isinstance(data.get("id"), dict) else {}
     name = data.get("name") or ident.get("name")
     namespace = data.get("namespace") or ident.get("namespace")
@@ -223,8 +226,8 @@ def layout_graph(
     return out
 
 
-_FILL = {"job": "#f1f1f1", "model": "#f0e9fb", "dataset": "#eaf2fb"}
-_STROKE = {"job": "#5d6673", "model": "#6a3fb5", "dataset": "#0b5cad"}
+_FILL = {"job": "#f1f1f1", "model": "#f0e9fb", "dataset": "#eaf2fb", "field": "#e8f5ee"}
+_STROKE = {"job": "#5d6673", "model": "#6a3fb5", "dataset": "#0b5cad", "field": "#17663a"}
 _BAD = "#a3201b"
 
 

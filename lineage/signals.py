@@ -23,6 +23,14 @@ model_output_recorded = Signal()
 # into a model, or the graph rebuilt. No arguments. Governance's cached clearance answers rest on it.
 graph_changed = Signal()
 
+# Someone told the owners of everything downstream of a dataset that it changed (the impact page's
+# "Notify downstream owners"). Sent after commit.
+#   dataset: catalog Dataset; actor: User; message: str
+#   downstream: list[dict] -- the impact's nodes: {"id", "type", "distance", "owners", "stewards",
+#               "catalogId"?}; recipients: list[str] -- usernames told (owners and stewards)
+# When nothing else listens (no event catalogue yet), lineage e-mails the recipients itself.
+impact_notified = Signal()
+
 
 def send_graph_changed_on_commit() -> None:
     """Send ``graph_changed`` once the current transaction commits (nothing if it rolls back)."""

@@ -17,6 +17,7 @@ from django.views.decorators.http import require_GET
 from catalog import selectors as catalog_selectors
 from catalog.urns import dataset_lookup_q
 from lineage import fold
+from lineage.column_lineage import column_lineage
 from lineage.layout import layout_graph
 from lineage.marquez import lineage_graph
 from lineage.walks import MAX_DEPTH as WALK_MAX_DEPTH
@@ -100,7 +101,8 @@ def _graph(node: str, *, depth: int | None, direction: str) -> dict | None:
 @login_required
 @require_GET
 def graph_view(request: HttpRequest) -> HttpResponse:
-    """The lineage page around ``?node=``.
+    """The lineage page around ``?node=``: datasets, jobs and models, or with ``view=columns`` the
+    column lineage (fields, from the columnLineage facets) around a dataset or one of its fields.
 
     Consistency: the graph reflects every lineage event accepted before the request when the pending
     ones fold within LINEAGE_READ_FOLD_SECONDS of the request's start; otherwise it is the graph as
@@ -112,11 +114,13 @@ def graph_view(request: HttpRequest) -> HttpResponse:
     direction = request.GET.get("direction", "both")
     if direction not in DIRECTIONS:
         direction = "both"
+    view = "columns" if request.GET.get("view") == "columns" or node.startswith("datasetField:") else "nodes"
     context = {
         "node": node,
         "depth": depth,
         "direction": direction,
         "directions": DIRECTIONS,
+        "view": view,
         "layout": None,
         "upstream_default": UPSTREAM_DEFAULT,
         "downstream_default": DOWNSTREAM_DEFAULT,
@@ -125,35 +129,66 @@ def graph_view(request: HttpRequest) -> HttpResponse:
         return render(request, "lineage/graph.html", context)
     fold.catch_up_for_read()
     try:
-        graph = _graph(node, depth=depth, direction=direction)
+        if view == "columns":
+            graph = column_lineage(node, depth=depth or MAX_DEPTH, with_downstream=direction != "upstream")
+        else:
+            graph = _graph(node, depth=depth, direction=direction)
     except ValidationError as exc:
         context["error"] = " ".join(exc.messages)
         return render(request, "lineage/graph.html", context, status=400)
     except (Http404, ObjectDoesNotExist, LookupError):
         graph = None
     if not graph or not graph.get("graph"):
-        context["error"] = f"Nothing is known about {node} in the lineage yet."
+        what = "column lineage" if view == "columns" else "lineage"
+        context["error"] = f"Nothing is known about {node} in the {what} yet."
         return render(request, "lineage/graph.html", context, status=404)
-    nodes = graph["graph"]
-    catalog = _catalog_rows(nodes, request.user)
+    context.update(_laid_out(request, graph["graph"], node=node, depth=depth, direction=direction, view=view))
+    return render(request, "lineage/graph.html", context)
+
+
+def _field_datasets(nodes: list[dict]) -> dict[str, str]:
+    """{field node id: its dataset's node id} for column lineage's DATASET_FIELD nodes."""
+    out = {}
+    for n in nodes:
+        data = n.get("data") or {}
+        if data.get("field") is not None:
+            out[n["id"]] = f"dataset:{data.get('namespace')}:{data.get('dataset')}"
+    return out
+
+
+def _laid_out(
+    request: HttpRequest, nodes: list[dict], *, node: str, depth, direction: str, view: str
+) -> dict:
+    """The layout of the graph with restricted sources marked (for fields: of their dataset)."""
+    fields = _field_datasets(nodes) if view == "columns" else {}
+    datasets = [{"id": urn} for urn in sorted(set(fields.values()))] if fields else nodes
+    catalog = _catalog_rows(datasets, request.user)
     restricted = {urn for urn, (_, sensitivity) in catalog.items() if sensitivity == "restricted"}
+    if fields:
+        restricted = {f for f, urn in fields.items() if urn in restricted}
     base = reverse("lineage:graph")
 
     def href(node_id: str) -> str:
         query = {"node": node_id, "direction": direction}
         if depth:
             query["depth"] = depth
+        if view == "columns":
+            query["view"] = "columns"
         return base + "?" + urlencode(query)
 
     layout = layout_graph(nodes, focus=node, restricted=restricted, href=href)
-    focus_pk = catalog.get(node, (None, None))[0]
-    context.update(
-        {
-            "layout": layout,
-            "node_count": len(layout.nodes),
-            "focus_dataset_pk": focus_pk,
-            "restricted_count": len(restricted),
-            "blocked_count": sum(1 for n in layout.nodes if n.blocked),
-        }
-    )
-    return render(request, "lineage/graph.html", context)
+    focus_urn = fields.get(node, node) if fields else node
+    if view == "columns" and node.startswith("dataset:"):
+        focus_urn = node
+    return {
+        "layout": layout,
+        "node_count": len(layout.nodes),
+        "focus_dataset_pk": catalog.get(focus_urn, (None, None))[0],
+        "restricted_count": len(restricted),
+        "blocked_count": sum(1 for n in layout.nodes if n.blocked),
+        "switch_url": base
+        + "?"
+        + urlencode(
+            {"node": focus_urn, "direction": direction, **({"view": "columns"} if view != "columns" else {})}
+        ),
+    }

@@ -123,3 +123,140 @@ class QualityResult(models.Model):
 
     def __str__(self) -> str:
         return f"quality of {self.version_id}: {self.score:.2f}"
+
+
+class Metric(models.TextChoices):
+    PSI = "psi", "Population stability index of a column against the reference"
+    KS_PVALUE = "ks_pvalue", "Kolmogorov-Smirnov p-value of a column against the reference"
+    QUALITY_SCORE = "quality_score", "Share of the quality suite's expectations met"
+    NULL_FRACTION = "null_fraction", "Share of a column's values that are null"
+    GROUP_SHARE = "group_share", "Share of the rows in a group of a sensitive column"
+    PII = "pii", "Personal data found that the reference did not have"
+    SCHEMA_CHANGE = "schema_change", "Columns added, removed or retyped against the reference"
+    FRESHNESS_HOURS = "freshness_hours", "Hours since the latest version"
+
+
+class Monitor(models.Model):
+    """A dataset's monitor: when to look again on its own (a cron ``schedule``, run by beat through
+    ``periodic_task``), what to compare with (``reference_version``: a pinned "training reference",
+    or None for the previous version), and its rules (MonitorRule).
+
+    ``freshness_due_at`` is the earliest moment a freshness rule without an open alert would fire:
+    the periodic sweep reads only the monitors whose moment has come (one indexed range), so that
+    thousands of datasets with nothing due cost it nothing.
+    """
+
+    dataset = models.OneToOneField("catalog.Dataset", on_delete=models.CASCADE, related_name="monitor")
+    schedule = models.CharField(
+        max_length=100, blank=True, help_text="5-field cron; empty: no runs of its own."
+    )
+    reference_version = models.PositiveIntegerField(
+        null=True, blank=True, help_text="A pinned version to compare with; empty: the previous version."
+    )
+    periodic_task = models.OneToOneField(
+        "django_celery_beat.PeriodicTask", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    freshness_due_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    last_run_at = models.DateTimeField(null=True, blank=True, help_text="When its schedule last ran it.")
+    last_run_note = models.TextField(blank=True)
+    last_evaluated_version = models.PositiveIntegerField(null=True, blank=True)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"monitor of {self.dataset_id}"
+
+
+class MonitorRule(models.Model):
+    """One rule of a monitor: it fires when ``metric`` (of ``column``, of ``group``) ``op`` ``threshold``
+    holds. A rule that is sent again unchanged keeps its row, and so its open alert."""
+
+    monitor = models.ForeignKey(Monitor, on_delete=models.CASCADE, related_name="rules")
+    position = models.PositiveIntegerField(default=0)
+    metric = models.CharField(max_length=30, choices=Metric.choices)
+    column = models.CharField(max_length=1024, blank=True)
+    group = models.CharField(max_length=1024, blank=True)
+    op = models.CharField(max_length=1, choices=[(">", ">"), ("<", "<")])
+    threshold = models.FloatField()
+    # Its last judgement: "firing", "passing" or "unknown" (the version could not say), with the
+    # figure and the version judged; empty until first judged.
+    state = models.CharField(max_length=10, blank=True)
+    value = models.FloatField(null=True, blank=True)
+    judged_version = models.PositiveIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["monitor_id", "position", "pk"]
+
+    def __str__(self) -> str:
+        target = f"({self.column}{'=' + self.group if self.group else ''})" if self.column else ""
+        return f"{self.metric}{target} {self.op} {self.threshold:g}"
+
+    def spec(self) -> dict:
+        """The rule as the API writes it."""
+        return {
+            "metric": self.metric,
+            "column": self.column or None,
+            "group": self.group or None,
+            "op": self.op,
+            "threshold": self.threshold,
+        }
+
+
+class AlertStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    ACKNOWLEDGED = "acknowledged", "Acknowledged"
+    RESOLVED = "resolved", "Resolved"
+
+
+ACTIVE_ALERT = (AlertStatus.OPEN, AlertStatus.ACKNOWLEDGED)
+
+
+class Alert(models.Model):
+    """A rule of a dataset's monitor that fired: open → acknowledged → resolved (by a person, with a
+    comment, or by itself when the rule passes again). At most one alert per rule is not resolved.
+
+    ``rule`` is kept as it was (``rule_spec``) since rules change and go; ``figures`` are what
+    raised it, ``resolved_figures`` what cleared it; ``history`` lists every step with who and why.
+    """
+
+    dataset = models.ForeignKey("catalog.Dataset", on_delete=models.CASCADE, related_name="alerts")
+    rule = models.ForeignKey(
+        MonitorRule, on_delete=models.SET_NULL, null=True, blank=True, related_name="alerts"
+    )
+    rule_spec = models.JSONField()
+    status = models.CharField(max_length=20, choices=AlertStatus.choices, default=AlertStatus.OPEN)
+    version_number = models.PositiveIntegerField(
+        null=True, blank=True, help_text="The version that raised it."
+    )
+    reference_version = models.PositiveIntegerField(null=True, blank=True)
+    message = models.TextField()
+    figures = models.JSONField(default=dict)
+    resolved_figures = models.JSONField(null=True, blank=True)
+    history = models.JSONField(default=list)
+    opened_at = models.DateTimeField()
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    acknowledged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    resolution = models.CharField(max_length=20, blank=True, help_text="by_hand, passed or rule_removed")
+
+    class Meta:
+        ordering = ["-opened_at", "-pk"]
+        indexes = [models.Index(fields=["dataset", "status", "-opened_at"], name="alert_ds_status_idx")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["rule"],
+                condition=models.Q(status__in=["open", "acknowledged"]),
+                name="one_active_alert_per_rule",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"alert {self.pk} on {self.dataset_id} ({self.status})"

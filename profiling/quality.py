@@ -1,6 +1,10 @@
 """Data quality through Great Expectations 1.x: a dataset version validated against its suite by GX
 itself (the suites' own form and the proposed default suite are profiling.expectations).
 
+The job first evaluates the suite in the profiler's own pass (``native_evaluator`` and
+``validate_pass``, below; profiling.native_expectations): GX's results from metrics computed on the
+batches the profiler streams. What that path declines is validated by GX as follows.
+
 How big files are validated (see docs/quality.md): the file is read in batches (``iter_batches``)
 and every batch goes through GX. For column map expectations (not-null, in-set, between, regex...)
 GX's per-batch counts are added up and success is decided with GX's own rule (share of
@@ -416,8 +420,9 @@ def validate_file(
     *,
     name: str,
     expectations: list[dict[str, Any]],
-    path: str,
-    format: str,  # noqa: A002 - the engine's own keyword
+    path: str | None = None,
+    format: str = "",  # noqa: A002 - the engine's own keyword
+    location: Any = None,
     compression: str = "",
     encoding: str = "utf-8",
     total_rows: int | None = None,
@@ -429,7 +434,10 @@ def validate_file(
 ) -> dict[str, Any]:
     """Validate a stored file with GX, reading it in batches through the profiling engine.
 
-    The quality runner that the profile job and bench/profile_bench.py call.
+    The data is ``path`` (a file on this machine's disk, read as ``format``), or ``location`` (a
+    ``profiling.engine.Location``: an object read in place, a partitioned dataset, a table), read
+    the same way the profile read it. The quality runner that the profile job and
+    bench/profile_bench.py call.
     """
     from profiling.engine import iter_batches
 
@@ -440,7 +448,7 @@ def validate_file(
         columns = [c for c in columns if c in set(available or ())] or None
     batches = _rechunk(
         iter_batches(
-            path,
+            location if location is not None else path,
             format=format,
             compression=compression,
             encoding=encoding or "utf-8",
@@ -501,3 +509,76 @@ def _columns_used(expectations: list[dict[str, Any]]) -> list[str] | None:
         if not found:
             return None
     return list(dict.fromkeys(cols)) or None
+
+
+# ---------------------------------------------------------------------------------------------
+# The native path: the suite evaluated in the profiler's pass, GX for what it declines
+
+
+def preload() -> None:
+    """Import GX, the engine and the native evaluator, and read one expectation of each common kind
+    through GX (its registries fill on first use): what a worker does once before it forks."""
+    import profiling.engine  # noqa: F401
+    from profiling.native_expectations import make_plans
+
+    column = {"column": "c"}
+    make_plans(
+        [
+            {"type": "expect_table_columns_to_match_set", "kwargs": {"column_set": ["c"]}},
+            {"type": "expect_column_values_to_not_be_null", "kwargs": column},
+            {"type": "expect_column_values_to_be_in_set", "kwargs": {**column, "value_set": ["a"]}},
+            {"type": "expect_column_values_to_be_between", "kwargs": {**column, "min_value": 0}},
+        ]
+    )
+
+
+def native_evaluator(expectations: list[dict[str, Any]] | None):
+    """The evaluator to hand to ``profile_file(batch_consumers=[...])`` for a suite known before the
+    pass (None or [] when it will be proposed from the profile: it then watches the columns only)."""
+    from profiling.native_expectations import NativeEvaluator
+
+    return NativeEvaluator(list(expectations or []))
+
+
+def validate_pass(
+    *, name: str, expectations: list[dict[str, Any]], evaluator, profile, **gx_file: Any
+) -> dict[str, Any]:
+    """Validate the suite with what ``evaluator`` gathered in the profile's pass: natively where the
+    result equals GX's (profiling.native_expectations, .native_facts), and by ``validate_file(**gx_file)``
+    (GX reads the file again) for the expectations declined. Same result shape as validate_batches."""
+    from profiling.native_facts import evaluate_from_profile
+
+    expectations = list(expectations)
+    if not expectations:
+        return validate_batches(name=name, expectations=[], batches=[])
+    if evaluator.expectations == expectations:
+        native, declined = evaluator.results(), evaluator.declined
+    else:  # proposed after the pass, or changed meanwhile: what the pass's figures decide
+        native, declined = evaluate_from_profile(expectations, evaluator, profile)
+    evaluator.release()
+    rest = [i for i in range(len(expectations)) if i not in native]
+    gx = None
+    if rest:
+        gx = validate_file(name=name, expectations=[expectations[i] for i in rest], **gx_file)
+    by_gx = dict(zip(rest, gx["results"] if gx else [], strict=True))
+    results = [
+        by_gx[i] if i in by_gx else _api_result(exp, native[i], sampled=False)
+        for i, exp in enumerate(expectations)
+    ]
+    method: dict[str, Any] = {
+        "engine": f"gouvernail native + great_expectations {gx_version()}",
+        "score": "share of expectations passed",
+        "mode": "native" if gx is None else "native + GX",
+        "native": len(native),
+        "rows": evaluator.rows,
+    }
+    if gx is not None:
+        method["gx"] = {**gx["method"], "expectations": len(rest)}
+        method["declined"] = {expectations[i]["type"]: declined.get(i, "") for i in rest}
+    passed = sum(1 for r in results if r["success"])
+    return {
+        "success": passed == len(results),
+        "score": passed / len(results),
+        "results": results,
+        "method": method,
+    }

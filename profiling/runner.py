@@ -34,6 +34,7 @@ logger = logging.getLogger(__name__)
 PROGRESS_INTERVAL = 0.5  # seconds between progress writes (at most ~2 per second)
 # How the job's time is shared between its phases in `progress`.
 PROFILE_SHARE, QUALITY_SHARE = 0.8, 0.15
+DOWNLOADED = "copied to a temporary file first: the storage holding the upload cannot be read in place"
 
 
 class TransientProfileError(Exception):
@@ -243,6 +244,40 @@ def _local_copy(version):
     return tmp.name, tmp
 
 
+def _where(version):
+    """(Location, tempfile or None): where the engine and the quality check read the version.
+
+    In place wherever it lives (profiling.locations); a download to a temporary file only for an
+    upload kept by a storage that cannot be read in place (neither local nor S3Storage)."""
+    from profiling.engine.location import local
+    from profiling.locations import location_of
+
+    location = location_of(version)
+    if location is not None:
+        return location, None
+    path, tmp = _local_copy(version)
+    text = {
+        "format": version.format,
+        "compression": version.compression or "",
+        "encoding": version.encoding or "utf-8",
+    }
+    return local(path, **text), tmp
+
+
+def _start_check(version, location) -> _RegisteredCheck | None:
+    """The data is still what the version describes: a reference's size and ETag or modification
+    time, checked now (profiling.locations.verify_reference); a registered path's bytes, whose
+    sha256 is checked while the engine reads (_RegisteredCheck.wait() before anything is written)."""
+    from profiling.locations import verify_reference
+
+    if version.is_reference:
+        verify_reference(version, location)
+        return None
+    if version.source_uri:
+        return _RegisteredCheck(version=version, path=location.path)
+    return None
+
+
 HASH_CHUNK = 1024 * 1024
 
 
@@ -275,6 +310,38 @@ def verify_registered_file(*, version, path: str) -> None:
         )
 
 
+class _RegisteredCheck:
+    """verify_registered_file while the engine profiles the file: the size at once, the sha256 in
+    a thread (hashlib lets go of the GIL), so that on two cores the hashing pass costs little wall
+    time. A mismatch fails the job once the pass ends, before anything is written."""
+
+    def __init__(self, *, version, path: str) -> None:
+        from profiling.engine import ProfileError
+
+        self.error: BaseException | None = None
+        size = os.path.getsize(path)
+        if size != version.size_bytes:
+            raise ProfileError(
+                f"The file at {path} changed since version {version.number} was registered "
+                f"(size {size} bytes ≠ {version.size_bytes}); register it again as a new version."
+            )
+        self.thread = threading.Thread(
+            target=self._run, args=(version, path), name="profile-sha256", daemon=True
+        )
+        self.thread.start()
+
+    def _run(self, version, path: str) -> None:
+        try:
+            verify_registered_file(version=version, path=path)
+        except BaseException as exc:  # noqa: BLE001 - raised in the job's thread by wait()
+            self.error = exc
+
+    def wait(self) -> None:
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
+
+
 def _check_deadline(deadline: float | None) -> None:
     """Raise the soft time limit ourselves between phases: Celery's signal can land inside GX or
     the engine, which catch exceptions of their own and would carry on as if nothing happened."""
@@ -285,64 +352,46 @@ def _check_deadline(deadline: float | None) -> None:
 
 
 def _compute(run: ProfileRun, progress: _Progress, *, deadline: float | None = None) -> Computed:
-    from celery.exceptions import SoftTimeLimitExceeded
-
     from profiling.engine import profile_file
 
     version = run.version
     dataset = version.dataset
-    path, tmp = _local_copy(version)
+    location, tmp = _where(version)
     try:
-        if version.source_uri:
-            verify_registered_file(version=version, path=path)
-            _check_deadline(deadline)
-            progress.check()
-        result = profile_file(
-            path,
-            format=version.format,
-            compression=version.compression or "",
-            encoding=version.encoding or "utf-8",
-            sensitive_columns=tuple(dataset.sensitive_columns or ()),
-            label_column=dataset.label_column or None,
-            positive_label=dataset.positive_label,
-            options=profile_options(),
-            progress=progress.phase(0.0, PROFILE_SHARE),
-        )
+        check = _start_check(version, location)
+        # The suite known now is evaluated in the profile's own pass (the data is read once); one
+        # proposed from this profile is decided by the pass's figures (profiling.quality.validate_pass).
+        known = _suite_to_judge(dataset, version)
+        evaluator = quality.native_evaluator(known[1] if known else None)
+        _check_deadline(deadline)
+        progress.check()
+        try:
+            result = profile_file(
+                location,
+                sensitive_columns=tuple(dataset.sensitive_columns or ()),
+                label_column=dataset.label_column or None,
+                positive_label=dataset.positive_label,
+                options=profile_options(),
+                progress=progress.phase(0.0, PROFILE_SHARE),
+                batch_consumers=[evaluator],
+            )
+        finally:
+            if check is not None:
+                check.wait()  # a changed file fails the job, and explains a failed read best
+        if tmp is not None:
+            result.method["location"] = {"kind": "download", "note": DOWNLOADED}
         progress(PROFILE_SHARE, force=True)  # also stops here if the job is no longer ours
         _check_deadline(deadline)
         warnings = list(result.warnings or [])
-
-        suite = ExpectationSuite.objects.filter(dataset=dataset).first()
-        proposed = None
-        if suite is None or proposed_from_later(suite, version.number):
-            # No suite yet, or only one learned from a later version (its run finished first):
-            # this version is judged by a proposal from its own columns, never by a later one's.
-            proposed = propose_expectations(columns=result.columns, row_count=result.row_count)
-            name, expectations = suite_name(dataset), proposed
-            suite_version = 1 if suite is None else suite.version + 1
-            suite_source = version.number
-        else:
-            name, expectations, suite_version = suite.name, suite.expectations, suite.version
-            suite_source = proposed_from(suite)
-        quality_result = None
-        try:
-            quality_result = quality.validate_file(
-                name=name,
-                expectations=expectations,
-                path=path,
-                format=version.format,
-                compression=version.compression or "",
-                encoding=version.encoding or "utf-8",
-                total_rows=result.row_count,
-                available=[c["name"] for c in result.schema],
-                progress=progress.phase(PROFILE_SHARE, QUALITY_SHARE),
-                max_json_depth=settings.GOUVERNAIL_MAX_JSON_DEPTH,
-            )
-        except (OperationalError, InterfaceError, OSError, SoftTimeLimitExceeded, RunStopped):
-            raise
-        except Exception as exc:  # noqa: BLE001 - a GX failure must not lose the statistics
-            logger.exception("quality validation of profile run %s failed", run.pk)
-            warnings.append(f"Quality validation could not run: {exc.__class__.__name__}: {str(exc)[:200]}")
+        proposed, (name, expectations, suite_version, suite_source) = _suite_after_pass(
+            dataset, version, result
+        )
+        quality_result = _quality(
+            run, location, result, evaluator, name=name, expectations=expectations, progress=progress
+        )
+        if isinstance(quality_result, str):
+            warnings.append(quality_result)
+            quality_result = None
     finally:
         if tmp is not None:
             tmp.close()
@@ -352,6 +401,54 @@ def _compute(run: ProfileRun, progress: _Progress, *, deadline: float | None = N
 
     # Drift is computed by results.write_results, under the dataset's lock, against what has finished by then.
     return Computed(result, quality_result, proposed, suite_version, suite_source, warnings)
+
+
+def _suite_to_judge(dataset, version) -> tuple[str, list[dict[str, Any]]] | None:
+    """(name, expectations) of the stored suite that will judge this version, or None when this
+    version proposes its own (no suite yet, or only a proposal learned from a later version)."""
+    suite = ExpectationSuite.objects.filter(dataset=dataset).first()
+    if suite is None or proposed_from_later(suite, version.number):
+        return None
+    return suite.name, suite.expectations
+
+
+def _suite_after_pass(dataset, version, result):
+    """→ (proposed or None, (name, expectations, suite version, version the suite was proposed from)).
+
+    Read again after the pass: a steward's edit or an earlier version's proposal that landed while
+    the file was read is the one that judges (validate_pass then decides it without the stream)."""
+    suite = ExpectationSuite.objects.filter(dataset=dataset).first()
+    if suite is None or proposed_from_later(suite, version.number):
+        # No suite yet, or only one learned from a later version (its run finished first):
+        # this version is judged by a proposal from its own columns, never by a later one's.
+        proposed = propose_expectations(columns=result.columns, row_count=result.row_count)
+        suite_version = 1 if suite is None else suite.version + 1
+        return proposed, (suite_name(dataset), proposed, suite_version, version.number)
+    return None, (suite.name, suite.expectations, suite.version, proposed_from(suite))
+
+
+def _quality(run, location, result, evaluator, *, name, expectations, progress) -> dict | str:
+    """The quality result, or the warning that says why there is none (a GX failure must not lose
+    the statistics)."""
+    from celery.exceptions import SoftTimeLimitExceeded
+
+    try:
+        return quality.validate_pass(
+            name=name,
+            expectations=expectations,
+            evaluator=evaluator,
+            profile=result,
+            location=location,
+            total_rows=result.row_count,
+            available=[c["name"] for c in result.schema],
+            progress=progress.phase(PROFILE_SHARE, QUALITY_SHARE),
+            max_json_depth=settings.GOUVERNAIL_MAX_JSON_DEPTH,
+        )
+    except (OperationalError, InterfaceError, OSError, SoftTimeLimitExceeded, RunStopped):
+        raise
+    except Exception as exc:  # noqa: BLE001 - a GX failure must not lose the statistics
+        logger.exception("quality validation of profile run %s failed", run.pk)
+        return f"Quality validation could not run: {exc.__class__.__name__}: {str(exc)[:200]}"
 
 
 def _redact_pii_values(quality_result: dict[str, Any], pii_columns: set[str]) -> None:

@@ -1,4 +1,4 @@
-"""Hooks that other apps may subscribe to (governance's audit, notifications). Sent after commit.
+"""Hooks that other apps may subscribe to (governance's audit, notifications, events). Sent after commit.
 
 suite_changed
     dataset: catalog Dataset; actor: User | None; suite: ExpectationSuite;
@@ -7,6 +7,20 @@ profile_queued
     version: catalog DatasetVersion -- its profile job was created or reset to pending
 profile_finished
     version: catalog DatasetVersion; status: "succeeded" | "failed"; error: str | None
+drift_detected
+    version: catalog DatasetVersion -- the latest version, whose profile just finished;
+    columns: {name: {"psi", "ks_pvalue", "drifted": True}} -- the columns that drifted;
+    reference: int -- the version compared with (the monitor's pinned reference, else the previous)
+monitor_changed
+    dataset: catalog Dataset; actor: User | None; monitor: Monitor;
+    changes: {"schedule" | "reference" | "rules": [before, after]}; via: "api" | "ui"
+alert_opened
+    alert: Alert -- a monitor rule fired (alert.figures say by how much)
+alert_acknowledged
+    alert: Alert; actor: User; via: "api" | "ui"
+alert_resolved
+    alert: Alert; actor: User | None -- None when the rule passed again (alert.resolution "passed")
+    or was removed ("rule_removed"); a person resolves "by_hand"; via: "api" | "ui" | "system"
 """
 
 from django.dispatch import Signal
@@ -14,3 +28,8 @@ from django.dispatch import Signal
 suite_changed = Signal()
 profile_queued = Signal()
 profile_finished = Signal()
+drift_detected = Signal()
+monitor_changed = Signal()
+alert_opened = Signal()
+alert_acknowledged = Signal()
+alert_resolved = Signal()

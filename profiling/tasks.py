@@ -9,11 +9,12 @@ limits.
 * Only transient errors (database, storage I/O) are retried, with backoff; bad input fails at once.
 """
 
+import gc
 import logging
 
 from celery import shared_task
 from celery.exceptions import TimeLimitExceeded
-from celery.signals import task_failure, worker_ready
+from celery.signals import task_failure, worker_init, worker_ready
 from django.conf import settings
 
 from profiling import jobs, runner
@@ -77,6 +78,22 @@ def sweep_on_worker_start(sender=None, **kwargs) -> None:
         connection.close()  # the pool's processes open their own
 
 
+@worker_init.connect(dispatch_uid="profiling.preload")
+def preload(sender=None, **kwargs) -> None:
+    """In the worker's main process, before the pool forks: import what every job needs (GX above
+    all) and freeze it out of the garbage collector's walks (PROFILING_PRELOAD, config/settings.py).
+    The pool's processes start with it loaded, shared copy-on-write."""
+    if not getattr(settings, "PROFILING_PRELOAD", False):
+        return
+    try:
+        from profiling import quality
+
+        quality.preload()
+    except Exception:  # a job imports what it needs anyway
+        logger.exception("preloading the profiling job's modules failed")
+    gc.freeze()
+
+
 @task_failure.connect(sender=profile_version, dispatch_uid="profiling.fail_on_hard_time_limit")
 def fail_on_hard_time_limit(sender=None, exception=None, args=None, kwargs=None, **extra) -> None:
     """The hard limit kills the job's process and acknowledges its message (it is not a lost
@@ -100,3 +117,19 @@ def fail_on_hard_time_limit(sender=None, exception=None, args=None, kwargs=None,
     finally:
         if not connection.in_atomic_block:
             connection.close()  # the main process must not keep a connection its children inherit
+
+
+@shared_task(name="profiling.run_monitor", ignore_result=True)
+def run_monitor(monitor_id: int) -> str:
+    """Beat's entry for a monitor's cron schedule (profiling.monitors.run_scheduled)."""
+    from profiling import monitors
+
+    return monitors.run_scheduled(monitor_id)
+
+
+@shared_task(name="profiling.monitor_sweep", ignore_result=True)
+def monitor_sweep() -> int:
+    """Periodic (CELERY_BEAT_SCHEDULE): the freshness rules of the monitors that are due."""
+    from profiling import monitors
+
+    return monitors.sweep_freshness()

@@ -18,7 +18,7 @@ from config.errors import Conflict, NotAllowed
 from profiling import jobs, selectors
 from profiling.visibility import profile_for_viewer
 
-DONE = ("succeeded", "failed")
+DONE = ("succeeded", "failed", "skipped")
 
 
 def _dataset(request: HttpRequest, pk: int):

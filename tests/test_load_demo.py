@@ -36,6 +36,10 @@ def test_load_demo_is_complete_and_idempotent(settings, django_capture_on_commit
     penguins = by_name["ecology/palmer_penguins"]
     assert penguins.versions.count() == 2  # two versions: drift has something to compare
     assert penguins.label_column == "species" and penguins.sensitive_columns == ["sex"]
+    # Watched against version 1: version 2 adds a field season, and its drift is judged.
+    monitor = penguins.monitor
+    assert monitor.reference_version == 1 and monitor.rules.count() == 5
+    assert monitor.last_evaluated_version == 2
     assert {d.sensitivity for d in by_name.values()} >= {"public", "internal", "confidential", "restricted"}
     credit = by_name["risk.credit_applications"]
     assert credit.sensitivity == "confidential" and credit.label_column == "approved"

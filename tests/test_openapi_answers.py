@@ -71,3 +71,54 @@ def test_a_deleted_datasets_name_refused_answers_as_the_schema_says(
     again = api_client_for(outsider).post(f"/api/v1/datasets/{offered.json()['id']}/ownership/accept/")
     assert again.status_code == 409
     assert_conforms(served_schema, path, "POST", again)
+
+
+def test_monitor_and_alert_answers_are_as_the_schema_says(
+    served_schema, owner, outsider, api_client_for, data_root
+):
+    from catalog import versions as catalog_versions
+    from profiling.models import ProfileRun
+
+    ds = catalog_services.create_dataset(
+        actor=owner,
+        namespace="s3://lake",
+        name="watched",
+        sensitivity="confidential",
+        sensitive_columns=["g"],
+    )
+    path = data_root / "w.csv"
+    path.write_text("id,g\n1,a\n")
+    version, _ = catalog_versions.add_version_from_uri(actor=owner, dataset=ds, uri=path.as_uri())
+    ProfileRun.objects.create(
+        version=version,
+        dataset=ds,
+        version_number=1,
+        status="succeeded",
+        bias={"attributes": {"g": {"groups": {"a": {"share": 1.0}}}}},
+    )
+    client = api_client_for(owner)
+    monitor = "/api/v1/datasets/{dataset_pk}/monitor/"
+    assert_conforms(served_schema, monitor, "GET", client.get(f"/api/v1/datasets/{ds.pk}/monitor"))
+    rules = [{"metric": "group_share", "column": "g", "threshold": 0.5, "op": ">"}, {"metric": "psi"}]
+    put = client.put(
+        f"/api/v1/datasets/{ds.pk}/monitor", {"schedule": "0 1 * * *", "rules": rules}, format="json"
+    )
+    assert put.status_code == 200 and put.json()["rules"][0]["alert"]
+    assert_conforms(served_schema, monitor, "PUT", put)
+    bad = client.put(
+        f"/api/v1/datasets/{ds.pk}/monitor", {"rules": [{"metric": "psi", "threshold": "x"}]}, format="json"
+    )
+    assert_conforms(served_schema, monitor, "PUT", bad)
+
+    listed = api_client_for(outsider).get("/api/v1/alerts/", {"dataset": ds.pk})
+    assert listed.json()["results"][0]["rule"]["group"] is None  # hidden groups: none was named
+    assert_conforms(served_schema, "/api/v1/alerts/", "GET", listed)
+    alert_id = listed.json()["results"][0]["id"]
+    assert_conforms(served_schema, "/api/v1/alerts/{id}/", "GET", client.get(f"/api/v1/alerts/{alert_id}"))
+    ack = client.post(f"/api/v1/alerts/{alert_id}/acknowledge", {"comment": "x"}, format="json")
+    assert_conforms(served_schema, "/api/v1/alerts/{id}/acknowledge/", "POST", ack)
+    resolved = client.post(f"/api/v1/alerts/{alert_id}/resolve", {}, format="json")
+    assert_conforms(served_schema, "/api/v1/alerts/{id}/resolve/", "POST", resolved)
+    again = client.post(f"/api/v1/alerts/{alert_id}/resolve", {}, format="json")
+    assert again.status_code == 409
+    assert_conforms(served_schema, "/api/v1/alerts/{id}/resolve/", "POST", again)

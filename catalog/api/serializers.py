@@ -27,6 +27,8 @@ class NameListField(serializers.ListField):
 
 class DatasetSerializer(serializers.ModelSerializer):
     urn = serializers.CharField(read_only=True)
+    # The source whose scans keep the dataset (its id), and whether the last scan no longer found it.
+    source = serializers.IntegerField(source="source_id", read_only=True, allow_null=True)
     owner = serializers.CharField(source="owner.username", required=False, allow_null=True)
     # Offered the dataset by its owner, not owner until they accept (catalog.ownership).
     pending_owner = serializers.CharField(source="pending_owner.username", read_only=True, allow_null=True)
@@ -59,9 +61,12 @@ class DatasetSerializer(serializers.ModelSerializer):
             "created_at",
             "updated_at",
             "latest_version",
+            "source",
+            "removed_at_source",
         ]
         read_only_fields = [
             "id", "urn", "pending_owner", "origin", "created_at", "updated_at", "latest_version",
+            "source", "removed_at_source",
         ]  # fmt: skip
         # Uniqueness is the service's to check, so that a duplicate answers 409 rather than 400.
         validators: list = []
@@ -93,7 +98,7 @@ class DatasetSerializer(serializers.ModelSerializer):
 _ROW_FIELDS = [
     "id", "namespace", "name", "title", "description", "owner__username", "domain", "sensitivity",
     "sensitive_columns", "label_column", "positive_label", "origin", "created_at", "updated_at",
-    "pending_owner__username",
+    "pending_owner__username", "source_id", "removed_at_source",
 ]  # fmt: skip
 
 
@@ -135,7 +140,7 @@ def _pg_rows_sql() -> str:
     return """
 SELECT d.id, d.namespace, d.name, d.title, d.description, u.{username}, d.domain, d.sensitivity,
        d.sensitive_columns, d.label_column, d.positive_label, d.origin, d.created_at, d.updated_at,
-       pu.{username},
+       pu.{username}, d.source_id, d.removed_at_source,
        (SELECT v.number FROM {version} v WHERE v.dataset_id = d.id ORDER BY v.number DESC LIMIT 1),
        ARRAY(SELECT su.{username} FROM {stewards} s JOIN {user} su ON su.id = s.user_id
              WHERE s.dataset_id = d.id),
@@ -151,11 +156,11 @@ def _pg_rows(ids: list[int]) -> tuple[dict, dict, dict]:
     with connection.cursor() as cursor:
         cursor.execute(_pg_rows_sql(), [ids])
         for values in cursor.fetchall():
-            r = dict(zip([*_ROW_FIELDS, "latest_version_number"], values[:16], strict=True))
+            r = dict(zip([*_ROW_FIELDS, "latest_version_number"], values[:18], strict=True))
             for f in json_fields:  # decoded as the ORM decodes them
                 r[f.name] = f.from_db_value(r[f.name], None, connection)
             rows[r["id"]] = r
-            people[r["id"]], labels[r["id"]] = values[16], values[17]
+            people[r["id"]], labels[r["id"]] = values[18], values[19]
     return rows, people, labels
 
 
@@ -201,6 +206,8 @@ def dataset_list_rows(queryset: QuerySet[Dataset], ids: list[int]) -> list[dict]
                 "created_at": when(r["created_at"]),
                 "updated_at": when(r["updated_at"]),
                 "latest_version": r["latest_version_number"],
+                "source": r["source_id"],
+                "removed_at_source": r["removed_at_source"],
             }
         )
     return out
@@ -248,6 +255,7 @@ class VersionSerializer(serializers.ModelSerializer):
             "notes",
             "original_name",
             "uri",
+            "fingerprint",  # a reference's (source scans); "" for a stored copy or a registered path
             "created_at",
             "profile_status",
         ]

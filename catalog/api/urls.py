@@ -1,10 +1,15 @@
 from django.urls import include, path
 from rest_framework.routers import SimpleRouter
 
-from catalog.api import views
+from catalog.api import source_views, views
 
 router = SimpleRouter()
 router.register("datasets", views.DatasetViewSet, basename="dataset")
+
+# API.md writes actions without a trailing slash (/sources/{id}/test); accept both spellings.
+sources = SimpleRouter()
+sources.trailing_slash = "/?"
+sources.register("sources", source_views.SourceViewSet, basename="source")
 
 versions = SimpleRouter()
 versions.register("versions", views.VersionViewSet, basename="dataset-version")
@@ -12,5 +17,6 @@ versions.register("columns", views.ColumnViewSet, basename="dataset-column")
 
 urlpatterns = [
     *router.urls,
+    *sources.urls,
     path("datasets/<int:dataset_pk>/", include(versions.urls)),
 ]

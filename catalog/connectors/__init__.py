@@ -8,15 +8,20 @@ the source as a whole cannot be read. catalog.scans turns what they find into da
 from catalog.connectors.base import Connector, Found, Problem, SourceError
 
 
-def for_source(source) -> Connector:
-    """The connector for ``source``'s kind (its credentials are read now, never stored)."""
-    from catalog.connectors import folder, postgres, s3
+def for_source(source, *, known: dict[str, str] | None = None) -> Connector:
+    """The connector for ``source``'s kind (its credentials are read when it connects, never stored).
+    Only that kind's module is imported: a PostgreSQL scan does not load boto3. ``known``
+    ({name: fingerprint} of what the catalog holds) spares object stores and folders reading the
+    head of what has not changed (PostgreSQL reads every schema in one query anyway)."""
+    from importlib import import_module
 
-    kinds = {"postgres": postgres.PostgresConnector, "s3": s3.S3Connector, "folder": folder.FolderConnector}
-    try:
-        return kinds[source.kind](source)
-    except KeyError:
-        raise SourceError(f"Unknown kind of source '{source.kind}'.") from None
+    kinds = {"postgres": "PostgresConnector", "s3": "S3Connector", "folder": "FolderConnector"}
+    if source.kind not in kinds:
+        raise SourceError(f"Unknown kind of source '{source.kind}'.")
+    module = import_module(f"catalog.connectors.{source.kind}")
+    if source.kind == "postgres":
+        return module.PostgresConnector(source)
+    return getattr(module, kinds[source.kind])(source, known=known or {})
 
 
 __all__ = ["Connector", "Found", "Problem", "SourceError", "for_source"]

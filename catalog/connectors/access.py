@@ -107,7 +107,11 @@ def arrow_s3(source: Any):
     from pyarrow import fs
 
     creds = s3_credentials(source)
-    options: dict[str, Any] = {"region": creds.get("region") or "us-east-1", "connect_timeout": 5}
+    options: dict[str, Any] = {
+        "region": creds.get("region") or "us-east-1",
+        "connect_timeout": 5,
+        "request_timeout": 60,
+    }
     if creds:
         options.update(access_key=creds["access_key"], secret_key=creds["secret_key"])
         if creds.get("session_token"):

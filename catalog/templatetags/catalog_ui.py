@@ -3,11 +3,14 @@
 import re
 
 from django import template
+from django.core.exceptions import ValidationError
 from django.utils.html import escape
 from django.utils.safestring import mark_safe
 
 from catalog.markdown import render_markdown
+from catalog.models import ScanStatus
 from catalog.search_text import split_words
+from catalog.source_forms import describe_schedule
 
 register = template.Library()
 
@@ -71,3 +74,19 @@ def iso_datetime(value):
         return parse_datetime(value)
     except ValueError:
         return None
+
+
+@register.inclusion_tag("catalog/_scan_badge.html")
+def scan_badge(status: str):
+    """A scan's status as a badge: Pending, Running, Succeeded, Partly succeeded, Failed."""
+    label = ScanStatus(status).label if status in ScanStatus.values else status
+    return {"status": status, "label": label}
+
+
+@register.filter
+def schedule_text(expr: str) -> str:
+    """A source's cron schedule in words ('At 03:00 (UTC)'; 'On demand only' when empty)."""
+    try:
+        return describe_schedule(expr)
+    except ValidationError:
+        return expr

@@ -23,9 +23,10 @@ from catalog import (
     search_text,
     selectors,
     services,
+    source_selectors,
     versions,
 )
-from catalog.models import Dataset
+from catalog.models import Dataset, Source, SourceScan
 from tests.read_only import no_writes, public_functions
 
 pytestmark = pytest.mark.django_db
@@ -44,6 +45,7 @@ NO_DATABASE = {
     "facet_list",
     "is_owner",
     "can_delete_dataset",
+    "can_delete_source",
 }
 
 
@@ -73,7 +75,14 @@ def catalog(owner, steward, outsider, media_root):
         actor=owner, namespace="pg://crm", name="raw.gone", sensitivity="confidential"
     )
     services.delete_dataset(actor=owner, dataset=gone)
+    # A source keeping the orders, scanned once (rows written directly: reads are what is tested).
+    lake = Source.objects.create(name="lake", kind="folder", uri="file:///lake/", owner=owner)
+    lake.stewards.add(steward)
+    scan = SourceScan.objects.create(source=lake, status="succeeded", found=1, registered=1)
+    Dataset.objects.filter(pk=orders.pk).update(source=lake)
     yield SimpleNamespace(
+        source=lake,
+        scan=scan,
         orders=Dataset.objects.get(pk=orders.pk),
         payroll=payroll,
         version=version,
@@ -187,6 +196,23 @@ def _permission_calls(c) -> dict:
         "is_steward": lambda: permissions.is_steward(c.steward, c.orders),
         "can_change_dataset": lambda: permissions.can_change_dataset(c.outsider, c.orders),
         "can_delete_dataset": lambda: permissions.can_delete_dataset(c.steward, c.orders),
+        "can_add_source": lambda: permissions.can_add_source(c.outsider),
+        "can_manage_source": lambda: permissions.can_manage_source(c.steward, c.source),
+        "can_delete_source": lambda: permissions.can_delete_source(c.steward, c.source),
+    }
+
+
+def _source_selector_calls(c) -> dict:
+    return {
+        "source_list": lambda: list(source_selectors.source_list()),
+        "source_detail": lambda: list(source_selectors.source_detail(pk=c.source.pk).stewards.all()),
+        "source_by_pk": lambda: source_selectors.source_by_pk(pk=c.source.pk),
+        "scan_of": lambda: source_selectors.scan_of(source=c.source, scan_id=c.scan.pk),
+        "current_scan": lambda: source_selectors.current_scan(source=c.source),
+        "scan_history": lambda: source_selectors.scan_history(source=c.source),
+        "scan_count": lambda: source_selectors.scan_count(source=c.source),
+        "source_datasets": lambda: list(source_selectors.source_datasets(user=c.outsider, source=c.source)),
+        "dataset_origin": lambda: source_selectors.dataset_origin(dataset=c.orders),
     }
 
 
@@ -206,6 +232,7 @@ READ_MODULES = {
     search_table: _search_table_calls,
     search_page: _search_page_calls,
     permissions: _permission_calls,
+    source_selectors: _source_selector_calls,
 }
 
 

@@ -1,7 +1,7 @@
 from django.urls import path, re_path
 from rest_framework.routers import SimpleRouter
 
-from governance.api import views
+from governance.api import subscription_views, views
 
 # API.md writes actions without a trailing slash (.../approve); accept both spellings.
 router = SimpleRouter()
@@ -9,6 +9,7 @@ router.trailing_slash = "/?"
 router.register("access-requests", views.AccessRequestViewSet, basename="access-request")
 router.register("audit", views.AuditViewSet, basename="audit")
 router.register("models", views.ModelVersionViewSet, basename="model")
+router.register("subscriptions", subscription_views.SubscriptionViewSet, basename="subscription")
 
 # The router passes an action's own options (its renderers) to as_view; these two paths must too.
 card = views.ModelVersionViewSet.as_view({"get": "card"}, **views.ModelVersionViewSet.card.kwargs)

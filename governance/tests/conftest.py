@@ -112,3 +112,21 @@ def add_version(data_root, owner, django_capture_on_commit_callbacks):
 def _audit_anchor_per_test(settings, tmp_path):
     """Each test anchors the audit chain in a file of its own (governance/audit_anchor.py)."""
     settings.AUDIT_ANCHOR_PATH = str(tmp_path / "audit-anchors.jsonl")
+
+
+@pytest.fixture
+def make_receiver(settings):
+    """make_receiver(answers=[500, 200], ...) → a started local HTTP receiver (http_receiver.py), stopped
+    at the end of the test. Loopback webhooks are allowed meanwhile (WEBHOOK_ALLOW_PRIVATE)."""
+    from governance.tests.http_receiver import Receiver
+
+    settings.WEBHOOK_ALLOW_PRIVATE = True
+    made = []
+
+    def make(**kwargs):
+        made.append(Receiver(**kwargs))
+        return made[-1]
+
+    yield make
+    for receiver in made:
+        receiver.close()

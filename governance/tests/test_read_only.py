@@ -10,7 +10,17 @@ from django.db.models import Q
 from django.utils import timezone
 from rest_framework.renderers import JSONRenderer
 
-from governance import access_requests, cards, clearance, dataset_policies, policies, registry, selectors
+from governance import (
+    access_requests,
+    cards,
+    clearance,
+    dataset_policies,
+    deliveries,
+    policies,
+    registry,
+    selectors,
+    subscriptions,
+)
 from governance.models import AccessRequest, RequestStatus
 from governance.tests.conftest import credit_csv
 from tests.read_only import no_writes, public_functions
@@ -20,7 +30,9 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def world(owner, steward, steward2, requester, make_dataset, derive, add_version):
-    """Datasets of every kind of standing, requests in several states, a profiled policy, a model."""
+    """Datasets of every kind of standing, requests in several states, a profiled policy, a model, a
+    subscription to all of it with its deliveries."""
+    sub, _ = subscriptions.create_subscription(actor=owner, events=["*"], email=True)
     conf = make_dataset(
         "confidential", name="risk/credit", sensitive_columns=["gender"], label_column="approved"
     )
@@ -50,6 +62,7 @@ def world(owner, steward, steward2, requester, make_dataset, derive, add_version
         actor=requester, namespace="ml", name="credit", version="1", trained_on=[conf.urn, features.urn]
     )
     mv = selectors.model_version_list(user=requester).get(pk=mv.pk)
+    deliveries.fan_out()
     return SimpleNamespace(
         owner=owner,
         steward=steward,
@@ -62,6 +75,7 @@ def world(owner, steward, steward2, requester, make_dataset, derive, add_version
         pending=pending,
         mv=mv,
         urns=[conf.urn, features.urn, source.urn],
+        sub=sub,
     )
 
 
@@ -96,6 +110,10 @@ SELECTORS = {
     "holds_live_approval": lambda w: [
         selectors.holds_live_approval(w.requester, ds) for ds in (w.conf, w.source, w.features)
     ],
+    "subscriptions_for": lambda w: [
+        list(selectors.subscriptions_for(u)) for u in (w.owner, w.requester, None)
+    ],
+    "subscription_deliveries": lambda w: list(selectors.subscription_deliveries(w.sub)),
 }
 
 CLEARANCE = {

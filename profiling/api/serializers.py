@@ -129,7 +129,7 @@ VALUES_HIDDEN_HELP = (
 class ProfileSerializer(serializers.Serializer):
     """API.md's profile object, plus attempts, warnings, governance_warnings, method and values_hidden."""
 
-    status = serializers.ChoiceField(choices=["pending", "running", "succeeded", "failed"])
+    status = serializers.ChoiceField(choices=["pending", "running", "succeeded", "failed", "skipped"])
     progress = serializers.FloatField()
     error = serializers.CharField(allow_null=True)
     started_at = serializers.DateTimeField(allow_null=True)

@@ -1,6 +1,12 @@
-from django.urls import path
+from django.urls import path, re_path
+from rest_framework.routers import SimpleRouter
 
-from profiling.api import views
+from profiling.api import monitor_views, views
+
+# API.md writes actions without a trailing slash (.../acknowledge); accept both spellings.
+router = SimpleRouter()
+router.trailing_slash = "/?"
+router.register("alerts", monitor_views.AlertViewSet, basename="alert")
 
 urlpatterns = [
     path(
@@ -28,4 +34,10 @@ urlpatterns = [
         views.QualityHistoryView.as_view(),
         name="dataset-quality-history",
     ),
+    re_path(
+        r"^datasets/(?P<dataset_pk>[0-9]{1,18})/monitor/?$",
+        monitor_views.MonitorView.as_view(),
+        name="dataset-monitor",
+    ),
+    *router.urls,
 ]

@@ -12,6 +12,7 @@ with the file (see docs/profiling.md for what is exact and what is sketched).
 from profiling.engine.codec import from_bytes, to_bytes
 from profiling.engine.drift import compute_drift
 from profiling.engine.finish import finish
+from profiling.engine.location import Location, Part, Table
 from profiling.engine.parts import profile_part
 from profiling.engine.profile import profile_file
 from profiling.engine.read_plan import Retype
@@ -21,12 +22,15 @@ from profiling.engine.state import PassState, merge_states
 from profiling.engine.types import ProfileError, ProfileOptions, ProfileResult
 
 __all__ = [
+    "Location",
+    "Part",
     "PassState",
     "ProfileError",
     "ProfileOptions",
     "ProfileResult",
     "ProfileSpec",
     "Retype",
+    "Table",
     "compute_drift",
     "finish",
     "from_bytes",

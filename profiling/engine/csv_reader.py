@@ -97,8 +97,13 @@ def _open_csv(
     except pa.ArrowInvalid as exc:
         if "Empty CSV" in str(exc):
             raise ProfileError("The file is empty: it has no header row.") from exc
-        # A cell read with the types of the file's first block can fail on its own first block.
-        raise _csv_error(exc, plan.column_names or list(plan.schema_types), plan) from exc
+        # A cell read with the types of the file's first block, or a later part of a partitioned
+        # dataset read with the first part's types, can fail on its own first block: pyarrow
+        # numbers the column, the header (or the types' names) name it.
+        names = plan.column_names or list(plan.schema_types)
+        if not names and plan.column_types:
+            names = _csv_header(plan, read_options, parse_options)
+        raise _csv_error(exc, names, plan) from exc
 
 
 def _checked_header(plan: ReadPlan, reader, read_options, parse_options) -> list[str]:
@@ -146,7 +151,7 @@ def _read_blocks(plan: ReadPlan, reader, names: list[str]) -> Iterator[pa.Record
 
 
 def _csv_header(plan: ReadPlan, read_options, parse_options) -> list[str]:
-    with pa.OSFile(plan.path, "r") as native:
+    with plan.open_stream() as native:
         reader = pacsv.open_csv(
             text_stream(native, plan.compression), read_options=read_options, parse_options=parse_options
         )

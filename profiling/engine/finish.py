@@ -42,10 +42,22 @@ def finish(state: PassState) -> ProfileResult:
     plan.notes = list(reading.get("notes", []))
     plan.skipped_count = reading.get("skipped_count", 0)
     plan.skipped_rows = list(reading.get("skipped_rows", []))
+    plan.source_notes = dict(reading.get("source_notes", {}))
     result = _no_schema_result(state, plan) if state.stats is None else _result(state, plan)
     _restart_warnings(result, spec.retypes, plan)
+    _where(result, plan)
     result.method["seconds"] = round(state.pass_seconds + time.perf_counter() - started, 3)
     return result
+
+
+def _where(result: ProfileResult, plan: ReadPlan) -> None:
+    """Where the data was read, when not from a file on this machine's disk, and what reading it
+    there changed (a table sample, columns cast), in the method and the warnings."""
+    location = plan.location
+    if location is None or location.kind == "file":
+        return
+    result.method["location"] = {**location.describe(), **plan.source_notes}
+    result.warnings.extend(w for w in location.warnings if w not in result.warnings)
 
 
 def _restart_warnings(result: ProfileResult, retypes: list[dict], plan: ReadPlan) -> None:

@@ -8,6 +8,7 @@ import io
 import json
 import re
 from collections.abc import Iterator
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -35,10 +36,11 @@ _REPEATED = re.compile(r"Column\(([^)]*)\) was specified twice")
 
 
 class CountingFile(io.RawIOBase):
-    """A read-only binary file that counts the bytes read from disk, for progress by bytes."""
+    """A read-only binary file that counts the bytes read, for progress by bytes: a path on this
+    machine's disk, or a binary stream already open (an object read in place)."""
 
-    def __init__(self, path: str):
-        self._fh = open(path, "rb")  # noqa: SIM115 -- closed by close()
+    def __init__(self, source: "str | Any"):
+        self._fh = open(source, "rb") if isinstance(source, str) else source  # noqa: SIM115 -- closed by close()
         self.read_bytes = 0
 
     def readable(self) -> bool:

@@ -13,7 +13,9 @@ whole profile then starts again from ``widen(spec, retype)``.
 
 import math
 import time
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 import pyarrow as pa
 
@@ -23,7 +25,7 @@ from profiling.engine.cells import Cell
 from profiling.engine.columns import ColumnStats
 from profiling.engine.json_reader import cast_dates, json_date_columns
 from profiling.engine.read_plan import ReadPlan, Retype
-from profiling.engine.readers import flatten, stream, threaded
+from profiling.engine.readers import flatten, read_ahead, stream, threaded
 from profiling.engine.sketches import RowSample
 from profiling.engine.spec import ProfileSpec
 from profiling.engine.state import PassState
@@ -62,8 +64,13 @@ def profile_part(
     cells: Sequence[int] | None = None,
     *,
     progress: Callable[[float], None] | None = None,
+    batch_consumers: Sequence[Any] = (),
 ) -> PassState:
     """Read the spec's ``cells`` (indexes; all of them by default) and gather their statistics.
+
+    ``batch_consumers`` see every batch of these cells (``consume(batch)``, nested fields
+    flattened, before JSON dates are cast): the quality suite evaluated in the same pass. Resetting
+    them before a restart is the caller's (``profile_file``).
 
     Raises ``Retype`` when the whole profile must start again with a wider type (``widen``), and
     ProfileError on unreadable data. ``progress(fraction of these cells read)`` is called a few
@@ -79,7 +86,7 @@ def profile_part(
     tick = progress if isinstance(progress, Progress) else Progress(progress)
     started = time.perf_counter()
     try:
-        _read_batches(state, reader, tick)
+        _read_batches(state, reader, tick, list(batch_consumers))
     except Retype as retype:
         retype.plan = plan  # what reading changed before it stopped (a renamed header...)
         raise
@@ -90,6 +97,7 @@ def profile_part(
         "notes": list(plan.notes),
         "skipped_count": plan.skipped_count,
         "skipped_rows": list(plan.skipped_rows),
+        "source_notes": dict(plan.source_notes),  # what reading a table changed (casts)
     }
     state.pass_seconds = time.perf_counter() - started
     return state
@@ -140,12 +148,15 @@ class CellReader:
         return runs
 
 
-def _read_batches(state: PassState, reader: CellReader, tick: Progress) -> None:
-    """The streaming pass: each batch feeds the column statistics, the bias counters and the row
-    sample (per-batch work only: nothing here runs per row in Python)."""
+def _read_batches(state: PassState, reader: CellReader, tick: Progress, consumers: list[Any]) -> None:
+    """The streaming pass: each batch feeds the column statistics, the bias counters, the row
+    sample and the consumers (per-batch work only: nothing here runs per row in Python)."""
     plan = reader.plan
-    for raw, first_id in _grouped(threaded(iter(reader)), state.options.batch_rows):
+    ahead = read_ahead(plan)  # data over a network: fetched while the statistics run
+    for raw, first_id in _grouped(_threaded(reader, ahead), state.options.batch_rows):
         batch = flatten(raw)
+        for consumer in consumers:
+            consumer.consume(batch)
         if state.stats is None:
             if plan.format == "jsonl":
                 state.date_casts = json_date_columns(batch, plan.text_dates)
@@ -168,6 +179,19 @@ def _read_batches(state: PassState, reader: CellReader, tick: Progress) -> None:
             state.acc.update(batch.select(state.bias_columns))
         state.sample.update(batch, first_id)
         tick(reader.fraction())
+
+
+def _threaded(reader: CellReader, ahead: int) -> Iterator[tuple[pa.RecordBatch, int]]:
+    """``threaded`` over (batch, first row id) pairs: the ids travel beside the batches."""
+    ids: deque[int] = deque()
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        for batch, first_id in reader:
+            ids.append(first_id)
+            yield batch
+
+    for batch in threaded(batches(), ahead_bytes=ahead):
+        yield batch, ids.popleft()
 
 
 def _begin(state: PassState, schema: pa.Schema) -> None:

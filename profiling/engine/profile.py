@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from profiling.engine.finish import drop_non_finite, finish
+from profiling.engine.location import Location
 from profiling.engine.parts import Progress, profile_part
 from profiling.engine.read_plan import Retype
 from profiling.engine.spec import prepare, widen
@@ -20,9 +21,9 @@ __all__ = ["drop_non_finite", "profile_file"]
 
 
 def profile_file(
-    path: str,
+    path: "str | Location",
     *,
-    format: str,  # noqa: A002 -- the engine's keyword everywhere
+    format: str = "",  # noqa: A002 -- the engine's keyword everywhere
     compression: str = "",
     encoding: str = "utf-8",
     sensitive_columns: Sequence[str] = (),
@@ -30,11 +31,20 @@ def profile_file(
     positive_label: Any = None,
     options: ProfileOptions | None = None,
     progress: Callable[[float], None] | None = None,
+    batch_consumers: Sequence[Any] = (),
 ) -> ProfileResult:
-    """Profile a dataset file in one streaming pass; raise ProfileError on unreadable data.
+    """Profile a dataset in one streaming pass; raise ProfileError on unreadable data.
+
+    ``path`` is a file on this machine's disk, or a ``Location`` (profiling.engine.location: an
+    object on S3, a partitioned dataset, a PostgreSQL table) that carries its own format,
+    compression and encoding; the profile's ``method["location"]`` then says where it was read.
 
     progress(fraction in 0..1) is called at most a few times per second (by text blocks parsed /
     Parquet rows read), never backwards, and with 1.0 at the end.
+
+    ``batch_consumers`` see the same record batches (``consume(batch)``, nested fields flattened,
+    before JSON dates are cast) so that the file is read once for them too, e.g. the quality suite
+    (profiling.native_expectations); ``reset()`` is called when the pass restarts.
     """
     started = time.perf_counter()
     spec = prepare(
@@ -49,8 +59,10 @@ def profile_file(
     )
     tick = Progress(progress)
     while True:
+        for consumer in batch_consumers:
+            consumer.reset()
         try:
-            state = profile_part(spec, progress=tick)
+            state = profile_part(spec, progress=tick, batch_consumers=batch_consumers)
         except Retype as retype:
             spec = widen(spec, retype)  # ProfileError once the types keep changing
             continue

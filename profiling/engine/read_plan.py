@@ -8,12 +8,14 @@ started again with that column widened (``apply_retype``).
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from catalog.formats import is_utf8
+from profiling.engine.location import Location, open_stream, read_head, read_tail
 from profiling.engine.types import ProfileError
 
 CSV_BLOCK = 4 * 1024 * 1024  # bytes per parsed block, CSV and JSON alike
@@ -73,6 +75,67 @@ class ReadPlan:
     row_groups: list[int] | None = None  # Parquet: these row groups
     reader: str = ""
     progress_fraction: Callable[[], float] = lambda: 0.0
+    # Where the bytes are (profiling.engine.location): ``path`` on ``filesystem`` (None: this
+    # machine's disk), its ``size`` when known; ``location`` for partitioned datasets and tables.
+    filesystem: Any = None
+    size: int | None = None
+    location: Any = None
+    source_notes: dict[str, Any] = field(default_factory=dict)  # what reading the source changed
+    dataset_schema: pa.Schema | None = None  # a partitioned dataset's columns, from its first part
+    checked_paths: set[str] = field(default_factory=set)  # JSON Lines parts whose depth was checked
+
+    @property
+    def label(self) -> str:
+        """The file as messages name it."""
+        if self.location is not None and self.location.label and self.location.parts is None:
+            return self.location.label
+        return self.path
+
+    def open_stream(self) -> pa.NativeFile:
+        """The file's bytes from the start, sequentially (never decompressed here)."""
+        if self.filesystem is None:
+            return pa.OSFile(self.path, "r")
+        return open_stream(self.filesystem, self.path)
+
+    def head(self, n: int) -> bytes:
+        if self.filesystem is None:
+            with open(self.path, "rb") as fh:
+                return fh.read(n)
+        return read_head(self.filesystem, self.path, n)
+
+    def tail(self, n: int) -> bytes:
+        if self.filesystem is None:
+            with open(self.path, "rb") as fh:
+                fh.seek(0, 2)
+                fh.seek(max(0, fh.tell() - n))
+                return fh.read(n)
+        return read_tail(self.filesystem, self.path, n)
+
+
+def new_plan(
+    source: Any,
+    *,
+    format: str = "",
+    compression: str = "",
+    encoding: str = "utf-8",
+    **fields: Any,  # noqa: A002
+) -> ReadPlan:
+    """The plan for reading ``source``: a path on this machine's disk (with its format, compression
+    and encoding), or a ``Location``, which carries its own."""
+    if isinstance(source, Location):
+        return ReadPlan(
+            path=source.path,
+            format=source.format,
+            compression=source.compression or "",
+            encoding=source.encoding or "utf-8",
+            filesystem=source.filesystem,
+            size=source.size,
+            location=source,
+            **fields,
+        )
+    return ReadPlan(
+        path=str(source), format=format, compression=compression or "", encoding=encoding or "utf-8", **fields
+    )
 
 
 def apply_retype(plan: ReadPlan, retype: Retype) -> None:

@@ -29,7 +29,9 @@ from catalog.formats import (
 )
 from profiling.engine.cells import CellFile
 from profiling.engine.csv_reader import csv_batches
+from profiling.engine.dataset_reader import partitioned_batches, partitioned_names
 from profiling.engine.json_reader import CountingFile, json_batches, json_python_batches
+from profiling.engine.location import Location, file_size
 from profiling.engine.parquet_reader import parquet_batches, parquet_schema
 from profiling.engine.read_plan import (
     CSV_BLOCK,
@@ -39,25 +41,49 @@ from profiling.engine.read_plan import (
     Retype,
     apply_retype,
     clean,
+    new_plan,
     not_utf8,
 )
+from profiling.engine.table_reader import table_batches
 from profiling.engine.types import ProfileError
 
+# Batches read ahead of the statistics from an object store or a database: about one run of row
+# groups of a 10 M-row file, so that the next run is fetched while the current one is profiled.
+READ_AHEAD_BYTES = 192 * 1024 * 1024
 
-def _check_args(path: str, format: str, compression: str) -> int:
+
+def _check_args(plan: ReadPlan) -> int:
     try:
-        check_format(format, compression)
+        check_format(plan.format, plan.compression)
     except FormatError as exc:
         raise ProfileError(str(exc)) from None
-    p = Path(path)
+    if plan.filesystem is not None:
+        size = file_size(plan.filesystem, plan.path, plan.size)
+        if size is None:
+            raise ProfileError(f"The object {plan.label} does not exist (or is a folder).")
+        return size
+    p = Path(plan.path)
     if not p.is_file():
-        raise ProfileError(f"The file {path} does not exist or is not a regular file.")
+        raise ProfileError(f"The file {plan.path} does not exist or is not a regular file.")
     return p.stat().st_size
 
 
 def stream(plan: ReadPlan) -> Iterator[pa.RecordBatch]:
-    """One attempt at reading the file per ``plan``; may raise ``Retype`` or ``ProfileError``."""
-    size = _check_args(plan.path, plan.format, plan.compression)
+    """One attempt at reading the data per ``plan``; may raise ``Retype`` or ``ProfileError``.
+
+    A file (on disk or an object store), the parts of a partitioned dataset, or a table."""
+    location = plan.location
+    if location is not None and location.table is not None:
+        yield from table_batches(plan)
+    elif location is not None and location.parts is not None:
+        yield from partitioned_batches(plan, file_batches)
+    else:
+        yield from file_batches(plan)
+
+
+def file_batches(plan: ReadPlan) -> Iterator[pa.RecordBatch]:
+    """One attempt at reading one file (``plan.path`` on ``plan.filesystem``)."""
+    size = _check_args(plan)
     if plan.format == "parquet":
         plan.reader = "pyarrow.parquet.ParquetFile.iter_batches"
         yield from parquet_batches(plan)
@@ -66,16 +92,18 @@ def stream(plan: ReadPlan) -> Iterator[pa.RecordBatch]:
     if plan.format == "jsonl" and not plan.depth_checked:
         check_json_lines(plan, size)
     python_json = plan.format == "jsonl" and plan.json_python_columns is not None
-    if plan.byte_range is not None:  # one cell of a CSV file (cells.py)
+    if plan.byte_range is not None:  # one cell of a CSV file on this disk (cells.py)
         handle = CellFile(plan.path, plan.header_end, *plan.byte_range)
         size = plan.byte_range[1] - plan.byte_range[0]
+    elif python_json:
+        handle = CountingFile(plan.path if plan.filesystem is None else plan.open_stream())
     else:
-        handle = CountingFile(plan.path) if python_json else pa.OSFile(plan.path, "r")
+        handle = plan.open_stream()
 
     # pyarrow reads far ahead of the batches it has parsed (about 100 MB), so the file position
     # says little; progress counts the blocks parsed against the text's size instead.
     plan.parsed_bytes = 0
-    total = _text_size(plan.path, size) if plan.compression == "gzip" else size
+    total = _text_size(plan, size) if plan.compression == "gzip" else size
 
     def fraction() -> float:
         if python_json:
@@ -126,10 +154,17 @@ def stream(plan: ReadPlan) -> Iterator[pa.RecordBatch]:
         handle.close()
 
 
-def threaded(source: Iterator[pa.RecordBatch], depth: int = 3) -> Iterator[pa.RecordBatch]:
+def threaded(
+    source: Iterator[pa.RecordBatch], depth: int = 3, *, ahead_bytes: int = 0
+) -> Iterator[pa.RecordBatch]:
     """Parse in a helper thread while the caller computes on the previous batch (pyarrow releases
-    the GIL while parsing, so the two overlap on two cores). Exceptions are re-raised here."""
-    queue: Queue = Queue(maxsize=depth)
+    the GIL while parsing, so the two overlap on two cores). Exceptions are re-raised here.
+
+    At most ``depth`` batches wait; with ``ahead_bytes``, as many as fit in that many bytes
+    instead (data read over a network: the next row groups are fetched while the caller computes
+    on the current ones, rather than after)."""
+    queue: Queue = Queue(maxsize=0 if ahead_bytes else depth)
+    budget = _Budget(ahead_bytes)
     stop = threading.Event()
     done = object()
 
@@ -138,6 +173,7 @@ def threaded(source: Iterator[pa.RecordBatch], depth: int = 3) -> Iterator[pa.Re
             for item in source:
                 if stop.is_set():
                     break
+                budget.take(item.nbytes, stop)
                 queue.put(("batch", item))
             queue.put(("end", done))
         except BaseException as exc:  # handed to the consumer, which re-raises it
@@ -149,6 +185,7 @@ def threaded(source: Iterator[pa.RecordBatch], depth: int = 3) -> Iterator[pa.Re
         while True:
             kind, item = queue.get()
             if kind == "batch":
+                budget.give(item.nbytes)
                 yield item
             elif kind == "error":
                 raise item
@@ -156,11 +193,44 @@ def threaded(source: Iterator[pa.RecordBatch], depth: int = 3) -> Iterator[pa.Re
                 return
     finally:
         stop.set()
+        budget.give(0)
         # Drain so that a blocked producer can see ``stop`` and finish.
         while worker.is_alive():
             while not queue.empty():
                 queue.get_nowait()
             worker.join(timeout=0.05)
+
+
+class _Budget:
+    """Bytes of batches waiting in ``threaded``'s queue, bounded (0: no bound, the queue's depth is)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit, self.used = limit, 0
+        self.changed = threading.Condition()
+
+    def take(self, n: int, stop: threading.Event) -> None:
+        if not self.limit:
+            return
+        with self.changed:
+            # One batch always fits, however big: the reader never waits for an empty queue.
+            while self.used and self.used + n > self.limit and not stop.is_set():
+                self.changed.wait(0.1)
+            self.used += n
+
+    def give(self, n: int) -> None:
+        if not self.limit:
+            return
+        with self.changed:
+            self.used = max(0, self.used - n)
+            self.changed.notify_all()
+
+
+def read_ahead(plan: ReadPlan) -> int:
+    """Bytes of batches to read ahead of the statistics: some for data that comes over a network
+    (an object store, a database), none (the queue's few batches) for a file on this disk."""
+    location = plan.location
+    remote = plan.filesystem is not None or (location is not None and location.table is not None)
+    return READ_AHEAD_BYTES if remote else 0
 
 
 def flatten(batch: pa.RecordBatch) -> pa.RecordBatch:
@@ -176,9 +246,9 @@ def flatten(batch: pa.RecordBatch) -> pa.RecordBatch:
 
 
 def iter_batches(
-    path: str,
+    path: "str | Location",
     *,
-    format: str,
+    format: str = "",
     compression: str = "",
     encoding: str = "utf-8",
     batch_rows: int = 65_536,
@@ -189,6 +259,10 @@ def iter_batches(
 ) -> Iterator[pa.RecordBatch]:
     """Stream the file (csv|tsv|parquet|jsonl, gzip or not) in batches; raise ProfileError on unreadable data.
 
+    ``path`` is a file on this machine's disk, or a ``Location`` (an object on S3, a partitioned
+    dataset, a PostgreSQL table: profiling.engine.location), whose format, compression and
+    encoding then replace the keyword arguments.
+
     Nested records (Parquet structs, JSON objects) come flattened into ``parent.child`` columns, the
     names ``profile_file`` reports; ``columns`` selects among those names. Types are inferred from
     the first block. If a later block disagrees, reading restarts with the column widened and
@@ -198,25 +272,24 @@ def iter_batches(
     """
     wanted = list(columns) if columns else None
     types = parse_types(column_types or {})
-    plan = ReadPlan(
-        path=str(path),
+    plan = new_plan(
+        path,
         format=format,
-        compression=compression or "",
-        encoding=encoding or "utf-8",
+        compression=compression,
+        encoding=encoding,
         batch_rows=max(1, int(batch_rows)),
         column_types=types,
         block_size=max(4096, int(block_bytes)),
         max_json_depth=max_json_depth,
     )
     mixed = {n for n, t in (column_types or {}).items() if t == MIXED_JSON}
-    if format == "jsonl" and mixed:
+    if plan.format == "jsonl" and mixed:
         # Fields whose JSON values change type need the line-by-line reader.
         plan.json_python_columns = mixed
-    if wanted and format in ("csv", "tsv"):
+    if wanted and plan.format in ("csv", "tsv", "table"):
         plan.columns = wanted
-    elif wanted and format == "parquet":
-        _check_args(plan.path, format, plan.compression)
-        top = parquet_schema(plan.path).names
+    elif wanted and plan.format == "parquet":
+        top = _top_names(plan)
         plan.columns = [n for n in top if n in wanted or any(w.startswith(n + ".") for w in wanted)]
     yield from _coalesce(_resumable(plan, wanted), plan.batch_rows)
 
@@ -227,9 +300,9 @@ def _resumable(plan: ReadPlan, wanted: list[str] | None) -> Iterator[pa.RecordBa
     for _attempt in range(MAX_RETYPES):
         skip = yielded
         try:
-            for raw in threaded(stream(plan)):
+            for raw in threaded(stream(plan), ahead_bytes=read_ahead(plan)):
                 batch = flatten(raw)
-                if wanted and plan.format not in ("csv", "tsv"):
+                if wanted and batch.schema.names != wanted:
                     batch = batch.select([c for c in wanted if c in batch.schema.names])
                 if skip:
                     if batch.num_rows <= skip:
@@ -293,13 +366,11 @@ def parse_types(types: dict[str, str | pa.DataType]) -> dict[str, pa.DataType]:
     return out
 
 
-def _text_size(path: str, compressed_size: int) -> int:
+def _text_size(plan: ReadPlan, compressed_size: int) -> int:
     """The uncompressed size of a gzip file from its trailer (ISIZE, the size modulo 2**32);
     when that cannot be right (a file over 4 GiB of text), a guess of 4 x the compressed size."""
     try:
-        with open(path, "rb") as fh:
-            fh.seek(-4, 2)
-            isize = int.from_bytes(fh.read(4), "little")
+        isize = int.from_bytes(plan.tail(4), "little")
     except OSError:
         return 4 * compressed_size
     return isize if isize >= compressed_size else 4 * compressed_size
@@ -320,7 +391,7 @@ def check_json_lines(plan: ReadPlan, size: int) -> None:
     scan = DepthScan(plan.max_json_depth, max_line=plan.max_row_bytes)
     text_bytes = 0
     try:
-        with open(plan.path, "rb") as fh:
+        with _binary(plan) as fh:
             blocks = gunzip_blocks(fh) if plan.compression == "gzip" else iter(lambda: fh.read(1 << 20), b"")
             for block in blocks:
                 text_bytes += len(block)
@@ -337,9 +408,23 @@ def check_json_lines(plan: ReadPlan, size: int) -> None:
 
 def _check_magic(plan: ReadPlan) -> None:
     """Refuse early, and clearly, a file whose first bytes say it is something else."""
-    with open(plan.path, "rb") as fh:
-        magic = fh.read(4)
+    magic = plan.head(4)
     try:
         check_text_magic(magic, format=plan.format, compression=plan.compression)
     except FormatError as exc:
         raise ProfileError(str(exc)) from None
+
+
+def _binary(plan: ReadPlan):
+    """The file's bytes as a binary file object (Python's own for a file on disk)."""
+    return open(plan.path, "rb") if plan.filesystem is None else plan.open_stream()  # noqa: SIM115
+
+
+def _top_names(plan: ReadPlan) -> list[str]:
+    """The top-level column names of a Parquet dataset (a partitioned one: with its partition
+    columns), for selecting columns by their flattened names."""
+    location = plan.location
+    if location is not None and location.parts is not None:
+        return partitioned_names(plan)
+    _check_args(plan)
+    return parquet_schema(plan).names

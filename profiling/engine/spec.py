@@ -18,8 +18,9 @@ from typing import Any
 import pyarrow as pa
 
 from profiling.engine.cells import Cell, csv_cells, parquet_cells, record_start_after, splittable_encoding
+from profiling.engine.location import Location
 from profiling.engine.parquet_reader import PARQUET_ERRORS
-from profiling.engine.read_plan import MAX_RETYPES, ReadPlan, Retype, apply_retype
+from profiling.engine.read_plan import MAX_RETYPES, ReadPlan, Retype, apply_retype, new_plan
 from profiling.engine.readers import _check_args, stream
 from profiling.engine.types import ProfileError, ProfileOptions
 
@@ -79,13 +80,20 @@ class ProfileSpec:
     cells: list[Cell]
     split: bool  # read by cells (CSV byte ranges, Parquet row groups) rather than whole
     retypes: list[dict] = dataclasses.field(default_factory=list)  # restarts so far
+    # Where the data is when not a file on this disk (profiling.engine.location). Not JSON (it
+    # holds a file system, a table's credentials): a part task sets it again from its version
+    # (``from_dict(d, location=...)``).
+    location: Location | None = None
 
     def plan(self) -> ReadPlan:
         """A fresh read plan for one attempt at reading (some of) the file."""
         read = self.read
-        plan = ReadPlan(
-            path=self.path, format=self.format, compression=self.compression, encoding=self.encoding
-        )
+        if self.location is not None:
+            plan = new_plan(self.location)
+        else:
+            plan = ReadPlan(
+                path=self.path, format=self.format, compression=self.compression, encoding=self.encoding
+            )
         for k in _PLAN_FIELDS:
             setattr(plan, k, read[k])
         plan.column_types = types_from_text(read["column_types"])
@@ -131,7 +139,7 @@ class ProfileSpec:
         }
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "ProfileSpec":
+    def from_dict(cls, d: dict[str, Any], *, location: Location | None = None) -> "ProfileSpec":
         if d.get("version") != SPEC_VERSION:
             raise ProfileError("This profile's parts were prepared by another version of the engine.")
         options = dict(d["options"])
@@ -150,20 +158,21 @@ class ProfileSpec:
             cells=[Cell.from_list(c) for c in d["cells"]],
             split=bool(d["split"]),
             retypes=list(d["retypes"]),
+            location=location,
         )
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict())
 
     @classmethod
-    def from_json(cls, text: str | bytes) -> "ProfileSpec":
-        return cls.from_dict(json.loads(text))
+    def from_json(cls, text: str | bytes, *, location: Location | None = None) -> "ProfileSpec":
+        return cls.from_dict(json.loads(text), location=location)
 
 
 def prepare(
-    path: str,
+    path: "str | Location",
     *,
-    format: str,  # noqa: A002 -- the engine's keyword everywhere
+    format: str = "",  # noqa: A002 -- the engine's keyword everywhere
     compression: str = "",
     encoding: str = "utf-8",
     sensitive_columns: Any = (),
@@ -176,11 +185,11 @@ def prepare(
     options = options or ProfileOptions()
     if isinstance(sensitive_columns, str):  # one name, not its characters
         sensitive_columns = [sensitive_columns]
-    plan = ReadPlan(
-        path=str(path),
+    plan = new_plan(
+        path,
         format=format,
-        compression=compression or "",
-        encoding=encoding or "utf-8",
+        compression=compression,
+        encoding=encoding,
         batch_rows=max(1, int(options.batch_rows)),
         max_row_bytes=options.max_row_bytes,
         block_size=max(4096, int(options.block_bytes)),
@@ -188,11 +197,15 @@ def prepare(
         max_expansion=options.max_expansion,
         max_json_depth=options.max_json_depth,
     )
-    size = _check_args(plan.path, format, plan.compression)
+    location = path if isinstance(path, Location) else None
+    if location is not None and (location.table is not None or location.parts is not None):
+        size = 0  # a table or a partitioned dataset: read whole, as one cell
+    else:
+        size = _check_args(plan)
     cells, split = _cells(plan, size, options)
     spec = ProfileSpec(
         path=plan.path,
-        format=format,
+        format=plan.format,
         compression=plan.compression,
         encoding=plan.encoding,
         options=options,
@@ -202,6 +215,7 @@ def prepare(
         read=plan_settings(plan),
         cells=cells,
         split=split,
+        location=location,
     )
     return _infer_types(spec)
 
@@ -209,6 +223,9 @@ def prepare(
 def _cells(plan: ReadPlan, size: int, options: ProfileOptions) -> tuple[list[Cell], bool]:
     """The file's cells, and whether it is read by them (else as a whole, one cell)."""
     whole = [Cell(0, 0, size, 0)]
+    if plan.location is not None and plan.location.kind != "file":
+        # An object on S3, a partitioned dataset, a table: read whole (cells.py reads this disk).
+        return whole, False
     if plan.format == "parquet":
         try:
             cells = parquet_cells(plan.path)

@@ -107,6 +107,7 @@ def _merge_reading(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
         "notes": list(dict.fromkeys(a.get("notes", []) + b.get("notes", []))),
         "skipped_count": a.get("skipped_count", 0) + b.get("skipped_count", 0),
         "skipped_rows": (a.get("skipped_rows", []) + b.get("skipped_rows", []))[:5],
+        "source_notes": {**b.get("source_notes", {}), **a.get("source_notes", {})},
     }
 
 

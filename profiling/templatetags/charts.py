@@ -210,3 +210,63 @@ def group_rates_svg(attribute: dict | None, width: int = 460):
         for n, g in items
     )
     return _svg(width, height, label, body)
+
+
+@register.simple_tag
+def drift_chart_svg(series: dict | None, width: int = 520, height: int = 170):
+    """A column's PSI (or KS p-value) per version against the monitor's reference, oldest left, with
+    the rule's threshold as a dashed line; points beyond it in red."""
+    points = (series or {}).get("points") or []
+    if not points:
+        return ""
+    metric, threshold = series.get("metric", "psi"), series.get("threshold")
+    fires = (lambda v: v < threshold) if metric == "ks_pvalue" else (lambda v: v > threshold)
+    values = [p["value"] for p in points] + ([threshold] if threshold is not None else [])
+    top = 1.0 if metric == "ks_pvalue" else max(max(values) * 1.15, 0.05)
+    left, right, pad_t, bottom = 42, 10, 8, 22
+    pw, ph = width - left - right, height - pad_t - bottom
+    n = len(points)
+
+    def xy(i: int, value: float) -> tuple[float, float]:
+        x = left + (pw * i / (n - 1) if n > 1 else pw / 2)
+        return x, pad_t + ph * (1 - max(0.0, min(1.0, value / top)))
+
+    body = []
+    for tick in (0, top / 2, top):
+        y = pad_t + ph * (1 - tick / top)
+        body.append(f'<line x1="{left}" y1="{y:.1f}" x2="{width - right}" y2="{y:.1f}" stroke="{GRID}"/>')
+        body.append(
+            f'<text x="{left - 4}" y="{y + 3:.1f}" text-anchor="end">{escape(_fmt(round(tick, 3)))}</text>'
+        )
+    if threshold is not None:
+        _, ty = xy(0, threshold)
+        body.append(
+            f'<line x1="{left}" y1="{ty:.1f}" x2="{width - right}" y2="{ty:.1f}" stroke="{BAD}" '
+            f'stroke-dasharray="5 3"><title>Threshold {threshold:g}</title></line>'
+        )
+        body.append(
+            f'<text x="{width - right}" y="{ty - 3:.1f}" text-anchor="end">threshold {threshold:g}</text>'
+        )
+    coords = [xy(i, p["value"]) for i, p in enumerate(points)]
+    if n > 1:
+        body.append(
+            '<polyline fill="none" stroke="#4a5360" stroke-width="1.5" points="'
+            + " ".join(f"{x:.1f},{y:.1f}" for x, y in coords)
+            + '"/>'
+        )
+    label_name = "KS p-value" if metric == "ks_pvalue" else "PSI"
+    step = max(1, n // 12)
+    for i, (p, (x, y)) in enumerate(zip(points, coords, strict=True)):
+        beyond = threshold is not None and fires(p["value"])
+        against = f" against version {p['reference']}" if p.get("reference") else ""
+        body.append(
+            f'<circle cx="{x:.1f}" cy="{y:.1f}" r="4" fill="{BAD if beyond else OK}"><title>Version {p["version"]}'
+            f"{against}: {label_name} {p['value']:.4g}{' (beyond the threshold)' if beyond else ''}</title></circle>"
+        )
+        if i % step == 0 or i == n - 1:
+            body.append(f'<text x="{x:.1f}" y="{height - 6}" text-anchor="middle">v{p["version"]}</text>')
+    label = f"{label_name} of {series.get('column')} by version" + (
+        f", threshold {threshold:g}: " if threshold is not None else ": "
+    )
+    label += ", ".join(f"v{p['version']} {p['value']:.3g}" for p in points)
+    return _svg(width, height, label, body)

@@ -6,8 +6,8 @@ import pytest
 
 from catalog import services as catalog_services
 from catalog.models import Dataset
-from profiling import facets, selectors, visibility
-from profiling.models import ProfileRun
+from profiling import facets, monitor_selectors, monitors, selectors, visibility
+from profiling.models import Alert, ProfileRun
 from profiling.tests.factories import credit_csv
 from tests.read_only import no_writes, public_functions
 
@@ -31,6 +31,11 @@ def profiled(dataset, add_version, owner, steward):
     )
     add_version(secret, credit_csv(30))
     assert ProfileRun.objects.filter(status="succeeded").count() == 3
+    # A monitor pinned to version 1 whose PSI rule fires: an alert to read, drift to compute.
+    monitors.set_monitor(
+        actor=owner, dataset=dataset, reference=1, rules=[{"metric": "psi", "threshold": 0.0}]
+    )
+    assert Alert.objects.exists()
     dataset.refresh_from_db()
     secret.refresh_from_db()
     return dataset, secret
@@ -67,6 +72,18 @@ def _calls(dataset, secret, outsider) -> dict:
                 profile, user=outsider, dataset=secret
             ),
             "profile_without_values": lambda: visibility.profile_without_values(profile, dataset=secret),
+        },
+        monitor_selectors: {
+            "monitor_of": lambda: monitor_selectors.monitor_of(dataset),
+            "monitor_answer": lambda: monitor_selectors.monitor_answer(dataset, user=outsider),
+            "alert_list": lambda: list(monitor_selectors.alert_list(user=outsider, dataset=dataset.urn)),
+            "alert_answer": lambda: monitor_selectors.alert_answer(Alert.objects.first(), user=outsider),
+            "snapshot_of_run": lambda: monitor_selectors.snapshot_of_run(
+                ProfileRun.objects.get(version=version), pinned=1
+            ),
+            "latest_succeeded_run": lambda: monitor_selectors.latest_succeeded_run(dataset.pk),
+            "drift_series": lambda: monitor_selectors.drift_series(dataset, column="age"),
+            "drift_columns": lambda: monitor_selectors.drift_columns(dataset),
         },
         facets: {
             "quality_counts": lambda: facets.quality_counts(matches),
@@ -107,3 +124,5 @@ def test_the_reads_did_real_work(profiled, outsider):
     failing = set(facets.quality_filter(Dataset.objects.all(), "failing").values_list("pk", flat=True))
     assert passing | failing == {dataset.pk, secret.pk} and not passing & failing
     assert not facets.quality_filter(Dataset.objects.all(), "unknown").exists()
+    series = monitor_selectors.drift_series(dataset, column="age")
+    assert series["reference"] == 1 and [p["version"] for p in series["points"]] == [2]

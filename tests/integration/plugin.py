@@ -343,6 +343,7 @@ def live_worker_factory(transactional_db, settings, tmp_path) -> Iterator[Callab
                 "MEDIA_ROOT": str(settings.MEDIA_ROOT),
                 "DATA_ROOTS": ",".join(str(p) for p in settings.DATA_ROOTS),
                 "PYTHONUNBUFFERED": "1",
+                "PROFILING_PRELOAD": "0",  # start in a second, not after importing GX
             }
         )
         env.update(extra_env or {})

@@ -53,8 +53,20 @@ def model(w: World) -> dict:
     return {"pk": w.model["id"]}
 
 
+def alert(w: World) -> dict:
+    return {"pk": w.alert["id"]}
+
+
 def node(w: World) -> dict:
     return {"nodeId": w.urn, "depth": 5}
+
+
+def source(w: World) -> dict:
+    return {"pk": w.source["id"]}
+
+
+def scan(w: World) -> dict:
+    return {"pk": w.source["id"], "scan_id": w.scan["id"]}
 
 
 def gx_suite(w: World) -> dict:
@@ -78,6 +90,13 @@ SIGNED_IN_ROLES = frozenset({"outsider", "owner", "steward", "staff"})
 SEE_REQUESTS = frozenset({"owner", "steward", "staff", "requester"})
 # The model's owner (who registered it) or staff; the dataset's steward is no one to the model.
 MODEL_OWNER = OWNER_OR_STAFF
+# An event subscription the owner made: nobody else sees it.
+SUBSCRIBER = Expect(anonymous=401, outsider=404, owner=OK, steward=404, staff=404)
+
+
+def subscription(w: World) -> dict:
+    return {"pk": w.subscription["id"]}
+
 
 ROWS: list[Row] = [
     # -- the API's own pages, and paths nothing serves --------------------------------------------------
@@ -218,6 +237,31 @@ ROWS: list[Row] = [
     Row(
         "GET", "/api/v1/datasets/{dataset_pk}/quality-history/", SIGNED_IN, kwargs=dataset, needs=("version",)
     ),
+    # -- monitors and alerts ----------------------------------------------------------------------------
+    Row("GET", "/api/v1/datasets/{dataset_pk}/monitor", SIGNED_IN, kwargs=dataset, needs=("monitor",)),
+    Row(
+        "PUT",
+        "/api/v1/datasets/{dataset_pk}/monitor",
+        EDITORS,
+        kwargs=dataset,
+        body=lambda w: {
+            "schedule": "0 3 * * *",
+            "rules": [{"metric": "psi", "column": w.column, "op": ">", "threshold": 0.2}],
+        },
+    ),
+    Row(
+        "GET",
+        "/api/v1/alerts",
+        SIGNED_IN,
+        query=lambda w: {"dataset": w.urn},
+        finds=lambda w: {"id": w.alert["id"]},
+        seen_by=SIGNED_IN_ROLES,
+    ),
+    Row("GET", "/api/v1/alerts/{pk}", SIGNED_IN, kwargs=alert),
+    Row(
+        "POST", "/api/v1/alerts/{pk}/acknowledge", EDITORS, kwargs=alert, body=lambda w: {"comment": "on it"}
+    ),
+    Row("POST", "/api/v1/alerts/{pk}/resolve", EDITORS, kwargs=alert, body=lambda w: {"comment": "fixed"}),
     # -- lineage ----------------------------------------------------------------------------------------
     Row("GET", "/api/v1/lineage", SIGNED_IN, query=node, needs=("lineage",)),
     Row(
@@ -425,4 +469,73 @@ ROWS: list[Row] = [
     Row("GET", "/api/v1/models/{pk}/card", SIGNED_IN, kwargs=model),
     Row("GET", "/api/v1/models/{pk}/card.md", SIGNED_IN, kwargs=model),
     Row("GET", "/api/v1/models/{pk}/card.html", SIGNED_IN, kwargs=model),
+    # -- sources (API.md "Sources"): listed by every signed-in user; added by staff (or who holds
+    # catalog.add_source); changed, tested and scanned by the source's owner, stewards or staff;
+    # deleted by its owner or staff.
+    Row("GET", "/api/v1/sources", SIGNED_IN, needs=("source",)),
+    Row(
+        "POST",
+        "/api/v1/sources",
+        Expect(anonymous=401, outsider=403, owner=403, steward=403, staff=OK),
+        body=lambda w: {"name": "another", "kind": "folder", "uri": w.data_root.as_uri()},
+    ),
+    Row("GET", "/api/v1/sources/{pk}", SIGNED_IN, kwargs=source),
+    Row("PATCH", "/api/v1/sources/{pk}", EDITORS, kwargs=source, body=lambda w: {"schedule": "0 3 * * *"}),
+    Row("DELETE", "/api/v1/sources/{pk}", OWNER_OR_STAFF, kwargs=source),
+    Row("POST", "/api/v1/sources/{pk}/test", EDITORS, kwargs=source),
+    Row("GET", "/api/v1/sources/{pk}/scans", SIGNED_IN, kwargs=source),
+    Row(
+        "POST",
+        "/api/v1/sources/{pk}/scans",
+        EDITORS,
+        kwargs=source,
+    ),
+    Row("GET", "/api/v1/sources/{pk}/scans/{scan_id}", SIGNED_IN, kwargs=scan),
+    # -- governance: event subscriptions and their delivery log -------------------------------------------
+    # A subscription is its owner's (or its group's members'): anyone else, staff included, gets 404
+    # (a webhook URL may hold a token). A group is one the caller belongs to (403 otherwise); a
+    # dataset that does not exist (or that the caller may not see) is a 404.
+    Row(
+        "GET",
+        "/api/v1/subscriptions",
+        SIGNED_IN,
+        finds=lambda w: {"id": w.subscription["id"]},
+        seen_by=frozenset({"owner"}),
+    ),
+    Row(
+        "POST",
+        "/api/v1/subscriptions",
+        SIGNED_IN,
+        body=lambda w: {"events": ["version.stored", "access_request.*"], "dataset": w.urn, "email": True},
+    ),
+    Row(
+        "POST",
+        "/api/v1/subscriptions",
+        Expect(anonymous=401, outsider=403, owner=OK, steward=403, staff=403),
+        variant="for the owner's group",
+        body=lambda w: {"events": ["*"], "group": w.team, "email": True},
+    ),
+    Row(
+        "POST",
+        "/api/v1/subscriptions",
+        Expect(anonymous=401, outsider=404, owner=404, steward=404, staff=404),
+        variant="to a dataset that does not exist",
+        body=lambda w: {"events": ["*"], "dataset": "dataset:s3://matrix:no/such/table", "email": True},
+    ),
+    Row("GET", "/api/v1/subscriptions/{pk}", SUBSCRIBER, kwargs=subscription),
+    Row(
+        "PATCH",
+        "/api/v1/subscriptions/{pk}",
+        SUBSCRIBER,
+        kwargs=subscription,
+        body=lambda w: {"active": False},
+    ),
+    Row("DELETE", "/api/v1/subscriptions/{pk}", SUBSCRIBER, kwargs=subscription),
+    Row("GET", "/api/v1/subscriptions/{pk}/deliveries", SUBSCRIBER, kwargs=subscription),
+    Row(
+        "POST",
+        "/api/v1/subscriptions/{pk}/deliveries/{delivery_pk}/redeliver",
+        SUBSCRIBER,
+        kwargs=lambda w: {"pk": w.subscription["id"], "delivery_pk": w.delivery},
+    ),
 ]

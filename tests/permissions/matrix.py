@@ -258,6 +258,30 @@ class World:
         )
 
     @cached_property
+    def source(self) -> dict:
+        """A folder source added by staff, owned by the owner with the steward named (one CSV in it)."""
+        folder = self.data_root / "matrix-source"
+        folder.mkdir(exist_ok=True)
+        (folder / "applications.csv").write_bytes(CSV)
+        return self.call(
+            "staff",
+            "POST",
+            "/api/v1/sources/",
+            {
+                "name": "matrix folder",
+                "kind": "folder",
+                "uri": folder.as_uri(),
+                "owner": self.username("owner"),
+                "stewards": [self.username("steward")],
+            },
+        )
+
+    @cached_property
+    def scan(self) -> dict:
+        """A scan of the source, asked for by the owner (it stays pending: nothing commits)."""
+        return self.call("owner", "POST", f"/api/v1/sources/{self.source['id']}/scans", commit=False)
+
+    @cached_property
     def retired(self) -> dict:
         """A restricted dataset of the owner's, with the steward named, deleted: only its last owner,
         its steward or staff may register its name again, and only as restricted unless its last
@@ -316,6 +340,37 @@ class World:
         path.write_bytes(CSV.replace(b"4,45", b"5,62"))
         return path.as_uri()
 
+    # -- monitors --------------------------------------------------------------------------------------
+    @cached_property
+    def monitor(self) -> dict:
+        """The dataset's monitor, set by the steward: a PSI rule on a column, every night."""
+        return self.call(
+            "steward",
+            "PUT",
+            f"/api/v1/datasets/{self.dataset['id']}/monitor",
+            {"schedule": "0 3 * * *", "rules": [{"metric": "psi", "column": self.column, "threshold": 0.2}]},
+        )
+
+    @cached_property
+    def alert(self) -> dict:
+        """An open alert of the monitor's rule. Alerts are opened by profiles, never by an endpoint:
+        written with the model's manager (the version's profile stays pending here)."""
+        from django.utils import timezone
+
+        from profiling.models import Alert, MonitorRule
+
+        rule = MonitorRule.objects.get(pk=self.monitor["rules"][0]["id"])
+        made = Alert.objects.create(
+            dataset_id=self.dataset["id"],
+            rule=rule,
+            rule_spec=rule.spec(),
+            message="PSI of a column is 0.9 in version 1.",
+            figures={"metric": "psi", "value": 0.9, "op": ">", "threshold": 0.2},
+            history=[{"at": timezone.now().isoformat(), "status": "open", "by": None}],
+            opened_at=timezone.now(),
+        )
+        return {"id": made.pk}
+
     # -- governance ------------------------------------------------------------------------------------
     @cached_property
     def tight_policy(self) -> dict:
@@ -362,6 +417,35 @@ class World:
                 "trained_on": [f"{self.urn}@{self.version['number']}"],
             },
         )
+
+    @cached_property
+    def subscription(self) -> dict:
+        """The owner's subscription to the access requests of the dataset, by e-mail."""
+        return self.call(
+            "owner",
+            "POST",
+            "/api/v1/subscriptions/",
+            {"events": ["access_request.*"], "dataset": self.urn, "email": True},
+        )
+
+    @cached_property
+    def team(self) -> str:
+        """The name of a group the owner belongs to (no endpoint makes groups: the model's manager)."""
+        from django.contrib.auth.models import Group
+
+        group = Group.objects.create(name="matrix-team")
+        self.users["owner"].groups.add(group)
+        return group.name
+
+    @cached_property
+    def delivery(self) -> int:
+        """The id of the subscription's delivery of an access request's "created" step (a request
+        made after it, whose event the worker, eager here, delivered at commit)."""
+        sid = self.subscription["id"]
+        self._request_access()
+        log = self.call("owner", "GET", f"/api/v1/subscriptions/{sid}/deliveries")
+        assert log["results"], "building the world: the access request's event was not delivered"
+        return log["results"][0]["id"]
 
     def audit_record(self, object_ref: str) -> int:
         """The id of the newest audit record about ``object_ref`` (read as staff)."""

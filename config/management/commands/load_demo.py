@@ -13,6 +13,8 @@ from django.core.management.base import BaseCommand, CommandError
 from config.demo.catalog import DATASETS, load_dataset
 from config.demo.governance import load_governance
 from config.demo.lineage import load_lineage
+from config.demo.monitoring import load_monitoring
+from config.demo.sources import load_sources
 from config.demo.users import DEMO_PASSWORD, USERS, load_users, token_of
 
 
@@ -32,8 +34,10 @@ class Command(BaseCommand):
             )
         users = load_users()
         datasets = {spec.name: load_dataset(spec, users, self.stdout.write) for spec in DATASETS}
+        load_sources(users, self.stdout.write)
         load_lineage(users["admin"])
         load_governance(users, datasets, self.stderr.write)
+        load_monitoring(users, datasets, self.stderr.write)
         self.stdout.write(self.style.SUCCESS(f"Demo data loaded: {len(datasets)} datasets."))
         if not quiet_logins:
             self.stdout.write(f"Demo logins (password for all: {DEMO_PASSWORD}):")
