@@ -117,6 +117,8 @@ class CellReader:
         return cell.rows if self.spec.format == "parquet" else cell.end - cell.start
 
     def fraction(self) -> float:
+        if not self.spec.split:  # one cell, whose size may be unknown (a table, a partitioned dataset)
+            return min(1.0, self.plan.progress_fraction())
         return min(1.0, self.done / self.total + self.plan.progress_fraction() * self.running / self.total)
 
     def __iter__(self) -> Iterator[tuple[pa.RecordBatch, int]]:

@@ -16,6 +16,7 @@ from profiling.engine import (
     profile_part,
 )
 from profiling.engine.parquet_reader import row_group_runs
+from profiling.engine.parts import CellReader
 from profiling.engine.spec import ProfileSpec
 from profiling.native_expectations import NativeEvaluator
 
@@ -80,3 +81,16 @@ def test_parquet_parts_run_only_their_row_groups(tmp_path):
     states = [profile_part(spec, cells) for cells in spec.parts(3)]
     assert len(states) == 3 and sum(s.row_count for s in states) == 1000
     assert finish(merge_states(states)).row_count == 1000
+
+
+def test_a_partitioned_dataset_reports_progress_as_it_is_read(tmp_path):
+    from profiling.tests.engine.test_partitioned import dataset
+
+    files = {f"day=2024-01-0{d}/p.csv": "n\n" + "\n".join(str(i) for i in range(2000)) + "\n" for d in (1, 2)}
+    location = dataset(tmp_path, "csv", files)
+    result = profile_file(location, options=ProfileOptions(block_bytes=4096))
+    assert result.row_count == 4000 and result.method["location"]["kind"] == "partitioned"
+    spec = prepare(location, options=ProfileOptions(block_bytes=4096))
+    reader = CellReader(spec, spec.plan(), spec.cells)
+    fractions = [reader.fraction() for _batch in reader]
+    assert 0 < fractions[0] < 1 and fractions == sorted(fractions), fractions
