@@ -268,6 +268,7 @@ def bench_pg(args) -> None:
     import adbc_driver_postgresql.dbapi as adbc
     import psycopg
 
+    from catalog.connectors.postgres import table_sql
     from profiling.engine import Location, Table, profile_file
 
     name = "gv_bench_in_place"
@@ -303,7 +304,9 @@ def bench_pg(args) -> None:
 
         location = Location(
             format="table",
-            table=Table(dsn=dsn, schema="public", name="people", row_estimate=args.pg_rows),
+            table=Table(
+                dsn=dsn, schema="public", name="people", row_estimate=args.pg_rows, query=table_sql
+            ),
             label=f"{dsn.rsplit('@', 1)[-1]} public.people",
         )
 
