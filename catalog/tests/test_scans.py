@@ -7,6 +7,7 @@ from django.test.utils import CaptureQueriesContext
 
 from catalog import scans, sources
 from catalog.models import Dataset, DatasetVersion, Origin, ScanStatus, SourceScan
+from config.celery import app as celery_app
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -65,14 +66,19 @@ def test_first_scan_registers_each_dataset_by_reference(source, owner, steward):
 def test_unchanged_source_writes_nothing(source, owner):
     scan_now(owner, source)
     before = (Dataset.objects.count(), DatasetVersion.objects.count())
-    from governance.models import AuditRecord
+    from governance.models import AuditRecord, Event
 
     audits = AuditRecord.objects.count()
+    events = Event.objects.count()
     with CaptureQueriesContext(connection) as queries:
         scan = scan_now(owner, source)
     assert (scan.registered, scan.changed, scan.unchanged) == (0, 0, 2)
     assert (Dataset.objects.count(), DatasetVersion.objects.count()) == before
     assert AuditRecord.objects.count() == audits
+    # The scan's own rows, its messages, and its one event (source.scan.finished, and its fan-out).
+    assert list(Event.objects.order_by("pk").values_list("name", flat=True)[events:]) == [
+        "source.scan.finished"
+    ]
     writes = [
         q["sql"]
         for q in queries.captured_queries
@@ -80,6 +86,7 @@ def test_unchanged_source_writes_nothing(source, owner):
         and "catalog_sourcescan" not in q["sql"]
         and "catalog_outboxmessage" not in q["sql"]
         and "catalog_source" not in q["sql"].split("SET")[0]
+        and "governance_event" not in q["sql"].split("SET")[0]
     ]
     assert writes == []
 
@@ -120,8 +127,10 @@ def test_a_source_that_cannot_be_read_fails_the_scan_and_changes_nothing(source,
     assert not Dataset.objects.filter(source=source, removed_at_source=True).exists()
 
 
-def test_one_scan_at_a_time(source, owner, settings):
-    settings.CELERY_TASK_ALWAYS_EAGER = False
+def test_one_scan_at_a_time(source, owner, monkeypatch):
+    # On Celery's own conf: once a test has set it there (a monkeypatch restored, the live worker
+    # fixture), Django's setting no longer reaches it.
+    monkeypatch.setitem(celery_app.conf, "task_always_eager", False)
     first = scans.request_scan(actor=owner, source=source)
     again = scans.request_scan(actor=owner, source=source)
     assert first.pk == again.pk and SourceScan.objects.count() == 1
