@@ -229,7 +229,7 @@ def _quality(profile: dict[str, Any] | None) -> dict[str, Any] | None:
 def profile_finished_data(version, status: str, error: str | None) -> tuple[dict[str, Any], dict | None]:
     """(the profile.finished data, the quality.failed data or None)."""
     dataset = version.dataset
-    profile = profiling_selectors.profile_for_version(version) if status == "succeeded" else None
+    profile = profiling_selectors.profile_figures(version) if status == "succeeded" else None
     open_data = dataset.sensitivity in (Sensitivity.PUBLIC, Sensitivity.INTERNAL)
     data = {
         "dataset": dataset_ref(dataset),

@@ -1,6 +1,7 @@
 """The event catalogue: each event recorded with the change it reports (and only then), what it
 carries, and who may see it."""
 
+import json
 from types import SimpleNamespace
 
 import pytest
@@ -215,3 +216,25 @@ def test_summaries_say_what_happened_in_one_line(make_dataset):
     for name in events.EVENT_NAMES:
         assert "\n" not in events.summary(name, {"dataset": ref})
     assert Group.objects.count() == 0
+
+
+def test_profile_finished_carries_the_drift_figures_and_no_values(make_dataset, add_version):
+    ds = make_dataset("confidential", name="risk/drifting")
+    rows = credit_csv(300)
+    add_version(ds, rows)
+    header, *lines = rows.splitlines()
+    # Every applicant one gender, and a new column: drift and a schema change.
+    changed = [header + ",score"] + [line.replace(",F,", ",M,") + ",1.5" for line in lines]
+    add_version(ds, "\n".join(changed) + "\n")
+    second = Event.objects.filter(name="profile.finished").order_by("pk").last().data
+    drift = second["drift"]
+    assert drift["previous_version"] == 1 and "gender" in drift["drifted_columns"]
+    assert drift["columns"]["gender"]["drifted"] and drift["columns"]["gender"]["psi"] > 0.2
+    assert set(drift["columns"]) == {"id", "age", "income", "gender", "email", "approved"}
+    assert next(iter(drift["columns"])) in drift["drifted_columns"]  # the drifted columns come first
+    assert drift["columns_omitted"] == 0
+    assert {"change": "added", "column": "score"}.items() <= drift["schema_changes"][0].items()
+    assert second["quality"]["evaluated"] >= 1 and second["quality"]["failed"] >= 0
+    # Figures and names only: not one value of the (confidential) data.
+    text = json.dumps(second)
+    assert "user1@example.org" not in text and '"M"' not in text and '"F"' not in text
