@@ -168,8 +168,9 @@ def version_stored_data(version, actor=None) -> dict[str, Any]:
     }
 
 
-# The per-column drift figures a profile.finished carries at most (the drifted columns first, then
-# by PSI); "columns_omitted" says how many more were compared.
+# The per-column drift figures a profile.finished carries at most (the drifted columns are kept
+# first, then the highest PSI); "columns_omitted" says how many more were compared. The keys' order
+# is not kept (PostgreSQL's jsonb sorts them).
 MAX_DRIFT_COLUMNS = 200
 
 
