@@ -109,9 +109,10 @@ def _finish(scan_id: int, *, status: str, token: str | None = None, **fields) ->
     None when it was not the caller's to end.
 
     One transaction: the scan's final row, the source's ``last_scan_at`` unless the scan failed, and
-    ``source_scanned_in_transaction`` (governance records source.scan.finished in it: a receiver
-    that raises fails this, and the scan is ended again by its lease's expiry); ``source_scanned``
-    follows the commit."""
+    ``source_scanned_in_transaction`` (governance records source.scan.finished in it). A receiver
+    that raises fails this whole: the scan stays running and is taken over once its lease runs out
+    (``requeue_stale_scans``), so no scan ends without its event. ``source_scanned`` follows the
+    commit. A scan abandoned after too many attempts ends here too, with its event."""
     with transaction.atomic():
         rows = SourceScan.objects.filter(pk=scan_id, status__in=ACTIVE)
         if token is not None:

@@ -188,3 +188,14 @@ def test_a_finished_scan_is_written_with_its_status_and_rolls_back_with_it(owner
     scan.refresh_from_db()
     # Still running under its lease: requeue_stale_scans takes it over once the lease runs out.
     assert scan.status == ScanStatus.RUNNING and scan.source.last_scan_at is None and recorded() == []
+
+
+def test_a_scan_abandoned_after_its_attempts_is_announced_failed(owner, settings):
+    settings.SCAN_MAX_ATTEMPTS = 3
+    scan = _running_scan(owner)
+    SourceScan.objects.filter(pk=scan.pk).update(status=ScanStatus.PENDING, attempts=3)
+    assert scans.run_scan(scan.pk) == "failed"
+    [event] = recorded("source.scan.finished")
+    assert (
+        event.data["scan"]["status"] == "failed" and "abandoned" in event.data["scan"]["errors"][0]["message"]
+    )
