@@ -304,9 +304,7 @@ def bench_pg(args) -> None:
 
         location = Location(
             format="table",
-            table=Table(
-                dsn=dsn, schema="public", name="people", row_estimate=args.pg_rows, query=table_sql
-            ),
+            table=Table(dsn=dsn, schema="public", name="people", row_estimate=args.pg_rows, query=table_sql),
             label=f"{dsn.rsplit('@', 1)[-1]} public.people",
         )
 

@@ -104,12 +104,28 @@ def _abandoned(attempts: int) -> str:
     return f"The scan was abandoned after {attempts} attempts: its worker stopped each time."
 
 
-def _finish(scan_id: int, *, status: str, token: str | None = None, **fields) -> bool:
-    rows = SourceScan.objects.filter(pk=scan_id, status__in=ACTIVE)
-    if token is not None:
-        rows = rows.filter(claim_token=token)
-    done = rows.update(status=status, finished_at=timezone.now(), claim_token="", **fields)
-    return bool(done)
+def _finish(scan_id: int, *, status: str, token: str | None = None, **fields) -> SourceScan | None:
+    """End an active scan (only while ``token`` still holds it, when given) → the finished scan, or
+    None when it was not the caller's to end.
+
+    One transaction: the scan's final row, the source's ``last_scan_at`` unless the scan failed, and
+    ``source_scanned_in_transaction`` (governance records source.scan.finished in it). A receiver
+    that raises fails this whole: the scan stays running and is taken over once its lease runs out
+    (``requeue_stale_scans``), so no scan ends without its event. ``source_scanned`` follows the
+    commit. A scan abandoned after too many attempts ends here too, with its event."""
+    with transaction.atomic():
+        rows = SourceScan.objects.filter(pk=scan_id, status__in=ACTIVE)
+        if token is not None:
+            rows = rows.filter(claim_token=token)
+        now = timezone.now()
+        if not rows.update(status=status, finished_at=now, claim_token="", **fields):
+            return None
+        scan = SourceScan.objects.select_related("source").get(pk=scan_id)
+        if status != ScanStatus.FAILED:
+            Source.objects.filter(pk=scan.source_id).update(last_scan_at=now)
+        signals.source_scanned_in_transaction.send(sender=SourceScan, scan=scan)
+        transaction.on_commit(lambda: signals.source_scanned.send(sender=SourceScan, scan=scan), robust=True)
+    return scan
 
 
 class _Lease:
@@ -182,12 +198,11 @@ def run_scan(scan_id: int) -> str:
             f"The scan failed unexpectedly ({exc.__class__.__name__}); the details are in the worker's log."
         )
         status, counts, errors = ScanStatus.FAILED, {}, [{"message": message}]
-    if not _finish(scan.pk, status=status, token=token, progress=1.0, errors=errors[:MAX_ERRORS], **counts):
+    if (
+        _finish(scan.pk, status=status, token=token, progress=1.0, errors=errors[:MAX_ERRORS], **counts)
+        is None
+    ):
         return "lost-lease"
-    if status != ScanStatus.FAILED:
-        Source.objects.filter(pk=source.pk).update(last_scan_at=timezone.now())
-    scan.refresh_from_db()
-    signals.source_scanned.send(sender=SourceScan, scan=scan)
     return status
 
 

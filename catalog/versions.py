@@ -68,6 +68,9 @@ def _create_version_row(
         # The columns as far as the bytes tell (names; types for Parquet), so that stewards can
         # document them at once; profiling fills in the inferred types when it has run.
         set_columns_from_schema(dataset=locked, columns=info.columns)
+    # Inside this transaction: governance records version.stored with the row (a receiver that
+    # raises fails the version, so no version goes unannounced).
+    signals.version_stored_in_transaction.send(sender=DatasetVersion, version=version, actor=actor)
     # Profiling (another app) subscribes to this and queues its job; it may only start once the
     # row is visible to a worker, hence on commit. Robust: the version is stored by then, and a
     # subscriber's failure must not turn it into an error for the uploader (who would send it again).

@@ -1,10 +1,24 @@
 """Where the events of the catalogue (governance/events.py) come from: the signals of every app.
 
-Governance's own steps are recorded inside the transaction that makes them: ``access_request_step``
-is sent inside it, and ``registry.register_model_version`` records model.registered itself. The lower
-apps (catalog, profiling) never import governance; their signals are sent once their change has
-committed, and the receivers here record the event at once, in a transaction of their own. A
-receiver of such a signal never raises: the change is done, and must not fail because of us.
+Every event is recorded INSIDE the transaction that makes its change, so that it exists if and only
+if the change does: nothing is lost to a process killed between a commit and a receiver, and no
+event announces a change that rolled back. Governance's own steps do it directly
+(``access_request_step`` is sent inside the step's transaction; ``registry.register_model_version``
+records model.registered itself). The lower apps, which never import governance, send a signal
+inside their transaction for this (``catalog.signals.version_stored_in_transaction``,
+``source_scanned_in_transaction``, ``profiling.signals.profile_finished_in_transaction``,
+``drift_detected_in_transaction``, ``alert_opened_in_transaction``,
+``alert_resolved_in_transaction``), and the receivers here turn it into the Event row and its
+outbox message (which queues the delivery after the commit) in that transaction.
+
+What a failure does, chosen on purpose: a receiver here RAISES when the event cannot be recorded,
+and the change fails with it, whole (an upload answers an error and keeps no file, a profile job is
+retried or ends failed, a monitor's judgement is redone by the next profile or scheduled run, a
+scan is taken over when its lease runs out). Swallowing the error would commit a change whose event
+is gone for good, the very loss this module exists to prevent; failing keeps the two together, and
+the caller's retry brings both. ``events.record`` writes in a savepoint, so a failed insert leaves
+the change's transaction usable for the caller's own handling on PostgreSQL. The after-commit
+signals stay for their other listeners (profiling queues a job, governance audits).
 """
 
 from __future__ import annotations
@@ -18,13 +32,6 @@ from profiling import signals as profiling_signals
 log = logging.getLogger(__name__)
 
 
-def _safely(what: str, fn, *args, **kwargs) -> None:
-    try:
-        fn(*args, **kwargs)
-    except Exception:  # noqa: BLE001 - a committed change must not fail because its event did not
-        log.exception("event %s not recorded", what)
-
-
 def on_access_request_step(sender, event, **kwargs) -> None:
     """access_request.<step>, in the step's own transaction (both are written, or neither)."""
     request = event.request
@@ -36,7 +43,8 @@ def on_access_request_step(sender, event, **kwargs) -> None:
     )
 
 
-def _version_stored(version, actor) -> None:
+def on_version_stored(sender, version, actor=None, **kwargs) -> None:
+    """version.stored, in the transaction that inserts the version's row."""
     events.record(
         "version.stored",
         events.version_stored_data(version, actor),
@@ -45,20 +53,14 @@ def _version_stored(version, actor) -> None:
     )
 
 
-def on_version_stored(sender, version, actor=None, **kwargs) -> None:
-    _safely("version.stored", _version_stored, version, actor)
-
-
-def _profile_finished(version, status, error) -> None:
-    data, failed = events.profile_finished_data(version, status, error)
+def on_profile_finished(sender, version, status=None, error=None, **kwargs) -> None:
+    """profile.finished (and quality.failed when its suite did not pass), in the transaction that
+    writes the profile's results or its failure."""
+    data, failed = events.profile_finished_data(version, status or "succeeded", error)
     subject = f"dataset:{version.dataset_id}"
     events.record("profile.finished", data, datasets=[version.dataset], subject=subject)
     if failed is not None:
         events.record("quality.failed", failed, datasets=[version.dataset], subject=subject)
-
-
-def on_profile_finished(sender, version, status=None, error=None, **kwargs) -> None:
-    _safely("profile.finished", _profile_finished, version, status or "succeeded", error)
 
 
 def _alert(name: str, alert) -> None:
@@ -66,14 +68,24 @@ def _alert(name: str, alert) -> None:
 
 
 def on_alert_opened(sender, alert, **kwargs) -> None:
-    _safely("alert.opened", _alert, "alert.opened", alert)
+    """alert.opened, in the monitor's transaction that opens it."""
+    _alert("alert.opened", alert)
 
 
 def on_alert_resolved(sender, alert, **kwargs) -> None:
-    _safely("alert.resolved", _alert, "alert.resolved", alert)
+    """alert.resolved, in the transaction that resolves it (by hand, or by the monitor)."""
+    _alert("alert.resolved", alert)
 
 
-def _drift(dataset, kwargs) -> None:
+def on_drift_detected(sender, **kwargs) -> None:
+    """drift.detected, in the monitor's judgement: the dataset is given, or the version's or the alert's."""
+    dataset = kwargs.get("dataset")
+    for holder in (kwargs.get("version"), kwargs.get("alert")):
+        if dataset is None and holder is not None:
+            dataset = getattr(holder, "dataset", None)
+    if dataset is None:
+        log.warning("drift_detected sent without a dataset: no drift.detected event")
+        return
     data = events.drift_data(
         dataset,
         version=kwargs.get("version"),
@@ -84,33 +96,19 @@ def _drift(dataset, kwargs) -> None:
     events.record("drift.detected", data, datasets=[dataset], subject=f"dataset:{dataset.pk}")
 
 
-def on_drift_detected(sender, **kwargs) -> None:
-    """drift.detected from a monitor: the dataset is given, or the version's or the alert's."""
-    dataset = kwargs.get("dataset")
-    for holder in (kwargs.get("version"), kwargs.get("alert")):
-        if dataset is None and holder is not None:
-            dataset = getattr(holder, "dataset", None)
-    if dataset is None:
-        log.warning("drift_detected sent without a dataset: no drift.detected event")
-        return
-    _safely("drift.detected", _drift, dataset, kwargs)
-
-
-def _scan(scan) -> None:
-    events.record("source.scan.finished", events.scan_data(scan), subject=f"source:{scan.source_id}")
-
-
 def on_source_scanned(sender, scan, **kwargs) -> None:
-    _safely("source.scan.finished", _scan, scan)
+    """source.scan.finished, in the transaction that writes the scan's final status."""
+    events.record("source.scan.finished", events.scan_data(scan), subject=f"source:{scan.source_id}")
 
 
 def connect() -> None:
     signals.access_request_step.connect(on_access_request_step, dispatch_uid="governance-events-access")
-    catalog_signals.version_stored.connect(on_version_stored, dispatch_uid="governance-events-version")
-    catalog_signals.source_scanned.connect(on_source_scanned, dispatch_uid="governance-events-scan")
-    profiling_signals.profile_finished.connect(on_profile_finished, dispatch_uid="governance-events-profile")
-    profiling_signals.alert_opened.connect(on_alert_opened, dispatch_uid="governance-events-alert-opened")
-    profiling_signals.alert_resolved.connect(
-        on_alert_resolved, dispatch_uid="governance-events-alert-resolved"
-    )
-    profiling_signals.drift_detected.connect(on_drift_detected, dispatch_uid="governance-events-drift")
+    for signal, receiver, uid in (
+        (catalog_signals.version_stored_in_transaction, on_version_stored, "version"),
+        (catalog_signals.source_scanned_in_transaction, on_source_scanned, "scan"),
+        (profiling_signals.profile_finished_in_transaction, on_profile_finished, "profile"),
+        (profiling_signals.alert_opened_in_transaction, on_alert_opened, "alert-opened"),
+        (profiling_signals.alert_resolved_in_transaction, on_alert_resolved, "alert-resolved"),
+        (profiling_signals.drift_detected_in_transaction, on_drift_detected, "drift"),
+    ):
+        signal.connect(receiver, dispatch_uid=f"governance-events-{uid}")

@@ -2,11 +2,11 @@
 one is recorded (docs/events.md is the reference a receiver reads).
 
 An event is recorded with ``record``: an Event row and an outbox message (catalog.outbox) that has a
-worker fan it out and deliver it (governance/deliveries.py), both in the caller's transaction. For
-governance's own changes (an access request's step, a model's registration) that is the change's
-transaction: the event exists if and only if the change does. The other apps announce their changes
-with signals sent once the change has committed (governance/event_receivers.py records those at
-once, in a transaction of their own).
+worker fan it out and deliver it (governance/deliveries.py), both in the caller's transaction, which
+is always the change's own: governance's changes (an access request's step, a model's registration)
+record theirs directly, and the other apps send a signal inside their transaction that
+governance/event_receivers.py turns into the event there. The event exists if and only if the change
+does; if it cannot be written, the change fails with it (event_receivers.py says why).
 
 Who may see an event follows who may read what it is about, each from its one home: an event about
 datasets reaches whoever may read those datasets (catalog's ``Dataset.objects.visible_to``; today
@@ -19,6 +19,7 @@ message, which may quote a row, is sent only for public and internal datasets.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable
 from fnmatch import fnmatchcase
@@ -116,7 +117,8 @@ def record(
     subject: str = "",
 ) -> Event:
     """Record one event of the catalogue, and the outbox message that delivers it, in the current
-    transaction (a transaction of its own outside one)."""
+    transaction (a transaction of its own outside one), in a savepoint: a failure raises and
+    leaves the caller's transaction as it was before the call."""
     if name not in EVENT_NAMES:
         raise ValueError(f"{name!r} is not in the event catalogue")
     datasets = [d for d in datasets if d is not None and d.pk is not None]
@@ -166,28 +168,69 @@ def version_stored_data(version, actor=None) -> dict[str, Any]:
     }
 
 
+# The per-column drift figures a profile.finished carries at most (the drifted columns are kept
+# first, then the highest PSI); "columns_omitted" says how many more were compared. The keys' order
+# is not kept (PostgreSQL's jsonb sorts them).
+MAX_DRIFT_COLUMNS = 200
+
+
+def _figure(value: Any) -> float | None:
+    """A number as JSON can carry it (NaN and infinities are not JSON: None)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
 def _drift(profile: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The drift against the previous version: which columns drifted, each compared column's PSI and
+    KS p-value, the schema changes (names and types). Figures only, never a value of the data."""
     drift = (profile or {}).get("drift")
     if not drift:
         return None
-    columns = drift.get("columns") or {}
+    columns = {n: c for n, c in (drift.get("columns") or {}).items() if isinstance(c, dict)}
+    ranked = sorted(
+        columns, key=lambda n: (not columns[n].get("drifted"), -(_figure(columns[n].get("psi")) or 0), n)
+    )
+    kept = ranked[:MAX_DRIFT_COLUMNS]
     return {
         "previous_version": drift.get("previous_version"),
-        "drifted_columns": sorted(n for n, c in columns.items() if isinstance(c, dict) and c.get("drifted")),
+        "drifted_columns": sorted(n for n, c in columns.items() if c.get("drifted")),
+        "columns": {
+            n: {
+                "psi": _figure(columns[n].get("psi")),
+                "ks_pvalue": _figure(columns[n].get("ks_pvalue")),
+                "drifted": bool(columns[n].get("drifted")),
+            }
+            for n in kept
+        },
+        "columns_omitted": len(ranked) - len(kept),
+        "schema_changes": [
+            {k: c[k] for k in ("change", "column", "before", "after") if k in c}
+            for c in (drift.get("schema_changes") or [])[:MAX_DRIFT_COLUMNS]
+            if isinstance(c, dict)
+        ],
     }
 
 
 def _quality(profile: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The quality suite's verdict: passed or not, its score, how many expectations were evaluated
+    and how many failed (which ones: quality.failed)."""
     quality = (profile or {}).get("quality")
-    if not quality or not quality.get("results"):
+    results = [r for r in (quality or {}).get("results") or [] if isinstance(r, dict)]
+    if not results:
         return None  # a suite without expectations checked nothing
-    return {"success": bool(quality.get("success")), "score": quality.get("score")}
+    return {
+        "success": bool(quality.get("success")),
+        "score": _figure(quality.get("score")),
+        "evaluated": len(results),
+        "failed": sum(1 for r in results if not r.get("success")),
+    }
 
 
 def profile_finished_data(version, status: str, error: str | None) -> tuple[dict[str, Any], dict | None]:
     """(the profile.finished data, the quality.failed data or None)."""
     dataset = version.dataset
-    profile = profiling_selectors.profile_for_version(version) if status == "succeeded" else None
+    profile = profiling_selectors.profile_figures(version) if status == "succeeded" else None
     open_data = dataset.sensitivity in (Sensitivity.PUBLIC, Sensitivity.INTERNAL)
     data = {
         "dataset": dataset_ref(dataset),

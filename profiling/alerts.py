@@ -7,7 +7,9 @@
 
 At most one alert per rule is open or acknowledged (a constraint; the monitor's row is locked while
 its rules are judged). Every step is appended to the alert's ``history`` and announced after commit
-(profiling.signals.alert_opened / alert_acknowledged / alert_resolved).
+(profiling.signals.alert_opened / alert_acknowledged / alert_resolved); opening and resolving are
+also announced inside the step's transaction (``*_in_transaction``), where governance records the
+alert.opened / alert.resolved event: if that fails, the step fails with it.
 """
 
 from __future__ import annotations
@@ -66,6 +68,7 @@ def open_alert(
         history=[_step(AlertStatus.OPEN, figures=figures, note=message[:2000])],
         opened_at=timezone.now(),
     )
+    signals.alert_opened_in_transaction.send(sender=Alert, alert=alert)
     transaction.on_commit(lambda: signals.alert_opened.send(sender=Alert, alert=alert), robust=True)
     return alert
 
@@ -138,6 +141,7 @@ def _resolve(
         # Its rule waited for this alert to close: the next sweep judges it again (a new alert if
         # the data is still stale, else the clock restarts from the latest version).
         Monitor.objects.filter(rules=alert.rule_id).update(freshness_due_at=alert.resolved_at)
+    signals.alert_resolved_in_transaction.send(sender=Alert, alert=alert, actor=alert.resolved_by, via=via)
     transaction.on_commit(
         lambda: signals.alert_resolved.send(sender=Alert, alert=alert, actor=alert.resolved_by, via=via),
         robust=True,

@@ -211,6 +211,9 @@ def _write_failure(run: ProfileRun, message: str) -> None:
     )
     version = run.version
     catalog_versions.set_version_profile_status(version=version, status=RunStatus.FAILED)
+    signals.profile_finished_in_transaction.send(
+        sender=ProfileRun, version=version, status=RunStatus.FAILED, error=error
+    )
     transaction.on_commit(
         lambda: signals.profile_finished.send(
             sender=ProfileRun, version=version, status=RunStatus.FAILED, error=error

@@ -7,7 +7,8 @@ the dataset finishes, the freshness sweep, and the scheduled run that looks at t
 - ``evaluate_latest`` runs after every profile (profiling.receivers): the latest succeeded profile
   against the reference (the pinned version, else the previous one) opens an alert for each rule
   that fires and has none, and resolves the alert of each rule that passes again. It also announces
-  drift (profiling.signals.drift_detected), monitor or not.
+  drift (profiling.signals.drift_detected, and drift_detected_in_transaction inside the judgement's
+  transaction, where governance records drift.detected), monitor or not.
 - ``sweep_freshness`` (beat) reads only the monitors whose ``freshness_due_at`` has come.
 - ``run_scheduled`` (beat, the monitor's cron): a dataset of a source → a scan of its source; a
   registered path → that file again (a new version only if its bytes changed); else the rules on
@@ -243,6 +244,9 @@ def _announce_drift(run: ProfileRun, snap: Snapshot) -> None:
         return
     version = run.version
     reference = snap.reference
+    signals.drift_detected_in_transaction.send(
+        sender=ProfileRun, version=version, columns=drifted, reference=reference
+    )
     transaction.on_commit(
         lambda: signals.drift_detected.send(
             sender=ProfileRun, version=version, columns=drifted, reference=reference

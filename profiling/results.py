@@ -57,6 +57,11 @@ def write_results(*, run_id: int, token: str, computed: Computed) -> Outcome:
     if computed.quality is not None:
         _save_quality_result(dataset, version, computed, suite_version=suite_version)
     _update_catalog(dataset, version, result)
+    # Inside the transaction: governance records profile.finished (and quality.failed) with the
+    # results; a receiver that raises fails this write, and the job with it (retried if transient).
+    signals.profile_finished_in_transaction.send(
+        sender=ProfileRun, version=version, status=RunStatus.SUCCEEDED, error=None
+    )
     transaction.on_commit(
         lambda: signals.profile_finished.send(
             sender=ProfileRun, version=version, status=RunStatus.SUCCEEDED, error=None

@@ -91,6 +91,22 @@ def profile_for_version(version) -> dict[str, Any] | None:
     return _profile_dict(run, version=version)
 
 
+def profile_figures(version) -> dict[str, Any] | None:
+    """A version's profile in figures: ``{"status", "row_count", "quality", "drift"}`` (None without a
+    job), read without its per-column statistics, which may be large: governance's profile.finished
+    event is built from this inside the transaction (and the dataset's lock) that writes the profile."""
+    run = ProfileRun.objects.filter(version=version).only("status", "row_count", "quality", "drift").first()
+    if run is None:
+        return None
+    done = run.status == RunStatus.SUCCEEDED
+    return {
+        "status": run.status,
+        "row_count": run.row_count if done else None,
+        "quality": run.quality if done else None,
+        "drift": run.drift if done else None,
+    }
+
+
 def profile_answer(version) -> dict[str, Any]:
     """The profile object for the API: a version without a job yet reads as pending."""
     run = ProfileRun.objects.filter(version=version).first()

@@ -65,16 +65,19 @@ def test_first_scan_registers_each_dataset_by_reference(source, owner, steward):
 def test_unchanged_source_writes_nothing(source, owner):
     scan_now(owner, source)
     before = (Dataset.objects.count(), DatasetVersion.objects.count())
-    from governance.models import AuditRecord
+    from governance.models import AuditRecord, Event
 
     audits = AuditRecord.objects.count()
+    events = Event.objects.count()
     with CaptureQueriesContext(connection) as queries:
         scan = scan_now(owner, source)
     assert (scan.registered, scan.changed, scan.unchanged) == (0, 0, 2)
     assert (Dataset.objects.count(), DatasetVersion.objects.count()) == before
     assert AuditRecord.objects.count() == audits
-    # What a scan writes about itself: its row, its source's last_scan_at, and its
-    # source.scan.finished event (with its deliveries and their message). Nothing else.
+    # The scan's own rows, its messages, and its one event (source.scan.finished, and its fan-out).
+    assert list(Event.objects.order_by("pk").values_list("name", flat=True)[events:]) == [
+        "source.scan.finished"
+    ]
     own = ("catalog_sourcescan", "catalog_outboxmessage", "governance_event", "governance_delivery")
     writes = [
         q["sql"]

@@ -1,12 +1,14 @@
 """The event catalogue: each event recorded with the change it reports (and only then), what it
 carries, and who may see it."""
 
+import json
 from types import SimpleNamespace
 
 import pytest
 from django.contrib.auth.models import Group
 from django.utils import timezone
 
+from catalog import scans
 from catalog import signals as catalog_signals
 from catalog.models import OutboxMessage, ScanStatus, Source, SourceScan
 from governance import access_requests, events, registry
@@ -88,7 +90,7 @@ def test_a_failing_quality_suite_is_its_own_event(owner, make_dataset, add_versi
     )
     add_version(ds, credit_csv(40))
     done = Event.objects.get(name="profile.finished").data
-    assert done["quality"] == {"success": False, "score": 0.5}
+    assert done["quality"] == {"success": False, "score": 0.5, "evaluated": 2, "failed": 1}
     failed = Event.objects.get(name="quality.failed").data
     assert failed["score"] == 0.5 and failed["version"] == 1
     assert failed["failed_expectations"] == [
@@ -102,7 +104,7 @@ def test_a_failed_profile_tells_its_reason_only_for_open_data(make_dataset):
     closed, open_ = make_dataset("restricted"), make_dataset("public")
     for ds in (closed, open_):
         version = SimpleNamespace(dataset=ds, number=3, dataset_id=ds.pk)
-        profiling_signals.profile_finished.send(
+        profiling_signals.profile_finished_in_transaction.send(
             sender=None, version=version, status="failed", error="row 7: 'Jane'"
         )
     closed_data, open_data = (e.data for e in Event.objects.filter(name="profile.finished").order_by("pk"))
@@ -129,15 +131,8 @@ def test_a_model_registration_is_recorded_with_its_training_data(requester, make
 
 def test_a_finished_scan_is_recorded(owner):
     source = Source.objects.create(name="lake", kind="folder", uri="file:///srv/lake", owner=owner)
-    scan = SourceScan.objects.create(
-        source=source,
-        status=ScanStatus.SUCCEEDED,
-        found=4,
-        registered=2,
-        changed=1,
-        finished_at=timezone.now(),
-    )
-    catalog_signals.source_scanned.send(sender=SourceScan, scan=scan)
+    scan = SourceScan.objects.create(source=source, status=ScanStatus.RUNNING, claim_token="t", found=4)
+    scans._finish(scan.pk, status=ScanStatus.SUCCEEDED, token="t", registered=2, changed=1)
     data = Event.objects.get(name="source.scan.finished").data
     assert data["source"] == {"id": source.pk, "name": "lake", "kind": "folder"}
     assert data["scan"]["status"] == "succeeded" and data["scan"]["registered"] == 2
@@ -159,12 +154,12 @@ def test_alerts_and_drift_from_the_monitors_are_recorded(make_dataset):
         history=[{"status": "open"}],
         opened_at=timezone.now(),
     )
-    profiling_signals.alert_opened.send(sender=None, alert=alert)
-    profiling_signals.drift_detected.send(
+    profiling_signals.alert_opened_in_transaction.send(sender=None, alert=alert)
+    profiling_signals.drift_detected_in_transaction.send(
         sender=None, alert=alert, version=4, reference=3, columns={"age": {"psi": 0.31}}
     )
     alert.status, alert.resolution = "resolved", "passed"
-    profiling_signals.alert_resolved.send(sender=None, alert=alert)
+    profiling_signals.alert_resolved_in_transaction.send(sender=None, alert=alert)
     assert names() == ["alert.opened", "drift.detected", "alert.resolved"]
     opened = Event.objects.get(name="alert.opened").data["alert"]
     assert opened["message"] == "PSI of age is 0.31" and opened["figures"] == {"psi": 0.31}
@@ -173,14 +168,15 @@ def test_alerts_and_drift_from_the_monitors_are_recorded(make_dataset):
     assert Event.objects.get(name="alert.resolved").data["alert"]["resolution"] == "passed"
 
 
-def test_a_receiver_that_fails_leaves_the_change_alone(make_dataset, monkeypatch, caplog):
-    """Another app's committed change must not fail because its event could not be written."""
+def test_the_after_commit_signals_record_no_event(make_dataset):
+    """Events come from the in-transaction signals only: the after-commit ones, still sent for their
+    other listeners, must not record them a second time."""
     ds = make_dataset("internal")
-    monkeypatch.setattr(events, "record", lambda *a, **k: 1 / 0)
     scan = SimpleNamespace(pk=1, source=SimpleNamespace(pk=1, name="x", kind="folder"), source_id=1)
     catalog_signals.source_scanned.send(sender=SourceScan, scan=scan)
-    assert "event source.scan.finished not recorded" in caplog.text
-    assert ds.pk  # nothing raised
+    version = SimpleNamespace(dataset=ds, number=3, dataset_id=ds.pk)
+    profiling_signals.profile_finished.send(sender=None, version=version, status="failed", error="x")
+    assert names() == []
 
 
 def test_who_may_see_which_event(owner, steward, outsider, requester, staff, make_dataset):
@@ -220,3 +216,34 @@ def test_summaries_say_what_happened_in_one_line(make_dataset):
     for name in events.EVENT_NAMES:
         assert "\n" not in events.summary(name, {"dataset": ref})
     assert Group.objects.count() == 0
+
+
+def test_profile_finished_carries_the_drift_figures_and_no_values(make_dataset, add_version):
+    ds = make_dataset("confidential", name="risk/drifting")
+    rows = credit_csv(300)
+    add_version(ds, rows)
+    header, *lines = rows.splitlines()
+    # Every applicant one gender, and a new column: drift and a schema change.
+    changed = [header + ",score"] + [line.replace(",F,", ",M,") + ",1.5" for line in lines]
+    add_version(ds, "\n".join(changed) + "\n")
+    second = Event.objects.filter(name="profile.finished").order_by("pk").last().data
+    drift = second["drift"]
+    assert drift["previous_version"] == 1 and "gender" in drift["drifted_columns"]
+    assert drift["columns"]["gender"]["drifted"] and drift["columns"]["gender"]["psi"] > 0.2
+    assert set(drift["columns"]) == {"id", "age", "income", "gender", "email", "approved"}
+    assert drift["columns_omitted"] == 0
+    assert {"change": "added", "column": "score"}.items() <= drift["schema_changes"][0].items()
+    assert second["quality"]["evaluated"] >= 1 and second["quality"]["failed"] >= 0
+    # Figures and names only: not one value of the (confidential) data.
+    text = json.dumps(second)
+    assert "user1@example.org" not in text and '"M"' not in text and '"F"' not in text
+
+
+def test_a_wide_profile_keeps_the_drifted_columns_figures_first():
+    columns = {f"c{i:03d}": {"psi": i / 1000, "ks_pvalue": None, "drifted": False} for i in range(250)}
+    columns["c007"] = {"psi": 0.5, "ks_pvalue": float("nan"), "drifted": True}
+    drift = events._drift({"drift": {"previous_version": 1, "columns": columns, "schema_changes": []}})
+    assert drift["drifted_columns"] == ["c007"] and drift["columns_omitted"] == 50
+    assert len(drift["columns"]) == events.MAX_DRIFT_COLUMNS and "c007" in drift["columns"]
+    assert drift["columns"]["c007"] == {"psi": 0.5, "ks_pvalue": None, "drifted": True}  # NaN is no JSON
+    assert "c249" in drift["columns"] and "c006" not in drift["columns"]  # then the highest PSI

@@ -82,7 +82,9 @@ def test_a_killed_worker_leaves_the_job_to_the_next_one(data_root, owner, live_w
     assert QualityResult.objects.filter(version=version).count() == 1
     version.refresh_from_db()
     assert version.profile_status == "succeeded"
-    # The second worker ran the job to completion once (its return value is logged once).
+    # The second worker ran the job to completion once (its return value is logged once). The task
+    # returns, and logs it, only after the results' commit and its after-commit hooks: wait for it.
+    second.wait_until(lambda: "'succeeded'" in second.log(), timeout=60)
     assert second.log().count("'succeeded'") == 1, second.log()[-3000:]
 
 

@@ -57,6 +57,7 @@ def _calls(dataset, secret, outsider) -> dict:
         selectors: {
             "governance_warnings": lambda: selectors.governance_warnings(dataset=dataset, pii=pii),
             "profile_for_version": lambda: selectors.profile_for_version(version),
+            "profile_figures": lambda: selectors.profile_figures(version),
             "profile_answer": lambda: selectors.profile_answer(version),
             "latest_profile_summary": lambda: selectors.latest_profile_summary(dataset),
             "quality_history": lambda: selectors.quality_history(dataset),

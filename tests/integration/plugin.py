@@ -340,6 +340,9 @@ def live_worker_factory(transactional_db, settings, tmp_path) -> Iterator[Callab
                 "DATABASE_URL": database_url_for(connection.settings_dict),
                 "CELERY_BROKER_URL": app.conf.broker_url or broker_url(),
                 "CELERY_TASK_ALWAYS_EAGER": "0",
+                # What the worker's own tasks send (an event's delivery run, recorded in a profile
+                # job) goes to this test's queue too, not to a default queue nobody consumes here.
+                "CELERY_TASK_DEFAULT_QUEUE": queue,
                 "MEDIA_ROOT": str(settings.MEDIA_ROOT),
                 "DATA_ROOTS": ",".join(str(p) for p in settings.DATA_ROOTS),
                 "PYTHONUNBUFFERED": "1",
@@ -402,8 +405,8 @@ def live_worker(live_worker_factory) -> LiveWorker:
       fixture brings ``transactional_db``: rows the test writes are committed, so the worker sees
       them, and ``transaction.on_commit`` hooks (which queue tasks) really fire;
     * the configured broker (embedded default or ``CELERY_BROKER_URL``) with a queue of its own,
-      made the default queue for the test; tasks declared with an explicit ``queue=`` are not
-      redirected;
+      made the default queue for the test and for the worker (tasks its tasks send come back to
+      it); tasks declared with an explicit ``queue=`` are not redirected;
     * ``MEDIA_ROOT`` and ``DATA_ROOTS`` as they are when the fixture starts (ask for ``data_root``
       before ``live_worker`` in the test's arguments if the worker must read from it).
 
