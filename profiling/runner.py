@@ -161,14 +161,41 @@ def execute_profile_run(*, run_id: int, heartbeat: bool = True, soft_limit: floa
         raise TransientProfileError(f"database unavailable: {exc}") from exc
     if outcome is not None:
         return outcome
+    return run_claimed(run, token, heartbeat=heartbeat, soft_limit=soft_limit)
+
+
+def run_claimed(
+    run: ProfileRun,
+    token: str,
+    *,
+    heartbeat: bool = True,
+    soft_limit: float | None = None,
+    split: bool = True,
+) -> Outcome:
+    """Run a job this worker holds with ``token``: as one task, or (``split`` and big enough) as
+    parts on several workers (profiling.part_jobs), leaving the run RUNNING for its parts."""
+    run_id = run.pk
     try:
         with _Heartbeat(run_id, token) if heartbeat else _NoHeartbeat() as beat:
             deadline = time.monotonic() + soft_limit if soft_limit else None
+            if split and _in_parts(run, token):
+                return Outcome("parts")
             computed = _compute(run, _Progress(run_id, token, beat.lost), deadline=deadline)
             _check_deadline(deadline)
             return write_results(run_id=run_id, token=token, computed=computed)
     except Exception as exc:  # noqa: BLE001 - every failure ends the job, never the worker
         return _handle_failure(exc, run_id=run_id, token=token, soft_limit=soft_limit)
+
+
+def _in_parts(run: ProfileRun, token: str) -> bool:
+    """Queued as parts (profiling.part_jobs.plan_parts) when the version is big enough."""
+    from profiling.locations import location_of
+    from profiling.part_jobs import part_bytes, plan_parts
+
+    limit = part_bytes()
+    if limit <= 0 or int(run.version.size_bytes or 0) <= limit:
+        return False  # the one-task path, untouched
+    return plan_parts(run=run, token=token, location=location_of(run.version))
 
 
 def _handle_failure(exc: Exception, *, run_id: int, token: str, soft_limit: float | None = None) -> Outcome:

@@ -57,6 +57,37 @@ def profile_version(self, run_id: int) -> str:
     return outcome.state
 
 
+@shared_task(
+    bind=True,
+    name="profiling.profile_part",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    soft_time_limit=getattr(settings, "PROFILING_SOFT_TIME_LIMIT", 3600),
+    time_limit=getattr(settings, "PROFILING_TIME_LIMIT", 3720),
+    max_retries=MAX_TRANSIENT_RETRIES,
+    ignore_result=True,
+)
+def profile_part(self, part_id: int) -> str:
+    """Profile one part of a version profiled in parts (profiling.part_jobs); the last merges."""
+    from profiling import part_jobs
+
+    eager = bool(self.request.is_eager)
+    try:
+        outcome = part_jobs.execute_part(part_id=part_id, heartbeat=not eager)
+    except runner.TransientProfileError as exc:
+        if eager or self.request.retries >= self.max_retries:
+            part_jobs.fail_part_run(
+                part_id=part_id,
+                message=f"Profiling kept failing on a temporary error and gave up: {str(exc)[:300]}",
+            )
+            return "failed"
+        logger.warning("profile part %s: transient error, retrying: %s", part_id, exc)
+        raise self.retry(exc=exc, countdown=min(300, 5 * 2**self.request.retries)) from exc
+    if outcome.retry_in is not None and not eager:
+        raise self.retry(countdown=outcome.retry_in, max_retries=None)
+    return outcome.state
+
+
 @shared_task(name="profiling.requeue_stale_runs", ignore_result=True)
 def requeue_stale_runs() -> int:
     """Queue again jobs whose message may be lost (see jobs.requeue_stale_runs); beat runs it."""
