@@ -30,6 +30,7 @@ logger = logging.getLogger(__name__)
 # module imports the runner, which imports this module, so importing the task here would close an
 # import circle. ProfilingConfig.ready() imports the task module, so every process has it registered.
 PROFILE_TASK = "profiling.profile_version"
+PART_TASK = "profiling.profile_part"  # one part of a version profiled in parts (profiling.part_jobs)
 
 
 def lease_seconds() -> int:
@@ -44,19 +45,24 @@ def max_attempts() -> int:
 # Queueing
 
 
-def _enqueue(run_id: int) -> None:
+def _enqueue(run_id: int, task: str = PROFILE_TASK) -> None:
     """Write the job's message to the outbox in the current transaction: it is sent once that
     commits, or by the outbox's sweep when the broker cannot take it (the run stays pending, never
     lost). Celery puts the sender's limits into the message and the worker obeys those: they are read
     from settings now, so web, beat and workers configured alike agree on them."""
     outbox.enqueue(
-        PROFILE_TASK,
+        task,
         [run_id],
         options={
             "soft_time_limit": getattr(settings, "PROFILING_SOFT_TIME_LIMIT", 3600),
             "time_limit": getattr(settings, "PROFILING_TIME_LIMIT", 3720),
         },
     )
+
+
+def enqueue_part(part_id: int) -> None:
+    """Queue one part of a version profiled in parts (on commit, like _enqueue)."""
+    _enqueue(part_id, PART_TASK)
 
 
 @transaction.atomic
@@ -155,8 +161,6 @@ def requeue_stale_runs(*, pending_after_seconds: int | None = None) -> list[int]
 def _requeue_stale_parts(*, now, lease, pending_cutoff) -> list[int]:
     """Parts of running runs whose lease ran out or whose message may be lost, and one part of each
     run whose parts all succeeded but whose merge stopped (its lease ran out): queued again."""
-    from profiling.part_jobs import enqueue_part
-
     live = ProfilePart.objects.filter(run__status=RunStatus.RUNNING)
     stale = live.filter(status=PartStatus.RUNNING, heartbeat_at__lt=now - lease)
     lost = live.filter(status=PartStatus.PENDING, queued_at__lt=pending_cutoff)

@@ -34,30 +34,26 @@ from django.db import InterfaceError, OperationalError, close_old_connections, c
 from django.db.models import F
 from django.utils import timezone
 
-from catalog import outbox
 from profiling import quality
-from profiling.jobs import Outcome, fail_run, lease_expired, lease_seconds, max_attempts, readable
+from profiling.jobs import (
+    Outcome,
+    enqueue_part,
+    fail_run,
+    lease_expired,
+    lease_seconds,
+    max_attempts,
+    readable,
+)
 from profiling.models import PartStatus, ProfilePart, ProfileRun, RunStatus
 
 logger = logging.getLogger(__name__)
 
-PART_TASK = "profiling.profile_part"
 PROGRESS_INTERVAL = 0.5
+PARTS_SHARE = 0.9  # of the run's progress: the parts; the merge and the suite take the rest
 
 
 def part_bytes() -> int:
     return int(getattr(settings, "PROFILING_PART_BYTES", 256 * 1024 * 1024))
-
-
-def enqueue_part(part_id: int) -> None:
-    outbox.enqueue(
-        PART_TASK,
-        [part_id],
-        options={
-            "soft_time_limit": getattr(settings, "PROFILING_SOFT_TIME_LIMIT", 3600),
-            "time_limit": getattr(settings, "PROFILING_TIME_LIMIT", 3720),
-        },
-    )
 
 
 def fail_part_run(*, part_id: int, message: str) -> None:
@@ -75,15 +71,19 @@ class PartStopped(Exception):  # noqa: N818 -- a signal to stop, not an error pe
 # Planning (in the run's task)
 
 
-def plan_parts(*, run: ProfileRun, token: str, location) -> bool:
+def plan_parts(*, run: ProfileRun, token: str) -> bool:
     """Cut the run's version into parts and queue them → True; False when it stays one task."""
     from profiling.engine import prepare
+    from profiling.locations import location_of
     from profiling.runner import profile_options, verify_registered_file
 
     limit = part_bytes()
     version = run.version
     size = int(version.size_bytes or 0)
-    if limit <= 0 or size <= limit or location is None or location.kind != "file":
+    if limit <= 0 or size <= limit:
+        return False  # the one-task path, untouched
+    location = location_of(version)
+    if location is None or location.kind != "file":
         return False
     if version.source_uri and not version.is_reference:
         verify_registered_file(version=version, path=location.path)  # before any part reads it
@@ -245,8 +245,9 @@ def _finish_part(part: ProfilePart, token: str, state: bytes) -> str | None:
         raise PartStopped()
     total = ProfilePart.objects.filter(run=run).count()
     succeeded = ProfilePart.objects.filter(run=run, status=PartStatus.SUCCEEDED).count()
-    # The merge's share of the job is what is left after the parts.
-    ProfileRun.objects.filter(pk=run.pk).update(progress=0.9 * succeeded / total, heartbeat_at=timezone.now())
+    ProfileRun.objects.filter(pk=run.pk).update(
+        progress=PARTS_SHARE * succeeded / total, heartbeat_at=timezone.now()
+    )
     if succeeded < total:
         return None
     merge_token = _claim_merge(run, part.run_token)
@@ -305,7 +306,7 @@ def _fall_back_to_one_task(part: ProfilePart, *, heartbeat: bool) -> Outcome:
         ProfileRun.objects.filter(pk=run.pk).update(claim_token=token, heartbeat_at=timezone.now())
     logger.info("profile run %s: a part needs a wider type; profiling it as one task", part.run_id)
     run.refresh_from_db()
-    return runner.run_claimed(run, token, heartbeat=heartbeat, split=False)
+    return runner.run_claimed(run, token, heartbeat=heartbeat, split=None)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -345,7 +346,7 @@ def _merged(run_id: int, progress):
     version, dataset = run.version, run.version.dataset
     blobs = ProfilePart.objects.filter(run_id=run_id).order_by("index").values_list("state", flat=True)
     result = finish(merge_states([from_bytes(bytes(b)) for b in blobs]))
-    progress(runner.PROFILE_SHARE, force=True)
+    progress(PARTS_SHARE, force=True)
     warnings = list(result.warnings or [])
     proposed, (name, expectations, suite_version, suite_source) = runner._suite_after_pass(
         dataset, version, result
@@ -359,7 +360,7 @@ def _merged(run_id: int, progress):
             location=location,
             total_rows=result.row_count,
             available=[c["name"] for c in result.schema],
-            progress=progress.phase(runner.PROFILE_SHARE, runner.QUALITY_SHARE),
+            progress=progress.phase(PARTS_SHARE, 1.0 - PARTS_SHARE),
             max_json_depth=settings.GOUVERNAIL_MAX_JSON_DEPTH,
         )
     except (OperationalError, InterfaceError, OSError, runner.RunStopped):

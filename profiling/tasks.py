@@ -17,7 +17,7 @@ from celery.exceptions import TimeLimitExceeded
 from celery.signals import task_failure, worker_init, worker_ready
 from django.conf import settings
 
-from profiling import jobs, runner
+from profiling import jobs, part_jobs, runner
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +40,9 @@ def profile_version(self, run_id: int) -> str:
     try:
         # The limits this message carries (hard, soft), for the failure message.
         soft_limit = (getattr(self.request, "timelimit", None) or (None, None))[1]
-        outcome = runner.execute_profile_run(run_id=run_id, heartbeat=not eager, soft_limit=soft_limit)
+        outcome = runner.execute_profile_run(
+            run_id=run_id, heartbeat=not eager, soft_limit=soft_limit, split=part_jobs.plan_parts
+        )
     except runner.TransientProfileError as exc:
         if eager or self.request.retries >= self.max_retries:
             jobs.fail_run(
@@ -69,8 +71,6 @@ def profile_version(self, run_id: int) -> str:
 )
 def profile_part(self, part_id: int) -> str:
     """Profile one part of a version profiled in parts (profiling.part_jobs); the last merges."""
-    from profiling import part_jobs
-
     eager = bool(self.request.is_eager)
     try:
         outcome = part_jobs.execute_part(part_id=part_id, heartbeat=not eager)

@@ -139,11 +139,17 @@ def test_duplicate_part_deliveries_are_no_ops_and_the_merge_runs_once(
     )
     run = ProfileRun.objects.get(version=version)
     with django_capture_on_commit_callbacks(execute=False) as queued:  # the parts' messages, held
-        assert runner.execute_profile_run(run_id=run.pk, heartbeat=False).state == "parts"
+        assert (
+            runner.execute_profile_run(run_id=run.pk, heartbeat=False, split=part_jobs.plan_parts).state
+            == "parts"
+        )
     parts = list(ProfilePart.objects.filter(run=run))
     assert len(parts) > 2 and len(queued) >= len(parts)
     # The run's own message again: its parts decide, it is not taken over.
-    assert runner.execute_profile_run(run_id=run.pk, heartbeat=False).state == "parts"
+    assert (
+        runner.execute_profile_run(run_id=run.pk, heartbeat=False, split=part_jobs.plan_parts).state
+        == "parts"
+    )
 
     merges = []
     real = part_jobs._merged
