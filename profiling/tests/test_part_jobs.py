@@ -176,3 +176,23 @@ def test_small_versions_stay_one_task(small_parts, dataset, add_version):
     run = ProfileRun.objects.get(version=version)
     assert run.status == "succeeded" and run.method["parts"] == 1
     assert not ProfilePart.objects.filter(run=run).exists()
+
+
+def test_a_part_needing_a_wider_type_falls_back_to_one_task(small_parts, dataset, add_version, caplog):
+    # Types are inferred from the first 4 MiB block: "age" is an integer there, text at the end.
+    rows = 100_000
+    text = credit_csv(rows)
+    assert len(text) > 4 * 1024 * 1024 + 64 * 1024
+    head, last = text.rstrip("\n").rsplit("\n", 1)
+    fields = last.split(",")
+    fields[1] = "unknown"
+    with caplog.at_level("INFO", logger="profiling.part_jobs"):
+        version = add_version(dataset, head + "\n" + ",".join(fields) + "\n")
+    assert "a part needs a wider type" in caplog.text
+
+    run = ProfileRun.objects.get(version=version)
+    assert run.status == "succeeded", run.error
+    assert run.row_count == rows
+    assert not ProfilePart.objects.filter(run=run).exists()  # the parts were dropped
+    age = next(c for c in run.columns if c["name"] == "age")
+    assert age["type"] != "integer"
