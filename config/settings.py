@@ -287,6 +287,9 @@ PROFILING_TIME_LIMIT = env.int("PROFILING_TIME_LIMIT", default=PROFILING_SOFT_TI
 # delivery of its message; after PROFILING_MAX_ATTEMPTS claims it fails instead of looping.
 PROFILING_LEASE_SECONDS = env.int("PROFILING_LEASE_SECONDS", default=120)
 PROFILING_MAX_ATTEMPTS = env.int("PROFILING_MAX_ATTEMPTS", default=3)
+# A version bigger than this, that the engine cuts into several cells (a CSV or Parquet file on this
+# disk), is profiled in parts, one task each, then merged (profiling/part_jobs.py); 0: never split.
+PROFILING_PART_BYTES = env.int("PROFILING_PART_BYTES", default=256 * 1024 * 1024)
 # A worker imports Great Expectations and the profiling engine before its pool forks and hides
 # them from the garbage collector (gc.freeze): jobs neither import GX (seconds) nor pay for
 # collections that walk its objects (tenths of a second each). Tests' workers turn it off to start fast.

@@ -22,7 +22,7 @@ from catalog import versions as catalog_versions
 from catalog.permissions import can_change_dataset
 from config.errors import Conflict, NotAllowed
 from profiling import signals
-from profiling.models import ProfileRun, RunStatus
+from profiling.models import PartStatus, ProfilePart, ProfileRun, RunStatus
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +30,7 @@ logger = logging.getLogger(__name__)
 # module imports the runner, which imports this module, so importing the task here would close an
 # import circle. ProfilingConfig.ready() imports the task module, so every process has it registered.
 PROFILE_TASK = "profiling.profile_version"
+PART_TASK = "profiling.profile_part"  # one part of a version profiled in parts (profiling.part_jobs)
 
 
 def lease_seconds() -> int:
@@ -44,19 +45,24 @@ def max_attempts() -> int:
 # Queueing
 
 
-def _enqueue(run_id: int) -> None:
+def _enqueue(run_id: int, task: str = PROFILE_TASK) -> None:
     """Write the job's message to the outbox in the current transaction: it is sent once that
     commits, or by the outbox's sweep when the broker cannot take it (the run stays pending, never
     lost). Celery puts the sender's limits into the message and the worker obeys those: they are read
     from settings now, so web, beat and workers configured alike agree on them."""
     outbox.enqueue(
-        PROFILE_TASK,
+        task,
         [run_id],
         options={
             "soft_time_limit": getattr(settings, "PROFILING_SOFT_TIME_LIMIT", 3600),
             "time_limit": getattr(settings, "PROFILING_TIME_LIMIT", 3720),
         },
     )
+
+
+def enqueue_part(part_id: int) -> None:
+    """Queue one part of a version profiled in parts (on commit, like _enqueue)."""
+    _enqueue(part_id, PART_TASK)
 
 
 @transaction.atomic
@@ -134,7 +140,9 @@ def requeue_stale_runs(*, pending_after_seconds: int | None = None) -> list[int]
     lease = timedelta(seconds=lease_seconds())
     now = timezone.now()
     pending_cutoff = now - timedelta(seconds=pending_after_seconds or 2 * lease_seconds())
-    stale_running = ProfileRun.objects.filter(status=RunStatus.RUNNING, heartbeat_at__lt=now - lease)
+    stale_running = ProfileRun.objects.filter(
+        status=RunStatus.RUNNING, heartbeat_at__lt=now - lease, parts__isnull=True
+    )
     old_pending = ProfileRun.objects.filter(status=RunStatus.PENDING, queued_at__lt=pending_cutoff)
     ids = sorted(
         set(stale_running.values_list("pk", flat=True)) | set(old_pending.values_list("pk", flat=True))
@@ -146,7 +154,31 @@ def requeue_stale_runs(*, pending_after_seconds: int | None = None) -> list[int]
         _enqueue(run_id)
     if ids:
         logger.info("re-queued %d stale profile run(s): %s", len(ids), ids[:20])
+    _requeue_stale_parts(now=now, lease=lease, pending_cutoff=pending_cutoff)
     return ids
+
+
+def _requeue_stale_parts(*, now, lease, pending_cutoff) -> list[int]:
+    """Parts of running runs whose lease ran out or whose message may be lost, and one part of each
+    run whose parts all succeeded but whose merge stopped (its lease ran out): queued again."""
+    live = ProfilePart.objects.filter(run__status=RunStatus.RUNNING)
+    stale = live.filter(status=PartStatus.RUNNING, heartbeat_at__lt=now - lease)
+    lost = live.filter(status=PartStatus.PENDING, queued_at__lt=pending_cutoff)
+    ids = set(stale.values_list("pk", flat=True)) | set(lost.values_list("pk", flat=True))
+    unmerged = live.filter(run__heartbeat_at__lt=now - lease).exclude(
+        run__parts__status__in=[PartStatus.PENDING, PartStatus.RUNNING, PartStatus.FAILED]
+    )
+    first_of_run: dict[int, int] = {}
+    for pk, run_id in unmerged.values_list("pk", "run_id").order_by("run_id", "index"):
+        first_of_run.setdefault(run_id, pk)
+    ids |= set(first_of_run.values())
+    ProfilePart.objects.filter(pk__in=ids, status=PartStatus.PENDING).update(queued_at=now)
+    for part_id in sorted(ids):
+        with transaction.atomic():
+            enqueue_part(part_id)
+    if ids:
+        logger.info("re-queued %d stale profile part(s)", len(ids))
+    return sorted(ids)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -169,6 +201,9 @@ def claim_run(*, run_id: int, token: str) -> tuple[ProfileRun | None, Outcome | 
         return None, Outcome("gone")
     if run.finished:
         return None, Outcome("done-before")
+    if run.status == RunStatus.RUNNING and ProfilePart.objects.filter(run=run).exists():
+        # Profiled in parts (profiling.part_jobs): their own leases decide, not the run's.
+        return None, Outcome("parts")
     if run.status == RunStatus.RUNNING and not lease_expired(run):
         beat = run.heartbeat_at or run.started_at
         wait = max(1.0, lease_seconds() - (timezone.now() - beat).total_seconds() + 1)
@@ -182,6 +217,7 @@ def claim_run(*, run_id: int, token: str) -> tuple[ProfileRun | None, Outcome | 
         )
         return None, Outcome("failed")
     now = timezone.now()
+    ProfilePart.objects.filter(run=run).delete()  # an earlier attempt's parts: this one starts over
     ProfileRun.objects.filter(pk=run.pk).update(
         status=RunStatus.RUNNING,
         attempts=F("attempts") + 1,

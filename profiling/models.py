@@ -260,3 +260,36 @@ class Alert(models.Model):
 
     def __str__(self) -> str:
         return f"alert {self.pk} on {self.dataset_id} ({self.status})"
+
+
+class PartStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+
+
+class ProfilePart(models.Model):
+    """One part of a profile job spread over several workers (profiling.part_jobs): some cells of
+    the version's file, claimed under a lease like the run (``claim_token`` + ``heartbeat_at``),
+    and the engine's state it produced (``state``, profiling.engine.codec) for the merge."""
+
+    run = models.ForeignKey(ProfileRun, on_delete=models.CASCADE, related_name="parts")
+    index = models.PositiveIntegerField()
+    cells = models.JSONField(default=list)
+    spec = models.TextField(help_text="The engine's ProfileSpec as JSON (the same for every part).")
+    run_token = models.CharField(max_length=64, help_text="The run's claim token when the parts were made.")
+    status = models.CharField(max_length=20, choices=PartStatus.choices, default=PartStatus.PENDING)
+    claim_token = models.CharField(max_length=64, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    queued_at = models.DateTimeField(auto_now_add=True)
+    attempts = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    state = models.BinaryField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["run_id", "index"]
+        constraints = [models.UniqueConstraint(fields=["run", "index"], name="profpart_run_index_uniq")]
+
+    def __str__(self) -> str:
+        return f"part {self.index} of run {self.run_id} ({self.status})"

@@ -15,6 +15,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
@@ -35,6 +36,10 @@ PROGRESS_INTERVAL = 0.5  # seconds between progress writes (at most ~2 per secon
 # How the job's time is shared between its phases in `progress`.
 PROFILE_SHARE, QUALITY_SHARE = 0.8, 0.15
 DOWNLOADED = "copied to a temporary file first: the storage holding the upload cannot be read in place"
+
+
+# Queues a claimed run as parts → True, or leaves it to one task → False (profiling.part_jobs).
+Splitter = Callable[..., bool]
 
 
 class TransientProfileError(Exception):
@@ -147,7 +152,9 @@ class _Progress:
         return lambda f: self(start + share * min(max(float(f), 0.0), 1.0))
 
 
-def execute_profile_run(*, run_id: int, heartbeat: bool = True, soft_limit: float | None = None) -> Outcome:
+def execute_profile_run(
+    *, run_id: int, heartbeat: bool = True, soft_limit: float | None = None, split: Splitter | None = None
+) -> Outcome:
     """Claim and run one profile job; the Celery task's whole body.
 
     Bad input (ProfileError) and unexpected errors end as ``failed`` with a readable message;
@@ -161,9 +168,26 @@ def execute_profile_run(*, run_id: int, heartbeat: bool = True, soft_limit: floa
         raise TransientProfileError(f"database unavailable: {exc}") from exc
     if outcome is not None:
         return outcome
+    return run_claimed(run, token, heartbeat=heartbeat, soft_limit=soft_limit, split=split)
+
+
+def run_claimed(
+    run: ProfileRun,
+    token: str,
+    *,
+    heartbeat: bool = True,
+    soft_limit: float | None = None,
+    split: Splitter | None = None,
+) -> Outcome:
+    """Run a job this worker holds with ``token``: as one task, or as parts on several workers when
+    ``split(run=..., token=...)`` queues them (profiling.part_jobs.plan_parts, handed in by the
+    task), leaving the run RUNNING for its parts."""
+    run_id = run.pk
     try:
         with _Heartbeat(run_id, token) if heartbeat else _NoHeartbeat() as beat:
             deadline = time.monotonic() + soft_limit if soft_limit else None
+            if split is not None and split(run=run, token=token):
+                return Outcome("parts")
             computed = _compute(run, _Progress(run_id, token, beat.lost), deadline=deadline)
             _check_deadline(deadline)
             return write_results(run_id=run_id, token=token, computed=computed)

@@ -17,7 +17,7 @@ from celery.exceptions import TimeLimitExceeded
 from celery.signals import task_failure, worker_init, worker_ready
 from django.conf import settings
 
-from profiling import jobs, runner
+from profiling import jobs, part_jobs, runner
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +40,9 @@ def profile_version(self, run_id: int) -> str:
     try:
         # The limits this message carries (hard, soft), for the failure message.
         soft_limit = (getattr(self.request, "timelimit", None) or (None, None))[1]
-        outcome = runner.execute_profile_run(run_id=run_id, heartbeat=not eager, soft_limit=soft_limit)
+        outcome = runner.execute_profile_run(
+            run_id=run_id, heartbeat=not eager, soft_limit=soft_limit, split=part_jobs.plan_parts
+        )
     except runner.TransientProfileError as exc:
         if eager or self.request.retries >= self.max_retries:
             jobs.fail_run(
@@ -53,6 +55,35 @@ def profile_version(self, run_id: int) -> str:
     if outcome.retry_in is not None and not eager:
         # Another worker holds the job: look again when its lease would have run out, so that the
         # job is taken over if that worker died and skipped if it finished.
+        raise self.retry(countdown=outcome.retry_in, max_retries=None)
+    return outcome.state
+
+
+@shared_task(
+    bind=True,
+    name="profiling.profile_part",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    soft_time_limit=getattr(settings, "PROFILING_SOFT_TIME_LIMIT", 3600),
+    time_limit=getattr(settings, "PROFILING_TIME_LIMIT", 3720),
+    max_retries=MAX_TRANSIENT_RETRIES,
+    ignore_result=True,
+)
+def profile_part(self, part_id: int) -> str:
+    """Profile one part of a version profiled in parts (profiling.part_jobs); the last merges."""
+    eager = bool(self.request.is_eager)
+    try:
+        outcome = part_jobs.execute_part(part_id=part_id, heartbeat=not eager)
+    except runner.TransientProfileError as exc:
+        if eager or self.request.retries >= self.max_retries:
+            part_jobs.fail_part_run(
+                part_id=part_id,
+                message=f"Profiling kept failing on a temporary error and gave up: {str(exc)[:300]}",
+            )
+            return "failed"
+        logger.warning("profile part %s: transient error, retrying: %s", part_id, exc)
+        raise self.retry(exc=exc, countdown=min(300, 5 * 2**self.request.retries)) from exc
+    if outcome.retry_in is not None and not eager:
         raise self.retry(countdown=outcome.retry_in, max_retries=None)
     return outcome.state
 
