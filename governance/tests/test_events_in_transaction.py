@@ -66,7 +66,10 @@ def test_version_stored_is_written_with_the_version_and_rolls_back_with_it(owner
     assert recorded() == [] and deliveries_queued() == 0
 
 
-def test_a_version_whose_event_cannot_be_written_is_not_stored(owner, make_dataset, failing_record):
+def test_a_version_whose_event_cannot_be_written_is_not_stored(
+    owner, make_dataset, failing_record, settings, tmp_path
+):
+    settings.MEDIA_ROOT = str(tmp_path)  # this test's own: files of earlier tests do not count
     ds = make_dataset("internal")
     failing_record("version.stored")
     upload = SimpleUploadedFile("v1.csv", credit_csv(20).encode(), content_type="text/csv")
