@@ -22,18 +22,20 @@ from profiling import jobs, part_jobs, runner
 logger = logging.getLogger(__name__)
 
 MAX_TRANSIENT_RETRIES = 5
+# A profile job's task and its parts' alike: redelivered when a worker dies (the lease decides who
+# works), the deployment's time limits, a few retries of transient errors.
+JOB_TASK = {
+    "bind": True,
+    "acks_late": True,
+    "reject_on_worker_lost": True,
+    "soft_time_limit": getattr(settings, "PROFILING_SOFT_TIME_LIMIT", 3600),
+    "time_limit": getattr(settings, "PROFILING_TIME_LIMIT", 3720),
+    "max_retries": MAX_TRANSIENT_RETRIES,
+    "ignore_result": True,
+}
 
 
-@shared_task(
-    bind=True,
-    name="profiling.profile_version",
-    acks_late=True,
-    reject_on_worker_lost=True,
-    soft_time_limit=getattr(settings, "PROFILING_SOFT_TIME_LIMIT", 3600),
-    time_limit=getattr(settings, "PROFILING_TIME_LIMIT", 3720),
-    max_retries=MAX_TRANSIENT_RETRIES,
-    ignore_result=True,
-)
+@shared_task(name="profiling.profile_version", **JOB_TASK)
 def profile_version(self, run_id: int) -> str:
     """Profile the dataset version of ProfileRun ``run_id``."""
     eager = bool(self.request.is_eager)
@@ -59,16 +61,7 @@ def profile_version(self, run_id: int) -> str:
     return outcome.state
 
 
-@shared_task(
-    bind=True,
-    name="profiling.profile_part",
-    acks_late=True,
-    reject_on_worker_lost=True,
-    soft_time_limit=getattr(settings, "PROFILING_SOFT_TIME_LIMIT", 3600),
-    time_limit=getattr(settings, "PROFILING_TIME_LIMIT", 3720),
-    max_retries=MAX_TRANSIENT_RETRIES,
-    ignore_result=True,
-)
+@shared_task(name="profiling.profile_part", **JOB_TASK)
 def profile_part(self, part_id: int) -> str:
     """Profile one part of a version profiled in parts (profiling.part_jobs); the last merges."""
     eager = bool(self.request.is_eager)
