@@ -69,16 +69,20 @@ class SourceViewSet(
         """Connect and list what a scan would register (the first names), writing nothing."""
         return Response(sources.test_source(actor=request.user, source=self.get_object()))
 
-    @extend_schema(request=None, responses={202: ScanStartedSerializer, 200: ScanSerializer(many=True)})
-    @action(detail=True, methods=["get", "post"], url_path="scans")
+    @extend_schema(responses={200: ScanSerializer(many=True)})
+    @action(detail=True, methods=["get"], url_path="scans")
     def scans(self, request, pk=None):
-        """POST: scan now (202; the scan already waiting or running, if any). GET: the scan history."""
+        """The source's scan history, newest first."""
         source = self.get_object()
-        if request.method == "POST":
-            scan = scans.request_scan(actor=request.user, source=source)
-            return Response({"id": scan.pk, "status": scan.status}, status=status.HTTP_202_ACCEPTED)
         page = self.paginate_queryset(source.scans.select_related("requested_by").order_by("-id"))
         return self.get_paginated_response(ScanSerializer(page, many=True).data)
+
+    @extend_schema(request=None, responses={202: ScanStartedSerializer})
+    @scans.mapping.post
+    def start_scan(self, request, pk=None):
+        """Scan now (202): the scan already waiting or running, if any, else a new one."""
+        scan = scans.request_scan(actor=request.user, source=self.get_object())
+        return Response({"id": scan.pk, "status": scan.status}, status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(responses={200: ScanSerializer})
     @action(detail=True, methods=["get"], url_path=rf"scans/(?P<scan_id>{ID_PATTERN})")
