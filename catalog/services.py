@@ -59,7 +59,8 @@ def _check_identifier(field: str, value: Any) -> str:
     return value
 
 
-def _users(field: str, usernames: Iterable[str]) -> list:
+def users_named(field: str, usernames: Iterable[str]) -> list:
+    """The users with these usernames, in order; ValidationError on ``field`` naming the unknown ones."""
     names = list(dict.fromkeys(usernames))
     found = {u.username: u for u in User.objects.filter(username__in=names)}
     unknown = [n for n in names if n not in found]
@@ -104,9 +105,9 @@ def _apply(dataset: Dataset, data: dict[str, Any]) -> tuple[list, list | None]:
         if key not in EDITABLE_FIELDS:
             raise ValidationError({key: ["This field cannot be set."]})
         if key == "owner":
-            dataset.owner = _users("owner", [value])[0] if value else None
+            dataset.owner = users_named("owner", [value])[0] if value else None
         elif key == "stewards":
-            stewards = _users("stewards", value or [])
+            stewards = users_named("stewards", value or [])
         elif key == "tags":
             tags = _tags(value or [])
         elif key == "sensitivity":
@@ -250,7 +251,7 @@ def _offer_instead(actor, data: dict[str, Any], *, current_owner_id: int | None)
     value = data.get("owner")
     if not value or actor is None or not actor.is_authenticated or actor.is_staff:
         return None
-    named = _users("owner", [value])[0]
+    named = users_named("owner", [value])[0]
     if named.pk in (actor.pk, current_owner_id):
         return None
     del data["owner"]

@@ -8,13 +8,11 @@ is catalog.scans.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
@@ -25,6 +23,7 @@ from catalog.connectors.secrets import check_secret_name, redact
 from catalog.models import Sensitivity, Source, SourceKind, SourceLayout
 from catalog.permissions import can_add_source, can_delete_source, can_manage_source
 from catalog.schedules import check_cron
+from catalog.services import users_named
 from config.errors import Conflict, NotAllowed
 
 SCAN_TASK = "catalog.scheduled_scan"
@@ -77,15 +76,6 @@ def _globs(field: str, value: Any) -> list[str]:
     return list(dict.fromkeys(value))
 
 
-def _users(field: str, names: Iterable[str]) -> list:
-    names = list(dict.fromkeys(names))
-    found = {u.username: u for u in get_user_model().objects.filter(username__in=names)}
-    unknown = [n for n in names if n not in found]
-    if unknown:
-        raise ValidationError({field: [f"Unknown user: {', '.join(unknown)}."]})
-    return [found[n] for n in names]
-
-
 def _apply(source: Source, data: dict[str, Any]) -> list | None:
     """Validate and set fields; → the stewards to set after saving (None: unchanged)."""
     stewards = None
@@ -118,11 +108,11 @@ def _apply(source: Source, data: dict[str, Any]) -> list | None:
                 raise ValidationError({"sample_above_rows": ["A positive number of rows, or null."]})
             source.sample_above_rows = value
         elif key == "owner":
-            source.owner = _users("owner", [value])[0] if value else None
+            source.owner = users_named("owner", [value])[0] if value else None
         elif key == "stewards":
             if not isinstance(value, list):
                 raise ValidationError({"stewards": ["A list of usernames."]})
-            stewards = _users("stewards", value)
+            stewards = users_named("stewards", value)
         elif key == "sensitivity":
             if value not in Sensitivity.values:
                 raise ValidationError({"sensitivity": [f"Must be one of {', '.join(Sensitivity.values)}."]})

@@ -19,14 +19,13 @@ import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 
 import catalog.connectors.heads as heads
 import catalog.connectors.listing as listing
-from catalog import files, formats
+from catalog import files
 from catalog.connectors.base import Found, Problem, SourceError
 from catalog.formats import FormatError
 
@@ -115,7 +114,7 @@ class FolderConnector:
 
     def _found(self, candidate: listing.Candidate) -> Found | Problem:
         fingerprint = listing.fingerprint(candidate)
-        fmt, columns, extra = candidate.format, [], {}
+        info = None
         if self.known.get(candidate.name) != fingerprint:
             part = candidate.sample()
             try:
@@ -124,20 +123,14 @@ class FolderConnector:
                 message = str(exc) if isinstance(exc, FormatError) else f"It cannot be read: {exc.strerror}."
                 where = f"{candidate.relative(part)}: " if candidate.partitioned else ""
                 return Problem(candidate.name, where + message)
-            fmt, columns = info.format, info.columns
-            if not formats.is_utf8(info.encoding):
-                extra["encoding"] = info.encoding
-        suffix = "/" if candidate.partitioned else ""
-        return Found(
-            namespace="file",
-            name=candidate.name,
-            uri=f"file://{quote(candidate.name)}{suffix}",
+        return listing.found(
+            candidate,
             fingerprint=fingerprint,
-            format=fmt,
-            compression=candidate.compression,
-            size_bytes=candidate.size_bytes,
-            columns=columns,
-            reference=listing.reference(candidate, path_field="path", stamp_field="mtime_ns") | extra,
+            info=info,
+            namespace="file",
+            uri_root="file://",
+            path_field="path",
+            stamp_field="mtime_ns",
         )
 
 

@@ -30,8 +30,10 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
+from urllib.parse import quote
 
-from catalog.connectors.base import Problem, selected
+from catalog import formats
+from catalog.connectors.base import Found, Problem, selected
 
 EXTENSIONS = {
     ".csv": "csv",
@@ -233,3 +235,35 @@ def _leave(open_folders: dict[str, _Folder], path: str) -> Iterator[Candidate | 
     """Close the folders a path-ordered listing has left behind (those ``path`` is not inside)."""
     for name in [n for n in open_folders if not path.startswith(n + "/" if n else "")]:
         yield open_folders.pop(name).close()
+
+
+def found(
+    candidate: Candidate,
+    *,
+    fingerprint: str,
+    info: Any,
+    namespace: str,
+    uri_root: str,
+    path_field: str,
+    stamp_field: str,
+) -> Found:
+    """The dataset a candidate is: ``info`` is what its head showed (catalog.files.FileInfo), or
+    None when the fingerprint was known and nothing was read. The URI is ``uri_root`` + the quoted
+    name (+ "/" for a partitioned folder); S3 and folders differ only in these arguments."""
+    fmt, columns, extra = candidate.format, [], {}
+    if info is not None:
+        fmt, columns = info.format, info.columns
+        if not formats.is_utf8(info.encoding):
+            extra["encoding"] = info.encoding
+    suffix = "/" if candidate.partitioned else ""
+    return Found(
+        namespace=namespace,
+        name=candidate.name,
+        uri=f"{uri_root}{quote(candidate.name)}{suffix}",
+        fingerprint=fingerprint,
+        format=fmt,
+        compression=candidate.compression,
+        size_bytes=candidate.size_bytes,
+        columns=columns,
+        reference=reference(candidate, path_field=path_field, stamp_field=stamp_field) | extra,
+    )

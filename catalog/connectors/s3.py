@@ -23,12 +23,10 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any, TypeVar
-from urllib.parse import quote
 
 import catalog.connectors.access as access
 import catalog.connectors.heads as heads
 import catalog.connectors.listing as listing
-from catalog import formats
 from catalog.connectors.base import Found, Problem, SourceError
 from catalog.connectors.secrets import redact
 from catalog.formats import FormatError
@@ -129,7 +127,7 @@ class S3Connector:
         if isinstance(candidate, Problem):
             return candidate
         fingerprint = listing.fingerprint(candidate)
-        fmt, columns, extra = candidate.format, [], {}
+        info = None
         if self.known.get(candidate.name) != fingerprint:
             part = candidate.sample()
             try:
@@ -144,20 +142,14 @@ class S3Connector:
                 return Problem(candidate.name, _in_part(candidate, part, str(exc)))
             except _ObjectError as exc:
                 return Problem(candidate.name, _in_part(candidate, part, str(exc)))
-            fmt, columns = info.format, info.columns
-            if not formats.is_utf8(info.encoding):
-                extra["encoding"] = info.encoding
-        suffix = "/" if candidate.partitioned else ""
-        return Found(
-            namespace=f"s3://{self.bucket}",
-            name=candidate.name,
-            uri=f"s3://{self.bucket}/{quote(candidate.name)}{suffix}",
+        return listing.found(
+            candidate,
             fingerprint=fingerprint,
-            format=fmt,
-            compression=candidate.compression,
-            size_bytes=candidate.size_bytes,
-            columns=columns,
-            reference=listing.reference(candidate, path_field="key", stamp_field="etag") | extra,
+            info=info,
+            namespace=f"s3://{self.bucket}",
+            uri_root=f"s3://{self.bucket}/",
+            path_field="key",
+            stamp_field="etag",
         )
 
     def _read(self, part: listing.Entry, offset: int, length: int) -> bytes:
