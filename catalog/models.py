@@ -163,6 +163,15 @@ class Dataset(models.Model):
         blank=True,
     )
     stewards = models.ManyToManyField(settings.AUTH_USER_MODEL, related_name="stewarded_datasets", blank=True)
+    # Teams: any member of the owner group acts as owner, any member of a steward group as steward
+    # (catalog.ownership); two approvals of restricted data are still two different people.
+    owner_group = models.ForeignKey(
+        "auth.Group", on_delete=models.SET_NULL, related_name="owned_datasets", null=True, blank=True
+    )
+    steward_groups = models.ManyToManyField("auth.Group", related_name="stewarded_datasets", blank=True)
+    # Its very existence is hidden from everyone but its owners, stewards (and their groups), staff
+    # and approved requesters: search, lineage, counts and facets included.
+    hidden = models.BooleanField(default=False, db_index=True)
     domain = models.CharField(max_length=100, blank=True, db_index=True)
     tags = models.ManyToManyField(Tag, related_name="datasets", blank=True)
     sensitivity = models.CharField(
@@ -349,6 +358,12 @@ class DatasetVersion(models.Model):
     # Mirrors the profiling job's state so catalog pages and answers need no join into profiling.
     profile_status = models.CharField(
         max_length=20, choices=ProfileStatus.choices, default=ProfileStatus.PENDING
+    )
+    # A tombstone: the bytes and every value derived from them are purged; the row stays, with its
+    # checksum, so audit records and lineage still name what was there.
+    deleted_at = models.DateTimeField(null=True, blank=True)
+    deleted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
 
     class Meta:

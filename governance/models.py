@@ -239,6 +239,10 @@ class RegisteredModel(models.Model):
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="models"
     )
+    owner_group = models.ForeignKey(
+        "auth.Group", on_delete=models.SET_NULL, null=True, blank=True, related_name="owned_models"
+    )
+    steward_groups = models.ManyToManyField("auth.Group", related_name="stewarded_models", blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -276,6 +280,58 @@ class ModelVersion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.model}@{self.version}"
+
+
+class EvaluationStatus(models.TextChoices):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+class ModelEvaluation(models.Model):
+    """How a model version behaves on a catalogued evaluation dataset version: Fairlearn's figures
+    overall and per group of each sensitive column (governance.evaluations computes them)."""
+
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="evaluations")
+    dataset_version = models.ForeignKey(
+        "catalog.DatasetVersion", on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    dataset_urn = models.CharField(max_length=600)
+    version_number = models.PositiveIntegerField()
+    label_column = models.CharField(max_length=255)
+    prediction_column = models.CharField(max_length=255)
+    score_column = models.CharField(max_length=255, blank=True)
+    positive_label = models.JSONField(null=True, blank=True)
+    # The sensitive columns the figures are grouped by (the dataset's, when the evaluation ran).
+    sensitive_columns = models.JSONField(default=list, blank=True)
+    status = models.CharField(
+        max_length=20, choices=EvaluationStatus.choices, default=EvaluationStatus.QUEUED
+    )
+    error = models.TextField(blank=True)
+    # {metric: value}: count, accuracy, precision, recall, false_positive_rate, false_negative_rate,
+    # selection_rate, roc_auc (when scores are given).
+    overall = models.JSONField(default=dict, blank=True)
+    # {column: {group: {metric: value}}}
+    by_group = models.JSONField(default=dict, blank=True)
+    equalized_odds_difference = models.JSONField(default=dict, blank=True)
+    demographic_parity_difference = models.JSONField(default=dict, blank=True)
+    # Stated caveats, e.g. the evaluation data is (part of) the training data.
+    warnings = models.JSONField(default=list, blank=True)
+    # True when the evaluation dataset version is one the model version was trained on.
+    overlaps_training = models.BooleanField(default=False)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"evaluation {self.pk} of {self.model_version} on {self.dataset_urn}@{self.version_number}"
 
 
 class TrainingInput(models.Model):
