@@ -286,6 +286,8 @@ class ProfilePart(models.Model):
     attempts = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True)
     state = models.BinaryField(null=True, blank=True)
+    # What the quality suite's native evaluation gathered in this part (profiling.native_codec).
+    quality_state = models.BinaryField(null=True, blank=True)
 
     class Meta:
         ordering = ["run_id", "index"]
