@@ -42,9 +42,11 @@ class Computed:
 def write_results(*, run_id: int, token: str, computed: Computed) -> Outcome:
     """Write everything the job produced at once, if this worker still holds the job."""
     siblings = _lock_dataset_runs(run_id)
-    run = ProfileRun.objects.select_related("version__dataset").get(pk=run_id)
-    if run.claim_token != token or run.status != RunStatus.RUNNING:
-        logger.warning("profile run %s: lease lost before writing; another worker owns it", run_id)
+    run = ProfileRun.objects.select_related("version__dataset").filter(pk=run_id).first()
+    if run is None or run.claim_token != token or run.status != RunStatus.RUNNING:
+        logger.warning(
+            "profile run %s: lease lost before writing (another worker, or version deleted)", run_id
+        )
         return Outcome("lost-lease")
     version, dataset, result = run.version, run.version.dataset, computed.result
     warnings = list(computed.warnings)
