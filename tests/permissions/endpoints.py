@@ -201,6 +201,7 @@ ROWS: list[Row] = [
         body=lambda w: {"uri": w.file_in_data_root()},
     ),
     Row("GET", "/api/v1/datasets/{dataset_pk}/versions/{number}/", SIGNED_IN, kwargs=version),
+    Row("DELETE", "/api/v1/datasets/{dataset_pk}/versions/{number}/", OWNER_OR_STAFF, kwargs=version),
     Row("GET", "/api/v1/datasets/{dataset_pk}/columns/", SIGNED_IN, kwargs=dataset, needs=("version",)),
     Row("GET", "/api/v1/datasets/{dataset_pk}/columns/{name}/", SIGNED_IN, kwargs=column),
     *(
