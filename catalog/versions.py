@@ -218,7 +218,7 @@ def check_not_deleted(version: DatasetVersion) -> None:
 
 
 @transaction.atomic
-def delete_version(*, actor, version: DatasetVersion, via: str = "api") -> DatasetVersion:
+def delete_version(*, actor, version: DatasetVersion, via: str = "api", check: bool = True) -> DatasetVersion:
     """Delete a version's data, leaving a tombstone: the row stays (number, checksum, size, who
     stored it), with ``deleted_at``/``deleted_by``; every value derived from the data goes.
 
@@ -229,8 +229,10 @@ def delete_version(*, actor, version: DatasetVersion, via: str = "api") -> Datas
     table, a registered path) is not ours to delete and stays where it is.
 
     Numbers are never reused; the dataset's latest version becomes its latest not deleted one.
+    ``check=False`` is for an erasure (governance.erasures), whose own rule let its actor delete
+    the stored copies that hold a data subject's value.
     """
-    if not can_delete_dataset(actor, version.dataset):
+    if check and not can_delete_dataset(actor, version.dataset):
         raise NotAllowed("Only the dataset's owner or staff may delete its versions.")
     # The dataset's row lock orders this with a version being stored or another deletion.
     Dataset.objects.select_for_update().filter(pk=version.dataset_id).first()
