@@ -113,10 +113,10 @@ def resolve_dataset_ref(ref: str | int) -> Dataset:
 
 
 def version_of(dataset: Dataset, number: int | None) -> DatasetVersion | None:
-    """The given version of a dataset, or its latest when number is None."""
+    """The given version of a dataset, or its latest not deleted when number is None."""
     qs = dataset.versions.all()
     if number is None:
-        return qs.order_by("-number").first()
+        return qs.filter(deleted_at=None).order_by("-number").first()
     return qs.filter(number=number).first()
 
 
