@@ -103,7 +103,9 @@ def dataset_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
             "dataset": dataset,
             "can_edit": can_edit,
             "columns": list(dataset.columns.all()),
-            "versions": list(dataset.versions.select_related("created_by", "deleted_by").order_by("-number")[:20]),
+            "versions": list(
+                dataset.versions.select_related("created_by", "deleted_by").order_by("-number")[:20]
+            ),
             "can_delete": can_delete_dataset(request.user, dataset),
             "upload_form": VersionUploadForm() if can_edit else None,
             "origin": source_selectors.dataset_origin(dataset=dataset),
