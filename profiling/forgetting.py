@@ -20,7 +20,7 @@ from django.db.models import Q
 from profiling.expectations import propose_expectations
 from profiling.jobs import queue_profile
 from profiling.models import Alert, ExpectationSuite, Monitor, ProfileRun, QualityResult, RunStatus
-from profiling.results import _drift_between
+from profiling.results import drift_between
 from profiling.suites import proposed_from
 
 log = logging.getLogger(__name__)
@@ -71,7 +71,7 @@ def _redo_drift_after(survivors: list[ProfileRun], *, number: int) -> int:
     previous = earlier.order_by("-version_number").only("version_number", "drift_state").first()
     redone = None
     if previous is not None and nxt.drift_state is not None:
-        redone = _drift_between(
+        redone = drift_between(
             previous.drift_state, nxt.drift_state, previous_version=previous.version_number, warnings=None
         )
     ProfileRun.objects.filter(pk=nxt.pk).update(drift=redone)

@@ -134,3 +134,29 @@ def test_a_receiver_that_fails_undoes_the_whole_deletion(
     version = DatasetVersion.objects.get(dataset_id=versions, number=1)
     assert version.deleted_at is None and version.file and ProfileRun.objects.filter(version=version).exists()
     assert stored_copies(SECRET)
+
+
+def test_alerts_that_compared_with_a_deleted_version_lose_their_figures_and_the_pin_goes(
+    versions, owner, api_client_for, django_capture_on_commit_callbacks
+):
+    from governance.models import Event
+    from profiling.forgetting import PURGED
+    from profiling.models import Alert, Monitor
+
+    client, ds = api_client_for(owner), versions
+    rules = [{"metric": "null_fraction", "column": "amount", "op": "<", "threshold": 1}]  # always fires
+    with django_capture_on_commit_callbacks(execute=True):
+        r = client.put(f"/api/v1/datasets/{ds}/monitor", {"reference": 1, "rules": rules}, format="json")
+    assert r.status_code == 200, r.content
+    alert = Alert.objects.get(dataset_id=ds)
+    assert (alert.version_number, alert.reference_version) == (2, 1) and alert.figures
+    assert Event.objects.filter(name="alert.opened", data__alert__reference_version=1).exists()
+
+    assert _delete(client, ds, 1, django_capture_on_commit_callbacks).status_code == 204
+
+    alert.refresh_from_db()
+    assert alert.figures == {} and alert.message == PURGED
+    assert all("figures" not in step for step in alert.history)
+    event = Event.objects.get(name="alert.opened", data__alert__reference_version=1)
+    assert event.data["alert"]["figures"] == {} and event.data["alert"]["message"] == PURGED
+    assert Monitor.objects.get(dataset_id=ds).reference_version is None
