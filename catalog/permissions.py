@@ -21,7 +21,7 @@ def can_change_dataset(user, dataset: Dataset) -> bool:
 
 
 def can_delete_dataset(user, dataset: Dataset) -> bool:
-    """Only staff or the owner deletes a dataset."""
+    """Only staff or the owner deletes a dataset, or one of its versions (catalog.versions.delete_version)."""
     if not (user and user.is_authenticated):
         return False
     return user.is_staff or is_owner(user, dataset)

@@ -19,7 +19,11 @@ def dataset_list(*, user) -> QuerySet[Dataset]:
     """Datasets the user may see, with owner, stewards, tags and ``latest_version_number``."""
     # A correlated subquery, not Max() over a join: it runs only for the rows of the page shown,
     # where an aggregate would GROUP BY every matching row before LIMIT (and slow counts).
-    latest = DatasetVersion.objects.filter(dataset=OuterRef("pk")).order_by("-number").values("number")[:1]
+    latest = (
+        DatasetVersion.objects.filter(dataset=OuterRef("pk"), deleted_at=None)
+        .order_by("-number")
+        .values("number")[:1]
+    )
     return (
         Dataset.objects.visible_to(user)
         # The search columns are large and only the database reads them; lists need not carry them.
@@ -109,10 +113,10 @@ def resolve_dataset_ref(ref: str | int) -> Dataset:
 
 
 def version_of(dataset: Dataset, number: int | None) -> DatasetVersion | None:
-    """The given version of a dataset, or its latest when number is None."""
+    """The given version of a dataset, or its latest not deleted when number is None."""
     qs = dataset.versions.all()
     if number is None:
-        return qs.order_by("-number").first()
+        return qs.filter(deleted_at=None).order_by("-number").first()
     return qs.filter(number=number).first()
 
 

@@ -358,6 +358,24 @@ if LINEAGE_FOLD_SWEEP_SECONDS > 0:
         "task": "lineage.fold_pending",
         "schedule": LINEAGE_FOLD_SWEEP_SECONDS,
     }
+# Retention (governance/retention.py, docs/operations.md "Retention"). Each age is in days; 0 (the
+# default) keeps forever. Lineage events older than LINEAGE_EVENT_RETENTION_DAYS are pruned once
+# folded (the graph is unchanged), first appended to gzip JSON Lines files in LINEAGE_EVENT_ARCHIVE_DIR
+# when it is set; profiles older than PROFILE_RUN_RETENTION_DAYS that newer ones superseded are
+# pruned. (Events and their deliveries: EVENTS_KEEP_DAYS, below.) Beat prunes every
+# RETENTION_SWEEP_SECONDS (0: only `manage.py prune_retention`), RETENTION_BATCH rows per transaction
+# and at most RETENTION_BEAT_LIMIT of each kind per run.
+LINEAGE_EVENT_RETENTION_DAYS = env.float("LINEAGE_EVENT_RETENTION_DAYS", default=0.0)
+LINEAGE_EVENT_ARCHIVE_DIR = env.str("LINEAGE_EVENT_ARCHIVE_DIR", default="")
+PROFILE_RUN_RETENTION_DAYS = env.float("PROFILE_RUN_RETENTION_DAYS", default=0.0)
+RETENTION_BATCH = env.int("RETENTION_BATCH", default=1000)
+RETENTION_BEAT_LIMIT = env.int("RETENTION_BEAT_LIMIT", default=100_000)
+RETENTION_SWEEP_SECONDS = env.int("RETENTION_SWEEP_SECONDS", default=3600)
+if RETENTION_SWEEP_SECONDS > 0:
+    CELERY_BEAT_SCHEDULE["governance-prune-retention"] = {
+        "task": "governance.prune_retention",
+        "schedule": RETENTION_SWEEP_SECONDS,
+    }
 # Clearance answers are kept in the cache until anything they depend on changes (governance/
 # clearance_cache.py): only with a cache every process shares (Redis), so that a change made by a
 # worker or another web process invalidates them everywhere. 0 turns the cache off.

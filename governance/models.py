@@ -513,3 +513,32 @@ class Delivery(models.Model):
 
     def __str__(self) -> str:
         return f"delivery {self.pk} ({self.status})"
+
+
+# ---------------------------------------------------------------------------------------------
+# Erasures of a data subject's value (governance/erasures.py, docs/privacy-forgetting.md)
+
+
+class Erasure(models.Model):
+    """One erasure of a data subject's value from what Gouvernail stored, and its report.
+
+    The value itself is never kept, here or in the audit trail: ``value_digest`` is its HMAC under
+    SECRET_KEY (catalog.redaction.value_digest), so that the same value asked again is recognised.
+    ``report`` says where it was found and what was purged, by dataset and version, never quoting it.
+    Staff, or users given ``governance.add_erasure`` (a privacy officer's role), make them.
+    """
+
+    value_digest = models.CharField(max_length=64, db_index=True)
+    column = models.CharField(max_length=1024, blank=True, help_text="The column hint, if one was given.")
+    delete_versions = models.BooleanField(default=False)
+    report = models.JSONField(default=dict)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"erasure {self.pk} ({self.created_at:%Y-%m-%d})"

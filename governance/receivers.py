@@ -90,6 +90,20 @@ def on_dataset_deleted(sender, dataset, actor=None, changes=None, via=None, **kw
         )
 
 
+def on_version_deleted(sender, version, actor=None, via=None, **kwargs) -> None:
+    """A version's data was deleted: recorded in its transaction (no tombstone without its record)."""
+    audit.record(
+        actor=actor,
+        via=_via(via),
+        action="version.deleted",
+        object_type="dataset_version",
+        object_id=version.pk,
+        object_urns=[version.dataset.urn],
+        before={"number": version.number, "checksum": version.checksum, "size_bytes": version.size_bytes},
+        after={"deleted_at": version.deleted_at.isoformat()},
+    )
+
+
 def on_dataset_deleted_end_requests(sender, dataset, actor=None, via=None, **kwargs) -> None:
     """The requests that named a deleted dataset go on for the datasets left, or end when none is.
     Never raises: the deletion is committed, and the periodic sweep ends what this could not."""
@@ -224,6 +238,9 @@ def connect() -> None:
     catalog_signals.dataset_created.connect(on_dataset_created, dispatch_uid="governance-audit-created")
     catalog_signals.dataset_changed.connect(on_dataset_changed, dispatch_uid="governance-audit-changed")
     catalog_signals.dataset_deleted.connect(on_dataset_deleted, dispatch_uid="governance-audit-deleted")
+    catalog_signals.version_deleted_in_transaction.connect(
+        on_version_deleted, dispatch_uid="governance-audit-version-deleted"
+    )
     catalog_signals.dataset_deleted.connect(
         on_dataset_deleted_end_requests, dispatch_uid="governance-requests-deleted"
     )

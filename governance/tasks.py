@@ -43,6 +43,15 @@ def prune_events() -> int:
     return deliveries.prune()
 
 
+@shared_task(name="governance.prune_retention", ignore_result=True)
+def prune_retention() -> dict[str, int]:
+    """Periodic: prune what is past its retention setting, at most RETENTION_BEAT_LIMIT rows of each
+    kind per run (the next run goes on)."""
+    from governance.retention import prune_all
+
+    return prune_all(limit=getattr(settings, "RETENTION_BEAT_LIMIT", 100_000))
+
+
 def _queue_of(consumer) -> str | None:
     """Where this worker takes deliveries from: EVENTS_QUEUE, else Celery's default queue if it
     consumes it, else the first queue it consumes (``-Q``)."""

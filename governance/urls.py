@@ -2,7 +2,7 @@
 
 from django.urls import include, path
 
-from governance import subscription_views, views
+from governance import privacy_views, subscription_views, views
 
 pages = [
     path("access/", views.my_requests_view, name="my-requests"),
@@ -18,6 +18,7 @@ pages = [
     path("models/<int:pk>/", views.model_card_view, name="model"),
     path("models/<int:pk>/card/", views.model_card_edit_view, name="model-edit"),
     path("audit/", views.audit_view, name="audit"),
+    path("privacy/erasures/", privacy_views.erasures_view, name="erasures"),
     path("subscriptions/", subscription_views.subscriptions_view, name="subscriptions"),
     path("subscriptions/<int:pk>/", subscription_views.subscription_view, name="subscription"),
     path(

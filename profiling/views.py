@@ -14,7 +14,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from catalog import selectors as catalog_selectors
 from catalog.permissions import can_change_dataset
-from config.errors import Conflict, NotAllowed
+from config.errors import Conflict, Gone, NotAllowed
 from profiling import jobs, selectors
 from profiling.visibility import profile_for_viewer
 
@@ -41,7 +41,9 @@ def _version(dataset, number: str | int | None):
 def _profile_context(request: HttpRequest, pk: int) -> dict:
     dataset = _dataset(request, pk)
     version = _version(dataset, request.GET.get("version"))
-    profile = selectors.profile_answer(version) if version is not None else None
+    # A deleted version has no profile left to show: the page says it was deleted.
+    alive = version is not None and version.deleted_at is None
+    profile = selectors.profile_answer(version) if alive else None
     profile = profile_for_viewer(profile, user=request.user, dataset=dataset)
     history = selectors.quality_history(dataset)
     columns = (profile or {}).get("columns") or []
@@ -131,7 +133,7 @@ def rerun_view(request: HttpRequest, pk: int, number: int) -> HttpResponse:
         jobs.request_rerun(actor=request.user, version=version)
     except NotAllowed as exc:
         raise PermissionDenied(str(exc)) from exc
-    except Conflict as exc:
+    except (Conflict, Gone) as exc:
         messages.error(request, str(exc))
     else:
         messages.success(request, f"Profiling of version {version.number} has been queued again.")

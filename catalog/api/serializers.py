@@ -141,7 +141,8 @@ def _pg_rows_sql() -> str:
 SELECT d.id, d.namespace, d.name, d.title, d.description, u.{username}, d.domain, d.sensitivity,
        d.sensitive_columns, d.label_column, d.positive_label, d.origin, d.created_at, d.updated_at,
        pu.{username}, d.source_id, d.removed_at_source,
-       (SELECT v.number FROM {version} v WHERE v.dataset_id = d.id ORDER BY v.number DESC LIMIT 1),
+       (SELECT v.number FROM {version} v WHERE v.dataset_id = d.id AND v.deleted_at IS NULL
+        ORDER BY v.number DESC LIMIT 1),
        ARRAY(SELECT su.{username} FROM {stewards} s JOIN {user} su ON su.id = s.user_id
              WHERE s.dataset_id = d.id),
        ARRAY(SELECT t.name FROM {tags} dt JOIN {tag} t ON t.id = dt.tag_id WHERE dt.dataset_id = d.id)
@@ -258,6 +259,7 @@ class VersionSerializer(serializers.ModelSerializer):
             "fingerprint",  # a reference's (source scans); "" for a stored copy or a registered path
             "created_at",
             "profile_status",
+            "deleted_at",  # a tombstone: the data and all derived from it are gone; the row stays
         ]
         read_only_fields = fields
 

@@ -1,7 +1,7 @@
 from django.urls import path, re_path
 from rest_framework.routers import SimpleRouter
 
-from governance.api import subscription_views, views
+from governance.api import erasure_views, subscription_views, views
 
 # API.md writes actions without a trailing slash (.../approve); accept both spellings.
 router = SimpleRouter()
@@ -16,6 +16,7 @@ card = views.ModelVersionViewSet.as_view({"get": "card"}, **views.ModelVersionVi
 
 urlpatterns = [
     re_path(r"^clearance/?$", views.ClearanceView.as_view(), name="clearance"),
+    re_path(r"^privacy/erasures/?$", erasure_views.ErasureListView.as_view(), name="privacy-erasures"),
     path("datasets/<int:dataset_pk>/policy/", views.DatasetPolicyView.as_view(), name="dataset-policy"),
     path("models/<int:pk>/card.md", card, {"format": "md"}, name="model-card-md"),
     path("models/<int:pk>/card.html", card, {"format": "html"}, name="model-card-html"),

@@ -15,6 +15,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from catalog.models import Dataset, DatasetVersion
+from catalog.versions import check_not_deleted
 from config.parsers import StrictJSONParser, unstorable_text
 from config.rest import Pagination
 from profiling import jobs, selectors, suites
@@ -47,16 +48,20 @@ class DatasetScopedView(APIView):
 class ProfileView(DatasetScopedView):
     """A version's profile: statistics, quality, bias, PII, drift and the job's state."""
 
-    @extend_schema(responses={200: ProfileSerializer, 404: ERROR}, summary="A version's profile")
+    @extend_schema(
+        responses={200: ProfileSerializer, 404: ERROR, 410: ERROR},
+        summary="A version's profile (410: deleted)",
+    )
     def get(self, request, dataset_pk: int, number: int):
         version = self.get_version()
+        check_not_deleted(version)
         return Response(
             profile_for_viewer(selectors.profile_answer(version), user=request.user, dataset=version.dataset)
         )
 
     @extend_schema(
         request=None,
-        responses={202: ProfileSerializer, 403: ERROR, 404: ERROR, 409: ERROR},
+        responses={202: ProfileSerializer, 403: ERROR, 404: ERROR, 409: ERROR, 410: ERROR},
         summary="Profile the version again",
         description="Queues a new profiling job (owner, steward or staff). 409 while one is running.",
     )
@@ -76,6 +81,7 @@ class ProfileWarningsView(DatasetScopedView):
     )
     def get(self, request, dataset_pk: int, number: int):
         version = self.get_version()
+        check_not_deleted(version)
         profile = profile_for_viewer(
             selectors.profile_answer(version), user=request.user, dataset=version.dataset
         )

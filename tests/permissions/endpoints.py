@@ -94,6 +94,10 @@ MODEL_OWNER = OWNER_OR_STAFF
 SUBSCRIBER = Expect(anonymous=401, outsider=404, owner=OK, steward=404, staff=404)
 
 
+# Erasures of a data subject's value: staff or a privacy officer (governance.add_erasure) only.
+PRIVACY_OFFICERS = Expect(anonymous=401, outsider=403, owner=403, steward=403, staff=OK)
+
+
 def subscription(w: World) -> dict:
     return {"pk": w.subscription["id"]}
 
@@ -201,6 +205,7 @@ ROWS: list[Row] = [
         body=lambda w: {"uri": w.file_in_data_root()},
     ),
     Row("GET", "/api/v1/datasets/{dataset_pk}/versions/{number}/", SIGNED_IN, kwargs=version),
+    Row("DELETE", "/api/v1/datasets/{dataset_pk}/versions/{number}/", OWNER_OR_STAFF, kwargs=version),
     Row("GET", "/api/v1/datasets/{dataset_pk}/columns/", SIGNED_IN, kwargs=dataset, needs=("version",)),
     Row("GET", "/api/v1/datasets/{dataset_pk}/columns/{name}/", SIGNED_IN, kwargs=column),
     *(
@@ -531,6 +536,15 @@ ROWS: list[Row] = [
         body=lambda w: {"active": False},
     ),
     Row("DELETE", "/api/v1/subscriptions/{pk}", SUBSCRIBER, kwargs=subscription),
+    # -- privacy: erasures ------------------------------------------------------------------------------
+    Row("GET", "/api/v1/privacy/erasures", PRIVACY_OFFICERS),
+    Row(
+        "POST",
+        "/api/v1/privacy/erasures",
+        PRIVACY_OFFICERS,  # the dataset's title quotes the value: found, so staff get 201
+        needs=("dataset",),
+        body=lambda w: {"value": "Credit applications"},
+    ),
     Row("GET", "/api/v1/subscriptions/{pk}/deliveries", SUBSCRIBER, kwargs=subscription),
     Row(
         "POST",
