@@ -5,6 +5,7 @@ the gate only reads them.
 """
 
 import pytest
+from django.urls import reverse
 from django.utils import timezone
 
 from governance import access_requests, release
@@ -288,3 +289,29 @@ def test_policy_set_by_owner_binds_every_version_and_is_audited(
     )
     found = api_client_for(owner).get("/api/v1/audit/", {"object": "model:mlflow://ml:5000:scorer"}).json()
     assert found["count"] == 2
+
+
+def test_model_page_shows_the_release_check_and_sets_the_policy(web, owner, outsider, make_dataset, register):
+    train, held_out = make_dataset("public"), make_dataset("public")
+    mv = register(owner, [train.urn])
+    page = reverse("governance:model", args=[mv.pk])
+    url = reverse("governance:model-policy", args=[mv.pk])
+
+    html = web(outsider).get(page).content.decode()
+    assert 'id="release-check" data-allowed="true"' in html and 'id="policy-edit"' not in html
+    assert web(outsider).post(url, {"min_accuracy": "0.5"}).status_code == 403
+
+    owner_client = web(owner)
+    assert 'id="policy-edit"' in owner_client.get(page).content.decode()
+    bad = owner_client.post(url, {"min_accuracy": "1.5"})
+    assert bad.status_code == 400 and not ModelPolicy.objects.exists()
+    saved = owner_client.post(url, {"min_accuracy": "0.8", "max_equalized_odds_difference": "0.1"})
+    assert saved.status_code == 302
+    policy = ModelPolicy.objects.get(model=mv.model)
+    assert (policy.min_accuracy, policy.max_equalized_odds_difference) == (0.8, 0.1)
+    assert AuditRecord.objects.get(action="model_policy.changed").via == "ui"
+
+    evaluation(mv, held_out, accuracy=0.72, groups=GROUPS_UNFAIR)
+    html = owner_client.get(page).content.decode()
+    assert 'data-allowed="false"' in html
+    assert "equalized-odds difference on &#x27;sex&#x27; is 0.23 (&gt; 0.10)" in html
