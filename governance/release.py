@@ -33,6 +33,8 @@ from governance.models import ModelEvaluation, ModelPolicy, ModelVersion, Purpos
 DEPLOYMENT = "deployment"
 MODEL_PREFIX = "model:"
 MAX_MODELS_PER_QUERY = 20
+# namespace (255) + name (255) + version (100) and the separators, with room to spare.
+MAX_URN_LENGTH = 700
 FIELDS = ("max_equalized_odds_difference", "min_accuracy", "require_independent_evaluation")
 # A comma followed by the next URN's prefix; any other comma belongs to a name.
 _LIST_SEPARATOR = re.compile(r",(?=\s*model:)")
@@ -134,7 +136,12 @@ def parse_model_list(raw: str | list[str] | None) -> list[str]:
 def _readings(urn: str) -> list[tuple[str, str, str | None]]:
     """Every (namespace, name, version or None) the URN could mean: ``@<version>`` read as a version
     first, then as part of the name; the namespace split as dataset URNs split (catalog.urns)."""
-    if not isinstance(urn, str) or not urn.startswith(MODEL_PREFIX) or len(urn) > 1000:
+    if (
+        not isinstance(urn, str)
+        or not urn.startswith(MODEL_PREFIX)
+        or len(urn) > MAX_URN_LENGTH
+        or any(ord(ch) < 32 for ch in urn)  # PostgreSQL refuses NUL in text: never send it
+    ):
         return []
     body = urn[len(MODEL_PREFIX) :]
     heads: list[tuple[str, str | None]] = []
@@ -149,7 +156,7 @@ def _readings(urn: str) -> list[tuple[str, str, str | None]]:
             splits = candidate_splits(f"dataset:{head}")
         except ValidationError:
             continue
-        out.extend((ns, name, version) for ns, name in splits)
+        out.extend((ns, name, version) for ns, name in splits if len(ns) <= 255 and len(name) <= 255)
     return out
 
 
@@ -158,12 +165,14 @@ def resolve_models(urns: list[str]) -> dict[str, ModelVersion]:
     and unknown ones (a model without that version, or without any version, is unknown)."""
     readings = {urn: _readings(urn) for urn in urns}
     malformed = [u for u, r in readings.items() if not r]
-    wanted = Q(pk__in=[])
-    for ns, name, _ in (r for rs in readings.values() for r in rs):
-        wanted |= Q(namespace=ns, name=name)
-    models = {(m.namespace, m.name): m for m in RegisteredModel.objects.filter(wanted)}
     found, unknown = {}, []
     for urn, rs in readings.items():
+        # One query per URN (at most MAX_MODELS_PER_QUERY): its readings stay well under the
+        # databases' limits on parameters, however many colons it holds.
+        wanted = Q(pk__in=[])
+        for ns, name, _ in rs:
+            wanted |= Q(namespace=ns, name=name)
+        models = {(m.namespace, m.name): m for m in RegisteredModel.objects.filter(wanted)} if rs else {}
         mv = next((v for v in (_version(models.get((ns, n)), ver) for ns, n, ver in rs) if v), None)
         if mv is not None:
             found[urn] = mv

@@ -218,6 +218,10 @@ def test_model_urns_versions_and_lists(owner, make_dataset, register, api_client
         ({"purpose": "deployment", "datasets": "dataset:s3://lake:x"}, "datasets"),
         ({"models": "model:mlflow://ml:5000:scorer", "purpose": "training"}, "purpose"),
         ({"models": "model:mlflow://ml:5000:scorer"}, "purpose"),
+        ({"models": "model:ml\x00:scorer", "purpose": "deployment"}, "models"),
+        ({"models": "model:" + ":" * 600 + "x@1", "purpose": "deployment"}, "models"),
+        ({"models": "model:" + "n" * 800, "purpose": "deployment"}, "models"),
+        ({"models": [f"model:ml:m{i}" for i in range(21)], "purpose": "deployment"}, "models"),
     ],
 )
 def test_bad_deployment_questions(owner, make_dataset, register, api_client_for, params, field):
