@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from governance import access_requests, release
 from governance.models import AuditRecord, EvaluationStatus, ModelEvaluation, ModelPolicy, ModelVersion
+from tests.read_only import no_writes
 
 pytestmark = pytest.mark.django_db
 
@@ -319,3 +320,13 @@ def test_model_page_shows_the_release_check_and_sets_the_policy(web, owner, outs
     html = owner_client.get(page).content.decode()
     assert 'data-allowed="false"' in html
     assert "equalized-odds difference on &#x27;sex&#x27; is 0.23 (&gt; 0.10)" in html
+
+
+def test_the_release_check_only_reads(owner, make_dataset, register):
+    train, held_out = make_dataset("confidential"), make_dataset("public")
+    mv = register(owner, [train.urn])
+    ModelPolicy.objects.create(model=mv.model, max_equalized_odds_difference=0.1, min_accuracy=0.8)
+    evaluation(mv, held_out, groups=GROUPS_UNFAIR)
+    with no_writes() as seen:
+        answer = release.evaluate_deployment(principal=owner, urns=[release.model_urn(mv)])
+    assert seen and answer["allowed"] is False
