@@ -106,9 +106,10 @@ def evaluate(args: argparse.Namespace) -> int:
     client = _client(args)
     base = f"/api/v1/models/{args.model}/evaluations"
     job = client.call("POST", base, body=body)
+    eid = job["id"]  # the POST's answer names it; the evaluation's own answer need not
     if args.wait:
-        job = _wait(client, f"{base}/{job['id']}", job, args)
-    lines = [f"Evaluation {job['id']} of model {args.model}: {job['status']}."]
+        job = {"id": eid, **_wait(client, f"{base}/{eid}", job, args)}
+    lines = [f"Evaluation {eid} of model {args.model}: {job['status']}."]
     for key in ("overall", "equalized_odds_difference", "demographic_parity_difference"):
         if job.get(key):
             lines.append(f"  {key.replace('_', ' ')}: {json.dumps(job[key])}")
@@ -122,10 +123,11 @@ def evaluate(args: argparse.Namespace) -> int:
 def mlflow_sync(args: argparse.Namespace) -> int:
     client = _client(args)
     job = client.call("POST", "/api/v1/integrations/mlflow/sync")
+    sid = job["id"]
     if args.wait:
-        job = _wait(client, f"/api/v1/integrations/mlflow/sync/{job['id']}", job, args)
+        job = {"id": sid, **_wait(client, f"/api/v1/integrations/mlflow/sync/{sid}", job, args)}
     counts = ", ".join(f"{k} {job[k]}" for k in ("seen", "created", "updated", "unchanged") if k in job)
-    lines = [f"MLflow sync {job['id']}: {job['status']}" + (f" ({counts})" if counts else "") + "."]
+    lines = [f"MLflow sync {sid}: {job['status']}" + (f" ({counts})" if counts else "") + "."]
     lines.extend(f"  error: {e.get('message', e)}" for e in job.get("errors") or [] if isinstance(e, dict))
     _print(args, job, lines)
     return REFUSED if job["status"] in ("failed", "partial") else CLEARED

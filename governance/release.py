@@ -267,7 +267,11 @@ def _trainer(mv: ModelVersion):
 
 def _training_data(mv: ModelVersion, trainer, lineage_behind: int) -> tuple[bool, list[dict], list[str]]:
     """Is the training data cleared, then and now → (ok, the datasets' entries, the model's reasons)."""
-    who = trainer.get_username() if trainer is not None else "nobody (the user it was trained for is gone)"
+    who = (
+        trainer.get_username()
+        if trainer is not None
+        else "nobody (no active user is named as the one it was trained for)"
+    )
     reasons: list[str] = []
     ok = True
     if not mv.cleared:

@@ -330,3 +330,19 @@ def test_the_release_check_only_reads(owner, make_dataset, register):
     with no_writes() as seen:
         answer = release.evaluate_deployment(principal=owner, urns=[release.model_urn(mv)])
     assert seen and answer["allowed"] is False
+
+
+def test_trained_for_someone_gone_refuses_gated_data(
+    requester, steward, make_dataset, register, api_client_for
+):
+    conf = make_dataset("confidential")
+    req = access_requests.create_access_request(
+        actor=requester, datasets=[conf.urn], purpose="training", justification="x"
+    )
+    access_requests.approve_access_request(actor=steward, request=req)
+    mv = register(requester, [conf.urn])
+    requester.is_active = False
+    requester.save()
+    body = deployment(api_client_for(steward), mv).json()
+    assert body["allowed"] is False and body["models"][0]["trained_for"] is None
+    assert any("no active user is named" in x for x in body["models"][0]["reasons"])
