@@ -97,6 +97,41 @@ class DatasetPolicyForm(forms.Form):
         return {name: self.cleaned_data[name] for name in self.fields}
 
 
+class ModelPolicyForm(forms.Form):
+    """A model's release policy as its owner or staff sets it (PUT /api/v1/models/{id}/policy's
+    fields and ranges). An empty field removes the condition; release.set_model_policy checks again."""
+
+    max_equalized_odds_difference = forms.FloatField(
+        required=False,
+        min_value=0,
+        max_value=1,
+        label="Cap on equalized-odds difference",
+        help_text="Between 0 and 1, e.g. 0.1; empty for no cap. Checked on every sensitive column.",
+        error_messages=NOT_A_NUMBER,
+        widget=forms.NumberInput(attrs={"step": "any", "inputmode": "decimal"}),
+    )
+    min_accuracy = forms.FloatField(
+        required=False,
+        min_value=0,
+        max_value=1,
+        label="Smallest accuracy",
+        help_text="Between 0 and 1, e.g. 0.8; empty for no floor.",
+        error_messages=NOT_A_NUMBER,
+        widget=forms.NumberInput(attrs={"step": "any", "inputmode": "decimal"}),
+    )
+    require_independent_evaluation = forms.BooleanField(
+        required=False,
+        label="Require an evaluation on data the model was not trained on",
+    )
+
+    @classmethod
+    def initial_for(cls, values: dict) -> dict:
+        return dict(values)
+
+    def service_data(self) -> dict:
+        return {name: self.cleaned_data[name] for name in self.fields}
+
+
 CARD_TEXT_LIMIT = 50_000  # as ModelVersionUpdateSerializer and registry.MAX_CARD_TEXT
 CARD_TEXT_ERRORS = {"max_length": f"Ensure this field has no more than {CARD_TEXT_LIMIT} characters."}
 

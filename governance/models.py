@@ -282,6 +282,41 @@ class ModelVersion(models.Model):
         return f"{self.model}@{self.version}"
 
 
+class ModelPolicy(models.Model):
+    """What a model's owner (or staff) requires before any version of it is released: a cap on the
+    equalized-odds difference of every sensitive column, a floor on accuracy, an evaluation on data
+    the version was not trained on. governance.release checks it; null or false: no condition."""
+
+    model = models.OneToOneField(RegisteredModel, on_delete=models.CASCADE, related_name="policy")
+    max_equalized_odds_difference = models.FloatField(
+        null=True, blank=True, help_text="Cap on the equalized-odds difference of every sensitive column."
+    )
+    min_accuracy = models.FloatField(null=True, blank=True, help_text="Floor on the overall accuracy.")
+    require_independent_evaluation = models.BooleanField(
+        default=False, help_text="An evaluation on data the version was not trained on is required."
+    )
+    updated_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "model policies"
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(max_equalized_odds_difference__isnull=True)
+                | models.Q(max_equalized_odds_difference__gte=0, max_equalized_odds_difference__lte=1),
+                name="model_policy_eod_between_0_and_1",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(min_accuracy__isnull=True)
+                | models.Q(min_accuracy__gte=0, min_accuracy__lte=1),
+                name="model_policy_accuracy_between_0_and_1",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"policy of {self.model}"
+
+
 class EvaluationStatus(models.TextChoices):
     QUEUED = "queued"
     RUNNING = "running"

@@ -4,7 +4,7 @@ from datetime import UTC
 
 from django.core.exceptions import ValidationError
 from django.db import connection
-from django.db.models import CharField, Q, QuerySet
+from django.db.models import CharField, F, Q, QuerySet
 from django.db.models.functions import Cast
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -21,6 +21,9 @@ from governance.models import (
     DatasetPolicy,
     Decision,
     Delivery,
+    EvaluationStatus,
+    ModelEvaluation,
+    ModelPolicy,
     ModelVersion,
     RequestStatus,
     Subscription,
@@ -212,6 +215,23 @@ def model_version_list(*, user) -> QuerySet[ModelVersion]:
     return ModelVersion.objects.select_related("model", "model__owner", "registered_by").prefetch_related(
         "inputs"
     )
+
+
+def latest_evaluations(model_version: ModelVersion) -> list[ModelEvaluation]:
+    """The latest succeeded evaluation of the model version on each evaluation dataset, newest first:
+    a later evaluation on the same dataset (another version of it, or the same again) supersedes."""
+    rows = ModelEvaluation.objects.filter(
+        model_version=model_version, status=EvaluationStatus.SUCCEEDED
+    ).order_by(F("finished_at").desc(nulls_last=True), "-created_at", "-id")
+    latest: dict[str, ModelEvaluation] = {}
+    for row in rows:
+        latest.setdefault(row.dataset_urn, row)
+    return list(latest.values())
+
+
+def model_policy_of(model_version: ModelVersion) -> ModelPolicy | None:
+    """The release policy of the version's model, or None while nobody has set one."""
+    return ModelPolicy.objects.select_related("updated_by").filter(model_id=model_version.model_id).first()
 
 
 def holds_live_approval(user, dataset) -> bool:

@@ -17,6 +17,7 @@ pages = [
     path("models/", views.models_view, name="models"),
     path("models/<int:pk>/", views.model_card_view, name="model"),
     path("models/<int:pk>/card/", views.model_card_edit_view, name="model-edit"),
+    path("models/<int:pk>/policy/", views.model_policy_view, name="model-policy"),
     path("audit/", views.audit_view, name="audit"),
     path("privacy/erasures/", privacy_views.erasures_view, name="erasures"),
     path("subscriptions/", subscription_views.subscriptions_view, name="subscriptions"),

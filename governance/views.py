@@ -26,8 +26,24 @@ from catalog.forms import add_service_errors
 from catalog.markdown import render_markdown
 from catalog.permissions import can_change_dataset
 from config.errors import Conflict, NotAllowed
-from governance import access_requests, cards, clearance, dataset_policies, policies, registry, selectors
-from governance.forms import AccessRequestForm, DatasetPolicyForm, DecisionForm, ModelCardForm, RevokeForm
+from governance import (
+    access_requests,
+    cards,
+    clearance,
+    dataset_policies,
+    policies,
+    registry,
+    release,
+    selectors,
+)
+from governance.forms import (
+    AccessRequestForm,
+    DatasetPolicyForm,
+    DecisionForm,
+    ModelCardForm,
+    ModelPolicyForm,
+    RevokeForm,
+)
 from governance.models import AccessRequest, Decision, ModelVersion, Purpose, RequestStatus, Via
 from lineage.fold import catch_up
 from profiling import selectors as profiling_selectors
@@ -438,17 +454,26 @@ def _model_version(user, pk: int) -> ModelVersion:
         raise Http404("No such model version.") from exc
 
 
-def _model_card(request: HttpRequest, mv: ModelVersion, *, form=None, status: int = 200, **extra):
-    """The card (the page, or for htmx the part that holds the card and its edit form)."""
+def _model_card(
+    request: HttpRequest, mv: ModelVersion, *, form=None, policy_form=None, status: int = 200, **extra
+):
+    """The card (the page, or for htmx the part that holds the card and its edit forms), with the
+    release check as the deployment clearance answers it (lineage folded first, as /clearance)."""
     may_edit = registry.can_edit_model(request.user, mv)
     if may_edit and form is None:
         form = ModelCardForm(initial={"intended_use": mv.intended_use, "caveats": mv.caveats})
+    behind = catch_up(seconds=settings.CLEARANCE_LINEAGE_WAIT_SECONDS)
+    check, _ = release.release_check(model_version=mv, lineage_behind=behind)
+    if may_edit and policy_form is None:
+        policy_form = ModelPolicyForm(initial=release.policy_values(selectors.model_policy_of(mv)))
     template = "governance/_model_card.html" if request.htmx else "governance/model_card.html"
     context = {
         "mv": mv,
         "card": cards.build_card(mv, viewer=request.user),
         "hidden_request": cards.HIDDEN_REQUEST,
         "form": form if may_edit else None,
+        "release": check,
+        "policy_form": policy_form if may_edit else None,
         **extra,
     }
     return render(request, template, context, status=status)
@@ -481,6 +506,23 @@ def model_card_edit_view(request: HttpRequest, pk: int) -> HttpResponse:
         messages.success(request, "Intended use and caveats saved.")
         return redirect("governance:model", pk=mv.pk)
     return _model_card(request, mv, form=form, status=_invalid(request))
+
+
+@login_required
+@require_POST
+def model_policy_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """The model's owner (or staff) sets its release policy from the card; others: 403. Without
+    JavaScript: POST, then a redirect to the card; with htmx the card is swapped."""
+    mv = _model_version(request.user, pk)
+    if not registry.can_edit_model(request.user, mv):
+        raise PermissionDenied("Only the model's owner or staff may set its release policy.")
+    form = ModelPolicyForm(request.POST, auto_id="model-policy-%s")
+    if _saved(form, release.set_model_policy, actor=request.user, model_version=mv):
+        if request.htmx:
+            return _model_card(request, mv, policy_saved=True)
+        messages.success(request, "Release policy saved.")
+        return redirect(f"{reverse('governance:model', args=[mv.pk])}#release")
+    return _model_card(request, mv, policy_form=form, status=_invalid(request))
 
 
 # ---------------------------------------------------------------------------------------------

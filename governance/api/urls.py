@@ -18,6 +18,12 @@ urlpatterns = [
     re_path(r"^clearance/?$", views.ClearanceView.as_view(), name="clearance"),
     re_path(r"^privacy/erasures/?$", erasure_views.ErasureListView.as_view(), name="privacy-erasures"),
     path("datasets/<int:dataset_pk>/policy/", views.DatasetPolicyView.as_view(), name="dataset-policy"),
+    re_path(r"^models/(?P<pk>[0-9]{1,18})/policy/?$", views.ModelPolicyView.as_view(), name="model-policy"),
+    re_path(
+        r"^models/(?P<pk>[0-9]{1,18})/release-check/?$",
+        views.ReleaseCheckView.as_view(),
+        name="model-release-check",
+    ),
     path("models/<int:pk>/card.md", card, {"format": "md"}, name="model-card-md"),
     path("models/<int:pk>/card.html", card, {"format": "html"}, name="model-card-html"),
     *router.urls,

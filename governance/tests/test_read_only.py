@@ -107,6 +107,8 @@ SELECTORS = {
         for ref in (None, w.conf.urn, str(w.conf.pk), f"access_request:{w.live.pk}")
     ],
     "model_version_list": lambda w: list(selectors.model_version_list(user=w.requester)),
+    "latest_evaluations": lambda w: selectors.latest_evaluations(w.mv),
+    "model_policy_of": lambda w: selectors.model_policy_of(w.mv),
     "holds_live_approval": lambda w: [
         selectors.holds_live_approval(w.requester, ds) for ds in (w.conf, w.source, w.features)
     ],

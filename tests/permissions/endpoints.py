@@ -53,6 +53,11 @@ def model(w: World) -> dict:
     return {"pk": w.model["id"]}
 
 
+def model_urn(w: World) -> str:
+    """The model's URN with its version (model:<namespace>:<name>@<version>)."""
+    return f"model:{w.model['namespace']}:{w.model['name']}@{w.model['version']}"
+
+
 def alert(w: World) -> dict:
     return {"pk": w.alert["id"]}
 
@@ -313,6 +318,24 @@ ROWS: list[Row] = [
         variant="for another principal",
         query=lambda w: {"datasets": w.urn, "purpose": "training", "principal": w.username("requester")},
     ),
+    Row(
+        "GET",
+        "/api/v1/clearance",
+        SIGNED_IN,
+        variant="deployment of a model",
+        query=lambda w: {"models": model_urn(w), "purpose": "deployment"},
+    ),
+    Row(
+        "GET",
+        "/api/v1/clearance",
+        Expect(anonymous=401, outsider=403, owner=403, steward=403, staff=OK),
+        variant="deployment, for another principal",
+        query=lambda w: {
+            "models": model_urn(w),
+            "purpose": "deployment",
+            "principal": w.username("requester"),
+        },
+    ),
     Row("GET", "/api/v1/datasets/{dataset_pk}/policy/", SIGNED_IN, kwargs=dataset),
     *(
         Row(
@@ -472,6 +495,27 @@ ROWS: list[Row] = [
     ),
     Row("PUT", "/api/v1/models/{pk}", NOT_ALLOWED, kwargs=model, body=lambda w: {"intended_use": "Scoring."}),
     Row("GET", "/api/v1/models/{pk}/card", SIGNED_IN, kwargs=model),
+    # A model's release policy: read by everyone signed in, set by the model's owner or staff.
+    Row("GET", "/api/v1/models/{pk}/policy", SIGNED_IN, kwargs=model),
+    *(
+        Row(
+            m,
+            "/api/v1/models/{pk}/policy",
+            MODEL_OWNER,
+            kwargs=model,
+            body=lambda w: {"max_equalized_odds_difference": 0.1, "min_accuracy": 0.8},
+        )
+        for m in ("PUT", "PATCH")
+    ),
+    Row("GET", "/api/v1/models/{pk}/release-check", SIGNED_IN, kwargs=model),
+    Row(
+        "GET",
+        "/api/v1/models/{pk}/release-check",
+        Expect(anonymous=401, outsider=403, owner=403, steward=403, staff=OK),
+        variant="for another principal",
+        kwargs=model,
+        query=lambda w: {"principal": w.username("requester")},
+    ),
     Row("GET", "/api/v1/models/{pk}/card.md", SIGNED_IN, kwargs=model),
     Row("GET", "/api/v1/models/{pk}/card.html", SIGNED_IN, kwargs=model),
     # -- sources (API.md "Sources"): listed by every signed-in user; added by staff (or who holds
