@@ -17,7 +17,6 @@ import hashlib
 import json
 import logging
 import math
-from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
@@ -30,6 +29,7 @@ from profiling import signals
 from profiling.engine.types import ProfileError
 from profiling.models import PrivacyBounds, PrivacyBudget, PrivateRelease, RunStatus
 from profiling.privacy import MAX_BINS, MAX_CATEGORIES, ColumnSpec, compute_release
+from profiling.privacy_selectors import Outcome, dp_profile_answer
 
 log = logging.getLogger(__name__)
 
@@ -43,22 +43,8 @@ SPENT = (
     "{each:g}): no new release is made."
 )
 NOT_PROFILED = "The version's profile has not succeeded yet; a release is made once it has."
-NO_SETTINGS = (
-    "No bounds or categories are set by a steward for this column: nothing is released about it and no "
-    "ε is spent on it."
-)
 UNREADABLE = "The version's data could not be read for a release; nothing was spent."
 EPSILON_TOLERANCE = 1e-9  # OpenDP's maps are floats; a release that costs its share exactly fits
-
-
-@dataclass
-class Outcome:
-    """What a viewer without clearance is answered: a release (or None) and, if none was made
-    now, why."""
-
-    release: PrivateRelease | None
-    refusal: str | None
-    budget: PrivacyBudget | None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -267,7 +253,6 @@ def profile_answer_for(*, user, version, via: str = "api") -> dict[str, Any]:
     """The profile ``user`` may see: the exact one (with ``values_hidden``) when they may see the
     values (profiling.visibility decides), else the differentially private release."""
     from profiling import selectors
-    from profiling.privacy_selectors import dp_profile_answer
     from profiling.visibility import may_see_values, profile_for_viewer
 
     profile = selectors.profile_answer(version)

@@ -3,10 +3,26 @@ budget, the column bounds and the ledger (API and web page take them from here).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from profiling.models import PrivacyBudget, PrivateRelease
-from profiling.privacy_budget import NO_SETTINGS, Outcome
+
+NO_SETTINGS = (
+    "No bounds or categories are set by a steward for this column: nothing is released about it and no "
+    "ε is spent on it."
+)
+
+
+@dataclass
+class Outcome:
+    """What a viewer without clearance is answered: a release (or None) and, if none was made
+    now, why."""
+
+    release: PrivateRelease | None
+    refusal: str | None
+    budget: PrivacyBudget | None
+
 
 DP_NOTE = (
     "Differentially private release: this dataset is {sensitivity} and you hold no approved access, so "

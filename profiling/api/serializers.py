@@ -258,7 +258,7 @@ class DPProfileSerializer(serializers.Serializer):
     """What a caller without clearance gets for a confidential or restricted dataset: a
     differentially private release (docs/privacy.md)."""
 
-    status = serializers.ChoiceField(choices=["pending", "running", "succeeded", "failed", "skipped"])
+    status = serializers.CharField(help_text="The profile job's status, as in the exact profile.")
     progress = serializers.FloatField()
     error = serializers.CharField(allow_null=True)
     started_at = serializers.DateTimeField(allow_null=True)
