@@ -15,7 +15,6 @@ and prints both, the ratio, and the load average (the machine may be shared).
 import argparse
 import os
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -68,7 +67,9 @@ def main() -> None:
     path = folder / f"dp-{args.rows}.csv"
     if not path.exists():
         make_reference_csv(path, args.rows)
-    exact, result, exact_cpu = best_of(args.repeat, lambda: profile_file(str(path), format="csv", **SENSITIVE))
+    exact, result, exact_cpu = best_of(
+        args.repeat, lambda: profile_file(str(path), format="csv", **SENSITIVE)
+    )
     dp, release, dp_cpu = best_of(args.repeat, lambda: dp_release(path, args.rows))
     print(f"{args.rows} rows x {len(result.columns)} columns ({path.stat().st_size / 1e6:.0f} MB CSV)")
     print(f"exact profile (profile_file)   wall {exact:6.2f} s  cpu {exact_cpu:6.2f} s")
