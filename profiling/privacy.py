@@ -5,8 +5,8 @@ under the symmetric distance (the privacy unit: one row is one person, ``d_in = 
 and per column that a steward bounded (``PrivacyBounds``) a histogram whose last buckets are the
 nulls and "anything else", plus, for numeric columns, the sum of the values clamped to the bounds.
 Every noise draw is OpenDP's (``then_laplace``: discrete Laplace on counts, Laplace on the sum); the
-ε of each measurement and of the whole is what OpenDP's privacy maps say (``map(1)``), and each scale
-is found by ``dp.binary_search_param`` for the ε share asked. The only code of ours before the
+ε of each measurement and of the whole is what OpenDP's privacy maps say (``map(1)``); each scale
+is the one whose map gives the ε share asked (``_scaled``). The only code of ours before the
 noise is row-wise (a column picked, cast, binned on the steward's edges): each input row makes at
 most one output row, so the stability map ``d_in -> d_in`` of those user transformations is exact.
 
