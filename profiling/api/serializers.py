@@ -241,6 +241,12 @@ class DPColumnSerializer(serializers.Serializer):
     histogram = DPHistogramSerializer()
     min = serializers.JSONField(allow_null=True, help_text="Never released: always null.")
     max = serializers.JSONField(allow_null=True, help_text="Never released: always null.")
+    distinct_count = serializers.JSONField(allow_null=True, help_text="Not released: always null.")
+    std = serializers.JSONField(allow_null=True, help_text="Not released: always null.")
+    top_values = serializers.ListField(
+        child=serializers.JSONField(), help_text="Never released: always empty."
+    )
+    pii = serializers.ListField(child=serializers.CharField(), help_text="Not released: always empty.")
 
 
 class DPBudgetSerializer(serializers.Serializer):
@@ -273,4 +279,9 @@ class DPProfileSerializer(serializers.Serializer):
     refusal = serializers.CharField(
         allow_null=True, help_text="Why no new release was made now, if none was."
     )
+    quality = serializers.JSONField(allow_null=True, help_text="Exact figures: always null here.")
+    bias = serializers.JSONField(allow_null=True, help_text="Exact figures: always null here.")
+    drift = serializers.JSONField(allow_null=True, help_text="Exact figures: always null here.")
+    warnings = serializers.ListField(child=serializers.CharField(), help_text="Always empty here.")
+    governance_warnings = serializers.ListField(child=serializers.JSONField(), help_text="Always empty here.")
     values_hidden = serializers.CharField()
