@@ -212,6 +212,41 @@ def on_alert_resolved(sender, alert, actor=None, via=None, **kwargs) -> None:
     _audit_alert("alert.resolved", alert, actor, via)
 
 
+def on_privacy_spent(sender, release, actor=None, via=None, **kwargs) -> None:
+    """Each differentially private release spends privacy budget: in the audit trail, in the same
+    transaction as the spend (no spend without its record)."""
+    audit.record(
+        actor=actor,
+        via=_via(via),
+        action="privacy.released",
+        object_type="dataset",
+        object_id=release.dataset_id,
+        object_urns=[release.dataset.urn],
+        before=None,
+        after={
+            "version": release.version.number,
+            "release": release.pk,
+            "columns": release.columns,
+            "epsilon": release.epsilon,
+        },
+    )
+
+
+def on_privacy_settings_changed(sender, dataset, version=None, actor=None, changes=None, via=None, **kwargs):
+    """A steward's privacy bounds or budget decide what may be released: audit them."""
+    changes = changes or {}
+    audit.record(
+        actor=actor,
+        via=_via(via),
+        action="privacy.budget_changed" if version is not None else "privacy.bounds_changed",
+        object_type="dataset",
+        object_id=dataset.pk,
+        object_urns=[dataset.urn],
+        before={k: v[0] for k, v in changes.items()} or None,
+        after={**{k: v[1] for k, v in changes.items()}, **({"version": version.number} if version else {})},
+    )
+
+
 def on_clearance_input_changed(sender, **kwargs) -> None:
     """Something a clearance answer rests on changed (a dataset's URN or sensitivity, a profile, the
     lineage graph): cached answers are stale. Sent after commit, so a recomputation sees the change."""
@@ -247,6 +282,12 @@ def connect() -> None:
 
     profiling_signals.suite_changed.connect(on_suite_changed, dispatch_uid="governance-audit-suite")
     profiling_signals.profile_finished.connect(on_profile_finished, dispatch_uid="governance-conditions")
+    profiling_signals.privacy_spent_in_transaction.connect(
+        on_privacy_spent, dispatch_uid="governance-audit-dp"
+    )
+    profiling_signals.privacy_settings_changed_in_transaction.connect(
+        on_privacy_settings_changed, dispatch_uid="governance-audit-dp-settings"
+    )
     profiling_signals.monitor_changed.connect(on_monitor_changed, dispatch_uid="governance-audit-monitor")
     profiling_signals.alert_opened.connect(on_alert_opened, dispatch_uid="governance-audit-alert-opened")
     profiling_signals.alert_acknowledged.connect(

@@ -268,7 +268,7 @@ def _local_copy(version):
     return tmp.name, tmp
 
 
-def _where(version):
+def where_to_read(version):
     """(Location, tempfile or None): where the engine and the quality check read the version.
 
     In place wherever it lives (profiling.locations); a download to a temporary file only for an
@@ -380,7 +380,7 @@ def _compute(run: ProfileRun, progress: _Progress, *, deadline: float | None = N
 
     version = run.version
     dataset = version.dataset
-    location, tmp = _where(version)
+    location, tmp = where_to_read(version)
     try:
         check = _start_check(version, location)
         # The suite known now is evaluated in the profile's own pass (the data is read once); one

@@ -8,7 +8,7 @@ import json
 
 from django.core.exceptions import ValidationError
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, PolymorphicProxySerializer, extend_schema
 from rest_framework import status
 from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
@@ -18,8 +18,9 @@ from catalog.models import Dataset, DatasetVersion
 from catalog.versions import check_not_deleted
 from config.parsers import StrictJSONParser, unstorable_text
 from config.rest import Pagination
-from profiling import jobs, selectors, suites
+from profiling import jobs, privacy_budget, selectors, suites
 from profiling.api.serializers import (
+    DPProfileSerializer,
     GovernanceWarningSerializer,
     GXSuiteExportSerializer,
     ProfileSerializer,
@@ -49,15 +50,26 @@ class ProfileView(DatasetScopedView):
     """A version's profile: statistics, quality, bias, PII, drift and the job's state."""
 
     @extend_schema(
-        responses={200: ProfileSerializer, 404: ERROR, 410: ERROR},
+        responses={
+            200: PolymorphicProxySerializer(
+                component_name="ProfileAnswer",
+                serializers=[ProfileSerializer, DPProfileSerializer],
+                resource_type_field_name=None,
+            ),
+            404: ERROR,
+            410: ERROR,
+        },
         summary="A version's profile (410: deleted)",
+        description=(
+            "The exact profile, or for a caller without clearance on a confidential or restricted "
+            'dataset a differentially private release (`"release": "dp"`, docs/privacy.md).'
+        ),
     )
     def get(self, request, dataset_pk: int, number: int):
         version = self.get_version()
         check_not_deleted(version)
-        return Response(
-            profile_for_viewer(selectors.profile_answer(version), user=request.user, dataset=version.dataset)
-        )
+        # A viewer without clearance gets the differentially private release (docs/privacy.md).
+        return Response(privacy_budget.profile_answer_for(user=request.user, version=version))
 
     @extend_schema(
         request=None,

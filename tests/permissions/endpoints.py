@@ -247,6 +247,24 @@ ROWS: list[Row] = [
     Row(
         "GET", "/api/v1/datasets/{dataset_pk}/quality-history/", SIGNED_IN, kwargs=dataset, needs=("version",)
     ),
+    # -- privacy: steward bounds and budgets for differentially private releases (docs/privacy.md) ---
+    Row("GET", "/api/v1/datasets/{dataset_pk}/privacy/bounds/", SIGNED_IN, kwargs=dataset),
+    Row(
+        "PUT",
+        "/api/v1/datasets/{dataset_pk}/privacy/bounds/",
+        EDITORS,
+        kwargs=dataset,
+        body=lambda w: {"columns": [{"column": "age", "lower": 0, "upper": 120, "bins": 12}]},
+    ),
+    Row("GET", "/api/v1/datasets/{dataset_pk}/versions/{number}/privacy/budget/", SIGNED_IN, kwargs=version),
+    Row(
+        "PUT",
+        "/api/v1/datasets/{dataset_pk}/versions/{number}/privacy/budget/",
+        EDITORS,
+        kwargs=version,
+        body=lambda w: {"epsilon_total": 3.0, "epsilon_per_release": 1.0},
+    ),
+    Row("GET", "/api/v1/datasets/{dataset_pk}/versions/{number}/privacy/ledger/", EDITORS, kwargs=version),
     # -- monitors and alerts ----------------------------------------------------------------------------
     Row("GET", "/api/v1/datasets/{dataset_pk}/monitor", SIGNED_IN, kwargs=dataset, needs=("monitor",)),
     Row(

@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("profiling", "0004_profile_parts"),
+        ("profiling", "0005_dp_releases"),
     ]
 
     operations = [
