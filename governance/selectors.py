@@ -21,6 +21,8 @@ from governance.models import (
     DatasetPolicy,
     Decision,
     Delivery,
+    EvaluationStatus,
+    ModelEvaluation,
     ModelVersion,
     RequestStatus,
     Subscription,
@@ -238,3 +240,18 @@ def subscriptions_for(user) -> QuerySet[Subscription]:
 def subscription_deliveries(subscription: Subscription) -> QuerySet[Delivery]:
     """A subscription's delivery log, newest first."""
     return Delivery.objects.filter(subscription=subscription).select_related("event").order_by("-pk")
+
+
+def model_evaluations(model_version) -> QuerySet[ModelEvaluation]:
+    """A model version's evaluations, newest first, with what their answers name."""
+    return ModelEvaluation.objects.filter(model_version=model_version).select_related(
+        "requested_by", "dataset_version__dataset"
+    )
+
+
+def latest_evaluations(model_version) -> list[ModelEvaluation]:
+    """The newest succeeded evaluation on each evaluation dataset version (what the card reports)."""
+    latest: dict[tuple[str, int], ModelEvaluation] = {}
+    for ev in model_evaluations(model_version).filter(status=EvaluationStatus.SUCCEEDED):
+        latest.setdefault((ev.dataset_urn, ev.version_number), ev)
+    return list(latest.values())
