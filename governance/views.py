@@ -26,7 +26,16 @@ from catalog.forms import add_service_errors
 from catalog.markdown import render_markdown
 from catalog.permissions import can_change_dataset
 from config.errors import Conflict, NotAllowed
-from governance import access_requests, cards, clearance, dataset_policies, policies, registry, selectors
+from governance import (
+    access_requests,
+    cards,
+    clearance,
+    dataset_policies,
+    evaluation_pages,
+    policies,
+    registry,
+    selectors,
+)
 from governance.forms import AccessRequestForm, DatasetPolicyForm, DecisionForm, ModelCardForm, RevokeForm
 from governance.models import AccessRequest, Decision, ModelVersion, Purpose, RequestStatus, Via
 from lineage.fold import catch_up
@@ -445,7 +454,7 @@ def _model_card(request: HttpRequest, mv: ModelVersion, *, form=None, status: in
         form = ModelCardForm(initial={"intended_use": mv.intended_use, "caveats": mv.caveats})
     template = "governance/_model_card.html" if request.htmx else "governance/model_card.html"
     context = {
-        "mv": mv,
+        **evaluation_pages.context(request, mv),
         "card": cards.build_card(mv, viewer=request.user),
         "hidden_request": cards.HIDDEN_REQUEST,
         "form": form if may_edit else None,

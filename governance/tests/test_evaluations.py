@@ -303,3 +303,108 @@ def test_text_labels_with_a_positive_label(
     assert ev["status"] == "succeeded", ev
     assert ev["overall"]["recall"] == pytest.approx(2 / 3) and ev["overall"]["precision"] == 1.0
     assert ev["by_group"]["gender"]["F"]["count"] == 2
+
+
+# --------------------------------------------------------------------------- the card
+def _schema():
+    """Model Card Toolkit's own schema v0.0.2 (model_card_toolkit/schema/v0.0.2/model_card.schema.json
+    of tensorflow/model-card-toolkit, Apache-2.0), kept beside this test: the package itself pins
+    jsonschema<4 and protobuf<4, which this project cannot install next to its own."""
+    import json
+    from pathlib import Path
+
+    return json.loads((Path(__file__).parent / "data" / "mct_model_card.schema.v0.0.2.json").read_text())
+
+
+def test_card_reports_evaluations_and_exports_mct(
+    owner, outsider, setup, api_client_for, django_capture_on_commit_callbacks
+):
+    import jsonschema
+
+    from governance import cards
+    from governance.card_evaluations import disparity_marks
+    from governance.models import ModelVersion
+
+    client = api_client_for(owner)
+    ev = _evaluate(client, setup, django_capture_on_commit_callbacks, score_column="score")
+    card = client.get(f"/api/v1/models/{setup['model']}/card").json()
+    [analysis] = card["quantitative_analyses"]["evaluations"]
+    assert analysis["evaluation"] == ev["id"] and analysis["marks"] == []
+    assert [c["column"] for c in analysis["columns"]] == ["gender", "region"]
+    assert card["evaluation_data"]["datasets"][0]["dataset"] == ev["dataset"]
+    md = client.get(f"/api/v1/models/{setup['model']}/card.md").content.decode()
+    assert "#### By gender: equalized odds difference" in md and "| F |" in md
+
+    # Marked against thresholds (a model policy's), naming the column and the metric.
+    mv = ModelVersion.objects.get(pk=setup["model"])
+    marked = cards.build_card(mv, viewer=owner, thresholds={"max_equalized_odds_difference": 0.0})
+    assert any(
+        "equalized odds difference on gender" in m
+        for m in marked["quantitative_analyses"]["evaluations"][0]["marks"]
+    )
+    assert disparity_marks(ev, None) == []
+    assert any("group F of gender" in m for m in disparity_marks(ev, {"min_accuracy": 1.0}))
+
+    mct = client.get(f"/api/v1/models/{setup['model']}/card", {"format": "mct"})
+    assert mct.status_code == 200, mct.content
+    body = mct.json()
+    jsonschema.validate(body, _schema(), format_checker=jsonschema.FormatChecker())
+    assert body["model_details"]["name"] == "ml/credit" and body["model_details"]["version"]["name"] == "1"
+    metrics = {
+        (m["type"], m["slice"]): m["value"] for m in body["quantitative_analysis"]["performance_metrics"]
+    }
+    assert float(metrics[("accuracy", "gender=F")]) == pytest.approx(
+        ev["by_group"]["gender"]["F"]["accuracy"]
+    )
+    assert float(metrics[("equalized_odds_difference", "region")]) == pytest.approx(
+        ev["equalized_odds_difference"]["region"]
+    )
+    assert {d["name"] for d in body["model_parameters"]["data"]} >= {ev["dataset"]}
+
+    # An outsider's card hides the group names of the confidential evaluation data, in MCT too.
+    theirs = api_client_for(outsider).get(f"/api/v1/models/{setup['model']}/card", {"format": "mct"}).json()
+    jsonschema.validate(theirs, _schema())
+    slices = {m["slice"] for m in theirs["quantitative_analysis"]["performance_metrics"]}
+    assert "gender=group 1" in slices and "gender=F" not in slices
+
+
+def test_mct_of_a_card_without_evaluations_is_valid(owner, setup, api_client_for):
+    import jsonschema
+
+    body = api_client_for(owner).get(f"/api/v1/models/{setup['model']}/card?format=mct").json()
+    jsonschema.validate(body, _schema(), format_checker=jsonschema.FormatChecker())
+    assert body["quantitative_analysis"]["performance_metrics"] == []
+
+
+# --------------------------------------------------------------------------- the model page
+def test_model_page_charts_and_list(
+    owner, outsider, setup, api_client_for, web, django_capture_on_commit_callbacks
+):
+    ev = _evaluate(api_client_for(owner), setup, django_capture_on_commit_callbacks, score_column="score")
+    page = web(owner).get(f"/models/{setup['model']}/")
+    html = page.content.decode()
+    assert page.status_code == 200
+    assert 'aria-label="Rates by group of gender: accuracy' in html  # the SVG chart, per column
+    assert "equalized odds difference <strong>" in html
+    assert f"/api/v1/models/{setup['model']}/evaluations/{ev['id']}" in html
+    assert 'id="evaluate"' in html and "every 1s" not in html  # nothing running: no polling
+    theirs = web(outsider).get(f"/models/{setup['model']}/").content.decode()
+    assert 'id="evaluate"' not in theirs and "group 1" in theirs and ">F<" not in theirs
+
+
+def test_start_an_evaluation_from_the_page(owner, outsider, setup, web):
+    data = {
+        "dataset": f"{setup['eval'].urn}@{setup['version'].number}",
+        "label_column": "approved",
+        "prediction_column": "predicted",
+    }
+    # Queued, not run (the commit never comes in this test): the list polls while it waits.
+    r = web(owner).post(f"/models/{setup['model']}/evaluate/", data, HTTP_HX_REQUEST="true")
+    assert r.status_code == 200 and "every 1s" in r.content.decode()
+    assert ModelEvaluation.objects.get().status == "queued"
+    bad = web(owner).post(
+        f"/models/{setup['model']}/evaluate/", {**data, "label_column": "nope"}, HTTP_HX_REQUEST="true"
+    )
+    assert bad.status_code == 422 and "no column" in bad.content.decode()
+    assert web(outsider).post(f"/models/{setup['model']}/evaluate/", data).status_code == 403
+    assert ModelEvaluation.objects.count() == 1
