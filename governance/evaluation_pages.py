@@ -10,7 +10,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from catalog.forms import add_service_errors
 from config.errors import NotAllowed
-from governance import evaluations, registry, selectors
+from governance import evaluations, selectors
 from governance.forms import EvaluationForm
 from governance.models import EvaluationStatus, ModelVersion, Via
 
@@ -30,7 +30,7 @@ def context(request: HttpRequest, mv: ModelVersion, *, form: EvaluationForm | No
     rows = [
         evaluations.evaluation_as_seen_by(e, request.user) for e in selectors.model_evaluations(mv)[:LISTED]
     ]
-    may = registry.can_edit_model(request.user, mv)
+    may = evaluations.can_evaluate(request.user, mv)
     return {
         "mv": mv,
         "evaluations": rows,
@@ -54,8 +54,10 @@ def model_evaluations_view(request: HttpRequest, pk: int) -> HttpResponse:
 def model_evaluate_view(request: HttpRequest, pk: int) -> HttpResponse:
     """Start an evaluation from the page (the model's owner or staff); errors beside the fields."""
     mv = _model_version(request.user, pk)
-    if not registry.can_edit_model(request.user, mv):
-        raise PermissionDenied("Only the model's owner or staff may evaluate it.")
+    if not evaluations.can_evaluate(request.user, mv):
+        raise PermissionDenied(
+            "Only the model's owner, the account that registered it, or staff may evaluate it."
+        )
     form = EvaluationForm(request.POST)
     if form.is_valid():
         try:

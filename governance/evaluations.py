@@ -102,6 +102,14 @@ def _check_known_columns(version, columns: dict[str, str]) -> None:
         raise ValidationError(errors)
 
 
+def can_evaluate(actor, mv: ModelVersion) -> bool:
+    """Whoever may edit the model (its owner or staff, registry.can_edit_model), and the account
+    that registered this version (a pipeline registering for a person evaluates what it trained)."""
+    if can_edit_model(actor, mv):
+        return True
+    return bool(actor is not None and actor.is_authenticated and mv.registered_by_id == actor.pk)
+
+
 @transaction.atomic
 def request_evaluation(
     *,
@@ -116,10 +124,12 @@ def request_evaluation(
 ) -> ModelEvaluation:
     """Queue an evaluation of ``model_version`` on a dataset version (``"<URN>@<n>"``).
 
-    Who may: whoever may edit the model (registry.can_edit_model), and only on data whose values
-    they may read. The evaluation is audited now and computed by a worker after the commit."""
-    if not can_edit_model(actor, model_version):
-        raise NotAllowed("Only the model's owner or staff may evaluate it.")
+    Who may: ``can_evaluate``, and only on data whose values they may read. The evaluation is
+    audited now and computed by a worker after the commit."""
+    if not can_evaluate(actor, model_version):
+        raise NotAllowed(
+            "Only the model's owner, the account that registered this version, or staff may evaluate it."
+        )
     columns = {
         "label_column": _column("label_column", label_column),
         "prediction_column": _column("prediction_column", prediction_column),

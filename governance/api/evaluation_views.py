@@ -14,7 +14,7 @@ from governance.api.evaluation_serializers import (
     EvaluationQueuedSerializer,
     EvaluationSerializer,
 )
-from governance.models import ModelVersion
+from governance.models import ModelEvaluation, ModelVersion
 
 
 def _model_version(user, pk) -> ModelVersion:
@@ -28,6 +28,7 @@ class EvaluationListView(generics.GenericAPIView):
     """A model version's evaluations, newest first; POST asks for a new one."""
 
     serializer_class = EvaluationSerializer  # for the schema; answers are shaped by evaluations
+    queryset = ModelEvaluation.objects.none()  # for the schema; rows come from selectors
 
     @extend_schema(responses={200: EvaluationSerializer(many=True)})
     def get(self, request, pk):

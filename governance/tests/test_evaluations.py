@@ -408,3 +408,31 @@ def test_start_an_evaluation_from_the_page(owner, outsider, setup, web):
     assert bad.status_code == 422 and "no column" in bad.content.decode()
     assert web(outsider).post(f"/models/{setup['model']}/evaluate/", data).status_code == 403
     assert ModelEvaluation.objects.count() == 1
+
+
+def test_the_pipeline_that_registered_a_version_may_evaluate_it(
+    owner, pipeline, setup, make_dataset, add_version, api_client_for
+):
+    client = api_client_for(pipeline)
+    mv = client.post(
+        "/api/v1/models/",
+        {
+            "namespace": "ml",
+            "name": "for-owner",
+            "version": "1",
+            "trained_on": [setup["training"].urn],
+            "principal": owner.username,
+        },
+        format="json",
+    ).json()
+    assert mv["owner"] == owner.username
+    public = make_dataset("public", sensitive_columns=["gender"])
+    version = add_version(public, predictions_csv(50))
+    body = {
+        "dataset": f"{public.urn}@{version.number}",
+        "label_column": "approved",
+        "prediction_column": "predicted",
+    }
+    assert _post(client, mv["id"], **body).status_code == 202
+    # Another model of the owner's, which this account did not register: refused.
+    assert _post(client, setup["model"], **body).status_code == 403
