@@ -197,6 +197,8 @@ def run_evaluation(evaluation_id: int) -> str | None:
     except Exception as exc:  # a reader's error names the file's problem; anything else is logged
         from profiling.engine import ProfileError
 
+        if isinstance(exc, ValidationError):  # e.g. a registered path no longer inside DATA_ROOTS
+            return _finish(ev, error=f"The evaluation data could not be read: {' '.join(exc.messages)}")
         if not isinstance(exc, ProfileError):
             log.exception("evaluation %s failed", ev.pk)
             return _finish(ev, error="The evaluation failed unexpectedly; the worker's log has the details.")

@@ -26,7 +26,8 @@ def predictions(rows: int = 2000) -> str:
     return "\n".join(lines) + "\n"
 
 
-def test_a_worker_evaluates_the_model(live_worker, owner, api_client_for, data_root):
+def test_a_worker_evaluates_the_model(data_root, live_worker, owner, api_client_for):
+    # data_root first: the worker is started with the DATA_ROOTS it sets.
     training = catalog_services.create_dataset(
         actor=owner, namespace="s3://lake", name="credit/train", sensitivity="internal"
     )
@@ -69,8 +70,9 @@ def test_a_worker_evaluates_the_model(live_worker, owner, api_client_for, data_r
         ).exists()
     )
     ev = client.get(f"/api/v1/models/{model['id']}/evaluations/{queued.json()['id']}").json()
-    log = live_worker.log()
-    assert ev["status"] == "succeeded", (ev["error"], log[log.find("Traceback") :][:4000])
+    if ev["status"] != "succeeded":
+        log = live_worker.log()
+        pytest.fail(f"{ev['error']}\n{log[log.find('Traceback') :][:6000]}")
     frame = pd.read_csv(data_root / "holdout.csv")
     assert ev["equalized_odds_difference"]["gender"] == pytest.approx(
         equalized_odds_difference(frame.approved, frame.predicted, sensitive_features=frame.gender), abs=1e-9
