@@ -211,3 +211,29 @@ class SubscriptionForm(forms.Form):
             "email": bool(data.get("email")),
             "format": data.get("format") or "json",
         }
+
+
+class EvaluationForm(forms.Form):
+    """Evaluate a model version on a dataset version holding its predictions."""
+
+    dataset = forms.CharField(
+        max_length=1000, help_text="The evaluation data: <dataset URN>@<version number>"
+    )
+    label_column = forms.CharField(max_length=255)
+    prediction_column = forms.CharField(max_length=255)
+    score_column = forms.CharField(max_length=255, required=False, help_text="Optional: scores give ROC AUC")
+    positive_label = forms.CharField(
+        max_length=255,
+        required=False,
+        help_text="Optional: the positive label (default: the dataset's, or 1)",
+    )
+
+    def service_data(self) -> dict:
+        data = self.cleaned_data
+        return {
+            "dataset": data["dataset"].strip(),
+            "label_column": data["label_column"],
+            "prediction_column": data["prediction_column"],
+            "score_column": data.get("score_column") or "",
+            "positive_label": data.get("positive_label") or None,
+        }

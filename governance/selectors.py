@@ -258,3 +258,10 @@ def subscriptions_for(user) -> QuerySet[Subscription]:
 def subscription_deliveries(subscription: Subscription) -> QuerySet[Delivery]:
     """A subscription's delivery log, newest first."""
     return Delivery.objects.filter(subscription=subscription).select_related("event").order_by("-pk")
+
+
+def model_evaluations(model_version) -> QuerySet[ModelEvaluation]:
+    """A model version's evaluations, newest first, with what their answers name."""
+    return ModelEvaluation.objects.filter(model_version=model_version).select_related(
+        "requested_by", "dataset_version__dataset"
+    )

@@ -9,7 +9,7 @@ from django.conf import settings
 from django.core.mail import send_mail
 
 from catalog import outbox
-from governance import access_requests, audit_anchor, deliveries, notifications
+from governance import access_requests, audit_anchor, deliveries, evaluations, notifications
 from governance.events import DELIVER_TASK
 from governance.models import AccessRequestEvent
 
@@ -131,3 +131,9 @@ def write_audit_anchor() -> int | None:
     """Beat: append the audit chain's signed head outside the database (governance/audit_anchor.py)."""
     anchor = audit_anchor.write_anchor()
     return anchor.seq if anchor else None
+
+
+@shared_task(name=evaluations.RUN_TASK, ignore_result=True, acks_late=True)
+def run_evaluation(evaluation_id: int) -> str | None:
+    """Compute one model evaluation (governance/evaluations.py); a duplicate message finds it taken."""
+    return evaluations.run_evaluation(evaluation_id)

@@ -31,6 +31,7 @@ from governance import (
     cards,
     clearance,
     dataset_policies,
+    evaluation_pages,
     policies,
     registry,
     release,
@@ -468,7 +469,7 @@ def _model_card(
         policy_form = ModelPolicyForm(initial=release.policy_values(selectors.model_policy_of(mv)))
     template = "governance/_model_card.html" if request.htmx else "governance/model_card.html"
     context = {
-        "mv": mv,
+        **evaluation_pages.context(request, mv),
         "card": cards.build_card(mv, viewer=request.user),
         "hidden_request": cards.HIDDEN_REQUEST,
         "form": form if may_edit else None,

@@ -288,6 +288,31 @@ def where_to_read(version):
     return local(path, **text), tmp
 
 
+def read_columns(version, columns: list[str]):
+    """The named columns of a version's data (those it has) as one ``pyarrow.Table``, read as the
+    profile reads it: in place, only those columns, after the same check that it is still the
+    version's data. Other apps read a version's values through this (governance's evaluations)."""
+    import pyarrow as pa
+
+    from profiling.engine import iter_batches
+
+    location, tmp = where_to_read(version)
+    try:
+        check = _start_check(version, location)
+        try:
+            batches = list(iter_batches(location, columns=columns, batch_rows=1 << 20))
+        finally:
+            if check is not None:
+                check.wait()
+    finally:
+        if tmp is not None:
+            tmp.close()
+    if not batches:
+        return pa.table({})
+    # A column widened part-way (Retype) gives later batches a wider type: one table of the widest.
+    return pa.concat_tables([pa.Table.from_batches([b]) for b in batches], promote_options="permissive")
+
+
 def _start_check(version, location) -> _RegisteredCheck | None:
     """The data is still what the version describes: a reference's size and ETag or modification
     time, checked now (profiling.locations.verify_reference); a registered path's bytes, whose

@@ -1,7 +1,7 @@
 from django.urls import path, re_path
 from rest_framework.routers import SimpleRouter
 
-from governance.api import erasure_views, subscription_views, views
+from governance.api import erasure_views, evaluation_views, subscription_views, views
 
 # API.md writes actions without a trailing slash (.../approve); accept both spellings.
 router = SimpleRouter()
@@ -26,5 +26,15 @@ urlpatterns = [
     ),
     path("models/<int:pk>/card.md", card, {"format": "md"}, name="model-card-md"),
     path("models/<int:pk>/card.html", card, {"format": "html"}, name="model-card-html"),
+    re_path(
+        r"^models/(?P<pk>[0-9]{1,18})/evaluations/?$",
+        evaluation_views.EvaluationListView.as_view(),
+        name="model-evaluations",
+    ),
+    re_path(
+        r"^models/(?P<pk>[0-9]{1,18})/evaluations/(?P<eid>[0-9]{1,18})/?$",
+        evaluation_views.EvaluationDetailView.as_view(),
+        name="model-evaluation",
+    ),
     *router.urls,
 ]

@@ -33,7 +33,7 @@ from governance import (
     release,
     selectors,
 )
-from governance.api.renderers import HTMLCardRenderer, MarkdownCardRenderer
+from governance.api.renderers import HTMLCardRenderer, MarkdownCardRenderer, MCTCardRenderer
 from governance.api.serializers import (
     AccessRequestCreateSerializer,
     AccessRequestDetailSerializer,
@@ -384,12 +384,18 @@ class ModelVersionViewSet(
 
     @extend_schema(
         responses={200: OpenApiTypes.OBJECT},
-        parameters=[OpenApiParameter("format", str, enum=["json", "md", "html"], description="Rendering")],
-        description="The model card (Mitchell et al. sections) as JSON, Markdown (format=md, or card.md) or "
-        "HTML (format=html, or card.html).",
+        parameters=[
+            OpenApiParameter("format", str, enum=["json", "md", "html", "mct"], description="Rendering")
+        ],
+        description="The model card (Mitchell et al. sections) as JSON, Markdown (format=md, or card.md), "
+        "HTML (format=html, or card.html), or in the field structure of Google's Model Card Toolkit schema "
+        "v0.0.2 (format=mct): model_details, model_parameters.data, quantitative_analysis.performance_metrics "
+        "(type, value, slice) and considerations.",
     )
     @action(
-        detail=True, methods=["get"], renderer_classes=[JSONRenderer, MarkdownCardRenderer, HTMLCardRenderer]
+        detail=True,
+        methods=["get"],
+        renderer_classes=[JSONRenderer, MarkdownCardRenderer, HTMLCardRenderer, MCTCardRenderer],
     )
     def card(self, request, pk=None, format=None):
         mv = get_object_or_404(ModelVersion.objects.select_related("model__owner", "registered_by"), pk=pk)

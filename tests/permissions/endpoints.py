@@ -536,6 +536,34 @@ ROWS: list[Row] = [
     ),
     Row("GET", "/api/v1/models/{pk}/card.md", SIGNED_IN, kwargs=model),
     Row("GET", "/api/v1/models/{pk}/card.html", SIGNED_IN, kwargs=model),
+    Row(
+        "GET",
+        "/api/v1/models/{pk}/card",
+        SIGNED_IN,
+        kwargs=model,
+        query=lambda w: {"format": "mct"},
+        variant="mct",
+    ),
+    # Evaluations: asked for by whoever may edit the model (its owner or staff) on data whose values
+    # they may read; read by every signed-in user (group names only by those who may read the data).
+    Row(
+        "POST",
+        "/api/v1/models/{pk}/evaluations",
+        MODEL_OWNER,
+        kwargs=model,
+        body=lambda w: {
+            "dataset": f"{w.urn}@{w.version['number']}",
+            "label_column": "approved",
+            "prediction_column": "approved",
+        },
+    ),
+    Row("GET", "/api/v1/models/{pk}/evaluations", SIGNED_IN, kwargs=model),
+    Row(
+        "GET",
+        "/api/v1/models/{pk}/evaluations/{eid}",
+        SIGNED_IN,
+        kwargs=lambda w: {"pk": w.model["id"], "eid": w.evaluation["id"]},
+    ),
     # -- sources (API.md "Sources"): listed by every signed-in user; added by staff (or who holds
     # catalog.add_source); changed, tested and scanned by the source's owner, stewards or staff;
     # deleted by its owner or staff.
