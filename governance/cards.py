@@ -12,6 +12,7 @@ from typing import Any
 from django.utils.html import escape
 
 from catalog.markdown import render_markdown
+from governance import mlflow_sync
 from governance.clearance import upstream_of
 from governance.models import ModelVersion
 from governance.selectors import visible_access_requests
@@ -102,6 +103,7 @@ def build_card(mv: ModelVersion, *, viewer) -> dict[str, Any]:
     inputs = list(mv.inputs.select_related("dataset", "dataset_version"))
     training = _training_data(mv, inputs, viewer)
     notes = _Notes.of(training)
+    origin = mlflow_sync.origin_section(mv)
     factors = {
         i.dataset_urn: list(i.dataset.sensitive_columns)
         for i in inputs
@@ -127,6 +129,7 @@ def build_card(mv: ModelVersion, *, viewer) -> dict[str, Any]:
             "text": "No evaluation data was registered with this model version.",
         },
         "training_data": training,
+        "mlflow": origin,
         "quantitative_analyses": {
             "bias": notes.bias_rows,
             "quality": [
@@ -142,7 +145,10 @@ def build_card(mv: ModelVersion, *, viewer) -> dict[str, Any]:
         "caveats": {
             "text": mv.caveats,
             "html": render_markdown(mv.caveats),
-            "automatic": _uncleared_caveat(mv) + notes.quality + notes.drift,
+            "automatic": _uncleared_caveat(mv)
+            + (origin["caveats"] if origin else [])
+            + notes.quality
+            + notes.drift,
         },
     }
 

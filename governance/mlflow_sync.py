@@ -14,11 +14,11 @@ The job around it (one at a time, under a lease) is governance.mlflow_jobs.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlparse
+from urllib.parse import quote, urlparse
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -294,8 +294,34 @@ def _error(found: Any, message: str) -> dict[str, str]:
     return {"model": found.name, "version": str(found.version), "message": message[:1000]}
 
 
-def iter_unknown(origin: MlflowOrigin | None) -> Iterator[dict[str, Any]]:
-    """The inputs of an MLflow origin that matched nothing (for the model page and card)."""
-    for item in (origin.inputs if origin is not None else []) or []:
-        if not item.get("urn"):
-            yield item
+def _ui_base(tracking_uri: str) -> str:
+    """The MLflow UI's address for an HTTP tracking server ("" for a store without a UI)."""
+    return tracking_uri.rstrip("/") if urlparse(tracking_uri).scheme in ("http", "https") else ""
+
+
+def origin_section(mv: ModelVersion) -> dict[str, Any] | None:
+    """The card's "MLflow origin": where the version came from (links into MLflow's UI when it has
+    one), each input with what it matched, and the unknown data; None for a version not from MLflow."""
+    origin = MlflowOrigin.objects.filter(model_version=mv).first()
+    if origin is None:
+        return None
+    base = _ui_base(origin.tracking_uri)
+    name = quote(origin.registered_name, safe="")
+    unknown = [i for i in origin.inputs if not i.get("urn")]
+    return {
+        "tracking_uri": origin.tracking_uri,
+        "registered_model": origin.registered_name,
+        "version": origin.mlflow_version,
+        "run_id": origin.run_id or None,
+        "model_version_url": f"{base}/#/models/{name}/versions/{origin.mlflow_version}" if base else None,
+        "run_url": (
+            f"{base}/#/experiments/{origin.experiment_id}/runs/{origin.run_id}"
+            if base and origin.run_id
+            else None
+        ),
+        "inputs": origin.inputs,
+        "unknown_data": unknown,
+        "caveats": [
+            f"Trained on unknown data ({i.get('name') or 'unnamed input'}): {i['reason']}" for i in unknown
+        ],
+    }
