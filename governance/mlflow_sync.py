@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -37,6 +38,7 @@ TAG_CLEARANCE = "gouvernail.clearance"
 TAG_CARD = "gouvernail.card"
 PAGE_SIZE = 1000  # model versions per search page (MLflow's servers accept up to 10,000)
 RUN_BATCH = 100  # run ids (and experiment ids) per search of runs
+TAG_WRITERS = 4  # threads writing tags to an HTTP tracking server
 MAX_TAG_VALUE = 5000  # MLflow's limit on a model version tag's value
 NOT_CONFIGURED = (
     "MLflow sync is unavailable: set MLFLOW_TRACKING_URI (and MLFLOW_TRACKING_USERNAME/PASSWORD or "
@@ -261,23 +263,34 @@ def _known(namespace: str) -> dict[tuple[str, str], ModelVersion]:
 
 
 def sync_version(
-    client, *, namespace: str, tracking_uri: str, found: Any, known: dict, runs: dict | None = None
+    client,
+    *,
+    namespace: str,
+    tracking_uri: str,
+    found: Any,
+    known: dict,
+    runs: dict | None = None,
+    write: Callable[[Any, dict[str, str]], None] | None = None,
 ) -> tuple[str, int]:
-    """One MLflow model version → ("created" | "updated" | "unchanged", unknown inputs found)."""
+    """One MLflow model version → ("created" | "updated" | "unchanged", unknown inputs found).
+
+    ``write(found, tags)`` writes the tags to MLflow (default: now, here; ``sync`` hands them to a
+    writer thread, so that MLflow's answers overlap with the next version's registration)."""
+    write = write or (lambda f, tags: _write_tags(client, f, tags))
     mv = known.get((found.name, str(found.version)))
     if mv is None:
         run, inputs = _run_inputs(client, found.run_id or "", runs or {})
         mv = register_from_mlflow(
             namespace=namespace, tracking_uri=tracking_uri, found=found, run=run, inputs=inputs
         )
-        _write_tags(client, found, wanted_tags(mv))
+        write(found, wanted_tags(mv))
         return "created", sum(1 for i in inputs if not i["urn"])
     wanted = wanted_tags(mv)
     current = dict(getattr(found, "tags", None) or {})
     missing = {k: v for k, v in wanted.items() if current.get(k) != v}
     if not missing:
         return "unchanged", 0
-    _write_tags(client, found, missing)  # removed or edited in MLflow, or SITE_URL moved
+    write(found, missing)  # removed or edited in MLflow, or SITE_URL moved
     return "updated", 0
 
 
@@ -302,22 +315,38 @@ def sync(*, uri: str | None = None, beat: Callable[[Counts], None] | None = None
     known = _known(namespace)
     new = [v.run_id for v in found_all if (v.name, str(v.version)) not in known]
     runs = _read(uri, lambda: prefetch_runs(client, new))
-    for found in found_all:
-        counts.seen += 1
-        try:
-            outcome, unknown = sync_version(
-                client, namespace=namespace, tracking_uri=uri, found=found, known=known, runs=runs
+    # Tags are written by other threads (several for an HTTP server, one for a local store, whose
+    # writes take turns anyway) while this one registers the next versions.
+    writers = TAG_WRITERS if urlparse(uri).scheme in ("http", "https") else 1
+    pending: list[tuple[Any, Future]] = []
+    with ThreadPoolExecutor(max_workers=writers, thread_name_prefix="mlflow-tags") as pool:
+
+        def write(found: Any, tags: dict[str, str]) -> None:
+            pending.append((found, pool.submit(_write_tags, client, found, tags)))
+
+        for found in found_all:
+            counts.seen += 1
+            _one(
+                client, counts, namespace=namespace, uri=uri, found=found, known=known, runs=runs, write=write
             )
-        except _mlflow_errors() as exc:
-            counts.errors.append(_error(found, reach_error(uri, exc)))
-        except (ValidationError, Conflict, NotAllowed) as exc:
-            counts.errors.append(_error(found, "; ".join(getattr(exc, "messages", None) or [str(exc)])))
-        else:
-            setattr(counts, outcome, getattr(counts, outcome) + 1)
-            counts.unknown_inputs += unknown
-        if beat is not None:
-            beat(counts)
+            if beat is not None:
+                beat(counts)
+    for found, future in pending:
+        if future.exception() is not None:  # stored here; the next sync writes its tags
+            counts.errors.append(_error(found, "Tags not written: " + reach_error(uri, future.exception())))
     return counts
+
+
+def _one(client, counts: Counts, *, uri: str, found: Any, **kwargs) -> None:
+    try:
+        outcome, unknown = sync_version(client, tracking_uri=uri, found=found, **kwargs)
+    except _mlflow_errors() as exc:
+        counts.errors.append(_error(found, reach_error(uri, exc)))
+    except (ValidationError, Conflict, NotAllowed) as exc:
+        counts.errors.append(_error(found, "; ".join(getattr(exc, "messages", None) or [str(exc)])))
+    else:
+        setattr(counts, outcome, getattr(counts, outcome) + 1)
+        counts.unknown_inputs += unknown
 
 
 def _error(found: Any, message: str) -> dict[str, str]:
