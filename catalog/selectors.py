@@ -235,3 +235,33 @@ def dataset_refs_by_urns(urns: Iterable[str]) -> dict[str, DatasetRef]:
         cur.execute(sql, params)
         by_key = {(r[1], r[2]): DatasetRef(*r) for r in cur.fetchall()}
     return _match(splits, by_key)
+
+
+def versions_at_uri(uri: str) -> list[DatasetVersion]:
+    """The live versions registered from this very location (a path or a source's reference), newest
+    first, with their datasets (outside systems that name data by where it lives find it here)."""
+    return list(
+        DatasetVersion.objects.filter(source_uri=uri, deleted_at__isnull=True)
+        .select_related("dataset")
+        .order_by("-created_at", "-number")[:20]
+    )
+
+
+def versions_with_checksum(prefix: str) -> list[DatasetVersion]:
+    """The live versions whose bytes' sha256 begins with ``prefix`` (the whole of it, or the start
+    that a system with shorter digests keeps), with their datasets, newest first."""
+    return list(
+        DatasetVersion.objects.filter(checksum__startswith=prefix.lower(), deleted_at__isnull=True)
+        .select_related("dataset")
+        .order_by("-created_at", "-number")[:20]
+    )
+
+
+def version_current_at(dataset: Dataset, when) -> DatasetVersion | None:
+    """The live version of a dataset that was the latest at ``when`` (else its first one, when all came
+    later): what a run that started then most likely read."""
+    live = dataset.versions.filter(deleted_at__isnull=True)
+    return (
+        live.filter(created_at__lte=when).order_by("-created_at", "-number").first()
+        or live.order_by("created_at", "number").first()
+    )

@@ -327,6 +327,16 @@ if OUTBOX_SWEEP_SECONDS > 0:
 SCAN_LEASE_SECONDS = env.int("SCAN_LEASE_SECONDS", default=120)
 SCAN_MAX_ATTEMPTS = env.int("SCAN_MAX_ATTEMPTS", default=3)
 CELERY_BEAT_SCHEDULE["catalog-requeue-stale-scans"] = {"task": "catalog.requeue_stale_scans", "schedule": 300}
+# MLflow interop (governance/mlflow_sync.py, docs/mlflow.md). MLflow's own client reads the tracking
+# server's credentials from the environment (MLFLOW_TRACKING_USERNAME/PASSWORD or TOKEN); without a
+# tracking URI the sync is unavailable (the API answers 409). MLFLOW_SYNC_CRON (5 fields, empty: no
+# schedule) becomes beat's "mlflow-sync" entry at each `migrate`. SITE_URL is this site's public
+# address: the model card's URL written back to MLflow is absolute.
+MLFLOW_TRACKING_URI = env.str("MLFLOW_TRACKING_URI", default="")
+MLFLOW_SYNC_CRON = env.str("MLFLOW_SYNC_CRON", default="")
+MLFLOW_SYNC_LEASE_SECONDS = env.int("MLFLOW_SYNC_LEASE_SECONDS", default=300)
+MLFLOW_SYNC_MAX_ATTEMPTS = env.int("MLFLOW_SYNC_MAX_ATTEMPTS", default=3)
+SITE_URL = env.str("SITE_URL", default="http://localhost:8000").rstrip("/")
 # Governance: approved access requests past their expiry become "expired" (clearance already ignores them).
 CELERY_BEAT_SCHEDULE["governance-expire-access-requests"] = {
     "task": "governance.tasks.expire_access_requests",

@@ -12,6 +12,7 @@ from typing import Any
 from django.utils.html import escape
 
 from catalog.markdown import render_markdown
+from governance import mlflow_sync
 from governance.card_evaluations import evaluation_sections, evaluations_markdown
 from governance.clearance import upstream_of
 from governance.models import ModelVersion
@@ -116,6 +117,7 @@ def build_card(mv: ModelVersion, *, viewer, thresholds: dict[str, float] | None 
     inputs = list(mv.inputs.select_related("dataset", "dataset_version"))
     training = _training_data(mv, inputs, viewer)
     notes = _Notes.of(training)
+    origin = mlflow_sync.origin_section(mv)
     factors = {
         i.dataset_urn: list(i.dataset.sensitive_columns)
         for i in inputs
@@ -143,6 +145,7 @@ def build_card(mv: ModelVersion, *, viewer, thresholds: dict[str, float] | None 
         },
         "evaluation_data": evaluated["evaluation_data"],
         "training_data": training,
+        "mlflow": origin,
         "quantitative_analyses": {
             "evaluations": evaluated["evaluations"],
             "bias": notes.bias_rows,
@@ -159,7 +162,10 @@ def build_card(mv: ModelVersion, *, viewer, thresholds: dict[str, float] | None 
         "caveats": {
             "text": mv.caveats,
             "html": render_markdown(mv.caveats),
-            "automatic": _uncleared_caveat(mv) + notes.quality + notes.drift,
+            "automatic": _uncleared_caveat(mv)
+            + (origin["caveats"] if origin else [])
+            + notes.quality
+            + notes.drift,
         },
     }
 

@@ -26,6 +26,7 @@ class Via(models.TextChoices):
     LINEAGE = "lineage", "OpenLineage"
     ADMIN = "admin", "Admin"
     SYSTEM = "system", "System (periodic task)"
+    MLFLOW = "mlflow", "MLflow sync"
 
 
 class DatasetPolicy(models.Model):
@@ -577,3 +578,8 @@ class Erasure(models.Model):
 
     def __str__(self) -> str:
         return f"erasure {self.pk} ({self.created_at:%Y-%m-%d})"
+
+
+# The MLflow sync's rows live in their own module (this one is near its size limit); importing them
+# here registers them with the app.
+from governance.mlflow_models import MlflowOrigin, MlflowSync, SyncStatus  # noqa: E402, F401

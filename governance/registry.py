@@ -33,8 +33,10 @@ class Input(NamedTuple):
     number: int | None  # the version number as asked ("@<n>"), or None
 
 
-def _training_inputs(refs: Any) -> list[Input]:
+def _training_inputs(refs: Any, *, may_be_empty: bool = False) -> list[Input]:
     """The inputs from URNs with an optional @<version>."""
+    if may_be_empty and refs == []:
+        return []
     if not isinstance(refs, list) or not refs or not all(isinstance(r, str) for r in refs):
         raise ValidationError(
             {"trained_on": ["A non-empty list of dataset URNs (optionally ending @<version>)."]}
@@ -99,16 +101,29 @@ def _model_for(*, namespace: str, name: str, version: str, actor, principal) -> 
     return model
 
 
-def _clearance_at_registration(principal, inputs: list[Input]) -> dict[str, Any]:
+def _clearance_at_registration(principal, inputs: list[Input], unknown: list[dict]) -> dict[str, Any]:
     """The principal's clearance for training on the inputs, on a lineage graph that holds every
-    event posted before now (waiting up to CLEARANCE_LINEAGE_WAIT_SECONDS, as the clearance endpoint)."""
-    behind = catch_up(seconds=settings.CLEARANCE_LINEAGE_WAIT_SECONDS)
-    return clearance.evaluate(
-        principal=principal,
-        urns=list(dict.fromkeys(i.dataset.urn for i in inputs)),
-        purpose=Purpose.TRAINING,
-        lineage_behind=behind,
-    )
+    event posted before now (waiting up to CLEARANCE_LINEAGE_WAIT_SECONDS, as the clearance endpoint).
+
+    Unknown data (an input that names no catalogued dataset, e.g. an MLflow run's) refuses it: nobody
+    can say what it was or whether it was allowed."""
+    if inputs:
+        behind = catch_up(seconds=settings.CLEARANCE_LINEAGE_WAIT_SECONDS)
+        answer = clearance.evaluate(
+            principal=principal,
+            urns=list(dict.fromkeys(i.dataset.urn for i in inputs)),
+            purpose=Purpose.TRAINING,
+            lineage_behind=behind,
+        )
+    else:
+        username = principal.get_username() if principal is not None else None
+        answer = {"allowed": True, "principal": username, "purpose": Purpose.TRAINING, "datasets": []}
+    if unknown:
+        answer["allowed"] = False
+        answer["unknown_data"] = [
+            {"name": u.get("name", ""), "reason": f"Unknown data: {u.get('reason', '')}"} for u in unknown
+        ]
+    return answer
 
 
 def _audit_registration(mv: ModelVersion, inputs: list[Input], actor, via: str, answer: dict) -> None:
@@ -145,19 +160,23 @@ def register_model_version(
     via: str = Via.API,
     record_lineage: bool = True,
     principal=None,
+    unknown: list[dict] | None = None,
 ) -> ModelVersion:
     """Register a trained model version, its training data, and the clearance answer at this moment.
 
     The clearance is computed for the principal (default: the actor) and purpose ``training``; a
     model trained without clearance is registered all the same, and shows as not cleared everywhere.
+    ``unknown``: inputs that name no catalogued data ({"name", "reason"}); they refuse clearance, and
+    with them ``trained_on`` may be empty.
     """
     version = _check_fields(namespace, name, version, run_id)
-    inputs = _training_inputs(trained_on)
+    unknown = list(unknown or [])
+    inputs = _training_inputs(trained_on, may_be_empty=bool(unknown))
     authenticated = actor is not None and actor.is_authenticated
     model = _model_for(namespace=namespace, name=name, version=version, actor=actor, principal=principal)
     if principal is None and authenticated:
         principal = actor
-    answer = _clearance_at_registration(principal, inputs)
+    answer = _clearance_at_registration(principal, inputs, unknown)
     previous = model.versions.order_by("-created_at", "-id").first()
     mv = ModelVersion.objects.create(
         model=model,
@@ -182,7 +201,7 @@ def register_model_version(
             for i in inputs
         ]
     )
-    if record_lineage:
+    if record_lineage and inputs:
         mv.lineage_node = _record_lineage(mv, inputs, actor)
         if mv.lineage_node:
             mv.save(update_fields=["lineage_node"])

@@ -137,3 +137,24 @@ def write_audit_anchor() -> int | None:
 def run_evaluation(evaluation_id: int) -> str | None:
     """Compute one model evaluation (governance/evaluations.py); a duplicate message finds it taken."""
     return evaluations.run_evaluation(evaluation_id)
+
+
+@shared_task(name="governance.run_mlflow_sync", ignore_result=True, acks_late=True)
+def run_mlflow_sync(job_id: int) -> str:
+    """Run one MLflow sync job (governance/mlflow_jobs.py): claimed under a lease, run once."""
+    from governance import mlflow_jobs
+
+    return mlflow_jobs.run_job(job_id)
+
+
+@shared_task(name="governance.request_mlflow_sync", ignore_result=True)
+def request_mlflow_sync() -> int | None:
+    """Beat (MLFLOW_SYNC_CRON): queue a sync (the active one, if any) and take over abandoned ones."""
+    from governance import mlflow_jobs, mlflow_sync
+
+    mlflow_jobs.requeue_stale()
+    try:
+        return mlflow_jobs.request_sync(actor=None, trigger="schedule").pk
+    except mlflow_sync.Unavailable:
+        log.warning("MLflow sync scheduled but MLFLOW_TRACKING_URI is not set")
+        return None

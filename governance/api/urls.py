@@ -1,7 +1,7 @@
 from django.urls import path, re_path
 from rest_framework.routers import SimpleRouter
 
-from governance.api import erasure_views, evaluation_views, subscription_views, views
+from governance.api import erasure_views, evaluation_views, mlflow_views, subscription_views, views
 
 # API.md writes actions without a trailing slash (.../approve); accept both spellings.
 router = SimpleRouter()
@@ -23,6 +23,12 @@ urlpatterns = [
         r"^models/(?P<pk>[0-9]{1,18})/release-check/?$",
         views.ReleaseCheckView.as_view(),
         name="model-release-check",
+    ),
+    re_path(r"^integrations/mlflow/sync/?$", mlflow_views.MlflowSyncView.as_view(), name="mlflow-sync"),
+    re_path(
+        r"^integrations/mlflow/sync/(?P<pk>[0-9]{1,18})/?$",
+        mlflow_views.MlflowSyncDetailView.as_view(),
+        name="mlflow-sync-detail",
     ),
     path("models/<int:pk>/card.md", card, {"format": "md"}, name="model-card-md"),
     path("models/<int:pk>/card.html", card, {"format": "html"}, name="model-card-html"),

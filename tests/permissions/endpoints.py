@@ -586,6 +586,20 @@ ROWS: list[Row] = [
         kwargs=source,
     ),
     Row("GET", "/api/v1/sources/{pk}/scans/{scan_id}", SIGNED_IN, kwargs=scan),
+    # -- MLflow interop (API.md "Models: evaluation, release, MLflow"): staff only. The matrix's world
+    # sets no MLFLOW_TRACKING_URI, so staff are told the sync is unavailable (409), and a job that
+    # does not exist is a 404 (governance/tests/test_mlflow_api.py runs real ones).
+    Row(
+        "POST",
+        "/api/v1/integrations/mlflow/sync",
+        Expect(anonymous=401, outsider=403, owner=403, steward=403, staff=409),
+    ),
+    Row(
+        "GET",
+        "/api/v1/integrations/mlflow/sync/{pk}",
+        Expect(anonymous=401, outsider=403, owner=403, steward=403, staff=404),
+        kwargs=lambda w: {"pk": 987654},
+    ),
     # -- governance: event subscriptions and their delivery log -------------------------------------------
     # A subscription is its owner's (or its group's members'): anyone else, staff included, gets 404
     # (a webhook URL may hold a token). A group is one the caller belongs to (403 otherwise); a
