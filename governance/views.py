@@ -26,7 +26,16 @@ from catalog.forms import add_service_errors
 from catalog.markdown import render_markdown
 from catalog.permissions import can_change_dataset
 from config.errors import Conflict, NotAllowed
-from governance import access_requests, cards, clearance, dataset_policies, policies, registry, selectors
+from governance import (
+    access_requests,
+    cards,
+    clearance,
+    dataset_policies,
+    policies,
+    registry,
+    selectors,
+    teams,
+)
 from governance.forms import AccessRequestForm, DatasetPolicyForm, DecisionForm, ModelCardForm, RevokeForm
 from governance.models import AccessRequest, Decision, ModelVersion, Purpose, RequestStatus, Via
 from lineage.fold import catch_up
@@ -45,15 +54,9 @@ def _already_approved_by(user, request: AccessRequest) -> bool:
 
 
 def _inbox(user) -> list[AccessRequest]:
-    """Pending requests this user may decide and has not approved yet, oldest first."""
-    qs = (
-        selectors.access_request_list(user=user)
-        .filter(status=RequestStatus.PENDING)
-        .exclude(requester=user)
-        .prefetch_related("datasets__stewards", "datasets__owner", "approvals__approver")
-        .order_by("created_at")
-    )
-    out = [r for r in qs if policies.may_decide(user, r) and not _already_approved_by(user, r)]
+    """Pending requests this user may decide (in person or through a group) and has not approved yet,
+    oldest first, with what each still needs."""
+    out = teams.awaiting_decision(user)
     for r in out:
         r.needs = _approval_needs(r)
     return out
@@ -136,6 +139,7 @@ def home_view(request: HttpRequest) -> HttpResponse:
             "inbox": _inbox(request.user)[:HOME_LIST],
             "my_requests": my_requests,
             "alerts": _quality_alerts(mine),
+            "teams": teams.teams_of(request.user),
         },
     )
 
