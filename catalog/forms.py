@@ -44,6 +44,19 @@ def add_service_errors(form: forms.Form, exc: ValidationError) -> None:
         form.add_error(None, exc.messages)
 
 
+def offer_teams(form: forms.Form, user) -> None:
+    """Fill the group pickers of a form with an ``owner_group`` and a ``steward_groups`` field: every
+    group as steward; as owner, only the user's own groups and the current one, unless staff
+    (catalog.teams refuses the others anyway; this offers none of them)."""
+    names = list(Group.objects.order_by("name").values_list("name", flat=True))
+    form.fields["steward_groups"].choices = [(n, n) for n in names]
+    current = (form.initial or {}).get("owner_group") or ""
+    if user is not None and not user.is_staff:
+        mine = set(user.groups.values_list("name", flat=True))
+        names = [n for n in names if n in mine or n == current]
+    form.fields["owner_group"].choices = [("", "— none —"), *((n, n) for n in names)]
+
+
 class DatasetMetadataForm(forms.Form):
     """What a steward edits about a dataset; also the second half of registering one."""
 
@@ -72,15 +85,7 @@ class DatasetMetadataForm(forms.Form):
 
     def __init__(self, *args, user=None, **kwargs):
         super().__init__(*args, **kwargs)
-        names = list(Group.objects.order_by("name").values_list("name", flat=True))
-        self.fields["steward_groups"].choices = [(n, n) for n in names]
-        # A non-staff user may make only one of their own groups the owner (catalog.teams decides;
-        # this offers no other). The current owner group stays offered.
-        current = (self.initial or {}).get("owner_group") or ""
-        if user is not None and not user.is_staff:
-            mine = set(user.groups.values_list("name", flat=True))
-            names = [n for n in names if n in mine or n == current]
-        self.fields["owner_group"].choices = [("", "— none —"), *((n, n) for n in names)]
+        offer_teams(self, user)
 
     def without_owner_group(self) -> None:
         """Only the owner or staff hand a dataset to another owner group: others are not offered it."""

@@ -17,6 +17,7 @@ pages = [
     path("models/", views.models_view, name="models"),
     path("models/<int:pk>/", views.model_card_view, name="model"),
     path("models/<int:pk>/card/", views.model_card_edit_view, name="model-edit"),
+    path("models/<int:pk>/teams/", views.model_teams_view, name="model-teams"),
     path("audit/", views.audit_view, name="audit"),
     path("subscriptions/", subscription_views.subscriptions_view, name="subscriptions"),
     path("subscriptions/<int:pk>/", subscription_views.subscription_view, name="subscription"),

@@ -36,7 +36,14 @@ from governance import (
     selectors,
     teams,
 )
-from governance.forms import AccessRequestForm, DatasetPolicyForm, DecisionForm, ModelCardForm, RevokeForm
+from governance.forms import (
+    AccessRequestForm,
+    DatasetPolicyForm,
+    DecisionForm,
+    ModelCardForm,
+    ModelTeamsForm,
+    RevokeForm,
+)
 from governance.models import AccessRequest, Decision, ModelVersion, Purpose, RequestStatus, Via
 from lineage.fold import catch_up
 from profiling import selectors as profiling_selectors
@@ -448,11 +455,17 @@ def _model_card(request: HttpRequest, mv: ModelVersion, *, form=None, status: in
     if may_edit and form is None:
         form = ModelCardForm(initial={"intended_use": mv.intended_use, "caveats": mv.caveats})
     template = "governance/_model_card.html" if request.htmx else "governance/model_card.html"
+    teams_form = extra.pop("teams_form", None)
+    if teams_form is None and (request.user.is_staff or registry.is_model_owner(request.user, mv.model)):
+        current = {"owner_group": mv.model.owner_group.name if mv.model.owner_group_id else ""}
+        current["steward_groups"] = [g.name for g in mv.model.steward_groups.all()]
+        teams_form = ModelTeamsForm(initial=current, user=request.user)
     context = {
         "mv": mv,
         "card": cards.build_card(mv, viewer=request.user),
         "hidden_request": cards.HIDDEN_REQUEST,
         "form": form if may_edit else None,
+        "teams_form": teams_form,
         **extra,
     }
     return render(request, template, context, status=status)
@@ -485,6 +498,20 @@ def model_card_edit_view(request: HttpRequest, pk: int) -> HttpResponse:
         messages.success(request, "Intended use and caveats saved.")
         return redirect("governance:model", pk=mv.pk)
     return _model_card(request, mv, form=form, status=_invalid(request))
+
+
+@login_required
+@require_POST
+def model_teams_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """The model's owner (or staff) names its owner group and steward groups; others: 403."""
+    mv = _model_version(request.user, pk)
+    if not (request.user.is_staff or registry.is_model_owner(request.user, mv.model)):
+        raise PermissionDenied("Only the model's owner or staff may name its teams.")
+    form = ModelTeamsForm(request.POST, user=request.user)
+    if _saved(form, registry.update_model_version, actor=request.user, model_version=mv):
+        messages.success(request, "Teams saved.")
+        return redirect("governance:model", pk=mv.pk)
+    return _model_card(request, mv, teams_form=form, status=400)
 
 
 # ---------------------------------------------------------------------------------------------
