@@ -200,3 +200,35 @@ def test_the_edit_form_picks_steward_groups(team_dataset, owner, fraud_team, web
         "fraud-stewards",
         "fraud-team",
     ]
+
+
+def test_a_list_of_team_datasets_takes_as_many_queries_for_many_rows(
+    owner, fraud_team, fraud_stewards, staff, api_client_for
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def make(n):
+        for i in range(n):
+            services.create_dataset(
+                actor=staff,
+                namespace="s3://q",
+                name=f"t{Dataset.objects.count()}_{i}",
+                owner_group="fraud-team",
+                steward_groups=["fraud-stewards", "fraud-team"],
+            )
+
+    client = api_client_for(fraud_team[1])
+
+    def queries():
+        with CaptureQueriesContext(connection) as seen:
+            r = client.get("/api/v1/datasets/", {"owner_group": "fraud-team"})
+        assert r.status_code == 200
+        return len(seen), r.json()["count"]
+
+    make(2)
+    few = queries()
+    make(8)
+    many = queries()
+    assert few[1] == 2 and many[1] == 10
+    assert many[0] == few[0]

@@ -194,3 +194,44 @@ def test_a_model_owned_by_a_team(model_version, owner, groups, outsider, api_cli
     bad = api_client_for(groups["alice"]).patch(url, {"steward_groups": ["nobody"]}, format="json")
     assert bad.status_code == 400 and "nobody" in str(bad.json()["errors"])
     assert RegisteredModel.objects.get().steward_groups.get().name == "fraud-stewards"
+
+
+def test_lineage_impact_names_the_teams_and_tells_their_members(team_dataset, make_dataset, derive):
+    from lineage.impact import impact
+
+    upstream = make_dataset("internal", name="fraud/raw")
+    derive(team_dataset, upstream)
+    found = impact(upstream.urn)
+    (entry,) = [n for level in found["levels"] for n in level["nodes"] if n["id"] == team_dataset.urn]
+    assert entry["ownerGroup"] == "fraud-team" and entry["stewardGroups"] == ["fraud-stewards"]
+    assert entry["teamMembers"] == ["alice_member", "bob_member", "carol_member"]
+    assert {"alice_member", "bob_member", "carol_member"} <= set(found["notify"])
+
+
+def test_the_inbox_takes_as_many_queries_for_many_requests(team_dataset, groups, make_user):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from catalog.permissions import forget_groups
+
+    askers = iter(range(100))
+
+    def ask(n):
+        for _ in range(n):
+            who = make_user(f"asker_{next(askers)}")
+            access_requests.create_access_request(
+                actor=who, datasets=[team_dataset.urn], purpose="training", justification="why"
+            )
+
+    def queries():
+        forget_groups(groups["bob"])
+        with CaptureQueriesContext(connection) as seen:
+            found = teams.awaiting_decision(groups["bob"])
+        return len(seen), len(found)
+
+    ask(1)
+    few = queries()
+    ask(5)
+    many = queries()
+    assert few[1] == 1 and many[1] == 6
+    assert many[0] == few[0]
