@@ -235,3 +235,18 @@ def test_the_inbox_takes_as_many_queries_for_many_requests(team_dataset, groups,
     many = queries()
     assert few[1] == 1 and many[1] == 6
     assert many[0] == few[0]
+
+
+def test_the_model_card_offers_the_teams_form_to_its_owner_only(model_version, owner, groups, outsider, web):
+    owner.groups.add(groups["owners"])
+    page = web(owner).get(f"/models/{model_version.pk}/").content.decode()
+    assert 'id="model-teams"' in page and 'name="steward_groups"' in page
+    r = web(owner).post(
+        f"/models/{model_version.pk}/teams/",
+        {"owner_group": "fraud-team", "steward_groups": ["fraud-stewards"]},
+    )
+    assert r.status_code == 302
+    card = web(groups["bob"]).get(f"/models/{model_version.pk}/").content.decode()
+    assert "fraud-team" in card and "fraud-stewards" in card and 'id="model-teams"' not in card
+    assert web(outsider).post(f"/models/{model_version.pk}/teams/", {"owner_group": ""}).status_code == 403
+    assert RegisteredModel.objects.get().owner_group.name == "fraud-team"
