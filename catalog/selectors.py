@@ -6,6 +6,7 @@ Other apps read the catalog through these functions, never through its models' i
 from collections.abc import Iterable
 from typing import NamedTuple
 
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import connection
 from django.db.models import Count, F, OuterRef, Prefetch, Q, QuerySet, Subquery
@@ -28,8 +29,8 @@ def dataset_list(*, user) -> QuerySet[Dataset]:
         Dataset.objects.visible_to(user)
         # The search columns are large and only the database reads them; lists need not carry them.
         .defer("search_text", "search_vector")
-        .select_related("owner", "pending_owner")
-        .prefetch_related("stewards", "tags")
+        .select_related("owner", "pending_owner", "owner_group")
+        .prefetch_related("stewards", "steward_groups", "tags")
         .annotate(latest_version_number=Subquery(latest))
     )
 
@@ -126,11 +127,44 @@ def version_by_checksum(dataset: Dataset, checksum: str) -> DatasetVersion | Non
 
 
 def datasets_by_ids(ids: Iterable[int]) -> dict[int, Dataset]:
-    """{id: dataset} with owner and stewards loaded, for answers that name whom to tell (lineage impact)."""
+    """{id: dataset} with owner, stewards and their groups loaded, for answers that name whom to tell
+    (lineage impact) and for the rules that ask who acts for a dataset."""
     return {
         d.pk: d
-        for d in Dataset.objects.filter(pk__in=set(ids)).select_related("owner").prefetch_related("stewards")
+        for d in Dataset.objects.filter(pk__in=set(ids))
+        .select_related("owner", "owner_group")
+        .prefetch_related("stewards", "steward_groups")
     }
+
+
+def answerable_people(datasets: Iterable[Dataset]) -> dict[int, tuple[set[int], set[int]]]:
+    """{dataset id: (owner ids, steward ids)}: who acts as owner and as steward of each dataset, in
+    person or as a member of its owner group or a steward group (catalog.permissions' rule, for many
+    people at once). Three queries for any number of datasets."""
+    datasets = list(datasets)
+    ids = [d.pk for d in datasets]
+    team_ids: dict[int, set[int]] = {pk: set() for pk in ids}
+    for ds_id, group_id in Dataset.steward_groups.through.objects.filter(dataset_id__in=ids).values_list(
+        "dataset_id", "group_id"
+    ):
+        team_ids[ds_id].add(group_id)
+    wanted = {g for gs in team_ids.values() for g in gs} | {d.owner_group_id for d in datasets} - {None}
+    members: dict[int, set[int]] = {g: set() for g in wanted}
+    user_groups = get_user_model().groups.through
+    for user_id, group_id in user_groups.objects.filter(group_id__in=wanted).values_list(
+        "user_id", "group_id"
+    ):
+        members[group_id].add(user_id)
+    stewards: dict[int, set[int]] = {pk: set() for pk in ids}
+    for ds_id, user_id in Dataset.stewards.through.objects.filter(dataset_id__in=ids).values_list(
+        "dataset_id", "user_id"
+    ):
+        stewards[ds_id].add(user_id)
+    out = {}
+    for d in datasets:
+        owners = {d.owner_id} - {None} | members.get(d.owner_group_id, set())
+        out[d.pk] = (owners, stewards[d.pk].union(*(members[g] for g in team_ids[d.pk])))
+    return out
 
 
 def may_change_dataset(user, dataset: Dataset) -> bool:

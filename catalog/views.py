@@ -173,7 +173,7 @@ def columns_partial(request: HttpRequest, pk: int) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def dataset_create_view(request: HttpRequest) -> HttpResponse:
     """Register a dataset by hand; the signed-in user becomes its owner."""
-    form = DatasetCreateForm(request.POST or None)
+    form = DatasetCreateForm(request.POST or None, user=request.user)
     preview = None
     if request.method == "POST" and form.is_valid():
         if "preview" in request.POST:
@@ -230,9 +230,12 @@ def dataset_edit_view(request: HttpRequest, pk: int) -> HttpResponse:
     dataset = _dataset_or_404(request.user, pk)
     if not can_change_dataset(request.user, dataset):
         raise PermissionDenied("Only the dataset's owner, a steward or staff may change it.")
-    form = DatasetMetadataForm(request.POST or None, initial=DatasetMetadataForm.initial_for(dataset))
+    form = DatasetMetadataForm(
+        request.POST or None, initial=DatasetMetadataForm.initial_for(dataset), user=request.user
+    )
     if not (request.user.is_staff or is_owner(request.user, dataset)):
         form.limit_sensitivity(dataset.sensitivity)
+        form.without_owner_group()
     preview = None
     if request.method == "POST" and form.is_valid():
         if "preview" in request.POST:

@@ -177,6 +177,9 @@ def _model_details(mv: ModelVersion) -> dict[str, Any]:
         "name": model.name,
         "version": mv.version,
         "owner": model.owner.get_username() if model.owner_id else None,
+        # Teams: any member of the owner group acts as owner; steward groups' members edit the card.
+        "owner_group": model.owner_group.name if model.owner_group_id else None,
+        "steward_groups": sorted(g.name for g in model.steward_groups.all()),
         "registered_by": mv.registered_by.get_username() if mv.registered_by_id else None,
         "registered_at": mv.created_at.isoformat(),
         "registered_via": mv.via,

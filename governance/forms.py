@@ -5,6 +5,7 @@ from datetime import datetime, time
 from django import forms
 from django.utils import timezone
 
+from catalog.forms import offer_teams
 from governance.events import DESCRIPTIONS
 from governance.models import Purpose
 
@@ -158,6 +159,25 @@ class ModelCardForm(forms.Form):
 
     def service_data(self) -> dict:
         return {"intended_use": self.cleaned_data["intended_use"], "caveats": self.cleaned_data["caveats"]}
+
+
+class ModelTeamsForm(forms.Form):
+    """The groups answerable for a model, picked by its owner or staff (registry decides and writes)."""
+
+    owner_group = forms.ChoiceField(required=False, help_text="Any member acts as the model's owner")
+    steward_groups = forms.MultipleChoiceField(
+        required=False, help_text="Members edit the card (Ctrl/⌘-click for several)"
+    )
+
+    def __init__(self, *args, user=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        offer_teams(self, user)
+
+    def service_data(self) -> dict:
+        return {
+            "owner_group": self.cleaned_data["owner_group"] or None,
+            "steward_groups": self.cleaned_data["steward_groups"],
+        }
 
 
 # The events offered as checkboxes: each name of the catalogue, access requests' steps as one.

@@ -11,6 +11,7 @@ from django.db import transaction
 
 from catalog import outbox
 from catalog import signals as catalog_signals
+from catalog.permissions import acting_groups
 from config.errors import Conflict, NotAllowed
 from governance import access_requests, audit, clearance_cache, signals
 from governance.dataset_policies import check_policy_conditions
@@ -26,7 +27,15 @@ log = logging.getLogger(__name__)
 
 # Of a dataset's fields, these are governance state: who owns it (or is offered it), who stewards it,
 # how sensitive it is.
-AUDITED_FIELDS = ("owner", "pending_owner", "stewards", "sensitivity", "sensitive_columns")
+AUDITED_FIELDS = (
+    "owner",
+    "pending_owner",
+    "stewards",
+    "owner_group",
+    "steward_groups",
+    "sensitivity",
+    "sensitive_columns",
+)
 
 
 def _via(value: str | None) -> str:
@@ -37,6 +46,10 @@ def _audit_dataset(action: str, dataset, actor, changes: dict, via: str | None) 
     picked = {k: v for k, v in (changes or {}).items() if k in AUDITED_FIELDS}
     if not picked and action == "dataset.changed":
         return
+    after = {k: v[1] for k, v in picked.items()}
+    if through := acting_groups(actor, dataset):
+        # A member who changed it as owner or steward through a team: the audit names the team.
+        after["as_group"] = through
     with transaction.atomic():
         audit.record(
             actor=actor,
@@ -46,7 +59,7 @@ def _audit_dataset(action: str, dataset, actor, changes: dict, via: str | None) 
             object_id=dataset.pk,
             object_urns=[dataset.urn],
             before={k: v[0] for k, v in picked.items()} or None,
-            after={k: v[1] for k, v in picked.items()} or None,
+            after=after or None,
         )
 
 

@@ -12,7 +12,9 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from catalog.permissions import group_ids
 from catalog.selectors import datasets_by_ids, version_of
+from catalog.teams import groups_named, owner_group_named
 from catalog.urns import split_version
 from config.errors import Conflict, NotAllowed
 from governance import audit, clearance, events
@@ -91,7 +93,7 @@ def _model_for(*, namespace: str, name: str, version: str, actor, principal) -> 
         not created
         and model.owner_id
         and authenticated
-        and not (actor.is_staff or model.owner_id in (actor.pk, getattr(principal, "pk", None)))
+        and not (actor.is_staff or is_model_owner(actor, model) or is_model_owner(principal, model))
     ):
         raise NotAllowed(f"Only the owner of model {namespace}/{name} or staff may register versions of it.")
     if model.versions.filter(version=version).exists():
@@ -231,21 +233,88 @@ def _record_lineage(mv: ModelVersion, inputs: list[Input], actor) -> str:
     )
 
 
+def is_model_owner(user, model: RegisteredModel) -> bool:
+    """The model's owner, or a member of its owner group."""
+    if user is None or not user.is_authenticated:
+        return False
+    if model.owner_id is not None and model.owner_id == user.pk:
+        return True
+    return model.owner_group_id is not None and model.owner_group_id in group_ids(user)
+
+
+def is_model_steward(user, model: RegisteredModel) -> bool:
+    """A member of one of the model's steward groups."""
+    mine = group_ids(user)
+    return bool(mine) and model.pk is not None and model.steward_groups.filter(pk__in=mine).exists()
+
+
+def model_acting_groups(user, model: RegisteredModel) -> dict[str, str]:
+    """{role: group name} of the roles the user holds on the model only through a group (the audit's)."""
+    out: dict[str, str] = {}
+    mine = group_ids(user)
+    if not mine or model.owner_id == getattr(user, "pk", None):
+        return out
+    if model.owner_group_id in mine:
+        out["owner"] = model.owner_group.name
+    elif group := model.steward_groups.filter(pk__in=mine).order_by("name").first():
+        out["steward"] = group.name
+    return out
+
+
 def can_edit_model(actor, mv: ModelVersion) -> bool:
-    """The model's owner or staff edit its card."""
+    """The model's owner (a member of its owner group included), a member of a steward group, or staff
+    edit its card."""
     if actor is None or not actor.is_authenticated:
         return False
-    return actor.is_staff or (mv.model.owner_id is not None and mv.model.owner_id == actor.pk)
+    return actor.is_staff or is_model_owner(actor, mv.model) or is_model_steward(actor, mv.model)
+
+
+def _model_teams(actor, model: RegisteredModel, changes: dict[str, Any]) -> dict[str, Any]:
+    """Apply owner_group / steward_groups of ``changes`` to the model (only its owner or staff may
+    name its teams) → the audit's before and after of what changed."""
+    wanted = {k: changes.pop(k) for k in ("owner_group", "steward_groups") if k in changes}
+    if not wanted:
+        return {}
+    if not (actor.is_staff or is_model_owner(actor, model)):
+        raise NotAllowed("Only the model's owner or staff may name its owner group and steward groups.")
+    before = _teams_of(model)
+    if "owner_group" in wanted:
+        model.owner_group = owner_group_named(actor, wanted["owner_group"], current_id=model.owner_group_id)
+        model.save(update_fields=["owner_group"])
+    if "steward_groups" in wanted:
+        model.steward_groups.set(groups_named("steward_groups", wanted["steward_groups"] or []))
+    after = _teams_of(model)
+    return {"before": before, "after": after} if after != before else {}
+
+
+def _teams_of(model: RegisteredModel) -> dict[str, Any]:
+    return {
+        "owner_group": model.owner_group.name if model.owner_group_id else None,
+        "steward_groups": sorted(model.steward_groups.values_list("name", flat=True)),
+    }
 
 
 @transaction.atomic
 def update_model_version(
     *, actor, model_version: ModelVersion, via: str = Via.API, **changes: Any
 ) -> ModelVersion:
-    """The model's owner (or staff) edits the card's intended use and caveats (Markdown)."""
+    """The model's owner, steward groups (or staff) edit the card's intended use and caveats
+    (Markdown); its owner (or staff) names the model's owner group and steward groups."""
     if not can_edit_model(actor, model_version):
-        raise NotAllowed("Only the model's owner or staff may edit its card.")
+        raise NotAllowed("Only the model's owner, its steward groups or staff may edit its card.")
     mv = ModelVersion.objects.select_for_update().select_related("model").get(pk=model_version.pk)
+    teams = _model_teams(actor, mv.model, changes)
+    if teams:
+        audit.record(
+            actor=actor,
+            via=via,
+            action="model.teams_changed",
+            object_type="model",
+            object_id=mv.pk,
+            object_urns=[],
+            before=teams["before"],
+            after={**teams["after"], **_as_group(actor, mv.model)},
+        )
     before = {"intended_use": mv.intended_use, "caveats": mv.caveats}
     for key, value in changes.items():
         if key not in ("intended_use", "caveats"):
@@ -266,9 +335,14 @@ def update_model_version(
             object_id=mv.pk,
             object_urns=list(mv.inputs.values_list("dataset_urn", flat=True)),
             before=before,
-            after=after,
+            after={**after, **_as_group(actor, mv.model)},
         )
     return mv
+
+
+def _as_group(actor, model: RegisteredModel) -> dict[str, Any]:
+    through = model_acting_groups(actor, model)
+    return {"as_group": through} if through else {}
 
 
 # ---------------------------------------------------------------------------------------------

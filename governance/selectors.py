@@ -10,6 +10,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from catalog.models import Dataset
+from catalog.querysets import managed_q
 from catalog.selectors import DatasetRef, dataset_refs_by_urns, datasets_by_ids, datasets_by_urns
 from catalog.urns import candidate_splits
 from config.ids import parse_id
@@ -139,8 +140,9 @@ def policies_for(dataset_ids) -> dict[int, DatasetPolicy]:
 
 
 def decidable_by(user) -> Q:
-    """Requests naming a dataset the user owns or stewards (deciding needs every one: the service checks)."""
-    return Q(datasets__owner=user) | Q(datasets__stewards=user)
+    """Requests naming a dataset the user owns or stewards, in person or through a group (deciding
+    needs every one: the service checks). Joins many rows: filter ``pk__in`` a subquery of it."""
+    return managed_q(user, "datasets__")
 
 
 def visible_access_requests(user) -> QuerySet[AccessRequest]:
@@ -212,9 +214,9 @@ def _subject_records(keys: list[str]):
 
 def model_version_list(*, user) -> QuerySet[ModelVersion]:
     # Models are catalog metadata: every signed-in user reads them, as datasets.
-    return ModelVersion.objects.select_related("model", "model__owner", "registered_by").prefetch_related(
-        "inputs"
-    )
+    return ModelVersion.objects.select_related(
+        "model", "model__owner", "model__owner_group", "registered_by"
+    ).prefetch_related("inputs", "model__steward_groups")
 
 
 def latest_evaluations(model_version: ModelVersion) -> list[ModelEvaluation]:

@@ -20,6 +20,7 @@ pages = [
     path("models/<int:pk>/policy/", views.model_policy_view, name="model-policy"),
     path("models/<int:pk>/evaluations/", evaluation_pages.model_evaluations_view, name="model-evaluations"),
     path("models/<int:pk>/evaluate/", evaluation_pages.model_evaluate_view, name="model-evaluate"),
+    path("models/<int:pk>/teams/", views.model_teams_view, name="model-teams"),
     path("audit/", views.audit_view, name="audit"),
     path("privacy/erasures/", privacy_views.erasures_view, name="erasures"),
     path("subscriptions/", subscription_views.subscriptions_view, name="subscriptions"),

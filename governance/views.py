@@ -36,6 +36,7 @@ from governance import (
     registry,
     release,
     selectors,
+    teams,
 )
 from governance.forms import (
     AccessRequestForm,
@@ -43,6 +44,7 @@ from governance.forms import (
     DecisionForm,
     ModelCardForm,
     ModelPolicyForm,
+    ModelTeamsForm,
     RevokeForm,
 )
 from governance.models import AccessRequest, Decision, ModelVersion, Purpose, RequestStatus, Via
@@ -62,15 +64,9 @@ def _already_approved_by(user, request: AccessRequest) -> bool:
 
 
 def _inbox(user) -> list[AccessRequest]:
-    """Pending requests this user may decide and has not approved yet, oldest first."""
-    qs = (
-        selectors.access_request_list(user=user)
-        .filter(status=RequestStatus.PENDING)
-        .exclude(requester=user)
-        .prefetch_related("datasets__stewards", "datasets__owner", "approvals__approver")
-        .order_by("created_at")
-    )
-    out = [r for r in qs if policies.may_decide(user, r) and not _already_approved_by(user, r)]
+    """Pending requests this user may decide (in person or through a group) and has not approved yet,
+    oldest first, with what each still needs."""
+    out = teams.awaiting_decision(user)
     for r in out:
         r.needs = _approval_needs(r)
     return out
@@ -153,6 +149,7 @@ def home_view(request: HttpRequest) -> HttpResponse:
             "inbox": _inbox(request.user)[:HOME_LIST],
             "my_requests": my_requests,
             "alerts": _quality_alerts(mine),
+            "teams": teams.teams_of(request.user),
         },
     )
 
@@ -468,6 +465,11 @@ def _model_card(
     if may_edit and policy_form is None:
         policy_form = ModelPolicyForm(initial=release.policy_values(selectors.model_policy_of(mv)))
     template = "governance/_model_card.html" if request.htmx else "governance/model_card.html"
+    teams_form = extra.pop("teams_form", None)
+    if teams_form is None and (request.user.is_staff or registry.is_model_owner(request.user, mv.model)):
+        current = {"owner_group": mv.model.owner_group.name if mv.model.owner_group_id else ""}
+        current["steward_groups"] = [g.name for g in mv.model.steward_groups.all()]
+        teams_form = ModelTeamsForm(initial=current, user=request.user)
     context = {
         **evaluation_pages.context(request, mv),
         "card": cards.build_card(mv, viewer=request.user),
@@ -475,6 +477,7 @@ def _model_card(
         "form": form if may_edit else None,
         "release": check,
         "policy_form": policy_form if may_edit else None,
+        "teams_form": teams_form,
         **extra,
     }
     return render(request, template, context, status=status)
@@ -524,6 +527,18 @@ def model_policy_view(request: HttpRequest, pk: int) -> HttpResponse:
         messages.success(request, "Release policy saved.")
         return redirect(f"{reverse('governance:model', args=[mv.pk])}#release")
     return _model_card(request, mv, policy_form=form, status=_invalid(request))
+
+
+def model_teams_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """The model's owner (or staff) names its owner group and steward groups; others: 403."""
+    mv = _model_version(request.user, pk)
+    if not (request.user.is_staff or registry.is_model_owner(request.user, mv.model)):
+        raise PermissionDenied("Only the model's owner or staff may name its teams.")
+    form = ModelTeamsForm(request.POST, user=request.user)
+    if _saved(form, registry.update_model_version, actor=request.user, model_version=mv):
+        messages.success(request, "Teams saved.")
+        return redirect("governance:model", pk=mv.pk)
+    return _model_card(request, mv, teams_form=form, status=400)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -227,6 +227,9 @@ class ModelVersionSerializer(serializers.ModelSerializer):
     namespace = serializers.CharField(source="model.namespace")
     name = serializers.CharField(source="model.name")
     owner = serializers.SerializerMethodField()
+    # Teams: a member of the owner group acts as the model's owner, of a steward group as its steward.
+    owner_group = serializers.SerializerMethodField()
+    steward_groups = serializers.SerializerMethodField()
     registered_by = serializers.SerializerMethodField()
     trained_on = serializers.SerializerMethodField()
 
@@ -238,6 +241,8 @@ class ModelVersionSerializer(serializers.ModelSerializer):
             "name",
             "version",
             "owner",
+            "owner_group",
+            "steward_groups",
             "registered_by",
             "via",
             "run_id",
@@ -253,6 +258,13 @@ class ModelVersionSerializer(serializers.ModelSerializer):
 
     def get_owner(self, obj) -> str | None:
         return obj.model.owner.username if obj.model.owner_id else None
+
+    def get_owner_group(self, obj) -> str | None:
+        return obj.model.owner_group.name if obj.model.owner_group_id else None
+
+    @extend_schema_field(serializers.ListField(child=serializers.CharField()))
+    def get_steward_groups(self, obj) -> list[str]:
+        return sorted(g.name for g in obj.model.steward_groups.all())
 
     def get_registered_by(self, obj) -> str | None:
         return obj.registered_by.username if obj.registered_by_id else None
@@ -281,3 +293,7 @@ class ModelVersionCreateSerializer(serializers.Serializer):
 class ModelVersionUpdateSerializer(serializers.Serializer):
     intended_use = serializers.CharField(required=False, allow_blank=True, max_length=50_000)
     caveats = serializers.CharField(required=False, allow_blank=True, max_length=50_000)
+    owner_group = serializers.CharField(
+        required=False, allow_null=True, allow_blank=True, max_length=150, help_text="A group name, or null"
+    )
+    steward_groups = serializers.ListField(child=serializers.CharField(max_length=150), required=False)

@@ -20,6 +20,7 @@ from governance import (
     registry,
     selectors,
     subscriptions,
+    teams,
 )
 from governance.models import AccessRequest, RequestStatus
 from governance.tests.conftest import credit_csv
@@ -170,8 +171,14 @@ PURE = {
 }
 PURE |= {"can_withdraw", "relaxed"}
 
+TEAMS = {
+    "teams_of": lambda w: teams.teams_of(w.steward),
+    "awaiting_decision": lambda w: teams.awaiting_decision(w.steward),
+}
+
 READS = [
     (selectors, SELECTORS),
+    (teams, TEAMS),
     (clearance, CLEARANCE),
     (cards, CARDS),
     (policies, POLICIES),
