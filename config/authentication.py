@@ -11,21 +11,39 @@ from rest_framework.authentication import TokenAuthentication
 from rest_framework.authtoken.models import Token
 
 from config import oidc, oidc_users
+from config.models import ProviderIdentity
 
 
 @cache
-def _token_sql() -> tuple[str, list[str], list[str]]:
-    """One statement that reads a token and its user → (sql, token field names, user field names)."""
+def _with_user_sql(model, *where: str) -> tuple[str, list[str], list[str]]:
+    """One statement that reads a row of ``model`` (a Token, a ProviderIdentity) and its user, by the
+    ``where`` columns → (sql, the row's field names, the user's field names)."""
     user_model = get_user_model()
-    token_fields = [f.attname for f in Token._meta.concrete_fields]
+    row_fields = [f.attname for f in model._meta.concrete_fields]
     user_fields = [f.attname for f in user_model._meta.concrete_fields]
-    cols = [f't."{Token._meta.get_field(a).column}"' for a in token_fields]
+    cols = [f't."{model._meta.get_field(a).column}"' for a in row_fields]
     cols += [f'u."{user_model._meta.get_field(a).column}"' for a in user_fields]
+    conditions = " AND ".join(f't."{model._meta.get_field(w).column}" = %s' for w in where)
     sql = (
-        f"SELECT {', '.join(cols)} FROM {Token._meta.db_table} t"  # noqa: S608 -- model metadata only
-        f" JOIN {user_model._meta.db_table} u ON u.{user_model._meta.pk.column} = t.user_id WHERE t.key = %s"
+        f"SELECT {', '.join(cols)} FROM {model._meta.db_table} t"  # noqa: S608 -- model metadata only
+        f" JOIN {user_model._meta.db_table} u ON u.{user_model._meta.pk.column} = t.user_id WHERE {conditions}"
     )
-    return sql, token_fields, user_fields
+    return sql, row_fields, user_fields
+
+
+def _read_with_user(model, *values, where: tuple[str, ...]):
+    """(row, its user) read by one prepared-once statement, or None."""
+    sql, row_fields, user_fields = _with_user_sql(model, *where)
+    with connection.cursor() as cur:
+        cur.execute(sql, list(values))
+        found = cur.fetchone()
+    if found is None:
+        return None
+    n = len(row_fields)
+    user = get_user_model().from_db(connection.alias, user_fields, found[n:])
+    row = model.from_db(connection.alias, row_fields, found[:n])
+    row.user = user
+    return row
 
 
 class BearerOrTokenAuthentication(TokenAuthentication):
@@ -54,7 +72,13 @@ class BearerOrTokenAuthentication(TokenAuthentication):
             raise exceptions.AuthenticationFailed(_("Invalid token."))
         try:
             claims = oidc.decode(token, audience=settings.OIDC_AUDIENCE)
-            user = oidc_users.user_for_token(claims=claims)
+            identity = _read_with_user(
+                ProviderIdentity, settings.OIDC_ISSUER, str(claims["sub"]), where=("issuer", "subject")
+            )
+            if identity is not None and oidc_users.groups_unchanged(identity, claims):
+                user = identity.user  # the usual case: one statement, no write
+            else:
+                user = oidc_users.user_for_claims(claims=claims, from_login=False)
         except oidc.InvalidToken as exc:
             raise exceptions.AuthenticationFailed(str(exc)) from exc
         except oidc.ProviderUnavailable as exc:
@@ -68,19 +92,12 @@ class BearerOrTokenAuthentication(TokenAuthentication):
         return user, claims
 
     def authenticate_credentials(self, key):
-        sql, token_fields, user_fields = _token_sql()
-        with connection.cursor() as cur:
-            cur.execute(sql, [key])
-            row = cur.fetchone()
-        if row is None:
+        token = _read_with_user(Token, key, where=("key",))
+        if token is None:
             raise exceptions.AuthenticationFailed(_("Invalid token."))
-        n = len(token_fields)
-        user = get_user_model().from_db(connection.alias, user_fields, row[n:])
-        if not user.is_active:
+        if not token.user.is_active:
             raise exceptions.AuthenticationFailed(_("User inactive or deleted."))
-        token = Token.from_db(connection.alias, token_fields, row[:n])
-        token.user = user
-        return user, token
+        return token.user, token
 
     def authenticate_header(self, request) -> str:
         return 'Token realm="api", Bearer realm="api"'

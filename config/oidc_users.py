@@ -118,14 +118,7 @@ def user_for_claims(*, claims: dict, from_login: bool) -> AbstractBaseUser:
     return user
 
 
-def user_for_token(*, claims: dict) -> AbstractBaseUser:
-    """The API's user for a verified access token: one query when the user is known and its groups unchanged."""
-    identity = (
-        ProviderIdentity.objects.select_related("user")
-        .filter(issuer=settings.OIDC_ISSUER, subject=str(claims["sub"]))
-        .first()
-    )
+def groups_unchanged(identity: ProviderIdentity, claims: dict) -> bool:
+    """Whether an API token's groups need no mirroring: no groups claim, or the groups last mirrored."""
     names = oidc.group_names(claims)
-    if identity is not None and (names is None or _groups_seen(names) == identity.groups_seen):
-        return identity.user
-    return user_for_claims(claims=claims, from_login=False)
+    return names is None or _groups_seen(names) == identity.groups_seen
