@@ -12,6 +12,7 @@ rotated them), at most once per ``OIDC_JWKS_REFRESH_SECONDS`` across all process
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 import time
@@ -24,9 +25,6 @@ from django.core.cache import cache
 
 logger = logging.getLogger(__name__)
 
-DISCOVERY_KEY = "oidc:discovery:v1"
-JWKS_KEY = "oidc:jwks:v1"
-JWKS_REFRESH_LOCK = "oidc:jwks:refresh"
 ALLOWED_ALGORITHMS = frozenset(
     {"RS256", "RS384", "RS512", "ES256", "ES384", "ES512", "PS256", "PS384", "PS512"}
 )
@@ -50,6 +48,18 @@ def looks_like_jwt(key: str) -> bool:
     return key.count(".") == 2
 
 
+def cache_key(kind: str) -> str:
+    """The cache key of the discovery document, the keys or the refresh lock of the configured provider."""
+    provider = hashlib.sha256(settings.OIDC_DISCOVERY_URL.encode()).hexdigest()[:16]
+    return f"oidc:{kind}:{provider}"
+
+
+def forget() -> None:
+    """Drops the cached discovery document and keys (this process's and the shared cache's)."""
+    cache.delete_many([cache_key("discovery"), cache_key("jwks"), cache_key("jwks-refresh")])
+    keys.clear()
+
+
 def _get_json(url: str) -> dict:
     try:
         response = requests.get(url, timeout=settings.OIDC_TIMEOUT_SECONDS)
@@ -64,13 +74,13 @@ def _get_json(url: str) -> dict:
 
 def metadata() -> dict:
     """The provider's discovery document (cached): its endpoints, issuer and key set address."""
-    data = cache.get(DISCOVERY_KEY)
+    data = cache.get(cache_key("discovery"))
     if data is None:
         data = _get_json(settings.OIDC_DISCOVERY_URL)
         missing = {"authorization_endpoint", "token_endpoint", "jwks_uri"} - data.keys()
         if missing:
             raise ProviderUnavailable(f"the provider's discovery document lacks {', '.join(sorted(missing))}")
-        cache.set(DISCOVERY_KEY, data, settings.OIDC_JWKS_CACHE_SECONDS)
+        cache.set(cache_key("discovery"), data, settings.OIDC_JWKS_CACHE_SECONDS)
     return data
 
 
@@ -113,11 +123,11 @@ class _Keys:
 
     def _fetch(self) -> dict:
         jwks = _get_json(endpoint("jwks_uri"))
-        cache.set(JWKS_KEY, jwks, settings.OIDC_JWKS_CACHE_SECONDS)
+        cache.set(cache_key("jwks"), jwks, settings.OIDC_JWKS_CACHE_SECONDS)
         return jwks
 
     def _current(self) -> _KeySet:
-        source = (settings.OIDC_ISSUER, settings.OIDC_JWKS_CACHE_SECONDS)
+        source = (settings.OIDC_DISCOVERY_URL, settings.OIDC_JWKS_CACHE_SECONDS)
         current = self._set
         if (
             current is not None
@@ -125,7 +135,7 @@ class _Keys:
             and time.monotonic() - current.loaded_at < settings.OIDC_JWKS_CACHE_SECONDS
         ):
             return current
-        jwks = cache.get(JWKS_KEY)
+        jwks = cache.get(cache_key("jwks"))
         if jwks is None:
             jwks = self._fetch()
         with self._lock:
@@ -138,7 +148,7 @@ class _Keys:
         if kid in current.keys:
             return current.keys[kid]
         # Another process may have fetched the rotated keys already.
-        shared = cache.get(JWKS_KEY)
+        shared = cache.get(cache_key("jwks"))
         if shared is not None:
             parsed = self._parse(shared)
             if kid in parsed.keys:
@@ -146,7 +156,7 @@ class _Keys:
                     self._set = parsed
                 return parsed.keys[kid]
         # One refresh per OIDC_JWKS_REFRESH_SECONDS for all processes: cache.add succeeds only once.
-        if cache.add(JWKS_REFRESH_LOCK, 1, settings.OIDC_JWKS_REFRESH_SECONDS):
+        if cache.add(cache_key("jwks-refresh"), 1, settings.OIDC_JWKS_REFRESH_SECONDS):
             logger.info("unknown key id %r: fetching the provider's keys again", kid)
             fresh = self._parse(self._fetch())
             with self._lock:

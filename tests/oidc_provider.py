@@ -234,8 +234,6 @@ def closed_port_url() -> str:
 
 def configure(settings, url: str, *, local_login: bool = True) -> None:
     """Points the pytest-django ``settings`` at a provider and forgets the cached discovery and keys."""
-    from django.core.cache import cache
-
     from config import oidc
 
     settings.OIDC_ISSUER = url
@@ -248,8 +246,7 @@ def configure(settings, url: str, *, local_login: bool = True) -> None:
         settings.AUTHENTICATION_BACKENDS = [
             b for b in settings.AUTHENTICATION_BACKENDS if not b.endswith("ModelBackend")
         ]
-    cache.delete_many([oidc.DISCOVERY_KEY, oidc.JWKS_KEY, oidc.JWKS_REFRESH_LOCK])
-    oidc.keys.clear()
+    oidc.forget()
 
 
 @pytest.fixture(scope="session")
@@ -267,9 +264,6 @@ def oidc_provider(oidc_server, settings):
     """The running provider, with Gouvernail's OIDC_* settings pointing at it for this test."""
     configure(settings, oidc_server.url)
     yield oidc_server
-    from django.core.cache import cache
-
     from config import oidc
 
-    cache.delete_many([oidc.DISCOVERY_KEY, oidc.JWKS_KEY, oidc.JWKS_REFRESH_LOCK])
-    oidc.keys.clear()
+    oidc.forget()

@@ -169,7 +169,7 @@ def test_provider_down_at_the_callback_creates_nothing(oidc_provider, client, br
 
     metadata = dict(oidc.metadata())
     metadata["token_endpoint"] = closed_port_url() + "/token"
-    cache.set(oidc.DISCOVERY_KEY, metadata)
+    cache.set(oidc.cache_key("discovery"), metadata)
     response = _back(client, answer)
     assert response.status_code == 503
     assert "_auth_user_id" not in client.session
