@@ -53,6 +53,7 @@ class Provider:
         self.sessions: dict[str, str] = {}
         self.access: dict[str, str] = {}
         self.jwks_fetches = 0
+        self.id_token_audience = CLIENT_ID  # a test may make the provider misissue ID tokens
         self.rotate()
 
     # -- keys and tokens ------------------------------------------------------------------
@@ -201,7 +202,7 @@ class Provider:
         user = self.users[grant["user"]]
         access = self.access_token(user)
         self.access[access] = user.username
-        id_token = self.sign(self.claims(user, nonce=grant.get("nonce")))
+        id_token = self.sign(self.claims(user, audience=self.id_token_audience, nonce=grant.get("nonce")))
         body = {"access_token": access, "id_token": id_token, "token_type": "Bearer", "expires_in": 300}
         return Response(json.dumps(body), mimetype="application/json")
 

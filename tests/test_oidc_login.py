@@ -186,3 +186,17 @@ def test_a_wrong_password_at_the_provider_signs_nobody_in(oidc_provider, client,
     )
     assert "Wrong username or password" in answer.text
     assert grace.username not in get_user_model().objects.values_list("username", flat=True)
+
+
+def test_an_id_token_for_another_client_signs_nobody_in(oidc_provider, client, browser):
+    grace = oidc_provider.add_user("grace", groups=["data-eng"])
+    oidc_provider.id_token_audience = "another-client"
+    try:
+        response = sign_in(client, browser, grace)
+    finally:
+        oidc_provider.id_token_audience = "gouvernail"
+    assert response["Location"] == "/accounts/login/?sso=failed"
+    assert "_auth_user_id" not in client.session
+    assert not get_user_model().objects.filter(username="grace").exists()
+    page = client.get(response["Location"]).content.decode()
+    assert "Single sign-on did not sign you in" in page
