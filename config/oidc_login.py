@@ -16,6 +16,7 @@ from django.conf import settings
 from django.contrib import auth
 from django.core.exceptions import SuspiciousOperation
 from django.db import transaction
+from django.http import Http404
 from django.shortcuts import render
 from django.urls import reverse
 from mozilla_django_oidc import auth as oidc_auth
@@ -79,14 +80,13 @@ class _LazySettings:
 
 
 def _unavailable(request, exc: Exception):
-    """The page a person sees when the provider is down: 503, no session."""
+    """The page a person sees when the provider is down: 503, no session. The cause goes to the log only
+    (it may name internal addresses)."""
+    logger.warning("single sign-on unavailable: %s", exc)
     if request.user.is_authenticated:
         auth.logout(request)
     return render(
-        request,
-        "registration/oidc_unavailable.html",
-        {"provider": settings.OIDC_PROVIDER_NAME, "reason": str(exc)},
-        status=503,
+        request, "registration/oidc_unavailable.html", {"provider": settings.OIDC_PROVIDER_NAME}, status=503
     )
 
 
@@ -141,9 +141,7 @@ class AuthenticationRequestView(_LazySettings, oidc_views.OIDCAuthenticationRequ
 
     def get(self, request):
         if not oidc.enabled():
-            return render(
-                request, "registration/oidc_unavailable.html", {"reason": "single sign-on is off"}, status=404
-            )
+            raise Http404("Single sign-on is not configured.")
         try:
             return super().get(request)
         except oidc.ProviderUnavailable as exc:
@@ -167,7 +165,7 @@ class SessionRefresh(_LazySettings, oidc_middleware.SessionRefresh):
         oidc_middleware.MiddlewareMixin.__init__(self, get_response)
 
     def process_request(self, request):
-        if not oidc.enabled() or not request.path.startswith("/") or request.path.startswith("/api/"):
+        if not oidc.enabled() or request.path.startswith("/api/"):  # the API has its own tokens
             return None
         if request.session.get(auth.BACKEND_SESSION_KEY) != "config.oidc_login.ProviderBackend":
             return None

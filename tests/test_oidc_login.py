@@ -200,3 +200,8 @@ def test_an_id_token_for_another_client_signs_nobody_in(oidc_provider, client, b
     assert not get_user_model().objects.filter(username="grace").exists()
     page = client.get(response["Location"]).content.decode()
     assert "Single sign-on did not sign you in" in page
+
+
+def test_the_provider_button_without_single_sign_on_is_a_404(client, settings):
+    settings.OIDC_ISSUER = ""
+    assert client.get("/oidc/authenticate/").status_code == 404
