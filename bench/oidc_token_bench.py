@@ -8,7 +8,8 @@ requests interleaved so that both see the same load. Prints p50/p95 of each, the
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/h_oidc REDIS_URL=redis://127.0.0.1:6379/5 \\
         .venv/bin/python bench/oidc_token_bench.py --repeat 2000
 
-Defaults: an SQLite file in a temporary folder and the in-process cache.
+Defaults: an SQLite file in a temporary folder and the in-process cache. A PostgreSQL database must
+exist (createdb); the script migrates it.
 """
 
 import argparse
