@@ -306,14 +306,101 @@ def test_text_labels_with_a_positive_label(
 
 
 # --------------------------------------------------------------------------- the card
-def _schema():
-    """Model Card Toolkit's own schema v0.0.2 (model_card_toolkit/schema/v0.0.2/model_card.schema.json
-    of tensorflow/model-card-toolkit, Apache-2.0), kept beside this test: the package itself pins
-    jsonschema<4 and protobuf<4, which this project cannot install next to its own."""
-    import json
-    from pathlib import Path
+def _closed(**properties) -> dict:
+    """An object of exactly these optional fields: an unknown field fails validation."""
+    return {"type": "object", "properties": properties, "additionalProperties": False}
 
-    return json.loads((Path(__file__).parent / "data" / "mct_model_card.schema.v0.0.2.json").read_text())
+
+def _list_of(item: dict) -> dict:
+    return {"type": "array", "items": item}
+
+
+_TEXT = {"type": "string"}
+_DESCRIBED = _closed(description=_TEXT)
+_GRAPHICS = _closed(
+    description=_TEXT,
+    collection=_list_of(_closed(name=_TEXT, image={"type": "string", "contentEncoding": "base64"})),
+)
+
+# The field structure of a Model Card Toolkit v0.0.2 card, as ?format=mct must emit it: written here
+# from the field names of MCT's schema (model_card_toolkit/schema/v0.0.2/model_card.schema.json),
+# not copied from it. Every object is closed (stricter than MCT, which closes only the top level):
+# a field MCT does not define is a mistake in our export and must fail the test.
+MCT_SCHEMA = {
+    "$schema": "http://json-schema.org/draft-07/schema#",
+    **_closed(
+        schema_version=_TEXT,
+        model_details=_closed(
+            name=_TEXT,
+            overview=_TEXT,
+            documentation=_TEXT,
+            owners=_list_of(_closed(name=_TEXT, contact=_TEXT)),
+            version=_closed(name=_TEXT, date={"type": "string", "format": "date"}, diff=_TEXT),
+            licenses=_list_of(
+                {
+                    **_closed(identifier=_TEXT, custom_text=_TEXT),
+                    "oneOf": [{"required": ["identifier"]}, {"required": ["custom_text"]}],
+                }
+            ),
+            references=_list_of(_closed(reference={"type": "string", "format": "uri"})),
+            citations=_list_of(_closed(style=_TEXT, citation=_TEXT)),
+            path=_TEXT,
+        ),
+        model_parameters=_closed(
+            model_architecture=_TEXT,
+            data=_list_of(
+                _closed(
+                    name=_TEXT,
+                    link={"type": "string", "format": "uri"},
+                    sensitive=_closed(sensitive_data=_list_of(_TEXT)),
+                    graphics=_GRAPHICS,
+                    description=_TEXT,
+                )
+            ),
+            input_format=_TEXT,
+            input_format_map=_list_of(_closed(key=_TEXT, value=_TEXT)),
+            output_format=_TEXT,
+            output_format_map=_list_of(_closed(key=_TEXT, value=_TEXT)),
+        ),
+        quantitative_analysis=_closed(
+            performance_metrics=_list_of(
+                {
+                    **_closed(
+                        type=_TEXT,
+                        value=_TEXT,
+                        slice=_TEXT,
+                        confidence_interval=_closed(lower_bound=_TEXT, upper_bound=_TEXT),
+                    ),
+                    "required": ["type", "value"],
+                }
+            ),
+            graphics=_GRAPHICS,
+        ),
+        considerations=_closed(
+            users=_list_of(_DESCRIBED),
+            use_cases=_list_of(_DESCRIBED),
+            limitations=_list_of(_DESCRIBED),
+            tradeoffs=_list_of(_DESCRIBED),
+            ethical_considerations=_list_of(_closed(name=_TEXT, mitigation_strategy=_TEXT)),
+        ),
+    ),
+}
+
+
+def test_the_mct_schema_refuses_a_field_mct_does_not_define():
+    import jsonschema
+
+    good = {"model_details": {"name": "m", "version": {"name": "1", "date": "2026-01-02"}}}
+    jsonschema.validate(good, MCT_SCHEMA, format_checker=jsonschema.FormatChecker())
+    for wrong in (
+        {"model_details": {"name": "m", "owner": "x"}},
+        {"quantitative_analysis": {"performance_metrics": [{"type": "a", "value": "1", "group": "F"}]}},
+        {"considerations": {"users": [{"name": "x"}]}},
+        {"model_card": {}},
+        {"model_details": {"version": {"name": "1", "date": "yesterday"}}},
+    ):
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate(wrong, MCT_SCHEMA, format_checker=jsonschema.FormatChecker())
 
 
 def test_card_reports_evaluations_and_exports_mct(
@@ -348,7 +435,7 @@ def test_card_reports_evaluations_and_exports_mct(
     mct = client.get(f"/api/v1/models/{setup['model']}/card", {"format": "mct"})
     assert mct.status_code == 200, mct.content
     body = mct.json()
-    jsonschema.validate(body, _schema(), format_checker=jsonschema.FormatChecker())
+    jsonschema.validate(body, MCT_SCHEMA, format_checker=jsonschema.FormatChecker())
     assert body["model_details"]["name"] == "ml/credit" and body["model_details"]["version"]["name"] == "1"
     metrics = {
         (m["type"], m["slice"]): m["value"] for m in body["quantitative_analysis"]["performance_metrics"]
@@ -363,7 +450,7 @@ def test_card_reports_evaluations_and_exports_mct(
 
     # An outsider's card hides the group names of the confidential evaluation data, in MCT too.
     theirs = api_client_for(outsider).get(f"/api/v1/models/{setup['model']}/card", {"format": "mct"}).json()
-    jsonschema.validate(theirs, _schema())
+    jsonschema.validate(theirs, MCT_SCHEMA)
     slices = {m["slice"] for m in theirs["quantitative_analysis"]["performance_metrics"]}
     assert "gender=group 1" in slices and "gender=F" not in slices
 
@@ -372,7 +459,7 @@ def test_mct_of_a_card_without_evaluations_is_valid(owner, setup, api_client_for
     import jsonschema
 
     body = api_client_for(owner).get(f"/api/v1/models/{setup['model']}/card?format=mct").json()
-    jsonschema.validate(body, _schema(), format_checker=jsonschema.FormatChecker())
+    jsonschema.validate(body, MCT_SCHEMA, format_checker=jsonschema.FormatChecker())
     assert body["quantitative_analysis"]["performance_metrics"] == []
 
 
