@@ -152,8 +152,8 @@ def test_version_stored_signal_after_commit(
         (b"id\tamount\n1\t2.5\n", "orders.csv", "tsv", ""),  # the content decides, not the name
         (b'{"id": 1, "a": "x"}\n{"id": 2, "a": "y"}\n', "orders.jsonl", "jsonl", ""),
         (b'{"id": 1}\n', "orders.csv", "jsonl", ""),
-        (gzip.compress(CSV), "orders.csv.gz", "csv", "gzip"),
-        (gzip.compress(CSV), "orders.bin", "csv", "gzip"),
+        (gzip.compress(CSV, mtime=0), "orders.csv.gz", "csv", "gzip"),
+        (gzip.compress(CSV, mtime=0), "orders.bin", "csv", "gzip"),
     ],
 )
 def test_formats_detected_from_content(

@@ -123,6 +123,9 @@ def _selector_calls(c) -> dict:
         "retired_sensitivities": lambda: selectors.retired_sensitivities(["dataset:pg://crm:raw.gone"]),
         "dataset_refs_by_urns": lambda: selectors.dataset_refs_by_urns([orders_urn, payroll_urn]),
         "answerable_people": lambda: selectors.answerable_people([c.orders, c.payroll]),
+        "versions_at_uri": lambda: selectors.versions_at_uri("file:///nowhere/orders.csv"),
+        "versions_with_checksum": lambda: selectors.versions_with_checksum(c.version.checksum[:36]),
+        "version_current_at": lambda: selectors.version_current_at(c.orders, c.version.created_at),
     }
 
 

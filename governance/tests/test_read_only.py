@@ -110,6 +110,7 @@ SELECTORS = {
     "model_version_list": lambda w: list(selectors.model_version_list(user=w.requester)),
     "latest_evaluations": lambda w: selectors.latest_evaluations(w.mv),
     "model_policy_of": lambda w: selectors.model_policy_of(w.mv),
+    "model_evaluations": lambda w: list(selectors.model_evaluations(w.mv)),
     "holds_live_approval": lambda w: [
         selectors.holds_live_approval(w.requester, ds) for ds in (w.conf, w.source, w.features)
     ],

@@ -109,7 +109,7 @@ def test_curate_request_approve_clear(browser_as, live_worker, steward, outsider
     )
     scientist.get_by_role("link", name="Models").click()
     scientist.get_by_role("link", name="ml/screening").click()
-    expect(scientist.get_by_role("heading", name="Training data")).to_be_visible()
+    expect(scientist.get_by_role("heading", name="Training data", exact=True)).to_be_visible()
     expect(scientist.locator("article.model-card")).to_contain_text("recruiting/applicants")
     shot(scientist, "model-card", full_page=True)
     scientist.emulate_media(media="print")
