@@ -11,12 +11,13 @@ from django.db import transaction
 
 from catalog import outbox
 from catalog import signals as catalog_signals
+from catalog.visibility import register_hidden_viewer
 from config.errors import Conflict, NotAllowed
 from governance import access_requests, audit, clearance_cache, signals
 from governance.dataset_policies import check_policy_conditions
 from governance.models import Via
 from governance.registry import register_model_from_lineage
-from governance.selectors import holds_live_approval
+from governance.selectors import approved_dataset_ids, holds_live_approval
 from governance.tasks import notify_access_request_event, send_email
 from lineage import signals as lineage_signals
 from profiling import signals as profiling_signals
@@ -26,7 +27,7 @@ log = logging.getLogger(__name__)
 
 # Of a dataset's fields, these are governance state: who owns it (or is offered it), who stewards it,
 # how sensitive it is.
-AUDITED_FIELDS = ("owner", "pending_owner", "stewards", "sensitivity", "sensitive_columns")
+AUDITED_FIELDS = ("owner", "pending_owner", "stewards", "sensitivity", "sensitive_columns", "hidden")
 
 
 def _via(value: str | None) -> str:
@@ -246,6 +247,8 @@ def connect() -> None:
         signal.connect(on_clearance_input_changed, dispatch_uid=f"governance-clearance-profile-{uid}")
     # Whoever holds a live approval may see a protected profile's sample values.
     register_value_viewer_check(holds_live_approval)
+    # ... and may know that a hidden dataset exists.
+    register_hidden_viewer(approved_dataset_ids)
 
     lineage_signals.graph_changed.connect(
         on_clearance_input_changed, dispatch_uid="governance-clearance-lineage"
