@@ -18,6 +18,7 @@ from tests.permissions.matrix import (
     OWNER_OR_STAFF,
     PUBLIC,
     SIGNED_IN,
+    STAFF_ONLY,
     Expect,
     Row,
     World,
@@ -92,6 +93,10 @@ SEE_REQUESTS = frozenset({"owner", "steward", "staff", "requester"})
 MODEL_OWNER = OWNER_OR_STAFF
 # An event subscription the owner made: nobody else sees it.
 SUBSCRIBER = Expect(anonymous=401, outsider=404, owner=OK, steward=404, staff=404)
+
+
+def hidden_namespace(w: World) -> dict:
+    return {"pk": w.hidden_namespace["id"]}
 
 
 def subscription(w: World) -> dict:
@@ -491,6 +496,14 @@ ROWS: list[Row] = [
         kwargs=source,
     ),
     Row("GET", "/api/v1/sources/{pk}/scans/{scan_id}", SIGNED_IN, kwargs=scan),
+    # -- hidden namespaces (docs/governance.md "Hidden datasets"): staff only, the list included, since
+    # it names what the company must not see listed.
+    Row("GET", "/api/v1/hidden-namespaces/", STAFF_ONLY, needs=("hidden_namespace",)),
+    Row(
+        "POST", "/api/v1/hidden-namespaces/", STAFF_ONLY, body=lambda w: {"namespace": "s3://another-hidden"}
+    ),
+    Row("GET", "/api/v1/hidden-namespaces/{pk}/", STAFF_ONLY, kwargs=hidden_namespace),
+    Row("DELETE", "/api/v1/hidden-namespaces/{pk}/", STAFF_ONLY, kwargs=hidden_namespace),
     # -- governance: event subscriptions and their delivery log -------------------------------------------
     # A subscription is its owner's (or its group's members'): anyone else, staff included, gets 404
     # (a webhook URL may hold a token). A group is one the caller belongs to (403 otherwise); a
