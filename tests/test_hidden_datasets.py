@@ -297,3 +297,18 @@ def test_namespace_rules(hidden):
 
 def test_anonymous_sees_nothing(hidden):
     assert APIClient().get("/api/v1/hidden-namespaces/").status_code == 401
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_events_about_it_reach_only_those_who_may_see_it(hidden, role):
+    """Event deliveries are filtered by governance.events.visible_event_ids, which reads visible_to."""
+    from governance.events import visible_event_ids
+    from governance.models import Event
+
+    about = Event.objects.create(name="dataset.changed", dataset_ids=[hidden.pk], namespaces=["s3://vault"])
+    other = Event.objects.create(
+        name="dataset.changed", dataset_ids=[hidden.public["id"]], namespaces=["s3://open"]
+    )
+    seen = visible_event_ids(hidden.users[role], [about, other])
+    assert (about.pk in seen) is _sees(role)
+    assert other.pk in seen
