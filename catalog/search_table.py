@@ -48,7 +48,7 @@ _FACETS_SQL = """
 """
 
 
-def hidden_condition(hidden_seen: list[int] | None) -> tuple[list[str], list]:
+def _hidden_condition(hidden_seen: list[int] | None) -> tuple[list[str], list]:
     """The narrow table's condition for hidden datasets (catalog.visibility): ``hidden_seen`` the ids
     of those the user may see, None when they see all (staff)."""
     if hidden_seen is None:
@@ -61,7 +61,7 @@ def hidden_condition(hidden_seen: list[int] | None) -> tuple[list[str], list]:
 def _narrow_conditions(
     where: dict | None, within: QuerySet | None, hidden_seen: list[int] | None = ()
 ) -> tuple[list[str], list]:
-    conds, params = hidden_condition(hidden_seen)
+    conds, params = _hidden_condition(hidden_seen)
     for key, value in (where or {}).items():
         if key not in NARROW_FILTERS:
             raise ValueError(f"Not a narrow search filter: {key}")
@@ -135,7 +135,7 @@ def narrow_counts(
                 cursor.execute(_FACETS_SQL.format(scope=scope), scope_params)
                 rows += cursor.fetchall()
         return _rows_to_page(rows, [])
-    seen, seen_params = hidden_condition(hidden_seen)
+    seen, seen_params = _hidden_condition(hidden_seen)
     conds, params = [*seen, *conds], [*seen_params, *params]
     with connection.cursor() as cursor:
         cursor.execute(_FACETS_SQL.format(scope=" AND ".join(conds)), params)
