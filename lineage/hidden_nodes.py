@@ -158,3 +158,41 @@ def redact_path(answer: dict[str, Any] | None, *, user) -> dict[str, Any] | None
         if hidden.node(node):
             renamed[node["id"]] = f"hidden:{len(renamed) + 1}"
     return {**answer, "path": [renamed.get(k, k) for k in answer["path"]], "graph": graph}
+
+
+def redact_run(answer: dict[str, Any] | None, *, user) -> dict[str, Any] | None:
+    """``lineage.history.run_detail``'s answer as ``user`` may see it: the hidden datasets it read or
+    wrote are listed as "hidden dataset" (the run did read or write something)."""
+    if answer is None:
+        return None
+    hidden = HiddenFrom(user)
+    if not hidden:
+        return answer
+    n = 0
+
+    def entry(e: dict[str, Any]) -> dict[str, Any]:
+        nonlocal n
+        if not hidden.names(e["id"]):
+            # Its facets may name a hidden dataset (a columnLineage facet's input fields).
+            return {**e, "facets": _scrub_refs(e.get("facets"), hidden)}
+        n += 1
+        return {"id": f"hidden:{n}", "type": e["type"], "namespace": "", "name": HIDDEN_NAME,
+                "version": None, "catalogVersion": None, "facets": {}}  # fmt: skip
+
+    return {
+        **answer,
+        "inputs": [entry(e) for e in answer["inputs"]],
+        "outputs": [entry(e) for e in answer["outputs"]],
+    }
+
+
+def _scrub_refs(value: Any, hidden: HiddenFrom) -> Any:
+    """``value`` (facets) with every {"namespace", "name", ...} naming a hidden dataset made anonymous."""
+    if isinstance(value, list):
+        return [_scrub_refs(v, hidden) for v in value]
+    if not isinstance(value, dict):
+        return value
+    if isinstance(value.get("namespace"), str) and isinstance(value.get("name"), str):
+        if f"dataset:{value['namespace']}:{value['name']}" in hidden.urns:
+            return {**value, "namespace": "", "name": HIDDEN_NAME}
+    return {k: _scrub_refs(v, hidden) for k, v in value.items()}

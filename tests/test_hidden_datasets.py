@@ -204,6 +204,10 @@ def test_lineage_shows_a_hidden_node_with_its_edges(hidden, role):
     )
     impact = api.get("/api/v1/lineage/impact", {"nodeId": "job:pipelines:matrix.features"})
     assert impact.status_code == 200
+    run = api.get("/api/v1/lineage/runs/01890000-0000-7000-8000-00000000b001")
+    assert run.status_code == 200
+    assert ("vault" in run.content.decode()) is _sees(role)
+    assert len(run.json()["inputs"]) == 1
 
 
 @pytest.mark.parametrize("role", ROLES)

@@ -25,7 +25,7 @@ from config.ids import parse_id
 from lineage import fold, history, ingest, selectors
 from lineage.column_lineage import column_lineage
 from lineage.export import DotRenderer, FastJSONRenderer, GraphMLRenderer
-from lineage.hidden_nodes import HiddenFrom, redact_graph, redact_impact, redact_path
+from lineage.hidden_nodes import HiddenFrom, redact_graph, redact_impact, redact_path, redact_run
 from lineage.impact import impact
 from lineage.marquez import lineage_graph
 from lineage.models import EventState, LineageEvent
@@ -432,7 +432,7 @@ class RunDetailView(APIView):
         "What a read promises").
         """
         fold.catch_up_for_read()
-        answer = history.run_detail(run_id)
+        answer = redact_run(history.run_detail(run_id), user=request.user)
         if answer is None:
             raise Http404(f"Unknown run: {run_id}.")
         return Response(answer)
