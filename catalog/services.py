@@ -204,7 +204,12 @@ def create_dataset(
     if tags is not None:
         dataset.tags.set(tags)
     index_dataset(dataset)
-    changes = {k: [None, v] for k, v in _snapshot(dataset).items() if v not in (None, "", [])}
+    # A dataset registered visible says nothing new about hiding (hidden: false is every dataset's default).
+    changes = {
+        k: [None, v]
+        for k, v in _snapshot(dataset).items()
+        if v not in (None, "", []) and not (k == "hidden" and v is False)
+    }
     transaction.on_commit(
         lambda: signals.dataset_created.send(
             sender=Dataset, dataset=dataset, actor=actor, changes=changes, via=via
