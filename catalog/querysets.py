@@ -27,12 +27,15 @@ class DatasetQuerySet(models.QuerySet):
         Hidden datasets are few, so this is a short list read through the ``hidden`` index, which
         lists and the narrow search table then take as a plain condition.
         """
-        from catalog.hidden_viewers import hidden_viewer_sources
-
         if user is None or not user.is_authenticated:
             return []
         if user.is_staff:
             return None
+        return sorted(set(self._seen_hidden(user).values_list("pk", flat=True)))
+
+    def _seen_hidden(self, user) -> "DatasetQuerySet":
+        from catalog.hidden_viewers import hidden_viewer_sources
+
         # The group-aware rule of who keeps a dataset, written once here for visibility; the teams
         # work (catalog.permissions) has its own, to be unified at merge.
         groups = user.groups.values("pk")
@@ -44,8 +47,17 @@ class DatasetQuerySet(models.QuerySet):
         )
         for source in hidden_viewer_sources():
             cond |= models.Q(pk__in=source(user))
-        found = self.model.objects.filter(hidden=True).filter(cond).values_list("pk", flat=True)
-        return sorted(set(found))
+        return self.model.objects.filter(hidden=True).filter(cond)
+
+    def hidden_from(self, user) -> "DatasetQuerySet":
+        """The hidden datasets ``user`` may not see, in one statement (the ids they may see as a
+        subquery of the same rule as ``hidden_ids_visible_to``)."""
+        if user is not None and user.is_authenticated and user.is_staff:
+            return self.none()
+        hidden = self.model.objects.filter(hidden=True)
+        if user is None or not user.is_authenticated:
+            return hidden
+        return hidden.exclude(pk__in=self._seen_hidden(user))
 
     def editable_by(self, user) -> "DatasetQuerySet":
         if user.is_staff:

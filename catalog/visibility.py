@@ -43,9 +43,4 @@ def datasets_hidden_from(user) -> list[tuple[int, str, str]]:
     """(id, namespace, name) of every hidden dataset ``user`` may not see: few rows, read through
     the ``hidden`` index, for answers that name datasets without asking the catalog per row
     (lineage graphs blank these nodes)."""
-    seen = hidden_ids_visible_to(user)
-    if seen is None:
-        return []
-    return list(
-        Dataset.objects.filter(hidden=True).exclude(pk__in=seen).values_list("pk", "namespace", "name")
-    )
+    return list(Dataset.objects.hidden_from(user).values_list("pk", "namespace", "name"))
