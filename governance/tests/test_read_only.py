@@ -107,6 +107,7 @@ SELECTORS = {
         for ref in (None, w.conf.urn, str(w.conf.pk), f"access_request:{w.live.pk}")
     ],
     "model_version_list": lambda w: list(selectors.model_version_list(user=w.requester)),
+    "approved_dataset_ids": lambda w: list(selectors.approved_dataset_ids(w.requester)),
     "holds_live_approval": lambda w: [
         selectors.holds_live_approval(w.requester, ds) for ds in (w.conf, w.source, w.features)
     ],
@@ -133,6 +134,8 @@ CLEARANCE = {
 
 CARDS = {
     "build_card": _card,
+    "hidden_urns": lambda w: cards.hidden_urns(w.requester),
+    "scrub_hidden": lambda w: cards.scrub_hidden(_card(w), ["dataset:s3://x:y"]),
     "to_markdown": lambda w: cards.to_markdown(_card(w)),
     "to_html": lambda w: cards.to_html(_card(w)),
 }
