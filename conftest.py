@@ -5,8 +5,8 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 # Service detection (postgres / integration / browser markers), live_worker, browser fixtures;
-# s3_endpoint (moto in server mode) for the object storage sources.
-pytest_plugins = ["tests.integration.plugin", "tests.s3_server"]
+# s3_endpoint (moto in server mode) for the object storage sources; oidc_provider (a local OpenID provider).
+pytest_plugins = ["tests.integration.plugin", "tests.s3_server", "tests.oidc_provider"]
 
 
 @pytest.fixture

@@ -1,5 +1,5 @@
-"""Filters for the dataset list: q (search), namespace, name, owner, pending_owner, steward, tag, domain,
-sensitivity."""
+"""Filters for the dataset list: q (search), namespace, name, owner, pending_owner, steward, owner_group,
+steward_group, tag, domain, sensitivity."""
 
 import django_filters
 
@@ -17,6 +17,10 @@ class DatasetFilterSet(django_filters.FilterSet):
         field_name="pending_owner__username", label="Offered to this user, not accepted yet"
     )
     steward = django_filters.CharFilter(field_name="stewards__username", distinct=True)
+    owner_group = django_filters.CharFilter(field_name="owner_group__name", label="Owned by this group")
+    steward_group = django_filters.CharFilter(
+        field_name="steward_groups__name", distinct=True, label="Stewarded by this group"
+    )
     tag = django_filters.CharFilter(field_name="tags__name", distinct=True)
     domain = django_filters.CharFilter()
     sensitivity = django_filters.ChoiceFilter(choices=Sensitivity.choices)
@@ -25,7 +29,8 @@ class DatasetFilterSet(django_filters.FilterSet):
     class Meta:
         model = Dataset
         fields = [
-            "q", "namespace", "name", "owner", "pending_owner", "steward", "tag", "domain", "sensitivity", "origin",
+            "q", "namespace", "name", "owner", "pending_owner", "steward", "owner_group", "steward_group", "tag",
+            "domain", "sensitivity", "origin",
         ]  # fmt: skip
 
     def filter_q(self, queryset, name, value):

@@ -3,6 +3,7 @@
 import json
 
 from django import forms
+from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 
 from catalog.models import Sensitivity
@@ -43,6 +44,19 @@ def add_service_errors(form: forms.Form, exc: ValidationError) -> None:
         form.add_error(None, exc.messages)
 
 
+def offer_teams(form: forms.Form, user) -> None:
+    """Fill the group pickers of a form with an ``owner_group`` and a ``steward_groups`` field: every
+    group as steward; as owner, only the user's own groups and the current one, unless staff
+    (catalog.teams refuses the others anyway; this offers none of them)."""
+    names = list(Group.objects.order_by("name").values_list("name", flat=True))
+    form.fields["steward_groups"].choices = [(n, n) for n in names]
+    current = (form.initial or {}).get("owner_group") or ""
+    if user is not None and not user.is_staff:
+        mine = set(user.groups.values_list("name", flat=True))
+        names = [n for n in names if n in mine or n == current]
+    form.fields["owner_group"].choices = [("", "— none —"), *((n, n) for n in names)]
+
+
 class DatasetMetadataForm(forms.Form):
     """What a steward edits about a dataset; also the second half of registering one."""
 
@@ -56,11 +70,26 @@ class DatasetMetadataForm(forms.Form):
     tags = forms.CharField(required=False, help_text="Comma-separated, e.g. gold, customers")
     sensitivity = forms.ChoiceField(choices=Sensitivity.choices, initial=Sensitivity.INTERNAL)
     stewards = forms.CharField(required=False, help_text="Usernames, comma-separated")
+    # Teams: any member of the owner group acts as owner, any member of a steward group as steward.
+    owner_group = forms.ChoiceField(
+        required=False, help_text="A team that owns the dataset: any member acts as its owner"
+    )
+    steward_groups = forms.MultipleChoiceField(
+        required=False, help_text="Teams whose members act as stewards (Ctrl/⌘-click for several)"
+    )
     sensitive_columns = forms.CharField(
         required=False, help_text="Columns to check for bias (e.g. sex, age_band), comma-separated"
     )
     label_column = forms.CharField(max_length=255, required=False, help_text="The column a model learns")
     positive_label = forms.CharField(required=False, help_text="The label value that counts as positive")
+
+    def __init__(self, *args, user=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        offer_teams(self, user)
+
+    def without_owner_group(self) -> None:
+        """Only the owner or staff hand a dataset to another owner group: others are not offered it."""
+        del self.fields["owner_group"]
 
     def limit_sensitivity(self, current: str) -> None:
         """Offer only the current and stricter sensitivities.
@@ -81,6 +110,8 @@ class DatasetMetadataForm(forms.Form):
         for key in ("tags", "stewards", "sensitive_columns"):
             data[key] = split_list(data[key])
         data["positive_label"] = parse_label(data["positive_label"])
+        if "owner_group" in data:
+            data["owner_group"] = data["owner_group"] or None
         return data
 
     @classmethod
@@ -93,6 +124,8 @@ class DatasetMetadataForm(forms.Form):
             "tags": join_list(t.name for t in dataset.tags.all()),
             "sensitivity": dataset.sensitivity,
             "stewards": join_list(u.username for u in dataset.stewards.all()),
+            "owner_group": dataset.owner_group.name if dataset.owner_group_id else "",
+            "steward_groups": sorted(g.name for g in dataset.steward_groups.all()),
             "sensitive_columns": join_list(dataset.sensitive_columns),
             "label_column": dataset.label_column,
             "positive_label": ""

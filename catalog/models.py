@@ -213,7 +213,8 @@ class Dataset(models.Model):
 
     @property
     def latest_version(self) -> "DatasetVersion | None":
-        return self.versions.order_by("-number").first()
+        """The newest version not deleted (a tombstone has no data to offer)."""
+        return self.versions.filter(deleted_at=None).order_by("-number").first()
 
 
 class HiddenNamespace(models.Model):

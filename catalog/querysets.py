@@ -3,6 +3,20 @@
 from django.db import models
 
 
+def managed_q(user, prefix: str = "") -> models.Q:
+    """Rows whose dataset ``user`` owns or stewards, in person or through one of their groups
+    (catalog.permissions' rule, as a condition); ``prefix`` reaches datasets through a relation
+    ("datasets__"). It joins many-valued relations: filter ``pk__in`` a subquery of it, so that
+    rows stay distinct."""
+    groups = user.groups.values("pk")
+    return (
+        models.Q(**{f"{prefix}owner": user})
+        | models.Q(**{f"{prefix}owner_group__in": groups})
+        | models.Q(**{f"{prefix}stewards": user})
+        | models.Q(**{f"{prefix}steward_groups__in": groups})
+    )
+
+
 class DatasetQuerySet(models.QuerySet):
     def visible_to(self, user) -> "DatasetQuerySet":
         """The datasets ``user`` may know exist: every one signed-in users may read, except hidden
@@ -36,15 +50,8 @@ class DatasetQuerySet(models.QuerySet):
     def _seen_hidden(self, user) -> "DatasetQuerySet":
         from catalog.hidden_viewers import hidden_viewer_sources
 
-        # The group-aware rule of who keeps a dataset, written once here for visibility; the teams
-        # work (catalog.permissions) has its own, to be unified at merge.
-        groups = user.groups.values("pk")
-        cond = (
-            models.Q(owner=user)
-            | models.Q(stewards=user)
-            | models.Q(owner_group__in=groups)
-            | models.Q(steward_groups__in=groups)
-        )
+        # Its keepers (in person or through a group: managed_q) and whoever another app vouches for.
+        cond = managed_q(user)
         for source in hidden_viewer_sources():
             cond |= models.Q(pk__in=source(user))
         return self.model.objects.filter(hidden=True).filter(cond)
@@ -59,10 +66,24 @@ class DatasetQuerySet(models.QuerySet):
             return hidden
         return hidden.exclude(pk__in=self._seen_hidden(user))
 
+    def managed_by(self, user) -> "DatasetQuerySet":
+        """Datasets ``user`` owns or stewards, in person or through one of their groups (staff get
+        no more here: it is the datasets they answer for). One query, no duplicates."""
+        if user is None or not user.is_authenticated:
+            return self.none()
+        ids = self.model.objects.filter(managed_q(user)).values("pk")
+        return self.filter(pk__in=ids)
+
+    def owned_by(self, user) -> "DatasetQuerySet":
+        """Datasets ``user`` owns, in person or through their owner group."""
+        if user is None or not user.is_authenticated:
+            return self.none()
+        return self.filter(models.Q(owner=user) | models.Q(owner_group__in=user.groups.values("pk")))
+
     def editable_by(self, user) -> "DatasetQuerySet":
         if user.is_staff:
             return self
-        return self.filter(models.Q(owner=user) | models.Q(stewards=user)).distinct()
+        return self.managed_by(user)
 
     def with_urn(self, urn: str) -> "DatasetQuerySet":
         from catalog.urns import dataset_lookup_q

@@ -23,6 +23,7 @@ from catalog.models import Dataset, Origin, RetiredDataset, Sensitivity, Tag
 from catalog.permissions import can_change_dataset, can_delete_dataset, is_owner
 from catalog.search_index import index_dataset, index_new_datasets, unindex_dataset
 from catalog.search_text import PARTS, search_parts
+from catalog.teams import groups_named, owner_group_named, team_snapshot
 from catalog.urns import dataset_lookup_q, dataset_urn
 from config.errors import Conflict, NotAllowed
 
@@ -34,6 +35,8 @@ EDITABLE_FIELDS = (
     "description",
     "owner",
     "stewards",
+    "owner_group",
+    "steward_groups",
     "domain",
     "tags",
     "sensitivity",
@@ -91,6 +94,7 @@ def _snapshot(dataset: Dataset) -> dict[str, Any]:
         "owner": dataset.owner.username if dataset.owner_id else None,
         "pending_owner": dataset.pending_owner.username if dataset.pending_owner_id else None,
         "stewards": sorted(dataset.stewards.values_list("username", flat=True)) if dataset.pk else [],
+        **team_snapshot(dataset),
         "domain": dataset.domain,
         "tags": sorted(dataset.tags.values_list("name", flat=True)) if dataset.pk else [],
         "sensitivity": dataset.sensitivity,
@@ -101,18 +105,22 @@ def _snapshot(dataset: Dataset) -> dict[str, Any]:
     }
 
 
-def _apply(dataset: Dataset, data: dict[str, Any]) -> tuple[list, list | None]:
-    """Validate and set plain fields; return (stewards, tags) to set after save (None: unchanged)."""
-    stewards = tags = None
+def _apply(dataset: Dataset, data: dict[str, Any], actor=None) -> dict[str, list]:
+    """Validate and set plain fields → {many-to-many field: rows} to set after save (absent: unchanged)."""
+    related: dict[str, list] = {}
     for key, value in data.items():
         if key not in EDITABLE_FIELDS:
             raise ValidationError({key: ["This field cannot be set."]})
         if key == "owner":
             dataset.owner = users_named("owner", [value])[0] if value else None
         elif key == "stewards":
-            stewards = users_named("stewards", value or [])
+            related["stewards"] = users_named("stewards", value or [])
+        elif key == "owner_group":
+            dataset.owner_group = owner_group_named(actor, value, current_id=dataset.owner_group_id)
+        elif key == "steward_groups":
+            related["steward_groups"] = groups_named("steward_groups", value or [])
         elif key == "tags":
-            tags = _tags(value or [])
+            related["tags"] = _tags(value or [])
         elif key == "sensitivity":
             if value not in Sensitivity.values:
                 raise ValidationError({"sensitivity": [f"Must be one of {', '.join(Sensitivity.values)}."]})
@@ -148,7 +156,12 @@ def _apply(dataset: Dataset, data: dict[str, Any]) -> tuple[list, list | None]:
             dataset.positive_label = value
         else:
             setattr(dataset, key, value if value is not None else "")
-    return stewards, tags
+    return related
+
+
+def _set_related(dataset: Dataset, related: dict[str, list]) -> None:
+    for field, rows in related.items():
+        getattr(dataset, field).set(rows)
 
 
 def _diff(before: dict, after: dict) -> dict[str, list]:
@@ -186,23 +199,20 @@ def create_dataset(
     offered = _offer_instead(actor, data, current_owner_id=None)
     if "owner" not in data and actor is not None and actor.is_authenticated:
         dataset.owner = actor
-    stewards, tags = _apply(dataset, data)
+    related = _apply(dataset, data, actor)
     if hidden_namespaces_among([namespace]):
         dataset.hidden = True  # a namespace rule hides what is registered into it (catalog.hidden_namespaces)
     dataset.pending_owner = offered
     if retired is not None and actor is None and "owner" not in data:
         # Named again by the system (lineage): it comes back owned as it left.
         dataset.owner_id, kept = _keepers_still_here(retired)
-        stewards = kept if stewards is None else stewards
+        related.setdefault("stewards", kept)
     try:
         with transaction.atomic():
             dataset.save()
     except IntegrityError as exc:  # lost a race with another creator
         raise Conflict(f"A dataset {namespace} / {name} already exists.") from exc
-    if stewards is not None:
-        dataset.stewards.set(stewards)
-    if tags is not None:
-        dataset.tags.set(tags)
+    _set_related(dataset, related)
     index_dataset(dataset)
     # A dataset registered visible says nothing new about hiding (hidden: false is every dataset's default).
     changes = {
@@ -288,6 +298,9 @@ def _check_owner_only_changes(actor, dataset: Dataset, data: dict[str, Any]) -> 
     current_owner = dataset.owner.username if dataset.owner_id else None
     if "owner" in data and data["owner"] != current_owner:
         raise NotAllowed("Only the dataset's owner or staff may hand it to another owner.")
+    current_group = dataset.owner_group.name if dataset.owner_group_id else None
+    if "owner_group" in data and (data["owner_group"] or None) != current_group:
+        raise NotAllowed("Only the dataset's owner or staff may hand it to another owner group.")
     wanted = data.get("sensitivity")
     if wanted in SENSITIVITY_RANK and SENSITIVITY_RANK[wanted] < SENSITIVITY_RANK[dataset.sensitivity]:
         raise NotAllowed(
@@ -308,16 +321,13 @@ def update_dataset(*, actor, dataset: Dataset, via: str = "api", check: bool = T
     offered = _offer_instead(actor, data, current_owner_id=dataset.owner_id) if check else None
     before = _snapshot(dataset)
     owner_before = dataset.owner_id
-    stewards, tags = _apply(dataset, data)
+    related = _apply(dataset, data, actor if check else None)
     if offered is not None:
         dataset.pending_owner = offered
     elif dataset.owner_id != owner_before or dataset.pending_owner_id == dataset.owner_id:
         dataset.pending_owner = None  # handed over at once: an open offer is moot
     dataset.save()
-    if stewards is not None:
-        dataset.stewards.set(stewards)
-    if tags is not None:
-        dataset.tags.set(tags)
+    _set_related(dataset, related)
     index_dataset(dataset)
     changes = _diff(before, _snapshot(dataset))
     if changes:

@@ -28,6 +28,13 @@ version_stored = Signal()
 # The same, inside the transaction that inserts the version's row (same arguments).
 version_stored_in_transaction = Signal()
 
+# A version was deleted (a tombstone: catalog.versions.delete_version). Inside the transaction that
+# marks the row, so that every app purges what it derived from the version's data in the same
+# transaction, and nothing is half-forgotten (profiling: its profile, quality result, drift...;
+# governance: the audit record). The stored file goes once the transaction commits.
+#   version: DatasetVersion (deleted_at set); actor: User | None; via: "api" | "ui" | "system"
+version_deleted_in_transaction = Signal()
+
 # A source's scan has finished (succeeded, partial or failed): scan: SourceScan, with its source.
 # source_scanned: after commit (outside any transaction); source_scanned_in_transaction: inside the
 # transaction that writes the scan's final status.

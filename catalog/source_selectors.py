@@ -79,7 +79,11 @@ def scan_count(*, source: Source) -> int:
 def source_datasets(*, user, source: Source) -> QuerySet[Dataset]:
     """The datasets ``source`` keeps that ``user`` may see: those still at the source first, by name,
     with ``latest_version_number``."""
-    latest = DatasetVersion.objects.filter(dataset=OuterRef("pk")).order_by("-number").values("number")[:1]
+    latest = (
+        DatasetVersion.objects.filter(dataset=OuterRef("pk"), deleted_at=None)
+        .order_by("-number")
+        .values("number")[:1]
+    )
     return (
         Dataset.objects.visible_to(user)
         .filter(source=source)

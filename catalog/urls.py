@@ -14,6 +14,7 @@ pages = [
     path("datasets/<int:pk>/ownership/", views.dataset_ownership_view, name="dataset-ownership"),
     path("datasets/<int:pk>/versions/", views.versions_partial, name="versions"),
     path("datasets/<int:pk>/versions/upload/", views.version_upload_view, name="version-upload"),
+    path("datasets/<int:pk>/versions/<int:number>/delete/", views.version_delete_view, name="version-delete"),
     path("datasets/<int:pk>/columns/", views.columns_partial, name="columns"),
     path("datasets/<int:pk>/columns/<int:column_pk>/", views.column_row_view, name="column-row"),
     path("datasets/<int:pk>/columns/<int:column_pk>/edit/", views.column_edit_view, name="column-edit"),

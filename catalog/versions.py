@@ -1,6 +1,7 @@
 """Storing a dataset's versions: an uploaded file or a file already inside DATA_ROOTS, checked whole,
 hashed and numbered; the same bytes as the latest version make no new one. Profiling subscribes to
 catalog.signals.version_stored and mirrors its job's state back through set_version_profile_status.
+Deleting a version leaves a tombstone (delete_version).
 """
 
 import logging
@@ -9,12 +10,13 @@ import re
 
 from django.core.files.storage import default_storage
 from django.db import DatabaseError, IntegrityError, transaction
+from django.utils import timezone
 
 from catalog import files, signals
 from catalog.columns import set_columns_from_schema
 from catalog.models import Dataset, DatasetVersion, ProfileStatus
-from catalog.permissions import can_change_dataset
-from config.errors import Conflict, NotAllowed
+from catalog.permissions import can_change_dataset, can_delete_dataset
+from config.errors import Conflict, Gone, NotAllowed
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +29,8 @@ def _next_number(dataset: Dataset) -> int:
 
 
 def _same_as_latest(dataset: Dataset, checksum: str) -> DatasetVersion | None:
-    latest = dataset.versions.order_by("-number").first()
+    # A deleted version is not "the same": its bytes are gone, so the same bytes again are new.
+    latest = dataset.versions.filter(deleted_at=None).order_by("-number").first()
     return latest if latest is not None and latest.checksum == checksum else None
 
 
@@ -203,3 +206,45 @@ def set_version_profile_status(*, version: DatasetVersion, status: str) -> None:
         raise ValueError(f"unknown profile status {status!r}")
     DatasetVersion.objects.filter(pk=version.pk).update(profile_status=status)
     version.profile_status = status
+
+
+def check_not_deleted(version: DatasetVersion) -> None:
+    """Refuse to read or profile a deleted version's data (→ 410)."""
+    if version.deleted_at is not None:
+        raise Gone(
+            f"Version {version.number} of {version.dataset.urn} was deleted; its data is gone.",
+            {"version": [f"Deleted at {version.deleted_at.isoformat()}."]},
+        )
+
+
+@transaction.atomic
+def delete_version(*, actor, version: DatasetVersion, via: str = "api", check: bool = True) -> DatasetVersion:
+    """Delete a version's data, leaving a tombstone: the row stays (number, checksum, size, who
+    stored it), with ``deleted_at``/``deleted_by``; every value derived from the data goes.
+
+    Apps purge what they derived (profiles, quality results, drift...) in receivers of
+    ``version_deleted_in_transaction``, inside this transaction: one that raises undoes the whole
+    deletion. The stored copy is removed once the transaction commits (never before: a rollback
+    must not leave a version without its bytes). Data read by reference (a source's objects or
+    table, a registered path) is not ours to delete and stays where it is.
+
+    Numbers are never reused; the dataset's latest version becomes its latest not deleted one.
+    ``check=False`` is for an erasure (governance.erasures), whose own rule let its actor delete
+    the stored copies that hold a data subject's value.
+    """
+    if check and not can_delete_dataset(actor, version.dataset):
+        raise NotAllowed("Only the dataset's owner or staff may delete its versions.")
+    # The dataset's row lock orders this with a version being stored or another deletion.
+    Dataset.objects.select_for_update().filter(pk=version.dataset_id).first()
+    locked = DatasetVersion.objects.select_related("dataset").get(pk=version.pk)
+    check_not_deleted(locked)
+    stored = locked.file.name if locked.file else ""
+    locked.deleted_at = timezone.now()
+    locked.deleted_by = actor if actor is not None and actor.is_authenticated else None
+    locked.file = ""
+    locked.save(update_fields=["deleted_at", "deleted_by", "file"])
+    signals.version_deleted_in_transaction.send(sender=DatasetVersion, version=locked, actor=actor, via=via)
+    # Another version may hold the same stored name only if storage handed it out twice; keep it then.
+    if stored and not DatasetVersion.objects.filter(file=stored).exists():
+        transaction.on_commit(lambda: default_storage.delete(stored), robust=True)
+    return locked

@@ -28,9 +28,9 @@ from catalog.forms import (
 )
 from catalog.markdown import render_markdown
 from catalog.models import Column, Dataset
-from catalog.permissions import can_change_dataset, is_owner
+from catalog.permissions import can_change_dataset, can_delete_dataset, is_owner
 from catalog.search_page import facet_list, search_request, search_results, sidebar_counts
-from catalog.versions import add_version_from_upload
+from catalog.versions import add_version_from_upload, delete_version
 from config.errors import Conflict, NotAllowed
 
 
@@ -103,7 +103,10 @@ def dataset_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
             "dataset": dataset,
             "can_edit": can_edit,
             "columns": list(dataset.columns.all()),
-            "versions": list(dataset.versions.select_related("created_by").order_by("-number")[:20]),
+            "versions": list(
+                dataset.versions.select_related("created_by", "deleted_by").order_by("-number")[:20]
+            ),
+            "can_delete": can_delete_dataset(request.user, dataset),
             "upload_form": VersionUploadForm() if can_edit else None,
             "origin": source_selectors.dataset_origin(dataset=dataset),
         },
@@ -115,8 +118,39 @@ def dataset_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
 def versions_partial(request: HttpRequest, pk: int) -> HttpResponse:
     """The versions table alone, refreshed after an upload or when profiling finishes."""
     dataset = _dataset_or_404(request.user, pk)
-    versions = list(dataset.versions.select_related("created_by").order_by("-number")[:20])
-    return render(request, "catalog/_versions.html", {"dataset": dataset, "versions": versions})
+    versions = list(dataset.versions.select_related("created_by", "deleted_by").order_by("-number")[:20])
+    latest = next((v.number for v in versions if v.deleted_at is None), None)
+    return render(
+        request,
+        "catalog/_versions.html",
+        {
+            "dataset": dataset,
+            "versions": versions,
+            "latest_number": latest,
+            "can_delete": can_delete_dataset(request.user, dataset),
+        },
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def version_delete_view(request: HttpRequest, pk: int, number: int) -> HttpResponse:
+    """Delete a version's data (its owner or staff) after a confirmation page; a tombstone stays."""
+    dataset = _dataset_or_404(request.user, pk)
+    version = get_object_or_404(dataset.versions, number=number)
+    if not can_delete_dataset(request.user, dataset):
+        raise PermissionDenied("Only the dataset's owner or staff may delete its versions.")
+    if version.deleted_at is not None:
+        messages.info(request, f"Version {number} was already deleted.")
+        return redirect("catalog:dataset", pk=pk)
+    if request.method == "POST":
+        try:
+            delete_version(actor=request.user, version=version, via="ui")
+        except NotAllowed as exc:
+            raise PermissionDenied(str(exc)) from exc
+        messages.success(request, f"Deleted the data of version {number}; its checksum and history stay.")
+        return redirect("catalog:dataset", pk=pk)
+    return render(request, "catalog/version_delete.html", {"dataset": dataset, "version": version})
 
 
 @login_required
@@ -139,7 +173,7 @@ def columns_partial(request: HttpRequest, pk: int) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def dataset_create_view(request: HttpRequest) -> HttpResponse:
     """Register a dataset by hand; the signed-in user becomes its owner."""
-    form = DatasetCreateForm(request.POST or None)
+    form = DatasetCreateForm(request.POST or None, user=request.user)
     preview = None
     if request.method == "POST" and form.is_valid():
         if "preview" in request.POST:
@@ -196,9 +230,12 @@ def dataset_edit_view(request: HttpRequest, pk: int) -> HttpResponse:
     dataset = _dataset_or_404(request.user, pk)
     if not can_change_dataset(request.user, dataset):
         raise PermissionDenied("Only the dataset's owner, a steward or staff may change it.")
-    form = DatasetMetadataForm(request.POST or None, initial=DatasetMetadataForm.initial_for(dataset))
+    form = DatasetMetadataForm(
+        request.POST or None, initial=DatasetMetadataForm.initial_for(dataset), user=request.user
+    )
     if not (request.user.is_staff or is_owner(request.user, dataset)):
         form.limit_sensitivity(dataset.sensitivity)
+        form.without_owner_group()
     preview = None
     if request.method == "POST" and form.is_valid():
         if "preview" in request.POST:

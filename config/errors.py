@@ -20,6 +20,22 @@ class Conflict(Exception):
         self.errors = errors or {}
 
 
+class Gone(Exception):
+    """What the request names existed and was deleted for good, e.g. a deleted version's data (→ 410)."""
+
+    def __init__(self, message: str, errors: dict[str, list[str]] | None = None) -> None:
+        super().__init__(message)
+        self.errors = errors or {}
+
+
+class Unprocessable(Exception):
+    """Well-formed, but nothing to act on, e.g. an erasure of a value found nowhere (→ 422)."""
+
+    def __init__(self, message: str, errors: dict[str, list[str]] | None = None) -> None:
+        super().__init__(message)
+        self.errors = errors or {}
+
+
 # The database could not be reached, refused a new connection ("too many clients"), or no pooled
 # connection came free in time: the request may well succeed a moment later, so it is a 503 with
 # Retry-After, never a 500. Raised as django.db.OperationalError / InterfaceError; answered by

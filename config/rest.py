@@ -15,7 +15,14 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from config.errors import Conflict, NotAllowed, database_unavailable_response, is_database_unavailable
+from config.errors import (
+    Conflict,
+    Gone,
+    NotAllowed,
+    Unprocessable,
+    database_unavailable_response,
+    is_database_unavailable,
+)
 
 
 class Pagination(PageNumberPagination):
@@ -76,6 +83,12 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
     if isinstance(exc, Conflict):
         errors = exc.errors or {}
         return Response({"detail": str(exc), "errors": errors}, status=status.HTTP_409_CONFLICT)
+    if isinstance(exc, Gone):
+        return Response({"detail": str(exc), "errors": exc.errors}, status=status.HTTP_410_GONE)
+    if isinstance(exc, Unprocessable):
+        return Response(
+            {"detail": str(exc), "errors": exc.errors}, status=status.HTTP_422_UNPROCESSABLE_ENTITY
+        )
 
     response = drf_exception_handler(exc, context)
     if response is None:

@@ -68,6 +68,9 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # After authentication: a user signed in through the OpenID provider is sent back to it (silently)
+    # every OIDC_RENEW_SECONDS, and loses the session if the provider no longer lets them in.
+    "config.oidc_login.SessionRefresh",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     # Last, as django-axes asks: it answers a locked-out login attempt.
@@ -106,6 +109,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "config.oidc_login.login_options",
             ],
         },
     },
@@ -152,11 +156,50 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Single sign-on (OpenID Connect, docs/operations.md "Single sign-on"): on when OIDC_ISSUER is set.
+# The login is mozilla-django-oidc's code flow (config/oidc_login.py); the API accepts the
+# provider's access tokens (config/oidc.py). Endpoints come from the issuer's discovery document.
+OIDC_ISSUER = env.str("OIDC_ISSUER", default="").rstrip("/")
+OIDC_DISCOVERY_URL = env.str(
+    "OIDC_DISCOVERY_URL", default=f"{OIDC_ISSUER}/.well-known/openid-configuration" if OIDC_ISSUER else ""
+)
+OIDC_CLIENT_ID = env.str("OIDC_CLIENT_ID", default="")
+OIDC_CLIENT_SECRET = env.str("OIDC_CLIENT_SECRET", default="")
+OIDC_SCOPES = env.str("OIDC_SCOPES", default="openid email profile")
+# The claim (in the ID token or the userinfo answer) that lists the user's groups at the provider.
+OIDC_GROUPS_CLAIM = env.str("OIDC_GROUPS_CLAIM", default="groups")
+# The audience the API's bearer tokens must name (default: the client id).
+OIDC_AUDIENCE = env.str("OIDC_AUDIENCE", default="") or OIDC_CLIENT_ID
+OIDC_PROVIDER_NAME = env.str("OIDC_PROVIDER_NAME", default="single sign-on")
+# Accepted signature algorithms; only asymmetric ones can be listed (none and HS* are always refused).
+OIDC_ALGORITHMS = env.list("OIDC_ALGORITHMS", default=["RS256", "ES256"])
+OIDC_LEEWAY_SECONDS = env.int("OIDC_LEEWAY_SECONDS", default=30)
+# The provider's keys are kept this long in the cache; an unknown key id fetches them again, at most
+# once per OIDC_JWKS_REFRESH_SECONDS (a flood of tokens with made-up key ids cannot flood the provider).
+OIDC_JWKS_CACHE_SECONDS = env.int("OIDC_JWKS_CACHE_SECONDS", default=3600)
+OIDC_JWKS_REFRESH_SECONDS = env.int("OIDC_JWKS_REFRESH_SECONDS", default=60)
+OIDC_RENEW_SECONDS = env.int("OIDC_RENEW_SECONDS", default=900)
+OIDC_TIMEOUT_SECONDS = env.float("OIDC_TIMEOUT_SECONDS", default=5.0)
+# "auto": a client-credentials token of an unknown client creates its service account on first use;
+# "registered": only service accounts made beforehand (Django admin, "Provider identities") are let in.
+OIDC_SERVICE_ACCOUNTS = env.str("OIDC_SERVICE_ACCOUNTS", default="auto")
+# false: password login is off (the login page only offers the provider); needs OIDC_ISSUER.
+OIDC_LOCAL_LOGIN = env.bool("OIDC_LOCAL_LOGIN", default=True) or not OIDC_ISSUER
+if OIDC_SERVICE_ACCOUNTS not in ("auto", "registered"):
+    raise ImproperlyConfigured('OIDC_SERVICE_ACCOUNTS must be "auto" or "registered".')
+if OIDC_ISSUER and not OIDC_CLIENT_ID:
+    raise ImproperlyConfigured("OIDC_ISSUER is set: set OIDC_CLIENT_ID (and OIDC_CLIENT_SECRET) too.")
+if set(OIDC_ALGORITHMS) - {"RS256", "RS384", "RS512", "ES256", "ES384", "ES512", "PS256", "PS384", "PS512"}:
+    raise ImproperlyConfigured("OIDC_ALGORITHMS may list only RS*, ES* or PS* algorithms.")
+
 AUTHENTICATION_BACKENDS = [
     # django-axes first: it refuses a login for a username + address locked out after failures.
     "axes.backends.AxesStandaloneBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    # Acts only on the provider's callback (a code and a state); nothing without OIDC_ISSUER.
+    "config.oidc_login.ProviderBackend",
 ]
+if OIDC_LOCAL_LOGIN:
+    AUTHENTICATION_BACKENDS.append("django.contrib.auth.backends.ModelBackend")
 # Failed logins: after AXES_FAILURE_LIMIT failures for one username from one address, that pair is
 # locked out for AXES_COOLOFF_HOURS (a 429 page); a successful login resets the count.
 AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
@@ -327,6 +370,16 @@ if OUTBOX_SWEEP_SECONDS > 0:
 SCAN_LEASE_SECONDS = env.int("SCAN_LEASE_SECONDS", default=120)
 SCAN_MAX_ATTEMPTS = env.int("SCAN_MAX_ATTEMPTS", default=3)
 CELERY_BEAT_SCHEDULE["catalog-requeue-stale-scans"] = {"task": "catalog.requeue_stale_scans", "schedule": 300}
+# MLflow interop (governance/mlflow_sync.py, docs/mlflow.md). MLflow's own client reads the tracking
+# server's credentials from the environment (MLFLOW_TRACKING_USERNAME/PASSWORD or TOKEN); without a
+# tracking URI the sync is unavailable (the API answers 409). MLFLOW_SYNC_CRON (5 fields, empty: no
+# schedule) becomes beat's "mlflow-sync" entry at each `migrate`. SITE_URL is this site's public
+# address: the model card's URL written back to MLflow is absolute.
+MLFLOW_TRACKING_URI = env.str("MLFLOW_TRACKING_URI", default="")
+MLFLOW_SYNC_CRON = env.str("MLFLOW_SYNC_CRON", default="")
+MLFLOW_SYNC_LEASE_SECONDS = env.int("MLFLOW_SYNC_LEASE_SECONDS", default=300)
+MLFLOW_SYNC_MAX_ATTEMPTS = env.int("MLFLOW_SYNC_MAX_ATTEMPTS", default=3)
+SITE_URL = env.str("SITE_URL", default="http://localhost:8000").rstrip("/")
 # Governance: approved access requests past their expiry become "expired" (clearance already ignores them).
 CELERY_BEAT_SCHEDULE["governance-expire-access-requests"] = {
     "task": "governance.tasks.expire_access_requests",
@@ -357,6 +410,24 @@ if LINEAGE_FOLD_SWEEP_SECONDS > 0:
     CELERY_BEAT_SCHEDULE["lineage-fold-pending"] = {
         "task": "lineage.fold_pending",
         "schedule": LINEAGE_FOLD_SWEEP_SECONDS,
+    }
+# Retention (governance/retention.py, docs/operations.md "Retention"). Each age is in days; 0 (the
+# default) keeps forever. Lineage events older than LINEAGE_EVENT_RETENTION_DAYS are pruned once
+# folded (the graph is unchanged), first appended to gzip JSON Lines files in LINEAGE_EVENT_ARCHIVE_DIR
+# when it is set; profiles older than PROFILE_RUN_RETENTION_DAYS that newer ones superseded are
+# pruned. (Events and their deliveries: EVENTS_KEEP_DAYS, below.) Beat prunes every
+# RETENTION_SWEEP_SECONDS (0: only `manage.py prune_retention`), RETENTION_BATCH rows per transaction
+# and at most RETENTION_BEAT_LIMIT of each kind per run.
+LINEAGE_EVENT_RETENTION_DAYS = env.float("LINEAGE_EVENT_RETENTION_DAYS", default=0.0)
+LINEAGE_EVENT_ARCHIVE_DIR = env.str("LINEAGE_EVENT_ARCHIVE_DIR", default="")
+PROFILE_RUN_RETENTION_DAYS = env.float("PROFILE_RUN_RETENTION_DAYS", default=0.0)
+RETENTION_BATCH = env.int("RETENTION_BATCH", default=1000)
+RETENTION_BEAT_LIMIT = env.int("RETENTION_BEAT_LIMIT", default=100_000)
+RETENTION_SWEEP_SECONDS = env.int("RETENTION_SWEEP_SECONDS", default=3600)
+if RETENTION_SWEEP_SECONDS > 0:
+    CELERY_BEAT_SCHEDULE["governance-prune-retention"] = {
+        "task": "governance.prune_retention",
+        "schedule": RETENTION_SWEEP_SECONDS,
     }
 # Clearance answers are kept in the cache until anything they depend on changes (governance/
 # clearance_cache.py): only with a cache every process shares (Redis), so that a change made by a

@@ -1,7 +1,9 @@
 from django.contrib import admin
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+from mozilla_django_oidc.views import OIDCLogoutView
 
+from config.oidc_login import AuthenticationCallbackView, AuthenticationRequestView
 from config.rest import ApiNotFound
 
 api_v1 = [
@@ -18,6 +20,10 @@ api_v1 = [
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
+    # Single sign-on (config/oidc_login.py); the names are mozilla-django-oidc's.
+    path("oidc/authenticate/", AuthenticationRequestView.as_view(), name="oidc_authentication_init"),
+    path("oidc/callback/", AuthenticationCallbackView.as_view(), name="oidc_authentication_callback"),
+    path("oidc/logout/", OIDCLogoutView.as_view(), name="oidc_logout"),
     path("", include("governance.urls")),
     path("", include("lineage.urls")),
     path("", include("profiling.urls")),

@@ -155,10 +155,13 @@ def _lock(request: AccessRequest) -> AccessRequest:
     return _expire_locked(locked, timezone.now())
 
 
-def _decider_roles(actor, request: AccessRequest) -> dict[str, list[str]]:
-    """{dataset id: roles} when the actor may decide the request (policies.decider): a role on every
-    dataset still in it. 409 when none is left (no role could ever decide it), 403 otherwise."""
-    datasets = list(request.datasets.all().prefetch_related("stewards"))
+def _decider_roles(actor, request: AccessRequest) -> policies.Deciding:
+    """The actor's standing when they may decide the request (policies.decider): a role on every
+    dataset still in it, and the groups through which they hold them. 409 when no dataset is left
+    (no role could ever decide it), 403 otherwise."""
+    datasets = list(
+        request.datasets.all().select_related("owner_group").prefetch_related("stewards", "steward_groups")
+    )
     if not datasets:
         raise Conflict(
             f"Access request #{request.pk} names no dataset left in the catalog ({', '.join(request.dataset_urns)} "
@@ -168,7 +171,16 @@ def _decider_roles(actor, request: AccessRequest) -> dict[str, list[str]]:
     deciding = policies.decider(actor, requester_id=request.requester_id, datasets=datasets)
     if deciding.refusal:
         raise NotAllowed(deciding.refusal)
-    return deciding.roles
+    return deciding
+
+
+def _decision_extra(actor, deciding: policies.Deciding) -> dict[str, Any]:
+    """What the audit keeps of a decision: who, with which roles, and through which groups."""
+    extra: dict[str, Any] = {"approver": actor.get_username(), "roles": deciding.roles}
+    if deciding.through:
+        # {dataset id: {role: group}}: "acted as owner through group 'fraud-team'".
+        extra["as_group"] = deciding.through
+    return extra
 
 
 # ---------------------------------------------------------------------------------------------
@@ -304,7 +316,7 @@ def approve_access_request(
     comment = _clean_comment(comment)
     request = _lock(request)
     _check_transition(request, "approve")
-    roles = _decider_roles(actor, request)
+    deciding = _decider_roles(actor, request)
     if request.expires_at is not None and request.expires_at <= timezone.now():
         # Approving it would give nothing: it would read expired at once.
         raise Conflict(
@@ -319,7 +331,7 @@ def approve_access_request(
             {"approver": ["already approved by you"]},
         )
     before = _request_snapshot(request)
-    approvals.append(_record_decision(request, actor, Decision.APPROVE, roles, comment))
+    approvals.append(_record_decision(request, actor, Decision.APPROVE, deciding.roles, comment))
     unmet = _unmet(request, approvals)
     if unmet:
         _log(
@@ -330,7 +342,7 @@ def approve_access_request(
             comment=comment,
             via=via,
             before=before,
-            extra={"approver": actor.get_username(), "roles": roles, "still_needed": unmet},
+            extra={**_decision_extra(actor, deciding), "still_needed": unmet},
         )
         return request
     now = timezone.now()
@@ -345,7 +357,7 @@ def approve_access_request(
         via=via,
         decided=True,
         changes={"decided_at": now, "expires_at": expires_at},
-        extra={"approver": actor.get_username(), "roles": roles},
+        extra=_decision_extra(actor, deciding),
     )
 
 
@@ -357,9 +369,18 @@ def reject_access_request(
     comment = _clean_comment(comment)
     request = _lock(request)
     target = _check_transition(request, "reject")
-    roles = _decider_roles(actor, request)
-    _record_decision(request, actor, Decision.REJECT, roles, comment)
-    return _move(request, to=target, actor=actor, action="rejected", comment=comment, via=via, decided=True)
+    deciding = _decider_roles(actor, request)
+    _record_decision(request, actor, Decision.REJECT, deciding.roles, comment)
+    return _move(
+        request,
+        to=target,
+        actor=actor,
+        action="rejected",
+        comment=comment,
+        via=via,
+        decided=True,
+        extra=_decision_extra(actor, deciding),
+    )
 
 
 # ---------------------------------------------------------------------------------------------

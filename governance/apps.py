@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
 
 
 class GovernanceConfig(AppConfig):
@@ -13,3 +14,11 @@ class GovernanceConfig(AppConfig):
 
         receivers.connect()
         event_receivers.connect()
+        post_migrate.connect(_keep_mlflow_schedule, sender=self, dispatch_uid="governance-mlflow-schedule")
+
+
+def _keep_mlflow_schedule(sender, **kwargs) -> None:
+    """Each ``migrate`` makes beat's "mlflow-sync" entry follow MLFLOW_SYNC_CRON (docs/mlflow.md)."""
+    from governance import mlflow_jobs
+
+    mlflow_jobs.keep_schedule()

@@ -13,6 +13,8 @@ from django.utils.html import escape
 
 from catalog.markdown import render_markdown
 from catalog.selectors import datasets_hidden_from
+from governance import mlflow_sync
+from governance.card_evaluations import evaluation_sections, evaluations_markdown
 from governance.clearance import upstream_of
 from governance.models import ModelVersion
 from governance.selectors import visible_access_requests
@@ -96,14 +98,28 @@ def _approvals(mv: ModelVersion, viewer) -> dict[int, dict[str, Any]]:
     return out
 
 
-def build_card(mv: ModelVersion, *, viewer) -> dict[str, Any]:
+def _policy_thresholds(mv: ModelVersion) -> dict[str, float]:
+    """The numeric conditions of the model's release policy (governance.release), for the marks."""
+    from governance.release import policy_values
+    from governance.selectors import model_policy_of
+
+    values = policy_values(model_policy_of(mv))
+    return {k: v for k, v in values.items() if k.startswith(("max_", "min_")) and v is not None}
+
+
+def build_card(mv: ModelVersion, *, viewer, thresholds: dict[str, float] | None = None) -> dict[str, Any]:
     """The model card of one model version as ``viewer`` may read it, as JSON-ready data. Models are
     catalog metadata that every signed-in user reads; the access requests behind the clearance are
-    shown in full only to whoever may see them elsewhere."""
+    shown in full only to whoever may see them elsewhere. ``thresholds`` mark the evaluations'
+    disparities (card_evaluations.disparity_marks): by default the model's release policy's."""
+    if thresholds is None:
+        thresholds = _policy_thresholds(mv)
     clearance = mv.clearance or {}
+    evaluated = evaluation_sections(mv, viewer=viewer, thresholds=thresholds)
     inputs = list(mv.inputs.select_related("dataset", "dataset_version"))
     training = _training_data(mv, inputs, viewer)
     notes = _Notes.of(training)
+    origin = mlflow_sync.origin_section(mv)
     factors = {
         i.dataset_urn: list(i.dataset.sensitive_columns)
         for i in inputs
@@ -121,16 +137,20 @@ def build_card(mv: ModelVersion, *, viewer) -> dict[str, Any]:
                 else "No training dataset names sensitive columns: no group factors were analysed.",
             },
             "metrics": {
-                "text": "Dataset indicators from profiling: quality suite success and score (share of expectations "
-                "met); demographic parity difference (max - min positive rate across groups) and ratio (min / max), "
-                "the label taken as the prediction, as fairlearn defines them; drift by PSI and KS per column.",
+                "text": "Model evaluations (Fairlearn's MetricFrame per group of each sensitive column of the "
+                "evaluation data): count, accuracy, precision, recall, false positive and false negative rates, "
+                "selection rate, ROC AUC when scores were given; equalized odds difference (the larger of the "
+                "true and false positive rates' max - min across groups) and demographic parity difference "
+                "(selection rate's max - min). Dataset indicators from profiling: quality suite success and score "
+                "(share of expectations met); demographic parity difference (max - min positive rate across "
+                "groups) and ratio (min / max), the label taken as the prediction, as fairlearn defines them; drift "
+                "by PSI and KS per column.",
             },
-            "evaluation_data": {
-                "datasets": [],
-                "text": "No evaluation data was registered with this model version.",
-            },
+            "evaluation_data": evaluated["evaluation_data"],
             "training_data": training,
+            "mlflow": origin,
             "quantitative_analyses": {
+                "evaluations": evaluated["evaluations"],
                 "bias": notes.bias_rows,
                 "quality": [
                     {"dataset": t["urn"], **(t["quality"] or {"success": None, "score": None})}
@@ -146,7 +166,10 @@ def build_card(mv: ModelVersion, *, viewer) -> dict[str, Any]:
             "caveats": {
                 "text": mv.caveats,
                 "html": render_markdown(mv.caveats),
-                "automatic": _uncleared_caveat(mv) + notes.quality + notes.drift,
+                "automatic": _uncleared_caveat(mv)
+                + (origin["caveats"] if origin else [])
+                + notes.quality
+                + notes.drift,
             },
         },
         viewer,
@@ -180,6 +203,9 @@ def _model_details(mv: ModelVersion) -> dict[str, Any]:
         "name": model.name,
         "version": mv.version,
         "owner": model.owner.get_username() if model.owner_id else None,
+        # Teams: any member of the owner group acts as owner; steward groups' members edit the card.
+        "owner_group": model.owner_group.name if model.owner_group_id else None,
+        "steward_groups": sorted(g.name for g in model.steward_groups.all()),
         "registered_by": mv.registered_by.get_username() if mv.registered_by_id else None,
         "registered_at": mv.created_at.isoformat(),
         "registered_via": mv.via,
@@ -299,6 +325,11 @@ def to_markdown(card: dict[str, Any]) -> str:
     ]
     out += ["", "## Metrics", "", card["metrics"]["text"], ""]
     out += ["## Evaluation data", "", card["evaluation_data"]["text"], ""]
+    out += [
+        f"- {_md(d['dataset'])}" + (" (data the model was trained on)" if d["overlaps_training"] else "")
+        for d in card["evaluation_data"]["datasets"]
+    ]
+    out += [""] if card["evaluation_data"]["datasets"] else []
     out += ["## Training data", ""]
     for t in card["training_data"]:
         version = f" version {_md(t['version'])}" if t["version"] else " (latest version at the time)"
@@ -331,7 +362,9 @@ def to_markdown(card: dict[str, Any]) -> str:
             out.append("- Lineage sources: " + ", ".join(_md(u) for u in t["lineage_sources"]))
         out.append("")
     out += ["## Quantitative analyses", ""]
+    out += evaluations_markdown(card["quantitative_analyses"].get("evaluations") or [], _md, _fmt)
     if card["quantitative_analyses"]["bias"]:
+        out += ["### Training data bias (profiling)", ""]
         out += ["| Dataset | Attribute | Parity difference | Parity ratio |", "|---|---|---|---|"]
         out += [
             f"| {_md(r['dataset'])} | {_md(r['attribute'])} | {_fmt(r.get('demographic_parity_difference'))} | "

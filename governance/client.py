@@ -1,6 +1,6 @@
-"""Training clearance for pipelines, with nothing but the standard library.
+"""Gouvernail's API for pipelines, with nothing but the standard library.
 
-Call it before reading a byte::
+Ask for clearance before reading a byte::
 
     from governance.client import ClearanceDenied, require_clearance
 
@@ -10,8 +10,12 @@ Call it before reading a byte::
             "training",
         )  # GOUVERNAIL_URL and GOUVERNAIL_TOKEN come from the environment
     except ClearanceDenied as denied:
-        print(denied)            # one line per refused dataset, with its reasons
+        print(denied)            # one line per refused dataset (or model), with its reasons
         raise SystemExit(1)
+
+and before shipping a model, ``require_clearance(models=["model:mlflow://mlflow:5000:churn@3"],
+purpose="deployment")``. ``Client`` makes any other call (``Client().call("POST", "/api/v1/models/",
+body={...})``); the ``gouvernail`` command (governance/cli.py) is built on it.
 
 The module imports nothing from Django, so a pipeline can copy this one file.
 """
@@ -25,8 +29,11 @@ from collections.abc import Iterable
 from typing import Any
 
 
-class ClearanceError(Exception):
-    """The clearance question could not be answered (bad input, no credentials, server down)."""
+class GouvernailError(Exception):
+    """A call could not be answered (bad input, no credentials, not allowed, server down).
+
+    ``status`` is the HTTP status (None when no answer came), ``body`` the error's JSON
+    (``{"detail", "errors"}``) when there was one."""
 
     def __init__(self, message: str, status: int | None = None, body: Any = None) -> None:
         super().__init__(message)
@@ -34,68 +41,157 @@ class ClearanceError(Exception):
         self.body = body
 
 
-class ClearanceDenied(ClearanceError):
-    """The answer is no. ``answer`` is the whole response; ``reasons`` maps each refused URN to its reasons."""
+# The name pipelines written against the first version of this module catch.
+ClearanceError = GouvernailError
+
+
+class ClearanceDenied(GouvernailError):
+    """The answer is no. ``answer`` is the whole response; ``reasons`` maps each refused URN (dataset
+    or model) to its reasons."""
 
     def __init__(self, answer: dict[str, Any]) -> None:
         self.answer = answer
         refused = [d for d in answer.get("datasets", []) if not d.get("allowed")]
-        self.reasons: dict[str, list[str]] = {d["urn"]: list(d.get("reasons", [])) for d in refused}
+        models = [m for m in answer.get("models", []) if not m.get("allowed")]
+        self.reasons: dict[str, list[str]] = {
+            d["urn"]: list(d.get("reasons", [])) for d in [*models, *refused]
+        }
         self.upstream_blockers: dict[str, list[str]] = {
             d["urn"]: list(d.get("upstream_blockers", [])) for d in refused
         }
-        lines = [
-            f"{answer.get('principal')} is not cleared for {answer.get('purpose')} "
-            f"on {len(refused)} of {len(answer.get('datasets', []))} dataset(s):"
-        ]
+        if "models" in answer:
+            head = f"on {len(models)} of {len(answer['models'])} model(s):"
+        else:
+            head = f"on {len(refused)} of {len(answer.get('datasets', []))} dataset(s):"
+        lines = [f"{answer.get('principal')} is not cleared for {answer.get('purpose')} {head}"]
+        for m in models:
+            lines.append(f"  {m['urn']}:")
+            lines.extend(f"    - {r}" for r in m.get("reasons", []))
         for d in refused:
             lines.append(f"  {d['urn']}: " + "; ".join(d.get("reasons", [])))
         super().__init__("\n".join(lines), 200, answer)
 
 
+def _describe(body: Any, fallback: str) -> str:
+    """An error answer in one line: its detail, then each field's messages not already in it."""
+    if not isinstance(body, dict):
+        return fallback
+    detail = str(body.get("detail") or fallback)
+    errors = body.get("errors") if isinstance(body.get("errors"), dict) else {}
+    extra = []
+    for field, messages in errors.items():
+        text = "; ".join(map(str, messages)) if isinstance(messages, list) else str(messages)
+        if text and text not in detail:
+            extra.append(f"{field}: {text}")
+    return " ".join([detail, *extra])
+
+
+class Client:
+    """Authenticated JSON calls to one Gouvernail server.
+
+    ``base_url`` and ``token`` default to GOUVERNAIL_URL and GOUVERNAIL_TOKEN; a missing one is a
+    GouvernailError at the first call, naming the variable."""
+
+    def __init__(self, base_url: str | None = None, token: str | None = None, timeout: float = 30.0) -> None:
+        self.base_url = (base_url or os.environ.get("GOUVERNAIL_URL") or "").rstrip("/")
+        self.token = token or os.environ.get("GOUVERNAIL_TOKEN")
+        self.timeout = timeout
+
+    def call(self, method: str, path: str, *, params: dict[str, Any] | None = None, body: Any = None) -> Any:
+        """``method path`` → the answer's JSON (None when empty); any refusal or failure raises
+        GouvernailError with the status and the server's reasons."""
+        if not self.base_url:
+            raise GouvernailError(
+                "Set GOUVERNAIL_URL (e.g. https://gouvernail.example.org) or pass base_url."
+            )
+        if not self.token:
+            raise GouvernailError(
+                "Set GOUVERNAIL_TOKEN (python manage.py drf_create_token <user>) or pass token."
+            )
+        url = f"{self.base_url}{path}"
+        if params:
+            # A list becomes one parameter per item: a URN may hold a comma (Hive partitions).
+            url += "?" + urllib.parse.urlencode(params, doseq=True)
+        if not url.startswith(("http://", "https://")):
+            raise GouvernailError(f"GOUVERNAIL_URL must be http(s): {self.base_url}")
+        headers = {"Authorization": f"Token {self.token}", "Accept": "application/json"}
+        data = None
+        if body is not None:
+            data = json.dumps(body).encode("utf-8")
+            headers["Content-Type"] = "application/json"
+        req = urllib.request.Request(url, data=data, method=method, headers=headers)  # noqa: S310 - checked
+        try:
+            with urllib.request.urlopen(req, timeout=self.timeout) as resp:  # noqa: S310
+                raw = resp.read()
+        except urllib.error.HTTPError as exc:
+            try:
+                err = json.loads(exc.read().decode("utf-8"))
+            except ValueError:
+                err = None
+            what = _describe(err, str(exc.reason))
+            raise GouvernailError(f"{method} {path} refused ({exc.code}): {what}", exc.code, err) from exc
+        except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise GouvernailError(f"Cannot reach Gouvernail at {self.base_url}: {reason}") from exc
+        if not raw:
+            return None
+        try:
+            return json.loads(raw.decode("utf-8"))
+        except ValueError as exc:
+            raise GouvernailError(
+                f"{method} {path}: the answer is not JSON (is {self.base_url} Gouvernail?)"
+            ) from exc
+
+
+def clearance(
+    client: Client,
+    *,
+    datasets: Iterable[str] | str | None = None,
+    models: Iterable[str] | str | None = None,
+    purpose: str = "training",
+    principal: str | None = None,
+) -> dict[str, Any]:
+    """The clearance answer as the server gives it, cleared or not (``GET /api/v1/clearance``).
+
+    Each item of ``datasets`` or ``models`` is sent as one parameter; one string alone is sent as
+    given, which the server splits at the commas that start another URN."""
+    params: dict[str, Any] = {"purpose": purpose}
+    for key, value in (("datasets", datasets), ("models", models)):
+        if value is not None:
+            params[key] = [value] if isinstance(value, str) else list(value)
+    if principal:
+        params["principal"] = principal
+    answer = client.call("GET", "/api/v1/clearance", params=params)
+    if not isinstance(answer, dict) or "allowed" not in answer:
+        raise GouvernailError("The clearance answer has no 'allowed' field.", 200, answer)
+    return answer
+
+
 def require_clearance(
-    datasets: Iterable[str] | str,
+    datasets: Iterable[str] | str | None = None,
     purpose: str = "training",
     *,
+    models: Iterable[str] | str | None = None,
     principal: str | None = None,
     base_url: str | None = None,
     token: str | None = None,
     timeout: float = 30.0,
 ) -> dict[str, Any]:
-    """Ask Gouvernail whether ``principal`` (default: the token's user) may use ``datasets`` for ``purpose``.
+    """Ask Gouvernail whether ``principal`` (default: the token's user) may use ``datasets`` for
+    ``purpose``, or (``purpose="deployment"``) whether ``models`` may be deployed.
 
-    Returns the answer when every dataset is cleared; raises ClearanceDenied (with the reasons)
-    when one is not, and ClearanceError when the question itself fails.
+    Returns the answer when everything is cleared; raises ClearanceDenied (with the reasons)
+    when something is not, and GouvernailError (ClearanceError) when the question itself fails.
     """
-    urns = [datasets] if isinstance(datasets, str) else list(datasets)
-    base_url = (base_url or os.environ.get("GOUVERNAIL_URL") or "").rstrip("/")
-    token = token or os.environ.get("GOUVERNAIL_TOKEN")
-    if not base_url:
-        raise ClearanceError("Set GOUVERNAIL_URL (e.g. https://gouvernail.example.org) or pass base_url.")
-    if not token:
-        raise ClearanceError("Set GOUVERNAIL_TOKEN (python manage.py drf_create_token <user>) or pass token.")
-    # One datasets= parameter per URN: a name may hold a comma (Hive partitions).
-    params: dict[str, Any] = {"datasets": urns, "purpose": purpose}
-    if principal:
-        params["principal"] = principal
-    url = f"{base_url}/api/v1/clearance?{urllib.parse.urlencode(params, doseq=True)}"
-    if not url.startswith(("http://", "https://")):
-        raise ClearanceError(f"GOUVERNAIL_URL must be http(s): {base_url}")
-    req = urllib.request.Request(  # noqa: S310 - scheme checked just above
-        url, headers={"Authorization": f"Token {token}", "Accept": "application/json"}
+    if isinstance(datasets, str):
+        datasets = [datasets]
+    answer = clearance(
+        Client(base_url, token, timeout),
+        datasets=datasets,
+        models=models,
+        purpose=purpose,
+        principal=principal,
     )
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310
-            answer = json.loads(resp.read().decode("utf-8"))
-    except urllib.error.HTTPError as exc:
-        try:
-            body = json.loads(exc.read().decode("utf-8"))
-        except ValueError:
-            body = None
-        detail = body.get("detail") if isinstance(body, dict) else exc.reason
-        raise ClearanceError(f"Clearance question refused ({exc.code}): {detail}", exc.code, body) from exc
-    except urllib.error.URLError as exc:
-        raise ClearanceError(f"Cannot reach Gouvernail at {base_url}: {exc.reason}") from exc
     if not answer.get("allowed"):
         raise ClearanceDenied(answer)
     return answer

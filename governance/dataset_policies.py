@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from catalog import outbox
 from catalog.permissions import can_change_dataset, is_owner
+from catalog.selectors import answerable_people
 from config.errors import NotAllowed
 from governance import audit, policies
 from governance.models import DatasetPolicy, RequestStatus, Via
@@ -115,11 +116,12 @@ def check_policy_conditions(*, dataset, version_number: int) -> bool | None:
 
 
 def _people_to_tell(dataset) -> list[str]:
-    """E-mail addresses of the owner, the stewards and whoever holds a live approval for the dataset."""
-    holders = (
-        get_user_model()
-        .objects.filter(access_requests__datasets=dataset, access_requests__status=RequestStatus.APPROVED)
-        .exclude(access_requests__expires_at__lte=timezone.now())
-    )
-    people = {dataset.owner, *dataset.stewards.all(), *holders} - {None}
-    return sorted({p.email for p in people if p.email})
+    """E-mail addresses of the owner, the stewards (the members of its owner and steward groups
+    included) and whoever holds a live approval for the dataset."""
+    users = get_user_model().objects
+    holders = users.filter(
+        access_requests__datasets=dataset, access_requests__status=RequestStatus.APPROVED
+    ).exclude(access_requests__expires_at__lte=timezone.now())
+    owners, stewards = answerable_people([dataset])[dataset.pk]
+    answerable = users.filter(pk__in=owners | stewards)
+    return sorted({p.email for p in [*answerable, *holders] if p.email})

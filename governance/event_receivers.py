@@ -25,9 +25,13 @@ from __future__ import annotations
 
 import logging
 
+from django.db.models import Q
+
 from catalog import signals as catalog_signals
 from governance import events, signals
+from governance.models import Event
 from profiling import signals as profiling_signals
+from profiling.forgetting import PURGED
 
 log = logging.getLogger(__name__)
 
@@ -101,11 +105,26 @@ def on_source_scanned(sender, scan, **kwargs) -> None:
     events.record("source.scan.finished", events.scan_data(scan), subject=f"source:{scan.source_id}")
 
 
+def on_version_deleted(sender, version, **kwargs) -> None:
+    """A version was deleted: the alert events it raised, or that compared with it, lose their
+    figures and message as the alerts themselves do (profiling.forgetting), in its transaction."""
+    number = version.number
+    quoting = Event.objects.filter(
+        Q(data__alert__version=number) | Q(data__alert__reference_version=number),
+        name__in=("alert.opened", "alert.resolved"),
+        data__dataset__id=version.dataset_id,
+    )
+    for event in quoting.select_for_update():
+        alert = {**event.data["alert"], "figures": {}, "resolved_figures": None, "message": PURGED}
+        Event.objects.filter(pk=event.pk).update(data={**event.data, "alert": alert})
+
+
 def connect() -> None:
     signals.access_request_step.connect(on_access_request_step, dispatch_uid="governance-events-access")
     for signal, receiver, uid in (
         (catalog_signals.version_stored_in_transaction, on_version_stored, "version"),
         (catalog_signals.source_scanned_in_transaction, on_source_scanned, "scan"),
+        (catalog_signals.version_deleted_in_transaction, on_version_deleted, "version-deleted"),
         (profiling_signals.profile_finished_in_transaction, on_profile_finished, "profile"),
         (profiling_signals.alert_opened_in_transaction, on_alert_opened, "alert-opened"),
         (profiling_signals.alert_resolved_in_transaction, on_alert_resolved, "alert-resolved"),

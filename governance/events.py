@@ -57,6 +57,7 @@ EVENT_NAMES: tuple[str, ...] = (
     "alert.opened",
     "alert.resolved",
     "model.registered",
+    "model.evaluated",
     *(f"access_request.{step}" for step in ACCESS_REQUEST_STEPS),
     "source.scan.finished",
 )
@@ -68,6 +69,8 @@ DESCRIPTIONS = {
     "alert.opened": "A monitor's rule fired: an alert opened.",
     "alert.resolved": "An alert was resolved (by hand, or the rule passes again).",
     "model.registered": "A model version was registered with its training data.",
+    "model.evaluated": "A model version's evaluation finished (succeeded or failed), with its overall figures "
+    "and disparities.",
     "access_request.*": "A step of an access request (created, approval, approved, rejected, revoked, "
     "withdrawn, expired, dataset_deleted).",
     "source.scan.finished": "A source's scan finished (succeeded, partial or failed).",
@@ -81,7 +84,7 @@ DATASETS, ACCESS_REQUEST, CATALOG = "datasets", "access_request", "catalog"
 def scope_of(name: str) -> str:
     if name.startswith("access_request."):
         return ACCESS_REQUEST
-    if name in ("model.registered", "source.scan.finished"):
+    if name in ("model.registered", "model.evaluated", "source.scan.finished"):
         return CATALOG
     return DATASETS
 
@@ -311,6 +314,15 @@ def model_registered_data(mv) -> dict[str, Any]:
     }
 
 
+def model_evaluated_data(mv, summary: dict[str, Any]) -> dict[str, Any]:
+    """The model and its evaluation's figures: overall and the disparities per sensitive column,
+    never the groups (their names are values of the data) nor the error (it may quote a label)."""
+    return {
+        "model": {"id": mv.pk, "namespace": mv.model.namespace, "name": mv.model.name, "version": mv.version},
+        **{k: v for k, v in summary.items() if k != "error"},
+    }
+
+
 def access_request_data(step: AccessRequestEvent) -> dict[str, Any]:
     """The former webhook's payload without its envelope keys (the event's name, and "at")."""
     payload = notifications.payload(step)
@@ -423,6 +435,12 @@ def summary(name: str, data: dict[str, Any]) -> str:
         cleared = "cleared" if m.get("cleared") else "NOT cleared"
         return (
             f"Model {m.get('namespace')}/{m.get('name')} version {m.get('version')} registered ({cleared})."
+        )
+    if name == "model.evaluated":
+        m = d.get("model") or {}
+        return (
+            f"Evaluation of model {m.get('namespace')}/{m.get('name')} version {m.get('version')} on "
+            f"{d.get('dataset')} {d.get('status')}."
         )
     if name.startswith("access_request."):
         return _access_line(name, d)

@@ -5,6 +5,7 @@ from datetime import datetime, time
 from django import forms
 from django.utils import timezone
 
+from catalog.forms import offer_teams
 from governance.events import DESCRIPTIONS
 from governance.models import Purpose
 
@@ -97,6 +98,41 @@ class DatasetPolicyForm(forms.Form):
         return {name: self.cleaned_data[name] for name in self.fields}
 
 
+class ModelPolicyForm(forms.Form):
+    """A model's release policy as its owner or staff sets it (PUT /api/v1/models/{id}/policy's
+    fields and ranges). An empty field removes the condition; release.set_model_policy checks again."""
+
+    max_equalized_odds_difference = forms.FloatField(
+        required=False,
+        min_value=0,
+        max_value=1,
+        label="Cap on equalized-odds difference",
+        help_text="Between 0 and 1, e.g. 0.1; empty for no cap. Checked on every sensitive column.",
+        error_messages=NOT_A_NUMBER,
+        widget=forms.NumberInput(attrs={"step": "any", "inputmode": "decimal"}),
+    )
+    min_accuracy = forms.FloatField(
+        required=False,
+        min_value=0,
+        max_value=1,
+        label="Smallest accuracy",
+        help_text="Between 0 and 1, e.g. 0.8; empty for no floor.",
+        error_messages=NOT_A_NUMBER,
+        widget=forms.NumberInput(attrs={"step": "any", "inputmode": "decimal"}),
+    )
+    require_independent_evaluation = forms.BooleanField(
+        required=False,
+        label="Require an evaluation on data the model was not trained on",
+    )
+
+    @classmethod
+    def initial_for(cls, values: dict) -> dict:
+        return dict(values)
+
+    def service_data(self) -> dict:
+        return {name: self.cleaned_data[name] for name in self.fields}
+
+
 CARD_TEXT_LIMIT = 50_000  # as ModelVersionUpdateSerializer and registry.MAX_CARD_TEXT
 CARD_TEXT_ERRORS = {"max_length": f"Ensure this field has no more than {CARD_TEXT_LIMIT} characters."}
 
@@ -123,6 +159,25 @@ class ModelCardForm(forms.Form):
 
     def service_data(self) -> dict:
         return {"intended_use": self.cleaned_data["intended_use"], "caveats": self.cleaned_data["caveats"]}
+
+
+class ModelTeamsForm(forms.Form):
+    """The groups answerable for a model, picked by its owner or staff (registry decides and writes)."""
+
+    owner_group = forms.ChoiceField(required=False, help_text="Any member acts as the model's owner")
+    steward_groups = forms.MultipleChoiceField(
+        required=False, help_text="Members edit the card (Ctrl/⌘-click for several)"
+    )
+
+    def __init__(self, *args, user=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        offer_teams(self, user)
+
+    def service_data(self) -> dict:
+        return {
+            "owner_group": self.cleaned_data["owner_group"] or None,
+            "steward_groups": self.cleaned_data["steward_groups"],
+        }
 
 
 # The events offered as checkboxes: each name of the catalogue, access requests' steps as one.
@@ -175,4 +230,30 @@ class SubscriptionForm(forms.Form):
             "url": data.get("url") or None,
             "email": bool(data.get("email")),
             "format": data.get("format") or "json",
+        }
+
+
+class EvaluationForm(forms.Form):
+    """Evaluate a model version on a dataset version holding its predictions."""
+
+    dataset = forms.CharField(
+        max_length=1000, help_text="The evaluation data: <dataset URN>@<version number>"
+    )
+    label_column = forms.CharField(max_length=255)
+    prediction_column = forms.CharField(max_length=255)
+    score_column = forms.CharField(max_length=255, required=False, help_text="Optional: scores give ROC AUC")
+    positive_label = forms.CharField(
+        max_length=255,
+        required=False,
+        help_text="Optional: the positive label (default: the dataset's, or 1)",
+    )
+
+    def service_data(self) -> dict:
+        data = self.cleaned_data
+        return {
+            "dataset": data["dataset"].strip(),
+            "label_column": data["label_column"],
+            "prediction_column": data["prediction_column"],
+            "score_column": data.get("score_column") or "",
+            "positive_label": data.get("positive_label") or None,
         }

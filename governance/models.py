@@ -26,6 +26,7 @@ class Via(models.TextChoices):
     LINEAGE = "lineage", "OpenLineage"
     ADMIN = "admin", "Admin"
     SYSTEM = "system", "System (periodic task)"
+    MLFLOW = "mlflow", "MLflow sync"
 
 
 class DatasetPolicy(models.Model):
@@ -282,6 +283,41 @@ class ModelVersion(models.Model):
         return f"{self.model}@{self.version}"
 
 
+class ModelPolicy(models.Model):
+    """What a model's owner (or staff) requires before any version of it is released: a cap on the
+    equalized-odds difference of every sensitive column, a floor on accuracy, an evaluation on data
+    the version was not trained on. governance.release checks it; null or false: no condition."""
+
+    model = models.OneToOneField(RegisteredModel, on_delete=models.CASCADE, related_name="policy")
+    max_equalized_odds_difference = models.FloatField(
+        null=True, blank=True, help_text="Cap on the equalized-odds difference of every sensitive column."
+    )
+    min_accuracy = models.FloatField(null=True, blank=True, help_text="Floor on the overall accuracy.")
+    require_independent_evaluation = models.BooleanField(
+        default=False, help_text="An evaluation on data the version was not trained on is required."
+    )
+    updated_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "model policies"
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(max_equalized_odds_difference__isnull=True)
+                | models.Q(max_equalized_odds_difference__gte=0, max_equalized_odds_difference__lte=1),
+                name="model_policy_eod_between_0_and_1",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(min_accuracy__isnull=True)
+                | models.Q(min_accuracy__gte=0, min_accuracy__lte=1),
+                name="model_policy_accuracy_between_0_and_1",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"policy of {self.model}"
+
+
 class EvaluationStatus(models.TextChoices):
     QUEUED = "queued"
     RUNNING = "running"
@@ -513,3 +549,37 @@ class Delivery(models.Model):
 
     def __str__(self) -> str:
         return f"delivery {self.pk} ({self.status})"
+
+
+# ---------------------------------------------------------------------------------------------
+# Erasures of a data subject's value (governance/erasures.py, docs/privacy-forgetting.md)
+
+
+class Erasure(models.Model):
+    """One erasure of a data subject's value from what Gouvernail stored, and its report.
+
+    The value itself is never kept, here or in the audit trail: ``value_digest`` is its HMAC under
+    SECRET_KEY (catalog.redaction.value_digest), so that the same value asked again is recognised.
+    ``report`` says where it was found and what was purged, by dataset and version, never quoting it.
+    Staff, or users given ``governance.add_erasure`` (a privacy officer's role), make them.
+    """
+
+    value_digest = models.CharField(max_length=64, db_index=True)
+    column = models.CharField(max_length=1024, blank=True, help_text="The column hint, if one was given.")
+    delete_versions = models.BooleanField(default=False)
+    report = models.JSONField(default=dict)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"erasure {self.pk} ({self.created_at:%Y-%m-%d})"
+
+
+# The MLflow sync's rows live in their own module (this one is near its size limit); importing them
+# here registers them with the app.
+from governance.mlflow_models import MlflowOrigin, MlflowSync, SyncStatus  # noqa: E402, F401

@@ -15,8 +15,10 @@ import json
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.mail import send_mail
 
+from catalog.selectors import answerable_people
 from governance.models import AccessRequestEvent
 
 SIGNATURE_HEADER = "X-Gouvernail-Signature"
@@ -56,14 +58,15 @@ def payload(event: AccessRequestEvent) -> dict[str, Any]:
 
 
 def recipients(event: AccessRequestEvent) -> list[str]:
-    """The requester, and the owners and stewards who decide (the actor is not told what they did)."""
+    """The requester, and the owners and stewards who decide -- the members of the datasets' owner
+    and steward groups among them (the actor is not told what they did)."""
     req = event.request
-    people = {req.requester}
-    for ds in req.datasets.all().select_related("owner").prefetch_related("stewards"):
-        if ds.owner_id:
-            people.add(ds.owner)
-        people.update(ds.stewards.all())
-    return sorted({p.email for p in people if p.email and p.pk != event.actor_id})
+    ids = {req.requester_id}
+    for owners, stewards in answerable_people(req.datasets.all()).values():
+        ids |= owners | stewards
+    ids.discard(event.actor_id)
+    emails = get_user_model().objects.filter(pk__in=ids, is_active=True).values_list("email", flat=True)
+    return sorted({e for e in emails if e})
 
 
 def send_emails(event: AccessRequestEvent) -> int:

@@ -4,7 +4,9 @@
   no approval; confidential needs one approval by the owner or a steward; restricted (and anything
   unknown) needs two approvals by two different people, the owner and a steward.
 * Who may decide an access request (an owner or steward of every dataset it names, never its
-  requester), revoke it or withdraw it, and when a request could never be decided at all.
+  requester), revoke it or withdraw it, and when a request could never be decided at all. A member
+  of a dataset's owner group acts as owner, of a steward group as steward (catalog.permissions); the
+  roles may come through groups, the two approvals of restricted data are still two people.
 * A dataset's DatasetPolicy: which changes relax it, and whether its conditions (a passing quality
   suite, a cap on demographic parity difference) hold on the latest profiled version.
 
@@ -15,8 +17,8 @@ hide controls that would be refused: neither words nor numbers of a rule are wri
 from collections.abc import Iterable
 from typing import Any, NamedTuple
 
-from catalog.permissions import can_change_dataset
-from catalog.selectors import datasets_by_ids
+from catalog.permissions import acting_groups, can_change_dataset, is_owner, is_steward
+from catalog.selectors import answerable_people, datasets_by_ids
 from governance.models import AccessRequest, RequestStatus
 from profiling.selectors import latest_profile_summary
 
@@ -57,9 +59,13 @@ def requirement_text(sensitivity: str) -> str:
     return f"{sensitivity}: {REQUIREMENTS[sensitivity].text}"
 
 
-def roles_of(user_id: int, *, owner_id: int | None, steward_ids: Iterable[int]) -> list[str]:
+def roles_of(
+    user_id: int, *, owner_id: int | None, steward_ids: Iterable[int], owner_ids: Iterable[int] = ()
+) -> list[str]:
+    """The roles ``user_id`` holds: owner (``owner_id``, or one of ``owner_ids``: the owner group's
+    members), steward (one of ``steward_ids``, stewards in person and the steward groups' members)."""
     roles = []
-    if owner_id is not None and owner_id == user_id:
+    if user_id in {owner_id, *owner_ids} - {None}:
         roles.append(OWNER)
     if user_id in set(steward_ids):
         roles.append(STEWARD)
@@ -105,24 +111,31 @@ class Deciding(NamedTuple):
 
     roles: dict[str, list[str]]  # {dataset id as text: roles held on it}
     refusal: str  # empty when the user may decide
+    # {dataset id as text: {role: group name}}: the roles held only through a group (for the audit).
+    through: dict[str, dict[str, str]] | None = None
 
 
 def decider(user, *, requester_id: int, datasets: Iterable) -> Deciding:
-    """May ``user`` decide a request of ``requester_id`` naming ``datasets`` (with their stewards)?
+    """May ``user`` decide a request of ``requester_id`` naming ``datasets`` (with their stewards and
+    steward groups prefetched, for lists)?
 
-    A decider holds a role (owner or steward) on every dataset named, and nobody decides their own
-    request; a request that names no dataset any more (all deleted) has nobody to decide it.
+    A decider holds a role (owner or steward, in person or through a group) on every dataset named,
+    and nobody decides their own request, whatever group they act through; a request that names no
+    dataset any more (all deleted) has nobody to decide it.
     """
     if user is None or not user.is_authenticated:
         return Deciding({}, "Sign in to decide access requests.")
     if user.pk == requester_id:
         return Deciding({}, "Nobody decides their own access request.")
     roles: dict[str, list[str]] = {}
+    through: dict[str, dict[str, str]] = {}
     missing = []
     for ds in datasets:
-        held = roles_of(user.pk, owner_id=ds.owner_id, steward_ids=[s.pk for s in ds.stewards.all()])
+        held = [role for role, has in ((OWNER, is_owner(user, ds)), (STEWARD, is_steward(user, ds))) if has]
         if not held:
             missing.append(ds.urn)
+        elif via := acting_groups(user, ds):
+            through[str(ds.pk)] = via
         roles[str(ds.pk)] = held
     if missing:
         return Deciding(
@@ -132,7 +145,7 @@ def decider(user, *, requester_id: int, datasets: Iterable) -> Deciding:
         )
     if not roles:
         return Deciding(roles, "This request names no dataset left in the catalog: nobody may decide it.")
-    return Deciding(roles, "")
+    return Deciding(roles, "", through)
 
 
 def may_decide(user, request: AccessRequest) -> bool:
@@ -166,10 +179,10 @@ def why_undecidable(requester, datasets: list) -> str:
     way out is one request per owner.
     """
     full = list(datasets_by_ids(d.pk for d in datasets).values())
-    people = {ds.pk: (ds.owner_id, {s.pk for s in ds.stewards.all()}) for ds in full}
+    people = answerable_people(full)  # {id: (owner ids, steward ids)}, members of their groups included
     common: set[int] | None = None
-    for owner_id, stewards in people.values():
-        holders = stewards | ({owner_id} if owner_id is not None else set())
+    for owners, stewards in people.values():
+        holders = stewards | owners
         common = holders if common is None else common & holders
     common = (common or set()) - {getattr(requester, "pk", None)}
     blocked = [
@@ -178,7 +191,10 @@ def why_undecidable(requester, datasets: list) -> str:
         if not common
         or not requirement_met(
             ds.sensitivity,
-            [(uid, roles_of(uid, owner_id=people[ds.pk][0], steward_ids=people[ds.pk][1])) for uid in common],
+            [
+                (uid, roles_of(uid, owner_id=None, owner_ids=people[ds.pk][0], steward_ids=people[ds.pk][1]))
+                for uid in common
+            ],
         )
     ]
     if not blocked:

@@ -11,6 +11,7 @@ from django.db import transaction
 
 from catalog import outbox
 from catalog import signals as catalog_signals
+from catalog.permissions import acting_groups
 from catalog.visibility import register_hidden_viewer
 from config.errors import Conflict, NotAllowed
 from governance import access_requests, audit, clearance_cache, signals
@@ -27,7 +28,16 @@ log = logging.getLogger(__name__)
 
 # Of a dataset's fields, these are governance state: who owns it (or is offered it), who stewards it,
 # how sensitive it is.
-AUDITED_FIELDS = ("owner", "pending_owner", "stewards", "sensitivity", "sensitive_columns", "hidden")
+AUDITED_FIELDS = (
+    "owner",
+    "pending_owner",
+    "stewards",
+    "owner_group",
+    "steward_groups",
+    "sensitivity",
+    "sensitive_columns",
+    "hidden",
+)
 
 
 def _via(value: str | None) -> str:
@@ -38,6 +48,10 @@ def _audit_dataset(action: str, dataset, actor, changes: dict, via: str | None) 
     picked = {k: v for k, v in (changes or {}).items() if k in AUDITED_FIELDS}
     if not picked and action == "dataset.changed":
         return
+    after = {k: v[1] for k, v in picked.items()}
+    if through := acting_groups(actor, dataset):
+        # A member who changed it as owner or steward through a team: the audit names the team.
+        after["as_group"] = through
     with transaction.atomic():
         audit.record(
             actor=actor,
@@ -47,7 +61,7 @@ def _audit_dataset(action: str, dataset, actor, changes: dict, via: str | None) 
             object_id=dataset.pk,
             object_urns=[dataset.urn],
             before={k: v[0] for k, v in picked.items()} or None,
-            after={k: v[1] for k, v in picked.items()} or None,
+            after=after or None,
         )
 
 
@@ -89,6 +103,20 @@ def on_dataset_deleted(sender, dataset, actor=None, changes=None, via=None, **kw
             before={k: v[0] for k, v in (changes or {}).items() if k in AUDITED_FIELDS} or None,
             after=None,
         )
+
+
+def on_version_deleted(sender, version, actor=None, via=None, **kwargs) -> None:
+    """A version's data was deleted: recorded in its transaction (no tombstone without its record)."""
+    audit.record(
+        actor=actor,
+        via=_via(via),
+        action="version.deleted",
+        object_type="dataset_version",
+        object_id=version.pk,
+        object_urns=[version.dataset.urn],
+        before={"number": version.number, "checksum": version.checksum, "size_bytes": version.size_bytes},
+        after={"deleted_at": version.deleted_at.isoformat()},
+    )
 
 
 def on_dataset_deleted_end_requests(sender, dataset, actor=None, via=None, **kwargs) -> None:
@@ -199,6 +227,41 @@ def on_alert_resolved(sender, alert, actor=None, via=None, **kwargs) -> None:
     _audit_alert("alert.resolved", alert, actor, via)
 
 
+def on_privacy_spent(sender, release, actor=None, via=None, **kwargs) -> None:
+    """Each differentially private release spends privacy budget: in the audit trail, in the same
+    transaction as the spend (no spend without its record)."""
+    audit.record(
+        actor=actor,
+        via=_via(via),
+        action="privacy.released",
+        object_type="dataset",
+        object_id=release.dataset_id,
+        object_urns=[release.dataset.urn],
+        before=None,
+        after={
+            "version": release.version.number,
+            "release": release.pk,
+            "columns": release.columns,
+            "epsilon": release.epsilon,
+        },
+    )
+
+
+def on_privacy_settings_changed(sender, dataset, version=None, actor=None, changes=None, via=None, **kwargs):
+    """A steward's privacy bounds or budget decide what may be released: audit them."""
+    changes = changes or {}
+    audit.record(
+        actor=actor,
+        via=_via(via),
+        action="privacy.budget_changed" if version is not None else "privacy.bounds_changed",
+        object_type="dataset",
+        object_id=dataset.pk,
+        object_urns=[dataset.urn],
+        before={k: v[0] for k, v in changes.items()} or None,
+        after={**{k: v[1] for k, v in changes.items()}, **({"version": version.number} if version else {})},
+    )
+
+
 def on_clearance_input_changed(sender, **kwargs) -> None:
     """Something a clearance answer rests on changed (a dataset's URN or sensitivity, a profile, the
     lineage graph): cached answers are stale. Sent after commit, so a recomputation sees the change."""
@@ -225,12 +288,21 @@ def connect() -> None:
     catalog_signals.dataset_created.connect(on_dataset_created, dispatch_uid="governance-audit-created")
     catalog_signals.dataset_changed.connect(on_dataset_changed, dispatch_uid="governance-audit-changed")
     catalog_signals.dataset_deleted.connect(on_dataset_deleted, dispatch_uid="governance-audit-deleted")
+    catalog_signals.version_deleted_in_transaction.connect(
+        on_version_deleted, dispatch_uid="governance-audit-version-deleted"
+    )
     catalog_signals.dataset_deleted.connect(
         on_dataset_deleted_end_requests, dispatch_uid="governance-requests-deleted"
     )
 
     profiling_signals.suite_changed.connect(on_suite_changed, dispatch_uid="governance-audit-suite")
     profiling_signals.profile_finished.connect(on_profile_finished, dispatch_uid="governance-conditions")
+    profiling_signals.privacy_spent_in_transaction.connect(
+        on_privacy_spent, dispatch_uid="governance-audit-dp"
+    )
+    profiling_signals.privacy_settings_changed_in_transaction.connect(
+        on_privacy_settings_changed, dispatch_uid="governance-audit-dp-settings"
+    )
     profiling_signals.monitor_changed.connect(on_monitor_changed, dispatch_uid="governance-audit-monitor")
     profiling_signals.alert_opened.connect(on_alert_opened, dispatch_uid="governance-audit-alert-opened")
     profiling_signals.alert_acknowledged.connect(

@@ -12,7 +12,9 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from catalog.permissions import group_ids
 from catalog.selectors import datasets_by_ids, version_of
+from catalog.teams import groups_named, owner_group_named
 from catalog.urns import split_version
 from config.errors import Conflict, NotAllowed
 from governance import audit, clearance, events
@@ -33,8 +35,10 @@ class Input(NamedTuple):
     number: int | None  # the version number as asked ("@<n>"), or None
 
 
-def _training_inputs(refs: Any) -> list[Input]:
+def _training_inputs(refs: Any, *, may_be_empty: bool = False) -> list[Input]:
     """The inputs from URNs with an optional @<version>."""
+    if may_be_empty and refs == []:
+        return []
     if not isinstance(refs, list) or not refs or not all(isinstance(r, str) for r in refs):
         raise ValidationError(
             {"trained_on": ["A non-empty list of dataset URNs (optionally ending @<version>)."]}
@@ -89,7 +93,7 @@ def _model_for(*, namespace: str, name: str, version: str, actor, principal) -> 
         not created
         and model.owner_id
         and authenticated
-        and not (actor.is_staff or model.owner_id in (actor.pk, getattr(principal, "pk", None)))
+        and not (actor.is_staff or is_model_owner(actor, model) or is_model_owner(principal, model))
     ):
         raise NotAllowed(f"Only the owner of model {namespace}/{name} or staff may register versions of it.")
     if model.versions.filter(version=version).exists():
@@ -99,16 +103,29 @@ def _model_for(*, namespace: str, name: str, version: str, actor, principal) -> 
     return model
 
 
-def _clearance_at_registration(principal, inputs: list[Input]) -> dict[str, Any]:
+def _clearance_at_registration(principal, inputs: list[Input], unknown: list[dict]) -> dict[str, Any]:
     """The principal's clearance for training on the inputs, on a lineage graph that holds every
-    event posted before now (waiting up to CLEARANCE_LINEAGE_WAIT_SECONDS, as the clearance endpoint)."""
-    behind = catch_up(seconds=settings.CLEARANCE_LINEAGE_WAIT_SECONDS)
-    return clearance.evaluate(
-        principal=principal,
-        urns=list(dict.fromkeys(i.dataset.urn for i in inputs)),
-        purpose=Purpose.TRAINING,
-        lineage_behind=behind,
-    )
+    event posted before now (waiting up to CLEARANCE_LINEAGE_WAIT_SECONDS, as the clearance endpoint).
+
+    Unknown data (an input that names no catalogued dataset, e.g. an MLflow run's) refuses it: nobody
+    can say what it was or whether it was allowed."""
+    if inputs:
+        behind = catch_up(seconds=settings.CLEARANCE_LINEAGE_WAIT_SECONDS)
+        answer = clearance.evaluate(
+            principal=principal,
+            urns=list(dict.fromkeys(i.dataset.urn for i in inputs)),
+            purpose=Purpose.TRAINING,
+            lineage_behind=behind,
+        )
+    else:
+        username = principal.get_username() if principal is not None else None
+        answer = {"allowed": True, "principal": username, "purpose": Purpose.TRAINING, "datasets": []}
+    if unknown:
+        answer["allowed"] = False
+        answer["unknown_data"] = [
+            {"name": u.get("name", ""), "reason": f"Unknown data: {u.get('reason', '')}"} for u in unknown
+        ]
+    return answer
 
 
 def _audit_registration(mv: ModelVersion, inputs: list[Input], actor, via: str, answer: dict) -> None:
@@ -145,19 +162,23 @@ def register_model_version(
     via: str = Via.API,
     record_lineage: bool = True,
     principal=None,
+    unknown: list[dict] | None = None,
 ) -> ModelVersion:
     """Register a trained model version, its training data, and the clearance answer at this moment.
 
     The clearance is computed for the principal (default: the actor) and purpose ``training``; a
     model trained without clearance is registered all the same, and shows as not cleared everywhere.
+    ``unknown``: inputs that name no catalogued data ({"name", "reason"}); they refuse clearance, and
+    with them ``trained_on`` may be empty.
     """
     version = _check_fields(namespace, name, version, run_id)
-    inputs = _training_inputs(trained_on)
+    unknown = list(unknown or [])
+    inputs = _training_inputs(trained_on, may_be_empty=bool(unknown))
     authenticated = actor is not None and actor.is_authenticated
     model = _model_for(namespace=namespace, name=name, version=version, actor=actor, principal=principal)
     if principal is None and authenticated:
         principal = actor
-    answer = _clearance_at_registration(principal, inputs)
+    answer = _clearance_at_registration(principal, inputs, unknown)
     previous = model.versions.order_by("-created_at", "-id").first()
     mv = ModelVersion.objects.create(
         model=model,
@@ -182,7 +203,7 @@ def register_model_version(
             for i in inputs
         ]
     )
-    if record_lineage:
+    if record_lineage and inputs:
         mv.lineage_node = _record_lineage(mv, inputs, actor)
         if mv.lineage_node:
             mv.save(update_fields=["lineage_node"])
@@ -212,21 +233,88 @@ def _record_lineage(mv: ModelVersion, inputs: list[Input], actor) -> str:
     )
 
 
+def is_model_owner(user, model: RegisteredModel) -> bool:
+    """The model's owner, or a member of its owner group."""
+    if user is None or not user.is_authenticated:
+        return False
+    if model.owner_id is not None and model.owner_id == user.pk:
+        return True
+    return model.owner_group_id is not None and model.owner_group_id in group_ids(user)
+
+
+def is_model_steward(user, model: RegisteredModel) -> bool:
+    """A member of one of the model's steward groups."""
+    mine = group_ids(user)
+    return bool(mine) and model.pk is not None and model.steward_groups.filter(pk__in=mine).exists()
+
+
+def model_acting_groups(user, model: RegisteredModel) -> dict[str, str]:
+    """{role: group name} of the roles the user holds on the model only through a group (the audit's)."""
+    out: dict[str, str] = {}
+    mine = group_ids(user)
+    if not mine or model.owner_id == getattr(user, "pk", None):
+        return out
+    if model.owner_group_id in mine:
+        out["owner"] = model.owner_group.name
+    elif group := model.steward_groups.filter(pk__in=mine).order_by("name").first():
+        out["steward"] = group.name
+    return out
+
+
 def can_edit_model(actor, mv: ModelVersion) -> bool:
-    """The model's owner or staff edit its card."""
+    """The model's owner (a member of its owner group included), a member of a steward group, or staff
+    edit its card."""
     if actor is None or not actor.is_authenticated:
         return False
-    return actor.is_staff or (mv.model.owner_id is not None and mv.model.owner_id == actor.pk)
+    return actor.is_staff or is_model_owner(actor, mv.model) or is_model_steward(actor, mv.model)
+
+
+def _model_teams(actor, model: RegisteredModel, changes: dict[str, Any]) -> dict[str, Any]:
+    """Apply owner_group / steward_groups of ``changes`` to the model (only its owner or staff may
+    name its teams) → the audit's before and after of what changed."""
+    wanted = {k: changes.pop(k) for k in ("owner_group", "steward_groups") if k in changes}
+    if not wanted:
+        return {}
+    if not (actor.is_staff or is_model_owner(actor, model)):
+        raise NotAllowed("Only the model's owner or staff may name its owner group and steward groups.")
+    before = _teams_of(model)
+    if "owner_group" in wanted:
+        model.owner_group = owner_group_named(actor, wanted["owner_group"], current_id=model.owner_group_id)
+        model.save(update_fields=["owner_group"])
+    if "steward_groups" in wanted:
+        model.steward_groups.set(groups_named("steward_groups", wanted["steward_groups"] or []))
+    after = _teams_of(model)
+    return {"before": before, "after": after} if after != before else {}
+
+
+def _teams_of(model: RegisteredModel) -> dict[str, Any]:
+    return {
+        "owner_group": model.owner_group.name if model.owner_group_id else None,
+        "steward_groups": sorted(model.steward_groups.values_list("name", flat=True)),
+    }
 
 
 @transaction.atomic
 def update_model_version(
     *, actor, model_version: ModelVersion, via: str = Via.API, **changes: Any
 ) -> ModelVersion:
-    """The model's owner (or staff) edits the card's intended use and caveats (Markdown)."""
+    """The model's owner, steward groups (or staff) edit the card's intended use and caveats
+    (Markdown); its owner (or staff) names the model's owner group and steward groups."""
     if not can_edit_model(actor, model_version):
-        raise NotAllowed("Only the model's owner or staff may edit its card.")
+        raise NotAllowed("Only the model's owner, its steward groups or staff may edit its card.")
     mv = ModelVersion.objects.select_for_update().select_related("model").get(pk=model_version.pk)
+    teams = _model_teams(actor, mv.model, changes)
+    if teams:
+        audit.record(
+            actor=actor,
+            via=via,
+            action="model.teams_changed",
+            object_type="model",
+            object_id=mv.pk,
+            object_urns=[],
+            before=teams["before"],
+            after={**teams["after"], **_as_group(actor, mv.model)},
+        )
     before = {"intended_use": mv.intended_use, "caveats": mv.caveats}
     for key, value in changes.items():
         if key not in ("intended_use", "caveats"):
@@ -247,9 +335,14 @@ def update_model_version(
             object_id=mv.pk,
             object_urns=list(mv.inputs.values_list("dataset_urn", flat=True)),
             before=before,
-            after=after,
+            after={**after, **_as_group(actor, mv.model)},
         )
     return mv
+
+
+def _as_group(actor, model: RegisteredModel) -> dict[str, Any]:
+    through = model_acting_groups(actor, model)
+    return {"as_group": through} if through else {}
 
 
 # ---------------------------------------------------------------------------------------------

@@ -4,12 +4,13 @@ from datetime import UTC
 
 from django.core.exceptions import ValidationError
 from django.db import connection
-from django.db.models import CharField, Q, QuerySet
+from django.db.models import CharField, F, Q, QuerySet
 from django.db.models.functions import Cast
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from catalog.models import Dataset
+from catalog.querysets import managed_q
 from catalog.selectors import (
     DatasetRef,
     dataset_refs_by_urns,
@@ -27,6 +28,9 @@ from governance.models import (
     DatasetPolicy,
     Decision,
     Delivery,
+    EvaluationStatus,
+    ModelEvaluation,
+    ModelPolicy,
     ModelVersion,
     RequestStatus,
     Subscription,
@@ -142,8 +146,9 @@ def policies_for(dataset_ids) -> dict[int, DatasetPolicy]:
 
 
 def decidable_by(user) -> Q:
-    """Requests naming a dataset the user owns or stewards (deciding needs every one: the service checks)."""
-    return Q(datasets__owner=user) | Q(datasets__stewards=user)
+    """Requests naming a dataset the user owns or stewards, in person or through a group (deciding
+    needs every one: the service checks). Joins many rows: filter ``pk__in`` a subquery of it."""
+    return managed_q(user, "datasets__")
 
 
 def visible_access_requests(user) -> QuerySet[AccessRequest]:
@@ -223,9 +228,26 @@ def _subject_records(keys: list[str]):
 
 def model_version_list(*, user) -> QuerySet[ModelVersion]:
     # Models are catalog metadata: every signed-in user reads them, as datasets.
-    return ModelVersion.objects.select_related("model", "model__owner", "registered_by").prefetch_related(
-        "inputs"
-    )
+    return ModelVersion.objects.select_related(
+        "model", "model__owner", "model__owner_group", "registered_by"
+    ).prefetch_related("inputs", "model__steward_groups")
+
+
+def latest_evaluations(model_version: ModelVersion) -> list[ModelEvaluation]:
+    """The latest succeeded evaluation of the model version on each evaluation dataset, newest first:
+    a later evaluation on the same dataset (another version of it, or the same again) supersedes."""
+    rows = ModelEvaluation.objects.filter(
+        model_version=model_version, status=EvaluationStatus.SUCCEEDED
+    ).order_by(F("finished_at").desc(nulls_last=True), "-created_at", "-id")
+    latest: dict[str, ModelEvaluation] = {}
+    for row in rows:
+        latest.setdefault(row.dataset_urn, row)
+    return list(latest.values())
+
+
+def model_policy_of(model_version: ModelVersion) -> ModelPolicy | None:
+    """The release policy of the version's model, or None while nobody has set one."""
+    return ModelPolicy.objects.select_related("updated_by").filter(model_id=model_version.model_id).first()
 
 
 def holds_live_approval(user, dataset) -> bool:
@@ -264,3 +286,10 @@ def subscriptions_for(user) -> QuerySet[Subscription]:
 def subscription_deliveries(subscription: Subscription) -> QuerySet[Delivery]:
     """A subscription's delivery log, newest first."""
     return Delivery.objects.filter(subscription=subscription).select_related("event").order_by("-pk")
+
+
+def model_evaluations(model_version) -> QuerySet[ModelEvaluation]:
+    """A model version's evaluations, newest first, with what their answers name."""
+    return ModelEvaluation.objects.filter(model_version=model_version).select_related(
+        "requested_by", "dataset_version__dataset"
+    )

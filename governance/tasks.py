@@ -9,7 +9,7 @@ from django.conf import settings
 from django.core.mail import send_mail
 
 from catalog import outbox
-from governance import access_requests, audit_anchor, deliveries, notifications
+from governance import access_requests, audit_anchor, deliveries, evaluations, notifications
 from governance.events import DELIVER_TASK
 from governance.models import AccessRequestEvent
 
@@ -41,6 +41,15 @@ def deliver_events(self) -> int:
 def prune_events() -> int:
     """Periodic: forget events and deliveries older than EVENTS_KEEP_DAYS."""
     return deliveries.prune()
+
+
+@shared_task(name="governance.prune_retention", ignore_result=True)
+def prune_retention() -> dict[str, int]:
+    """Periodic: prune what is past its retention setting, at most RETENTION_BEAT_LIMIT rows of each
+    kind per run (the next run goes on)."""
+    from governance.retention import prune_all
+
+    return prune_all(limit=getattr(settings, "RETENTION_BEAT_LIMIT", 100_000))
 
 
 def _queue_of(consumer) -> str | None:
@@ -122,3 +131,30 @@ def write_audit_anchor() -> int | None:
     """Beat: append the audit chain's signed head outside the database (governance/audit_anchor.py)."""
     anchor = audit_anchor.write_anchor()
     return anchor.seq if anchor else None
+
+
+@shared_task(name=evaluations.RUN_TASK, ignore_result=True, acks_late=True)
+def run_evaluation(evaluation_id: int) -> str | None:
+    """Compute one model evaluation (governance/evaluations.py); a duplicate message finds it taken."""
+    return evaluations.run_evaluation(evaluation_id)
+
+
+@shared_task(name="governance.run_mlflow_sync", ignore_result=True, acks_late=True)
+def run_mlflow_sync(job_id: int) -> str:
+    """Run one MLflow sync job (governance/mlflow_jobs.py): claimed under a lease, run once."""
+    from governance import mlflow_jobs
+
+    return mlflow_jobs.run_job(job_id)
+
+
+@shared_task(name="governance.request_mlflow_sync", ignore_result=True)
+def request_mlflow_sync() -> int | None:
+    """Beat (MLFLOW_SYNC_CRON): queue a sync (the active one, if any) and take over abandoned ones."""
+    from governance import mlflow_jobs, mlflow_sync
+
+    mlflow_jobs.requeue_stale()
+    try:
+        return mlflow_jobs.request_sync(actor=None, trigger="schedule").pk
+    except mlflow_sync.Unavailable:
+        log.warning("MLflow sync scheduled but MLFLOW_TRACKING_URI is not set")
+        return None

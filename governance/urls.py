@@ -2,7 +2,7 @@
 
 from django.urls import include, path
 
-from governance import subscription_views, views
+from governance import evaluation_pages, privacy_views, subscription_views, views
 
 pages = [
     path("access/", views.my_requests_view, name="my-requests"),
@@ -17,7 +17,12 @@ pages = [
     path("models/", views.models_view, name="models"),
     path("models/<int:pk>/", views.model_card_view, name="model"),
     path("models/<int:pk>/card/", views.model_card_edit_view, name="model-edit"),
+    path("models/<int:pk>/policy/", views.model_policy_view, name="model-policy"),
+    path("models/<int:pk>/evaluations/", evaluation_pages.model_evaluations_view, name="model-evaluations"),
+    path("models/<int:pk>/evaluate/", evaluation_pages.model_evaluate_view, name="model-evaluate"),
+    path("models/<int:pk>/teams/", views.model_teams_view, name="model-teams"),
     path("audit/", views.audit_view, name="audit"),
+    path("privacy/erasures/", privacy_views.erasures_view, name="erasures"),
     path("subscriptions/", subscription_views.subscriptions_view, name="subscriptions"),
     path("subscriptions/<int:pk>/", subscription_views.subscription_view, name="subscription"),
     path(

@@ -26,8 +26,27 @@ from catalog.forms import add_service_errors
 from catalog.markdown import render_markdown
 from catalog.permissions import can_change_dataset
 from config.errors import Conflict, NotAllowed
-from governance import access_requests, cards, clearance, dataset_policies, policies, registry, selectors
-from governance.forms import AccessRequestForm, DatasetPolicyForm, DecisionForm, ModelCardForm, RevokeForm
+from governance import (
+    access_requests,
+    cards,
+    clearance,
+    dataset_policies,
+    evaluation_pages,
+    policies,
+    registry,
+    release,
+    selectors,
+    teams,
+)
+from governance.forms import (
+    AccessRequestForm,
+    DatasetPolicyForm,
+    DecisionForm,
+    ModelCardForm,
+    ModelPolicyForm,
+    ModelTeamsForm,
+    RevokeForm,
+)
 from governance.models import AccessRequest, Decision, ModelVersion, Purpose, RequestStatus, Via
 from lineage.fold import catch_up
 from profiling import selectors as profiling_selectors
@@ -45,15 +64,9 @@ def _already_approved_by(user, request: AccessRequest) -> bool:
 
 
 def _inbox(user) -> list[AccessRequest]:
-    """Pending requests this user may decide and has not approved yet, oldest first."""
-    qs = (
-        selectors.access_request_list(user=user)
-        .filter(status=RequestStatus.PENDING)
-        .exclude(requester=user)
-        .prefetch_related("datasets__stewards", "datasets__owner", "approvals__approver")
-        .order_by("created_at")
-    )
-    out = [r for r in qs if policies.may_decide(user, r) and not _already_approved_by(user, r)]
+    """Pending requests this user may decide (in person or through a group) and has not approved yet,
+    oldest first, with what each still needs."""
+    out = teams.awaiting_decision(user)
     for r in out:
         r.needs = _approval_needs(r)
     return out
@@ -136,6 +149,7 @@ def home_view(request: HttpRequest) -> HttpResponse:
             "inbox": _inbox(request.user)[:HOME_LIST],
             "my_requests": my_requests,
             "alerts": _quality_alerts(mine),
+            "teams": teams.teams_of(request.user),
         },
     )
 
@@ -438,17 +452,32 @@ def _model_version(user, pk: int) -> ModelVersion:
         raise Http404("No such model version.") from exc
 
 
-def _model_card(request: HttpRequest, mv: ModelVersion, *, form=None, status: int = 200, **extra):
-    """The card (the page, or for htmx the part that holds the card and its edit form)."""
+def _model_card(
+    request: HttpRequest, mv: ModelVersion, *, form=None, policy_form=None, status: int = 200, **extra
+):
+    """The card (the page, or for htmx the part that holds the card and its edit forms), with the
+    release check as the deployment clearance answers it (lineage folded first, as /clearance)."""
     may_edit = registry.can_edit_model(request.user, mv)
     if may_edit and form is None:
         form = ModelCardForm(initial={"intended_use": mv.intended_use, "caveats": mv.caveats})
+    behind = catch_up(seconds=settings.CLEARANCE_LINEAGE_WAIT_SECONDS)
+    check, _ = release.release_check(model_version=mv, lineage_behind=behind)
+    if may_edit and policy_form is None:
+        policy_form = ModelPolicyForm(initial=release.policy_values(selectors.model_policy_of(mv)))
     template = "governance/_model_card.html" if request.htmx else "governance/model_card.html"
+    teams_form = extra.pop("teams_form", None)
+    if teams_form is None and (request.user.is_staff or registry.is_model_owner(request.user, mv.model)):
+        current = {"owner_group": mv.model.owner_group.name if mv.model.owner_group_id else ""}
+        current["steward_groups"] = [g.name for g in mv.model.steward_groups.all()]
+        teams_form = ModelTeamsForm(initial=current, user=request.user)
     context = {
-        "mv": mv,
+        **evaluation_pages.context(request, mv),
         "card": cards.build_card(mv, viewer=request.user),
         "hidden_request": cards.HIDDEN_REQUEST,
         "form": form if may_edit else None,
+        "release": check,
+        "policy_form": policy_form if may_edit else None,
+        "teams_form": teams_form,
         **extra,
     }
     return render(request, template, context, status=status)
@@ -481,6 +510,35 @@ def model_card_edit_view(request: HttpRequest, pk: int) -> HttpResponse:
         messages.success(request, "Intended use and caveats saved.")
         return redirect("governance:model", pk=mv.pk)
     return _model_card(request, mv, form=form, status=_invalid(request))
+
+
+@login_required
+@require_POST
+def model_policy_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """The model's owner (or staff) sets its release policy from the card; others: 403. Without
+    JavaScript: POST, then a redirect to the card; with htmx the card is swapped."""
+    mv = _model_version(request.user, pk)
+    if not registry.can_edit_model(request.user, mv):
+        raise PermissionDenied("Only the model's owner or staff may set its release policy.")
+    form = ModelPolicyForm(request.POST, auto_id="model-policy-%s")
+    if _saved(form, release.set_model_policy, actor=request.user, model_version=mv):
+        if request.htmx:
+            return _model_card(request, mv, policy_saved=True)
+        messages.success(request, "Release policy saved.")
+        return redirect(f"{reverse('governance:model', args=[mv.pk])}#release")
+    return _model_card(request, mv, policy_form=form, status=_invalid(request))
+
+
+def model_teams_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """The model's owner (or staff) names its owner group and steward groups; others: 403."""
+    mv = _model_version(request.user, pk)
+    if not (request.user.is_staff or registry.is_model_owner(request.user, mv.model)):
+        raise PermissionDenied("Only the model's owner or staff may name its teams.")
+    form = ModelTeamsForm(request.POST, user=request.user)
+    if _saved(form, registry.update_model_version, actor=request.user, model_version=mv):
+        messages.success(request, "Teams saved.")
+        return redirect("governance:model", pk=mv.pk)
+    return _model_card(request, mv, teams_form=form, status=400)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,10 +1,13 @@
 """Impact: everything downstream of a node, grouped by distance, with whom to tell for each dataset
-or model (a dataset's owner and stewards in the catalog, a model's from its ownership facet)."""
+or model (a dataset's owner and stewards in the catalog -- the members of its owner and steward
+groups too --, a model's from its ownership facet)."""
 
 from collections import defaultdict
 from typing import Any
 
-from catalog.selectors import datasets_by_ids
+from django.contrib.auth import get_user_model
+
+from catalog.selectors import answerable_people, datasets_by_ids
 from lineage.models import NodeKind
 from lineage.selectors import catalog_dataset_for, node_by_key, nodes_by_ids
 from lineage.walks import walk
@@ -24,6 +27,7 @@ def impact(node_id: str, *, depth: int = 20) -> dict[str, Any] | None:
     w = walk(node.pk, depth=depth, direction="downstream")
     rows = nodes_by_ids([i for i in w.depth if i != node.pk])
     catalog = datasets_by_ids([n.dataset_id for n in rows.values() if n.dataset_id])
+    members = _team_members(catalog)
     levels: dict[int, list[dict[str, Any]]] = defaultdict(list)
     notify: set[str] = set()
     for i, n in rows.items():
@@ -33,7 +37,14 @@ def impact(node_id: str, *, depth: int = 20) -> dict[str, Any] | None:
             owners = [ds.owner.username] if ds is not None and ds.owner_id else []
             stewards = sorted(s.username for s in ds.stewards.all()) if ds is not None else []
             entry.update(owners=owners, stewards=stewards, catalogId=n.dataset_id)
-            notify.update(owners, stewards)
+            if ds is not None and (ds.owner_group_id or members.get(ds.pk)):
+                # Teams: the groups by name, and their members, who are told as owners and stewards are.
+                entry.update(
+                    ownerGroup=ds.owner_group.name if ds.owner_group_id else None,
+                    stewardGroups=sorted(g.name for g in ds.steward_groups.all()),
+                    teamMembers=members.get(ds.pk, []),
+                )
+            notify.update(owners, stewards, entry.get("teamMembers", []))
         elif n.kind == NodeKind.MODEL:
             entry.update(owners=list(n.owners), stewards=[])
             notify.update(n.owners)
@@ -47,3 +58,18 @@ def impact(node_id: str, *, depth: int = 20) -> dict[str, Any] | None:
         ],
         "notify": sorted(notify),
     }
+
+
+def _team_members(catalog: dict) -> dict[int, list[str]]:
+    """{dataset id: usernames of the people acting for it through a group only}."""
+    people = answerable_people(catalog.values())
+    ids = {uid for owners, stewards in people.values() for uid in owners | stewards}
+    names = dict(get_user_model().objects.filter(pk__in=ids, is_active=True).values_list("pk", "username"))
+    out = {}
+    for pk, (owners, stewards) in people.items():
+        ds = catalog[pk]
+        named = {ds.owner_id, *(s.pk for s in ds.stewards.all())}
+        through = sorted(names[u] for u in (owners | stewards) - named if u in names)
+        if through:
+            out[pk] = through
+    return out

@@ -69,7 +69,8 @@ def _queue_emails(
         theirs = [
             n["id"]
             for n in downstream
-            if user.username in (n.get("owners") or []) + (n.get("stewards") or [])
+            if user.username
+            in (n.get("owners") or []) + (n.get("stewards") or []) + (n.get("teamMembers") or [])
         ]
         lines = [
             f"{actor.get_username()} tells you that {dataset.urn} changed.",

@@ -44,7 +44,10 @@ class EventState(models.TextChoices):
 
 class LineageEvent(models.Model):
     """One accepted OpenLineage event, as received. Its body is never updated and no row is deleted
-    by the application; only the fold's bookkeeping (``state``, ``error``) changes once."""
+    by the application; only the fold's bookkeeping (``state``, ``error``) changes once. Two
+    exceptions an operator or a privacy officer asks for: retention prunes folded events past
+    LINEAGE_EVENT_RETENTION_DAYS (lineage.retention), and an erasure rewrites a body that quotes a
+    data subject's value (lineage.erasure)."""
 
     kind = models.CharField(max_length=10, choices=EventKind.choices)
     event_type = models.CharField(max_length=10, blank=True, help_text="RunEvent eventType, else empty.")

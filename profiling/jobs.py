@@ -68,6 +68,7 @@ def enqueue_part(part_id: int) -> None:
 @transaction.atomic
 def queue_profile(*, version, actor=None) -> ProfileRun:
     """Create (or reset) the version's pending profile job and queue it once committed."""
+    catalog_versions.check_not_deleted(version)
     run, created = ProfileRun.objects.select_for_update().get_or_create(
         version=version,
         defaults={
@@ -117,6 +118,7 @@ def request_rerun(*, actor, version) -> ProfileRun:
     dataset = version.dataset
     if not can_change_dataset(actor, dataset):
         raise NotAllowed("Only the dataset's owner, a steward or staff may re-run profiling.")
+    catalog_versions.check_not_deleted(version)
     run = ProfileRun.objects.select_for_update().filter(version=version).first()
     if run is not None and run.status == RunStatus.RUNNING and not lease_expired(run):
         raise Conflict(

@@ -286,6 +286,8 @@ class ProfilePart(models.Model):
     attempts = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True)
     state = models.BinaryField(null=True, blank=True)
+    # What the quality suite's native evaluation gathered in this part (profiling.native_codec).
+    quality_state = models.BinaryField(null=True, blank=True)
 
     class Meta:
         ordering = ["run_id", "index"]
@@ -293,3 +295,75 @@ class ProfilePart(models.Model):
 
     def __str__(self) -> str:
         return f"part {self.index} of run {self.run_id} ({self.status})"
+
+
+class PrivacyBounds(models.Model):
+    """What a steward publishes about one column so that differentially private figures of it can be
+    released (profiling/privacy.py): numeric clamping bounds and histogram bins, or the public set of
+    categories. Never taken from the data: bounds read off the data would leak its extremes."""
+
+    dataset = models.ForeignKey("catalog.Dataset", on_delete=models.CASCADE, related_name="privacy_bounds")
+    column = models.CharField(max_length=1024)
+    lower = models.FloatField(null=True, blank=True)
+    upper = models.FloatField(null=True, blank=True)
+    bins = models.PositiveIntegerField(default=10)
+    categories = models.JSONField(default=list, blank=True)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["dataset_id", "column"]
+        constraints = [models.UniqueConstraint(fields=["dataset", "column"], name="privbounds_ds_col_uniq")]
+
+    def __str__(self) -> str:
+        return f"privacy bounds of {self.column}"
+
+
+class PrivacyBudget(models.Model):
+    """The privacy loss a steward allows on one dataset version: ``epsilon_total`` in all, each
+    release spending ``epsilon_per_release``; ``epsilon_spent`` is the sum of its releases' ε (the
+    ledger), kept here so that the check-and-spend is one locked row."""
+
+    version = models.OneToOneField(
+        "catalog.DatasetVersion", on_delete=models.CASCADE, related_name="privacy_budget"
+    )
+    dataset = models.ForeignKey("catalog.Dataset", on_delete=models.CASCADE, related_name="privacy_budgets")
+    epsilon_total = models.FloatField(default=0.0)
+    epsilon_per_release = models.FloatField(default=1.0)
+    epsilon_spent = models.FloatField(default=0.0)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"privacy budget of {self.version_id}: {self.epsilon_spent}/{self.epsilon_total}"
+
+
+class PrivateRelease(models.Model):
+    """One differentially private release of a version's profile, and its line in the ledger: who
+    asked for it, when, which columns, at what ε. Stored so that it is served again as it was (a
+    refresh draws no new noise); ``fingerprint`` names the steward settings it was computed with."""
+
+    version = models.ForeignKey(
+        "catalog.DatasetVersion", on_delete=models.CASCADE, related_name="private_releases"
+    )
+    dataset = models.ForeignKey("catalog.Dataset", on_delete=models.CASCADE, related_name="private_releases")
+    fingerprint = models.CharField(max_length=64)
+    epsilon = models.FloatField()
+    columns = models.JSONField(default=list, blank=True)
+    body = models.JSONField(default=dict, blank=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    requester = models.CharField(max_length=150, blank=True)  # kept when the user is deleted
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["version_id", "-created_at", "-id"]
+        indexes = [models.Index(fields=["version", "fingerprint"], name="privrel_version_fp_idx")]
+
+    def __str__(self) -> str:
+        return f"DP release of {self.version_id} (ε={self.epsilon})"

@@ -269,6 +269,9 @@ class NativeEvaluator:
         if other.failed or self.failed:
             self.failed = self.failed or other.failed
             return
+        if other.expectations != self.expectations:  # the suite changed while the parts were read
+            self.failed = "the parts were evaluated against different suites"
+            return
         if other.names is None:
             return
         if self.names is None:

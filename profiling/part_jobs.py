@@ -13,9 +13,13 @@ engine reads as one cell (S3 objects, tables, partitioned datasets), stay one ta
 * The part that finishes last takes the merge under the run's row lock (``_finish_part``): it swaps
   the run's token for a merge token, so the merge runs once; a merge whose worker died is taken
   over by the next delivery of any part's message once the run's lease runs out.
-* The merge: ``merge_states`` → ``finish`` → the suite through Great Expectations
-  (quality.validate_file; the native evaluator's state is not carried between processes) →
-  results.write_results with the merge token.
+* Each part evaluates the suite known when it starts natively in its own read (a NativeEvaluator
+  as a batch consumer, its state carried as bytes by profiling.native_codec, whole columns kept
+  within an equal share of the memory budget).
+* The merge: ``merge_states`` → ``finish`` → the parts' evaluators merged in row order →
+  quality.validate_pass (GX reads the file again only for the expectations they declined, or for
+  all of them when the suite changed while the parts were read) → results.write_results with the
+  merge token.
 * A ProfileError in a part fails the run with its message; the other parts stop at their next
   progress write. A part that needs a wider column type (``Retype``) falls back to the one-task
   path: the parts are dropped and that worker profiles the whole version itself.
@@ -45,6 +49,7 @@ from profiling.jobs import (
     readable,
 )
 from profiling.models import PartStatus, ProfilePart, ProfileRun, RunStatus
+from profiling.native_codec import evaluator_to_bytes
 
 logger = logging.getLogger(__name__)
 
@@ -230,16 +235,33 @@ def _profile_part(part: ProfilePart, token: str) -> str | None:
     if location is None:
         raise ProfileError("The version's file can no longer be read in place.")
     spec = ProfileSpec.from_json(part.spec, location=location)
-    state = profile_part(spec, part.cells, progress=_PartProgress(part, token))
-    return _finish_part(part, token, to_bytes(state))
+    evaluator = _part_evaluator(part, version)
+    state = profile_part(spec, part.cells, progress=_PartProgress(part, token), batch_consumers=[evaluator])
+    return _finish_part(part, token, to_bytes(state), evaluator_to_bytes(evaluator))
+
+
+def _part_evaluator(part: ProfilePart, version):
+    """The suite known now, evaluated in this part's own read (as one task does in its pass); the
+    memory kept for whole columns is shared out between the parts, so the merge stays within it."""
+    from profiling.native_expectations import NativeEvaluator
+    from profiling.native_metrics import KEEP_BYTES
+    from profiling.runner import _suite_to_judge
+
+    known = _suite_to_judge(version.dataset, version)
+    parts = max(1, ProfilePart.objects.filter(run_id=part.run_id).count())
+    return NativeEvaluator(list(known[1]) if known else [], keep_bytes=KEEP_BYTES // parts)
 
 
 @transaction.atomic
-def _finish_part(part: ProfilePart, token: str, state: bytes) -> str | None:
+def _finish_part(part: ProfilePart, token: str, state: bytes, quality_state: bytes) -> str | None:
     """Store the part's state; the merge token when it was the last part (the merge is ours)."""
     run = ProfileRun.objects.select_for_update().get(pk=part.run_id)
     done = ProfilePart.objects.filter(pk=part.pk, claim_token=token, status=PartStatus.RUNNING).update(
-        status=PartStatus.SUCCEEDED, state=state, claim_token="", heartbeat_at=timezone.now()
+        status=PartStatus.SUCCEEDED,
+        state=state,
+        quality_state=quality_state,
+        claim_token="",
+        heartbeat_at=timezone.now(),
     )
     if not done or run.claim_token != part.run_token or run.status != RunStatus.RUNNING:
         raise PartStopped()
@@ -331,8 +353,8 @@ def merge(*, run_id: int, token: str, heartbeat: bool = True) -> Outcome:
             with transaction.atomic():  # the run starts again from its own task
                 _enqueue(run_id)
             return Outcome("failed")
-    if outcome.state == "succeeded":
-        ProfilePart.objects.filter(run_id=run_id).update(state=None)  # kept no longer than needed
+    if outcome.state == "succeeded":  # kept no longer than needed
+        ProfilePart.objects.filter(run_id=run_id).update(state=None, quality_state=None)
     return outcome
 
 
@@ -344,8 +366,8 @@ def _merged(run_id: int, progress):
 
     run = ProfileRun.objects.select_related("version__dataset").get(pk=run_id)
     version, dataset = run.version, run.version.dataset
-    blobs = ProfilePart.objects.filter(run_id=run_id).order_by("index").values_list("state", flat=True)
-    result = finish(merge_states([from_bytes(bytes(b)) for b in blobs]))
+    parts = ProfilePart.objects.filter(run_id=run_id).order_by("index")
+    result = finish(merge_states([from_bytes(bytes(b)) for b in parts.values_list("state", flat=True)]))
     progress(PARTS_SHARE, force=True)
     warnings = list(result.warnings or [])
     proposed, (name, expectations, suite_version, suite_source) = runner._suite_after_pass(
@@ -354,7 +376,9 @@ def _merged(run_id: int, progress):
     location = location_of(version)
     quality_result = None
     try:
-        quality_result = quality.validate_file(
+        quality_result = _validate_merged(
+            parts.values_list("quality_state", flat=True),
+            result,
             name=name,
             expectations=expectations,
             location=location,
@@ -371,3 +395,23 @@ def _merged(run_id: int, progress):
     if quality_result is not None and result.pii:
         runner._redact_pii_values(quality_result, set(result.pii))
     return Computed(result, quality_result, proposed, suite_version, suite_source, warnings)
+
+
+def _validate_merged(quality_states, result, *, name: str, expectations: list, **gx_file):
+    """The suite judged from the parts' native evaluations merged in row order (GX reads the file
+    again only for what they declined); by GX alone when a part has none (queued by an older
+    worker)."""
+    from profiling.native_codec import evaluator_from_bytes
+
+    evaluator = None
+    for blob in quality_states:
+        if blob is None:
+            return quality.validate_file(name=name, expectations=expectations, **gx_file)
+        part = evaluator_from_bytes(bytes(blob))
+        if evaluator is None:
+            evaluator = part
+        else:
+            evaluator.merge(part)
+    return quality.validate_pass(
+        name=name, expectations=expectations, evaluator=evaluator, profile=result, **gx_file
+    )

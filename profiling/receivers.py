@@ -4,8 +4,8 @@ import logging
 
 from django.dispatch import receiver
 
-from catalog.signals import dataset_deleted, version_stored
-from profiling import jobs, monitors, signals
+from catalog.signals import dataset_deleted, version_deleted_in_transaction, version_stored
+from profiling import forgetting, jobs, monitors, signals
 from profiling.models import RunStatus
 
 log = logging.getLogger(__name__)
@@ -19,6 +19,14 @@ def queue_profile_on_version_stored(sender, version, actor=None, **kwargs) -> No
     if version.is_reference and source is not None and not source.profile:
         return
     jobs.queue_profile(version=version, actor=actor)
+
+
+@receiver(version_deleted_in_transaction, dispatch_uid="profiling.purge_on_version_deleted")
+def purge_on_version_deleted(sender, version, **kwargs) -> None:
+    """A deleted version's profile and all derived from its data go with it, in its transaction:
+    raising here undoes the deletion, so nothing is half-forgotten."""
+    counts = forgetting.purge_version(version=version)
+    log.info("profiling forgot version %s: %s", version, counts)
 
 
 @receiver(version_stored, dispatch_uid="profiling.monitor_freshness_on_version_stored")

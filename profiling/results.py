@@ -42,9 +42,11 @@ class Computed:
 def write_results(*, run_id: int, token: str, computed: Computed) -> Outcome:
     """Write everything the job produced at once, if this worker still holds the job."""
     siblings = _lock_dataset_runs(run_id)
-    run = ProfileRun.objects.select_related("version__dataset").get(pk=run_id)
-    if run.claim_token != token or run.status != RunStatus.RUNNING:
-        logger.warning("profile run %s: lease lost before writing; another worker owns it", run_id)
+    run = ProfileRun.objects.select_related("version__dataset").filter(pk=run_id).first()
+    if run is None or run.claim_token != token or run.status != RunStatus.RUNNING:
+        logger.warning(
+            "profile run %s: lease lost before writing (another worker, or version deleted)", run_id
+        )
         return Outcome("lost-lease")
     version, dataset, result = run.version, run.version.dataset, computed.result
     warnings = list(computed.warnings)
@@ -91,7 +93,7 @@ def _drift_from_earlier(succeeded: list[ProfileRun], *, number: int, state, warn
     previous = earlier.order_by("-version_number").only("version_number", "drift_state").first()
     if previous is None or state is None:
         return None
-    return _drift_between(
+    return drift_between(
         previous.drift_state, state, previous_version=previous.version_number, warnings=warnings
     )
 
@@ -131,7 +133,7 @@ def _redo_drift_of_following(succeeded: list[ProfileRun], *, number: int, state)
     nxt = ProfileRun.objects.only("pk", "drift", "drift_state").get(pk=following.pk)
     if nxt.drift_state is None:
         return
-    redone = _drift_between(state, nxt.drift_state, previous_version=number, warnings=None)
+    redone = drift_between(state, nxt.drift_state, previous_version=number, warnings=None)
     if redone is not None:
         ProfileRun.objects.filter(pk=nxt.pk).update(drift=redone)
 
@@ -208,7 +210,7 @@ def _update_catalog(dataset, version, result) -> None:
     catalog_versions.set_version_profile_status(version=version, status=RunStatus.SUCCEEDED)
 
 
-def _drift_between(previous_state, current_state, *, previous_version: int, warnings: list[str] | None):
+def drift_between(previous_state, current_state, *, previous_version: int, warnings: list[str] | None):
     """The engine's drift object, or None (with a warning) when it cannot be computed."""
     from celery.exceptions import SoftTimeLimitExceeded
 

@@ -268,7 +268,7 @@ def _local_copy(version):
     return tmp.name, tmp
 
 
-def _where(version):
+def where_to_read(version):
     """(Location, tempfile or None): where the engine and the quality check read the version.
 
     In place wherever it lives (profiling.locations); a download to a temporary file only for an
@@ -286,6 +286,31 @@ def _where(version):
         "encoding": version.encoding or "utf-8",
     }
     return local(path, **text), tmp
+
+
+def read_columns(version, columns: list[str]):
+    """The named columns of a version's data (those it has) as one ``pyarrow.Table``, read as the
+    profile reads it: in place, only those columns, after the same check that it is still the
+    version's data. Other apps read a version's values through this (governance's evaluations)."""
+    import pyarrow as pa
+
+    from profiling.engine import iter_batches
+
+    location, tmp = where_to_read(version)
+    try:
+        check = _start_check(version, location)
+        try:
+            batches = list(iter_batches(location, columns=columns, batch_rows=1 << 20))
+        finally:
+            if check is not None:
+                check.wait()
+    finally:
+        if tmp is not None:
+            tmp.close()
+    if not batches:
+        return pa.table({})
+    # A column widened part-way (Retype) gives later batches a wider type: one table of the widest.
+    return pa.concat_tables([pa.Table.from_batches([b]) for b in batches], promote_options="permissive")
 
 
 def _start_check(version, location) -> _RegisteredCheck | None:
@@ -380,7 +405,7 @@ def _compute(run: ProfileRun, progress: _Progress, *, deadline: float | None = N
 
     version = run.version
     dataset = version.dataset
-    location, tmp = _where(version)
+    location, tmp = where_to_read(version)
     try:
         check = _start_check(version, location)
         # The suite known now is evaluated in the profile's own pass (the data is read once); one

@@ -27,6 +27,13 @@ alert_acknowledged
 alert_resolved, alert_resolved_in_transaction
     alert: Alert; actor: User | None -- None when the rule passed again (alert.resolution "passed")
     or was removed ("rule_removed"); a person resolves "by_hand"; via: "api" | "ui" | "system"
+privacy_spent_in_transaction
+    release: PrivateRelease -- a differentially private release was made and its ε spent
+    (release.epsilon, release.columns, release.requested_by); actor: User | None
+privacy_settings_changed_in_transaction
+    dataset: catalog Dataset; version: catalog DatasetVersion | None (None: the column bounds);
+    actor: User; changes: {"bounds" | "epsilon_total" | "epsilon_per_release": [before, after]};
+    via: "api" | "ui"
 """
 
 from django.dispatch import Signal
@@ -43,3 +50,5 @@ alert_opened_in_transaction = Signal()
 alert_acknowledged = Signal()
 alert_resolved = Signal()
 alert_resolved_in_transaction = Signal()
+privacy_spent_in_transaction = Signal()
+privacy_settings_changed_in_transaction = Signal()

@@ -14,9 +14,9 @@ from django.views.decorators.http import require_GET, require_POST
 
 from catalog import selectors as catalog_selectors
 from catalog.permissions import can_change_dataset
-from config.errors import Conflict, NotAllowed
-from profiling import jobs, selectors
-from profiling.visibility import profile_for_viewer
+from config.errors import Conflict, Gone, NotAllowed
+from profiling import jobs, privacy_budget, selectors
+from profiling.visibility import may_see_values, profile_for_viewer
 
 DONE = ("succeeded", "failed", "skipped")
 
@@ -41,7 +41,22 @@ def _version(dataset, number: str | int | None):
 def _profile_context(request: HttpRequest, pk: int) -> dict:
     dataset = _dataset(request, pk)
     version = _version(dataset, request.GET.get("version"))
-    profile = selectors.profile_answer(version) if version is not None else None
+    # A deleted version has no profile left to show: the page says it was deleted.
+    alive = version is not None and version.deleted_at is None
+    if alive and not may_see_values(request.user, dataset):
+        # Without clearance: the differentially private release (docs/privacy.md), nothing exact.
+        dp = privacy_budget.profile_answer_for(user=request.user, version=version, via="ui")
+        return {
+            "dataset": dataset,
+            "version": version,
+            "dp": dp,
+            "profile": dp,
+            "done": True,
+            "version_numbers": list(
+                dataset.versions.order_by("-number").values_list("number", flat=True)[:50]
+            ),
+        }
+    profile = selectors.profile_answer(version) if alive else None
     profile = profile_for_viewer(profile, user=request.user, dataset=dataset)
     history = selectors.quality_history(dataset)
     columns = (profile or {}).get("columns") or []
@@ -77,6 +92,7 @@ def _profile_context(request: HttpRequest, pk: int) -> dict:
             key=lambda kv: (not kv[1].get("drifted"), -(kv[1].get("psi") or 0)),
         ),
         "can_edit": can_change_dataset(request.user, dataset),
+        "dp": None,
     }
 
 
@@ -131,7 +147,7 @@ def rerun_view(request: HttpRequest, pk: int, number: int) -> HttpResponse:
         jobs.request_rerun(actor=request.user, version=version)
     except NotAllowed as exc:
         raise PermissionDenied(str(exc)) from exc
-    except Conflict as exc:
+    except (Conflict, Gone) as exc:
         messages.error(request, str(exc))
     else:
         messages.success(request, f"Profiling of version {version.number} has been queued again.")

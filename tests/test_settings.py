@@ -177,3 +177,43 @@ def test_the_fold_task_goes_to_the_queue_named_by_the_environment(run_python, en
     result = run_python(code, env)
     assert result.returncode == 0, result.stderr[-3000:]
     assert f"QUEUE {queue}" in result.stdout and "OTHER celery" in result.stdout
+
+
+BACKENDS = (
+    SETUP + "; print('BACKENDS', ' '.join(b.rsplit('.', 1)[1] for b in settings.AUTHENTICATION_BACKENDS))"
+)
+
+
+@pytest.mark.parametrize(
+    ("oidc_env", "password_login"),
+    [
+        ({}, True),  # nothing set: local login exactly as before
+        ({"OIDC_LOCAL_LOGIN": "false"}, True),  # cannot switch passwords off without a provider
+        ({"OIDC_ISSUER": "https://sso.example.org", "OIDC_CLIENT_ID": "gv"}, True),
+        (
+            {"OIDC_ISSUER": "https://sso.example.org", "OIDC_CLIENT_ID": "gv", "OIDC_LOCAL_LOGIN": "false"},
+            False,
+        ),
+    ],
+    ids=["none", "local-off-without-issuer", "sso", "sso-only"],
+)
+def test_password_login_follows_the_oidc_settings(run_python, env, oidc_env, password_login):
+    result = run_python(BACKENDS, {**env, **oidc_env})
+    assert result.returncode == 0, result.stderr
+    assert ("ModelBackend" in result.stdout) is password_login
+    assert "ProviderBackend" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("oidc_env", "message"),
+    [
+        ({"OIDC_ISSUER": "https://sso.example.org"}, "set OIDC_CLIENT_ID"),
+        ({"OIDC_ALGORITHMS": "RS256,HS256"}, "OIDC_ALGORITHMS may list only"),
+        ({"OIDC_SERVICE_ACCOUNTS": "sometimes"}, "OIDC_SERVICE_ACCOUNTS must be"),
+    ],
+    ids=["issuer-without-client", "hmac-algorithm", "bad-service-accounts"],
+)
+def test_a_bad_oidc_setting_stops_start_up(run_python, env, oidc_env, message):
+    result = run_python(SETUP, {**env, **oidc_env})
+    assert result.returncode != 0
+    assert message in result.stderr

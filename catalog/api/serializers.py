@@ -33,6 +33,11 @@ class DatasetSerializer(serializers.ModelSerializer):
     # Offered the dataset by its owner, not owner until they accept (catalog.ownership).
     pending_owner = serializers.CharField(source="pending_owner.username", read_only=True, allow_null=True)
     stewards = NameListField("username", required=False)
+    # Teams (group names): a member of the owner group acts as owner, of a steward group as steward.
+    owner_group = serializers.CharField(
+        source="owner_group.name", required=False, allow_null=True, allow_blank=True, max_length=150
+    )
+    steward_groups = NameListField("name", required=False)
     tags = NameListField("name", required=False)
     sensitivity = serializers.ChoiceField(choices=Sensitivity.choices, required=False)
     sensitive_columns = serializers.ListField(child=serializers.CharField(), required=False)
@@ -56,6 +61,8 @@ class DatasetSerializer(serializers.ModelSerializer):
             "owner",
             "pending_owner",
             "stewards",
+            "owner_group",
+            "steward_groups",
             "domain",
             "tags",
             "sensitivity",
@@ -98,14 +105,25 @@ class DatasetSerializer(serializers.ModelSerializer):
         data = dict(self.validated_data)
         if "owner" in data:
             data["owner"] = (data["owner"] or {}).get("username")
+        if "owner_group" in data:
+            data["owner_group"] = (data["owner_group"] or {}).get("name") or None
         return data
 
 
 _ROW_FIELDS = [
     "id", "namespace", "name", "title", "description", "owner__username", "domain", "sensitivity",
     "sensitive_columns", "label_column", "positive_label", "origin", "created_at", "updated_at",
-    "pending_owner__username", "source_id", "removed_at_source", "hidden",
+    "pending_owner__username", "source_id", "removed_at_source", "hidden", "owner_group__name",
 ]  # fmt: skip
+
+
+def _team_rows(ids: list[int]) -> dict[int, list[str]]:
+    """{dataset id: its steward groups' names}."""
+    teams: dict[int, list[str]] = defaultdict(list)
+    through = Dataset.steward_groups.through
+    for ds_id, name in through.objects.filter(dataset_id__in=ids).values_list("dataset_id", "group__name"):
+        teams[ds_id].append(name)
+    return teams
 
 
 def _orm_rows(queryset: QuerySet[Dataset], ids: list[int]) -> tuple[dict, dict, dict]:
@@ -142,15 +160,20 @@ def _pg_rows_sql() -> str:
         "tag": Dataset.tags.field.related_model._meta.db_table,
         "user": user.db_table,
         "username": user.get_field(get_user_model().USERNAME_FIELD).column,
+        "group": Dataset.owner_group.field.related_model._meta.db_table,
+        "team": Dataset.steward_groups.through._meta.db_table,
     }
     return """
 SELECT d.id, d.namespace, d.name, d.title, d.description, u.{username}, d.domain, d.sensitivity,
        d.sensitive_columns, d.label_column, d.positive_label, d.origin, d.created_at, d.updated_at,
        pu.{username}, d.source_id, d.removed_at_source, d.hidden,
-       (SELECT v.number FROM {version} v WHERE v.dataset_id = d.id ORDER BY v.number DESC LIMIT 1),
+       (SELECT g.name FROM {group} g WHERE g.id = d.owner_group_id),
+       (SELECT v.number FROM {version} v WHERE v.dataset_id = d.id AND v.deleted_at IS NULL
+        ORDER BY v.number DESC LIMIT 1),
        ARRAY(SELECT su.{username} FROM {stewards} s JOIN {user} su ON su.id = s.user_id
              WHERE s.dataset_id = d.id),
-       ARRAY(SELECT t.name FROM {tags} dt JOIN {tag} t ON t.id = dt.tag_id WHERE dt.dataset_id = d.id)
+       ARRAY(SELECT t.name FROM {tags} dt JOIN {tag} t ON t.id = dt.tag_id WHERE dt.dataset_id = d.id),
+       ARRAY(SELECT sg.name FROM {team} dg JOIN {group} sg ON sg.id = dg.group_id WHERE dg.dataset_id = d.id)
 FROM {dataset} d LEFT JOIN {user} u ON u.id = d.owner_id LEFT JOIN {user} pu ON pu.id = d.pending_owner_id
 WHERE d.id = ANY(%s)
 """.format(**tables)  # noqa: S608 -- table and column names from the models
@@ -162,11 +185,13 @@ def _pg_rows(ids: list[int]) -> tuple[dict, dict, dict]:
     with connection.cursor() as cursor:
         cursor.execute(_pg_rows_sql(), [ids])
         for values in cursor.fetchall():
-            r = dict(zip([*_ROW_FIELDS, "latest_version_number"], values[:19], strict=True))
+            n = len(_ROW_FIELDS) + 1  # the fields, then the latest version's number
+            r = dict(zip([*_ROW_FIELDS, "latest_version_number"], values[:n], strict=True))
             for f in json_fields:  # decoded as the ORM decodes them
                 r[f.name] = f.from_db_value(r[f.name], None, connection)
             rows[r["id"]] = r
-            people[r["id"]], labels[r["id"]] = values[19], values[20]
+            people[r["id"]], labels[r["id"]] = values[n], values[n + 1]
+            r["steward_groups"] = values[n + 2]
     return rows, people, labels
 
 
@@ -188,6 +213,9 @@ def dataset_list_rows(
         rows, people, labels = _pg_rows(ids)
     else:
         rows, people, labels = _orm_rows(queryset, ids)
+        for pk, names in _team_rows(ids).items():
+            if pk in rows:
+                rows[pk]["steward_groups"] = names
     when = serializers.DateTimeField().to_representation
     out = []
     for pk in ids:
@@ -205,6 +233,8 @@ def dataset_list_rows(
                 "owner": r["owner__username"],
                 "pending_owner": r["pending_owner__username"],
                 "stewards": sorted(people.get(pk, [])),
+                "owner_group": r["owner_group__name"],
+                "steward_groups": sorted(r.get("steward_groups") or []),
                 "domain": r["domain"],
                 "tags": sorted(labels.get(pk, [])),
                 "sensitivity": r["sensitivity"],
@@ -268,6 +298,7 @@ class VersionSerializer(serializers.ModelSerializer):
             "fingerprint",  # a reference's (source scans); "" for a stored copy or a registered path
             "created_at",
             "profile_status",
+            "deleted_at",  # a tombstone: the data and all derived from it are gone; the row stays
         ]
         read_only_fields = fields
 

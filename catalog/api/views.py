@@ -307,9 +307,11 @@ class VersionViewSet(
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
     mixins.CreateModelMixin,
+    mixins.DestroyModelMixin,
     viewsets.GenericViewSet,
 ):
-    """A dataset's versions: upload a file (multipart) or register a file:// path inside DATA_ROOTS."""
+    """A dataset's versions: upload a file (multipart) or register a file:// path inside DATA_ROOTS;
+    delete one (a tombstone that stays listed with ``deleted_at``)."""
 
     serializer_class = VersionSerializer
     lookup_field = "number"
@@ -389,6 +391,25 @@ class VersionViewSet(
                 f"check-and-store;dur={(stored - received) * 1000:.1f}"
             )
         return response
+
+    @extend_schema(
+        responses={
+            204: None,
+            403: OpenApiResponse(ErrorSerializer, "Not the owner or staff"),
+            404: OpenApiResponse(ErrorSerializer, "No such dataset or version"),
+            410: OpenApiResponse(ErrorSerializer, "Already deleted"),
+        },
+        description=(
+            "Delete the version's data: its stored file and every value derived from it (profile, "
+            "quality result, drift against it). The version stays listed with its checksum and "
+            '`"deleted_at"`; its number is not reused. Owner or staff.'
+        ),
+    )
+    def destroy(self, request, *args, **kwargs):
+        return super().destroy(request, *args, **kwargs)
+
+    def perform_destroy(self, instance):
+        versions.delete_version(actor=self.request.user, version=instance, via="api")
 
     @staticmethod
     def _too_large(limit: int) -> Response:

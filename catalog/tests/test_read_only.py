@@ -46,6 +46,7 @@ NO_DATABASE = {
     "is_owner",
     "can_delete_dataset",
     "can_delete_source",
+    "forget_groups",
 }
 
 
@@ -121,6 +122,7 @@ def _selector_calls(c) -> dict:
         "dataset_has_versions": lambda: selectors.dataset_has_versions(c.orders),
         "retired_sensitivities": lambda: selectors.retired_sensitivities(["dataset:pg://crm:raw.gone"]),
         "dataset_refs_by_urns": lambda: selectors.dataset_refs_by_urns([orders_urn, payroll_urn]),
+        "answerable_people": lambda: selectors.answerable_people([c.orders, c.payroll]),
     }
 
 
@@ -199,6 +201,9 @@ def _permission_calls(c) -> dict:
         "can_add_source": lambda: permissions.can_add_source(c.outsider),
         "can_manage_source": lambda: permissions.can_manage_source(c.steward, c.source),
         "can_delete_source": lambda: permissions.can_delete_source(c.steward, c.source),
+        "group_ids": lambda: permissions.group_ids(type(c.steward).objects.get(pk=c.steward.pk)),
+        "forget_groups": lambda: permissions.forget_groups(c.steward),
+        "acting_groups": lambda: permissions.acting_groups(c.outsider, c.orders),
     }
 
 
@@ -221,6 +226,8 @@ def _queryset_calls(c) -> dict:
     return {
         "visible_to": lambda: list(Dataset.objects.visible_to(c.outsider)),
         "editable_by": lambda: list(Dataset.objects.editable_by(c.steward)),
+        "managed_by": lambda: list(Dataset.objects.managed_by(c.steward)),
+        "owned_by": lambda: list(Dataset.objects.owned_by(c.owner)),
         "with_urn": lambda: list(Dataset.objects.with_urn(c.orders.urn)),
     }
 

@@ -1,8 +1,9 @@
-"""Renderers of the model card: Markdown and a sanitised HTML page beside the JSON."""
+"""Renderers of the model card: Markdown, a sanitised HTML page and Model Card Toolkit's structure
+beside the JSON."""
 
-from rest_framework.renderers import BaseRenderer
+from rest_framework.renderers import BaseRenderer, JSONRenderer
 
-from governance import cards
+from governance import card_mct, cards
 
 
 def _is_card(data) -> bool:
@@ -31,3 +32,19 @@ class HTMLCardRenderer(BaseRenderer):
         from django.utils.html import escape
 
         return f"<p>{escape(str((data or {}).get('detail', '')))}</p>".encode()
+
+
+class MCTCardRenderer(JSONRenderer):
+    """``?format=mct``: the card in Model Card Toolkit's schema v0.0.2 (governance/card_mct.py)."""
+
+    format = "mct"
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        if _is_card(data):
+            request = (renderer_context or {}).get("request")
+            from django.urls import reverse
+
+            page = reverse("governance:model", args=[data["id"]])
+            url = request.build_absolute_uri(page) if request is not None else None
+            data = card_mct.to_mct(data, url=url)
+        return super().render(data, accepted_media_type, renderer_context)

@@ -12,6 +12,7 @@ from governance.models import (
     Approval,
     AuditRecord,
     DatasetPolicy,
+    ModelPolicy,
     ModelVersion,
     Purpose,
 )
@@ -109,6 +110,30 @@ class ClearanceDatasetSerializer(serializers.Serializer):
     reasons = serializers.ListField(child=serializers.CharField())
     access_request = serializers.IntegerField(allow_null=True)
     upstream_blockers = serializers.ListField(child=serializers.CharField())
+    model = serializers.CharField(
+        required=False, help_text="purpose=deployment: the model version this training dataset belongs to."
+    )
+
+
+class ModelPolicyValuesSerializer(serializers.Serializer):
+    max_equalized_odds_difference = serializers.FloatField(allow_null=True)
+    min_accuracy = serializers.FloatField(allow_null=True)
+    require_independent_evaluation = serializers.BooleanField()
+
+
+class ClearanceModelSerializer(serializers.Serializer):
+    urn = serializers.CharField()
+    id = serializers.IntegerField(help_text="The model version's id (/api/v1/models/{id}/).")
+    version = serializers.CharField()
+    allowed = serializers.BooleanField()
+    reasons = serializers.ListField(child=serializers.CharField())
+    trained_for = serializers.CharField(
+        allow_null=True, help_text="Whose clearance for the training data is checked."
+    )
+    policy = ModelPolicyValuesSerializer(allow_null=True)
+    evaluations = serializers.ListField(
+        child=serializers.IntegerField(), help_text="The evaluations the policy was checked on."
+    )
 
 
 class ClearanceSerializer(serializers.Serializer):
@@ -116,6 +141,38 @@ class ClearanceSerializer(serializers.Serializer):
     principal = serializers.CharField(allow_null=True)
     purpose = serializers.CharField()
     datasets = ClearanceDatasetSerializer(many=True)
+    models = ClearanceModelSerializer(many=True, required=False, help_text="purpose=deployment only.")
+
+
+class ModelPolicySerializer(serializers.ModelSerializer):
+    """A model's release policy. Input is checked here for its shape and again by the service."""
+
+    model = serializers.SerializerMethodField()
+    max_equalized_odds_difference = serializers.FloatField(
+        required=False, allow_null=True, min_value=0, max_value=1
+    )
+    min_accuracy = serializers.FloatField(required=False, allow_null=True, min_value=0, max_value=1)
+    require_independent_evaluation = serializers.BooleanField(required=False)
+    updated_by = serializers.SerializerMethodField()
+    # Null while nobody has set the model's policy: there is no policy row, so no time to give.
+    updated_at = serializers.DateTimeField(read_only=True, allow_null=True)
+
+    class Meta:
+        model = ModelPolicy
+        fields = [
+            "model",
+            "max_equalized_odds_difference",
+            "min_accuracy",
+            "require_independent_evaluation",
+            "updated_by",
+            "updated_at",
+        ]
+
+    def get_model(self, obj) -> str:
+        return str(obj.model)
+
+    def get_updated_by(self, obj) -> str | None:
+        return obj.updated_by.username if obj.updated_by_id else None
 
 
 class PolicySerializer(serializers.ModelSerializer):
@@ -171,6 +228,9 @@ class ModelVersionSerializer(serializers.ModelSerializer):
     namespace = serializers.CharField(source="model.namespace")
     name = serializers.CharField(source="model.name")
     owner = serializers.SerializerMethodField()
+    # Teams: a member of the owner group acts as the model's owner, of a steward group as its steward.
+    owner_group = serializers.SerializerMethodField()
+    steward_groups = serializers.SerializerMethodField()
     registered_by = serializers.SerializerMethodField()
     trained_on = serializers.SerializerMethodField()
 
@@ -182,6 +242,8 @@ class ModelVersionSerializer(serializers.ModelSerializer):
             "name",
             "version",
             "owner",
+            "owner_group",
+            "steward_groups",
             "registered_by",
             "via",
             "run_id",
@@ -197,6 +259,13 @@ class ModelVersionSerializer(serializers.ModelSerializer):
 
     def get_owner(self, obj) -> str | None:
         return obj.model.owner.username if obj.model.owner_id else None
+
+    def get_owner_group(self, obj) -> str | None:
+        return obj.model.owner_group.name if obj.model.owner_group_id else None
+
+    @extend_schema_field(serializers.ListField(child=serializers.CharField()))
+    def get_steward_groups(self, obj) -> list[str]:
+        return sorted(g.name for g in obj.model.steward_groups.all())
 
     def get_registered_by(self, obj) -> str | None:
         return obj.registered_by.username if obj.registered_by_id else None
@@ -233,3 +302,7 @@ class ModelVersionCreateSerializer(serializers.Serializer):
 class ModelVersionUpdateSerializer(serializers.Serializer):
     intended_use = serializers.CharField(required=False, allow_blank=True, max_length=50_000)
     caveats = serializers.CharField(required=False, allow_blank=True, max_length=50_000)
+    owner_group = serializers.CharField(
+        required=False, allow_null=True, allow_blank=True, max_length=150, help_text="A group name, or null"
+    )
+    steward_groups = serializers.ListField(child=serializers.CharField(max_length=150), required=False)

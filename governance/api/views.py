@@ -30,9 +30,10 @@ from governance import (
     clearance_cache,
     dataset_policies,
     registry,
+    release,
     selectors,
 )
-from governance.api.renderers import HTMLCardRenderer, MarkdownCardRenderer
+from governance.api.renderers import HTMLCardRenderer, MarkdownCardRenderer, MCTCardRenderer
 from governance.api.serializers import (
     AccessRequestCreateSerializer,
     AccessRequestDetailSerializer,
@@ -40,12 +41,13 @@ from governance.api.serializers import (
     AuditRecordSerializer,
     ClearanceSerializer,
     DecisionSerializer,
+    ModelPolicySerializer,
     ModelVersionCreateSerializer,
     ModelVersionSerializer,
     ModelVersionUpdateSerializer,
     PolicySerializer,
 )
-from governance.models import AccessRequest, DatasetPolicy, ModelVersion, RequestStatus
+from governance.models import AccessRequest, DatasetPolicy, ModelPolicy, ModelVersion, RequestStatus
 from lineage.fold import catch_up
 
 User = get_user_model()
@@ -202,13 +204,23 @@ class ClearanceView(APIView):
             OpenApiParameter(
                 "datasets",
                 str,
-                required=True,
                 many=True,
                 explode=True,
-                description="Dataset URNs (at most 200): repeat the parameter, one URN each (a name may hold "
+                description="Required except with purpose=deployment. Dataset URNs (at most 200): repeat the parameter, one URN each (a name may hold "
                 "commas), or give one comma-separated list (split only at commas followed by 'dataset:')",
             ),
-            OpenApiParameter("purpose", str, required=True, enum=["training", "evaluation", "analysis"]),
+            OpenApiParameter(
+                "models",
+                str,
+                many=True,
+                explode=True,
+                description="purpose=deployment only, instead of datasets: model URNs "
+                "(model:<namespace>:<name>, optionally @<version>; without it the latest version). Each "
+                "version's training data must still be cleared and its model's release policy hold.",
+            ),
+            OpenApiParameter(
+                "purpose", str, required=True, enum=["training", "evaluation", "analysis", "deployment"]
+            ),
             OpenApiParameter(
                 "principal",
                 str,
@@ -219,10 +231,12 @@ class ClearanceView(APIView):
         responses={200: ClearanceSerializer},
     )
     def get(self, request):
-        urns = clearance.parse_dataset_list(request.query_params.getlist("datasets") or None)
         purpose = request.query_params.get("purpose")
+        if purpose == release.DEPLOYMENT or "models" in request.query_params:
+            return self._deployment(request, purpose)
+        urns = clearance.parse_dataset_list(request.query_params.getlist("datasets") or None)
         if not purpose:
-            raise ValidationError({"purpose": ["Required: training, evaluation or analysis."]})
+            raise ValidationError({"purpose": ["Required: training, evaluation, analysis or deployment."]})
         principal = principal_for(request, request.query_params.get("principal"))
         behind = catch_up(seconds=settings.CLEARANCE_LINEAGE_WAIT_SECONDS)
         if not (clearance_cache.enabled() and request.accepted_renderer.format == "json"):
@@ -238,6 +252,23 @@ class ClearanceView(APIView):
             lineage_behind=behind,
         )
         return HttpResponse(body, content_type="application/json")
+
+    def _deployment(self, request, purpose: str | None) -> Response:
+        """May these model versions be deployed (release.py)? Asked of models, never of datasets."""
+        if purpose != release.DEPLOYMENT:
+            raise ValidationError({"purpose": ["models= is asked with purpose=deployment."]})
+        if "datasets" in request.query_params:
+            raise ValidationError(
+                {
+                    "datasets": [
+                        "purpose=deployment asks about models (models=); their training data is checked."
+                    ]
+                }
+            )
+        urns = release.parse_model_list(request.query_params.getlist("models") or None)
+        principal = principal_for(request, request.query_params.get("principal"))
+        behind = catch_up(seconds=settings.CLEARANCE_LINEAGE_WAIT_SECONDS)
+        return Response(release.evaluate_deployment(principal=principal, urns=urns, lineage_behind=behind))
 
 
 def principal_for(request, name: str | None):
@@ -356,13 +387,74 @@ class ModelVersionViewSet(
 
     @extend_schema(
         responses={200: OpenApiTypes.OBJECT},
-        parameters=[OpenApiParameter("format", str, enum=["json", "md", "html"], description="Rendering")],
-        description="The model card (Mitchell et al. sections) as JSON, Markdown (format=md, or card.md) or "
-        "HTML (format=html, or card.html).",
+        parameters=[
+            OpenApiParameter("format", str, enum=["json", "md", "html", "mct"], description="Rendering")
+        ],
+        description="The model card (Mitchell et al. sections) as JSON, Markdown (format=md, or card.md), "
+        "HTML (format=html, or card.html), or in the field structure of Google's Model Card Toolkit schema "
+        "v0.0.2 (format=mct): model_details, model_parameters.data, quantitative_analysis.performance_metrics "
+        "(type, value, slice) and considerations.",
     )
     @action(
-        detail=True, methods=["get"], renderer_classes=[JSONRenderer, MarkdownCardRenderer, HTMLCardRenderer]
+        detail=True,
+        methods=["get"],
+        renderer_classes=[JSONRenderer, MarkdownCardRenderer, HTMLCardRenderer, MCTCardRenderer],
     )
     def card(self, request, pk=None, format=None):
         mv = get_object_or_404(ModelVersion.objects.select_related("model__owner", "registered_by"), pk=pk)
         return Response(cards.build_card(mv, viewer=request.user))
+
+
+class ModelPolicyView(APIView):
+    """The release policy of a model version's model (it binds all its versions): read by anyone
+    signed in, set by the model's owner or staff. Unset fields keep their value (PUT and PATCH alike)."""
+
+    def _version(self, pk) -> ModelVersion:
+        return get_object_or_404(selectors.model_version_list(user=self.request.user), pk=pk)
+
+    @extend_schema(responses={200: ModelPolicySerializer})
+    def get(self, request, pk):
+        mv = self._version(pk)
+        policy = selectors.model_policy_of(mv) or ModelPolicy(model=mv.model)
+        return Response(ModelPolicySerializer(policy).data)
+
+    @extend_schema(request=ModelPolicySerializer, responses={200: ModelPolicySerializer})
+    def put(self, request, pk):
+        return self._set(request, pk)
+
+    @extend_schema(request=ModelPolicySerializer, responses={200: ModelPolicySerializer})
+    def patch(self, request, pk):
+        return self._set(request, pk)
+
+    def _set(self, request, pk):
+        mv = self._version(pk)
+        s = ModelPolicySerializer(data=request.data, partial=True)
+        s.is_valid(raise_exception=True)
+        # A misspelt condition must not pass for a policy set; what GET gave back may be sent again.
+        unknown = sorted(set(request.data) - set(s.fields)) if isinstance(request.data, dict) else []
+        if unknown:
+            raise ValidationError({key: ["This field cannot be set."] for key in unknown})
+        policy = release.set_model_policy(actor=request.user, model_version=mv, **s.validated_data)
+        return Response(ModelPolicySerializer(policy).data)
+
+
+class ReleaseCheckView(APIView):
+    """May this model version be deployed? The answer of GET /clearance?models=<its URN>&purpose=deployment."""
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "principal", str, description="Username to answer for (default: the caller); as /clearance."
+            )
+        ],
+        responses={200: ClearanceSerializer},
+    )
+    def get(self, request, pk):
+        mv = get_object_or_404(selectors.model_version_list(user=request.user), pk=pk)
+        principal = principal_for(request, request.query_params.get("principal"))
+        behind = catch_up(seconds=settings.CLEARANCE_LINEAGE_WAIT_SECONDS)
+        return Response(
+            release.deployment_answer(
+                principal=principal, versions={release.model_urn(mv): mv}, lineage_behind=behind
+            )
+        )

@@ -32,6 +32,8 @@ def test_restricted_needs_owner_and_steward_two_people():
 def test_roles_of():
     assert roles_of(1, owner_id=1, steward_ids=[1, 2]) == [OWNER, STEWARD]
     assert roles_of(3, owner_id=1, steward_ids=[2]) == []
+    # Through groups: a member of the owner group holds the owner role.
+    assert roles_of(3, owner_id=1, owner_ids=[3, 4], steward_ids=[2]) == [OWNER]
 
 
 def test_one_table_gives_each_rule_its_number_and_its_words():
@@ -55,12 +57,15 @@ def _dataset(pk, owner_id, steward_ids=()):
         pk=pk,
         urn=f"dataset:s3://lake:d{pk}",
         owner_id=owner_id,
+        owner_group_id=None,
         stewards=SimpleNamespace(all=lambda: stewards),
+        # As a list's prefetch leaves them: no query asked.
+        _prefetched_objects_cache={"stewards": stewards, "steward_groups": []},
     )
 
 
 def test_a_decider_holds_a_role_on_every_dataset_of_someone_elses_request():
-    user = SimpleNamespace(pk=1, is_authenticated=True)
+    user = SimpleNamespace(pk=1, is_authenticated=True, _team_group_ids=frozenset())
     mine, stewarded, foreign = _dataset(10, 1), _dataset(11, 5, [1]), _dataset(12, 5)
     ok = decider(user, requester_id=2, datasets=[mine, stewarded])
     assert ok.refusal == "" and ok.roles == {"10": [OWNER], "11": [STEWARD]}

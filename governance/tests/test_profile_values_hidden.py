@@ -168,16 +168,10 @@ def test_no_value_reaches_a_viewer_without_clearance(clinic, outsider, steward, 
     assert _leaks(answers, values) == {}
     assert _leaks(pages, values) == {}
 
+    # The profile itself is a differentially private release (docs/privacy.md): nothing exact.
     hidden = json.loads(answers[f"/api/v1/datasets/{dataset.pk}/versions/2/profile/"])
-    assert hidden["values_hidden"] and hidden["row_count"] == shown["row_count"]
-    by_name = {c["name"]: c for c in hidden["columns"]}
-    assert by_name["ward"]["distinct_count"] == 5 and by_name["contact"]["pii"] == ["email"]
-    assert by_name["age"]["min"] == 20 and by_name["age"]["mean"] is not None  # numbers of an open column
-    assert by_name["admitted"]["histogram"]["counts"] and by_name["admitted"]["histogram"]["bins"] == []
-    ward = hidden["bias"]["attributes"]["ward"]
-    assert ward["groups"] == {} and ward["demographic_parity_difference"] is not None
-    assert hidden["drift"]["columns"]["ward"]["psi"] is not None
-    assert hidden["quality"]["success"] is False and 0 < hidden["quality"]["score"] < 1
+    assert hidden["release"] == "dp" and hidden["values_hidden"]
+    assert hidden["quality"] is None and hidden["bias"] is None and hidden["drift"] is None
 
 
 def test_clearance_shows_the_values(clinic, requester, steward, api_client_for, client):

@@ -20,6 +20,7 @@ from governance import (
     registry,
     selectors,
     subscriptions,
+    teams,
 )
 from governance.models import AccessRequest, RequestStatus
 from governance.tests.conftest import credit_csv
@@ -108,6 +109,8 @@ SELECTORS = {
     ],
     "model_version_list": lambda w: list(selectors.model_version_list(user=w.requester)),
     "approved_dataset_ids": lambda w: list(selectors.approved_dataset_ids(w.requester)),
+    "latest_evaluations": lambda w: selectors.latest_evaluations(w.mv),
+    "model_policy_of": lambda w: selectors.model_policy_of(w.mv),
     "holds_live_approval": lambda w: [
         selectors.holds_live_approval(w.requester, ds) for ds in (w.conf, w.source, w.features)
     ],
@@ -171,8 +174,14 @@ PURE = {
 }
 PURE |= {"can_withdraw", "relaxed"}
 
+TEAMS = {
+    "teams_of": lambda w: teams.teams_of(w.steward),
+    "awaiting_decision": lambda w: teams.awaiting_decision(w.steward),
+}
+
 READS = [
     (selectors, SELECTORS),
+    (teams, TEAMS),
     (clearance, CLEARANCE),
     (cards, CARDS),
     (policies, POLICIES),

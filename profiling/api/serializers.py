@@ -215,3 +215,73 @@ class QualityHistoryPageSerializer(serializers.Serializer):
     next = serializers.URLField(allow_null=True)
     previous = serializers.URLField(allow_null=True)
     results = QualityHistoryItemSerializer(many=True)
+
+
+class DPNumberSerializer(serializers.Serializer):
+    value = serializers.FloatField(allow_null=True)
+    epsilon = serializers.FloatField(help_text="The privacy loss this figure was computed with.")
+    ci95 = serializers.ListField(child=serializers.FloatField(), min_length=2, max_length=2)
+
+
+class DPHistogramSerializer(serializers.Serializer):
+    bins = serializers.ListField(
+        child=serializers.JSONField(), help_text="The steward's bin edges, or the steward's categories."
+    )
+    counts = DPNumberSerializer(many=True)
+    other = DPNumberSerializer(required=False, help_text="Rows in none of the categories.")
+
+
+class DPColumnSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    type = serializers.CharField(allow_null=True)
+    null_count = DPNumberSerializer(allow_null=True)
+    null_fraction = DPNumberSerializer(allow_null=True)
+    mean = DPNumberSerializer(allow_null=True)
+    quantiles = serializers.DictField(child=DPNumberSerializer(), allow_null=True)
+    histogram = DPHistogramSerializer()
+    min = serializers.JSONField(allow_null=True, help_text="Never released: always null.")
+    max = serializers.JSONField(allow_null=True, help_text="Never released: always null.")
+    distinct_count = serializers.JSONField(allow_null=True, help_text="Not released: always null.")
+    std = serializers.JSONField(allow_null=True, help_text="Not released: always null.")
+    top_values = serializers.ListField(
+        child=serializers.JSONField(), help_text="Never released: always empty."
+    )
+    pii = serializers.ListField(child=serializers.CharField(), help_text="Not released: always empty.")
+
+
+class DPBudgetSerializer(serializers.Serializer):
+    epsilon_total = serializers.FloatField()
+    epsilon_spent = serializers.FloatField()
+    epsilon_per_release = serializers.FloatField(allow_null=True)
+
+
+class DPOmittedSerializer(serializers.Serializer):
+    column = serializers.CharField()
+    reason = serializers.CharField()
+
+
+class DPProfileSerializer(serializers.Serializer):
+    """What a caller without clearance gets for a confidential or restricted dataset: a
+    differentially private release (docs/privacy.md)."""
+
+    status = serializers.CharField(help_text="The profile job's status, as in the exact profile.")
+    progress = serializers.FloatField()
+    error = serializers.CharField(allow_null=True)
+    started_at = serializers.DateTimeField(allow_null=True)
+    finished_at = serializers.DateTimeField(allow_null=True)
+    release = serializers.ChoiceField(choices=["dp"])
+    row_count = DPNumberSerializer(allow_null=True)
+    columns = DPColumnSerializer(many=True)
+    omitted = DPOmittedSerializer(many=True, help_text="Columns with nothing released, and why.")
+    budget = DPBudgetSerializer()
+    epsilon = serializers.FloatField(allow_null=True, help_text="What the release shown spent in all.")
+    released_at = serializers.DateTimeField(allow_null=True)
+    refusal = serializers.CharField(
+        allow_null=True, help_text="Why no new release was made now, if none was."
+    )
+    quality = serializers.JSONField(allow_null=True, help_text="Exact figures: always null here.")
+    bias = serializers.JSONField(allow_null=True, help_text="Exact figures: always null here.")
+    drift = serializers.JSONField(allow_null=True, help_text="Exact figures: always null here.")
+    warnings = serializers.ListField(child=serializers.CharField(), help_text="Always empty here.")
+    governance_warnings = serializers.ListField(child=serializers.JSONField(), help_text="Always empty here.")
+    values_hidden = serializers.CharField()

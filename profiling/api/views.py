@@ -8,17 +8,19 @@ import json
 
 from django.core.exceptions import ValidationError
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, PolymorphicProxySerializer, extend_schema
 from rest_framework import status
 from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from catalog.models import Dataset, DatasetVersion
+from catalog.versions import check_not_deleted
 from config.parsers import StrictJSONParser, unstorable_text
 from config.rest import Pagination
-from profiling import jobs, selectors, suites
+from profiling import jobs, privacy_budget, selectors, suites
 from profiling.api.serializers import (
+    DPProfileSerializer,
     GovernanceWarningSerializer,
     GXSuiteExportSerializer,
     ProfileSerializer,
@@ -47,16 +49,31 @@ class DatasetScopedView(APIView):
 class ProfileView(DatasetScopedView):
     """A version's profile: statistics, quality, bias, PII, drift and the job's state."""
 
-    @extend_schema(responses={200: ProfileSerializer, 404: ERROR}, summary="A version's profile")
+    @extend_schema(
+        responses={
+            200: PolymorphicProxySerializer(
+                component_name="ProfileAnswer",
+                serializers=[ProfileSerializer, DPProfileSerializer],
+                resource_type_field_name=None,
+            ),
+            404: ERROR,
+            410: ERROR,
+        },
+        summary="A version's profile (410: deleted)",
+        description=(
+            "The exact profile, or for a caller without clearance on a confidential or restricted "
+            'dataset a differentially private release (`"release": "dp"`, docs/privacy.md).'
+        ),
+    )
     def get(self, request, dataset_pk: int, number: int):
         version = self.get_version()
-        return Response(
-            profile_for_viewer(selectors.profile_answer(version), user=request.user, dataset=version.dataset)
-        )
+        check_not_deleted(version)
+        # A viewer without clearance gets the differentially private release (docs/privacy.md).
+        return Response(privacy_budget.profile_answer_for(user=request.user, version=version))
 
     @extend_schema(
         request=None,
-        responses={202: ProfileSerializer, 403: ERROR, 404: ERROR, 409: ERROR},
+        responses={202: ProfileSerializer, 403: ERROR, 404: ERROR, 409: ERROR, 410: ERROR},
         summary="Profile the version again",
         description="Queues a new profiling job (owner, steward or staff). 409 while one is running.",
     )
@@ -76,6 +93,7 @@ class ProfileWarningsView(DatasetScopedView):
     )
     def get(self, request, dataset_pk: int, number: int):
         version = self.get_version()
+        check_not_deleted(version)
         profile = profile_for_viewer(
             selectors.profile_answer(version), user=request.user, dataset=version.dataset
         )

@@ -270,3 +270,60 @@ def drift_chart_svg(series: dict | None, width: int = 520, height: int = 170):
     )
     label += ", ".join(f"v{p['version']} {p['value']:.3g}" for p in points)
     return _svg(width, height, label, body)
+
+
+# Colours that stay apart for readers with the common colour-vision deficiencies (Okabe–Ito).
+GROUP_COLOURS = ("#0072b2", "#e69f00", "#009e73", "#cc79a7", "#56b4e9", "#d55e00", "#f0e442", "#000000")
+RATE_METRICS = (
+    "accuracy",
+    "precision",
+    "recall",
+    "false_positive_rate",
+    "false_negative_rate",
+    "selection_rate",
+    "roc_auc",
+)
+
+
+@register.simple_tag
+def group_metrics_svg(groups: list | None, width: int = 520, column: str = ""):
+    """Bars of each rate (0–1) per group of one sensitive column: one block per metric, one bar per
+    group in the group's colour (the same in every block), the figure written beside it."""
+    groups = [g for g in groups or [] if isinstance(g, dict)]
+    metrics = [m for m in RATE_METRICS if any(g.get(m) is not None for g in groups)]
+    if not groups or not metrics:
+        return ""
+    bar, gap = 12, 10
+    label_w = 10 + math.ceil(CHAR_W * max(len(_fmt(g.get("group"))) for g in groups))
+    head = 14
+    block = head + bar * len(groups) + gap
+    pw = max(width - label_w - 50, 160)
+    width = label_w + pw + 50
+    height = block * len(metrics)
+    body = []
+    for mi, metric in enumerate(metrics):
+        top = mi * block
+        body.append(
+            f'<text x="0" y="{top + 10}" font-weight="bold">{escape(metric.replace("_", " "))}</text>'
+        )
+        for gi, g in enumerate(groups):
+            y = top + head + gi * bar
+            value = g.get(metric)
+            name = escape(_fmt(g.get("group")))
+            colour = GROUP_COLOURS[gi % len(GROUP_COLOURS)]
+            shown = "n/a" if value is None else f"{value:.3f}"
+            body.append(f'<text x="{label_w - 5}" y="{y + 10}" text-anchor="end">{name}</text>')
+            body.append(f'<rect x="{label_w}" y="{y + 1}" width="{pw}" height="{bar - 2}" fill="#eef1f5"/>')
+            body.append(
+                f'<rect x="{label_w}" y="{y + 1}" width="{max(pw * (value or 0), 0.5):.1f}" height="{bar - 2}" '
+                f'fill="{colour}"><title>{name}: {escape(metric)} {shown}</title></rect>'
+            )
+            body.append(f'<text x="{label_w + pw + 4}" y="{y + 10}">{shown}</text>')
+    label = f"Rates by group{' of ' + column if column else ''}: " + "; ".join(
+        f"{m.replace('_', ' ')} "
+        + ", ".join(
+            f"{_fmt(g.get('group'))} {'n/a' if g.get(m) is None else format(g[m], '.3f')}" for g in groups
+        )
+        for m in metrics
+    )
+    return _svg(width, height, label, body)

@@ -10,7 +10,7 @@ import jsonschema
 import pytest
 
 from catalog import services as catalog_services
-from profiling import jobs
+from profiling import jobs, privacy_budget
 from profiling.tests.factories import credit_csv
 
 pytestmark = pytest.mark.django_db
@@ -77,6 +77,11 @@ def test_profiles_match_the_schema_with_and_without_the_values(
     protected, dataset, add_version, owner, steward, outsider, api_client_for, check
 ):
     add_version(dataset, credit_csv(50))  # internal, with e-mail addresses: a governance warning
+    # The outsider's answer on the protected dataset is a differentially private release.
+    bounds = [{"column": "age", "lower": 18, "upper": 80}, {"column": "region", "categories": ["north"]}]
+    privacy_budget.set_bounds(actor=owner, dataset=protected, columns=bounds)
+    for version in protected.versions.all():
+        privacy_budget.set_budget(actor=owner, version=version, epsilon_total=2)
     for who in (steward, outsider):
         client = api_client_for(who)
         suite = check(client.get(SUITE.format(dataset_pk=protected.pk)), SUITE)
@@ -84,11 +89,16 @@ def test_profiles_match_the_schema_with_and_without_the_values(
         for ds, number in ((protected, 1), (protected, 2), (dataset, 1)):
             kwargs = {"dataset_pk": ds.pk, "number": number}
             body = check(client.get(PROFILE.format(**kwargs)), PROFILE)
-            assert body["status"] == "succeeded" and (body["bias"] is not None) == (ds == protected)
+            private = who == outsider and ds == protected
+            assert body["status"] == "succeeded" and (body["bias"] is not None) == (
+                ds == protected and not private
+            )
+            assert (body.get("release") == "dp") == private and (not private or body["columns"])
             check(client.get(WARNINGS.format(**kwargs)), WARNINGS)
         hidden = check(client.get(PROFILE.format(dataset_pk=protected.pk, number=2)), PROFILE)
         assert (hidden["values_hidden"] is None) == (who == steward)
-        assert hidden["drift"]["columns"] and hidden["bias"]["attributes"]["gender"]
+        if who == steward:
+            assert hidden["drift"]["columns"] and hidden["bias"]["attributes"]["gender"]
         assert check(client.get(WARNINGS.format(dataset_pk=dataset.pk, number=1)), WARNINGS)
         check(client.get(HISTORY.format(dataset_pk=protected.pk)), HISTORY)
 

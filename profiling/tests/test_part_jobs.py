@@ -196,3 +196,70 @@ def test_a_part_needing_a_wider_type_falls_back_to_one_task(small_parts, dataset
     assert not ProfilePart.objects.filter(run=run).exists()  # the parts were dropped
     age = next(c for c in run.columns if c["name"] == "age")
     assert age["type"] != "integer"
+
+
+SUITE = [
+    {"type": "expect_table_row_count_to_be_between", "kwargs": {"min_value": 1, "max_value": 10**9}},
+    {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "age"}},
+    {
+        "type": "expect_column_values_to_be_between",
+        "kwargs": {"column": "age", "min_value": 18, "max_value": 60},
+    },
+    {
+        "type": "expect_column_values_to_be_in_set",
+        "kwargs": {"column": "region", "value_set": ["north", "east"]},
+    },
+    {"type": "expect_column_values_to_match_regex", "kwargs": {"column": "email", "regex": "^user1"}},
+    {"type": "expect_column_values_to_be_unique", "kwargs": {"column": "income"}},
+    {
+        "type": "expect_column_mean_to_be_between",
+        "kwargs": {"column": "income", "min_value": 0, "max_value": 10},
+    },
+    {"type": "expect_column_max_to_be_between", "kwargs": {"column": "age", "min_value": 0, "max_value": 70}},
+]
+
+
+def _results(run) -> list[dict]:
+    # What the API shows of each expectation's result, without the engine's own notes.
+    return [{k: v for k, v in r.items() if k not in ("method", "engine")} for r in run.quality["results"]]
+
+
+def test_a_stored_suite_is_evaluated_natively_in_the_parts_with_the_one_pass_results(
+    small_parts, dataset, owner, add_version
+):
+    from profiling import suites
+
+    content = credit_csv(ROWS)
+    suites.save_suite(actor=owner, dataset=dataset, expectations=SUITE)
+    other = catalog_services.create_dataset(actor=owner, namespace="s3://lake", name="credit/one-suite")
+    suites.save_suite(actor=owner, dataset=other, expectations=SUITE)
+    small_parts.PROFILING_PART_BYTES = 0
+    one = ProfileRun.objects.get(version=add_version(other, content, "one.csv"))
+    small_parts.PROFILING_PART_BYTES = 64 * 1024
+
+    run = ProfileRun.objects.get(version=add_version(dataset, content, "data.csv"))
+
+    assert run.status == "succeeded", run.error
+    assert run.method["parts"] > 2
+    assert run.method["quality"]["mode"] == one.method["quality"]["mode"] == "native"
+    assert run.method["quality"]["native"] == len(SUITE)
+    # Unexpected counts, percentages and the partial lists (first failing values in row order)
+    # are the one pass's, which are GX's own (profiling/tests/test_native_quality.py).
+    assert _results(run) == _results(one)
+    failing = {r["expectation"]: r for r in run.quality["results"] if not r["success"]}
+    assert {"expect_column_values_to_be_between", "expect_column_values_to_be_in_set"} <= set(failing)
+    assert not ProfilePart.objects.filter(run=run).exclude(quality_state=None).exists()  # dropped
+
+
+def test_parts_read_for_another_suite_leave_the_merge_to_gx(small_parts, dataset, owner, add_version):
+    from profiling import native_codec
+    from profiling.native_expectations import NativeEvaluator
+
+    batch = pa.RecordBatch.from_pydict({"age": [20, None, 70], "region": ["north", "south", "north"]})
+    first, second = NativeEvaluator(SUITE[1:3]), NativeEvaluator(SUITE[1:2])
+    for ev in (first, second):
+        ev.consume(batch)
+    merged = native_codec.evaluator_from_bytes(native_codec.evaluator_to_bytes(first))
+    merged.merge(native_codec.evaluator_from_bytes(native_codec.evaluator_to_bytes(second)))
+    assert merged.failed == "the parts were evaluated against different suites"
+    assert merged.results() == {} and set(merged.declined) == {0, 1}

@@ -54,6 +54,11 @@ def model(w: World) -> dict:
     return {"pk": w.model["id"]}
 
 
+def model_urn(w: World) -> str:
+    """The model's URN with its version (model:<namespace>:<name>@<version>)."""
+    return f"model:{w.model['namespace']}:{w.model['name']}@{w.model['version']}"
+
+
 def alert(w: World) -> dict:
     return {"pk": w.alert["id"]}
 
@@ -97,6 +102,10 @@ SUBSCRIBER = Expect(anonymous=401, outsider=404, owner=OK, steward=404, staff=40
 
 def hidden_namespace(w: World) -> dict:
     return {"pk": w.hidden_namespace["id"]}
+
+
+# Erasures of a data subject's value: staff or a privacy officer (governance.add_erasure) only.
+PRIVACY_OFFICERS = Expect(anonymous=401, outsider=403, owner=403, steward=403, staff=OK)
 
 
 def subscription(w: World) -> dict:
@@ -206,6 +215,7 @@ ROWS: list[Row] = [
         body=lambda w: {"uri": w.file_in_data_root()},
     ),
     Row("GET", "/api/v1/datasets/{dataset_pk}/versions/{number}/", SIGNED_IN, kwargs=version),
+    Row("DELETE", "/api/v1/datasets/{dataset_pk}/versions/{number}/", OWNER_OR_STAFF, kwargs=version),
     Row("GET", "/api/v1/datasets/{dataset_pk}/columns/", SIGNED_IN, kwargs=dataset, needs=("version",)),
     Row("GET", "/api/v1/datasets/{dataset_pk}/columns/{name}/", SIGNED_IN, kwargs=column),
     *(
@@ -242,6 +252,24 @@ ROWS: list[Row] = [
     Row(
         "GET", "/api/v1/datasets/{dataset_pk}/quality-history/", SIGNED_IN, kwargs=dataset, needs=("version",)
     ),
+    # -- privacy: steward bounds and budgets for differentially private releases (docs/privacy.md) ---
+    Row("GET", "/api/v1/datasets/{dataset_pk}/privacy/bounds/", SIGNED_IN, kwargs=dataset),
+    Row(
+        "PUT",
+        "/api/v1/datasets/{dataset_pk}/privacy/bounds/",
+        EDITORS,
+        kwargs=dataset,
+        body=lambda w: {"columns": [{"column": "age", "lower": 0, "upper": 120, "bins": 12}]},
+    ),
+    Row("GET", "/api/v1/datasets/{dataset_pk}/versions/{number}/privacy/budget/", SIGNED_IN, kwargs=version),
+    Row(
+        "PUT",
+        "/api/v1/datasets/{dataset_pk}/versions/{number}/privacy/budget/",
+        EDITORS,
+        kwargs=version,
+        body=lambda w: {"epsilon_total": 3.0, "epsilon_per_release": 1.0},
+    ),
+    Row("GET", "/api/v1/datasets/{dataset_pk}/versions/{number}/privacy/ledger/", EDITORS, kwargs=version),
     # -- monitors and alerts ----------------------------------------------------------------------------
     Row("GET", "/api/v1/datasets/{dataset_pk}/monitor", SIGNED_IN, kwargs=dataset, needs=("monitor",)),
     Row(
@@ -312,6 +340,24 @@ ROWS: list[Row] = [
         Expect(anonymous=401, outsider=403, owner=403, steward=403, staff=OK),
         variant="for another principal",
         query=lambda w: {"datasets": w.urn, "purpose": "training", "principal": w.username("requester")},
+    ),
+    Row(
+        "GET",
+        "/api/v1/clearance",
+        SIGNED_IN,
+        variant="deployment of a model",
+        query=lambda w: {"models": model_urn(w), "purpose": "deployment"},
+    ),
+    Row(
+        "GET",
+        "/api/v1/clearance",
+        Expect(anonymous=401, outsider=403, owner=403, steward=403, staff=OK),
+        variant="deployment, for another principal",
+        query=lambda w: {
+            "models": model_urn(w),
+            "purpose": "deployment",
+            "principal": w.username("requester"),
+        },
     ),
     Row("GET", "/api/v1/datasets/{dataset_pk}/policy/", SIGNED_IN, kwargs=dataset),
     *(
@@ -472,8 +518,57 @@ ROWS: list[Row] = [
     ),
     Row("PUT", "/api/v1/models/{pk}", NOT_ALLOWED, kwargs=model, body=lambda w: {"intended_use": "Scoring."}),
     Row("GET", "/api/v1/models/{pk}/card", SIGNED_IN, kwargs=model),
+    # A model's release policy: read by everyone signed in, set by the model's owner or staff.
+    Row("GET", "/api/v1/models/{pk}/policy", SIGNED_IN, kwargs=model),
+    *(
+        Row(
+            m,
+            "/api/v1/models/{pk}/policy",
+            MODEL_OWNER,
+            kwargs=model,
+            body=lambda w: {"max_equalized_odds_difference": 0.1, "min_accuracy": 0.8},
+        )
+        for m in ("PUT", "PATCH")
+    ),
+    Row("GET", "/api/v1/models/{pk}/release-check", SIGNED_IN, kwargs=model),
+    Row(
+        "GET",
+        "/api/v1/models/{pk}/release-check",
+        Expect(anonymous=401, outsider=403, owner=403, steward=403, staff=OK),
+        variant="for another principal",
+        kwargs=model,
+        query=lambda w: {"principal": w.username("requester")},
+    ),
     Row("GET", "/api/v1/models/{pk}/card.md", SIGNED_IN, kwargs=model),
     Row("GET", "/api/v1/models/{pk}/card.html", SIGNED_IN, kwargs=model),
+    Row(
+        "GET",
+        "/api/v1/models/{pk}/card",
+        SIGNED_IN,
+        kwargs=model,
+        query=lambda w: {"format": "mct"},
+        variant="mct",
+    ),
+    # Evaluations: asked for by whoever may edit the model (its owner or staff) on data whose values
+    # they may read; read by every signed-in user (group names only by those who may read the data).
+    Row(
+        "POST",
+        "/api/v1/models/{pk}/evaluations",
+        MODEL_OWNER,
+        kwargs=model,
+        body=lambda w: {
+            "dataset": f"{w.urn}@{w.version['number']}",
+            "label_column": "approved",
+            "prediction_column": "approved",
+        },
+    ),
+    Row("GET", "/api/v1/models/{pk}/evaluations", SIGNED_IN, kwargs=model),
+    Row(
+        "GET",
+        "/api/v1/models/{pk}/evaluations/{eid}",
+        SIGNED_IN,
+        kwargs=lambda w: {"pk": w.model["id"], "eid": w.evaluation["id"]},
+    ),
     # -- sources (API.md "Sources"): listed by every signed-in user; added by staff (or who holds
     # catalog.add_source); changed, tested and scanned by the source's owner, stewards or staff;
     # deleted by its owner or staff.
@@ -504,6 +599,20 @@ ROWS: list[Row] = [
     ),
     Row("GET", "/api/v1/hidden-namespaces/{pk}/", STAFF_ONLY, kwargs=hidden_namespace),
     Row("DELETE", "/api/v1/hidden-namespaces/{pk}/", STAFF_ONLY, kwargs=hidden_namespace),
+    # -- MLflow interop (API.md "Models: evaluation, release, MLflow"): staff only. The matrix's world
+    # sets no MLFLOW_TRACKING_URI, so staff are told the sync is unavailable (409), and a job that
+    # does not exist is a 404 (governance/tests/test_mlflow_api.py runs real ones).
+    Row(
+        "POST",
+        "/api/v1/integrations/mlflow/sync",
+        Expect(anonymous=401, outsider=403, owner=403, steward=403, staff=409),
+    ),
+    Row(
+        "GET",
+        "/api/v1/integrations/mlflow/sync/{pk}",
+        Expect(anonymous=401, outsider=403, owner=403, steward=403, staff=404),
+        kwargs=lambda w: {"pk": 987654},
+    ),
     # -- governance: event subscriptions and their delivery log -------------------------------------------
     # A subscription is its owner's (or its group's members'): anyone else, staff included, gets 404
     # (a webhook URL may hold a token). A group is one the caller belongs to (403 otherwise); a
@@ -544,6 +653,15 @@ ROWS: list[Row] = [
         body=lambda w: {"active": False},
     ),
     Row("DELETE", "/api/v1/subscriptions/{pk}", SUBSCRIBER, kwargs=subscription),
+    # -- privacy: erasures ------------------------------------------------------------------------------
+    Row("GET", "/api/v1/privacy/erasures", PRIVACY_OFFICERS),
+    Row(
+        "POST",
+        "/api/v1/privacy/erasures",
+        PRIVACY_OFFICERS,  # the dataset's title quotes the value: found, so staff get 201
+        needs=("dataset",),
+        body=lambda w: {"value": "Credit applications"},
+    ),
     Row("GET", "/api/v1/subscriptions/{pk}/deliveries", SUBSCRIBER, kwargs=subscription),
     Row(
         "POST",

@@ -425,6 +425,22 @@ class World:
         )
 
     @cached_property
+    def evaluation(self) -> dict:
+        """An evaluation of the model on version 1, asked for by the owner (it stays queued: nothing
+        commits)."""
+        return self.call(
+            "owner",
+            "POST",
+            f"/api/v1/models/{self.model['id']}/evaluations",
+            {
+                "dataset": f"{self.urn}@{self.version['number']}",
+                "label_column": "approved",
+                "prediction_column": "approved",
+            },
+            commit=False,
+        )
+
+    @cached_property
     def subscription(self) -> dict:
         """The owner's subscription to the access requests of the dataset, by e-mail."""
         return self.call(

@@ -1,0 +1,148 @@
+"""100M rows (several GB of Parquet) profiled as a new user would, by two real Celery workers of
+concurrency 1: the job must finish without hitting its time limit, and each worker's peak RSS must
+stay under 1 GiB (issue 14).
+
+Makes the file once (bench/profile_bench.py's 12 columns, row groups of --group-rows, fixed seed),
+a PostgreSQL database and two workers (Redis broker, a queue of their own), registers the file by
+path and waits for ``succeeded``, sampling every worker process's peak resident set (VmHWM, the
+prefork children included) while it runs. The baseline, in the same run: DuckDB's SUMMARIZE of the
+same file. Prints the job's time, its ratio to SUMMARIZE, the parts, each worker's peak RSS, the
+time limit, and the load average before and after.
+
+    .venv/bin/python bench/profile_100m.py [--rows 100000000] [--workers 2]
+        [--database-url postgres://postgres@127.0.0.1:5432/gv_profile_100m] [--broker redis://127.0.0.1:6379/12]
+"""
+
+import argparse
+import os
+import sys
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+
+def _group_pids(pgid: int) -> list[int]:
+    pids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                if os.getpgid(int(entry)) == pgid:
+                    pids.append(int(entry))
+            except ProcessLookupError:
+                continue
+    return pids
+
+
+def _hwm_kib(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+class PeakRss:
+    """Samples the peak RSS of every process of each worker's process group until stopped."""
+
+    def __init__(self, workers) -> None:
+        self.workers = workers
+        self.peaks = {w.pid: 0 for w in workers}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            for worker in self.workers:
+                for pid in _group_pids(worker.pid):
+                    self.peaks[worker.pid] = max(self.peaks[worker.pid], _hwm_kib(pid))
+            self._stop.wait(0.5)
+
+    def __enter__(self) -> "PeakRss":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def summarize_parquet_seconds(path: Path) -> float:
+    import duckdb
+
+    con = duckdb.connect()
+    try:
+        t0 = time.perf_counter()
+        con.execute(f"SUMMARIZE SELECT * FROM read_parquet('{path}')").fetchall()
+        return time.perf_counter() - t0
+    finally:
+        con.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rows", type=int, default=100_000_000)
+    parser.add_argument("--group-rows", type=int, default=1_000_000)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--dir", default="/tmp/gouvernail-bench")
+    parser.add_argument("--database-url", default="postgres://postgres@127.0.0.1:5432/gv_profile_100m")
+    parser.add_argument("--broker", default="redis://127.0.0.1:6379/12")
+    parser.add_argument("--timeout", type=float, default=4 * 3600)
+    parser.add_argument("--skip-summarize", action="store_true")
+    args = parser.parse_args()
+    load_before = os.getloadavg()
+
+    from profile_parts import make_parquet
+
+    folder = Path(args.dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"reference_{args.rows}.parquet"
+    if not path.exists():
+        t0 = time.perf_counter()
+        make_parquet(path, args.rows, args.group_rows)
+        print(f"made {path} ({path.stat().st_size / 2**30:.2f} GiB) in {time.perf_counter() - t0:.0f} s")
+    size_gib = path.stat().st_size / 2**30
+
+    from profile_job_bench import environment, start_worker, whole_job
+
+    env = environment(args, folder)
+    os.environ.update(env)
+    from lineage_ingest_bench import prepare_database
+
+    prepare_database(args.database_url, "bench_profile_100m")
+    from django.conf import settings
+    from django.contrib.auth import get_user_model
+
+    owner = get_user_model().objects.get(username="bench_profile_100m")
+    workers = [start_worker(env, folder / f"profile_100m_worker{i}.log") for i in range(args.workers)]
+    try:
+        time.sleep(5)  # the workers' start-up (imports, preload) is not the job's
+        with PeakRss(workers) as rss:
+            seconds, run, _ = whole_job(owner, path, timeout=args.timeout)
+    finally:
+        for worker in workers:
+            os.killpg(worker.pid, 15)
+            worker.wait(timeout=60)
+    baseline = None if args.skip_summarize else summarize_parquet_seconds(path)
+    method = run.method or {}
+    print(f"file: {args.rows:,} rows x 12 columns, {size_gib:.2f} GiB Parquet")
+    print(f"whole job (registration to succeeded), {args.workers} workers of concurrency 1: {seconds:.1f} s")
+    print(f"parts: {method.get('parts')}; job time limit {settings.PROFILING_TIME_LIMIT} s: not hit")
+    print(f"row_count: {run.row_count:,}")
+    if baseline is not None:
+        print(f"DuckDB SUMMARIZE of the same file: {baseline:.1f} s -> ratio {seconds / baseline:.2f}x")
+    for i, worker in enumerate(workers):
+        peak = rss.peaks[worker.pid] / 1024
+        verdict = "ok" if peak <= 1024 else "OVER 1 GiB"
+        print(f"worker {i}: peak RSS {peak:.0f} MiB ({verdict})")
+    print(f"load average before {load_before[0]:.2f}, after {os.getloadavg()[0]:.2f}")
+
+
+if __name__ == "__main__":
+    main()

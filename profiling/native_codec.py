@@ -1,0 +1,142 @@
+"""``evaluator_to_bytes`` / ``evaluator_from_bytes``: what a NativeEvaluator gathered in one part of
+a version, as bytes, to go from the task that read the part to the one that merges the parts (the
+quality suite is then evaluated at the speed of the read on several workers too).
+
+Layout, as profiling.engine.codec's: b"GVNE", a format version (uint32), the length of a JSON header
+(uint64), the header, then the binary pieces it points at by (offset, length): the schema the
+evaluator was bound to and each kept array as Arrow IPC. No pickle: reading bytes runs no code. The
+conditions themselves are not stored: the reading side builds them again from the suite, which must
+be the same (``NativeEvaluator.merge`` refuses parts read for another suite).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import struct
+from typing import Any
+
+import pyarrow as pa
+
+from profiling.native_expectations import NativeEvaluator
+from profiling.native_metrics import KeptColumn, MapState, MinMaxState, NonNullState
+
+MAGIC = b"GVNE"
+VERSION = 1
+_HEAD = struct.Struct("<IQ")
+
+
+def _ipc(arr: pa.Array) -> bytes:
+    batch = pa.record_batch([arr], names=["v"])
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, batch.schema) as stream:
+        stream.write_batch(batch)
+    return sink.getvalue().to_pybytes()
+
+
+def _array(data: bytes) -> pa.Array:
+    return pa.ipc.open_stream(pa.py_buffer(data)).read_next_batch().column(0)
+
+
+class _Writer:
+    def __init__(self) -> None:
+        self.out = io.BytesIO()
+
+    def blob(self, data: bytes) -> list[int]:
+        start = self.out.tell()
+        self.out.write(data)
+        return [start, len(data)]
+
+
+def evaluator_to_bytes(ev: NativeEvaluator) -> bytes:
+    """The evaluator's counts, kept values and whole columns (see the module)."""
+    w = _Writer()
+    head: dict[str, Any] = {
+        "expectations": ev.expectations,
+        "names": ev.names,
+        "rows": ev.rows,
+        "batches": ev.batches,
+        "failed": ev.failed,
+        "declined": {str(k): v for k, v in ev.declined.items()},
+        "infos": {n: [i.rows, i.nulls, i.missing] for n, i in ev.infos.items()},
+        "states": {},
+    }
+    if ev.names is not None:
+        schema = pa.schema([pa.field(n, ev.infos[n].type) for n in ev.names])
+        head["schema"] = w.blob(schema.serialize().to_pybytes())
+    for key, state in ev.states.items():
+        head["states"][key] = _dump_state(state, w)
+    header = json.dumps(head, default=repr).encode()
+    return MAGIC + _HEAD.pack(VERSION, len(header)) + header + w.out.getvalue()
+
+
+def _dump_state(state: Any, w: _Writer) -> dict[str, Any]:
+    if isinstance(state, KeptColumn):
+        out: dict[str, Any] = {"kind": "kept", "overflow": state.overflow}
+        if state.chunks and not state.overflow:
+            out["chunks"] = w.blob(_ipc(pa.concat_arrays(state.chunks)))
+        return out
+    if isinstance(state, MinMaxState):
+        out = {"kind": "minmax", "empty": state.lo is None}
+        if state.lo is not None:
+            out["bounds"] = w.blob(_ipc(pa.array([state.lo, state.hi], type=state.info.type)))
+        return out
+    if isinstance(state, MapState):
+        out = {"kind": "map", "unexpected": state.unexpected}
+        if state.partial:
+            out["partial"] = w.blob(_ipc(pa.concat_arrays(state.partial)))
+        return out
+    raise TypeError(f"no codec for {type(state).__name__}")
+
+
+def evaluator_from_bytes(data: bytes, *, keep_bytes: int | None = None) -> NativeEvaluator:
+    """An evaluator holding what ``evaluator_to_bytes`` wrote, ready to ``merge`` into another."""
+    if data[:4] != MAGIC:
+        raise ValueError("not a native evaluator's state")
+    version, size = _HEAD.unpack_from(data, 4)
+    if version != VERSION:
+        raise ValueError(f"native evaluator state of format {version}; this worker reads {VERSION}")
+    start = 4 + _HEAD.size
+    head = json.loads(data[start : start + size])
+    body = memoryview(data)[start + size :]
+
+    def piece(ref: list[int]) -> bytes:
+        return bytes(body[ref[0] : ref[0] + ref[1]])
+
+    kwargs = {} if keep_bytes is None else {"keep_bytes": keep_bytes}
+    ev = NativeEvaluator(head["expectations"], **kwargs)
+    if head.get("schema"):
+        ev._bind(pa.ipc.read_schema(pa.py_buffer(piece(head["schema"]))))
+    ev.rows, ev.batches, ev.failed = head["rows"], head["batches"], head["failed"]
+    ev.declined.update({int(k): v for k, v in head["declined"].items()})
+    for name, (rows, nulls, missing) in head["infos"].items():
+        info = ev.infos[name]
+        info.rows, info.nulls, info.missing = rows, nulls, missing
+    for key, dumped in head["states"].items():
+        state = ev.states.get(key)
+        if state is None:  # built for another suite or schema: nothing native can be trusted
+            ev.failed = ev.failed or "a part's evaluation does not match the suite"
+            continue
+        _load_state(state, dumped, piece)
+    return ev
+
+
+def _load_state(state: Any, dumped: dict[str, Any], piece) -> None:
+    kind = dumped["kind"]
+    if kind == "kept" and isinstance(state, KeptColumn):
+        if dumped["overflow"]:
+            state.overflow = True
+        elif dumped.get("chunks"):
+            state.update(_array(piece(dumped["chunks"])))
+    elif kind == "minmax" and isinstance(state, MinMaxState):
+        if not dumped["empty"]:
+            bounds = _array(piece(dumped["bounds"]))
+            state.lo, state.hi = bounds[0].as_py(), bounds[1].as_py()
+    elif kind == "map" and isinstance(state, MapState):
+        if isinstance(state, NonNullState):
+            return  # counted by the column's info
+        state.unexpected = dumped["unexpected"]
+        if dumped.get("partial"):
+            state._keep(_array(piece(dumped["partial"])))
+    else:
+        raise ValueError(f"a {kind} state where the suite has a {type(state).__name__}")
