@@ -165,7 +165,7 @@ def load(n: int, n_columns: int, owners: list[int]) -> None:
                     (
                         row["id"], row["namespace"], row["name"], row["title"], row["description"],
                         row["domain"], row["sensitivity"], "[]", "", "registered", text,
-                        "2026-01-01T00:00:00Z", "2026-01-01T00:00:00Z", owners[row["id"] % len(owners)],
+                        "2026-01-01T00:00:00Z", "2026-01-01T00:00:00Z", owners[row["id"] % len(owners)], False, False,
                     )
                 )  # fmt: skip
                 for col, pos, typ, desc in columns:
@@ -178,7 +178,7 @@ def load(n: int, n_columns: int, owners: list[int]) -> None:
                 cur,
                 "catalog_dataset",
                 "id namespace name title description domain sensitivity sensitive_columns label_column "
-                "origin search_text created_at updated_at owner_id".split(),
+                "origin search_text created_at updated_at owner_id removed_at_source hidden".split(),
                 ds_rows,
             )
             copy_rows(

@@ -217,6 +217,25 @@ class Dataset(models.Model):
         return self.versions.filter(deleted_at=None).order_by("-number").first()
 
 
+class HiddenNamespace(models.Model):
+    """A namespace whose every dataset is hidden (``Dataset.hidden``), those registered later included
+    (by the API, lineage or a source's scan). Staff keep these rules (catalog.hidden_namespaces);
+    the flag is written on the datasets so that every read is a plain condition on it."""
+
+    namespace = models.CharField(max_length=255, unique=True)
+    note = models.CharField(max_length=500, blank=True, help_text="Why this namespace is hidden.")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["namespace"]
+
+    def __str__(self) -> str:
+        return f"hidden namespace {self.namespace}"
+
+
 class RetiredDataset(models.Model):
     """What a deleted dataset was: lineage may still show it upstream of other data, its URN must
     not come back less sensitive than it left, and only its last owner or stewards (or staff) may
@@ -254,6 +273,10 @@ class DatasetSearch(models.Model):
     tag_ids = ArrayField(models.BigIntegerField(), default=list)
     namespace = models.CharField(max_length=255)
     name = models.CharField(max_length=255)
+    # Dataset.hidden: hidden rows are searched only for those who may see them and are left out of
+    # the catalog-wide counts (SearchFacetCount). A default in the database too: bulk loaders
+    # (bench/) COPY rows without it.
+    hidden = models.BooleanField(default=False, db_default=False)
     # Weights A (name) and B (title, tags) of Dataset.search_vector, positions kept: ranks tier 1.
     head = SearchVectorField(null=True)
     # Every word of Dataset.search_vector without positions: matching only.

@@ -76,7 +76,7 @@ def urn_as_name(q: str) -> str:
         found = dataset_by_urn(text)
     except ValidationError:
         return q
-    return found.name if found is not None else q
+    return found.name if found is not None and not found.hidden else q
 
 
 def _exact_name(queryset: QuerySet, q: str) -> tuple[QuerySet, Q, Case]:

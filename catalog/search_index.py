@@ -28,15 +28,21 @@ _PG_UPDATE_SQL = f"UPDATE catalog_dataset SET search_vector = {PG_VECTOR_SQL} WH
 # migration) all of them: index_dataset and every loader run this same statement.
 _PG_SEARCH_ROWS_SQL = """
 INSERT INTO catalog_datasetsearch
-    (dataset_id, owner_id, domain, sensitivity, tag_ids, namespace, name, head, document)
+    (dataset_id, owner_id, domain, sensitivity, tag_ids, namespace, name{hidden}, head, document)
 SELECT d.id, d.owner_id, d.domain, d.sensitivity,
        ARRAY(SELECT t.tag_id FROM catalog_dataset_tags t WHERE t.dataset_id = d.id ORDER BY t.tag_id),
-       d.namespace, d.name, ts_filter(d.search_vector, '{a,b}'), strip(d.search_vector)
+       d.namespace, d.name{d_hidden}, ts_filter(d.search_vector, '{{a,b}}'), strip(d.search_vector)
 FROM catalog_dataset d WHERE d.search_vector IS NOT NULL AND (%s::bigint[] IS NULL OR d.id = ANY(%s::bigint[]))
 ON CONFLICT (dataset_id) DO UPDATE SET owner_id = EXCLUDED.owner_id, domain = EXCLUDED.domain,
     sensitivity = EXCLUDED.sensitivity, tag_ids = EXCLUDED.tag_ids, namespace = EXCLUDED.namespace,
-    name = EXCLUDED.name, head = EXCLUDED.head, document = EXCLUDED.document
+    name = EXCLUDED.name{set_hidden}, head = EXCLUDED.head, document = EXCLUDED.document
 """
+_PG_SEARCH_ROWS = {
+    True: _PG_SEARCH_ROWS_SQL.format(
+        hidden=", hidden", d_hidden=", d.hidden", set_hidden=", hidden = EXCLUDED.hidden"
+    ),
+    False: _PG_SEARCH_ROWS_SQL.format(hidden="", d_hidden="", set_hidden=""),
+}
 # The narrow table's GIN indexes (made by migration 0004; bulk loaders drop and remake them).
 PG_SEARCH_INDEXES = {
     "datasetsearch_document_gin": "CREATE INDEX IF NOT EXISTS {} ON catalog_datasetsearch USING gin (document)",
@@ -99,11 +105,12 @@ def index_new_datasets(datasets: list) -> None:
             )
 
 
-def refresh_search_rows(cursor, ids: list[int] | None) -> None:
+def refresh_search_rows(cursor, ids: list[int] | None, *, hidden: bool = True) -> None:
     """Write the narrow search table's rows of these datasets (all when None) from their catalog
-    rows and vectors (PostgreSQL). Facet values (owner, domain, sensitivity, tags) are copied
-    too, so every write that changes them goes through index_dataset."""
-    cursor.execute(_PG_SEARCH_ROWS_SQL, [ids, ids])
+    rows and vectors (PostgreSQL). Facet values (owner, domain, sensitivity, tags) and the hidden
+    flag are copied too, so every write that changes them goes through index_dataset.
+    ``hidden=False``: for migration 0004, which runs before the flag's columns exist (0011, 0012)."""
+    cursor.execute(_PG_SEARCH_ROWS[hidden], [ids, ids])
 
 
 def unindex_dataset(dataset_id: int) -> None:

@@ -21,6 +21,7 @@ from catalog.search import ranked_page, search, searched_words
 from catalog.search_facets import EXTRA_FACETS, FACETS
 from catalog.search_table import named_counts, narrow_counts, search_page
 from catalog.search_text import check_query
+from catalog.visibility import hidden_ids_visible_to
 
 PAGE_SIZE = 20
 FACET_SIZE = 8
@@ -135,6 +136,8 @@ class SearchRequest:
     active: dict[str, str]
     number: int
     user_pk: int | None
+    # The hidden datasets the user may see (catalog.visibility; None: all, for staff).
+    hidden_seen: list[int] | None = ()
 
     @property
     def start(self) -> int:
@@ -142,7 +145,7 @@ class SearchRequest:
 
     @property
     def key_parts(self) -> tuple:
-        # Per user: today every signed-in user sees every dataset, but counts must not outlive that rule.
+        # Per user: hidden datasets are counted only for those who may see them.
         return (self.user_pk, self.q, sorted(self.active.items()))
 
     @property
@@ -177,6 +180,7 @@ def search_request(request: HttpRequest) -> SearchRequest:
         active=active,
         number=_page_number(request.GET.get("page")),
         user_pk=request.user.pk,
+        hidden_seen=hidden_ids_visible_to(request.user),
     )
 
 
@@ -192,7 +196,9 @@ def _narrow_scope(request: HttpRequest, active: dict) -> tuple[dict, QuerySet]:
     for param in ("domain", "sensitivity"):
         if param in active:
             where[param] = active[param]
-    within = Dataset.objects.visible_to(request.user)
+    # Hidden datasets are the narrow table's own condition (SearchRequest.hidden_seen), not a
+    # subquery of the catalog table here.
+    within = Dataset.objects.all()
     for facet in EXTRA_FACETS.values():
         if facet.param in active:
             within = facet.apply(within, active[facet.param])
@@ -204,11 +210,20 @@ def _narrow_facets(
 ) -> tuple[dict, int]:
     """(facet counts, number of matches) over every match, from the narrow table, cached
     FACET_CACHE_SECONDS for paging; ``words``: those the page's search settled on, when it ran."""
-    found = search_page(sr.q, offset=0, limit=0, where=where, within=within, facets=True, words=words)
+    found = search_page(
+        sr.q,
+        offset=0,
+        limit=0,
+        where=where,
+        within=within,
+        facets=True,
+        words=words,
+        hidden_seen=sr.hidden_seen,
+    )
     if found is not None:
         searched = search(sr.matches, sr.q, words=found.words)
     else:  # no word in it: every dataset, as with no query
-        found = narrow_counts(where=where, within=within)
+        found = narrow_counts(where=where, within=within, hidden_seen=sr.hidden_seen)
         # Counted in the catalog's own table (an index-only scan): a dataset written without the
         # services (so not indexed) is still counted, as it is listed.
         found.total = sr.matches.count()
@@ -226,7 +241,13 @@ def _narrow_results(request: HttpRequest, sr: SearchRequest, *, all_facets: bool
     not cached: the sidebar fetches them."""
     where, within = _narrow_scope(request, sr.active)
     cached = cache.get(sr.cache_key)
-    found = search_page(sr.q, offset=sr.start, limit=PAGE_SIZE, where=where, within=within) if sr.q else None
+    found = (
+        search_page(
+            sr.q, offset=sr.start, limit=PAGE_SIZE, where=where, within=within, hidden_seen=sr.hidden_seen
+        )
+        if sr.q
+        else None
+    )
     if found is not None:
         ids, total = found.ids, found.total
         has_next = sr.start + len(ids) < total

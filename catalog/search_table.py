@@ -48,8 +48,20 @@ _FACETS_SQL = """
 """
 
 
-def _narrow_conditions(where: dict | None, within: QuerySet | None) -> tuple[list[str], list]:
-    conds, params = [], []
+def _hidden_condition(hidden_seen: list[int] | None) -> tuple[list[str], list]:
+    """The narrow table's condition for hidden datasets (catalog.visibility): ``hidden_seen`` the ids
+    of those the user may see, None when they see all (staff)."""
+    if hidden_seen is None:
+        return [], []
+    if not hidden_seen:
+        return ["NOT s.hidden"], []
+    return ["(NOT s.hidden OR s.dataset_id = ANY(%s))"], [list(hidden_seen)]
+
+
+def _narrow_conditions(
+    where: dict | None, within: QuerySet | None, hidden_seen: list[int] | None = ()
+) -> tuple[list[str], list]:
+    conds, params = _hidden_condition(hidden_seen)
     for key, value in (where or {}).items():
         if key not in NARROW_FILTERS:
             raise ValueError(f"Not a narrow search filter: {key}")
@@ -63,13 +75,16 @@ def _narrow_conditions(where: dict | None, within: QuerySet | None) -> tuple[lis
 
 
 def _rows_to_page(rows, ids: list[int]) -> SearchPage:
-    counts: dict[str, list[tuple[str, int]]] = {"owner": [], "tag": [], "domain": [], "sensitivity": []}
+    # A value may come in more than one row (the catalog-wide counts plus the hidden datasets a
+    # user may see): added up.
+    summed: dict[str, dict[str, int]] = {"owner": {}, "tag": {}, "domain": {}, "sensitivity": {}}
     total = 0
     for kind, value, n in rows:
         if kind == "total":
-            total = n
-        elif kind in counts:
-            counts[kind].append((value, n))
+            total += n
+        elif kind in summed:
+            summed[kind][value] = summed[kind].get(value, 0) + n
+    counts = {kind: list(values.items()) for kind, values in summed.items()}
     return SearchPage(ids=ids, total=total, counts=counts)
 
 
@@ -99,15 +114,29 @@ def named_counts(raw: dict[str, list[tuple[str, int]]], limit: int) -> dict[str,
     }
 
 
-def narrow_counts(*, where: dict | None = None, within: QuerySet | None = None) -> SearchPage:
+def narrow_counts(
+    *, where: dict | None = None, within: QuerySet | None = None, hidden_seen: list[int] | None = ()
+) -> SearchPage:
     """The number of datasets and the facet counts over all of them (no query text), from the
     narrow table. With no filter, the catalog-wide counts that triggers on that table keep
-    (``SearchFacetCount``, migration 0005): current after every write, so no cache is needed."""
+    (``SearchFacetCount``, migrations 0005 and 0012: hidden datasets left out), current after every
+    write, so no cache is needed, plus the counts of the hidden datasets ``hidden_seen`` names (all
+    when None) counted on the spot: few rows."""
     from catalog.models import SearchFacetCount
 
-    conds, params = _narrow_conditions(where, within)
+    conds, params = _narrow_conditions(where, within, None)
     if not conds:
-        return _rows_to_page(SearchFacetCount.objects.filter(n__gt=0).values_list("facet", "value", "n"), [])
+        rows = list(SearchFacetCount.objects.filter(n__gt=0).values_list("facet", "value", "n"))
+        if hidden_seen is None or hidden_seen:
+            scope, scope_params = "s.hidden", []
+            if hidden_seen:
+                scope, scope_params = "s.hidden AND s.dataset_id = ANY(%s)", [list(hidden_seen)]
+            with connection.cursor() as cursor:
+                cursor.execute(_FACETS_SQL.format(scope=scope), scope_params)
+                rows += cursor.fetchall()
+        return _rows_to_page(rows, [])
+    seen, seen_params = _hidden_condition(hidden_seen)
+    conds, params = [*seen, *conds], [*seen_params, *params]
     with connection.cursor() as cursor:
         cursor.execute(_FACETS_SQL.format(scope=" AND ".join(conds)), params)
         return _rows_to_page(cursor.fetchall(), [])
@@ -122,6 +151,7 @@ def search_page(
     within: QuerySet | None = None,
     facets: bool = False,
     words: list[str] | None = None,
+    hidden_seen: list[int] | None = (),
 ) -> SearchPage | None:
     """One page of ``search()``'s answer (same matches, same order), its total and optionally its
     facet counts, reading the narrow table only (PostgreSQL); None when ``q`` holds no word.
@@ -134,21 +164,22 @@ def search_page(
     that tier ranks the other matches, by the whole weighted vector (read from the catalog row).
 
     ``words``: those a ``search()`` of the same question settled on (``searched_words``), which
-    are used as they are.
+    are used as they are. ``hidden_seen``: the hidden datasets the user may see
+    (catalog.visibility.hidden_ids_visible_to; None: all of them); others are never matched.
     """
     q = urn_as_name(q or "")
     if words:
-        page = _search_page(q, words, offset, limit, where, within, facets)
+        page = _search_page(q, words, offset, limit, where, within, facets, hidden_seen)
         page.words = words
         return page
     words = query_words(q)
     if not words:
         return None
-    page = _search_page(q, words, offset, limit, where, within, facets)
+    page = _search_page(q, words, offset, limit, where, within, facets, hidden_seen)
     if page.total == 0:
         corrected = correct_words(words)
         if corrected != words:
-            page = _search_page(q, corrected, offset, limit, where, within, facets)
+            page = _search_page(q, corrected, offset, limit, where, within, facets, hidden_seen)
             words = corrected
             page.corrected = True
     page.words = words
@@ -158,12 +189,12 @@ def search_page(
 _EXACT = "ARRAY(SELECT d0.id FROM catalog_dataset d0 WHERE lower(d0.name) = %s)"
 
 
-def _search_page(q, words, offset, limit, where, within, facets) -> SearchPage:
+def _search_page(q, words, offset, limit, where, within, facets, hidden_seen) -> SearchPage:
     terms = pg_terms(words)
     # The datasets named exactly q, found inside each statement (an init plan through the
     # lower(name) index) rather than asked for beforehand: one round trip less per search.
     exact = exact_text(q)
-    conds, cond_params = _narrow_conditions(where, within)
+    conds, cond_params = _narrow_conditions(where, within, hidden_seen)
     extra = "".join(f" AND {c}" for c in conds)
     match, match_params = pg_match(words)
     scope = f"({match} OR s.dataset_id = ANY({_EXACT})){extra}"

@@ -13,6 +13,7 @@ from django.db.models import Count, F, OuterRef, Prefetch, Q, QuerySet, Subquery
 
 from catalog.models import Column, Dataset, DatasetVersion
 from catalog.urns import candidate_splits, dataset_lookup_q
+from catalog.visibility import datasets_hidden_from, may_see_dataset  # noqa: F401 -- other apps read them here
 from config.ids import parse_id
 
 

@@ -18,6 +18,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import ProtectedError
 
 from catalog import signals
+from catalog.hidden_namespaces import hidden_namespaces_among
 from catalog.models import Dataset, Origin, RetiredDataset, Sensitivity, Tag
 from catalog.permissions import can_change_dataset, can_delete_dataset, is_owner
 from catalog.search_index import index_dataset, index_new_datasets, unindex_dataset
@@ -42,6 +43,7 @@ EDITABLE_FIELDS = (
     "sensitive_columns",
     "label_column",
     "positive_label",
+    "hidden",
 )
 
 
@@ -99,6 +101,7 @@ def _snapshot(dataset: Dataset) -> dict[str, Any]:
         "sensitive_columns": list(dataset.sensitive_columns or []),
         "label_column": dataset.label_column,
         "positive_label": dataset.positive_label,
+        "hidden": dataset.hidden,
     }
 
 
@@ -130,6 +133,18 @@ def _apply(dataset: Dataset, data: dict[str, Any], actor=None) -> dict[str, list
             if value and len(value) > 255:
                 raise ValidationError({"title": ["At most 255 characters."]})
             dataset.title = value or ""
+        elif key == "hidden":
+            if not isinstance(value, bool):
+                raise ValidationError({"hidden": ["true or false."]})
+            if not value and hidden_namespaces_among([dataset.namespace]):
+                raise ValidationError(
+                    {
+                        "hidden": [
+                            f"Every dataset of the namespace {dataset.namespace} is hidden by staff's rule."
+                        ]
+                    }
+                )
+            dataset.hidden = value
         elif key in ("domain", "label_column"):
             if value and (len(value) > (100 if key == "domain" else 255)):
                 raise ValidationError({key: ["Too long."]})
@@ -185,6 +200,8 @@ def create_dataset(
     if "owner" not in data and actor is not None and actor.is_authenticated:
         dataset.owner = actor
     related = _apply(dataset, data, actor)
+    if hidden_namespaces_among([namespace]):
+        dataset.hidden = True  # a namespace rule hides what is registered into it (catalog.hidden_namespaces)
     dataset.pending_owner = offered
     if retired is not None and actor is None and "owner" not in data:
         # Named again by the system (lineage): it comes back owned as it left.
@@ -197,7 +214,12 @@ def create_dataset(
         raise Conflict(f"A dataset {namespace} / {name} already exists.") from exc
     _set_related(dataset, related)
     index_dataset(dataset)
-    changes = {k: [None, v] for k, v in _snapshot(dataset).items() if v not in (None, "", [])}
+    # A dataset registered visible says nothing new about hiding (hidden: false is every dataset's default).
+    changes = {
+        k: [None, v]
+        for k, v in _snapshot(dataset).items()
+        if v not in (None, "", []) and not (k == "hidden" and v is False)
+    }
     transaction.on_commit(
         lambda: signals.dataset_created.send(
             sender=Dataset, dataset=dataset, actor=actor, changes=changes, via=via
@@ -433,12 +455,13 @@ def _new_dataset_rows(missing: list[tuple[str, str]]) -> list[Dataset]:
     new_rows = []
     # A deleted dataset named again by lineage comes back as sensitive as it left, and its owner's.
     retired = {(r.namespace, r.name): r for r in _retired_among(missing)}
+    hidden = hidden_namespaces_among(ns for ns, _ in missing)
     for ns, name in missing:
         urn = dataset_urn(ns, name)
         if urn in seen_urns or any(s in taken for s in splits_of[(ns, name)]):
             continue
         seen_urns.add(urn)
-        row = Dataset(namespace=ns, name=name, origin=Origin.LINEAGE)
+        row = Dataset(namespace=ns, name=name, origin=Origin.LINEAGE, hidden=ns in hidden)
         if (ns, name) in retired:
             row.sensitivity = retired[(ns, name)].sensitivity
             row.owner_id = _keepers_still_here(retired[(ns, name)])[0]

@@ -22,11 +22,14 @@ def _count(rows: QuerySet) -> Coalesce:
     return Coalesce(Subquery(counted, output_field=IntegerField()), Value(0))
 
 
-def source_list() -> QuerySet[Source]:
+def source_list(*, user=None) -> QuerySet[Source]:
     """All sources by name, with ``dataset_count``, ``removed_count`` and their last scan's
-    ``last_scan_status`` / ``last_scan_created_at`` / ``last_scan_finished_at``."""
+    ``last_scan_status`` / ``last_scan_created_at`` / ``last_scan_finished_at``. With ``user``,
+    the datasets counted are those they may see (hidden ones only for those who may see them)."""
     last = SourceScan.objects.filter(source=OuterRef("pk")).order_by("-id")
-    datasets = Dataset.objects.filter(source=OuterRef("pk"))
+    datasets = (Dataset.objects.visible_to(user) if user is not None else Dataset.objects).filter(
+        source=OuterRef("pk")
+    )
     return (
         Source.objects.select_related("owner")
         .annotate(
@@ -40,9 +43,9 @@ def source_list() -> QuerySet[Source]:
     )
 
 
-def source_detail(*, pk: int) -> Source:
+def source_detail(*, pk: int, user=None) -> Source:
     """One source with its owner, stewards and dataset counts (Source.DoesNotExist if none)."""
-    return source_list().prefetch_related("stewards").get(pk=pk)
+    return source_list(user=user).prefetch_related("stewards").get(pk=pk)
 
 
 def source_by_pk(*, pk: int) -> Source:

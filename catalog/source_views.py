@@ -35,11 +35,12 @@ GONE = '<div id="scan-status"><p class="status-bad">This scan or its source has 
 ACTIVE = (ScanStatus.PENDING, ScanStatus.RUNNING)
 
 
-def _source_or_404(pk: int, *, counts: bool = True) -> Source:
+def _source_or_404(pk: int, *, counts: bool = True, user=None) -> Source:
     try:
         if not counts:
             return source_selectors.source_by_pk(pk=pk)
-        return source_selectors.source_detail(pk=pk)
+        # Its dataset counts leave out the hidden datasets ``user`` may not see.
+        return source_selectors.source_detail(pk=pk, user=user)
     except Source.DoesNotExist as exc:
         raise Http404("No such source.") from exc
 
@@ -52,7 +53,9 @@ def _status(request: HttpRequest, form) -> int:
 @require_GET
 def source_list_view(request: HttpRequest) -> HttpResponse:
     """Every source with its kind, URI, schedule, datasets and last scan."""
-    page = Paginator(source_selectors.source_list(), SOURCES_PER_PAGE).get_page(request.GET.get("page"))
+    page = Paginator(source_selectors.source_list(user=request.user), SOURCES_PER_PAGE).get_page(
+        request.GET.get("page")
+    )
     return render(
         request,
         "catalog/source_list.html",
@@ -106,7 +109,7 @@ def _detail_context(request: HttpRequest, source: Source) -> dict:
 @login_required
 @require_GET
 def source_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
-    source = _source_or_404(pk)
+    source = _source_or_404(pk, user=request.user)
     return render(request, "catalog/source_detail.html", _detail_context(request, source))
 
 
@@ -115,7 +118,7 @@ def source_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
 def source_test_view(request: HttpRequest, pk: int) -> HttpResponse:
     """Test connection: connect and list what a scan would register, writing nothing. htmx gets the
     result alone; a plain form post gets the source's page with it."""
-    source = _source_or_404(pk)
+    source = _source_or_404(pk, user=request.user)
     try:
         result = sources.test_source(actor=request.user, source=source, limit=TEST_LIMIT)
     except NotAllowed as exc:
@@ -140,7 +143,7 @@ def source_test_view(request: HttpRequest, pk: int) -> HttpResponse:
 def source_scan_view(request: HttpRequest, pk: int) -> HttpResponse:
     """Scan now: queue a scan (or find the one already waiting or running). htmx gets its live
     progress; a plain form post goes back to the source's page, which shows it."""
-    source = _source_or_404(pk)
+    source = _source_or_404(pk, user=request.user)
     before = source_selectors.current_scan(source=source)
     try:
         scan = scans.request_scan(actor=request.user, source=source)
@@ -205,7 +208,7 @@ def scan_history_partial(request: HttpRequest, pk: int) -> HttpResponse:
 @require_GET
 def source_datasets_partial(request: HttpRequest, pk: int) -> HttpResponse:
     """The source's datasets alone (first page), refreshed when a scan finishes."""
-    source = _source_or_404(pk)
+    source = _source_or_404(pk, user=request.user)
     page = Paginator(source_selectors.source_datasets(user=request.user, source=source), DATASETS_PER_PAGE)
     return render(request, "catalog/_source_datasets.html", {"source": source, "datasets": page.get_page(1)})
 
@@ -214,7 +217,7 @@ def source_datasets_partial(request: HttpRequest, pk: int) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def source_edit_view(request: HttpRequest, pk: int) -> HttpResponse:
     """Change a source's settings (its owner, a steward or staff): schedule, patterns, secret..."""
-    source = _source_or_404(pk)
+    source = _source_or_404(pk, user=request.user)
     if not can_manage_source(request.user, source):
         raise PermissionDenied("Only the source's owner, a steward or staff may change it.")
     form = SourceSettingsForm(request.POST or None, initial=SourceSettingsForm.initial_for(source))
@@ -248,7 +251,7 @@ def source_edit_view(request: HttpRequest, pk: int) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def source_delete_view(request: HttpRequest, pk: int) -> HttpResponse:
     """Delete a source (its owner or staff) after a confirmation page; its datasets stay."""
-    source = _source_or_404(pk)
+    source = _source_or_404(pk, user=request.user)
     if not can_delete_source(request.user, source):
         raise PermissionDenied("Only the source's owner or staff may delete it.")
     if request.method == "POST":

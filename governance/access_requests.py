@@ -17,6 +17,7 @@ from django.db.models import Count
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from catalog.selectors import may_see_dataset
 from config.errors import Conflict, NotAllowed
 from governance import audit, policies, signals
 from governance.models import (
@@ -243,6 +244,11 @@ def create_access_request(
     _check_request_fields(datasets, purpose, justification, model_name)
     expiry = _parse_expiry(expires_at)
     found = resolve_urns(list(dict.fromkeys(datasets)), field="datasets")
+    # A hidden dataset the actor may not see is answered as unknown: a different answer would tell
+    # anyone probing URNs that it exists (docs/governance.md, "Hidden datasets").
+    unseen = [urn for urn, d in found.items() if not may_see_dataset(actor, d)]
+    if unseen:
+        raise ValidationError({"datasets": [f"Unknown dataset: {', '.join(unseen)}."]})
     if why := policies.why_undecidable(actor, list(found.values())):
         raise ValidationError({"datasets": [why]})
     request = AccessRequest.objects.create(

@@ -12,6 +12,7 @@ from typing import Any
 from django.utils.html import escape
 
 from catalog.markdown import render_markdown
+from catalog.selectors import datasets_hidden_from
 from governance import mlflow_sync
 from governance.card_evaluations import evaluation_sections, evaluations_markdown
 from governance.clearance import upstream_of
@@ -21,6 +22,7 @@ from profiling.selectors import latest_profile_summary, profile_for_version
 from profiling.visibility import profile_without_values
 
 # What the card says of an access request that the viewer may not see anywhere else.
+HIDDEN_DATASET = "a hidden dataset"
 HIDDEN_REQUEST = "shown to its requester, the owners and stewards of its datasets, and staff"
 
 SECTIONS = [
@@ -123,51 +125,75 @@ def build_card(mv: ModelVersion, *, viewer, thresholds: dict[str, float] | None 
         for i in inputs
         if i.dataset is not None and i.dataset.sensitive_columns
     }
-    return {
-        "id": mv.pk,
-        "model_details": _model_details(mv),
-        "intended_use": {"text": mv.intended_use, "html": render_markdown(mv.intended_use)},
-        "factors": {
-            "sensitive_columns": factors,
-            "text": "Groups are the values of the sensitive columns that the training datasets name."
-            if factors
-            else "No training dataset names sensitive columns: no group factors were analysed.",
+    return _without_hidden(
+        {
+            "id": mv.pk,
+            "model_details": _model_details(mv),
+            "intended_use": {"text": mv.intended_use, "html": render_markdown(mv.intended_use)},
+            "factors": {
+                "sensitive_columns": factors,
+                "text": "Groups are the values of the sensitive columns that the training datasets name."
+                if factors
+                else "No training dataset names sensitive columns: no group factors were analysed.",
+            },
+            "metrics": {
+                "text": "Model evaluations (Fairlearn's MetricFrame per group of each sensitive column of the "
+                "evaluation data): count, accuracy, precision, recall, false positive and false negative rates, "
+                "selection rate, ROC AUC when scores were given; equalized odds difference (the larger of the "
+                "true and false positive rates' max - min across groups) and demographic parity difference "
+                "(selection rate's max - min). Dataset indicators from profiling: quality suite success and score "
+                "(share of expectations met); demographic parity difference (max - min positive rate across "
+                "groups) and ratio (min / max), the label taken as the prediction, as fairlearn defines them; drift "
+                "by PSI and KS per column.",
+            },
+            "evaluation_data": evaluated["evaluation_data"],
+            "training_data": training,
+            "mlflow": origin,
+            "quantitative_analyses": {
+                "evaluations": evaluated["evaluations"],
+                "bias": notes.bias_rows,
+                "quality": [
+                    {"dataset": t["urn"], **(t["quality"] or {"success": None, "score": None})}
+                    for t in training
+                ],
+            },
+            "ethical_considerations": {
+                "cleared_at_registration": mv.cleared,
+                "clearance": clearance,
+                "pii_warnings": notes.pii_warnings,
+                "sensitivities": {t["urn"]: t["sensitivity"] for t in training},
+            },
+            "caveats": {
+                "text": mv.caveats,
+                "html": render_markdown(mv.caveats),
+                "automatic": _uncleared_caveat(mv)
+                + (origin["caveats"] if origin else [])
+                + notes.quality
+                + notes.drift,
+            },
         },
-        "metrics": {
-            "text": "Model evaluations (Fairlearn's MetricFrame per group of each sensitive column of the "
-            "evaluation data): count, accuracy, precision, recall, false positive and false negative rates, "
-            "selection rate, ROC AUC when scores were given; equalized odds difference (the larger of the "
-            "true and false positive rates' max - min across groups) and demographic parity difference "
-            "(selection rate's max - min). Dataset indicators from profiling: quality suite success and score "
-            "(share of expectations met); demographic parity difference (max - min positive rate across "
-            "groups) and ratio (min / max), the label taken as the prediction, as fairlearn defines them; drift "
-            "by PSI and KS per column.",
-        },
-        "evaluation_data": evaluated["evaluation_data"],
-        "training_data": training,
-        "mlflow": origin,
-        "quantitative_analyses": {
-            "evaluations": evaluated["evaluations"],
-            "bias": notes.bias_rows,
-            "quality": [
-                {"dataset": t["urn"], **(t["quality"] or {"success": None, "score": None})} for t in training
-            ],
-        },
-        "ethical_considerations": {
-            "cleared_at_registration": mv.cleared,
-            "clearance": clearance,
-            "pii_warnings": notes.pii_warnings,
-            "sensitivities": {t["urn"]: t["sensitivity"] for t in training},
-        },
-        "caveats": {
-            "text": mv.caveats,
-            "html": render_markdown(mv.caveats),
-            "automatic": _uncleared_caveat(mv)
-            + (origin["caveats"] if origin else [])
-            + notes.quality
-            + notes.drift,
-        },
-    }
+        viewer,
+    )
+
+
+def _without_hidden(card: dict[str, Any], viewer) -> dict[str, Any]:
+    """The card without a word of the hidden datasets ``viewer`` may not see (catalog.visibility):
+    their training entries keep their place (the model was trained on something) but say only
+    "a hidden dataset"; their URNs are replaced wherever the card quotes them (clearance reasons,
+    factors, sensitivities, lineage sources)."""
+    urns = hidden_urns(viewer)
+    if not urns:
+        return card
+    hidden = set(urns)
+    card["training_data"] = [
+        {key: None for key in t} | {"urn": HIDDEN_DATASET, "deleted": False, "pii": {}, "clearance_reasons": [],
+         "lineage_sources": [], "hidden": True}
+        if t["urn"] in hidden
+        else t
+        for t in card["training_data"]
+    ]  # fmt: skip
+
+    return scrub_hidden(card, urns)
 
 
 def _model_details(mv: ModelVersion) -> dict[str, Any]:
@@ -367,3 +393,27 @@ def to_html(card: dict[str, Any]) -> str:
         f'<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><title>{title}</title></head>'
         f"<body><main>{body}</main></body></html>\n"
     )
+
+
+def hidden_urns(viewer) -> list[str]:
+    """The URNs of the hidden datasets ``viewer`` may not see, longest first (catalog.visibility)."""
+    return sorted(
+        (f"dataset:{ns}:{name}" for _pk, ns, name in datasets_hidden_from(viewer)), key=len, reverse=True
+    )
+
+
+def scrub_hidden(value: Any, urns: list[str]) -> Any:
+    """``value`` (JSON-ready) with each of ``urns`` replaced by "a hidden dataset" in every string and
+    key; ``urns`` longest first, so that a URN that prefixes another is not half-replaced."""
+    if not urns:
+        return value
+    if isinstance(value, str):
+        for urn in urns:
+            if urn in value:
+                value = value.replace(urn, HIDDEN_DATASET)
+        return value
+    if isinstance(value, dict):
+        return {scrub_hidden(k, urns): scrub_hidden(v, urns) for k, v in value.items()}
+    if isinstance(value, list):
+        return [scrub_hidden(v, urns) for v in value]
+    return value

@@ -29,7 +29,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from catalog.selectors import DatasetRef, datasets_by_ids, retired_sensitivities
+from catalog.selectors import DatasetRef, datasets_by_ids, datasets_hidden_from, retired_sensitivities
 from catalog.urns import candidate_splits
 from governance import clearance_cache, policies
 from governance.models import Purpose, RequestStatus
@@ -42,6 +42,8 @@ from governance.selectors import (
 )
 from lineage.walks import upstream_datasets
 
+# How an answer names an upstream dataset hidden from the principal (docs/governance.md).
+HIDDEN_DATASET = "a hidden dataset"
 # A comma followed by the next URN's prefix; any other comma belongs to a name.
 _LIST_SEPARATOR = re.compile(r",(?=\s*dataset:)")
 
@@ -160,6 +162,8 @@ class _Facts:
     policy: dict[int, policies.Policy]
     conditional: dict[int, Any]  # datasets asked about whose policy has conditions (Dataset rows)
     grants: _Grants
+    # Ids of hidden datasets the principal may not see (catalog.visibility): never named in an answer.
+    hidden: frozenset[int] = frozenset()
 
 
 def evaluate(*, principal, urns: list[str], purpose: str, lineage_behind: int = 0) -> dict[str, Any]:
@@ -246,7 +250,9 @@ def _gather(principal, urns: list[str], purpose: str) -> _Facts:
     upstream = upstream_of(urns)
     involved = list(dict.fromkeys([*urns, *(u for us in upstream.values() for u in us)]))
     everything, _ = dataset_refs_for_urns(involved)
-    unknown = [u for u in urns if u not in everything]
+    hidden = frozenset(pk for pk, _ns, _name in datasets_hidden_from(principal))
+    # A hidden dataset the principal may not see is unknown to them, as any other unknown URN.
+    unknown = [u for u in urns if u not in everything or everything[u].pk in hidden]
     if unknown:
         raise ValidationError({"datasets": [f"Unknown dataset: {', '.join(unknown)}."]})
     found = {u: everything[u] for u in urns}
@@ -269,6 +275,7 @@ def _gather(principal, urns: list[str], purpose: str) -> _Facts:
         policy=policy,
         conditional=datasets_by_ids(conditional) if conditional else {},
         grants=_Grants(principal, gated_ids, purpose, days, sensitivity),
+        hidden=hidden,
     )
 
 
@@ -339,6 +346,11 @@ def _upstream_blockers(urn: str, ds: DatasetRef, facts: _Facts) -> tuple[list[st
             )
             continue
         if src.pk == ds.pk or src.sensitivity in policies.NEEDS_NO_APPROVAL or src.pk in facts.grants.live:
+            continue
+        if src.pk in facts.hidden:
+            # It still binds (the answer stays honest) but is not named: its existence is hidden.
+            blockers.append(HIDDEN_DATASET)
+            reasons.append(f"derived from {HIDDEN_DATASET}: not cleared for it")
             continue
         blockers.append(up)
         reasons.append(

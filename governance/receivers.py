@@ -12,12 +12,13 @@ from django.db import transaction
 from catalog import outbox
 from catalog import signals as catalog_signals
 from catalog.permissions import acting_groups
+from catalog.visibility import register_hidden_viewer
 from config.errors import Conflict, NotAllowed
 from governance import access_requests, audit, clearance_cache, signals
 from governance.dataset_policies import check_policy_conditions
 from governance.models import Via
 from governance.registry import register_model_from_lineage
-from governance.selectors import holds_live_approval
+from governance.selectors import approved_dataset_ids, holds_live_approval
 from governance.tasks import notify_access_request_event, send_email
 from lineage import signals as lineage_signals
 from profiling import signals as profiling_signals
@@ -35,6 +36,7 @@ AUDITED_FIELDS = (
     "steward_groups",
     "sensitivity",
     "sensitive_columns",
+    "hidden",
 )
 
 
@@ -317,6 +319,8 @@ def connect() -> None:
         signal.connect(on_clearance_input_changed, dispatch_uid=f"governance-clearance-profile-{uid}")
     # Whoever holds a live approval may see a protected profile's sample values.
     register_value_viewer_check(holds_live_approval)
+    # ... and may know that a hidden dataset exists.
+    register_hidden_viewer(approved_dataset_ids)
 
     lineage_signals.graph_changed.connect(
         on_clearance_input_changed, dispatch_uid="governance-clearance-lineage"

@@ -11,7 +11,13 @@ from django.utils.dateparse import parse_datetime
 
 from catalog.models import Dataset
 from catalog.querysets import managed_q
-from catalog.selectors import DatasetRef, dataset_refs_by_urns, datasets_by_ids, datasets_by_urns
+from catalog.selectors import (
+    DatasetRef,
+    dataset_refs_by_urns,
+    datasets_by_ids,
+    datasets_by_urns,
+    datasets_hidden_from,
+)
 from catalog.urns import candidate_splits
 from config.ids import parse_id
 from governance.models import (
@@ -187,6 +193,14 @@ def audit_list(*, object_ref: str | None = None, user=None) -> QuerySet[AuditRec
     qs = AuditRecord.objects.order_by("-seq")
     if user is None or not user.is_staff:
         qs = qs.exclude(Q(object_type="access_request") & ~Q(object_id__in=_request_ids_seen_by(user)))
+        # Records naming a hidden dataset the user may not see are left out: they would tell it exists.
+        hidden = [
+            k
+            for pk, ns, name in datasets_hidden_from(user)
+            for k in (f"dataset:{pk}", f"dataset:{ns}:{name}")
+        ]
+        if hidden:
+            qs = qs.exclude(pk__in=_subject_records(hidden))
     if not object_ref:
         return qs
     ref = object_ref.strip()
@@ -245,6 +259,18 @@ def holds_live_approval(user, dataset) -> bool:
         AccessRequest.objects.filter(requester=user, datasets=dataset, status=RequestStatus.APPROVED)
         .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=timezone.now()))
         .exists()
+    )
+
+
+def approved_dataset_ids(user) -> QuerySet:
+    """The ids of the datasets ``user`` holds a live approved access request for (any purpose), as a
+    subquery: such a requester may see the dataset even when it is hidden (catalog.visibility)."""
+    return (
+        AccessRequest.datasets.through.objects.filter(
+            accessrequest__requester=user, accessrequest__status=RequestStatus.APPROVED
+        )
+        .filter(Q(accessrequest__expires_at__isnull=True) | Q(accessrequest__expires_at__gt=timezone.now()))
+        .values("dataset_id")
     )
 
 

@@ -17,6 +17,7 @@ from catalog import selectors as catalog_selectors
 from catalog.urns import dataset_lookup_q
 from config.errors import NotAllowed
 from lineage import fold, impact_notices
+from lineage.hidden_nodes import redact_impact
 from lineage.impact import impact
 
 MAX_DEPTH = 20
@@ -45,7 +46,7 @@ def impact_view(request: HttpRequest) -> HttpResponse:
         return render(request, "lineage/impact.html", context)
     fold.catch_up_for_read()
     try:
-        answer = impact(node, depth=depth)
+        answer = redact_impact(impact(node, depth=depth), user=request.user, start=node)
     except ValidationError as exc:
         context["error"] = " ".join(exc.messages)
         return render(request, "lineage/impact.html", context, status=400)

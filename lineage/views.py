@@ -18,6 +18,7 @@ from catalog import selectors as catalog_selectors
 from catalog.urns import dataset_lookup_q
 from lineage import fold
 from lineage.column_lineage import column_lineage
+from lineage.hidden_nodes import redact_graph
 from lineage.layout import layout_graph
 from lineage.marquez import lineage_graph
 from lineage.walks import MAX_DEPTH as WALK_MAX_DEPTH
@@ -138,6 +139,8 @@ def graph_view(request: HttpRequest) -> HttpResponse:
         return render(request, "lineage/graph.html", context, status=400)
     except (Http404, ObjectDoesNotExist, LookupError):
         graph = None
+    # Hidden datasets the user may not see: "hidden dataset" nodes; one asked about is unknown.
+    graph = redact_graph(graph, user=request.user, start=node)
     if not graph or not graph.get("graph"):
         what = "column lineage" if view == "columns" else "lineage"
         context["error"] = f"Nothing is known about {node} in the {what} yet."

@@ -43,6 +43,11 @@ class DatasetSerializer(serializers.ModelSerializer):
     sensitive_columns = serializers.ListField(child=serializers.CharField(), required=False)
     positive_label = serializers.JSONField(required=False, allow_null=True)
     latest_version = serializers.SerializerMethodField()
+    hidden = serializers.BooleanField(
+        required=False,
+        help_text="Its existence is hidden from all but its owner, stewards, their groups, staff and approved "
+        "requesters (docs/governance.md). Set by the owner, a steward or staff; a namespace rule hides it too.",
+    )
 
     class Meta:
         model = Dataset
@@ -70,6 +75,7 @@ class DatasetSerializer(serializers.ModelSerializer):
             "latest_version",
             "source",
             "removed_at_source",
+            "hidden",
         ]
         read_only_fields = [
             "id", "urn", "pending_owner", "origin", "created_at", "updated_at", "latest_version",
@@ -107,7 +113,7 @@ class DatasetSerializer(serializers.ModelSerializer):
 _ROW_FIELDS = [
     "id", "namespace", "name", "title", "description", "owner__username", "domain", "sensitivity",
     "sensitive_columns", "label_column", "positive_label", "origin", "created_at", "updated_at",
-    "pending_owner__username", "source_id", "removed_at_source", "owner_group__name",
+    "pending_owner__username", "source_id", "removed_at_source", "hidden", "owner_group__name",
 ]  # fmt: skip
 
 
@@ -160,7 +166,8 @@ def _pg_rows_sql() -> str:
     return """
 SELECT d.id, d.namespace, d.name, d.title, d.description, u.{username}, d.domain, d.sensitivity,
        d.sensitive_columns, d.label_column, d.positive_label, d.origin, d.created_at, d.updated_at,
-       pu.{username}, d.source_id, d.removed_at_source, (SELECT g.name FROM {group} g WHERE g.id = d.owner_group_id),
+       pu.{username}, d.source_id, d.removed_at_source, d.hidden,
+       (SELECT g.name FROM {group} g WHERE g.id = d.owner_group_id),
        (SELECT v.number FROM {version} v WHERE v.dataset_id = d.id AND v.deleted_at IS NULL
         ORDER BY v.number DESC LIMIT 1),
        ARRAY(SELECT su.{username} FROM {stewards} s JOIN {user} su ON su.id = s.user_id
@@ -178,27 +185,31 @@ def _pg_rows(ids: list[int]) -> tuple[dict, dict, dict]:
     with connection.cursor() as cursor:
         cursor.execute(_pg_rows_sql(), [ids])
         for values in cursor.fetchall():
-            r = dict(zip([*_ROW_FIELDS, "latest_version_number"], values[:19], strict=True))
+            n = len(_ROW_FIELDS) + 1  # the fields, then the latest version's number
+            r = dict(zip([*_ROW_FIELDS, "latest_version_number"], values[:n], strict=True))
             for f in json_fields:  # decoded as the ORM decodes them
                 r[f.name] = f.from_db_value(r[f.name], None, connection)
             rows[r["id"]] = r
-            people[r["id"]], labels[r["id"]] = values[19], values[20]
-            r["steward_groups"] = values[21]
+            people[r["id"]], labels[r["id"]] = values[n], values[n + 1]
+            r["steward_groups"] = values[n + 2]
     return rows, people, labels
 
 
-def dataset_list_rows(queryset: QuerySet[Dataset], ids: list[int]) -> list[dict]:
+def dataset_list_rows(
+    queryset: QuerySet[Dataset], ids: list[int], *, ids_visible: bool = False
+) -> list[dict]:
     """DatasetSerializer's output for these datasets of ``queryset`` (``catalog.selectors.dataset_list``:
     it carries ``latest_version_number``), in this order, from three plain queries (one statement on
     PostgreSQL when the queryset has no condition of its own).
 
     A list page through the ORM and DRF builds dozens of model instances and related managers per
     dataset, which cost more Python time than all of the page's SQL. Rows here come from
-    ``values()``; a test holds the two outputs equal.
+    ``values()``; a test holds the two outputs equal. ``ids_visible``: the ids were chosen from
+    ``queryset`` already (the list's page), so its only condition, who may see what, is met.
     """
     if not ids:
         return []
-    if connection.vendor == "postgresql" and not queryset.query.where:
+    if connection.vendor == "postgresql" and (ids_visible or not queryset.query.where):
         rows, people, labels = _pg_rows(ids)
     else:
         rows, people, labels = _orm_rows(queryset, ids)
@@ -236,6 +247,7 @@ def dataset_list_rows(queryset: QuerySet[Dataset], ids: list[int]) -> list[dict]
                 "latest_version": r["latest_version_number"],
                 "source": r["source_id"],
                 "removed_at_source": r["removed_at_source"],
+                "hidden": r["hidden"],
             }
         )
     return out

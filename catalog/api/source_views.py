@@ -17,6 +17,7 @@ from catalog.api.source_serializers import (
     SourceWriteSerializer,
 )
 from catalog.models import Source, SourceScan
+from catalog.visibility import visible_datasets_q
 from config.ids import ID_PATTERN
 
 
@@ -38,7 +39,8 @@ class SourceViewSet(
         return (
             Source.objects.select_related("owner")
             .prefetch_related("stewards")
-            .annotate(dataset_count=Count("datasets"))
+            # Hidden datasets are counted only for those who may see them (catalog.visibility).
+            .annotate(dataset_count=Count("datasets", filter=visible_datasets_q(self.request.user)))
             .order_by("name")
         )
 

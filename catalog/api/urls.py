@@ -1,10 +1,13 @@
 from django.urls import include, path
 from rest_framework.routers import SimpleRouter
 
-from catalog.api import source_views, views
+from catalog.api import hidden_namespace_views, source_views, views
 
 router = SimpleRouter()
 router.register("datasets", views.DatasetViewSet, basename="dataset")
+router.register(
+    "hidden-namespaces", hidden_namespace_views.HiddenNamespaceViewSet, basename="hidden-namespace"
+)
 
 # API.md writes actions without a trailing slash (/sources/{id}/test); accept both spellings.
 sources = SimpleRouter()

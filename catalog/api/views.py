@@ -33,6 +33,7 @@ from catalog.models import Column, Dataset, DatasetVersion
 from catalog.search import ranked_page
 from catalog.search_table import named_counts, search_page
 from catalog.search_text import check_query, query_words
+from catalog.visibility import hidden_ids_visible_to
 from config.ids import ID_PATTERN
 from config.parsers import StrictJSONParser
 from config.rest import Pagination
@@ -170,7 +171,7 @@ class DatasetViewSet(viewsets.ModelViewSet):
             page = self.paginate_queryset(queryset.select_related(None).prefetch_related(None).only("pk"))
             ids = [d.pk for d in page]
         # The page's rows as plain dicts.
-        return self.get_paginated_response(dataset_list_rows(self.get_queryset(), ids))
+        return self.get_paginated_response(dataset_list_rows(self.get_queryset(), ids, ids_visible=True))
 
     def _narrow_search(self, request, *, facets: bool) -> "list[int] | None":
         """On PostgreSQL, the ids of a searched page (``?q=`` holding a word), its count and its facets
@@ -191,12 +192,20 @@ class DatasetViewSet(viewsets.ModelViewSet):
         q = params.pop("q")[-1]
         # Filters on values the narrow table holds filter it directly; the others as a queryset.
         where = {key: params.pop(key)[-1] for key in ("domain", "sensitivity") if params.get(key)}
-        within = queryset  # who may see what (visible_to), when nothing else narrows it
+        # Who may see what is the narrow table's own condition on hidden rows (hidden_seen), not
+        # a subquery of the catalog table: ``within`` carries only the other filters.
+        within = None
         if any(params.get(name) for name in filters.filters if name not in ("q", "domain", "sensitivity")):
-            within = self.filterset_class(params, queryset=queryset, request=request).qs
+            within = self.filterset_class(params, queryset=Dataset.objects.all(), request=request).qs
         number, page_size = at
         found = search_page(
-            q, offset=(number - 1) * page_size, limit=page_size, where=where, within=within, facets=facets
+            q,
+            offset=(number - 1) * page_size,
+            limit=page_size,
+            where=where,
+            within=within,
+            facets=facets,
+            hidden_seen=hidden_ids_visible_to(request.user),
         )
         if facets:
             self.paginator.facets = named_counts(found.counts, selectors.FACET_LIMIT)

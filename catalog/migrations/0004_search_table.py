@@ -18,7 +18,7 @@ def forward(apps, schema_editor):
     from catalog.search_index import PG_SEARCH_INDEXES, refresh_search_rows
 
     with schema_editor.connection.cursor() as cursor:
-        refresh_search_rows(cursor, None)
+        refresh_search_rows(cursor, None, hidden=False)  # the hidden flag comes with 0011 and 0012
     for name, sql in PG_SEARCH_INDEXES.items():
         schema_editor.execute(sql.format(name))
     schema_editor.execute("ANALYZE catalog_datasetsearch")  # plans right from the first search

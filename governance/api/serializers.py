@@ -5,6 +5,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from catalog.markdown import render_markdown
+from governance.cards import hidden_urns, scrub_hidden
 from governance.models import (
     AccessRequest,
     AccessRequestEvent,
@@ -272,6 +273,14 @@ class ModelVersionSerializer(serializers.ModelSerializer):
     @extend_schema_field(serializers.ListField(child=serializers.CharField()))
     def get_trained_on(self, obj) -> list[str]:
         return [str(i) for i in obj.inputs.all()]
+
+    def to_representation(self, instance):
+        # A hidden dataset the reader may not see is not named, in trained_on nor in the clearance
+        # kept with the version (catalog.visibility; the model card does the same).
+        if "_hidden_urns" not in self.context:
+            request = self.context.get("request")
+            self.context["_hidden_urns"] = hidden_urns(getattr(request, "user", None))
+        return scrub_hidden(super().to_representation(instance), self.context["_hidden_urns"])
 
 
 class ModelVersionCreateSerializer(serializers.Serializer):

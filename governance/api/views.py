@@ -371,7 +371,8 @@ class ModelVersionViewSet(
             actor=request.user, principal=None if principal == request.user else principal, **data
         )
         return Response(
-            ModelVersionSerializer(self.get_queryset().get(pk=mv.pk)).data, status=status.HTTP_201_CREATED
+            ModelVersionSerializer(self.get_queryset().get(pk=mv.pk), context={"request": request}).data,
+            status=status.HTTP_201_CREATED,
         )
 
     @extend_schema(request=ModelVersionUpdateSerializer, responses={200: ModelVersionSerializer})
@@ -380,7 +381,9 @@ class ModelVersionViewSet(
         s = ModelVersionUpdateSerializer(data=request.data, partial=True)
         s.is_valid(raise_exception=True)
         registry.update_model_version(actor=request.user, model_version=mv, **s.validated_data)
-        return Response(ModelVersionSerializer(self.get_queryset().get(pk=mv.pk)).data)
+        return Response(
+            ModelVersionSerializer(self.get_queryset().get(pk=mv.pk), context={"request": request}).data
+        )
 
     @extend_schema(
         responses={200: OpenApiTypes.OBJECT},

@@ -184,7 +184,8 @@ def test_query_count_does_not_grow_with_datasets(
         derive(d, sources[i % 3])
         asked.append(d)
     _approved(requester, [steward], sources)
-    with django_assert_max_num_queries(5):
+    # 6: one of them reads the hidden datasets the principal may not see (catalog.visibility).
+    with django_assert_max_num_queries(6):
         answer = evaluate(principal=requester, urns=[d.urn for d in asked], purpose="training")
     assert answer["allowed"]
 

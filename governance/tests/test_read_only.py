@@ -108,6 +108,7 @@ SELECTORS = {
         for ref in (None, w.conf.urn, str(w.conf.pk), f"access_request:{w.live.pk}")
     ],
     "model_version_list": lambda w: list(selectors.model_version_list(user=w.requester)),
+    "approved_dataset_ids": lambda w: list(selectors.approved_dataset_ids(w.requester)),
     "latest_evaluations": lambda w: selectors.latest_evaluations(w.mv),
     "model_policy_of": lambda w: selectors.model_policy_of(w.mv),
     "model_evaluations": lambda w: list(selectors.model_evaluations(w.mv)),
@@ -137,6 +138,8 @@ CLEARANCE = {
 
 CARDS = {
     "build_card": _card,
+    "hidden_urns": lambda w: cards.hidden_urns(w.requester),
+    "scrub_hidden": lambda w: cards.scrub_hidden(_card(w), ["dataset:s3://x:y"]),
     "to_markdown": lambda w: cards.to_markdown(_card(w)),
     "to_html": lambda w: cards.to_html(_card(w)),
 }

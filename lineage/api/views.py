@@ -8,6 +8,7 @@ import gzip
 import json
 import zlib
 
+import orjson
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, RequestDataTooBig, ValidationError
 from django.http import Http404, HttpResponse
@@ -24,8 +25,9 @@ from config.ids import parse_id
 from lineage import fold, history, ingest, selectors
 from lineage.column_lineage import column_lineage
 from lineage.export import DotRenderer, FastJSONRenderer, GraphMLRenderer
+from lineage.hidden_nodes import HiddenFrom, redact_graph, redact_impact, redact_path, redact_run
 from lineage.impact import impact
-from lineage.marquez import lineage_graph, lineage_graph_bytes
+from lineage.marquez import lineage_graph
 from lineage.models import EventState, LineageEvent
 from lineage.nodes import check_node_id
 from lineage.paths import path_between
@@ -245,15 +247,14 @@ class LineageView(APIView):
             raise ValidationError({"direction": ["Must be upstream, downstream or both."]})
         full = request.query_params.get("fullJobIO", "").lower() in ("1", "true", "yes")
         fold.catch_up_for_read()
-        if request.accepted_renderer.format == "json":
-            # The common case: JSON bytes straight from the read, no DRF rendering pass.
-            body = lineage_graph_bytes(node_id, depth=depth, direction=direction, full_job_io=full)
-            if body is None:
-                raise Http404(f"Unknown node: {node_id}.")
-            return HttpResponse(body, content_type="application/json")
         graph = lineage_graph(node_id, depth=depth, direction=direction, full_job_io=full)
+        # Hidden datasets the user may not see become "hidden dataset" nodes; one asked about is unknown.
+        graph = redact_graph(graph, user=request.user, start=node_id)
         if graph is None:
             raise Http404(f"Unknown node: {node_id}.")
+        if request.accepted_renderer.format == "json":
+            # The common case: JSON bytes straight from the read, no DRF rendering pass.
+            return HttpResponse(orjson.dumps(graph), content_type="application/json")
         return Response(graph)
 
 
@@ -286,7 +287,9 @@ class ColumnLineageView(APIView):
         depth = _int_param(request, "depth", 20)
         downstream = request.query_params.get("withDownstream", "").lower() in ("1", "true", "yes")
         fold.catch_up_for_read()
-        graph = column_lineage(node_id, depth=depth, with_downstream=downstream)
+        graph = redact_graph(
+            column_lineage(node_id, depth=depth, with_downstream=downstream), user=request.user, start=node_id
+        )
         if graph is None:
             raise Http404(f"Unknown dataset field: {node_id}.")
         return Response(graph)
@@ -317,7 +320,7 @@ class ImpactView(APIView):
         node_id = _node_param(request)
         depth = _int_param(request, "depth", 20)
         fold.catch_up_for_read()
-        answer = impact(node_id, depth=depth)
+        answer = redact_impact(impact(node_id, depth=depth), user=request.user, start=node_id)
         if answer is None:
             raise Http404(f"Unknown node: {node_id}.")
         return Response(answer)
@@ -349,7 +352,7 @@ class PathView(APIView):
         a, b = _node_param(request, "from"), _node_param(request, "to")
         depth = _int_param(request, "depth", 50)
         fold.catch_up_for_read()
-        answer = path_between(a, b, depth=depth)
+        answer = redact_path(path_between(a, b, depth=depth), user=request.user)
         if answer is None:
             raise Http404("Unknown node.")
         return Response(answer)
@@ -375,6 +378,10 @@ class DatasetRunsView(generics.ListAPIView):
         if getattr(self, "swagger_fake_view", False):  # schema generation: no URL kwargs
             return history.runs_of_dataset(None)
         node = selectors.dataset_node_for(self.kwargs["ref"])
+        if node is not None and HiddenFrom(self.request.user).node(
+            {"type": "DATASET", "id": node.key, "data": {"catalogId": node.dataset_id}}
+        ):
+            node = None  # a hidden dataset the user may not see: as unknown
         if node is None:
             raise Http404(f"No lineage for {self.kwargs['ref']}.")
         direction = self.request.query_params.get("direction")
@@ -425,7 +432,7 @@ class RunDetailView(APIView):
         "What a read promises").
         """
         fold.catch_up_for_read()
-        answer = history.run_detail(run_id)
+        answer = redact_run(history.run_detail(run_id), user=request.user)
         if answer is None:
             raise Http404(f"Unknown run: {run_id}.")
         return Response(answer)

@@ -18,6 +18,7 @@ from tests.permissions.matrix import (
     OWNER_OR_STAFF,
     PUBLIC,
     SIGNED_IN,
+    STAFF_ONLY,
     Expect,
     Row,
     World,
@@ -97,6 +98,10 @@ SEE_REQUESTS = frozenset({"owner", "steward", "staff", "requester"})
 MODEL_OWNER = OWNER_OR_STAFF
 # An event subscription the owner made: nobody else sees it.
 SUBSCRIBER = Expect(anonymous=401, outsider=404, owner=OK, steward=404, staff=404)
+
+
+def hidden_namespace(w: World) -> dict:
+    return {"pk": w.hidden_namespace["id"]}
 
 
 # Erasures of a data subject's value: staff or a privacy officer (governance.add_erasure) only.
@@ -586,6 +591,14 @@ ROWS: list[Row] = [
         kwargs=source,
     ),
     Row("GET", "/api/v1/sources/{pk}/scans/{scan_id}", SIGNED_IN, kwargs=scan),
+    # -- hidden namespaces (docs/governance.md "Hidden datasets"): staff only, the list included, since
+    # it names what the company must not see listed.
+    Row("GET", "/api/v1/hidden-namespaces/", STAFF_ONLY, needs=("hidden_namespace",)),
+    Row(
+        "POST", "/api/v1/hidden-namespaces/", STAFF_ONLY, body=lambda w: {"namespace": "s3://another-hidden"}
+    ),
+    Row("GET", "/api/v1/hidden-namespaces/{pk}/", STAFF_ONLY, kwargs=hidden_namespace),
+    Row("DELETE", "/api/v1/hidden-namespaces/{pk}/", STAFF_ONLY, kwargs=hidden_namespace),
     # -- MLflow interop (API.md "Models: evaluation, release, MLflow"): staff only. The matrix's world
     # sets no MLFLOW_TRACKING_URI, so staff are told the sync is unavailable (409), and a job that
     # does not exist is a 404 (governance/tests/test_mlflow_api.py runs real ones).

@@ -99,6 +99,7 @@ PUBLIC = Expect(anonymous=OK, outsider=OK, owner=OK, steward=OK, staff=OK)
 SIGNED_IN = Expect(anonymous=401, outsider=OK, owner=OK, steward=OK, staff=OK)
 EDITORS = Expect(anonymous=401, outsider=403, owner=OK, steward=OK, staff=OK)  # can_change_dataset
 OWNER_OR_STAFF = Expect(anonymous=401, outsider=403, owner=OK, steward=403, staff=OK)
+STAFF_ONLY = Expect(anonymous=401, outsider=403, owner=403, steward=403, staff=OK)
 NO_ENDPOINT = Expect(anonymous=401, outsider=404, owner=404, steward=404, staff=404)
 NOT_ALLOWED = Expect(anonymous=401, outsider=405, owner=405, steward=405, staff=405)
 
@@ -310,6 +311,11 @@ class World:
     @property
     def urn(self) -> str:
         return self.dataset["urn"]
+
+    @cached_property
+    def hidden_namespace(self) -> dict:
+        """Staff's rule hiding every dataset of a namespace (none of the world's are in it)."""
+        return self.call("staff", "POST", "/api/v1/hidden-namespaces/", {"namespace": "s3://matrix-hidden"})
 
     @cached_property
     def version(self) -> dict:
