@@ -1,6 +1,6 @@
 """Erasure of a data subject: given a value (an e-mail, an id), find the versions and stored profiles
 whose personal-data columns hold it, report them, and purge the value from everything Gouvernail
-stored, with a record and an audit entry that never repeat it (docs/privacy-forgetting.md).
+stored, with a record and an audit entry that never repeat it (docs/privacy.md).
 
 Searching the data (profiling.value_search) reads files and sources and takes long: it runs before
 the transaction. Everything after is one transaction: each app rewrites its own rows

@@ -552,7 +552,7 @@ class Delivery(models.Model):
 
 
 # ---------------------------------------------------------------------------------------------
-# Erasures of a data subject's value (governance/erasures.py, docs/privacy-forgetting.md)
+# Erasures of a data subject's value (governance/erasures.py, docs/privacy.md)
 
 
 class Erasure(models.Model):

@@ -1,4 +1,4 @@
-"""Erasures of a data subject's value (docs/privacy-forgetting.md): staff or a privacy officer
+"""Erasures of a data subject's value (docs/privacy.md): staff or a privacy officer
 (governance.add_erasure) post a value and get the report; they list past erasures. Thin:
 governance.erasures writes."""
 
