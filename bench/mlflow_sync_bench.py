@@ -23,7 +23,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-CATALOG_DB = "h_mlflow"
+CATALOG_DB = os.environ.get("BENCH_CATALOG_DB", "h_mlflow")
 ADMIN = os.environ.get("GOUVERNAIL_PG_ADMIN_URL", "postgres://postgres@127.0.0.1:5432")
 DATASETS = 10
 

@@ -95,6 +95,15 @@ def _unknown(reason: str) -> dict[str, Any]:
     return {"urn": None, "version": None, "method": "", "reason": reason, "_dataset": None, "_version": None}
 
 
+BY_TIME = ("location, version by time", "location (the dataset has no version)")
+
+
+def _by_time(dataset, started: datetime) -> dict[str, Any]:
+    """The dataset's version that was the latest when the run started."""
+    version = version_current_at(dataset, started)
+    return _matched(version, dataset, BY_TIME[0] if version else BY_TIME[1])
+
+
 def _match_location(uri: str, digest: str, started: datetime) -> dict[str, Any] | None:
     named = location(uri)
     dataset = dataset_by_urn(dataset_urn(*named)) if named else None
@@ -111,17 +120,32 @@ def _match_location(uri: str, digest: str, started: datetime) -> dict[str, Any] 
         own = [v for v in at_uri if v.dataset_id == dataset.pk]
         if own:
             return _matched(own[0], dataset, "location")
-        version = version_current_at(dataset, started)
-        method = "location, version by time" if version else "location (the dataset has no version)"
-        return _matched(version, dataset, method)
+        return _by_time(dataset, started)
     if at_uri:
         return _matched(_by_checksum(at_uri, digest) or at_uri[0], at_uri[0].dataset, "version's source URI")
     return None
 
 
-def match_input(*, source_type: str, source: str, digest: str, started: datetime) -> dict[str, Any]:
+def match_input(
+    *, source_type: str, source: str, digest: str, started: datetime, memo: dict | None = None
+) -> dict[str, Any]:
     """What one input is: {"urn", "version", "method", "reason"} (plus the dataset and version rows
-    under private keys for the caller); ``urn`` None for unknown data."""
+    under private keys for the caller); ``urn`` None for unknown data.
+
+    ``memo``: what earlier inputs of the same sync matched, by (source type, source, digest): a
+    thousand runs reading ten datasets cost ten matches, not a thousand. Only a version by time
+    depends on the run's start, and is looked up again for each run."""
+    key = (source_type, source, digest)
+    if memo is not None and key in memo:
+        known = memo[key]
+        return _by_time(known["_dataset"], started) if known["method"] in BY_TIME else dict(known)
+    found = _match_input(source_type=source_type, source=source, digest=digest, started=started)
+    if memo is not None:
+        memo[key] = found
+    return dict(found)
+
+
+def _match_input(*, source_type: str, source: str, digest: str, started: datetime) -> dict[str, Any]:
     uri = source_uri(source_type, source)
     found = _match_location(uri, digest, started) if uri else None
     if found is None and SHA256.match(digest or ""):
@@ -137,14 +161,21 @@ def match_input(*, source_type: str, source: str, digest: str, started: datetime
     return _unknown(f"No catalogued dataset is at '{uri[:300]}' and no version has this digest.")
 
 
-def match_run_inputs(dataset_inputs: list[Any], started: datetime) -> list[dict[str, Any]]:
-    """Every dataset input of a run (MLflow's DatasetInput entities), matched; in the order logged."""
+def match_run_inputs(
+    dataset_inputs: list[Any], started: datetime, memo: dict | None = None
+) -> list[dict[str, Any]]:
+    """Every dataset input of a run (MLflow's DatasetInput entities), matched; in the order logged
+    (``memo``: match_input's, kept by the caller for one sync)."""
     out = []
     for di in dataset_inputs:
         ds = di.dataset
         tags = {t.key: t.value for t in (di.tags or [])}
         found = match_input(
-            source_type=ds.source_type or "", source=ds.source or "", digest=ds.digest or "", started=started
+            source_type=ds.source_type or "",
+            source=ds.source or "",
+            digest=ds.digest or "",
+            started=started,
+            memo=memo,
         )
         out.append(
             {

@@ -24,7 +24,7 @@ from urllib.parse import quote, urlparse
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.urls import reverse
 
 from config.errors import Conflict, NotAllowed
@@ -38,6 +38,7 @@ TAG_CLEARANCE = "gouvernail.clearance"
 TAG_CARD = "gouvernail.card"
 PAGE_SIZE = 1000  # model versions per search page (MLflow's servers accept up to 10,000)
 RUN_BATCH = 100  # run ids (and experiment ids) per search of runs
+COMMIT_EVERY = 50  # versions stored per transaction (a savepoint each)
 TAG_WRITERS = 4  # threads writing tags to an HTTP tracking server
 MAX_TAG_VALUE = 5000  # MLflow's limit on a model version tag's value
 NOT_CONFIGURED = (
@@ -192,7 +193,9 @@ def prefetch_runs(client, run_ids: list[str]) -> dict[str, Any]:
     return found
 
 
-def _run_inputs(client, run_id: str, runs: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+def _run_inputs(
+    client, run_id: str, runs: dict[str, Any], memo: dict | None = None
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """(facts of the run, its matched inputs). A version without a run, or a run that logged no
     dataset input, has unknown data: what it was trained on cannot be said."""
     if not run_id:
@@ -203,7 +206,7 @@ def _run_inputs(client, run_id: str, runs: dict[str, Any]) -> tuple[dict[str, An
     dataset_inputs = list(getattr(run.inputs, "dataset_inputs", None) or [])
     if not dataset_inputs:
         return facts, [_no_inputs("The run logged no dataset inputs (mlflow.log_input).")]
-    return facts, match_run_inputs(dataset_inputs, started)
+    return facts, match_run_inputs(dataset_inputs, started, memo)
 
 
 def _no_inputs(reason: str) -> dict[str, Any]:
@@ -271,6 +274,7 @@ def sync_version(
     known: dict,
     runs: dict | None = None,
     write: Callable[[Any, dict[str, str]], None] | None = None,
+    memo: dict | None = None,
 ) -> tuple[str, int]:
     """One MLflow model version → ("created" | "updated" | "unchanged", unknown inputs found).
 
@@ -279,7 +283,7 @@ def sync_version(
     write = write or (lambda f, tags: _write_tags(client, f, tags))
     mv = known.get((found.name, str(found.version)))
     if mv is None:
-        run, inputs = _run_inputs(client, found.run_id or "", runs or {})
+        run, inputs = _run_inputs(client, found.run_id or "", runs or {}, memo)
         mv = register_from_mlflow(
             namespace=namespace, tracking_uri=tracking_uri, found=found, run=run, inputs=inputs
         )
@@ -315,20 +319,19 @@ def sync(*, uri: str | None = None, beat: Callable[[Counts], None] | None = None
     known = _known(namespace)
     new = [v.run_id for v in found_all if (v.name, str(v.version)) not in known]
     runs = _read(uri, lambda: prefetch_runs(client, new))
+    memo: dict = {}  # the inputs' matches, shared by the versions of this sync
     # Tags are written by other threads (several for an HTTP server, one for a local store, whose
     # writes take turns anyway) while this one registers the next versions.
     writers = TAG_WRITERS if urlparse(uri).scheme in ("http", "https") else 1
     pending: list[tuple[Any, Future]] = []
     with ThreadPoolExecutor(max_workers=writers, thread_name_prefix="mlflow-tags") as pool:
-
-        def write(found: Any, tags: dict[str, str]) -> None:
-            pending.append((found, pool.submit(_write_tags, client, found, tags)))
-
-        for found in found_all:
-            counts.seen += 1
-            _one(
-                client, counts, namespace=namespace, uri=uri, found=found, known=known, runs=runs, write=write
+        for start in range(0, len(found_all), COMMIT_EVERY):
+            page = found_all[start : start + COMMIT_EVERY]
+            staged = _sync_page(
+                client, counts, page, namespace=namespace, uri=uri, known=known, runs=runs, memo=memo
             )
+            # Committed: now MLflow may say so (a tag never names a registration that was rolled back).
+            pending.extend((found, pool.submit(_write_tags, client, found, tags)) for found, tags in staged)
             if beat is not None:
                 beat(counts)
     for found, future in pending:
@@ -337,9 +340,33 @@ def sync(*, uri: str | None = None, beat: Callable[[Counts], None] | None = None
     return counts
 
 
+def _sync_page(client, counts: Counts, page: list, **kwargs) -> list[tuple[Any, dict[str, str]]]:
+    """Sync a page of versions in one transaction (one commit rather than one per version; each
+    version in a savepoint of its own, so that a version that fails is rolled back alone) → the tags
+    to write once it has committed. A commit that fails stores none of the page: an error each."""
+    staged: list[tuple[Any, dict[str, str]]] = []
+    mine = Counts()
+    try:
+        with transaction.atomic():
+            for found in page:
+                mine.seen += 1
+                _one(client, mine, found=found, write=lambda f, tags: staged.append((f, tags)), **kwargs)
+    except DatabaseError as exc:
+        counts.seen += len(page)
+        counts.errors.extend(_error(f, f"Not stored (the page's commit failed): {exc}") for f in page)
+        return []
+    for name in ("seen", "created", "updated", "unchanged", "unknown_inputs"):
+        setattr(counts, name, getattr(counts, name) + getattr(mine, name))
+    counts.errors.extend(mine.errors)
+    return staged
+
+
 def _one(client, counts: Counts, *, uri: str, found: Any, **kwargs) -> None:
     try:
-        outcome, unknown = sync_version(client, tracking_uri=uri, found=found, **kwargs)
+        with transaction.atomic():  # a savepoint inside the page's transaction: this version alone
+            outcome, unknown = sync_version(client, tracking_uri=uri, found=found, **kwargs)
+    except DatabaseError as exc:
+        counts.errors.append(_error(found, f"Not stored: {exc}"))
     except _mlflow_errors() as exc:
         counts.errors.append(_error(found, reach_error(uri, exc)))
     except (ValidationError, Conflict, NotAllowed) as exc:
