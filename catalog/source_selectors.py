@@ -76,6 +76,24 @@ def scan_count(*, source: Source) -> int:
     return SourceScan.objects.filter(source=source).count()
 
 
+def without_hidden_errors(scans, *, user, source_id: int):
+    """``scans`` (of source ``source_id``) as ``user`` may see them: the errors naming a dataset of the
+    source hidden from them are left out, in memory only (never saved). One query for the whole
+    page: the names of the source's hidden datasets. The counters (found, registered, changed...)
+    stay as the scan counted them: numbers that name nobody (docs/governance.md, "Hidden datasets").
+    Returns ``scans``; a single scan or None is accepted too."""
+    many = isinstance(scans, list | tuple)
+    rows = [s for s in (scans if many else [scans]) if s is not None and s.errors]
+    if rows:
+        hidden = set(
+            Dataset.objects.hidden_from(user).filter(source_id=source_id).values_list("name", flat=True)
+        )
+        if hidden:
+            for scan in rows:
+                scan.errors = [e for e in scan.errors if e.get("name") not in hidden]
+    return scans
+
+
 def source_datasets(*, user, source: Source) -> QuerySet[Dataset]:
     """The datasets ``source`` keeps that ``user`` may see: those still at the source first, by name,
     with ``latest_version_number``."""

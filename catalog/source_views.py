@@ -93,14 +93,18 @@ def _detail_context(request: HttpRequest, source: Source) -> dict:
     page = Paginator(source_selectors.source_datasets(user=user, source=source), DATASETS_PER_PAGE).get_page(
         request.GET.get("page")
     )
-    scan = source_selectors.current_scan(source=source)
+    scan = source_selectors.without_hidden_errors(
+        source_selectors.current_scan(source=source), user=user, source_id=source.pk
+    )
     return {
         "source": source,
         "can_manage": can_manage_source(user, source),
         "can_delete": can_delete_source(user, source),
         "scan": scan,
         "active": scan is not None and scan.status in ACTIVE,
-        "scans": source_selectors.scan_history(source=source),
+        "scans": source_selectors.without_hidden_errors(
+            source_selectors.scan_history(source=source), user=user, source_id=source.pk
+        ),
         "scan_total": source_selectors.scan_count(source=source),
         "datasets": page,
     }
@@ -160,6 +164,7 @@ def source_scan_view(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _scan_status(request, source: Source, scan: SourceScan, *, polling: bool, already: bool = False):
+    scan = source_selectors.without_hidden_errors(scan, user=request.user, source_id=source.pk)
     active = scan.status in ACTIVE
     response = render(
         request,
@@ -198,7 +203,9 @@ def scan_history_partial(request: HttpRequest, pk: int) -> HttpResponse:
         "catalog/_scan_history.html",
         {
             "source": source,
-            "scans": source_selectors.scan_history(source=source),
+            "scans": source_selectors.without_hidden_errors(
+                source_selectors.scan_history(source=source), user=request.user, source_id=source.pk
+            ),
             "scan_total": source_selectors.scan_count(source=source),
         },
     )

@@ -7,7 +7,12 @@ the node, in every edge and in jobs' inputs and outputs. Asking about the hidden
 answers as for an unknown node (404): its existence is what is hidden.
 """
 
+import json
 from typing import Any
+
+from django.db import connection
+from django.db.models import Q, QuerySet, TextField
+from django.db.models.functions import Cast
 
 from catalog.selectors import datasets_hidden_from
 from lineage.nodes import field_candidates, spellings
@@ -22,6 +27,7 @@ class HiddenFrom:
     def __init__(self, user) -> None:
         rows = datasets_hidden_from(user)
         self.ids = {pk for pk, _ns, _name in rows}
+        self.refs = [(ns, name) for _pk, ns, name in rows]
         self.urns = {f"dataset:{ns}:{name}" for _pk, ns, name in rows}
 
     def __bool__(self) -> bool:
@@ -196,3 +202,31 @@ def _scrub_refs(value: Any, hidden: HiddenFrom) -> Any:
         if f"dataset:{value['namespace']}:{value['name']}" in hidden.urns:
             return {**value, "namespace": "", "name": HIDDEN_NAME}
     return {k: _scrub_refs(v, hidden) for k, v in value.items()}
+
+
+def events_without_hidden(events: QuerySet, *, user) -> QuerySet:
+    """The raw lineage record (``LineageEvent``) less every event that names a dataset hidden from
+    ``user``: left out, not rewritten, so the body shown is still the event as received and the
+    count matches the list.
+
+    Events are stored as received (no table of the datasets they name), so the test is on the
+    body's text, in the same statement: it quotes both ``"namespace": <ns>`` and ``"name": <name>``
+    of a hidden dataset (in inputs, outputs, a DatasetEvent's dataset or a facet such as column
+    lineage). That may leave out an event which names that namespace and that name apart, never
+    one that names the dataset.
+    """
+    hidden = HiddenFrom(user)
+    if not hidden:
+        return events
+    # The body as the database spells it: SQLite keeps Django's json.dumps (ASCII escapes);
+    # PostgreSQL prints jsonb with the characters themselves. Both write '"key": value'.
+    ascii_only = connection.vendor != "postgresql"
+    events = events.alias(_body_text=Cast("body", TextField()))
+    cond = Q()
+    for ns, name in hidden.refs:
+        quoted_ns = json.dumps(ns, ensure_ascii=ascii_only)
+        quoted_name = json.dumps(name, ensure_ascii=ascii_only)
+        cond |= Q(_body_text__contains=f'"namespace": {quoted_ns}') & Q(
+            _body_text__contains=f'"name": {quoted_name}'
+        )
+    return events.exclude(cond)

@@ -316,3 +316,75 @@ def test_events_about_it_reach_only_those_who_may_see_it(hidden, role):
     seen = visible_event_ids(hidden.users[role], [about, other])
     assert (about.pk in seen) is _sees(role)
     assert other.pk in seen
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_raw_lineage_events_naming_it_are_left_out(hidden, role):
+    """The raw record (GET /lineage/events) leaves out, for who may not see it, every event naming
+    the hidden dataset; the count is that of the list."""
+    other = lineage_event("s3://open", "open_table", "01890000-0000-7000-8000-00000000b002", job="open.job")
+    hidden.call("owner", "post", "/api/v1/lineage", other)
+    response = hidden.api[role].get("/api/v1/lineage/events", {"page_size": 100})
+    assert response.status_code == 200
+    page = response.json()
+    jobs = sorted(e["job_key"] for e in page["results"])
+    text = response.content.decode()
+    if _sees(role):
+        # The model's training run (it read the hidden dataset), the pipeline reading it, and the other.
+        assert jobs == [
+            "job:mlflow://m:train:scorer",
+            "job:pipelines:matrix.features",
+            "job:pipelines:open.job",
+        ]
+        assert NAME in text and "s3://vault" in text
+    else:
+        assert jobs == ["job:pipelines:open.job"]
+        assert NAME not in text and "s3://vault" not in text
+    assert page["count"] == len(page["results"])
+    # Filtered to its job, the event is still left out (not merely moved to another page).
+    by_job = hidden.api[role].get("/api/v1/lineage/events", {"job": "job:pipelines:matrix.features"}).json()
+    assert by_job["count"] == (1 if _sees(role) else 0)
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_source_scans_leave_out_errors_naming_it(hidden, role):
+    """A source's scans (API list, one scan, the source's last scan, the source page and its
+    partials) keep their counters but leave out errors that name a dataset hidden from the caller."""
+    from catalog.models import Source, SourceScan
+
+    source = Source.objects.create(
+        name="vault-bucket", kind="s3", uri="s3://vault", owner=hidden.users["owner"]
+    )
+    Dataset.objects.filter(pk=hidden.pk).update(source=source)
+    scan = SourceScan.objects.create(
+        source=source,
+        status="partial",
+        found=3,
+        registered=1,
+        errors=[
+            {"name": NAME, "message": f"could not read {NAME}"},
+            {"name": "broken.csv", "message": "bad"},
+        ],
+    )
+    api = hidden.api[role]
+    listed = api.get(f"/api/v1/sources/{source.pk}/scans").json()["results"]
+    one = api.get(f"/api/v1/sources/{source.pk}/scans/{scan.pk}").json()
+    last = api.get(f"/api/v1/sources/{source.pk}/").json()["last_scan"]
+    for answer in (listed[0], one, last):
+        names = [e["name"] for e in answer["errors"]]
+        assert names == ([NAME, "broken.csv"] if _sees(role) else ["broken.csv"])
+        assert (answer["found"], answer["registered"]) == (3, 1)  # numbers, naming nobody
+    client = hidden.browser(role)
+    for path in (
+        f"/sources/{source.pk}/",
+        f"/sources/{source.pk}/scans/",
+        f"/sources/{source.pk}/scans/{scan.pk}/",
+    ):
+        response = client.get(path)
+        assert response.status_code == 200, path
+        body = response.content.decode()
+        assert "broken.csv" in body, path
+        assert (NAME in body) is _sees(role), path
+    # Nothing was written: the scan's record keeps every error.
+    scan.refresh_from_db()
+    assert len(scan.errors) == 2

@@ -6,6 +6,7 @@ from rest_framework import serializers
 
 from catalog.models import Sensitivity, Source, SourceKind, SourceLayout, SourceScan
 from catalog.permissions import can_manage_source
+from catalog.source_selectors import without_hidden_errors
 
 
 class SourceSerializer(serializers.ModelSerializer):
@@ -31,7 +32,12 @@ class SourceSerializer(serializers.ModelSerializer):
 
     def get_last_scan(self, obj: Source) -> dict | None:
         scan = obj.scans.order_by("-id").first()
-        return ScanSerializer(scan).data if scan is not None else None
+        if scan is None:
+            return None
+        request = self.context.get("request")
+        # Errors naming a dataset hidden from the caller are left out (docs/governance.md).
+        scan = without_hidden_errors(scan, user=getattr(request, "user", None), source_id=obj.pk)
+        return ScanSerializer(scan).data
 
     def to_representation(self, instance: Source) -> dict:
         data = super().to_representation(instance)

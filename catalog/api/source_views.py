@@ -17,6 +17,7 @@ from catalog.api.source_serializers import (
     SourceWriteSerializer,
 )
 from catalog.models import Source, SourceScan
+from catalog.source_selectors import without_hidden_errors
 from catalog.visibility import visible_datasets_q
 from config.ids import ID_PATTERN
 
@@ -77,6 +78,7 @@ class SourceViewSet(
         """The source's scan history, newest first."""
         source = self.get_object()
         page = self.paginate_queryset(source.scans.select_related("requested_by").order_by("-id"))
+        page = without_hidden_errors(list(page), user=request.user, source_id=source.pk)
         return self.get_paginated_response(ScanSerializer(page, many=True).data)
 
     @extend_schema(request=None, responses={202: ScanStartedSerializer})
@@ -91,4 +93,6 @@ class SourceViewSet(
     def scan(self, request, pk=None, scan_id=None):
         """One scan: status, progress and counts (registered, changed, unchanged, removed, errors)."""
         scan = get_object_or_404(SourceScan.objects.select_related("requested_by"), pk=scan_id, source_id=pk)
+        # Errors naming a dataset hidden from the caller are left out (docs/governance.md).
+        scan = without_hidden_errors(scan, user=request.user, source_id=scan.source_id)
         return Response(ScanSerializer(scan).data)

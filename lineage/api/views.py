@@ -25,7 +25,14 @@ from config.ids import parse_id
 from lineage import fold, history, ingest, selectors
 from lineage.column_lineage import column_lineage
 from lineage.export import DotRenderer, FastJSONRenderer, GraphMLRenderer
-from lineage.hidden_nodes import HiddenFrom, redact_graph, redact_impact, redact_path, redact_run
+from lineage.hidden_nodes import (
+    HiddenFrom,
+    events_without_hidden,
+    redact_graph,
+    redact_impact,
+    redact_path,
+    redact_run,
+)
 from lineage.impact import impact
 from lineage.marquez import lineage_graph
 from lineage.models import EventState, LineageEvent
@@ -478,7 +485,8 @@ class LineageEventSerializer(serializers.ModelSerializer):
 
 
 class EventListView(generics.ListAPIView):
-    """The raw record, newest first: every accepted event as received.
+    """The raw record, newest first: every accepted event as received, less those naming a dataset
+    hidden from the caller (docs/governance.md, "Hidden datasets").
 
     Consistency: every event accepted before the request is listed, folded or not (its ``state``
     says which); listing folds nothing."""
@@ -497,9 +505,11 @@ class EventListView(generics.ListAPIView):
         state = p.get("state")
         if state and state not in EventState.values:
             raise ValidationError({"state": [f"Must be one of {', '.join(EventState.values)}."]})
-        return history.events(
+        events = history.events(
             run_id=p.get("runId"), job=p.get("job"), event_type=p.get("eventType"), state=state, **times
         )
+        # Events naming a dataset hidden from the caller are left out (docs/governance.md).
+        return events_without_hidden(events, user=self.request.user)
 
     @extend_schema(
         operation_id="lineage_events",
