@@ -19,7 +19,7 @@ from governance.clearance import upstream_of
 from governance.models import ModelVersion
 from governance.selectors import visible_access_requests
 from profiling.selectors import latest_profile_summary, profile_for_version
-from profiling.visibility import profile_without_values
+from profiling.visibility import is_protected, profile_without_values
 
 # What the card says of an access request that the viewer may not see anywhere else.
 HIDDEN_DATASET = "a hidden dataset"
@@ -44,7 +44,11 @@ def _indicators(dataset, version) -> dict[str, Any] | None:
     A card is shown to everyone who may see the model: it takes its figures from the profile as
     anyone may see it (profiling.visibility), never from the values behind them."""
     if version is None:
-        return latest_profile_summary(dataset)
+        summary = latest_profile_summary(dataset)
+        if summary is None or not is_protected(dataset):
+            return summary
+        # Of a confidential or restricted dataset, the same state-only copy as a named version's.
+        version = dataset.versions.filter(number=summary["version"]).first()
     profile = profile_without_values(profile_for_version(version), dataset=dataset)
     if not profile:
         return None
