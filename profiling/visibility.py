@@ -456,6 +456,12 @@ def profile_for_viewer(profile: dict[str, Any] | None, *, user, dataset) -> dict
     return {**profile_without_values(profile, dataset=dataset), "values_hidden": _profile_note(dataset)}
 
 
+def quality_history_for_viewer(rows: list[dict[str, Any]], *, user, dataset) -> list[dict[str, Any]]:
+    """The quality history as ``user`` may see it: none of a protected dataset without clearance (each
+    score is an exact statistic of the data; docs/privacy.md)."""
+    return rows if may_see_values(user, dataset) else []
+
+
 def _protected_of_dataset(dataset) -> frozenset[str]:
     names = set(dataset.sensitive_columns or []) | {dataset.label_column}
     names |= set(dataset.columns.filter(is_pii=True).values_list("name", flat=True))
