@@ -19,7 +19,7 @@ from governance.clearance import upstream_of
 from governance.models import ModelVersion
 from governance.selectors import visible_access_requests
 from profiling.selectors import latest_profile_summary, profile_for_version
-from profiling.visibility import profile_without_values
+from profiling.visibility import may_see_values, profile_for_viewer
 
 # What the card says of an access request that the viewer may not see anywhere else.
 HIDDEN_DATASET = "a hidden dataset"
@@ -38,14 +38,18 @@ SECTIONS = [
 ]
 
 
-def _indicators(dataset, version) -> dict[str, Any] | None:
+def _indicators(dataset, version, viewer) -> dict[str, Any] | None:
     """Quality, bias, PII and drift of the version trained on (or the latest profiled one).
 
-    A card is shown to everyone who may see the model: it takes its figures from the profile as
-    anyone may see it (profiling.visibility), never from the values behind them."""
+    The figures come from the profile as ``viewer`` may see it (profiling.visibility): of a
+    confidential or restricted dataset a viewer without clearance gets the job's state only (its
+    figures are released with differential privacy on the profile, docs/privacy.md)."""
     if version is None:
-        return latest_profile_summary(dataset)
-    profile = profile_without_values(profile_for_version(version), dataset=dataset)
+        summary = latest_profile_summary(dataset)
+        if summary is None or may_see_values(viewer, dataset):
+            return summary
+        version = dataset.versions.filter(number=summary["version"]).first()
+    profile = profile_for_viewer(profile_for_version(version), user=viewer, dataset=dataset)
     if not profile:
         return None
     bias = (profile.get("bias") or {}).get("attributes") if profile.get("bias") else None
@@ -223,7 +227,7 @@ def _training_data(mv: ModelVersion, inputs: list, viewer) -> list[dict[str, Any
     training = []
     for i in inputs:
         ds = i.dataset
-        ind = _indicators(ds, i.dataset_version) if ds is not None else None
+        ind = _indicators(ds, i.dataset_version, viewer) if ds is not None else None
         answer = by_urn.get(i.dataset_urn, {})
         training.append(
             {

@@ -11,6 +11,12 @@ Everyone else gets a copy made by ``profile_without_values``: it copies only wha
 allows, figure by figure; any key not named there (a figure added to the engine tomorrow, a key of an
 older profile) is left out. The API, the web page and panel, the progress partial and the model card
 all take their profile from here. docs/governance.md lists what is shown and why.
+
+Of a confidential or restricted dataset, such a viewer gets no exact statistic at all (a row count, a
+mean, a quality score or a parity figure each tell something exact about the people in the data):
+``STATE_ONLY`` keeps the job's state and nothing else, and the figures they may see come from the
+differentially private release (profiling.privacy_budget, docs/privacy.md), which only the profile's
+GET answer and page draw; every other surface points to it.
 """
 
 from __future__ import annotations
@@ -30,6 +36,11 @@ HIDDEN_NOTE = (
     "Sample values are hidden: this dataset is {sensitivity} and you hold no approved access to it. "
     "Counts, shares, rates, quality and drift figures are shown, and the statistics of numeric columns "
     "that are neither sensitive, the label nor personal data."
+)
+DP_POINTER_NOTE = (
+    "No exact statistic is shown: this dataset is {sensitivity} and you hold no approved access. Its "
+    "figures are released with differential privacy, each with its accuracy, on the profile page and "
+    "at GET /api/v1/datasets/{dataset}/versions/{{n}}/profile/ (docs/privacy.md)."
 )
 HIDDEN_ERROR = (
     "Profiling failed. The reason may quote the data: it is shown to the dataset's owner, its stewards "
@@ -353,6 +364,32 @@ PROFILE = {
 }
 
 
+# A confidential or restricted dataset, seen without clearance: the job's state, and the keys the API
+# promises present but empty. Its figures come only from its differentially private release.
+STATE_ONLY = {
+    "status": _label,
+    "progress": _number,
+    "error": _error_note,
+    "started_at": _label,
+    "finished_at": _label,
+    "row_count": Empty(None),
+    "columns": Empty([]),
+    "quality": Empty(None),
+    "bias": Empty(None),
+    "drift": Empty(None),
+    "attempts": _number,
+    "warnings": Empty([]),
+    "governance_warnings": Empty([]),
+    "method": Empty({}),
+}
+
+
+def is_protected(dataset) -> bool:
+    """A dataset whose figures reach a viewer without clearance only as a differentially private
+    release (docs/privacy.md)."""
+    return dataset is not None and dataset.sensitivity in (Sensitivity.CONFIDENTIAL, Sensitivity.RESTRICTED)
+
+
 def _copy_allowed(value: Any, spec: Any, context: _Context) -> Any:
     """What ``spec`` allows of ``value``, as a new object (nothing of ``value`` is shared)."""
     if isinstance(spec, Empty):
@@ -395,11 +432,18 @@ def profile_without_values(profile: dict[str, Any] | None, *, dataset=None) -> d
     """The profile as anyone may see it: only what ``PROFILE`` allows (see the module's docstring)."""
     if profile is None:
         return None
-    return _copy_allowed(profile, PROFILE, _Context(protected=_protected_columns(profile, dataset)))
+    spec = STATE_ONLY if is_protected(dataset) else PROFILE
+    return _copy_allowed(profile, spec, _Context(protected=_protected_columns(profile, dataset)))
 
 
 def _hidden_note(dataset) -> str:
     return HIDDEN_NOTE.format(sensitivity=dataset.sensitivity)
+
+
+def _profile_note(dataset) -> str:
+    if is_protected(dataset):
+        return DP_POINTER_NOTE.format(sensitivity=dataset.sensitivity, dataset=dataset.pk)
+    return _hidden_note(dataset)
 
 
 def profile_for_viewer(profile: dict[str, Any] | None, *, user, dataset) -> dict[str, Any] | None:
@@ -409,7 +453,13 @@ def profile_for_viewer(profile: dict[str, Any] | None, *, user, dataset) -> dict
         return None
     if may_see_values(user, dataset):
         return {**profile, "values_hidden": None}
-    return {**profile_without_values(profile, dataset=dataset), "values_hidden": _hidden_note(dataset)}
+    return {**profile_without_values(profile, dataset=dataset), "values_hidden": _profile_note(dataset)}
+
+
+def quality_history_for_viewer(rows: list[dict[str, Any]], *, user, dataset) -> list[dict[str, Any]]:
+    """The quality history as ``user`` may see it: none of a protected dataset without clearance (each
+    score is an exact statistic of the data; docs/privacy.md)."""
+    return rows if may_see_values(user, dataset) else []
 
 
 def _protected_of_dataset(dataset) -> frozenset[str]:

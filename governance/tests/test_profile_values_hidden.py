@@ -188,3 +188,54 @@ def test_clearance_shows_the_values(clinic, requester, steward, api_client_for, 
         client.force_login(who)
         page = client.get(reverse("profiling:page", args=[dataset.pk])).content.decode()
         assert NEW_WARD in page and "Ashgrove" in page and "1987-01-10" in page
+
+
+def _exact_figures(profile: dict) -> set[str]:
+    """The exact statistics of the cleared answer, as text that would betray them: the row count as
+    the API writes it, and every mean, deviation, score, parity and drift figure (in full and to four
+    places) that is not a round number (a round one, like 0.5, could appear anywhere on a page)."""
+    floats = [c.get(k) for c in profile["columns"] for k in ("mean", "std")]
+    floats.append(profile["quality"]["score"])
+    for attr in profile["bias"]["attributes"].values():
+        floats += [attr["demographic_parity_difference"], attr["demographic_parity_ratio"]]
+    floats += [c.get("psi") for c in profile["drift"]["columns"].values()]
+    found = {f'"row_count": {profile["row_count"]}', f"{profile['row_count']} rows"}
+    for x in floats:
+        if isinstance(x, float) and round(x, 2) != x:
+            found |= {repr(x), f"{x:.4f}"}
+    return found
+
+
+def test_no_exact_statistic_reaches_an_outsider_on_any_side_surface(
+    clinic, outsider, steward, api_client_for, client
+):
+    """Issue 18: of a confidential dataset, an outsider's figures come only from the differentially
+    private release; the re-profile answer, warnings, progress partial and model card give the job's
+    state and nothing exact, and draw no noise."""
+    from profiling.models import PrivateRelease
+
+    dataset, _, model_id = clinic
+    exact = api_client_for(steward).get(f"/api/v1/datasets/{dataset.pk}/versions/2/profile/").json()
+    figures = _exact_figures(exact)
+    assert len(figures) > 4, figures  # the test looks for real figures
+
+    answers = _api_answers(api_client_for(outsider), dataset, model_id, rerun=True)
+    client.force_login(outsider)
+    pages = _pages(client, dataset, model_id)
+    assert _leaks(answers, figures) == {}
+    assert _leaks(pages, figures) == {}
+    assert not PrivateRelease.objects.exists()  # no budget: nothing drawn, nothing spent
+
+    assert json.loads(answers[f"/api/v1/datasets/{dataset.pk}/versions/2/profile/warnings/"]) == []
+    card = json.loads(answers[f"/api/v1/models/{model_id}/card/"])
+    (trained_on,) = card["training_data"]
+    assert trained_on["profiled_version"] == 2 and trained_on["pii"] == {}
+    assert trained_on["quality"] is None and trained_on["bias"] is None and trained_on["drift"] is None
+
+    from profiling import selectors, visibility
+
+    shown = visibility.profile_for_viewer(
+        selectors.profile_answer(dataset.versions.get(number=2)), user=outsider, dataset=dataset
+    )
+    assert shown["row_count"] is None and shown["columns"] == [] and shown["quality"] is None
+    assert "differential privacy" in shown["values_hidden"]

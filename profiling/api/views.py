@@ -29,7 +29,7 @@ from profiling.api.serializers import (
     SuiteSerializer,
     SuiteWriteSerializer,
 )
-from profiling.visibility import profile_for_viewer, suite_for_viewer
+from profiling.visibility import profile_for_viewer, quality_history_for_viewer, suite_for_viewer
 
 ERROR = OpenApiResponse(description='{"detail": "...", "errors": {field: [messages]}}')
 
@@ -182,7 +182,10 @@ class QualityHistoryView(DatasetScopedView):
         summary="Quality per version, newest first",
     )
     def get(self, request, dataset_pk: int):
-        rows = selectors.quality_history(self.get_dataset())
+        dataset = self.get_dataset()
+        rows = quality_history_for_viewer(
+            selectors.quality_history(dataset), user=request.user, dataset=dataset
+        )
         paginator = Pagination()
         page = paginator.paginate_queryset(rows, request, view=self)
         return paginator.get_paginated_response(page)

@@ -73,6 +73,10 @@ def _calls(dataset, secret, outsider) -> dict:
                 profile, user=outsider, dataset=secret
             ),
             "profile_without_values": lambda: visibility.profile_without_values(profile, dataset=secret),
+            "is_protected": lambda: visibility.is_protected(secret),
+            "quality_history_for_viewer": lambda: visibility.quality_history_for_viewer(
+                [], user=outsider, dataset=secret
+            ),
         },
         monitor_selectors: {
             "monitor_of": lambda: monitor_selectors.monitor_of(dataset),

@@ -62,17 +62,17 @@ def _plant(profile: dict) -> dict:
     return p
 
 
-def test_whatever_is_not_allowed_is_left_out(profile, outsider):
-    dataset, answer = profile
+def test_whatever_is_not_allowed_is_left_out(profile):
+    """The allow-list itself (as the model card of a dataset not protected uses it)."""
+    _, answer = profile
     planted = _plant(answer)
     assert SECRET in json.dumps(planted)
 
-    shown = visibility.profile_for_viewer(planted, user=outsider, dataset=dataset)
+    shown = visibility.profile_without_values(planted)
 
     text = json.dumps(shown)
     assert SECRET not in text and "figure_added_tomorrow" not in text and "numbers_added_tomorrow" not in text
     assert shown["error"] == visibility.HIDDEN_ERROR
-    assert shown["values_hidden"].startswith("Sample values are hidden")
     assert "Personal data found: email (email)." in shown["warnings"]
     assert shown["drift"]["schema_changes"][-1] == {
         "change": "retyped",
@@ -82,9 +82,9 @@ def test_whatever_is_not_allowed_is_left_out(profile, outsider):
     }
 
 
-def test_numbers_of_sensitive_label_and_pii_columns_are_values_too(profile, outsider, steward):
+def test_numbers_of_sensitive_label_and_pii_columns_are_values_too(profile, steward):
     dataset, answer = profile
-    shown = visibility.profile_for_viewer(answer, user=outsider, dataset=dataset)
+    shown = visibility.profile_without_values(answer)
     columns = {c["name"]: c for c in shown["columns"]}
     assert set(columns["age"]) == set(answer["columns"][1])  # every key the API promises is there
     assert columns["age"]["min"] is not None and columns["age"]["histogram"]["bins"]  # an open column
@@ -102,6 +102,35 @@ def test_numbers_of_sensitive_label_and_pii_columns_are_values_too(profile, outs
         **answer,
         "values_hidden": None,
     }
+
+
+def test_a_protected_dataset_shows_an_outsider_only_the_jobs_state(profile, outsider):
+    """Of a confidential or restricted dataset, no exact statistic: its figures come only from the
+    differentially private release (docs/privacy.md)."""
+    dataset, answer = profile
+    planted = _plant(answer)
+
+    shown = visibility.profile_for_viewer(planted, user=outsider, dataset=dataset)
+
+    assert SECRET not in json.dumps(shown)
+    assert shown == {
+        "status": "succeeded",
+        "progress": answer["progress"],
+        "error": visibility.HIDDEN_ERROR,
+        "started_at": answer["started_at"],
+        "finished_at": answer["finished_at"],
+        "row_count": None,
+        "columns": [],
+        "quality": None,
+        "bias": None,
+        "drift": None,
+        "attempts": answer["attempts"],
+        "warnings": [],
+        "governance_warnings": [],
+        "method": {},
+        "values_hidden": visibility.DP_POINTER_NOTE.format(sensitivity="restricted", dataset=dataset.pk),
+    }
+    assert "differential privacy" in shown["values_hidden"]
 
 
 def test_a_suite_hides_the_bounds_of_protected_columns(profile, outsider, steward):
