@@ -221,6 +221,9 @@ def _source_selector_calls(c) -> dict:
         "scan_count": lambda: source_selectors.scan_count(source=c.source),
         "source_datasets": lambda: list(source_selectors.source_datasets(user=c.outsider, source=c.source)),
         "dataset_origin": lambda: source_selectors.dataset_origin(dataset=c.orders),
+        "without_hidden_errors": lambda: source_selectors.without_hidden_errors(
+            [c.scan], user=c.outsider, source_id=c.source.pk
+        ),
     }
 
 
