@@ -79,7 +79,13 @@ def catalog(owner, steward, outsider, media_root):
     # A source keeping the orders, scanned once (rows written directly: reads are what is tested).
     lake = Source.objects.create(name="lake", kind="folder", uri="file:///lake/", owner=owner)
     lake.stewards.add(steward)
-    scan = SourceScan.objects.create(source=lake, status="succeeded", found=1, registered=1)
+    scan = SourceScan.objects.create(
+        source=lake,
+        status="partial",
+        found=1,
+        registered=1,
+        errors=[{"name": "gone.csv", "error": "unreadable"}],
+    )
     Dataset.objects.filter(pk=orders.pk).update(source=lake)
     yield SimpleNamespace(
         source=lake,
