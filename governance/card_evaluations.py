@@ -10,19 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from governance.evaluation_metrics import METRICS
 from governance.evaluations import evaluation_as_seen_by
 from governance.selectors import latest_evaluations
 
-GROUP_METRICS = (
-    "count",
-    "accuracy",
-    "precision",
-    "recall",
-    "false_positive_rate",
-    "false_negative_rate",
-    "selection_rate",
-    "roc_auc",
-)
+# The figures per group as the evaluation computes them, in its order; ROC AUC when scores were given.
+GROUP_METRICS = (*METRICS, "roc_auc")
 
 
 def disparity_marks(evaluation: dict[str, Any], thresholds: dict[str, float] | None = None) -> list[str]:
