@@ -1,10 +1,13 @@
 """The dataset registry: datasets, their columns and their versions."""
 
+from datetime import timedelta
+
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.search import SearchVectorField
 from django.db import models
 from django.db.models.functions import Lower
+from django.utils import timezone
 
 from catalog.querysets import DatasetQuerySet
 
@@ -89,15 +92,34 @@ class ScanStatus(models.TextChoices):
     FAILED = "failed", "Failed"
 
 
-class SourceScan(models.Model):
-    """One scan of a source: claimed under a lease like a profile job, run exactly once."""
+class LeasedJob(models.Model):
+    """The fields of a job claimed under a lease (the rules are catalog.leases). Each concrete job adds its ``status`` (with its own
+    labels for pending, running, succeeded, partial and failed), its counts and its errors."""
 
-    source = models.ForeignKey(Source, on_delete=models.CASCADE, related_name="scans")
-    status = models.CharField(max_length=20, choices=ScanStatus.choices, default=ScanStatus.PENDING)
     trigger = models.CharField(max_length=20, default="manual", help_text="manual or schedule")
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
+    claim_token = models.CharField(max_length=64, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        abstract = True
+
+    def lease_expired(self, seconds: float) -> bool:
+        beat = self.heartbeat_at or self.started_at
+        return beat is None or beat < timezone.now() - timedelta(seconds=seconds)
+
+
+class SourceScan(LeasedJob):
+    """One scan of a source: claimed under a lease (catalog.leases), run exactly once."""
+
+    source = models.ForeignKey(Source, on_delete=models.CASCADE, related_name="scans")
+    status = models.CharField(max_length=20, choices=ScanStatus.choices, default=ScanStatus.PENDING)
     progress = models.FloatField(default=0.0)
     found = models.PositiveIntegerField(default=0)
     registered = models.PositiveIntegerField(default=0)
@@ -105,12 +127,6 @@ class SourceScan(models.Model):
     unchanged = models.PositiveIntegerField(default=0)
     removed = models.PositiveIntegerField(default=0)
     errors = models.JSONField(default=list, blank=True, help_text='[{"name"?, "message"}]')
-    claim_token = models.CharField(max_length=64, blank=True)
-    heartbeat_at = models.DateTimeField(null=True, blank=True)
-    attempts = models.PositiveIntegerField(default=0)
-    created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-id"]

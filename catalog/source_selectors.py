@@ -10,9 +10,8 @@ from datetime import datetime
 from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 
-from catalog.models import Dataset, DatasetVersion, ScanStatus, Source, SourceScan
-
-ACTIVE = (ScanStatus.PENDING, ScanStatus.RUNNING)
+from catalog.leases import ACTIVE
+from catalog.models import Dataset, DatasetVersion, Source, SourceScan
 
 
 def _count(rows: QuerySet) -> Coalesce:

@@ -21,7 +21,8 @@ from django_htmx.http import HttpResponseStopPolling
 
 from catalog import scans, source_selectors, sources
 from catalog.forms import add_service_errors
-from catalog.models import ScanStatus, Source, SourceScan
+from catalog.leases import ACTIVE
+from catalog.models import Source, SourceScan
 from catalog.permissions import can_add_source, can_delete_source, can_manage_source
 from catalog.source_forms import SourceCreateForm, SourceSettingsForm, describe_schedule
 from config.errors import Conflict, NotAllowed
@@ -32,7 +33,6 @@ SOURCES_PER_PAGE = 100
 DATASETS_PER_PAGE = 50
 TEST_LIMIT = 20  # names Test connection lists
 GONE = '<div id="scan-status"><p class="status-bad">This scan or its source has been deleted.</p></div>'
-ACTIVE = (ScanStatus.PENDING, ScanStatus.RUNNING)
 
 
 def _source_or_404(pk: int, *, counts: bool = True, user=None) -> Source:

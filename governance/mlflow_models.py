@@ -1,8 +1,9 @@
 """The rows of the MLflow sync (governance.mlflow_sync): each sync job, and where a model version
 registered from MLflow came from with what its run's dataset inputs were matched to."""
 
-from django.conf import settings
 from django.db import models
+
+from catalog.models import LeasedJob
 
 
 class SyncStatus(models.TextChoices):
@@ -13,27 +14,17 @@ class SyncStatus(models.TextChoices):
     FAILED = "failed", "Failed"
 
 
-class MlflowSync(models.Model):
-    """One sync of MLflow's model registry: claimed under a lease like a source scan, one at a time."""
+class MlflowSync(LeasedJob):
+    """One sync of MLflow's model registry: claimed under a lease (catalog.leases), one at a time."""
 
     status = models.CharField(max_length=20, choices=SyncStatus.choices, default=SyncStatus.PENDING)
-    trigger = models.CharField(max_length=20, default="manual", help_text="manual or schedule")
     tracking_uri = models.CharField(max_length=500, help_text="As configured, without credentials.")
-    requested_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
-    )
     seen = models.PositiveIntegerField(default=0)
     created = models.PositiveIntegerField(default=0)
     updated = models.PositiveIntegerField(default=0, help_text="Versions whose tags were written again.")
     unchanged = models.PositiveIntegerField(default=0)
     unknown_inputs = models.PositiveIntegerField(default=0, help_text="Inputs that matched no dataset.")
     errors = models.JSONField(default=list, blank=True, help_text='[{"model"?, "version"?, "message"}]')
-    claim_token = models.CharField(max_length=64, blank=True)
-    heartbeat_at = models.DateTimeField(null=True, blank=True)
-    attempts = models.PositiveIntegerField(default=0)
-    created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-id"]
