@@ -16,6 +16,8 @@ from governance.selectors import latest_evaluations
 
 # The figures per group as the evaluation computes them, in its order; ROC AUC when scores were given.
 GROUP_METRICS = (*METRICS, "roc_auc")
+# Those that are rates (0-1): the bars the model page draws per group.
+RATE_METRICS = tuple(m for m in GROUP_METRICS if m != "count")
 
 
 def disparity_marks(evaluation: dict[str, Any], thresholds: dict[str, float] | None = None) -> list[str]:

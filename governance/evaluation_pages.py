@@ -11,6 +11,7 @@ from django.views.decorators.http import require_GET, require_POST
 from catalog.forms import add_service_errors
 from config.errors import NotAllowed
 from governance import evaluations, selectors
+from governance.card_evaluations import RATE_METRICS
 from governance.forms import EvaluationForm
 from governance.models import EvaluationStatus, ModelVersion, Via
 
@@ -38,6 +39,7 @@ def context(request: HttpRequest, mv: ModelVersion, *, form: EvaluationForm | No
             e["status"] in (EvaluationStatus.QUEUED, EvaluationStatus.RUNNING) for e in rows
         ),
         "evaluation_form": (form or EvaluationForm()) if may else None,
+        "rate_metrics": RATE_METRICS,
     }
 
 

@@ -472,6 +472,16 @@ def test_model_page_charts_and_list(
     html = page.content.decode()
     assert page.status_code == 200
     assert 'aria-label="Rates by group of gender: accuracy' in html  # the SVG chart, per column
+    for rate in (
+        "precision",
+        "recall",
+        "false positive rate",
+        "false negative rate",
+        "selection rate",
+        "roc auc",
+    ):
+        assert f"; {rate} " in html  # every rate of the evaluation has its bars, ROC AUC with scores
+    assert "; count " not in html  # a count is not a rate
     assert "equalized odds difference <strong>" in html
     assert f"/api/v1/models/{setup['model']}/evaluations/{ev['id']}" in html
     assert 'id="evaluate"' in html and "every 1s" not in html  # nothing running: no polling

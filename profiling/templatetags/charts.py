@@ -274,23 +274,15 @@ def drift_chart_svg(series: dict | None, width: int = 520, height: int = 170):
 
 # Colours that stay apart for readers with the common colour-vision deficiencies (Okabe–Ito).
 GROUP_COLOURS = ("#0072b2", "#e69f00", "#009e73", "#cc79a7", "#56b4e9", "#d55e00", "#f0e442", "#000000")
-RATE_METRICS = (
-    "accuracy",
-    "precision",
-    "recall",
-    "false_positive_rate",
-    "false_negative_rate",
-    "selection_rate",
-    "roc_auc",
-)
 
 
 @register.simple_tag
-def group_metrics_svg(groups: list | None, width: int = 520, column: str = ""):
-    """Bars of each rate (0–1) per group of one sensitive column: one block per metric, one bar per
-    group in the group's colour (the same in every block), the figure written beside it."""
+def group_metrics_svg(groups: list | None, metrics: list | tuple, width: int = 520, column: str = ""):
+    """Bars of each rate (0–1) of ``metrics`` per group of one sensitive column: one block per
+    metric, one bar per group in the group's colour (the same in every block), the figure written
+    beside it. The caller names the rates (the evaluation's own list: governance.card_evaluations)."""
     groups = [g for g in groups or [] if isinstance(g, dict)]
-    metrics = [m for m in RATE_METRICS if any(g.get(m) is not None for g in groups)]
+    metrics = [m for m in metrics or () if any(g.get(m) is not None for g in groups)]
     if not groups or not metrics:
         return ""
     bar, gap = 12, 10
