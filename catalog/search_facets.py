@@ -5,6 +5,7 @@ register here, as they subscribe to catalog.signals.
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from django.db.models import QuerySet
 
@@ -23,8 +24,9 @@ class SearchFacet:
 
     param: str
     label: str
-    counts: Callable[[QuerySet], list[dict]]  # matches -> [{"value", "count"}], largest first
-    apply: Callable[[QuerySet, str], QuerySet]  # (matches, chosen value) -> narrowed matches
+    # (matches, user) -> [{"value", "count"}], largest first; what the user may know of each match.
+    counts: Callable[[QuerySet, Any], list[dict]]
+    apply: Callable[[QuerySet, str, Any], QuerySet]  # (matches, chosen value, user) -> narrowed matches
 
 
 EXTRA_FACETS: dict[str, SearchFacet] = {}

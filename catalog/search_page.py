@@ -9,6 +9,7 @@ Facet counts are cached for FACET_CACHE_SECONDS per question, so paging does not
 
 import hashlib
 from dataclasses import dataclass
+from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
@@ -70,7 +71,7 @@ def _facet_cache_key(key_parts: tuple) -> str:
     return "ui-facets:" + hashlib.sha256(repr(key_parts).encode()).hexdigest()
 
 
-def _cached_facets_and_count(matches, key_parts: tuple) -> tuple[dict[str, list[dict]], int]:
+def _cached_facets_and_count(matches, key_parts: tuple, user) -> tuple[dict[str, list[dict]], int]:
     """_facets_and_count, remembered for a short while per question, so that paging through the
     results of one search does not count them again (counts may lag a change by these seconds)."""
     key = _facet_cache_key(key_parts)
@@ -79,7 +80,7 @@ def _cached_facets_and_count(matches, key_parts: tuple) -> tuple[dict[str, list[
         return found
     counts, total = _facets_and_count(matches)
     for facet in EXTRA_FACETS.values():
-        counts[facet.param] = facet.counts(matches)[:FACET_SIZE]
+        counts[facet.param] = facet.counts(matches, user)[:FACET_SIZE]
     cache.set(key, (counts, total), FACET_CACHE_SECONDS)
     return counts, total
 
@@ -135,7 +136,7 @@ class SearchRequest:
     matches: QuerySet  # visible datasets narrowed by the chosen facets (not by the text)
     active: dict[str, str]
     number: int
-    user_pk: int | None
+    user: Any  # who asks: the facets of other apps may count for them alone (their cache is theirs)
     # The hidden datasets the user may see (catalog.visibility; None: all, for staff).
     hidden_seen: list[int] | None = ()
 
@@ -146,7 +147,7 @@ class SearchRequest:
     @property
     def key_parts(self) -> tuple:
         # Per user: hidden datasets are counted only for those who may see them.
-        return (self.user_pk, self.q, sorted(self.active.items()))
+        return (self.user.pk, self.q, sorted(self.active.items()))
 
     @property
     def cache_key(self) -> str:
@@ -173,13 +174,13 @@ def search_request(request: HttpRequest) -> SearchRequest:
         value = _param(request, facet.param)
         if value:
             active[facet.param] = value
-            matches = facet.apply(matches, value)
+            matches = facet.apply(matches, value, request.user)
     return SearchRequest(
         q=_param(request, "q"),
         matches=matches,
         active=active,
         number=_page_number(request.GET.get("page")),
-        user_pk=request.user.pk,
+        user=request.user,
         hidden_seen=hidden_ids_visible_to(request.user),
     )
 
@@ -201,7 +202,7 @@ def _narrow_scope(request: HttpRequest, active: dict) -> tuple[dict, QuerySet]:
     within = Dataset.objects.all()
     for facet in EXTRA_FACETS.values():
         if facet.param in active:
-            within = facet.apply(within, active[facet.param])
+            within = facet.apply(within, active[facet.param], request.user)
     return where, within
 
 
@@ -230,7 +231,7 @@ def _narrow_facets(
         searched = sr.matches
     counts = named_counts(found.counts, FACET_SIZE)
     for facet in EXTRA_FACETS.values():
-        counts[facet.param] = facet.counts(searched)[:FACET_SIZE]
+        counts[facet.param] = facet.counts(searched, sr.user)[:FACET_SIZE]
     cache.set(sr.cache_key, (counts, found.total), FACET_CACHE_SECONDS)
     return counts, found.total
 
@@ -271,7 +272,7 @@ def _narrow_results(request: HttpRequest, sr: SearchRequest, *, all_facets: bool
     return counts, page, ids
 
 
-def _queryset_results(matches, q: str, start: int, number: int, key_parts: tuple):
+def _queryset_results(matches, q: str, start: int, number: int, key_parts: tuple, user):
     """(facet counts, page, ids) from the catalog's own tables (SQLite and other databases)."""
     if q:
         ranked = search(matches, q)
@@ -279,7 +280,7 @@ def _queryset_results(matches, q: str, start: int, number: int, key_parts: tuple
         matches = ranked
     else:
         ranked = matches.order_by("-pk")
-    counts, total = _cached_facets_and_count(matches, key_parts)
+    counts, total = _cached_facets_and_count(matches, key_parts, user)
     if q:
         # Rank and count the page in one pass, as the API (the count may come from the cache).
         ids, ranked_total = ranked_page(ranked, offset=start, limit=PAGE_SIZE)
@@ -311,7 +312,7 @@ def search_results(request: HttpRequest, sr: SearchRequest, *, all_facets: bool)
     ``all_facets``)."""
     if connection.vendor == "postgresql":
         return _narrow_results(request, sr, all_facets=all_facets)
-    return _queryset_results(sr.matches, sr.q, sr.start, sr.number, sr.key_parts)
+    return _queryset_results(sr.matches, sr.q, sr.start, sr.number, sr.key_parts, sr.user)
 
 
 def sidebar_counts(request: HttpRequest, sr: SearchRequest) -> dict:
@@ -322,5 +323,5 @@ def sidebar_counts(request: HttpRequest, sr: SearchRequest) -> dict:
             cached = _narrow_facets(sr, *_narrow_scope(request, sr.active), None)
         return cached[0]
     searched = search(sr.matches, sr.q) if sr.q else sr.matches
-    counts, _ = _cached_facets_and_count(searched, sr.key_parts)
+    counts, _ = _cached_facets_and_count(searched, sr.key_parts, sr.user)
     return counts

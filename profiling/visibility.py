@@ -57,8 +57,13 @@ def register_value_viewer_check(check: ValueViewerCheck) -> None:
         _checks.append(check)
 
 
+# Sensitivities whose figures are values (docs/privacy.md): shown to those who may change the dataset
+# and to those a registered check lets through, to others only as a differentially private release.
+PROTECTED = (Sensitivity.CONFIDENTIAL, Sensitivity.RESTRICTED)
+
+
 def may_see_values(user, dataset) -> bool:
-    if dataset.sensitivity in (Sensitivity.PUBLIC, Sensitivity.INTERNAL):
+    if dataset.sensitivity not in PROTECTED:
         return True
     if can_change_dataset(user, dataset):
         return True
@@ -387,7 +392,7 @@ STATE_ONLY = {
 def is_protected(dataset) -> bool:
     """A dataset whose figures reach a viewer without clearance only as a differentially private
     release (docs/privacy.md)."""
-    return dataset is not None and dataset.sensitivity in (Sensitivity.CONFIDENTIAL, Sensitivity.RESTRICTED)
+    return dataset is not None and dataset.sensitivity in PROTECTED
 
 
 def _copy_allowed(value: Any, spec: Any, context: _Context) -> Any:

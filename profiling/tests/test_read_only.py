@@ -91,8 +91,9 @@ def _calls(dataset, secret, outsider) -> dict:
             "drift_columns": lambda: monitor_selectors.drift_columns(dataset),
         },
         facets: {
-            "quality_counts": lambda: facets.quality_counts(matches),
-            "quality_filter": lambda: list(facets.quality_filter(matches, "passing")),
+            "judged_for": lambda: list(facets.judged_for(matches, outsider)),
+            "quality_counts": lambda: facets.quality_counts(matches, outsider),
+            "quality_filter": lambda: list(facets.quality_filter(matches, "passing", outsider)),
             "register_quality_facet": facets.register_quality_facet,
         },
     }, never
@@ -115,7 +116,7 @@ def test_every_public_read_of_profiling_only_reads(profiled, outsider):
             visibility._checks.remove(never)
 
 
-def test_the_reads_did_real_work(profiled, outsider):
+def test_the_reads_did_real_work(profiled, outsider, staff):
     """The data above is not empty answers: warnings, hidden values and facet counts are there."""
     dataset, secret = profiled
     pii = selectors.latest_profile_summary(dataset)["pii"]
@@ -124,10 +125,19 @@ def test_the_reads_did_real_work(profiled, outsider):
         selectors.profile_answer(secret.versions.get()), user=outsider, dataset=secret
     )
     assert shown["values_hidden"]
-    assert sum(c["count"] for c in facets.quality_counts(Dataset.objects.all())) == 2
-    passing = set(facets.quality_filter(Dataset.objects.all(), "passing").values_list("pk", flat=True))
-    failing = set(facets.quality_filter(Dataset.objects.all(), "failing").values_list("pk", flat=True))
+    every = Dataset.objects.all()
+    assert sum(c["count"] for c in facets.quality_counts(every, staff)) == 2
+    passing = set(facets.quality_filter(every, "passing", staff).values_list("pk", flat=True))
+    failing = set(facets.quality_filter(every, "failing", staff).values_list("pk", flat=True))
     assert passing | failing == {dataset.pk, secret.pk} and not passing & failing
-    assert not facets.quality_filter(Dataset.objects.all(), "unknown").exists()
+    assert not facets.quality_filter(every, "unknown", staff).exists()
+    # The protected dataset's verdict is not the outsider's to learn, in the counts or by filtering.
+    assert sum(c["count"] for c in facets.quality_counts(every, outsider)) == 1
+    assert secret.pk not in set(
+        facets.quality_filter(every, "passing", outsider).values_list("pk", flat=True)
+    )
+    assert secret.pk not in set(
+        facets.quality_filter(every, "failing", outsider).values_list("pk", flat=True)
+    )
     series = monitor_selectors.drift_series(dataset, column="age")
     assert series["reference"] == 1 and [p["version"] for p in series["points"]] == [2]
