@@ -5,20 +5,24 @@ and SessionRefresh, which sends a signed-in user back to the provider (``prompt=
 OIDC_RENEW_SECONDS, so a user disabled there loses the session at the next refresh. What it lacks
 is added here: endpoints from the discovery document instead of settings, the ID token checked by
 config/oidc.py (audience and the algorithms allow-list included), users found by subject
-(config/oidc_users.py), and a clear page when the provider is down, with no session and no user.
+(config/oidc_users.py), a clear page when the provider is down, with no session and no user, and
+a refresh that htmx can follow (``SessionRefresh``: ``HX-Redirect`` rather than a 302).
 """
 
 from __future__ import annotations
 
 import logging
+from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from django.conf import settings
 from django.contrib import auth
 from django.core.exceptions import SuspiciousOperation
 from django.db import transaction
-from django.http import Http404
+from django.http import Http404, HttpRequest
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django_htmx.http import HttpResponseClientRedirect
 from mozilla_django_oidc import auth as oidc_auth
 from mozilla_django_oidc import middleware as oidc_middleware
 from mozilla_django_oidc import views as oidc_views
@@ -158,8 +162,36 @@ class AuthenticationCallbackView(_LazySettings, oidc_views.OIDCAuthenticationCal
             return _unavailable(request, exc)
 
 
+def _is_htmx(request: HttpRequest) -> bool:
+    # Read from the header: this middleware runs before django-htmx's sets ``request.htmx``.
+    return request.headers.get("HX-Request") == "true"
+
+
+def _page_behind(request: HttpRequest) -> str:
+    """Where to come back after a refresh that fell due on an htmx request: the page shown in the
+    browser (``HX-Current-URL``), not the fragment it was fetching; for a boosted link, its target.
+    Only a path on this site (the callback redirects there without checking again)."""
+    if request.headers.get("HX-Boosted") == "true":
+        return request.get_full_path()
+    current = request.headers.get("HX-Current-URL", "")
+    if url_has_allowed_host_and_scheme(
+        current, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        parts = urlsplit(current)
+        return urlunsplit(("", "", parts.path or "/", parts.query, ""))
+    return "/"
+
+
 class SessionRefresh(_LazySettings, oidc_middleware.SessionRefresh):
-    """mozilla-django-oidc's refresh, idle without single sign-on and for password sessions."""
+    """mozilla-django-oidc's refresh, idle without single sign-on and for password sessions.
+
+    When the refresh falls due on an htmx request, mozilla-django-oidc's 302 to the provider would
+    be followed by htmx's XMLHttpRequest, which cannot sign in anywhere (the provider is another
+    origin): the fragment silently fails. htmx is answered ``200`` with ``HX-Redirect`` instead, so
+    the browser itself goes to the provider and comes back to the page it was showing. Plain
+    requests keep the 302, and other scripts sending ``X-Requested-With: XMLHttpRequest`` keep
+    mozilla-django-oidc's 403 with ``refresh_url``.
+    """
 
     def __init__(self, get_response):
         oidc_middleware.MiddlewareMixin.__init__(self, get_response)
@@ -170,9 +202,19 @@ class SessionRefresh(_LazySettings, oidc_middleware.SessionRefresh):
         if request.session.get(auth.BACKEND_SESSION_KEY) != "config.oidc_login.ProviderBackend":
             return None
         try:
-            return super().process_request(request)
+            response = super().process_request(request)
         except oidc.ProviderUnavailable as exc:
-            return _unavailable(request, exc)
+            response = _unavailable(request, exc)  # signed out: htmx goes to the login page
+            if _is_htmx(request):
+                login = reverse("login") + "?" + urlencode({"next": _page_behind(request)})
+                return HttpResponseClientRedirect(login)
+            return response
+        if response is None or not _is_htmx(request):
+            return response
+        # The provider's address, from the 302 (or from the 403 when X-Requested-With came too).
+        provider_url = response.get("refresh_url") or response["Location"]
+        request.session["oidc_login_next"] = _page_behind(request)
+        return HttpResponseClientRedirect(provider_url)
 
 
 def login_options(request) -> dict:

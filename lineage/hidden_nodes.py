@@ -18,7 +18,14 @@ from catalog.selectors import datasets_hidden_from
 from lineage.nodes import field_candidates, spellings
 
 HIDDEN_NAME = "hidden dataset"
+HIDDEN_PREFIX = "hidden:"
 _HIDDEN_REF = {"namespace": "", "name": HIDDEN_NAME}
+
+
+def is_hidden_node(node_id: str) -> bool:
+    """Whether ``node_id`` is a blanked node of a redacted answer (``hidden:<n>``): nothing can be
+    asked about it, so pages draw it without a link (no real node id starts so: dataset:, job:...)."""
+    return isinstance(node_id, str) and node_id.startswith(HIDDEN_PREFIX)
 
 
 class HiddenFrom:
@@ -84,7 +91,7 @@ def redact_graph(
     nodes = graph["graph"]
     for node in nodes:
         if hidden.node(node):
-            keymap[node["id"]] = f"hidden:{len(keymap) + 1}"
+            keymap[node["id"]] = f"{HIDDEN_PREFIX}{len(keymap) + 1}"
     if not keymap and not any(n.get("type") == "JOB" for n in nodes):
         return graph
     if start is not None and any(s in keymap for s in spellings(start)):
@@ -135,7 +142,7 @@ def redact_impact(answer: dict[str, Any] | None, *, user, start: str) -> dict[st
             if hidden.node({"type": entry.get("type"), "id": entry["id"], "data": entry}):
                 n += 1
                 entry = {
-                    "id": f"hidden:{n}",
+                    "id": f"{HIDDEN_PREFIX}{n}",
                     "type": entry["type"],
                     "owners": [],
                     "stewards": [],
@@ -162,7 +169,7 @@ def redact_path(answer: dict[str, Any] | None, *, user) -> dict[str, Any] | None
     renamed = {}
     for node in answer["graph"]:
         if hidden.node(node):
-            renamed[node["id"]] = f"hidden:{len(renamed) + 1}"
+            renamed[node["id"]] = f"{HIDDEN_PREFIX}{len(renamed) + 1}"
     return {**answer, "path": [renamed.get(k, k) for k in answer["path"]], "graph": graph}
 
 
@@ -182,7 +189,7 @@ def redact_run(answer: dict[str, Any] | None, *, user) -> dict[str, Any] | None:
             # Its facets may name a hidden dataset (a columnLineage facet's input fields).
             return {**e, "facets": _scrub_refs(e.get("facets"), hidden)}
         n += 1
-        return {"id": f"hidden:{n}", "type": e["type"], "namespace": "", "name": HIDDEN_NAME,
+        return {"id": f"{HIDDEN_PREFIX}{n}", "type": e["type"], "namespace": "", "name": HIDDEN_NAME,
                 "version": None, "catalogVersion": None, "facets": {}}  # fmt: skip
 
     return {

@@ -17,7 +17,7 @@ from catalog import selectors as catalog_selectors
 from catalog.urns import dataset_lookup_q
 from config.errors import NotAllowed
 from lineage import fold, impact_notices
-from lineage.hidden_nodes import redact_impact
+from lineage.hidden_nodes import HIDDEN_NAME, is_hidden_node, redact_impact
 from lineage.impact import impact
 
 MAX_DEPTH = 20
@@ -57,7 +57,10 @@ def impact_view(request: HttpRequest) -> HttpResponse:
     graph = reverse("lineage:graph")
     for level in answer["levels"]:
         for n in level["nodes"]:
-            n["graph_url"] = graph + "?" + urlencode({"node": n["id"], "direction": "downstream"})
+            if is_hidden_node(n["id"]):  # counted and placed, but nothing to open or ask about
+                n["hidden_name"], n["graph_url"] = HIDDEN_NAME, ""
+            else:
+                n["graph_url"] = graph + "?" + urlencode({"node": n["id"], "direction": "downstream"})
     context.update(
         answer=answer,
         dataset=dataset,

@@ -16,6 +16,8 @@ import networkx as nx
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
+from lineage.hidden_nodes import HIDDEN_NAME, is_hidden_node
+
 NODE_W = 180
 NODE_H = 38
 # Horizontal space between layers, beyond the node width: enough for the arrows, no more, so that a
@@ -40,6 +42,7 @@ class PlacedNode:
     blocked: bool = False
     href: str = ""
     title: str = ""
+    hidden: bool = False  # a dataset hidden from the viewer (lineage.hidden_nodes): drawn, not linked
 
 
 @dataclass
@@ -193,6 +196,7 @@ def layout_graph(
             raw = g.nodes[n]["raw"]
             name, namespace = _label(raw)
             kind = KINDS.get(str(raw.get("type", "")).upper(), "dataset")
+            hidden = is_hidden_node(n)
             marks = []
             if n in restricted:
                 marks.append("restricted")
@@ -209,8 +213,10 @@ def layout_graph(
                     focus=n == focus,
                     restricted=n in restricted,
                     blocked=n in blocked,
-                    href=href(n) if href else "",
-                    title=f"{kind} {namespace}:{name}" + (f" ({', '.join(marks)})" if marks else ""),
+                    href=href(n) if href and not hidden else "",
+                    title=(HIDDEN_NAME if hidden else f"{kind} {namespace}:{name}")
+                    + (f" ({', '.join(marks)})" if marks else ""),
+                    hidden=hidden,
                 )
             )
     for o, d in g.edges:
@@ -232,7 +238,8 @@ _BAD = "#a3201b"
 
 
 def svg(layout: Layout) -> SafeString:
-    """The edges and nodes of a laid-out graph as SVG markup; every node is a link.
+    """The edges and nodes of a laid-out graph as SVG markup; every node is a link but a hidden
+    dataset's (asking about it answers as for an unknown node: a link would lead nowhere).
 
     Built in Python rather than with template tags: a template loop over a few hundred nodes was
     most of the page's server time. Every text from the graph is escaped.
@@ -254,6 +261,7 @@ def svg(layout: Layout) -> SafeString:
                 ("focus", n.focus),
                 ("restricted", n.restricted),
                 ("blocked", n.blocked),
+                ("node-hidden", n.hidden),
             )
             if on
         )
@@ -264,16 +272,25 @@ def svg(layout: Layout) -> SafeString:
         mark = "RESTRICTED · " if n.restricted else "derived · " if n.blocked else ""
         # The second line stays inside the 180 px box at 11 px: at most ~29 characters in all.
         room = max(29 - len(mark) - len(n.kind) - 3, 6)
-        namespace = n.namespace if len(n.namespace) <= room else n.namespace[: room - 1] + "…"
+        namespace = "not shown to you" if n.hidden else n.namespace
+        namespace = namespace if len(namespace) <= room else namespace[: room - 1] + "…"
+        if n.hidden:
+            fill, dash = "#f4f5f6", ' stroke-dasharray="2 3"'
         sub_colour = _BAD if (n.restricted or n.blocked) else "#4a5360"
         title = escape(n.title)
+        # A hidden node is a picture with a name, not a link: nothing can be asked about it.
+        opening, closing = (
+            (f'<g role="img" aria-label="{title}">', "</g>")
+            if n.hidden
+            else (f'<a href="{escape(n.href)}" aria-label="{title}">', "</a>")
+        )
         out.append(
             f'<g class="{classes}" transform="translate({n.x:.0f},{n.y:.0f})" data-id="{escape(n.id)}">'
-            f'<a href="{escape(n.href)}" aria-label="{title}"><title>{title}</title>'
+            f"{opening}<title>{title}</title>"
             f'<rect width="{NODE_W}" height="{NODE_H}" rx="{radius}" fill="{fill}" stroke="{stroke}"{dash}></rect>'
             f'<text x="10" y="17" fill="#1b1f24">{escape(n.label)}</text>'
             f'<text class="sub" x="10" y="32" fill="{sub_colour}">{escape(mark + n.kind + " · " + namespace)}</text>'
-            "</a></g>"
+            f"{closing}</g>"
         )
     out.append("</g>")
     return mark_safe("".join(out))  # noqa: S308 -- every text above is escaped

@@ -388,3 +388,25 @@ def test_source_scans_leave_out_errors_naming_it(hidden, role):
     # Nothing was written: the scan's record keeps every error.
     scan.refresh_from_db()
     assert len(scan.errors) == 2
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_pages_draw_a_hidden_node_without_a_link(hidden, role):
+    """The lineage page and the impact page show a hidden dataset as "hidden dataset", with no link:
+    asking about ``hidden:<n>`` answers as for an unknown node, so a link would lead to a 404 page
+    (found walking the pages in a browser, tests/browser/test_hidden_datasets.py)."""
+    event = lineage_event("s3://open", "open_table", "01890000-0000-7000-8000-00000000b003", job="open.copy")
+    event["outputs"] = [{"namespace": "s3://vault", "name": NAME}]  # the hidden one is downstream
+    hidden.call("owner", "post", "/api/v1/lineage", event)
+    client = hidden.browser(role)
+    graph = client.get("/lineage/", {"node": "dataset:s3://open:open_table", "depth": 3}).content.decode()
+    impact = client.get("/lineage/impact/", {"node": "dataset:s3://open:open_table"}).content.decode()
+    if _sees(role):
+        assert "hidden dataset" not in graph and "hidden dataset" not in impact
+        assert f'aria-label="dataset s3://vault:{NAME}"' in graph
+        return
+    assert NAME not in graph and NAME not in impact
+    assert graph.count('<g role="img" aria-label="hidden dataset">') == 1
+    assert "node=hidden" not in graph and "node=hidden" not in impact
+    assert "hidden:1" not in impact and impact.count("hidden dataset") == 1
+    assert client.get("/lineage/", {"node": "hidden:1"}).status_code == 404

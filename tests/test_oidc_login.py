@@ -205,3 +205,92 @@ def test_an_id_token_for_another_client_signs_nobody_in(oidc_provider, client, b
 def test_the_provider_button_without_single_sign_on_is_a_404(client, settings):
     settings.OIDC_ISSUER = ""
     assert client.get("/oidc/authenticate/").status_code == 404
+
+
+# ---------------------------------------------------------------------------------------------
+# The refresh on htmx requests (config.oidc_login.SessionRefresh): HX-Redirect, not a 302.
+
+HTMX = {"HX-Request": "true", "HX-Current-URL": "http://testserver/datasets/?q=ledger"}
+
+
+def _due(client) -> None:
+    session = client.session
+    session["oidc_id_token_expiration"] = 0
+    session.save()
+
+
+def test_an_htmx_request_due_for_refresh_is_sent_to_the_provider_by_hx_redirect(
+    oidc_provider, client, browser
+):
+    grace = oidc_provider.add_user("grace")
+    sign_in(client, browser, grace)
+    _due(client)
+    # The search page's facet sidebar, fetched by htmx once the page shows.
+    response = client.get("/datasets/facets/?q=ledger", headers=HTMX)
+    assert response.status_code == 200 and not response.has_header("Location")
+    authorize = response["HX-Redirect"]
+    assert authorize.startswith(oidc_provider.url + "/authorize?") and "prompt=none" in authorize
+    # The browser goes there itself, and comes back to the page it showed, not to the fragment.
+    back = _back(client, browser.get(authorize, allow_redirects=False, timeout=5))
+    assert back.status_code == 302 and back["Location"] == "/datasets/?q=ledger"
+    assert client.session["oidc_id_token_expiration"] > 0
+    assert client.get("/datasets/facets/?q=ledger", headers=HTMX).status_code == 200
+    assert "HX-Redirect" not in client.get("/datasets/facets/?q=ledger", headers=HTMX)
+
+
+def test_without_htmx_the_refresh_stays_mozillas(oidc_provider, client, browser):
+    """A plain request is redirected (302); a script's XMLHttpRequest gets mozilla-django-oidc's 403
+    with ``refresh_url``; with both headers htmx's answer wins (htmx is the one listening)."""
+    sign_in(client, browser, oidc_provider.add_user("grace"))
+    _due(client)
+    plain = client.get("/datasets/")
+    assert plain.status_code == 302 and "prompt=none" in plain["Location"]
+    assert not plain.has_header("HX-Redirect")
+    xhr = client.get("/datasets/", headers={"X-Requested-With": "XMLHttpRequest"})
+    assert xhr.status_code == 403 and xhr.json()["refresh_url"].startswith(oidc_provider.url)
+    both = client.get("/datasets/facets/", headers={**HTMX, "X-Requested-With": "XMLHttpRequest"})
+    assert both.status_code == 200 and both["HX-Redirect"].startswith(oidc_provider.url + "/authorize?")
+    assert client.session["oidc_login_next"] == "/datasets/?q=ledger"
+
+
+@pytest.mark.parametrize(
+    ("headers", "back_to"),
+    [
+        # A boosted link: the page it leads to.
+        ({"HX-Request": "true", "HX-Boosted": "true"}, "/datasets/facets/?q=x"),
+        # A current URL on another site is not where the callback sends anyone.
+        ({"HX-Request": "true", "HX-Current-URL": "https://evil.example/steal"}, "/"),
+        ({"HX-Request": "true", "HX-Current-URL": "//evil.example/steal"}, "/"),
+        ({"HX-Request": "true"}, "/"),
+    ],
+)
+def test_where_an_htmx_refresh_comes_back_to(oidc_provider, client, browser, headers, back_to):
+    sign_in(client, browser, oidc_provider.add_user("grace"))
+    _due(client)
+    response = client.get("/datasets/facets/?q=x", headers=headers)
+    assert response.status_code == 200 and "HX-Redirect" in response
+    back = _back(client, browser.get(response["HX-Redirect"], allow_redirects=False, timeout=5))
+    assert back["Location"] == back_to
+
+
+def test_a_disabled_user_on_an_htmx_request_ends_on_the_login_page(oidc_provider, client, browser):
+    grace = oidc_provider.add_user("grace")
+    sign_in(client, browser, grace)
+    grace.enabled = False
+    _due(client)
+    response = client.get("/datasets/facets/", headers=HTMX)
+    back = _back(client, browser.get(response["HX-Redirect"], allow_redirects=False, timeout=5))
+    assert back["Location"].startswith("/accounts/login/?sso=failed")
+    assert "_auth_user_id" not in client.session
+
+
+def test_provider_down_at_an_htmx_refresh_signs_out_to_the_login_page(
+    oidc_provider, client, browser, settings
+):
+    sign_in(client, browser, oidc_provider.add_user("grace"))
+    configure(settings, closed_port_url())
+    _due(client)
+    response = client.get("/datasets/facets/", headers=HTMX)
+    assert response.status_code == 200
+    assert response["HX-Redirect"] == "/accounts/login/?next=%2Fdatasets%2F%3Fq%3Dledger"
+    assert "_auth_user_id" not in client.session
