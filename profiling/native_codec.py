@@ -89,16 +89,17 @@ def _dump_state(state: Any, w: _Writer) -> dict[str, Any]:
     raise TypeError(f"no codec for {type(state).__name__}")
 
 
-def evaluator_from_bytes(data: bytes, *, keep_bytes: int | None = None) -> NativeEvaluator:
+def evaluator_from_bytes(data: bytes | memoryview, *, keep_bytes: int | None = None) -> NativeEvaluator:
     """An evaluator holding what ``evaluator_to_bytes`` wrote, ready to ``merge`` into another."""
-    if data[:4] != MAGIC:
+    view = memoryview(data)  # bytes, or the memoryview a database driver hands over: not copied
+    if bytes(view[:4]) != MAGIC:
         raise ValueError("not a native evaluator's state")
-    version, size = _HEAD.unpack_from(data, 4)
+    version, size = _HEAD.unpack_from(view, 4)
     if version != VERSION:
         raise ValueError(f"native evaluator state of format {version}; this worker reads {VERSION}")
     start = 4 + _HEAD.size
-    head = json.loads(data[start : start + size])
-    body = memoryview(data)[start + size :]
+    head = json.loads(bytes(view[start : start + size]))
+    body = view[start + size :]
 
     def piece(ref: list[int]) -> bytes:
         return bytes(body[ref[0] : ref[0] + ref[1]])

@@ -327,7 +327,11 @@ class Budget:
 
 
 class KeptColumn:
-    """A whole column in row order (Arrow arrays, not copied), for what pandas computes at once."""
+    """A whole column in row order (Arrow arrays, not copied), for what pandas computes at once.
+
+    Held once: when the metrics read it, the Arrow chunks become the pandas column GX's DataFrame
+    would hold and are let go (``series``), and the evaluator drops that column once the last
+    metric that reads it is done (``drop``)."""
 
     def __init__(self, info: ColumnInfo, budget: Budget) -> None:
         if info.kind == "other":
@@ -335,11 +339,14 @@ class KeptColumn:
         self.info, self.budget = info, budget
         self.chunks: list[pa.Array] = []
         self.overflow = False
-        self._series: tuple[int, Any] | None = None
+        self._series: Any = None
+        self.read = False  # made into the pandas column: no more rows may come
 
     def update(self, arr: pa.Array) -> None:
         if self.overflow:
             return
+        if self.read:
+            raise RuntimeError("rows added to a column whose metrics were already computed")
         size = arr.nbytes
         if size > self.budget.left:
             self.overflow = True
@@ -356,18 +363,38 @@ class KeptColumn:
             self.update(chunk)
 
     def series(self):
-        """The column as GX's DataFrame holds it (made once: several metrics may read it)."""
+        """The column as GX's DataFrame holds it (made once: several metrics may read it); the
+        Arrow chunks are let go, so that the column is not held twice."""
         if self.overflow:
             raise Unsupported("the column is larger than the memory kept for whole columns")
-        if self._series is None or self._series[0] != len(self.chunks):
-            self._series = (len(self.chunks), pa.chunked_array(self.chunks, type=self.info.type).to_pandas())
-        return self._series[1]
+        if not self.read:
+            self._series = pa.chunked_array(self.chunks, type=self.info.type).to_pandas()
+            self.chunks, self.read = [], True
+        if self._series is None:
+            raise RuntimeError("the column was dropped before all its metrics were computed")
+        return self._series
+
+    def drop(self) -> None:
+        """Let go of the column: no metric reads it any more."""
+        self.budget.left += sum(c.nbytes for c in self.chunks)
+        self.chunks, self._series, self.read = [], None, True
 
     def unique(self) -> tuple[int, list[Any]]:
         """``~column.duplicated(keep=False)`` on the non-missing cells, GX's expression on the whole
         column → (unexpected count, first unexpected values)."""
         column = self.series()
-        column = column[column.notnull()]
-        repeated = column.duplicated(keep=False)
-        count = int(repeated.sum())
-        return count, list(column[repeated][:PARTIAL]) if count else []
+        if self.info.missing:  # else the filter would copy the whole column and change nothing
+            column = column[column.notnull()]
+        repeated = column.duplicated(keep=False).to_numpy()
+        count = int(np.count_nonzero(repeated))
+        if not count:
+            return 0, []
+        # The first PARTIAL repeated cells, found a slice at a time (not a copy of every repeated one).
+        first: list[int] = []
+        step = 1 << 20
+        for start in range(0, len(repeated), step):
+            hits = np.flatnonzero(repeated[start : start + step])[: PARTIAL - len(first)]
+            first.extend((hits + start).tolist())
+            if len(first) >= PARTIAL:
+                break
+        return count, list(column.iloc[first])

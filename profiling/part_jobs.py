@@ -366,8 +366,8 @@ def _merged(run_id: int, progress):
 
     run = ProfileRun.objects.select_related("version__dataset").get(pk=run_id)
     version, dataset = run.version, run.version.dataset
-    parts = ProfilePart.objects.filter(run_id=run_id).order_by("index")
-    result = finish(merge_states([from_bytes(bytes(b)) for b in parts.values_list("state", flat=True)]))
+    ids = list(ProfilePart.objects.filter(run_id=run_id).order_by("index").values_list("pk", flat=True))
+    result = finish(merge_states(from_bytes(blob) for blob in _blobs(ids, "state")))
     progress(PARTS_SHARE, force=True)
     warnings = list(result.warnings or [])
     proposed, (name, expectations, suite_version, suite_source) = runner._suite_after_pass(
@@ -377,7 +377,7 @@ def _merged(run_id: int, progress):
     quality_result = None
     try:
         quality_result = _validate_merged(
-            parts.values_list("quality_state", flat=True),
+            _blobs(ids, "quality_state"),
             result,
             name=name,
             expectations=expectations,
@@ -397,6 +397,13 @@ def _merged(run_id: int, progress):
     return Computed(result, quality_result, proposed, suite_version, suite_source, warnings)
 
 
+def _blobs(ids: list[int], field: str):
+    """The parts' stored states, one at a time in the parts' order (a query each: a merge of many
+    parts never holds all their bytes at once)."""
+    for pk in ids:
+        yield ProfilePart.objects.filter(pk=pk).values_list(field, flat=True).get()
+
+
 def _validate_merged(quality_states, result, *, name: str, expectations: list, **gx_file):
     """The suite judged from the parts' native evaluations merged in row order (GX reads the file
     again only for what they declined); by GX alone when a part has none (queued by an older
@@ -407,11 +414,13 @@ def _validate_merged(quality_states, result, *, name: str, expectations: list, *
     for blob in quality_states:
         if blob is None:
             return quality.validate_file(name=name, expectations=expectations, **gx_file)
-        part = evaluator_from_bytes(bytes(blob))
+        part = evaluator_from_bytes(blob)
+        del blob
         if evaluator is None:
             evaluator = part
         else:
             evaluator.merge(part)
+        del part  # merged: let go of it before the next part's bytes are read
     return quality.validate_pass(
         name=name, expectations=expectations, evaluator=evaluator, profile=result, **gx_file
     )

@@ -191,7 +191,7 @@ def to_bytes(state: PassState) -> bytes:
     return MAGIC + _HEAD.pack(VERSION, len(head)) + head + w.out.getvalue()
 
 
-def from_bytes(data: bytes) -> PassState:
+def from_bytes(data: bytes | memoryview) -> PassState:
     """A state from ``to_bytes``; ProfileError when the bytes are not one."""
     view = memoryview(data)
     if bytes(view[:4]) != MAGIC or len(view) < 4 + _HEAD.size:
