@@ -6,12 +6,13 @@ Makes the file once (bench/profile_bench.py's 12 columns, row groups of --group-
 a PostgreSQL database and two workers (Redis broker, a queue of their own), registers the file by
 path and waits for ``succeeded``, sampling every worker process's peak resident set (VmHWM, the
 prefork children included) while it runs. The baseline, in the same run: DuckDB's SUMMARIZE of the
-same file. Prints the job's time, its ratio to SUMMARIZE, the parts, each worker's peak RSS, the
-time limit, and the load average before and after.
+same file. Prints the job's time, its ratio to SUMMARIZE, the parts, how the suite was evaluated,
+each worker's peak RSS (VmHWM of each of its processes; the largest RSS sampled while the parts
+were read and while the merge ran), the time limit, and the load average before and after.
 
     .venv/bin/python bench/profile_100m.py [--rows 100000000] [--workers 2]
         [--database-url postgres://postgres@127.0.0.1:5432/gv_profile_100m] [--broker redis://127.0.0.1:6379/12]
-        [--skip-summarize] [--rss-log FILE.csv]
+        [--skip-summarize] [--rss-log FILE.csv] [--suite default|stored]
 """
 
 import argparse
@@ -121,6 +122,27 @@ def summarize_parquet_seconds(path: Path) -> float:
         con.close()
 
 
+def stored_suite_dataset(owner):
+    """A new dataset whose suite is saved before its first version arrives."""
+    from profile_job_bench import EXTRA_SUITE
+
+    from catalog import services
+    from profiling import suites
+    from profiling.expectations import normalize_expectations
+
+    dataset = services.create_dataset(
+        actor=owner,
+        namespace="file://bench",
+        name=f"job-{time.time_ns()}",
+        sensitivity="internal",
+        sensitive_columns=["gender"],
+        label_column="label",
+        positive_label=1,
+    )
+    suites.save_suite(actor=owner, dataset=dataset, expectations=normalize_expectations(EXTRA_SUITE))
+    return dataset
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rows", type=int, default=100_000_000)
@@ -132,6 +154,14 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=4 * 3600)
     parser.add_argument("--skip-summarize", action="store_true")
     parser.add_argument("--rss-log", default="", help="CSV of each worker's RSS every half second")
+    parser.add_argument(
+        "--suite",
+        choices=["default", "stored"],
+        default="default",
+        help="default: a new dataset, its suite proposed from the profile; stored: a suite saved "
+        "before the file is registered (bench/profile_job_bench.py's extra checks: row count, "
+        "between, regex, unique, mean, lengths), evaluated while the parts are read",
+    )
     args = parser.parse_args()
     load_before = os.getloadavg()
 
@@ -157,11 +187,12 @@ def main() -> None:
     from django.contrib.auth import get_user_model
 
     owner = get_user_model().objects.get(username="bench_profile_100m")
+    dataset = stored_suite_dataset(owner) if args.suite == "stored" else None
     workers = [start_worker(env, folder / f"profile_100m_worker{i}.log") for i in range(args.workers)]
     try:
         time.sleep(5)  # the workers' start-up (imports, preload) is not the job's
         with PeakRss(workers, Path(args.rss_log) if args.rss_log else None) as rss:
-            seconds, run, _ = whole_job(owner, path, timeout=args.timeout)
+            seconds, run, _ = whole_job(owner, path, dataset=dataset, timeout=args.timeout)
     finally:
         for worker in workers:
             os.killpg(worker.pid, 15)
@@ -172,6 +203,12 @@ def main() -> None:
     print(f"whole job (registration to succeeded), {args.workers} workers of concurrency 1: {seconds:.1f} s")
     print(f"parts: {method.get('parts')}; job time limit {settings.PROFILING_TIME_LIMIT} s: not hit")
     print(f"row_count: {run.row_count:,}")
+    quality = method.get("quality") or {}
+    gx = quality.get("gx") or {}
+    print(
+        f"suite ({args.suite}): {quality.get('mode')}, {quality.get('native')} native"
+        + (f", {gx.get('expectations')} by GX ({', '.join(quality.get('declined') or {})})" if gx else "")
+    )
     if baseline is not None:
         print(f"DuckDB SUMMARIZE of the same file: {baseline:.1f} s -> ratio {seconds / baseline:.2f}x")
     for i, worker in enumerate(workers):

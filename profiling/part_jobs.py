@@ -38,7 +38,7 @@ from django.db import InterfaceError, OperationalError, close_old_connections, c
 from django.db.models import F
 from django.utils import timezone
 
-from profiling import quality
+from profiling import part_blobs, quality
 from profiling.jobs import (
     Outcome,
     enqueue_part,
@@ -63,7 +63,7 @@ def part_bytes() -> int:
 
 def fail_part_run(*, part_id: int, message: str) -> None:
     """Fail the run of a part that kept failing on a temporary error."""
-    part = ProfilePart.objects.filter(pk=part_id).first()
+    part = ProfilePart.objects.filter(pk=part_id).only("run_id", "run_token").first()
     if part is not None:
         fail_run(run_id=part.run_id, message=message, token=part.run_token)
 
@@ -131,7 +131,7 @@ def plan_parts(*, run: ProfileRun, token: str) -> bool:
 def claim_part(*, part_id: int, token: str) -> tuple[ProfilePart | None, Outcome | str | None]:
     """Take the part for this worker → (part, None); or (None, outcome); or (None, merge token)
     when the part is done and the merge is left to do (its merger died)."""
-    part = ProfilePart.objects.select_for_update().filter(pk=part_id).first()
+    part = ProfilePart.objects.select_for_update().filter(pk=part_id).defer(*part_blobs.FIELDS).first()
     if part is None:
         return None, Outcome("gone")
     run = ProfileRun.objects.select_for_update().get(pk=part.run_id)
@@ -212,7 +212,8 @@ def execute_part(*, part_id: int, heartbeat: bool = True) -> Outcome:
     except (OperationalError, InterfaceError) as exc:
         raise TransientProfileError(f"database unavailable: {exc}") from exc
     if isinstance(claimed, str):
-        return merge(run_id=ProfilePart.objects.get(pk=part_id).run_id, token=claimed, heartbeat=heartbeat)
+        run_id = ProfilePart.objects.filter(pk=part_id).values_list("run_id", flat=True).get()
+        return merge(run_id=run_id, token=claimed, heartbeat=heartbeat)
     if claimed is not None:
         return claimed
     try:
@@ -257,14 +258,11 @@ def _finish_part(part: ProfilePart, token: str, state: bytes, quality_state: byt
     """Store the part's state; the merge token when it was the last part (the merge is ours)."""
     run = ProfileRun.objects.select_for_update().get(pk=part.run_id)
     done = ProfilePart.objects.filter(pk=part.pk, claim_token=token, status=PartStatus.RUNNING).update(
-        status=PartStatus.SUCCEEDED,
-        state=state,
-        quality_state=quality_state,
-        claim_token="",
-        heartbeat_at=timezone.now(),
+        status=PartStatus.SUCCEEDED, claim_token="", heartbeat_at=timezone.now()
     )
     if not done or run.claim_token != part.run_token or run.status != RunStatus.RUNNING:
         raise PartStopped()
+    part_blobs.write(part.pk, state=state, quality_state=quality_state)  # in this transaction
     total = ProfilePart.objects.filter(run=run).count()
     succeeded = ProfilePart.objects.filter(run=run, status=PartStatus.SUCCEEDED).count()
     ProfileRun.objects.filter(pk=run.pk).update(
@@ -367,7 +365,7 @@ def _merged(run_id: int, progress):
     run = ProfileRun.objects.select_related("version__dataset").get(pk=run_id)
     version, dataset = run.version, run.version.dataset
     ids = list(ProfilePart.objects.filter(run_id=run_id).order_by("index").values_list("pk", flat=True))
-    result = finish(merge_states(from_bytes(blob) for blob in _blobs(ids, "state")))
+    result = finish(merge_states(from_bytes(part_blobs.read(pk, "state")) for pk in ids))
     progress(PARTS_SHARE, force=True)
     warnings = list(result.warnings or [])
     proposed, (name, expectations, suite_version, suite_source) = runner._suite_after_pass(
@@ -398,10 +396,10 @@ def _merged(run_id: int, progress):
 
 
 def _blobs(ids: list[int], field: str):
-    """The parts' stored states, one at a time in the parts' order (a query each: a merge of many
-    parts never holds all their bytes at once)."""
+    """The parts' stored states, one at a time in the parts' order: a merge of many parts never
+    holds all their bytes at once."""
     for pk in ids:
-        yield ProfilePart.objects.filter(pk=pk).values_list(field, flat=True).get()
+        yield part_blobs.read(pk, field)
 
 
 def _validate_merged(quality_states, result, *, name: str, expectations: list, **gx_file):
