@@ -19,7 +19,8 @@ engine reads as one cell (S3 objects, tables, partitioned datasets), stay one ta
 * The merge: ``merge_states`` → ``finish`` → the parts' evaluators merged in row order →
   quality.validate_pass (GX reads the file again only for the expectations they declined, or for
   all of them when the suite changed while the parts were read) → results.write_results with the
-  merge token.
+  merge token. The parts' states are read (profiling.part_blobs), decoded and merged one at a time:
+  the merge holds two of them, not all.
 * A ProfileError in a part fails the run with its message; the other parts stop at their next
   progress write. A part that needs a wider column type (``Retype``) falls back to the one-task
   path: the parts are dropped and that worker profiles the whole version itself.
