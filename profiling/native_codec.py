@@ -11,7 +11,6 @@ be the same (``NativeEvaluator.merge`` refuses parts read for another suite).
 
 from __future__ import annotations
 
-import io
 import json
 import struct
 from typing import Any
@@ -22,30 +21,39 @@ from profiling.native_expectations import NativeEvaluator
 from profiling.native_metrics import KeptColumn, MapState, MinMaxState, NonNullState
 
 MAGIC = b"GVNE"
-VERSION = 1
+VERSION = 2  # 2: a kept column's arrays as several record batches (1: joined into one)
 _HEAD = struct.Struct("<IQ")
 
 
-def _ipc(arr: pa.Array) -> bytes:
-    batch = pa.record_batch([arr], names=["v"])
+def _ipc(chunks: list[pa.Array]) -> pa.Buffer:
+    """Arrays of one type as an Arrow IPC stream, one record batch each (not joined first)."""
     sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, batch.schema) as stream:
-        stream.write_batch(batch)
-    return sink.getvalue().to_pybytes()
+    with pa.ipc.new_stream(sink, pa.schema([pa.field("v", chunks[0].type)])) as stream:
+        for arr in chunks:
+            stream.write_batch(pa.record_batch([arr], names=["v"]))
+    return sink.getvalue()
 
 
-def _array(data: bytes) -> pa.Array:
-    return pa.ipc.open_stream(pa.py_buffer(data)).read_next_batch().column(0)
+def _array(data: bytes) -> pa.ChunkedArray:
+    return pa.ipc.open_stream(pa.py_buffer(data)).read_all().column(0)
 
 
 class _Writer:
-    def __init__(self) -> None:
-        self.out = io.BytesIO()
+    """The binary pieces, held as they are and joined once at the end (one copy of a state, not
+    one per step: a part's kept columns can be a few hundred MB)."""
 
-    def blob(self, data: bytes) -> list[int]:
-        start = self.out.tell()
-        self.out.write(data)
-        return [start, len(data)]
+    def __init__(self) -> None:
+        self.pieces: list = []
+        self.size = 0
+
+    def blob(self, data) -> list[int]:
+        view = memoryview(data).cast("B")
+        self.pieces.append(view)
+        self.size += len(view)
+        return [self.size - len(view), len(view)]
+
+    def join(self, head: bytes) -> bytes:
+        return b"".join([head, *self.pieces])
 
 
 def evaluator_to_bytes(ev: NativeEvaluator) -> bytes:
@@ -63,42 +71,43 @@ def evaluator_to_bytes(ev: NativeEvaluator) -> bytes:
     }
     if ev.names is not None:
         schema = pa.schema([pa.field(n, ev.infos[n].type) for n in ev.names])
-        head["schema"] = w.blob(schema.serialize().to_pybytes())
+        head["schema"] = w.blob(schema.serialize())
     for key, state in ev.states.items():
         head["states"][key] = _dump_state(state, w)
     header = json.dumps(head, default=repr).encode()
-    return MAGIC + _HEAD.pack(VERSION, len(header)) + header + w.out.getvalue()
+    return w.join(MAGIC + _HEAD.pack(VERSION, len(header)) + header)
 
 
 def _dump_state(state: Any, w: _Writer) -> dict[str, Any]:
     if isinstance(state, KeptColumn):
         out: dict[str, Any] = {"kind": "kept", "overflow": state.overflow}
         if state.chunks and not state.overflow:
-            out["chunks"] = w.blob(_ipc(pa.concat_arrays(state.chunks)))
+            out["chunks"] = w.blob(_ipc(state.chunks))
         return out
     if isinstance(state, MinMaxState):
         out = {"kind": "minmax", "empty": state.lo is None}
         if state.lo is not None:
-            out["bounds"] = w.blob(_ipc(pa.array([state.lo, state.hi], type=state.info.type)))
+            out["bounds"] = w.blob(_ipc([pa.array([state.lo, state.hi], type=state.info.type)]))
         return out
     if isinstance(state, MapState):
         out = {"kind": "map", "unexpected": state.unexpected}
         if state.partial:
-            out["partial"] = w.blob(_ipc(pa.concat_arrays(state.partial)))
+            out["partial"] = w.blob(_ipc([pa.concat_arrays(state.partial)]))
         return out
     raise TypeError(f"no codec for {type(state).__name__}")
 
 
-def evaluator_from_bytes(data: bytes, *, keep_bytes: int | None = None) -> NativeEvaluator:
+def evaluator_from_bytes(data: bytes | memoryview, *, keep_bytes: int | None = None) -> NativeEvaluator:
     """An evaluator holding what ``evaluator_to_bytes`` wrote, ready to ``merge`` into another."""
-    if data[:4] != MAGIC:
+    view = memoryview(data)  # bytes, or the memoryview a database driver hands over: not copied
+    if bytes(view[:4]) != MAGIC:
         raise ValueError("not a native evaluator's state")
-    version, size = _HEAD.unpack_from(data, 4)
-    if version != VERSION:
-        raise ValueError(f"native evaluator state of format {version}; this worker reads {VERSION}")
+    version, size = _HEAD.unpack_from(view, 4)
+    if version not in (1, VERSION):
+        raise ValueError(f"native evaluator state of format {version}; this worker reads 1 and {VERSION}")
     start = 4 + _HEAD.size
-    head = json.loads(data[start : start + size])
-    body = memoryview(data)[start + size :]
+    head = json.loads(bytes(view[start : start + size]))
+    body = view[start + size :]
 
     def piece(ref: list[int]) -> bytes:
         return bytes(body[ref[0] : ref[0] + ref[1]])
@@ -127,7 +136,8 @@ def _load_state(state: Any, dumped: dict[str, Any], piece) -> None:
         if dumped["overflow"]:
             state.overflow = True
         elif dumped.get("chunks"):
-            state.update(_array(piece(dumped["chunks"])))
+            for chunk in _array(piece(dumped["chunks"])).chunks:
+                state.update(chunk)
     elif kind == "minmax" and isinstance(state, MinMaxState):
         if not dumped["empty"]:
             bounds = _array(piece(dumped["bounds"]))
@@ -137,6 +147,6 @@ def _load_state(state: Any, dumped: dict[str, Any], piece) -> None:
             return  # counted by the column's info
         state.unexpected = dumped["unexpected"]
         if dumped.get("partial"):
-            state._keep(_array(piece(dumped["partial"])))
+            state._keep(_array(piece(dumped["partial"])).combine_chunks())
     else:
         raise ValueError(f"a {kind} state where the suite has a {type(state).__name__}")

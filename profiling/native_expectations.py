@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -319,7 +320,32 @@ class NativeEvaluator:
             for plan in self.plans:
                 self.declined.setdefault(plan.index, self.failed or "no batch was read")
             return {}
-        return evaluate(self.plans, self.metric, self.declined, self.infos)
+        return evaluate(self.plans, self.metric, self.declined, self.infos, done=self._readers())
+
+    def _readers(self) -> Callable[[Plan], None]:
+        """A callback for ``evaluate``: after each expectation, drop the whole columns that no
+        later one reads (a suite of several columns never holds them all as pandas columns)."""
+        readers: dict[int, set[int]] = {}  # id of a KeptColumn → indexes of the plans that read it
+        kept: dict[int, KeptColumn] = {}
+        for plan in self.plans:
+            if plan.index in self.declined:
+                continue
+            for name, config in plan.metrics.items():
+                try:
+                    state = self._state_for(plan, name, config)
+                except Unsupported:
+                    continue
+                if isinstance(state, KeptColumn):
+                    kept[id(state)] = state
+                    readers.setdefault(id(state), set()).add(plan.index)
+
+        def done(plan: Plan) -> None:
+            for key, indexes in readers.items():
+                indexes.discard(plan.index)
+                if not indexes and key in kept:
+                    kept.pop(key).drop()
+
+        return done
 
 
 def metric_of_state(state: Any, name: str, info: ColumnInfo, kwargs: dict[str, Any]) -> Any:
@@ -341,31 +367,48 @@ def metric_of_state(state: Any, name: str, info: ColumnInfo, kwargs: dict[str, A
 
 
 def evaluate(
-    plans: list[Plan], metric, declined: dict[int, str], infos: dict[str, ColumnInfo]
+    plans: list[Plan],
+    metric,
+    declined: dict[int, str],
+    infos: dict[str, ColumnInfo],
+    *,
+    done: Callable[[Plan], None] | None = None,
 ) -> dict[int, dict]:
     """GX's results from metrics: ``metric(plan, name, config)`` gives each value or raises
-    Unsupported (the expectation is then declined)."""
+    Unsupported (the expectation is then declined); ``done(plan)`` after each one."""
     out: dict[int, dict[str, Any]] = {}
     for plan in plans:
         if plan.index in declined or plan.gx is None:
             continue
         try:
-            if plan.gx.expectation_type in TYPE_EXPECTATIONS:
-                raw = _type_result(plan, infos)
-            else:
-                metrics = {name: metric(plan, name, config) for name, config in plan.metrics.items()}
-                raw = plan.gx._validate(
-                    metrics=metrics,
-                    runtime_configuration={"result_format": plan.result_format},
-                    execution_engine=_engine(),
-                )
-            out[plan.index] = plan.gx._build_evr(raw_response=raw).to_json_dict()
-        except Unsupported as exc:
-            declined[plan.index] = str(exc)
-        except Exception as exc:  # noqa: BLE001 - GX itself will say what is wrong
-            logger.debug("native evaluation of %s declined", plan.gx.expectation_type, exc_info=True)
-            declined[plan.index] = f"{exc.__class__.__name__}: {str(exc)[:200]}"
+            out_one = _evaluate_one(plan, metric, declined, infos)
+        finally:
+            if done is not None:
+                done(plan)
+        if out_one is not None:
+            out[plan.index] = out_one
     return out
+
+
+def _evaluate_one(plan: Plan, metric, declined: dict[int, str], infos: dict[str, ColumnInfo]) -> dict | None:
+    """One expectation's GX result, or None when it is declined (the reason in ``declined``)."""
+    try:
+        if plan.gx.expectation_type in TYPE_EXPECTATIONS:
+            raw = _type_result(plan, infos)
+        else:
+            metrics = {name: metric(plan, name, config) for name, config in plan.metrics.items()}
+            raw = plan.gx._validate(
+                metrics=metrics,
+                runtime_configuration={"result_format": plan.result_format},
+                execution_engine=_engine(),
+            )
+        return plan.gx._build_evr(raw_response=raw).to_json_dict()
+    except Unsupported as exc:
+        declined[plan.index] = str(exc)
+    except Exception as exc:  # noqa: BLE001 - GX itself will say what is wrong
+        logger.debug("native evaluation of %s declined", plan.gx.expectation_type, exc_info=True)
+        declined[plan.index] = f"{exc.__class__.__name__}: {str(exc)[:200]}"
+    return None
 
 
 def _type_result(plan: Plan, infos: dict[str, ColumnInfo]) -> dict[str, Any]:

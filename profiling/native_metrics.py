@@ -327,26 +327,34 @@ class Budget:
 
 
 class KeptColumn:
-    """A whole column in row order (Arrow arrays, not copied), for what pandas computes at once."""
+    """A whole column in row order (Arrow arrays, not copied), for what pandas computes at once.
+
+    Held once: when the metrics read it, the Arrow chunks become the pandas column GX's DataFrame
+    would hold and are let go (``series``), and the evaluator drops that column once the last
+    metric that reads it is done (``drop``)."""
 
     def __init__(self, info: ColumnInfo, budget: Budget) -> None:
         if info.kind == "other":
             raise Unsupported("whole-column metrics: numbers, text, booleans and dates only")
         self.info, self.budget = info, budget
         self.chunks: list[pa.Array] = []
+        self.size = 0  # bytes taken from the budget
         self.overflow = False
-        self._series: tuple[int, Any] | None = None
+        self._series: Any = None
+        self.read = False  # made into the pandas column: no more rows may come
 
     def update(self, arr: pa.Array) -> None:
         if self.overflow:
             return
+        if self.read:
+            raise RuntimeError("rows added to a column whose metrics were already computed")
         size = arr.nbytes
         if size > self.budget.left:
             self.overflow = True
-            self.budget.left += sum(c.nbytes for c in self.chunks)
-            self.chunks = []
+            self.drop()
             return
         self.budget.left -= size
+        self.size += size
         self.chunks.append(arr)
 
     def merge(self, other: KeptColumn) -> None:
@@ -356,18 +364,77 @@ class KeptColumn:
             self.update(chunk)
 
     def series(self):
-        """The column as GX's DataFrame holds it (made once: several metrics may read it)."""
+        """The column as GX's DataFrame holds it (made once: several metrics may read it); the
+        Arrow chunks are let go, so that the column is not held twice."""
         if self.overflow:
             raise Unsupported("the column is larger than the memory kept for whole columns")
-        if self._series is None or self._series[0] != len(self.chunks):
-            self._series = (len(self.chunks), pa.chunked_array(self.chunks, type=self.info.type).to_pandas())
-        return self._series[1]
+        if not self.read:
+            self._series = pa.chunked_array(self.chunks, type=self.info.type).to_pandas()
+            self.chunks, self.read = [], True
+        if self._series is None:
+            raise RuntimeError("the column was dropped before all its metrics were computed")
+        return self._series
+
+    def drop(self) -> None:
+        """Let go of the column (no metric reads it any more, or it outgrew the budget)."""
+        self.budget.left += self.size
+        self.chunks, self._series, self.size, self.read = [], None, 0, True
 
     def unique(self) -> tuple[int, list[Any]]:
         """``~column.duplicated(keep=False)`` on the non-missing cells, GX's expression on the whole
         column → (unexpected count, first unexpected values)."""
         column = self.series()
-        column = column[column.notnull()]
-        repeated = column.duplicated(keep=False)
-        count = int(repeated.sum())
-        return count, list(column[repeated][:PARTIAL]) if count else []
+        if self.info.missing:  # else the filter would copy the whole column and change nothing
+            column = column[column.notnull()]
+        values = column.to_numpy() if column.dtype.kind in "iuf" else None
+        if values is not None:
+            count, first = _repeated_numbers(values)
+        else:
+            repeated = column.duplicated(keep=False).to_numpy()
+            count, first = (
+                int(np.count_nonzero(repeated)),
+                _first_rows(lambda a, b: repeated[a:b], len(repeated)),
+            )
+        return count, list(column.iloc[first]) if count else []
+
+
+def _repeated_numbers(values: np.ndarray) -> tuple[int, list[int]]:
+    """What ``duplicated(keep=False)`` says of numbers (0.0 and -0.0 alike, as pandas), by sorting
+    a copy instead of pandas' hash table (which took 3 to 4 times the column): → (how many cells
+    hold a value that repeats, the rows of the first PARTIAL of them)."""
+    ordered = np.sort(values)
+    same = ordered[1:] == ordered[:-1]
+    repeats = np.unique(ordered[1:][same])
+    if not len(repeats):
+        return 0, []
+    del ordered
+    count = int(np.count_nonzero(same)) + _runs(same)  # each run of k equal values: k - 1 + 1
+    del same
+
+    def rows(a: int, b: int) -> np.ndarray:
+        chunk = values[a:b]
+        at = np.minimum(np.searchsorted(repeats, chunk), len(repeats) - 1)
+        return repeats[at] == chunk
+
+    return count, _first_rows(rows, len(values))
+
+
+def _runs(same: np.ndarray) -> int:
+    """How many runs of True ``same`` holds."""
+    if not len(same):
+        return 0
+    starts = np.count_nonzero(same[1:] & ~same[:-1])
+    return int(starts) + int(bool(same[0]))
+
+
+def _first_rows(mask_of, n: int) -> list[int]:
+    """The first PARTIAL rows whose ``mask_of(start, stop)`` is true, a slice of 2**20 rows at a time
+    (never a mask or a copy of the whole column)."""
+    first: list[int] = []
+    step = 1 << 20
+    for start in range(0, n, step):
+        hits = np.flatnonzero(mask_of(start, min(n, start + step)))[: PARTIAL - len(first)]
+        first.extend((hits + start).tolist())
+        if len(first) >= PARTIAL:
+            break
+    return first

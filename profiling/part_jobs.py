@@ -19,7 +19,8 @@ engine reads as one cell (S3 objects, tables, partitioned datasets), stay one ta
 * The merge: ``merge_states`` → ``finish`` → the parts' evaluators merged in row order →
   quality.validate_pass (GX reads the file again only for the expectations they declined, or for
   all of them when the suite changed while the parts were read) → results.write_results with the
-  merge token.
+  merge token. The parts' states are read (profiling.part_blobs), decoded and merged one at a time:
+  the merge holds two of them, not all.
 * A ProfileError in a part fails the run with its message; the other parts stop at their next
   progress write. A part that needs a wider column type (``Retype``) falls back to the one-task
   path: the parts are dropped and that worker profiles the whole version itself.
@@ -38,7 +39,7 @@ from django.db import InterfaceError, OperationalError, close_old_connections, c
 from django.db.models import F
 from django.utils import timezone
 
-from profiling import quality
+from profiling import part_blobs, quality
 from profiling.jobs import (
     Outcome,
     enqueue_part,
@@ -63,7 +64,7 @@ def part_bytes() -> int:
 
 def fail_part_run(*, part_id: int, message: str) -> None:
     """Fail the run of a part that kept failing on a temporary error."""
-    part = ProfilePart.objects.filter(pk=part_id).first()
+    part = ProfilePart.objects.filter(pk=part_id).only("run_id", "run_token").first()
     if part is not None:
         fail_run(run_id=part.run_id, message=message, token=part.run_token)
 
@@ -131,7 +132,7 @@ def plan_parts(*, run: ProfileRun, token: str) -> bool:
 def claim_part(*, part_id: int, token: str) -> tuple[ProfilePart | None, Outcome | str | None]:
     """Take the part for this worker → (part, None); or (None, outcome); or (None, merge token)
     when the part is done and the merge is left to do (its merger died)."""
-    part = ProfilePart.objects.select_for_update().filter(pk=part_id).first()
+    part = ProfilePart.objects.select_for_update().filter(pk=part_id).defer(*part_blobs.FIELDS).first()
     if part is None:
         return None, Outcome("gone")
     run = ProfileRun.objects.select_for_update().get(pk=part.run_id)
@@ -212,7 +213,8 @@ def execute_part(*, part_id: int, heartbeat: bool = True) -> Outcome:
     except (OperationalError, InterfaceError) as exc:
         raise TransientProfileError(f"database unavailable: {exc}") from exc
     if isinstance(claimed, str):
-        return merge(run_id=ProfilePart.objects.get(pk=part_id).run_id, token=claimed, heartbeat=heartbeat)
+        run_id = ProfilePart.objects.filter(pk=part_id).values_list("run_id", flat=True).get()
+        return merge(run_id=run_id, token=claimed, heartbeat=heartbeat)
     if claimed is not None:
         return claimed
     try:
@@ -257,14 +259,11 @@ def _finish_part(part: ProfilePart, token: str, state: bytes, quality_state: byt
     """Store the part's state; the merge token when it was the last part (the merge is ours)."""
     run = ProfileRun.objects.select_for_update().get(pk=part.run_id)
     done = ProfilePart.objects.filter(pk=part.pk, claim_token=token, status=PartStatus.RUNNING).update(
-        status=PartStatus.SUCCEEDED,
-        state=state,
-        quality_state=quality_state,
-        claim_token="",
-        heartbeat_at=timezone.now(),
+        status=PartStatus.SUCCEEDED, claim_token="", heartbeat_at=timezone.now()
     )
     if not done or run.claim_token != part.run_token or run.status != RunStatus.RUNNING:
         raise PartStopped()
+    part_blobs.write(part.pk, state=state, quality_state=quality_state)  # in this transaction
     total = ProfilePart.objects.filter(run=run).count()
     succeeded = ProfilePart.objects.filter(run=run, status=PartStatus.SUCCEEDED).count()
     ProfileRun.objects.filter(pk=run.pk).update(
@@ -366,8 +365,8 @@ def _merged(run_id: int, progress):
 
     run = ProfileRun.objects.select_related("version__dataset").get(pk=run_id)
     version, dataset = run.version, run.version.dataset
-    parts = ProfilePart.objects.filter(run_id=run_id).order_by("index")
-    result = finish(merge_states([from_bytes(bytes(b)) for b in parts.values_list("state", flat=True)]))
+    ids = list(ProfilePart.objects.filter(run_id=run_id).order_by("index").values_list("pk", flat=True))
+    result = finish(merge_states(from_bytes(part_blobs.read(pk, "state")) for pk in ids))
     progress(PARTS_SHARE, force=True)
     warnings = list(result.warnings or [])
     proposed, (name, expectations, suite_version, suite_source) = runner._suite_after_pass(
@@ -377,7 +376,7 @@ def _merged(run_id: int, progress):
     quality_result = None
     try:
         quality_result = _validate_merged(
-            parts.values_list("quality_state", flat=True),
+            _blobs(ids, "quality_state"),
             result,
             name=name,
             expectations=expectations,
@@ -397,6 +396,13 @@ def _merged(run_id: int, progress):
     return Computed(result, quality_result, proposed, suite_version, suite_source, warnings)
 
 
+def _blobs(ids: list[int], field: str):
+    """The parts' stored states, one at a time in the parts' order: a merge of many parts never
+    holds all their bytes at once."""
+    for pk in ids:
+        yield part_blobs.read(pk, field)
+
+
 def _validate_merged(quality_states, result, *, name: str, expectations: list, **gx_file):
     """The suite judged from the parts' native evaluations merged in row order (GX reads the file
     again only for what they declined); by GX alone when a part has none (queued by an older
@@ -407,11 +413,13 @@ def _validate_merged(quality_states, result, *, name: str, expectations: list, *
     for blob in quality_states:
         if blob is None:
             return quality.validate_file(name=name, expectations=expectations, **gx_file)
-        part = evaluator_from_bytes(bytes(blob))
+        part = evaluator_from_bytes(blob)
+        del blob
         if evaluator is None:
             evaluator = part
         else:
             evaluator.merge(part)
+        del part  # merged: let go of it before the next part's bytes are read
     return quality.validate_pass(
         name=name, expectations=expectations, evaluator=evaluator, profile=result, **gx_file
     )

@@ -48,17 +48,24 @@ def _powers(base: int, n: int) -> np.ndarray:
 def _ensure_powers(n: int) -> None:
     global _POW, _POW_INV
     if len(_POW) < n:
-        size = max(n, 2 * len(_POW), 1 << 16)
+        size = max(n, min(2 * len(_POW), HASH_BYTES + 1), 1 << 16)
         # The prime is odd, so it has an inverse modulo 2**64 (used to shift hashes back to 0).
         _POW, _POW_INV = _powers(_PRIME, size), _powers(pow(_PRIME, -1, 1 << 64), size)
+
+
+# Bytes of text hashed in one go: the powers of the prime and the per-byte temporaries stay within
+# a few MiB whatever the batch (a column of long texts, or a 50,000-value table at the switch to
+# sketches, had grown the powers to 40 MiB, kept for the life of the process).
+HASH_BYTES = 256 * 1024
 
 
 def hash_strings(arr: pa.Array) -> np.ndarray:
     """64-bit hashes of the non-null values of a string array, vectorised over its byte buffer.
 
-    A polynomial hash of each value's bytes: one prefix sum of byte * P**position over the whole
-    buffer, differenced at the value boundaries and multiplied by P**-start (P odd, so invertible
-    modulo 2**64) so that a value hashes the same wherever it sits; then mixed by splitmix64.
+    A polynomial hash of each value's bytes: one prefix sum of byte * P**position over a run of
+    values (at most HASH_BYTES of text, or one longer value), differenced at the value boundaries
+    and multiplied by P**-start (P odd, so invertible modulo 2**64) so that a value hashes the same
+    wherever it sits, whatever run it is in; then mixed by splitmix64.
     """
     arr = arr.drop_null()
     if isinstance(arr, pa.ChunkedArray):
@@ -69,17 +76,34 @@ def hash_strings(arr: pa.Array) -> np.ndarray:
     if n == 0:
         return np.empty(0, dtype=np.uint64)
     offsets = np.frombuffer(arr.buffers()[1], dtype=np.int32)[arr.offset : arr.offset + n + 1]
+    offsets = offsets.astype(np.int64)
+    if offsets[-1] == offsets[0]:
+        return mix64(np.zeros(n, dtype=np.uint64))  # every value empty: the hash of its length, 0
+    data = np.frombuffer(arr.buffers()[2], dtype=np.uint8)
+    if offsets[-1] - offsets[0] <= HASH_BYTES:
+        return _hash_run(data, offsets)
+    out = np.empty(n, dtype=np.uint64)
+    i = 0
+    while i < n:
+        # The values i..j-1 whose text fits in HASH_BYTES from offsets[i] (one at least).
+        j = max(i + 1, int(np.searchsorted(offsets, offsets[i] + HASH_BYTES, side="right")) - 1)
+        out[i:j] = _hash_run(data, offsets[i : j + 1])
+        i = j
+    return out
+
+
+def _hash_run(data: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """Hashes of the values whose text lies between offsets[0] and offsets[-1] of ``data``."""
     start, end = int(offsets[0]), int(offsets[-1])
-    rel = (offsets - start).astype(np.int64)
+    rel = offsets - start
     lengths = np.diff(rel).astype(np.uint64)
     if end == start:
         return mix64(lengths)
-    data = np.frombuffer(arr.buffers()[2], dtype=np.uint8)[start:end]
     _ensure_powers(end - start + 1)
     with np.errstate(over="ignore"):
         prefix = np.empty(end - start + 1, dtype=np.uint64)
         prefix[0] = 0
-        np.cumsum(data * _POW[: end - start], out=prefix[1:])
+        np.cumsum(data[start:end] * _POW[: end - start], out=prefix[1:])
         sums = (prefix[rel[1:]] - prefix[rel[:-1]]) * _POW_INV[rel[:-1]]
         return mix64(sums ^ (lengths * _GOLD))
 

@@ -10,6 +10,7 @@ KLL, HyperLogLog, count-min; BiasAccumulator: group counts; RowSample: bottom-k 
 
 import dataclasses
 import json
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import pyarrow as pa
@@ -111,18 +112,25 @@ def _merge_reading(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def merge_states(states: list[PassState]) -> PassState:
+def merge_states(states: Iterable[PassState]) -> PassState:
     """One state from the states of parts of the same spec (used up), as one pass over all their
-    cells would have gathered: exact figures identical, sketches within their error."""
-    if not states:
+    cells would have gathered: exact figures identical, sketches within their error.
+
+    ``states`` is a list (merged in cell order) or an iterator that yields them in cell order,
+    such as states decoded one by one from their bytes: each is merged as it comes and let go,
+    so that a merge of many parts holds two states at a time, not all of them."""
+    if isinstance(states, Sequence):
+        states = sorted(states, key=lambda s: min(s.cells, default=0))
+    it = iter(states)
+    first = next(it, None)
+    if first is None:
         raise ValueError("no states to merge")
-    ordered = sorted(states, key=lambda s: min(s.cells, default=0))
-    first = ordered[0]
     key = _spec_key(first.spec)
-    for other in ordered[1:]:
+    for other in it:
         if _spec_key(other.spec) != key:
             raise ProfileError("The parts were profiled with different specs (one read before a restart?).")
         first.merge(other)
+        del other  # let go of it before the iterator makes the next one
     return first
 
 

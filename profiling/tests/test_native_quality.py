@@ -300,3 +300,40 @@ def test_whole_column_metrics_past_the_memory_budget_are_declined():
         evaluator.consume(rb)
     assert evaluator.results() == {}
     assert set(evaluator.declined) == {0, 1}
+
+
+def test_whole_columns_are_let_go_once_their_last_expectation_is_evaluated():
+    # Each kept column becomes a pandas column once, its Arrow chunks let go, and is dropped after
+    # the last expectation that reads it: a suite over several big columns does not hold them twice.
+    from profiling.native_metrics import KeptColumn
+
+    table = _table(1500)
+    raw = [
+        _exp("expect_column_mean_to_be_between", column="i", min_value=0),
+        _exp("expect_column_values_to_be_unique", column="id"),
+        _exp("expect_column_median_to_be_between", column="i", min_value=0),  # i read again later
+        _exp("expect_column_sum_to_be_between", column="f", min_value=0),
+    ]
+    done, declined = _compare(table, raw)
+    assert done == 4 and declined == {}
+    suite = gx_form.normalize_expectations(raw)
+    evaluator = _native(table, suite)
+    kept = {key: s for key, s in evaluator.states.items() if isinstance(s, KeptColumn)}
+    assert len(kept) == 3 and evaluator.budget.left < evaluator.keep_bytes
+    evaluator.results()
+    assert all(s.chunks == [] and s._series is None for s in kept.values())
+    assert evaluator.budget.left == evaluator.keep_bytes
+
+
+def test_unique_lists_the_first_repeated_values_past_a_million_rows():
+    # The first repeated cells are looked for a slice of 2**20 rows at a time: repeats that start
+    # in the second slice, and nulls, give GX's list and count.
+    n = (1 << 20) + 5_000
+    values = np.arange(n, dtype=np.float64)
+    values[(1 << 20) + 10 :: 97] = 7.0  # 7.0 first appears at row 7, its repeats past the first slice
+    values[(1 << 20) - 3] = values[(1 << 20) + 1]
+    mask = np.zeros(n, dtype=bool)
+    mask[::1001] = True
+    table = pa.table({"x": pa.array(values, mask=mask)})
+    done, declined = _compare(table, [_exp("expect_column_values_to_be_unique", column="x")], batch=65_536)
+    assert done == 1 and declined == {}

@@ -263,3 +263,27 @@ def test_parts_read_for_another_suite_leave_the_merge_to_gx(small_parts, dataset
     merged.merge(native_codec.evaluator_from_bytes(native_codec.evaluator_to_bytes(second)))
     assert merged.failed == "the parts were evaluated against different suites"
     assert merged.results() == {} and set(merged.declined) == {0, 1}
+
+
+def test_part_states_go_through_the_database_byte_for_byte_in_slices(
+    settings, dataset, add_version, monkeypatch
+):
+    # profiling.part_blobs: a binary parameter on PostgreSQL (Django's text would hold the state
+    # escaped, 8 times its size), read back a slice at a time; the ORM on SQLite.
+    from profiling import part_blobs
+
+    settings.PROFILING_PART_BYTES = 0
+    run = ProfileRun.objects.get(version=add_version(dataset, credit_csv(50)))
+    part = ProfilePart.objects.create(run=run, index=0, spec="{}", run_token="t")
+    monkeypatch.setattr(part_blobs, "SLICE", 1000)
+    state = bytes(range(256)) * 40 + b"\x00end"  # 10 slices and a bit, every byte value
+    part_blobs.write(part.pk, state=state, quality_state=b"")
+    assert bytes(part_blobs.read(part.pk, "state")) == state
+    assert bytes(part_blobs.read(part.pk, "quality_state")) == b""
+    part_blobs.write(part.pk, state=None)
+    assert part_blobs.read(part.pk, "state") is None
+    assert bytes(ProfilePart.objects.get(pk=part.pk).quality_state) == b""
+    with pytest.raises(ProfilePart.DoesNotExist):
+        part_blobs.read(part.pk + 1000, "state")
+    with pytest.raises(ValueError):
+        part_blobs.read(part.pk, "spec")

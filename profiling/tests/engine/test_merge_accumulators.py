@@ -194,6 +194,36 @@ def test_states_go_through_bytes_and_finish_alike(write_table):
         from_bytes(data[:4] + b"\xff" * 12 + data[16:])
 
 
+def test_states_merged_from_an_iterator_are_let_go_one_by_one(write_table):
+    # What the merge task does: each part's state decoded from its bytes as the merge needs it;
+    # a state merged in is no longer held when the next one is made (two states at a time, not all).
+    import gc
+    import weakref
+
+    table = pa.table({"id": np.arange(9_999), "w": [f"w{i % 4000}" for i in range(9_999)]})
+    path = write_table(table, "parquet")
+    spec = prepare(path, format="parquet")
+    blobs = [to_bytes(profile_part(spec, [cell])) for cell in range(len(spec.cells))]
+    made: list[weakref.ref] = []
+
+    def states():
+        for blob in blobs:
+            gc.collect()
+            # Every state before the last one made is gone, but the first (it holds the merge).
+            assert [ref() is None for ref in made[1:-1]] == [True] * len(made[1:-1])
+            state = from_bytes(blob)
+            made.append(weakref.ref(state))
+            yield state
+            del state
+
+    streamed = finish(merge_states(states()))
+    listed = finish(merge_states([from_bytes(b) for b in blobs]))
+    assert len(made) == len(blobs) >= 3
+    for r in (streamed, listed):
+        r.method.pop("seconds")
+    assert streamed.columns == listed.columns and streamed.method == listed.method
+
+
 def test_parts_are_runs_of_cells_and_all_must_be_there(write_table):
     table = pa.table({"x": np.arange(9_999)})  # three row groups of 3,333
     path = write_table(table, "parquet")

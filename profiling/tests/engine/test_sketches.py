@@ -23,6 +23,22 @@ def test_a_string_hashes_the_same_wherever_it_sits():
     assert hash_strings(pa.array(["ab"], pa.large_string()))[0] == whole[2]
 
 
+def test_text_longer_than_one_hashing_run_hashes_as_each_value_alone():
+    # A batch's text is hashed HASH_BYTES at a time (memory stays bounded); the cut between runs
+    # changes no hash, a value longer than a run included.
+    from profiling.engine.sketches import HASH_BYTES
+
+    rng = np.random.default_rng(5)
+    values = [f"v{i}-" + "x" * int(rng.integers(0, 300)) for i in range(4_000)]
+    values[1_234] = "long" + "y" * (HASH_BYTES + 17)
+    arr = pa.array(values)
+    assert sum(len(v) for v in values) > 3 * HASH_BYTES
+    together = hash_strings(arr)
+    alone = np.concatenate([hash_strings(pa.array([v])) for v in values])
+    assert together.tolist() == alone.tolist()
+    assert hash_strings(arr.slice(1_000, 500)).tolist() == together[1_000:1_500].tolist()
+
+
 def test_numbers_hash_by_value_and_minus_zero_is_zero():
     h = hash_numbers(np.array([0.0, -0.0, 1.5]))
     assert h[0] == h[1] != h[2]
