@@ -2,6 +2,8 @@
 OpenLineage event) with its training data and the clearance answer at that moment, and editing its card.
 
 A model trained without clearance is registered all the same, and shows as not cleared everywhere.
+Versions found together (a page of an MLflow sync) are registered by ``register_model_versions``, of
+which ``register_model_version`` is the form for one: the rules live once, in the batch form.
 """
 
 import copy
@@ -152,14 +154,13 @@ def _check_model(model: RegisteredModel, version: str, *, actor, principal, take
         )
 
 
-def _taken(models) -> set[tuple[int, str]]:
-    """(model id, version) of the versions these models have."""
+def _taken(models, versions) -> set[tuple[int, str]]:
+    """(model id, version) of those of these versions that these models have already."""
     ids = [m.pk for m in models]
-    return (
-        set(ModelVersion.objects.filter(model_id__in=ids).values_list("model_id", "version"))
-        if ids
-        else set()
-    )
+    if not ids:
+        return set()
+    rows = ModelVersion.objects.filter(model_id__in=ids, version__in=set(versions))
+    return set(rows.values_list("model_id", "version"))
 
 
 class _Clearances:
@@ -295,7 +296,7 @@ def register_model_versions(
     wanted = [(registrations[k].trained_on, bool(registrations[k].unknown)) for k in versions]
     inputs_of = dict(zip(versions, _training_inputs_each(wanted), strict=True))
     models = _locked_models({(registrations[k].namespace, registrations[k].name) for k in versions})
-    taken = _taken(models.values())
+    taken = _taken(models.values(), versions.values())
     cards: dict[int, tuple[str, str]] = {}
     clearances = _Clearances()
 
@@ -327,7 +328,7 @@ def register_model_versions(
                 if created:
                     cards[model.pk] = ("", "")
                 else:  # made by someone else since this batch looked: checked as any other
-                    taken |= _taken([model])
+                    taken |= _taken([model], [version])
                     principal = principal_for(r, model, version)
                     answer = clearances.at_registration(principal, inputs, list(r.unknown or []))
         except (ValidationError, Conflict, NotAllowed) as exc:
