@@ -15,6 +15,7 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 
+from config.commit_hooks import on_commit_once
 from governance import clearance_cache
 from governance.models import AuditRecord, AuditSubject, Via
 
@@ -58,6 +59,21 @@ def _lock_chain() -> None:
             cur.execute("SELECT pg_advisory_xact_lock(%s)", [_LOCK_KEY])
 
 
+@dataclass(frozen=True)
+class Entry:
+    """One record to append (``record_many``): who changed what, through which interface, before and
+    after."""
+
+    actor: Any
+    via: str
+    action: str
+    object_type: str
+    object_id: Any
+    object_urns: Iterable[str] = ()
+    before: Any = None
+    after: Any = None
+
+
 @transaction.atomic
 def record(
     *,
@@ -71,34 +87,54 @@ def record(
     after: Any = None,
 ) -> AuditRecord:
     """Append one audit record to the chain, inside the caller's transaction."""
-    if via not in Via.values:
-        via = Via.SYSTEM
+    entry = Entry(actor, via, action, object_type, object_id, object_urns, before, after)
+    return record_many([entry])[0]
+
+
+@transaction.atomic
+def record_many(entries: list[Entry]) -> list[AuditRecord]:
+    """Append records to the chain in this order, inside the caller's transaction: one lock and one
+    read of the chain's end for all of them (a sync storing fifty model versions appends fifty)."""
+    if not entries:
+        return []
     _lock_chain()
     last = AuditRecord.objects.order_by("-seq").values_list("seq", "hash").first()
     seq, prev_hash = (last[0] + 1, last[1]) if last else (1, GENESIS)
+    records = []
+    for entry in entries:
+        rec = _new_record(entry, seq, prev_hash)
+        records.append(rec)
+        seq, prev_hash = seq + 1, rec.hash
+    AuditRecord.objects.bulk_create(records)
+    subjects = []
+    for rec in records:
+        keys = [f"{rec.object_type}:{rec.object_id}", *rec.object_urns]
+        subjects.extend(AuditSubject(record=rec, key=k[:600]) for k in dict.fromkeys(keys))
+    AuditSubject.objects.bulk_create(subjects)
+    # Every audited change is governance state that a cached clearance answer may rest on.
+    on_commit_once(clearance_cache.bump)
+    return records
+
+
+def _new_record(entry: Entry, seq: int, prev_hash: str) -> AuditRecord:
+    actor = entry.actor
     authenticated = actor is not None and getattr(actor, "is_authenticated", False)
-    urns = list(dict.fromkeys(u for u in object_urns if u))
     rec = AuditRecord(
         seq=seq,
         # Microseconds survive both databases; the hash is computed over the stored value.
         at=timezone.now(),
         actor_id=actor.pk if authenticated else None,
         actor=actor.get_username() if authenticated else "",
-        via=via,
-        action=action,
-        object_type=object_type,
-        object_id=str(object_id),
-        object_urns=urns,
-        before=_plain(before),
-        after=_plain(after),
+        via=entry.via if entry.via in Via.values else Via.SYSTEM,
+        action=entry.action,
+        object_type=entry.object_type,
+        object_id=str(entry.object_id),
+        object_urns=list(dict.fromkeys(u for u in entry.object_urns if u)),
+        before=_plain(entry.before),
+        after=_plain(entry.after),
         prev_hash=prev_hash,
     )
     rec.hash = compute_hash(rec, prev_hash)
-    rec.save()
-    keys = [f"{object_type}:{object_id}", *urns]
-    AuditSubject.objects.bulk_create([AuditSubject(record=rec, key=k[:600]) for k in dict.fromkeys(keys)])
-    # Every audited change is governance state that a cached clearance answer may rest on.
-    transaction.on_commit(clearance_cache.bump)
     return rec
 
 

@@ -23,7 +23,7 @@ import math
 import re
 from collections.abc import Iterable
 from fnmatch import fnmatchcase
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.conf import settings
 from django.db import transaction
@@ -111,6 +111,16 @@ def matches(patterns: Iterable[str], name: str) -> bool:
 # Recording
 
 
+class Occurrence(NamedTuple):
+    """One event to record (``record_many``): its name, data and what decides who may see it."""
+
+    name: str
+    data: dict[str, Any]
+    datasets: Iterable[Dataset] = ()
+    namespaces: Iterable[str] = ()
+    subject: str = ""
+
+
 def record(
     name: str,
     data: dict[str, Any],
@@ -122,20 +132,33 @@ def record(
     """Record one event of the catalogue, and the outbox message that delivers it, in the current
     transaction (a transaction of its own outside one), in a savepoint: a failure raises and
     leaves the caller's transaction as it was before the call."""
-    if name not in EVENT_NAMES:
-        raise ValueError(f"{name!r} is not in the event catalogue")
-    datasets = [d for d in datasets if d is not None and d.pk is not None]
-    spaces = list(dict.fromkeys([*namespaces, *(d.namespace for d in datasets)]))
-    with transaction.atomic():
-        event = Event.objects.create(
-            name=name,
-            data=data,
-            dataset_ids=sorted({d.pk for d in datasets}),
-            namespaces=spaces,
-            subject=subject,
+    return record_many([Occurrence(name, data, datasets, namespaces, subject)])[0]
+
+
+def record_many(occurrences: list[Occurrence]) -> list[Event]:
+    """Record events in this order as ``record`` does one, with one outbox message for all of them:
+    the message only wakes the worker, which fans out every event not yet dispatched."""
+    for o in occurrences:
+        if o.name not in EVENT_NAMES:
+            raise ValueError(f"{o.name!r} is not in the event catalogue")
+    rows = []
+    for o in occurrences:
+        datasets = [d for d in o.datasets if d is not None and d.pk is not None]
+        rows.append(
+            Event(
+                name=o.name,
+                data=o.data,
+                dataset_ids=sorted({d.pk for d in datasets}),
+                namespaces=list(dict.fromkeys([*o.namespaces, *(d.namespace for d in datasets)])),
+                subject=o.subject,
+            )
         )
+    if not rows:
+        return []
+    with transaction.atomic():
+        Event.objects.bulk_create(rows)
         outbox.enqueue(DELIVER_TASK, queue=getattr(settings, "EVENTS_QUEUE", "") or None)
-    return event
+    return rows
 
 
 # ---------------------------------------------------------------------------------------------
@@ -298,7 +321,8 @@ def drift_data(dataset, *, version=None, reference=None, columns=None, alert=Non
     }
 
 
-def model_registered_data(mv) -> dict[str, Any]:
+def model_registered_data(mv, inputs: Iterable[Any] | None = None) -> dict[str, Any]:
+    """``inputs``: the version's TrainingInput rows when the caller has them (else read here)."""
     return {
         "model": {
             "id": mv.pk,
@@ -308,7 +332,7 @@ def model_registered_data(mv) -> dict[str, Any]:
             "run_id": mv.run_id or None,
             "cleared": mv.cleared,
         },
-        "trained_on": [str(i) for i in mv.inputs.all()],
+        "trained_on": [str(i) for i in (mv.inputs.all() if inputs is None else inputs)],
         "registered_by": _username(mv.registered_by),
         "via": mv.via,
     }

@@ -5,10 +5,12 @@ version = MLflow's version number), with its run's dataset inputs matched to the
 written back to MLflow as the tags ``gouvernail.clearance`` and ``gouvernail.card``.
 
 Idempotent: a version already registered here whose tags in MLflow already say what they should
-costs no write at all, here or in MLflow. Each new version is stored in its own transaction (the
-registration, its origin, its audit record and event); its tags are written after the commit, and a
-tag write that failed is done again by the next sync (which compares with MLflow's tags, not ours).
-The job around it (one at a time, under a lease) is governance.mlflow_jobs.
+costs no write at all, here or in MLflow. New versions are stored a page at a time (COMMIT_EVERY
+per transaction, registered together: registry.register_model_versions), each with its
+registration, origin, audit record and event; when one of them fails, the page is stored again one
+version per savepoint, and only that one is missing. Tags are written after the commit, and a tag
+write that failed is done again by the next sync (which compares with MLflow's tags, not ours). The
+job around it (one at a time, under a lease) is governance.mlflow_jobs.
 """
 
 from __future__ import annotations
@@ -29,8 +31,8 @@ from django.urls import reverse
 
 from config.errors import Conflict, NotAllowed
 from governance.mlflow_inputs import match_run_inputs
-from governance.models import MlflowOrigin, ModelVersion, RegisteredModel, Via
-from governance.registry import register_model_version
+from governance.models import MlflowOrigin, ModelVersion, Via
+from governance.registry import Registration, register_model_versions
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +40,7 @@ TAG_CLEARANCE = "gouvernail.clearance"
 TAG_CARD = "gouvernail.card"
 PAGE_SIZE = 1000  # model versions per search page (MLflow's servers accept up to 10,000)
 RUN_BATCH = 100  # run ids (and experiment ids) per search of runs
-COMMIT_EVERY = 50  # versions stored per transaction (a savepoint each)
+COMMIT_EVERY = 50  # versions stored per transaction (registered together)
 TAG_WRITERS = 4  # threads writing tags to an HTTP tracking server
 MAX_TAG_VALUE = 5000  # MLflow's limit on a model version tag's value
 NOT_CONFIGURED = (
@@ -158,16 +160,6 @@ class Counts:
     errors: list[dict[str, str]] = field(default_factory=list)
 
 
-def _owner_for(model: RegisteredModel | None, user_id: str):
-    """Whose clearance is recorded: the model's owner here, else the user MLflow names as the version's
-    creator when one has that username, else nobody (then only data that needs no approval clears)."""
-    if model is not None and model.owner_id:
-        return model.owner
-    if user_id:
-        return get_user_model().objects.filter(username=user_id, is_active=True).first()
-    return None
-
-
 def prefetch_runs(client, run_ids: list[str]) -> dict[str, Any]:
     """The runs of these ids, with their inputs, in a few searches rather than a request each
     (1,000 new versions: about 10 requests, not 1,000). A run not found here is read alone later."""
@@ -221,26 +213,34 @@ def _public(inputs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{k: v for k, v in i.items() if not k.startswith("_")} for i in inputs]
 
 
-@transaction.atomic
-def register_from_mlflow(
-    *, namespace: str, tracking_uri: str, found: Any, run: dict, inputs: list
-) -> ModelVersion:
-    """Register one MLflow model version here with its origin, in one transaction."""
-    model = RegisteredModel.objects.filter(namespace=namespace, name=found.name).first()
-    refs = [f"{i['urn']}@{i['version']}" if i["version"] else i["urn"] for i in inputs if i["urn"]]
-    unknown = [{"name": i["name"], "reason": i["reason"]} for i in inputs if not i["urn"]]
-    mv = register_model_version(
-        actor=None,
-        principal=_owner_for(model, getattr(found, "user_id", "") or ""),
+def _creators(page: list, users: dict[str, Any]) -> dict[str, Any]:
+    """The users here named as the versions' creators in MLflow (``users``: those looked up so far in
+    this sync, None for a name no active user has), looked up in one query for the page."""
+    names = {getattr(f, "user_id", "") or "" for f in page} - {""} - users.keys()
+    if names:
+        found = get_user_model().objects.filter(username__in=names, is_active=True)
+        users.update(dict.fromkeys(names))
+        users.update((u.get_username(), u) for u in found)
+    return users
+
+
+def _registration(namespace: str, found: Any, inputs: list, users: dict[str, Any]) -> Registration:
+    """What registers an MLflow model version here. Whose clearance is recorded: the model's owner
+    here (``owner_first``), else the user MLflow names as the version's creator when one has that
+    username, else nobody (then only data that needs no approval clears)."""
+    return Registration(
         namespace=namespace,
         name=found.name,
         version=str(found.version),
-        trained_on=refs,
+        trained_on=[f"{i['urn']}@{i['version']}" if i["version"] else i["urn"] for i in inputs if i["urn"]],
         run_id=(found.run_id or "")[:100],
-        via=Via.MLFLOW,
-        unknown=unknown,
+        principal=users.get(getattr(found, "user_id", "") or ""),
+        unknown=[{"name": i["name"], "reason": i["reason"]} for i in inputs if not i["urn"]],
     )
-    MlflowOrigin.objects.create(
+
+
+def _origin(mv: ModelVersion, *, tracking_uri: str, found: Any, run: dict, inputs: list) -> MlflowOrigin:
+    return MlflowOrigin(
         model_version=mv,
         tracking_uri=shown_uri(tracking_uri)[:500],
         registered_name=found.name,
@@ -248,15 +248,9 @@ def register_from_mlflow(
         run_id=found.run_id or "",
         experiment_id=run.get("experiment_id", ""),
         inputs=_public(inputs),
-        unknown_inputs=len(unknown),
+        unknown_inputs=sum(1 for i in inputs if not i["urn"]),
         tags=wanted_tags(mv),
     )
-    return mv
-
-
-def _write_tags(client, found: Any, tags: dict[str, str]) -> None:
-    for key, value in tags.items():
-        client.set_model_version_tag(found.name, str(found.version), key, value)
 
 
 def _known(namespace: str) -> dict[tuple[str, str], ModelVersion]:
@@ -265,37 +259,92 @@ def _known(namespace: str) -> dict[tuple[str, str], ModelVersion]:
     return {(mv.model.name, mv.version): mv for mv in rows}
 
 
-def sync_version(
+def _store(
     client,
+    counts: Counts,
+    page: list,
     *,
     namespace: str,
-    tracking_uri: str,
-    found: Any,
+    uri: str,
     known: dict,
-    runs: dict | None = None,
-    write: Callable[[Any, dict[str, str]], None] | None = None,
-    memo: dict | None = None,
-) -> tuple[str, int]:
-    """One MLflow model version → ("created" | "updated" | "unchanged", unknown inputs found).
+    runs: dict,
+    memo: dict,
+    users: dict,
+) -> list[tuple[Any, dict[str, str]]]:
+    """Sync these versions in the current transaction → the tags to write once it has committed.
 
-    ``write(found, tags)`` writes the tags to MLflow (default: now, here; ``sync`` hands them to a
-    writer thread, so that MLflow's answers overlap with the next version's registration)."""
-    write = write or (lambda f, tags: _write_tags(client, f, tags))
-    mv = known.get((found.name, str(found.version)))
-    if mv is None:
-        run, inputs = _run_inputs(client, found.run_id or "", runs or {}, memo)
-        mv = register_from_mlflow(
-            namespace=namespace, tracking_uri=tracking_uri, found=found, run=run, inputs=inputs
-        )
-        write(found, wanted_tags(mv))
-        return "created", sum(1 for i in inputs if not i["urn"])
-    wanted = wanted_tags(mv)
-    current = dict(getattr(found, "tags", None) or {})
-    missing = {k: v for k, v in wanted.items() if current.get(k) != v}
-    if not missing:
-        return "unchanged", 0
-    write(found, missing)  # removed or edited in MLflow, or SITE_URL moved
-    return "updated", 0
+    A version already here costs no write: only its tags that MLflow lost are written again. The new
+    ones are registered together (registry.register_model_versions), each with its origin, audit
+    record and event; one whose run cannot be read or that the registry refuses is an error of its
+    own. A database error raises (the caller rolls back and stores the versions one by one)."""
+    staged: list[tuple[Any, dict[str, str]]] = []
+    new: list[tuple[Any, dict, list]] = []
+    for found in page:
+        counts.seen += 1
+        mv = known.get((found.name, str(found.version)))
+        if mv is not None:
+            current = dict(getattr(found, "tags", None) or {})
+            missing = {k: v for k, v in wanted_tags(mv).items() if current.get(k) != v}
+            if missing:  # removed or edited in MLflow, or SITE_URL moved
+                staged.append((found, missing))
+                counts.updated += 1
+            else:
+                counts.unchanged += 1
+            continue
+        try:
+            run, inputs = _run_inputs(client, found.run_id or "", runs, memo)
+        except _mlflow_errors() as exc:
+            counts.errors.append(_error(found, reach_error(uri, exc)))
+            continue
+        new.append((found, run, inputs))
+    if not new:
+        return staged
+    _creators([found for found, _run, _inputs in new], users)
+    outcomes = register_model_versions(
+        [_registration(namespace, found, inputs, users) for found, _run, inputs in new],
+        actor=None,
+        via=Via.MLFLOW,
+        owner_first=True,
+    )
+    origins = []
+    for (found, run, inputs), outcome in zip(new, outcomes, strict=True):
+        if isinstance(outcome, Exception):
+            counts.errors.append(_error(found, _refusal(outcome)))
+            continue
+        origins.append(_origin(outcome, tracking_uri=uri, found=found, run=run, inputs=inputs))
+        staged.append((found, origins[-1].tags))
+        counts.created += 1
+        counts.unknown_inputs += origins[-1].unknown_inputs
+    MlflowOrigin.objects.bulk_create(origins)
+    return staged
+
+
+def _refusal(exc: BaseException) -> str:
+    return "; ".join(getattr(exc, "messages", None) or [str(exc)])
+
+
+class _TagWriter:
+    """Writes tags on MLflow model versions, from any thread.
+
+    ``MlflowClient.set_model_version_tag`` first reads the registered model, with all its versions,
+    to refuse a prompt (MLflow keeps prompts as registered models): for every tag, the larger part
+    of its cost. Here each registered model is checked so once per sync, by that call; its other
+    tags go to the registry client behind it (mlflow-skinny is pinned, and the tests write to a real
+    store through both)."""
+
+    def __init__(self, client) -> None:
+        self.client = client
+        self.checked: set[str] = set()
+
+    def write(self, found: Any, tags: dict[str, str]) -> None:
+        for key, value in tags.items():
+            if found.name in self.checked:
+                self.client._get_registry_client().set_model_version_tag(
+                    found.name, str(found.version), key, value
+                )
+            else:
+                self.client.set_model_version_tag(found.name, str(found.version), key, value)
+                self.checked.add(found.name)
 
 
 def _read(uri: str, read: Callable[[], Any]) -> Any:
@@ -319,19 +368,29 @@ def sync(*, uri: str | None = None, beat: Callable[[Counts], None] | None = None
     known = _known(namespace)
     new = [v.run_id for v in found_all if (v.name, str(v.version)) not in known]
     runs = _read(uri, lambda: prefetch_runs(client, new))
-    memo: dict = {}  # the inputs' matches, shared by the versions of this sync
-    # Tags are written by other threads (several for an HTTP server, one for a local store, whose
-    # writes take turns anyway) while this one registers the next versions.
-    writers = TAG_WRITERS if urlparse(uri).scheme in ("http", "https") else 1
+    shared = {
+        "namespace": namespace,
+        "uri": uri,
+        "known": known,
+        "runs": runs,
+        "memo": {},  # the inputs' matches, shared by the versions of this sync
+        "users": {},  # MLflow's creators, by username: the user here or None
+    }
+    tags = _TagWriter(client)
+    # An HTTP server's tags are written by other threads while this one registers the next versions
+    # (its answers are waited for in parallel). A local store's (a file, SQLite) are written here,
+    # after each commit: its writes take turns anyway, and a writer thread busy in MLflow's Python
+    # holds the interpreter's lock each time this one comes back from the database (measured: the
+    # sync took twice as long with the thread as with the same writes done here).
+    remote = urlparse(uri).scheme in ("http", "https")
     pending: list[tuple[Any, Future]] = []
-    with ThreadPoolExecutor(max_workers=writers, thread_name_prefix="mlflow-tags") as pool:
+    with ThreadPoolExecutor(max_workers=TAG_WRITERS, thread_name_prefix="mlflow-tags") as pool:
+        submit = pool.submit if remote else _now
         for start in range(0, len(found_all), COMMIT_EVERY):
             page = found_all[start : start + COMMIT_EVERY]
-            staged = _sync_page(
-                client, counts, page, namespace=namespace, uri=uri, known=known, runs=runs, memo=memo
-            )
+            staged = _sync_page(client, counts, page, **shared)
             # Committed: now MLflow may say so (a tag never names a registration that was rolled back).
-            pending.extend((found, pool.submit(_write_tags, client, found, tags)) for found, tags in staged)
+            pending.extend((found, submit(tags.write, found, wanted)) for found, wanted in staged)
             if beat is not None:
                 beat(counts)
     for found, future in pending:
@@ -340,40 +399,58 @@ def sync(*, uri: str | None = None, beat: Callable[[Counts], None] | None = None
     return counts
 
 
+def _now(write: Callable[..., None], *args: Any) -> Future:
+    """``write(*args)`` in this thread → its outcome, as a thread pool's future would hold it."""
+    done: Future = Future()
+    try:
+        done.set_result(write(*args))
+    except Exception as exc:  # as a writer thread's future would hold it: this version's error
+        done.set_exception(exc)
+    return done
+
+
 def _sync_page(client, counts: Counts, page: list, **kwargs) -> list[tuple[Any, dict[str, str]]]:
-    """Sync a page of versions in one transaction (one commit rather than one per version; each
-    version in a savepoint of its own, so that a version that fails is rolled back alone) → the tags
-    to write once it has committed. A commit that fails stores none of the page: an error each."""
-    staged: list[tuple[Any, dict[str, str]]] = []
+    """Sync a page of versions in one transaction (one commit, and its after-commit hooks once, rather
+    than one per version) → the tags to write once it has committed. The page's new versions are
+    registered together in a savepoint; when that fails on a write, the page is synced again one
+    version at a time, each in a savepoint of its own, so that the version that fails is rolled back
+    alone. A commit that fails stores none of the page: an error each."""
     mine = Counts()
     try:
         with transaction.atomic():
-            for found in page:
-                mine.seen += 1
-                _one(client, mine, found=found, write=lambda f, tags: staged.append((f, tags)), **kwargs)
+            try:
+                with transaction.atomic():
+                    staged = _store(client, mine, page, **kwargs)
+            except (DatabaseError, ValidationError, Conflict, NotAllowed):
+                mine, staged = Counts(), []
+                for found in page:
+                    staged.extend(_alone(client, mine, found, **kwargs))
     except DatabaseError as exc:
         counts.seen += len(page)
         counts.errors.extend(_error(f, f"Not stored (the page's commit failed): {exc}") for f in page)
         return []
-    for name in ("seen", "created", "updated", "unchanged", "unknown_inputs"):
-        setattr(counts, name, getattr(counts, name) + getattr(mine, name))
-    counts.errors.extend(mine.errors)
+    _add(counts, mine)
     return staged
 
 
-def _one(client, counts: Counts, *, uri: str, found: Any, **kwargs) -> None:
+def _alone(client, counts: Counts, found: Any, **kwargs) -> list[tuple[Any, dict[str, str]]]:
+    """One version in a savepoint of its own → its tags to write; what fails is its error alone."""
+    mine = Counts()
     try:
-        with transaction.atomic():  # a savepoint inside the page's transaction: this version alone
-            outcome, unknown = sync_version(client, tracking_uri=uri, found=found, **kwargs)
+        with transaction.atomic():
+            staged = _store(client, mine, [found], **kwargs)
     except DatabaseError as exc:
-        counts.errors.append(_error(found, f"Not stored: {exc}"))
-    except _mlflow_errors() as exc:
-        counts.errors.append(_error(found, reach_error(uri, exc)))
+        mine, staged = Counts(seen=1, errors=[_error(found, f"Not stored: {exc}")]), []
     except (ValidationError, Conflict, NotAllowed) as exc:
-        counts.errors.append(_error(found, "; ".join(getattr(exc, "messages", None) or [str(exc)])))
-    else:
-        setattr(counts, outcome, getattr(counts, outcome) + 1)
-        counts.unknown_inputs += unknown
+        mine, staged = Counts(seen=1, errors=[_error(found, _refusal(exc))]), []
+    _add(counts, mine)
+    return staged
+
+
+def _add(counts: Counts, more: Counts) -> None:
+    for name in ("seen", "created", "updated", "unchanged", "unknown_inputs"):
+        setattr(counts, name, getattr(counts, name) + getattr(more, name))
+    counts.errors.extend(more.errors)
 
 
 def _error(found: Any, message: str) -> dict[str, str]:

@@ -67,15 +67,36 @@ def datasets_for_urns(urns: list[str]) -> tuple[dict[str, Dataset], list[str]]:
 def resolve_urns(urns: list[str], *, field: str) -> dict[str, Dataset]:
     """{urn: dataset} for every URN, or a ValidationError naming the malformed and unknown ones."""
     found, malformed = datasets_for_urns(urns)
+    return _resolved(urns, found, set(malformed), field)
+
+
+def resolve_urn_lists(lists: list[list[str]], *, field: str) -> list[dict[str, Dataset] | ValidationError]:
+    """Batch form of resolve_urns, in one query for all the lists: for each list, {urn: dataset} or
+    the ValidationError that resolve_urns would raise for it alone."""
+    found, malformed = datasets_for_urns(list(dict.fromkeys(u for urns in lists for u in urns)))
+    bad = set(malformed)
+    out: list[dict[str, Dataset] | ValidationError] = []
+    for urns in lists:
+        try:
+            out.append(_resolved(urns, found, bad, field))
+        except ValidationError as exc:
+            out.append(exc)
+    return out
+
+
+def _resolved(
+    urns: list[str], found: dict[str, Dataset], malformed: set[str], field: str
+) -> dict[str, Dataset]:
     errors = []
-    if malformed:
-        errors.append(f"Not a dataset URN (expected dataset:<namespace>:<name>): {', '.join(malformed)}.")
+    bad = [u for u in urns if u in malformed]
+    if bad:
+        errors.append(f"Not a dataset URN (expected dataset:<namespace>:<name>): {', '.join(bad)}.")
     unknown = [u for u in urns if u not in found and u not in malformed]
     if unknown:
         errors.append(f"Unknown dataset: {', '.join(unknown)}.")
     if errors:
         raise ValidationError({field: errors})
-    return found
+    return {u: found[u] for u in urns}
 
 
 def _in(values: list) -> tuple[str, list]:

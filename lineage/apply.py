@@ -130,6 +130,8 @@ def _apply_run_event(body: dict, event_time: datetime, ctx: EventContext) -> Non
         raise ValidationError({"run.runId": [f"This run belongs to another job ({run.job.key})."]})
     _fold_run(run, event_type, event_time, body["run"].get("facets") or {})
     run.save()
+    if run.pk == job.latest_run_id:
+        job.latest_begun = run.begun_at  # the job object may serve the batch's next events
 
     specs = _dataset_specs(body)
     nodes = resolve_datasets(
@@ -180,7 +182,7 @@ def _apply_run_event(body: dict, event_time: datetime, ctx: EventContext) -> Non
         became_latest = job.latest_run_id != run.pk
         if became_latest:
             Node.objects.filter(pk=job.pk).update(latest_run=run)
-            job.latest_run = run
+            job.latest_run, job.latest_begun = run, run.begun_at
         had_column_edges = True
         if became_latest or io_changed:
             had_column_edges = _set_current_edges(

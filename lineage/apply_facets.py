@@ -14,6 +14,7 @@ from catalog import columns as catalog_columns
 from catalog import selectors as catalog_selectors
 from catalog import services as catalog_services
 from lineage import permissions
+from lineage.apply_nodes import matched_versions
 from lineage.models import Node, NodeKind
 
 _SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
@@ -103,13 +104,19 @@ def match_version(node: Node, facets: dict) -> tuple[str, int | None]:
     label = str(label)[:255]
     if node.kind != NodeKind.DATASET or node.dataset_id is None:
         return label, None
+    memo = matched_versions()
+    if memo is not None and (node.dataset_id, label) in memo:
+        return label, memo[(node.dataset_id, label)]
     dataset = catalog_selectors.resolve_dataset_ref(node.dataset_id)
     version = None
     if label.isascii() and label.isdigit() and len(label) < 10:
         version = catalog_selectors.version_of(dataset, int(label))
     elif _SHA256.match(label) or label.startswith("sha256:"):
         version = catalog_selectors.version_by_checksum(dataset, label.removeprefix("sha256:"))
-    return label, version.number if version is not None else None
+    number = version.number if version is not None else None
+    if memo is not None:
+        memo[(node.dataset_id, label)] = number
+    return label, number
 
 
 def apply_job_facets(job: Node, facets: dict) -> None:

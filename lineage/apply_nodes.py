@@ -28,8 +28,13 @@ def _dataset_type(facets: dict) -> str:
 
 
 def job_node(namespace: str, name: str) -> Node:
-    """The job's node, created when new, locked for this transaction: runs of a job apply one by one."""
+    """The job's node, created when new, locked for this transaction: runs of a job apply one by one.
+    Within a batch (``remembering_nodes``) a job is read and locked once: lineage.apply keeps the
+    object (facets, latest run and when it began) up to date as it applies the batch's events."""
     key = node_key("job", namespace, name)
+    memo = _batch_nodes.get()
+    if memo is not None and (known := memo.get(key)) is not None:
+        return known
     node = _locked_job(key)
     if node is None:
         try:
@@ -38,6 +43,7 @@ def job_node(namespace: str, name: str) -> Node:
         except IntegrityError:
             pass  # created concurrently; lock the winner's row below
         node = _locked_job(key)
+    _remember(key, node)
     return node
 
 
@@ -169,30 +175,43 @@ def resolve_datasets(specs: list[tuple[str, str, dict]], actor=None) -> dict[tup
     return out
 
 
-# Within one fold batch: the dataset and model nodes already looked up, by key (None: known not to
-# exist). Node rows are written only while an event is applied (lineage.apply*), which keeps the
-# objects (facets, kind, catalog link) and this map up to date, so a batch naming the same datasets
-# again reads them once.
+# Within one fold batch: the dataset, model and job nodes already looked up, by key (None: known not
+# to exist; jobs only once found, locked). Node rows are written only while an event is applied
+# (lineage.apply*), which keeps the objects (facets, kind, catalog link, a job's latest run) and this
+# map up to date, so a batch naming the same datasets and jobs again reads them once.
 _batch_nodes: contextvars.ContextVar[dict[str, Node | None] | None] = contextvars.ContextVar(
     "lineage_batch_nodes", default=None
+)
+# Within one fold batch: the catalog version number each (dataset id, version label) matched, or None.
+# Applying events never writes catalog versions.
+_batch_versions: contextvars.ContextVar[dict[tuple[int, str], int | None] | None] = contextvars.ContextVar(
+    "lineage_batch_versions", default=None
 )
 
 
 @contextmanager
 def remembering_nodes() -> Iterator[None]:
-    """Within this block (one fold batch), each dataset or model node is looked up once."""
+    """Within this block (one fold batch, in one transaction), each dataset, model or job node is
+    looked up once, and each version label of a dataset matched once."""
     token = _batch_nodes.set({})
+    versions = _batch_versions.set({})
     try:
         yield
     finally:
+        _batch_versions.reset(versions)
         _batch_nodes.reset(token)
 
 
 def forget_nodes() -> None:
     """An event's writes were rolled back: forget the nodes it created or changed."""
-    memo = _batch_nodes.get()
-    if memo is not None:
-        memo.clear()
+    for memo in (_batch_nodes.get(), _batch_versions.get()):
+        if memo is not None:
+            memo.clear()
+
+
+def matched_versions() -> dict[tuple[int, str], int | None] | None:
+    """This batch's version matches ({(dataset id, label): number or None}), None outside a batch."""
+    return _batch_versions.get()
 
 
 def _known_nodes(keys: list[str]) -> dict[str, Node]:

@@ -77,27 +77,15 @@ def _unknown_count(pairs: set[tuple[str, str]]) -> int:
     return len(pairs - known)
 
 
-def ingest_event(
-    *, body: Any, actor=None, emit_model_signal: bool = True, apply: str | None = None
-) -> tuple[LineageEvent, bool]:
-    """Validate, store and apply one OpenLineage event → (event row, created).
-
-    created is False when the very same event was already stored (a client retry): nothing changes.
-    Raises ValidationError naming the offending field (→ 400) and stores nothing then.
-
-    ``apply`` (default: LINEAGE_APPLY) says when the event reaches the graph: ``sync`` within this
-    call, ``deferred`` by the folder (lineage.fold: a worker queued after commit, or the next
-    lineage read), the event being stored pending. An event naming more new datasets than
-    LINEAGE_SYNC_MAX_NEW_DATASETS is deferred in either mode: registering thousands of catalog
-    datasets takes longer than a client waits, and the stored event is the record either way.
-    """
+def _prepared(body: Any, actor, apply: str | None) -> LineageEvent:
+    """The event row for a body, validated (ValidationError naming the offending field), not stored."""
     digest = canonical_hash(body) if isinstance(body, dict) else ""
     kind = validate_event(body, max_datasets=_max_datasets())
     event_time = parse_event_time(body["eventTime"])
     deferred = (apply or fold.apply_mode()) == "deferred" or (
         _unknown_count(_event_dataset_pairs(kind, body)) > _sync_max_new_datasets()
     )
-    event = LineageEvent(
+    return LineageEvent(
         kind=kind,
         event_type=(body.get("eventType") or "") if kind == EventKind.RUN else "",
         event_time=event_time,
@@ -113,52 +101,121 @@ def ingest_event(
         deferred=deferred,
         state=EventState.PENDING if deferred else EventState.APPLIED,
     )
-    if deferred:
-        # One INSERT, atomic on its own: no transaction block to open and commit around it.
-        if not _insert_event(event):
-            return LineageEvent.objects.get(body_hash=digest), False
-        transaction.on_commit(fold.request_fold)  # at once, unless the caller holds a transaction
-        return event, True
+
+
+def ingest_event(
+    *, body: Any, actor=None, emit_model_signal: bool = True, apply: str | None = None
+) -> tuple[LineageEvent, bool]:
+    """Validate, store and apply one OpenLineage event → (event row, created).
+
+    created is False when the very same event was already stored (a client retry): nothing changes.
+    Raises ValidationError naming the offending field (→ 400) and stores nothing then.
+
+    ``apply`` (default: LINEAGE_APPLY) says when the event reaches the graph: ``sync`` within this
+    call, ``deferred`` by the folder (lineage.fold: a worker queued after commit, or the next
+    lineage read), the event being stored pending. An event naming more new datasets than
+    LINEAGE_SYNC_MAX_NEW_DATASETS is deferred in either mode: registering thousands of catalog
+    datasets takes longer than a client waits, and the stored event is the record either way.
+    """
+    event = _prepared(body, actor, apply)
+    if event.deferred:
+        return _store_deferred(event)
     with transaction.atomic():
         if not _insert_event(event):
             # The same event was stored before (a retry), or committed first by a concurrent post.
-            return LineageEvent.objects.get(body_hash=digest), False
-        apply_event(kind, body, event_time, EventContext(emit_model_signal=emit_model_signal, actor=actor))
+            return LineageEvent.objects.get(body_hash=event.body_hash), False
+        apply_event(
+            event.kind, body, event.event_time, EventContext(emit_model_signal=emit_model_signal, actor=actor)
+        )
     return event, True
 
 
-_INSERT_EVENT = (
+def ingest_events(
+    bodies: list[Any], *, actor=None, emit_model_signal: bool = True, apply: str | None = None
+) -> list[tuple[LineageEvent, bool]]:
+    """Batch form of ingest_event → (event row, created) for each body, in order.
+
+    Every body is validated first: one refused raises ValidationError and nothing is stored. Those
+    applied now are stored in one statement and applied in order, the same as one by one, without a
+    savepoint each: a failure raises and rolls back the whole batch."""
+    events = [_prepared(body, actor, apply) for body in bodies]
+    out: list[tuple[LineageEvent, bool]] = []
+    with transaction.atomic():
+        stored = _insert_events([e for e in events if not e.deferred])
+        for event in events:
+            if event.deferred:
+                out.append(_store_deferred(event))
+            elif stored.get(event.body_hash) is event:
+                apply_event(
+                    event.kind,
+                    event.body,
+                    event.event_time,
+                    EventContext(emit_model_signal=emit_model_signal, actor=actor),
+                )
+                out.append((event, True))
+            else:
+                out.append((LineageEvent.objects.get(body_hash=event.body_hash), False))
+    return out
+
+
+def _store_deferred(event: LineageEvent) -> tuple[LineageEvent, bool]:
+    # One INSERT, atomic on its own: no transaction block to open and commit around it.
+    if not _insert_event(event):
+        return LineageEvent.objects.get(body_hash=event.body_hash), False
+    transaction.on_commit(fold.request_fold)  # at once, unless the caller holds a transaction
+    return event, True
+
+
+_INSERT_EVENTS = (
     "INSERT INTO lineage_lineageevent (kind, event_type, event_time, run_id, job_key, producer, body_hash, body,"
-    " received_at, received_by, deferred, state, error)"
-    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, '')"
-    " ON CONFLICT (body_hash) DO NOTHING RETURNING id"
+    " received_at, received_by, deferred, state, error) VALUES {rows}"
+    " ON CONFLICT (body_hash) DO NOTHING RETURNING id, body_hash"
 )
+_EVENT_ROW = "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, '')"
+_INSERT_BATCH = 50  # rows per statement (SQLite takes at most 999 parameters in older builds)
 
 
 def _insert_event(event: LineageEvent) -> bool:
     """Insert the event unless one with the same hash exists → inserted? (one statement, no savepoint:
     this is the hot path of ingestion, and a retry is answered without an error being raised)."""
+    return bool(_insert_events([event]))
+
+
+def _insert_events(events: list[LineageEvent]) -> dict[str, LineageEvent]:
+    """Insert the events, skipping those whose hash is stored already → {hash: the event inserted}
+    (of two with the same hash, the first)."""
     ops = connection.ops
     field = LineageEvent._meta.get_field("body")
-    params = [
-        event.kind,
-        event.event_type,
-        ops.adapt_datetimefield_value(event.event_time),
-        event.run_id,
-        event.job_key,
-        event.producer,
-        event.body_hash,
-        field.get_db_prep_save(event.body, connection),
-        ops.adapt_datetimefield_value(event.received_at),
-        event.received_by,
-        event.deferred,
-        event.state,
-    ]
-    with connection.cursor() as cur:
-        cur.execute(_INSERT_EVENT, params)
-        row = cur.fetchone()
-    if row is None:
-        return False
-    event.pk = row[0]
-    event._state.adding = False
-    return True
+    inserted: dict[str, LineageEvent] = {}
+    for i in range(0, len(events), _INSERT_BATCH):
+        by_hash: dict[str, LineageEvent] = {}
+        for event in events[i : i + _INSERT_BATCH]:
+            if event.body_hash not in inserted:
+                by_hash.setdefault(event.body_hash, event)
+        if not by_hash:
+            continue
+        params: list[Any] = []
+        for event in by_hash.values():
+            params += [
+                event.kind,
+                event.event_type,
+                ops.adapt_datetimefield_value(event.event_time),
+                event.run_id,
+                event.job_key,
+                event.producer,
+                event.body_hash,
+                field.get_db_prep_save(event.body, connection),
+                ops.adapt_datetimefield_value(event.received_at),
+                event.received_by,
+                event.deferred,
+                event.state,
+            ]
+        with connection.cursor() as cur:
+            cur.execute(_INSERT_EVENTS.format(rows=", ".join([_EVENT_ROW] * len(by_hash))), params)
+            rows = cur.fetchall()
+        for pk, digest in rows:
+            event = by_hash[digest]
+            event.pk = pk
+            event._state.adding = False
+            inserted[digest] = event
+    return inserted

@@ -57,11 +57,11 @@ def guarded_edges(job: Node, gone: set[tuple[int, int]], actor) -> set[tuple[int
     with connection.cursor() as cur:
         cur.execute(_UPSTREAM_DATASETS, [job.pk, MAX_GUARD_HOPS])
         ids = [r[0] for r in cur.fetchall()]
-    gated = [
-        d
-        for d in catalog_selectors.datasets_by_ids(ids).values()
-        if d.sensitivity in (Sensitivity.CONFIDENTIAL, Sensitivity.RESTRICTED)
-    ]
+    gated = list(
+        catalog_selectors.datasets_by_ids(
+            ids, sensitivities=(Sensitivity.CONFIDENTIAL, Sensitivity.RESTRICTED)
+        ).values()
+    )
     if not gated or (
         actor is not None and all(catalog_selectors.may_change_dataset(actor, d) for d in gated)
     ):

@@ -3,9 +3,9 @@
 Every signal is sent after the transaction that recorded the change has committed.
 """
 
-from django.db import transaction
 from django.dispatch import Signal
 
+from config.commit_hooks import on_commit_once
 from lineage.models import Node
 
 # A RunEvent (COMPLETE, or without eventType) named an output whose datasetType facet says MODEL.
@@ -33,5 +33,10 @@ impact_notified = Signal()
 
 
 def send_graph_changed_on_commit() -> None:
-    """Send ``graph_changed`` once the current transaction commits (nothing if it rolls back)."""
-    transaction.on_commit(lambda: graph_changed.send(sender=Node), robust=True)
+    """Send ``graph_changed`` once the current transaction commits (nothing if it rolls back): once
+    per transaction, however many of its changes ask (its receivers only drop what they cached)."""
+    on_commit_once(_send_graph_changed, robust=True)
+
+
+def _send_graph_changed() -> None:
+    graph_changed.send(sender=Node)

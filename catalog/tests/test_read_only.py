@@ -119,6 +119,7 @@ def _selector_calls(c) -> dict:
             selectors.resolve_dataset_ref(payroll_urn),
         ),
         "version_of": lambda: (selectors.version_of(c.orders, None), selectors.version_of(c.orders, 1)),
+        "versions_of": lambda: selectors.versions_of([(c.orders, None), (c.orders, 1), (c.payroll, 7)]),
         "version_by_checksum": lambda: selectors.version_by_checksum(c.orders, c.version.checksum.upper()),
         "datasets_by_ids": lambda: selectors.datasets_by_ids([c.orders.pk, c.payroll.pk]),
         "may_change_dataset": lambda: (

@@ -37,6 +37,27 @@ def test_records_chain_by_hash(owner):
     assert audit.first_break() is None
 
 
+def test_records_appended_together_chain_as_one_by_one(owner):
+    _chain(owner, n=2)
+    entries = [
+        audit.Entry(
+            owner, "mlflow", "test.batch", "thing", i, [f"dataset:s3://lake:b{i}", ""], None, {"i": i}
+        )
+        for i in range(3)
+    ] + [audit.Entry(None, "nonsense", "test.batch", "thing", 9)]
+    recs = audit.record_many(entries)
+    assert [r.seq for r in recs] == [3, 4, 5, 6]
+    assert recs[0].prev_hash == AuditRecord.objects.get(seq=2).hash
+    assert all(b.prev_hash == a.hash for a, b in zip(recs, recs[1:]))
+    assert recs[0].object_urns == ["dataset:s3://lake:b0"] and recs[3].via == "system" and recs[3].actor == ""
+    assert set(AuditSubject.objects.filter(record=recs[1]).values_list("key", flat=True)) == {
+        "thing:1",
+        "dataset:s3://lake:b1",
+    }
+    assert audit.first_break() is None
+    assert audit.record_many([]) == []
+
+
 def test_orm_cannot_update_or_delete(owner):
     _chain(owner, 1)
     rec = AuditRecord.objects.get()

@@ -4,16 +4,19 @@ clearance is recorded and written back as tags; a second sync writes nothing; ML
 answering 500 fails clearly with nothing stored."""
 
 import hashlib
+from contextlib import contextmanager
 
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from mlflow import MlflowClient
 
-from governance import mlflow_jobs, mlflow_sync
-from governance.models import AuditRecord, MlflowOrigin, MlflowSync, ModelVersion
+from catalog.models import OutboxMessage
+from governance import audit, events, mlflow_jobs, mlflow_sync
+from governance.models import AuditRecord, Event, MlflowOrigin, MlflowSync, ModelVersion, RegisteredModel
 from governance.tests.conftest import credit_csv
 from governance.tests.mlflow_store import Failing, closed_port, frame, log_model
+from lineage.models import LineageEvent, Node, Run
 
 pytestmark = pytest.mark.django_db
 
@@ -171,3 +174,108 @@ def test_namespace_of_tracking_uris():
     assert mlflow_sync.namespace_for("sqlite:////srv/mlflow.db") == "mlflow://localhost"
     assert mlflow_sync.namespace_for("/srv/mlruns") == "mlflow://localhost"
     assert mlflow_sync.shown_uri("https://user:pw@mlflow.internal:5000/x") == "https://mlflow.internal:5000/x"
+
+
+@contextmanager
+def refusing_origin_of(name: str):
+    """The database itself refuses to store the MLflow origin of model ``name`` (a trigger): a write
+    that fails for one version of a page, as a constraint or a full disk would."""
+    with connection.cursor() as cur:
+        if connection.vendor == "postgresql":
+            cur.execute(
+                "CREATE FUNCTION refuse_origin() RETURNS trigger AS $$ BEGIN IF NEW.registered_name = %s"
+                " THEN RAISE EXCEPTION 'refused by the test'; END IF; RETURN NEW; END $$ LANGUAGE plpgsql",
+                [name],
+            )
+            cur.execute(
+                "CREATE TRIGGER refuse_origin BEFORE INSERT ON governance_mlfloworigin"
+                " FOR EACH ROW EXECUTE FUNCTION refuse_origin()"
+            )
+        else:
+            cur.execute(
+                "CREATE TRIGGER refuse_origin BEFORE INSERT ON governance_mlfloworigin"
+                f" WHEN NEW.registered_name = '{name}' BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"
+            )
+    try:
+        yield
+    finally:
+        with connection.cursor() as cur:
+            cur.execute(
+                "DROP TRIGGER refuse_origin ON governance_mlfloworigin"
+                if connection.vendor == "postgresql"
+                else "DROP TRIGGER refuse_origin"
+            )
+            if connection.vendor == "postgresql":
+                cur.execute("DROP FUNCTION refuse_origin()")
+
+
+def _registered(name: str) -> tuple[ModelVersion, dict]:
+    """A version synced from MLflow and what was stored with it: its lineage, audit record and event."""
+    mv = _here(name)
+    return mv, {
+        "origin": MlflowOrigin.objects.filter(model_version=mv).exists(),
+        "run": Run.objects.filter(job__key=f"job:mlflow://localhost:train:{name}").count(),
+        "node": mv.lineage_node == f"model:mlflow://localhost:{name}"
+        and Node.objects.filter(key=mv.lineage_node).exists(),
+        "audit": AuditRecord.objects.filter(action="model.registered", object_id=str(mv.pk)).count(),
+        "event": Event.objects.filter(name="model.registered", subject=f"model:{mv.pk}").count(),
+    }
+
+
+def test_a_version_whose_write_fails_is_rolled_back_alone_and_its_page_mates_are_stored(
+    mlflow_uri, make_dataset, add_version
+):
+    ds = make_dataset("internal", name="train/credit.csv")
+    add_version(ds, credit_csv(30))
+    for name in ("a", "b", "c"):  # one page: registered together, until b's origin is refused
+        log_model(mlflow_uri, name, [(frame(), "s3://lake/train/credit.csv", None)])
+
+    with refusing_origin_of("b"):
+        counts = mlflow_sync.sync()
+
+    assert (counts.seen, counts.created) == (3, 2)
+    assert [(e["model"], e["version"]) for e in counts.errors] == [("b", "1")]
+    assert (
+        "Not stored" in counts.errors[0]["message"] and "refused by the test" in counts.errors[0]["message"]
+    )
+    for name in ("a", "c"):
+        mv, stored = _registered(name)
+        assert stored == {"origin": True, "run": 1, "node": True, "audit": 1, "event": 1}
+        assert mv.cleared is True and [str(i) for i in mv.inputs.all()] == [f"{ds.urn}@1"]
+        assert _tags(mlflow_uri, name)["gouvernail.card"] == f"{SITE}/models/{mv.pk}/"
+    # Nothing of b: no model, no lineage, no audit record, no event, no tags in MLflow.
+    assert not RegisteredModel.objects.filter(name="b").exists()
+    assert not Node.objects.filter(
+        key__in=["model:mlflow://localhost:b", "job:mlflow://localhost:train:b"]
+    ).exists()
+    assert not LineageEvent.objects.filter(job_key="job:mlflow://localhost:train:b").exists()
+    assert not AuditRecord.objects.filter(after__model="mlflow://localhost/b").exists()
+    assert Event.objects.filter(name="model.registered").count() == 2
+    assert _tags(mlflow_uri, "b") == {}
+    assert audit.first_break() is None
+
+    again = mlflow_sync.sync()  # the database takes it now: the next sync stores it
+    assert (again.created, again.unchanged, again.errors) == (1, 2, [])
+    assert _registered("b")[1] == {"origin": True, "run": 1, "node": True, "audit": 1, "event": 1}
+    assert _tags(mlflow_uri, "b")["gouvernail.clearance"] == "cleared"
+    assert audit.first_break() is None
+
+
+def test_a_page_is_one_commit_with_its_after_commit_hooks_once(
+    mlflow_uri, make_dataset, add_version, django_capture_on_commit_callbacks
+):
+    ds = make_dataset("internal", name="train/credit.csv")
+    add_version(ds, credit_csv(30))
+    for name in ("a", "b", "c", "d"):
+        log_model(mlflow_uri, name, [(frame(), "s3://lake/train/credit.csv", None)])
+    messages = OutboxMessage.objects.filter(task=events.DELIVER_TASK).count()
+
+    with django_capture_on_commit_callbacks() as hooks:
+        counts = mlflow_sync.sync()
+
+    assert counts.created == 4 and Event.objects.filter(name="model.registered").count() == 4
+    # One message wakes the worker for the page's four events; the clearance cache is made stale
+    # once, the lineage graph said to have changed once: three hooks, not three per version.
+    assert OutboxMessage.objects.filter(task=events.DELIVER_TASK).count() == messages + 1
+    assert len(hooks) == 3
+    assert AuditRecord.objects.filter(action="model.registered").count() == 4 and audit.first_break() is None

@@ -88,6 +88,9 @@ SELECTORS = {
     "dataset_refs_for_urns": lambda w: selectors.dataset_refs_for_urns([*w.urns, "not-a-urn"]),
     "datasets_for_urns": lambda w: selectors.datasets_for_urns([*w.urns, "not-a-urn"]),
     "resolve_urns": lambda w: selectors.resolve_urns(w.urns, field="datasets"),
+    "resolve_urn_lists": lambda w: selectors.resolve_urn_lists(
+        [w.urns, ["dataset:nowhere:x"]], field="datasets"
+    ),
     "grant_rows": lambda w: selectors.grant_rows(
         principal_id=w.requester.pk, purpose="training", dataset_ids=[w.conf.pk, w.source.pk]
     ),
