@@ -37,6 +37,7 @@ from governance.registry import Registration, register_model_versions
 log = logging.getLogger(__name__)
 
 TAG_CLEARANCE = "gouvernail.clearance"
+IS_PROMPT_TAG = "mlflow.prompt.is_prompt"  # mlflow.prompt.constants.IS_PROMPT_TAG_KEY
 TAG_CARD = "gouvernail.card"
 PAGE_SIZE = 1000  # model versions per search page (MLflow's servers accept up to 10,000)
 RUN_BATCH = 100  # run ids (and experiment ids) per search of runs
@@ -115,11 +116,12 @@ def reach_error(uri: str, exc: BaseException) -> str:
 
 
 def all_versions(client) -> list[Any]:
-    """Every registered model version, oldest first (by model name, then version number)."""
+    """Every registered model version, oldest first (by model name, then version number). Prompts,
+    which MLflow keeps as registered models too, are not models: left out wherever a store lists them."""
     found, token = [], None
     while True:
         page = client.search_model_versions(max_results=PAGE_SIZE, page_token=token)
-        found.extend(page)
+        found.extend(v for v in page if (getattr(v, "tags", None) or {}).get(IS_PROMPT_TAG) != "true")
         token = getattr(page, "token", None)
         if not token:
             break

@@ -146,6 +146,19 @@ def test_a_run_without_inputs_is_unknown_data(mlflow_uri):
     assert "logged no dataset inputs" in _tags(mlflow_uri, "bare")["gouvernail.clearance"]
 
 
+def test_prompts_are_not_models(mlflow_uri):
+    """MLflow keeps prompts as registered models, and its version search lists theirs: a prompt is no
+    model trained on data, so the sync leaves it alone (no model here, no tag there, no error)."""
+    client = MlflowClient(tracking_uri=mlflow_uri, registry_uri=mlflow_uri)
+    client.register_prompt(name="greeting", template="Hello, {{name}}!")
+    log_model(mlflow_uri, "churn", [])
+    counts = mlflow_sync.sync()
+    assert (counts.seen, counts.created, counts.errors) == (1, 1, [])
+    assert list(ModelVersion.objects.values_list("model__name", flat=True)) == ["churn"]
+    assert "gouvernail.clearance" not in client.get_prompt_version("greeting", 1).tags
+    assert mlflow_sync.sync().errors == []  # and no failing tag write on the next sync either
+
+
 def test_mlflow_down_fails_the_job_clearly_and_stores_nothing(mlflow_uri, settings, staff):
     settings.MLFLOW_TRACKING_URI = f"http://127.0.0.1:{closed_port()}"
     with pytest.raises(mlflow_sync.SyncFailed, match="could not be read"):
