@@ -7,12 +7,14 @@ Large files are never held in memory: uploads stream to a temporary file while b
 bounded head of the file.
 """
 
+import codecs
 import csv
 import errno
 import gzip
 import hashlib
 import io
 import os
+import threading
 import time
 import zlib
 from dataclasses import dataclass, field
@@ -40,6 +42,9 @@ class FileInfo:
     notes: list[str] = field(default_factory=list)
     # The schema as far as the bytes tell without profiling: [{"name", "type"?}] (types: Parquet only).
     columns: list[dict] = field(default_factory=list)
+    # inspect(..., checksum=True): the file's sha256 and size, hashed in the same read as the checks.
+    sha256: str = ""
+    size: int | None = None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -185,15 +190,18 @@ class TooLarge(ValidationError):
     """A file past GOUVERNAIL_MAX_VERSION_BYTES once decompressed (the API answers 413)."""
 
 
-def _check_gzip_whole(fh, size: int) -> None:
+def _check_gzip_whole(fh, size: int) -> "Utf8Check":
     """Decompress the whole gzip stream (without keeping it): a truncated file is refused now, and so
     is one that holds more than the size limit, or expands more than the ratio limit allows, once
-    decompressed -- as soon as it does, so that a small file holding gigabytes is not read whole."""
+    decompressed -- as soon as it does, so that a small file holding gigabytes is not read whole.
+    → whether the text is UTF-8 (judged once its encoding is known)."""
     fh.seek(0)
     text_bytes = 0
+    utf8 = Utf8Check()
     try:
         for block in formats.gunzip_blocks(fh, CHUNK):
             text_bytes += len(block)
+            utf8.feed(block)
             formats.check_expansion(
                 text_bytes,
                 size,
@@ -206,6 +214,8 @@ def _check_gzip_whole(fh, size: int) -> None:
         raise TooLarge({"file": [str(exc)]}) from None
     except FormatError as exc:
         raise _bad(str(exc)) from None
+    utf8.close()
+    return utf8
 
 
 def _refuse_known_binaries(magic: bytes) -> None:
@@ -388,8 +398,110 @@ CSV_BLOCK = 256 * 1024
 CSV_BLOCK_LARGE = 32 * CHUNK
 
 
-def _check_csv_whole(fh, *, compressed: bool, delimiter: str, encoding: str, header: list[str]) -> None:
-    """Parse every row (pyarrow's streaming C++ reader, block by block) for shape and encoding."""
+class Utf8Check:
+    """Is a stream of bytes, fed in chunks, UTF-8 throughout, and where is it first not? Text that is
+    all ASCII (most data) is passed over without being decoded."""
+
+    def __init__(self) -> None:
+        self._decoder = codecs.getincrementaldecoder("utf-8")()
+        self.fed = 0
+        self.lines = 0  # line breaks before the chunk being fed
+        self.bad_at: int | None = None  # offset of the first byte that is not UTF-8
+        self.bad_line = 0  # the line it is on (1 is the first)
+
+    def feed(self, chunk: bytes, *, final: bool = False) -> None:
+        if self.bad_at is not None:
+            return
+        pending = self._decoder.getstate()[0]
+        if final or pending or not chunk.isascii():
+            try:
+                self._decoder.decode(chunk, final)
+            except UnicodeDecodeError as exc:
+                self.bad_at = self.fed - len(pending) + exc.start
+                self.bad_line = self.lines + chunk.count(b"\n", 0, max(0, exc.start - len(pending))) + 1
+                return
+        self.fed += len(chunk)
+        self.lines += chunk.count(b"\n")
+
+    def close(self) -> None:
+        self.feed(b"", final=True)  # a character cut off by the end of the data
+
+
+class _RawPass:
+    """One read of a file's bytes, as stored: its sha256 (when asked) and whether it is UTF-8.
+
+    A file with a descriptor is read in a thread with ``os.pread`` (the caller's position is left
+    alone; hashlib lets go of the GIL), so that on two cores this read costs no time beside the
+    CSV parse; an in-memory file is read when the result is asked for."""
+
+    def __init__(self, fh, *, sha256: bool) -> None:
+        self.digest = hashlib.sha256() if sha256 else None
+        self.utf8 = Utf8Check()
+        self.size = 0
+        self._fh = fh
+        self._error: BaseException | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._done = False
+        try:
+            fh.flush()  # an upload's temporary file: what was written is what pread sees
+            self._fd: int | None = fh.fileno()
+        except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
+            self._fd = None
+        if self._fd is not None:
+            self._thread = threading.Thread(target=self._guarded, name="inspect-raw-read", daemon=True)
+            self._thread.start()
+
+    def _blocks(self):
+        if self._fd is None:
+            self._fh.seek(0)
+            while block := self._fh.read(CHUNK):
+                yield block
+            return
+        offset = 0
+        while not self._stop.is_set() and (block := os.pread(self._fd, CHUNK, offset)):
+            offset += len(block)
+            yield block
+
+    def _run(self) -> None:
+        for block in self._blocks():
+            if self.digest is not None:
+                self.digest.update(block)
+            self.utf8.feed(block)
+            self.size += len(block)
+        self.utf8.close()
+
+    def _guarded(self) -> None:
+        try:
+            self._run()
+        except BaseException as exc:  # noqa: BLE001 - raised in the caller's thread by result()
+            self._error = exc
+
+    def result(self) -> "_RawPass":
+        if self._thread is not None:
+            self._thread.join()
+        elif not self._done:
+            self._run()
+        self._done = True
+        if self._error is not None:
+            raise self._error
+        return self
+
+    def stop(self) -> None:
+        """Give up (the file was refused) or clean up: the thread ends at its next block."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+
+
+def _check_csv_whole(fh, *, compressed: bool, delimiter: str, encoding: str, header: list[str], utf8) -> None:
+    """Parse every row for shape (pyarrow's streaming C++ reader, block by block), then check that
+    the text is valid in its encoding.
+
+    Every record's field count is checked by the parser whatever columns are converted, so one
+    column is (converting every field to text was most of the check's cost); that the bytes are
+    UTF-8 is ``utf8()``'s answer (a Utf8Check over the whole text, read beside the parse). Other
+    encodings are decoded on the way in by pyarrow's transcoder."""
     import pyarrow as pa
 
     try:
@@ -398,6 +510,14 @@ def _check_csv_whole(fh, *, compressed: bool, delimiter: str, encoding: str, hea
         if "straddling" not in str(exc) and "block size" not in str(exc):
             raise
         _parse_csv_blocks(fh, compressed, delimiter, encoding, len(header), CSV_BLOCK_LARGE)
+    if formats.is_utf8(encoding):
+        check = utf8()
+        if check.bad_at is not None:
+            raise _bad(
+                f"The file is not valid UTF-8 after its first {HEAD_BYTES // CHUNK} MB (on line "
+                f"{check.bad_line}, byte {check.bad_at}{' of its decompressed text' if compressed else ''}). "
+                "Re-save it as UTF-8."
+            )
 
 
 def _parse_csv_blocks(fh, compressed: bool, delimiter: str, encoding: str, width: int, block: int) -> None:
@@ -408,8 +528,10 @@ def _parse_csv_blocks(fh, compressed: bool, delimiter: str, encoding: str, width
     reader_options = pacsv.ReadOptions(
         column_names=names, skip_rows=1, block_size=block, encoding=encoding or "utf8", use_threads=False
     )
-    # Every column read as text: this checks shape and bytes, not types (types are the profiler's).
-    convert = pacsv.ConvertOptions(column_types=dict.fromkeys(names, pa.string()), check_utf8=True)
+    # Shape, not types (types are the profiler's): one column read, as text.
+    convert = pacsv.ConvertOptions(
+        column_types={names[0]: pa.string()}, include_columns=names[:1], check_utf8=False
+    )
     parse = pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True)
     rows = 1
     try:
@@ -427,14 +549,14 @@ def _parse_csv_blocks(fh, compressed: bool, delimiter: str, encoding: str, width
         message = str(exc)
         if "straddling" in message or "block size" in message:
             raise  # not the file's fault: _check_csv_whole retries with larger blocks
-        if "UTF8" in message or "UTF-8" in message:
-            raise _bad(
-                f"The file is not valid UTF-8 after its first {HEAD_BYTES // CHUNK} MB (near data row {rows}). "
-                "Re-save it as UTF-8."
-            ) from exc
         raise _bad(
             f"The file cannot be read as {'TSV' if delimiter == chr(9) else 'CSV'} after data row {rows}: "
             f"{message} (ragged rows or unbalanced quotes)."
+        ) from exc
+    except UnicodeDecodeError as exc:  # pyarrow's transcoder, for a text that is not UTF-8
+        raise _bad(
+            f"The file is not valid {encoding} text after data row {rows} (byte 0x{exc.object[exc.start]:02x}). "
+            "Re-save it as UTF-8."
         ) from exc
     except (OSError, EOFError, zlib.error) as exc:
         raise _bad(f"The file cannot be read to its end: {exc}.") from exc
@@ -491,13 +613,16 @@ def _named(names: list[str]) -> list[dict]:
     return [{"name": n} for n in seen]
 
 
-def inspect(fh, *, filename: str = "", size: int | None = None, whole: bool = True) -> FileInfo:
+def inspect(
+    fh, *, filename: str = "", size: int | None = None, whole: bool = True, checksum: bool = False
+) -> FileInfo:
     """Detect the format of a seekable binary file from its content and check that it is readable.
 
     The format comes from the bytes (Parquet and gzip magic, then the text itself), the name only
     breaks a tie between CSV and TSV. With ``whole`` (the default) a text file larger than the head
     that detection reads is then read through to its end, streaming, so that a ragged row or a bad
     byte deep inside is refused now rather than found by the profiler after the version exists.
+    With ``checksum`` the file's sha256 and size are in the answer, hashed while it is checked.
 
     Raises ValidationError({"file": [...]}) with a message a person can act on.
     """
@@ -507,6 +632,21 @@ def inspect(fh, *, filename: str = "", size: int | None = None, whole: bool = Tr
         raise _bad("The file is empty (0 bytes).")
     if size > settings.GOUVERNAIL_MAX_VERSION_BYTES:
         raise _bad(f"The file is {size} bytes; the limit is {settings.GOUVERNAIL_MAX_VERSION_BYTES} bytes.")
+    raw = [_RawPass(fh, sha256=True)] if checksum else []
+    try:
+        info = _inspect(fh, size=size, filename=filename, whole=whole, raw=raw)
+        if checksum:
+            read = raw[0].result()
+            info.sha256, info.size = read.digest.hexdigest(), read.size
+    finally:
+        for each in raw:
+            each.stop()
+    return info
+
+
+def _inspect(fh, *, size: int, filename: str, whole: bool, raw: list[_RawPass]) -> FileInfo:
+    """inspect's checks; ``raw`` holds the read of the stored bytes if one was started (one is
+    started when the whole CSV check needs it)."""
     fh.seek(0)
     magic = fh.read(4)
     if magic == PARQUET_MAGIC:
@@ -519,17 +659,22 @@ def inspect(fh, *, filename: str = "", size: int | None = None, whole: bool = Tr
     _refuse_known_binaries(magic)
     compression = formats.compression_of(magic)
     compressed = bool(compression)
-    if compressed:
-        _check_gzip_whole(fh, size)
+    text_utf8 = _check_gzip_whole(fh, size) if compressed else None
     head = _head_text(fh, compressed)
     truncated = len(head) >= HEAD_BYTES
     info, header = _inspect_text(head, truncated=truncated, filename=filename, compression=compression)
     if truncated and whole and info.format == "jsonl":
         _check_jsonl_whole(fh, compressed=compressed, encoding=info.encoding)
     elif truncated and whole:
+        if text_utf8 is None and not raw and formats.is_utf8(info.encoding):
+            raw.append(_RawPass(fh, sha256=False))  # read beside the parse
+
+        def utf8() -> Utf8Check:
+            return text_utf8 if text_utf8 is not None else raw[0].result().utf8
+
         delimiter = "\t" if info.format == "tsv" else ","
         _check_csv_whole(
-            fh, compressed=compressed, delimiter=delimiter, encoding=info.encoding, header=header
+            fh, compressed=compressed, delimiter=delimiter, encoding=info.encoding, header=header, utf8=utf8
         )
     return info
 

@@ -140,3 +140,111 @@ def test_a_row_longer_than_a_parse_block_is_not_refused():
     long_value = "x" * (files.CSV_BLOCK * 3)
     content = b"a,b\n" + b"1,2\n" * 300_000 + f'3,"{long_value}"\n'.encode() + b"4,5\n"
     assert inspect(content).format == "csv"
+
+
+# ---------------------------------------------------------------------------------------------
+# The whole-file CSV check converts one column: every other rule still holds to the last row
+
+
+def big_csv(tail: bytes, rows: int = 90_000) -> bytes:
+    """A CSV past the head that detection reads, ``tail`` as its last-but-some lines."""
+    body = b"".join(b"%d,plain,ascii text,%d\n" % (i, i * 3) for i in range(rows))
+    content = b"id,kind,note,v\n" + body + tail + body[: body.index(b"\n", 2000) + 1]
+    assert len(content) > 2 * files.HEAD_BYTES
+    return content
+
+
+@pytest.fixture(params=["memory", "file"])
+def as_file(request, tmp_path):
+    """The same bytes as an in-memory upload and as a file on disk (read beside the parse)."""
+
+    def make(content: bytes):
+        if request.param == "memory":
+            return io.BytesIO(content)
+        path = tmp_path / "data.csv"
+        path.write_bytes(content)
+        return path.open("rb")
+
+    return make
+
+
+@pytest.mark.parametrize(
+    ("tail", "expected"),
+    [
+        (b"7,plain,ascii text\n", "Expected 4 columns, got 3"),  # a field short, not in column 1
+        (b"7,plain,ascii text,1,2\n", "Expected 4 columns, got 5"),
+        (b"7,plain,caf\xe9 \xff,1\n", "not valid UTF-8"),  # a bad byte in a column not converted
+        (b"7,plain,ascii,\xc3\n", "not valid UTF-8"),  # a cut character in the last column
+    ],
+)
+def test_bad_rows_deep_in_a_large_file_in_any_column(as_file, tail, expected):
+    with pytest.raises(ValidationError) as exc:
+        files.inspect(as_file(big_csv(tail)), filename="x.csv")
+    assert expected in message(exc)
+
+
+def test_not_utf8_deep_in_a_large_file_says_where(as_file):
+    with pytest.raises(ValidationError) as exc:
+        files.inspect(as_file(big_csv(b"7,plain,caf\xe9,1\n")), filename="x.csv")
+    assert "on line 90002" in message(exc)
+
+
+def test_not_utf8_at_the_very_end_is_refused(as_file):
+    content = big_csv(b"")
+    with pytest.raises(ValidationError) as exc:
+        files.inspect(as_file(content + b"8,plain,x,caf\xc3"), filename="x.csv")
+    assert "not valid UTF-8" in message(exc)
+
+
+def test_utf8_characters_across_read_chunks_are_fine(as_file):
+    # Two-byte characters from the start: the 1 MiB chunks the check reads cut through some.
+    row = "é,ü,ß,€\n".encode()
+    content = b"a,b,c,d\n" + row * (3 * files.CHUNK // len(row) + 7)
+    assert files.inspect(as_file(content), filename="x.csv").format == "csv"
+
+
+def test_gzip_text_not_utf8_deep_inside_is_refused():
+    content = gzip.compress(big_csv(b"7,plain,caf\xe9,1\n"))
+    with pytest.raises(ValidationError) as exc:
+        inspect(content, "x.csv.gz")
+    assert "not valid UTF-8" in message(exc) and "decompressed" in message(exc)
+
+
+def test_cp1252_byte_it_has_no_character_for_deep_inside_is_refused():
+    # Detected as cp1252 from its head; 0x81 further on is no cp1252 character (was a crash).
+    text = "".join(f"{i},Très élevé à côté du théâtre municipal prévu en été\n" for i in range(30_000))
+    content = b"id,note\n" + text.encode("cp1252") + b"7,caf\x81\n" + b"8,x\n"
+    with pytest.raises(ValidationError) as exc:
+        inspect(content)
+    assert "not valid cp1252" in message(exc)
+
+
+@pytest.mark.parametrize(
+    ("content", "name"),
+    [
+        (b"a,b\n1,2\n", "x.csv"),
+        (None, "x.csv"),  # past the head: hashed beside the whole-file parse
+        (gzip.compress(b"a,b\n" + b"1,2\n" * 400_000), "x.csv.gz"),
+        (b'{"a": 1}\n' * 200_000, "x.jsonl"),
+    ],
+)
+def test_checksum_is_the_sha256_of_the_bytes(as_file, content, name):
+    import hashlib
+
+    content = big_csv(b"") if content is None else content
+    info = files.inspect(as_file(content), filename=name, checksum=True)
+    assert (info.sha256, info.size) == (hashlib.sha256(content).hexdigest(), len(content))
+
+
+def test_checksum_of_parquet(tmp_path):
+    import hashlib
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "x.parquet"
+    pq.write_table(pa.table({"a": list(range(1000))}), path)
+    with path.open("rb") as fh:
+        info = files.inspect(fh, filename="x.parquet", checksum=True)
+    data = path.read_bytes()
+    assert (info.format, info.sha256, info.size) == ("parquet", hashlib.sha256(data).hexdigest(), len(data))
