@@ -12,6 +12,7 @@ whole profile then starts again from ``widen(spec, retype)``.
 """
 
 import math
+import os
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
@@ -236,6 +237,13 @@ class _ColumnUpdates:
             raise error
 
 
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not on Linux
+        return os.cpu_count() or 1
+
+
 def _update_all(columns: list[tuple[ColumnStats, pa.Array]]) -> None:
     for col, values in columns:
         col.update(values)
@@ -243,9 +251,10 @@ def _update_all(columns: list[tuple[ColumnStats, pa.Array]]) -> None:
 
 def _helper_share(stats: list[ColumnStats]) -> set[int]:
     """The columns the helper thread updates: the text columns, while others are left for the
-    caller (half of them when all are text); none for a file of one column or without text."""
+    caller (half of them when all are text); none for a file of one column or without text, nor
+    in a process held to one core (a worker pinned to a core: the helper would only take turns)."""
     text = [i for i, c in enumerate(stats) if c.family == "string"]
-    if len(stats) < 2 or not text:
+    if len(stats) < 2 or not text or _cores() < 2:
         return set()
     if len(text) == len(stats):
         text = text[1::2]
