@@ -1,20 +1,19 @@
 """Reading what people hand us as a dataset version: where it may come from, what format it is,
 and whether it is readable at all -- before anything is stored. The format rules themselves (what
-the profiler reads too) are catalog.formats.
+the profiler reads too) are catalog.formats; reading a file through to its end (every row, the
+sha256 in the same read) is catalog.whole_file.
 
 Large files are never held in memory: uploads stream to a temporary file while being hashed
 (``HashingUploadHandler``), registered paths are hashed in chunks, and format detection reads a
 bounded head of the file.
 """
 
-import codecs
 import csv
 import errno
 import gzip
 import hashlib
 import io
 import os
-import threading
 import time
 import zlib
 from dataclasses import dataclass, field
@@ -27,8 +26,18 @@ from django.core.files.uploadhandler import StopUpload, TemporaryFileUploadHandl
 
 from catalog import formats
 from catalog.formats import PARQUET_MAGIC, FormatError
+from catalog.whole_file import (
+    CHUNK,
+    Borrowed,
+    RawPass,
+    Utf8Check,
+    bad,
+    check_csv_whole,
+    check_gzip_whole,
+    check_jsonl_whole,
+    json_line,
+)
 
-CHUNK = 1024 * 1024
 HEAD_BYTES = 1024 * 1024  # how much of a file format detection reads
 
 
@@ -182,47 +191,11 @@ def sha256_of(fh, chunk: int = CHUNK) -> tuple[str, int]:
 # What format is it, and can it be read at all
 
 
-def _bad(message: str) -> ValidationError:
-    return ValidationError({"file": [message]})
-
-
-class TooLarge(ValidationError):
-    """A file past GOUVERNAIL_MAX_VERSION_BYTES once decompressed (the API answers 413)."""
-
-
-def _check_gzip_whole(fh, size: int) -> "Utf8Check":
-    """Decompress the whole gzip stream (without keeping it): a truncated file is refused now, and so
-    is one that holds more than the size limit, or expands more than the ratio limit allows, once
-    decompressed -- as soon as it does, so that a small file holding gigabytes is not read whole.
-    → whether the text is UTF-8 (judged once its encoding is known)."""
-    fh.seek(0)
-    text_bytes = 0
-    utf8 = Utf8Check()
-    try:
-        for block in formats.gunzip_blocks(fh, CHUNK):
-            text_bytes += len(block)
-            utf8.feed(block)
-            formats.check_expansion(
-                text_bytes,
-                size,
-                max_bytes=settings.GOUVERNAIL_MAX_VERSION_BYTES,
-                max_ratio=settings.GOUVERNAIL_MAX_EXPANSION_RATIO,
-            )
-    except zlib.error as exc:
-        raise _bad(f"The gzip data is corrupt: {exc}.") from exc
-    except formats.TooLarge as exc:
-        raise TooLarge({"file": [str(exc)]}) from None
-    except FormatError as exc:
-        raise _bad(str(exc)) from None
-    utf8.close()
-    return utf8
-
-
 def _refuse_known_binaries(magic: bytes) -> None:
     try:
         formats.refuse_known_binaries(magic)
     except FormatError as exc:
-        raise _bad(str(exc)) from None
+        raise bad(str(exc)) from None
 
 
 def _head_text(fh, compressed: bool) -> bytes:
@@ -232,7 +205,7 @@ def _head_text(fh, compressed: bool) -> bytes:
             with gzip.GzipFile(fileobj=fh) as gz:
                 return gz.read(HEAD_BYTES)
         except (OSError, EOFError, zlib.error) as exc:
-            raise _bad(f"The gzip data is corrupt: {exc}.") from exc
+            raise bad(f"The gzip data is corrupt: {exc}.") from exc
     return fh.read(HEAD_BYTES)
 
 
@@ -240,7 +213,7 @@ def _decode_head(head: bytes, truncated: bool) -> tuple[str, str, list[str]]:
     """Decode the head as UTF-8, or as a single-byte encoding detected with confidence."""
     notes: list[str] = []
     if b"\x00" in head:
-        raise _bad(
+        raise bad(
             "This is a binary file, not text: it holds NUL bytes. Upload CSV, TSV, Parquet or JSON Lines."
         )
     sample = head
@@ -267,7 +240,7 @@ def _decode_head(head: bytes, truncated: bool) -> tuple[str, str, list[str]]:
             f"{(1.0 - best.chaos):.0%} confidence)."
         )
         return sample.decode(encoding), encoding, notes
-    raise _bad(
+    raise bad(
         f"The file is not valid UTF-8 (byte 0x{sample[utf8_error.start]:02x} at offset {utf8_error.start}) "
         "and no other text encoding could be detected with confidence. Re-save it as UTF-8."
     )
@@ -280,17 +253,10 @@ def _check_jsonl(text: str, truncated: bool) -> list[str]:
     if truncated and lines:
         lines = lines[:-1]
     for i, line in enumerate(lines, start=1):
-        value = _json_line(line, i)
+        value = json_line(line, i)
         if value is not None:
             keys.update(dict.fromkeys(str(k) for k in value))
     return list(keys)
-
-
-def _json_line(line: str, line_no: int) -> dict | None:
-    try:
-        return formats.json_line_object(line, line_no, max_depth=settings.GOUVERNAIL_MAX_JSON_DEPTH)
-    except FormatError as exc:
-        raise _bad(str(exc)) from None
 
 
 def _sniff_delimiter(text: str, filename: str) -> str:
@@ -302,7 +268,7 @@ def _sniff_delimiter(text: str, filename: str) -> str:
     if ";" in first and "," not in first:
         # European exports: ';' between fields, ',' as the decimal mark. Say so rather than
         # calling every row ragged.
-        raise _bad(
+        raise bad(
             "The file separates its fields with ';'. Gouvernail reads comma-separated (CSV) and "
             "tab-separated (TSV) files: export it again with ',' or tabs between fields (and '.' as the decimal mark)."
         )
@@ -317,11 +283,11 @@ def _check_csv(text: str, delimiter: str, truncated: bool) -> list[str]:
     try:
         header = next(reader)
     except StopIteration as exc:
-        raise _bad("The file holds no header row.") from exc
+        raise bad("The file holds no header row.") from exc
     except csv.Error as exc:
-        raise _bad(f"The file is not valid CSV: {exc}.") from exc
+        raise bad(f"The file is not valid CSV: {exc}.") from exc
     if not any(h.strip() for h in header):
-        raise _bad("The header row is empty.")
+        raise bad("The header row is empty.")
     width = len(header)
     _check_width(width)
     _check_rows(reader, width)
@@ -338,250 +304,18 @@ def _check_rows(reader, width: int) -> None:
             if len(row) != width and reader.line_num > start and any("\n" in f for f in row):
                 # One "row" over several lines with a field holding line breaks: a quote that opens
                 # and never closes swallows the rest of the file (saying "ragged rows" would mislead).
-                raise _bad(
+                raise bad(
                     f"A quote opened on line {start} is not closed: the field runs on to line "
                     f"{reader.line_num}. Close the quote, or double the quote characters inside it."
                 )
             if len(row) != width:
-                raise _bad(
+                raise bad(
                     f"Row {reader.line_num} has {len(row)} fields where the header has {width} "
                     "(ragged rows). Fix the file or quote the values that hold the delimiter."
                 )
             start = reader.line_num + 1
     except csv.Error as exc:
-        raise _bad(f"The file is not valid CSV near line {reader.line_num}: {exc}.") from exc
-
-
-class _Borrowed:
-    """A file handed to pyarrow without giving it away: pyarrow closes what it reads, but the
-    caller still has to store the same file afterwards."""
-
-    closed = False
-
-    def __init__(self, fh) -> None:
-        self._fh = fh
-
-    def read(self, n: int = -1) -> bytes:
-        return self._fh.read(n)
-
-    def seek(self, offset: int, whence: int = 0) -> int:
-        return self._fh.seek(offset, whence)
-
-    def tell(self) -> int:
-        return self._fh.tell()
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def writable(self) -> bool:
-        return False
-
-    def close(self) -> None:
-        pass
-
-
-def _text_stream(fh, compressed: bool):
-    """The file's bytes from the start, decompressed, as a pyarrow input stream (no copy in memory)."""
-    import pyarrow as pa
-
-    fh.seek(0)
-    raw = pa.PythonFile(_Borrowed(fh), mode="r")
-    return formats.text_stream(raw, "gzip" if compressed else "", buffer_size=CHUNK)
-
-
-# Blocks the whole-file CSV check parses at a time. Small blocks keep the server's memory flat however
-# large the file; a row longer than a block is retried with big blocks.
-CSV_BLOCK = 256 * 1024
-CSV_BLOCK_LARGE = 32 * CHUNK
-
-
-class Utf8Check:
-    """Is a stream of bytes, fed in chunks, UTF-8 throughout, and where is it first not? Text that is
-    all ASCII (most data) is passed over without being decoded."""
-
-    def __init__(self) -> None:
-        self._decoder = codecs.getincrementaldecoder("utf-8")()
-        self.fed = 0
-        self.lines = 0  # line breaks before the chunk being fed
-        self.bad_at: int | None = None  # offset of the first byte that is not UTF-8
-        self.bad_line = 0  # the line it is on (1 is the first)
-
-    def feed(self, chunk: bytes, *, final: bool = False) -> None:
-        if self.bad_at is not None:
-            return
-        pending = self._decoder.getstate()[0]
-        if final or pending or not chunk.isascii():
-            try:
-                self._decoder.decode(chunk, final)
-            except UnicodeDecodeError as exc:
-                self.bad_at = self.fed - len(pending) + exc.start
-                self.bad_line = self.lines + chunk.count(b"\n", 0, max(0, exc.start - len(pending))) + 1
-                return
-        self.fed += len(chunk)
-        self.lines += chunk.count(b"\n")
-
-    def close(self) -> None:
-        self.feed(b"", final=True)  # a character cut off by the end of the data
-
-
-class _RawPass:
-    """One read of a file's bytes, as stored: its sha256 (when asked) and whether it is UTF-8.
-
-    A file with a descriptor is read in a thread with ``os.pread`` (the caller's position is left
-    alone; hashlib lets go of the GIL), so that on two cores this read costs no time beside the
-    CSV parse; an in-memory file is read when the result is asked for."""
-
-    def __init__(self, fh, *, sha256: bool) -> None:
-        self.digest = hashlib.sha256() if sha256 else None
-        self.utf8 = Utf8Check()
-        self.size = 0
-        self._fh = fh
-        self._error: BaseException | None = None
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._done = False
-        try:
-            fh.flush()  # an upload's temporary file: what was written is what pread sees
-            self._fd: int | None = fh.fileno()
-        except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
-            self._fd = None
-        if self._fd is not None:
-            self._thread = threading.Thread(target=self._guarded, name="inspect-raw-read", daemon=True)
-            self._thread.start()
-
-    def _blocks(self):
-        if self._fd is None:
-            self._fh.seek(0)
-            while block := self._fh.read(CHUNK):
-                yield block
-            return
-        offset = 0
-        while not self._stop.is_set() and (block := os.pread(self._fd, CHUNK, offset)):
-            offset += len(block)
-            yield block
-
-    def _run(self) -> None:
-        for block in self._blocks():
-            if self.digest is not None:
-                self.digest.update(block)
-            self.utf8.feed(block)
-            self.size += len(block)
-        self.utf8.close()
-
-    def _guarded(self) -> None:
-        try:
-            self._run()
-        except BaseException as exc:  # noqa: BLE001 - raised in the caller's thread by result()
-            self._error = exc
-
-    def result(self) -> "_RawPass":
-        if self._thread is not None:
-            self._thread.join()
-        elif not self._done:
-            self._run()
-        self._done = True
-        if self._error is not None:
-            raise self._error
-        return self
-
-    def stop(self) -> None:
-        """Give up (the file was refused) or clean up: the thread ends at its next block."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
-
-
-def _check_csv_whole(fh, *, compressed: bool, delimiter: str, encoding: str, header: list[str], utf8) -> None:
-    """Parse every row for shape (pyarrow's streaming C++ reader, block by block), then check that
-    the text is valid in its encoding.
-
-    Every record's field count is checked by the parser whatever columns are converted, so one
-    column is (converting every field to text was most of the check's cost); that the bytes are
-    UTF-8 is ``utf8()``'s answer (a Utf8Check over the whole text, read beside the parse). Other
-    encodings are decoded on the way in by pyarrow's transcoder."""
-    import pyarrow as pa
-
-    try:
-        _parse_csv_blocks(fh, compressed, delimiter, encoding, len(header), CSV_BLOCK)
-    except pa.ArrowInvalid as exc:
-        if "straddling" not in str(exc) and "block size" not in str(exc):
-            raise
-        _parse_csv_blocks(fh, compressed, delimiter, encoding, len(header), CSV_BLOCK_LARGE)
-    if formats.is_utf8(encoding):
-        check = utf8()
-        if check.bad_at is not None:
-            raise _bad(
-                f"The file is not valid UTF-8 after its first {HEAD_BYTES // CHUNK} MB (on line "
-                f"{check.bad_line}, byte {check.bad_at}{' of its decompressed text' if compressed else ''}). "
-                "Re-save it as UTF-8."
-            )
-
-
-def _parse_csv_blocks(fh, compressed: bool, delimiter: str, encoding: str, width: int, block: int) -> None:
-    import pyarrow as pa
-    from pyarrow import csv as pacsv
-
-    names = [f"c{i}" for i in range(width)]
-    reader_options = pacsv.ReadOptions(
-        column_names=names, skip_rows=1, block_size=block, encoding=encoding or "utf8", use_threads=False
-    )
-    # Shape, not types (types are the profiler's): one column read, as text.
-    convert = pacsv.ConvertOptions(
-        column_types={names[0]: pa.string()}, include_columns=names[:1], check_utf8=False
-    )
-    parse = pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True)
-    rows = 1
-    try:
-        reader = pacsv.open_csv(
-            _text_stream(fh, compressed),
-            read_options=reader_options,
-            parse_options=parse,
-            convert_options=convert,
-            # malloc hands freed blocks back; pyarrow's default pool (mimalloc) keeps arenas around.
-            memory_pool=pa.system_memory_pool(),
-        )
-        for batch in reader:
-            rows += batch.num_rows
-    except pa.ArrowInvalid as exc:
-        message = str(exc)
-        if "straddling" in message or "block size" in message:
-            raise  # not the file's fault: _check_csv_whole retries with larger blocks
-        raise _bad(
-            f"The file cannot be read as {'TSV' if delimiter == chr(9) else 'CSV'} after data row {rows}: "
-            f"{message} (ragged rows or unbalanced quotes)."
-        ) from exc
-    except UnicodeDecodeError as exc:  # pyarrow's transcoder, for a text that is not UTF-8
-        raise _bad(
-            f"The file is not valid {encoding} text after data row {rows} (byte 0x{exc.object[exc.start]:02x}). "
-            "Re-save it as UTF-8."
-        ) from exc
-    except (OSError, EOFError, zlib.error) as exc:
-        raise _bad(f"The file cannot be read to its end: {exc}.") from exc
-
-
-def _check_jsonl_whole(fh, *, compressed: bool, encoding: str) -> None:
-    """Every line of a JSON Lines file is one JSON object (read line by line, never whole)."""
-    fh.seek(0)
-    stream = gzip.GzipFile(fileobj=fh) if compressed else fh
-    encoding = encoding or "utf-8"
-    try:
-        for line_no, raw in enumerate(
-            iter(lambda: stream.readline(formats.MAX_LINE_BYTES + 1), b""), start=1
-        ):
-            if len(raw) > formats.MAX_LINE_BYTES:
-                raise _bad(formats.line_too_long(line_no, formats.MAX_LINE_BYTES))
-            try:
-                line = raw.decode(encoding)
-            except UnicodeDecodeError as exc:
-                raise _bad(
-                    f"Line {line_no} is not valid {encoding} text. Re-save the file as UTF-8."
-                ) from exc
-            _json_line(line, line_no)
-    except (OSError, EOFError, zlib.error) as exc:
-        raise _bad(f"The file cannot be read to its end: {exc}.") from exc
+        raise bad(f"The file is not valid CSV near line {reader.line_num}: {exc}.") from exc
 
 
 def _check_parquet(fh) -> list[dict]:
@@ -590,10 +324,10 @@ def _check_parquet(fh) -> list[dict]:
 
     fh.seek(0)
     try:
-        parquet = pq.ParquetFile(_Borrowed(fh))
+        parquet = pq.ParquetFile(Borrowed(fh))
         schema = parquet.schema_arrow
     except Exception as exc:  # pyarrow raises several types for a damaged footer
-        raise _bad(f"The Parquet file cannot be read: {exc}.") from exc
+        raise bad(f"The Parquet file cannot be read: {exc}.") from exc
     _check_width(len(parquet.schema))  # leaf columns: nested fields are profiled one by one
     return [{"name": f.name, "type": str(f.type)} for f in schema]
 
@@ -601,7 +335,7 @@ def _check_parquet(fh) -> list[dict]:
 def _check_width(count: int) -> None:
     limit = settings.GOUVERNAIL_MAX_COLUMNS
     if count > limit:
-        raise _bad(formats.too_many_columns(count, limit))
+        raise bad(formats.too_many_columns(count, limit))
 
 
 def _named(names: list[str]) -> list[dict]:
@@ -629,10 +363,10 @@ def inspect(
     fh.seek(0, io.SEEK_END)
     size = fh.tell() if size is None else size
     if size == 0:
-        raise _bad("The file is empty (0 bytes).")
+        raise bad("The file is empty (0 bytes).")
     if size > settings.GOUVERNAIL_MAX_VERSION_BYTES:
-        raise _bad(f"The file is {size} bytes; the limit is {settings.GOUVERNAIL_MAX_VERSION_BYTES} bytes.")
-    raw = [_RawPass(fh, sha256=True)] if checksum else []
+        raise bad(f"The file is {size} bytes; the limit is {settings.GOUVERNAIL_MAX_VERSION_BYTES} bytes.")
+    raw = [RawPass(fh, sha256=True)] if checksum else []
     try:
         info = _inspect(fh, size=size, filename=filename, whole=whole, raw=raw)
         if checksum:
@@ -644,7 +378,7 @@ def inspect(
     return info
 
 
-def _inspect(fh, *, size: int, filename: str, whole: bool, raw: list[_RawPass]) -> FileInfo:
+def _inspect(fh, *, size: int, filename: str, whole: bool, raw: list[RawPass]) -> FileInfo:
     """inspect's checks; ``raw`` holds the read of the stored bytes if one was started (one is
     started when the whole CSV check needs it)."""
     fh.seek(0)
@@ -659,22 +393,28 @@ def _inspect(fh, *, size: int, filename: str, whole: bool, raw: list[_RawPass]) 
     _refuse_known_binaries(magic)
     compression = formats.compression_of(magic)
     compressed = bool(compression)
-    text_utf8 = _check_gzip_whole(fh, size) if compressed else None
+    text_utf8 = check_gzip_whole(fh, size) if compressed else None
     head = _head_text(fh, compressed)
     truncated = len(head) >= HEAD_BYTES
     info, header = _inspect_text(head, truncated=truncated, filename=filename, compression=compression)
     if truncated and whole and info.format == "jsonl":
-        _check_jsonl_whole(fh, compressed=compressed, encoding=info.encoding)
+        check_jsonl_whole(fh, compressed=compressed, encoding=info.encoding)
     elif truncated and whole:
         if text_utf8 is None and not raw and formats.is_utf8(info.encoding):
-            raw.append(_RawPass(fh, sha256=False))  # read beside the parse
+            raw.append(RawPass(fh, sha256=False))  # read beside the parse
 
         def utf8() -> Utf8Check:
             return text_utf8 if text_utf8 is not None else raw[0].result().utf8
 
         delimiter = "\t" if info.format == "tsv" else ","
-        _check_csv_whole(
-            fh, compressed=compressed, delimiter=delimiter, encoding=info.encoding, header=header, utf8=utf8
+        check_csv_whole(
+            fh,
+            compressed=compressed,
+            delimiter=delimiter,
+            encoding=info.encoding,
+            header=header,
+            utf8=utf8,
+            head_bytes=HEAD_BYTES,
         )
     return info
 
@@ -692,15 +432,15 @@ def _inspect_text(
 ) -> tuple[FileInfo, list[str]]:
     """→ (what the head says, the CSV header as read: [] for JSON Lines)."""
     if compression and head[:4] == PARQUET_MAGIC:
-        raise _bad(
+        raise bad(
             "This is a Parquet file inside gzip. Upload the .parquet file itself: Parquet compresses its "
             "own columns."
         )
     if not head.strip():
-        raise _bad("The file holds no data (only white space).")
+        raise bad("The file holds no data (only white space).")
     text, encoding, notes = _decode_head(head, truncated)
     if text.lstrip("\ufeff \t\r\n").startswith("["):
-        raise _bad(
+        raise bad(
             "The file is a JSON array. Gouvernail reads JSON Lines (one object per line): "
             "convert it, e.g. with pandas' df.to_json(path, orient='records', lines=True)."
         )

@@ -6,7 +6,7 @@ import io
 import pytest
 from django.core.exceptions import ValidationError
 
-from catalog import files
+from catalog import files, whole_file
 
 
 def inspect(content: bytes, filename: str = "x.csv") -> files.FileInfo:
@@ -137,7 +137,7 @@ def test_path_rules(data_root, tmp_path):
 
 
 def test_a_row_longer_than_a_parse_block_is_not_refused():
-    long_value = "x" * (files.CSV_BLOCK * 3)
+    long_value = "x" * (whole_file.CSV_BLOCK * 3)
     content = b"a,b\n" + b"1,2\n" * 300_000 + f'3,"{long_value}"\n'.encode() + b"4,5\n"
     assert inspect(content).format == "csv"
 
