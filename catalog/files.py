@@ -290,32 +290,46 @@ def _check_csv(text: str, delimiter: str, truncated: bool) -> list[str]:
         raise bad("The header row is empty.")
     width = len(header)
     _check_width(width)
-    _check_rows(reader, width)
+    _check_rows(reader, width, truncated=truncated)
     return header
 
 
-def _check_rows(reader, width: int) -> None:
+def _check_rows(reader, width: int, *, truncated: bool = False) -> None:
+    """Every record has the header's width. ``truncated``: the text is a head that ends inside
+    the file, so its last record may be cut short (a quoted value holding line breaks, cut by the
+    head's end: its quote looks unclosed) and is not judged here; the whole-file parse reads it
+    whole, and a file read by its head alone is read whole by the profiler."""
     try:
         start = reader.line_num + 1
+        waiting = None  # the last record read, judged once another one follows
         for row in reader:
             if not row:
                 start = reader.line_num + 1
                 continue
-            if len(row) != width and reader.line_num > start and any("\n" in f for f in row):
-                # One "row" over several lines with a field holding line breaks: a quote that opens
-                # and never closes swallows the rest of the file (saying "ragged rows" would mislead).
-                raise bad(
-                    f"A quote opened on line {start} is not closed: the field runs on to line "
-                    f"{reader.line_num}. Close the quote, or double the quote characters inside it."
-                )
-            if len(row) != width:
-                raise bad(
-                    f"Row {reader.line_num} has {len(row)} fields where the header has {width} "
-                    "(ragged rows). Fix the file or quote the values that hold the delimiter."
-                )
+            record = (row, start, reader.line_num)
             start = reader.line_num + 1
+            if truncated:
+                record, waiting = waiting, record
+                if record is None:
+                    continue
+            _check_record(*record, width)
     except csv.Error as exc:
         raise bad(f"The file is not valid CSV near line {reader.line_num}: {exc}.") from exc
+
+
+def _check_record(row: list[str], first_line: int, last_line: int, width: int) -> None:
+    if len(row) != width and last_line > first_line and any("\n" in f for f in row):
+        # One "row" over several lines with a field holding line breaks: a quote that opens
+        # and never closes swallows the rest of the file (saying "ragged rows" would mislead).
+        raise bad(
+            f"A quote opened on line {first_line} is not closed: the field runs on to line "
+            f"{last_line}. Close the quote, or double the quote characters inside it."
+        )
+    if len(row) != width:
+        raise bad(
+            f"Row {last_line} has {len(row)} fields where the header has {width} "
+            "(ragged rows). Fix the file or quote the values that hold the delimiter."
+        )
 
 
 def _check_parquet(fh) -> list[dict]:

@@ -12,8 +12,10 @@ import gzip
 import hashlib
 import io
 import os
+import re
 import threading
 import zlib
+from concurrent.futures import ThreadPoolExecutor
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -209,6 +211,10 @@ class RawPass:
             self._thread.join()
 
 
+# A file at least this big, uncompressed, on disk, is checked in two halves at once (two cores).
+SPLIT_BYTES = 16 * CHUNK
+
+
 def check_csv_whole(
     fh, *, compressed: bool, delimiter: str, encoding: str, header: list[str], utf8, head_bytes: int
 ) -> None:
@@ -218,16 +224,27 @@ def check_csv_whole(
     Every record's field count is checked by the parser whatever columns are converted, so one
     column is (converting every field to text was most of the check's cost); that the bytes are
     UTF-8 is ``utf8()``'s answer (a Utf8Check over the whole text, read beside the parse). Other
-    encodings are decoded on the way in by pyarrow's transcoder. ``head_bytes``: what was checked
-    line by line before (the message says a bad byte is past it)."""
-    import pyarrow as pa
-
-    try:
-        _parse_csv_blocks(fh, compressed, delimiter, encoding, len(header), CSV_BLOCK)
-    except pa.ArrowInvalid as exc:
-        if "straddling" not in str(exc) and "block size" not in str(exc):
-            raise
-        _parse_csv_blocks(fh, compressed, delimiter, encoding, len(header), CSV_BLOCK_LARGE)
+    encodings are decoded on the way in by pyarrow's transcoder. A large file is parsed as two
+    halves at once, cut at a true record start (catalog.csv_cuts): a record is read the same
+    whichever half holds it. ``head_bytes``: what was checked line by line before (the message
+    says a bad byte is past it)."""
+    width = len(header)
+    cut = None if compressed else _half_way(fh, delimiter)
+    if cut is None:
+        _parse_range(lambda: text_stream(fh, compressed), delimiter, encoding, width, first=True).result()
+    else:
+        fd, size = fh.fileno(), cut[1]
+        with ThreadPoolExecutor(1, thread_name_prefix="inspect-parse") as pool:
+            first = pool.submit(
+                lambda: _parse_range(
+                    lambda: _range_stream(fd, 0, cut[0]), delimiter, encoding, width, first=True
+                )
+            )
+            second = _parse_range(
+                lambda: _range_stream(fd, cut[0], size), delimiter, encoding, width, first=False
+            )
+            first.result().result()  # a refusal in the first half comes first: it is earlier
+        second.result(after=first.result().rows)
     if formats.is_utf8(encoding):
         check = utf8()
         if check.bad_at is not None:
@@ -238,23 +255,133 @@ def check_csv_whole(
             )
 
 
-def _parse_csv_blocks(fh, compressed: bool, delimiter: str, encoding: str, width: int, block: int) -> None:
+def _half_way(fh, delimiter: str) -> tuple[int, int] | None:
+    """(a true record start near the middle, the file's size) of a file on disk large enough to
+    be parsed in two halves on a machine of two cores or more; None otherwise."""
+    from catalog import csv_cuts
+
+    try:
+        fh.flush()  # an upload's temporary file: what was written is what pread sees
+        fd = fh.fileno()
+        size = os.fstat(fd).st_size
+    except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
+        return None
+    if size < SPLIT_BYTES or _cores() < 2:
+        return None
+    # Rows up to a large block long pass the check: no quote within that reach of a point means
+    # the point is outside a quoted value.
+    cut = csv_cuts.cut_after(fh, size // 2, size, ord(delimiter), CSV_BLOCK_LARGE, known=False)
+    return (cut, size) if cut is not None and 0 < cut < size else None
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not on Linux
+        return os.cpu_count() or 1
+
+
+class _Range(io.RawIOBase):
+    """Bytes [start, end) of an open file, read with os.pread (its position is left alone)."""
+
+    def __init__(self, fd: int, start: int, end: int) -> None:
+        super().__init__()
+        self._fd, self._pos, self._end = fd, start, end
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        view = memoryview(buffer).cast("B")
+        n = min(len(view), self._end - self._pos)
+        if n <= 0:
+            return 0
+        got = os.preadv(self._fd, [view[:n]], self._pos)
+        self._pos += got
+        return got
+
+
+def _range_stream(fd: int, start: int, end: int):
+    import pyarrow as pa
+
+    return formats.text_stream(pa.PythonFile(_Range(fd, start, end), mode="r"), "", buffer_size=CHUNK)
+
+
+class _Parsed:
+    """What parsing a range found: its data rows, or the refusal to raise (``result``)."""
+
+    def __init__(
+        self, rows: int, *, error: str = "", cause: BaseException | None = None, kind: str = ""
+    ) -> None:
+        self.rows, self.error, self.cause, self.kind = rows, error, cause, kind
+
+    def result(self, *, after: int = 0) -> "_Parsed":
+        """Raise the refusal, if any, its row numbers counted from the file's start when the range
+        started ``after`` data rows into the file (pyarrow numbers a range's records from 1, the
+        header being record 1 of the first range)."""
+        if not self.error:
+            return self
+        where = 1 + after + self.rows
+        if self.kind == "transcode":
+            raise bad(
+                f"The file is not valid {self.error} after data row {where}. Re-save it as UTF-8."
+            ) from self.cause
+        message = self.error
+        if after:
+            message = re.sub(r"Row #(\d+)", lambda m: f"Row #{int(m.group(1)) + after + 1}", message)
+        raise bad(f"The file cannot be read as {self.kind} after data row {where}: {message}") from self.cause
+
+
+def _parse_range(open_stream, delimiter: str, encoding: str, width: int, *, first: bool) -> _Parsed:
+    """Parse one range of the file (the first holds the header), with larger blocks if a row is
+    longer than a block → _Parsed (a refusal is kept, not raised: see _Parsed.result)."""
+    import pyarrow as pa
+
+    try:
+        return _parse_csv_blocks(open_stream(), delimiter, encoding, width, CSV_BLOCK, first=first)
+    except pa.ArrowInvalid as exc:
+        if not _too_long(exc):
+            raise
+    try:
+        return _parse_csv_blocks(open_stream(), delimiter, encoding, width, CSV_BLOCK_LARGE, first=first)
+    except pa.ArrowInvalid as exc:
+        if not _too_long(exc):
+            raise
+        raise bad(
+            f"A row of the file is longer than {CSV_BLOCK_LARGE // CHUNK} MiB. Check the delimiter and the "
+            "quoting (an unclosed quote makes one huge row)."
+        ) from exc
+
+
+def _too_long(exc: Exception) -> bool:
+    """pyarrow's complaint about a row longer than its block (not the file's fault below a limit)."""
+    return "straddling" in str(exc) or "block size" in str(exc)
+
+
+def _parse_csv_blocks(
+    stream, delimiter: str, encoding: str, width: int, block: int, *, first: bool
+) -> _Parsed:
     import pyarrow as pa
     from pyarrow import csv as pacsv
 
     names = [f"c{i}" for i in range(width)]
     reader_options = pacsv.ReadOptions(
-        column_names=names, skip_rows=1, block_size=block, encoding=encoding or "utf8", use_threads=False
+        column_names=names,
+        skip_rows=1 if first else 0,
+        block_size=block,
+        encoding=encoding or "utf8",
+        use_threads=False,
     )
     # Shape, not types (types are the profiler's): one column read, as text.
     convert = pacsv.ConvertOptions(
         column_types={names[0]: pa.string()}, include_columns=names[:1], check_utf8=False
     )
     parse = pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True)
-    rows = 1
+    rows = 0
+    kind = "TSV" if delimiter == "\t" else "CSV"
     try:
         reader = pacsv.open_csv(
-            text_stream(fh, compressed),
+            stream,
             read_options=reader_options,
             parse_options=parse,
             convert_options=convert,
@@ -265,19 +392,15 @@ def _parse_csv_blocks(fh, compressed: bool, delimiter: str, encoding: str, width
             rows += batch.num_rows
     except pa.ArrowInvalid as exc:
         message = str(exc)
-        if "straddling" in message or "block size" in message:
-            raise  # not the file's fault: _check_csv_whole retries with larger blocks
-        raise bad(
-            f"The file cannot be read as {'TSV' if delimiter == chr(9) else 'CSV'} after data row {rows}: "
-            f"{message} (ragged rows or unbalanced quotes)."
-        ) from exc
+        if _too_long(exc):
+            raise  # not the file's fault: _parse_range retries with larger blocks
+        return _Parsed(rows, error=f"{message} (ragged rows or unbalanced quotes).", cause=exc, kind=kind)
     except UnicodeDecodeError as exc:  # pyarrow's transcoder, for a text that is not UTF-8
-        raise bad(
-            f"The file is not valid {encoding} text after data row {rows} (byte 0x{exc.object[exc.start]:02x}). "
-            "Re-save it as UTF-8."
-        ) from exc
+        error = f"{encoding} text (byte 0x{exc.object[exc.start]:02x})"
+        return _Parsed(rows, error=error, cause=exc, kind="transcode")
     except (OSError, EOFError, zlib.error) as exc:
         raise bad(f"The file cannot be read to its end: {exc}.") from exc
+    return _Parsed(rows)
 
 
 def check_jsonl_whole(fh, *, compressed: bool, encoding: str) -> None:

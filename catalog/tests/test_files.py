@@ -248,3 +248,84 @@ def test_checksum_of_parquet(tmp_path):
         info = files.inspect(fh, filename="x.parquet", checksum=True)
     data = path.read_bytes()
     assert (info.format, info.sha256, info.size) == ("parquet", hashlib.sha256(data).hexdigest(), len(data))
+
+
+# ---------------------------------------------------------------------------------------------
+# A large file on disk is parsed as two halves at once, cut at a true record start
+
+
+@pytest.fixture
+def halves(monkeypatch):
+    """Files of 1 MiB and more checked in two halves, whatever this machine's cores."""
+    monkeypatch.setattr(whole_file, "SPLIT_BYTES", files.CHUNK)
+    monkeypatch.setattr(whole_file, "_cores", lambda: 2)
+
+
+def quoted_rows(n: int, start: int = 0) -> bytes:
+    """Rows whose quoted values hold line breaks, delimiters and quotes: a newline is no record end."""
+    return b"".join(b'%d,"multi\nline, ""quoted""\n%d,2,3",x\n' % (i, i) for i in range(start, start + n))
+
+
+def check_file(tmp_path, content: bytes) -> str:
+    path = tmp_path / "halves.csv"
+    path.write_bytes(content)
+    with path.open("rb") as fh:
+        try:
+            info = files.inspect(fh, filename="x.csv", checksum=True)
+        except ValidationError as exc:
+            return " ".join(exc.message_dict["file"])
+    assert info.size == len(content)
+    return "accepted"
+
+
+def test_halves_are_cut_at_a_true_record_start(halves, tmp_path):
+    content = b"id,note,t\n" + quoted_rows(80_000)
+    path = tmp_path / "q.csv"
+    path.write_bytes(content)
+    with path.open("rb") as fh:
+        cut, size = whole_file._half_way(fh, ",")
+    assert size == len(content) and size // 2 <= cut < size
+    assert content[cut - 1 : cut] == b"\n" and content[cut:].split(b",", 1)[0].isdigit()
+    assert check_file(tmp_path, content) == "accepted"
+
+
+@pytest.mark.parametrize("where", ["first half, past the head", "second half", "last row"])
+def test_a_bad_row_in_either_half_is_refused_as_in_one_parse(halves, tmp_path, monkeypatch, where):
+    rows = 80_000
+    at = {"first half, past the head": 30_000, "second half": 60_000, "last row": rows}[where]
+    content = b"id,note,t\n" + quoted_rows(at) + b"7,x\n" + quoted_rows(rows - at, at)
+    in_halves = check_file(tmp_path, content)
+    monkeypatch.setattr(whole_file, "SPLIT_BYTES", 1 << 40)
+    in_one = check_file(tmp_path, content)
+    assert "Expected 3 columns, got 2: 7,x" in in_halves
+    # pyarrow's record number (the header is record 1) is the same whichever half met the row.
+    assert f"Row #{at + 2}:" in in_halves and f"Row #{at + 2}:" in in_one
+
+
+def test_a_byte_its_encoding_lacks_in_the_second_half_is_refused(halves, tmp_path):
+    text = "".join(f"{i},Très élevé à côté du théâtre municipal prévu en été\n" for i in range(60_000))
+    content = b"id,note\n" + text.encode("cp1252") + b"7,caf\x81\n" + b"8,x\n"
+    assert "not valid cp1252" in check_file(tmp_path, content)
+
+
+def test_a_head_cut_inside_a_quoted_value_is_not_an_unclosed_quote():
+    # Valid rows whose quoted values span lines: the 1 MiB head ends inside one of them.
+    content = b"id,note,t\n" + quoted_rows(60_000)
+    assert len(content) > files.HEAD_BYTES
+    assert inspect(content).format == "csv"
+    assert files.inspect(io.BytesIO(content), whole=False).format == "csv"
+
+
+def test_an_unclosed_quote_is_still_refused_in_the_head_and_past_it():
+    rows = b"".join(b"%d,plain,text\n" % i for i in range(100_000))
+    head_quote = b"id,note,t\n" + rows[:5000] + b'7,"never closed,x\n' + rows[5000:]
+    with pytest.raises(ValidationError):  # (as Python's csv reads it: a field past its size limit)
+        inspect(head_quote)
+    late_quote = b"id,note,t\n" + rows + b'7,"never closed,x\n' + rows[:5000]
+    with pytest.raises(ValidationError) as exc:
+        inspect(late_quote)
+    assert "Expected 3 columns, got 2" in message(exc)
+    small = b"id,note,t\n1,a,b\n" + b'7,"never closed,x\n' + b"2,c,d\n3,e,f\n"
+    with pytest.raises(ValidationError) as exc:
+        inspect(small)
+    assert "not closed" in message(exc)
