@@ -115,14 +115,21 @@ def whole_job(owner, path: Path, *, dataset=None, timeout: float = 600.0):
             label_column="label",
             positive_label=1,
         )
+    from django.db import connection
+
     t0 = time.perf_counter()
     version, _ = catalog_versions.add_version_from_uri(actor=owner, dataset=dataset, uri=path.as_uri())
     deadline = t0 + timeout
-    while time.perf_counter() < deadline:
-        run = ProfileRun.objects.filter(version=version).only("status").first()
-        if run is not None and run.status in ("succeeded", "failed"):
-            break
-        time.sleep(0.01)
+    # Polled every 10 ms with a bare statement: through the ORM each look cost ~1 ms of this
+    # process's CPU, ~10 % of a core taken from the worker on a 2-core machine.
+    sql = f"SELECT status FROM {ProfileRun._meta.db_table} WHERE version_id = %s"
+    with connection.cursor() as cursor:
+        while time.perf_counter() < deadline:
+            cursor.execute(sql, [version.pk])
+            row = cursor.fetchone()
+            if row is not None and row[0] in ("succeeded", "failed"):
+                break
+            time.sleep(0.01)
     seconds = time.perf_counter() - t0
     run = ProfileRun.objects.get(version=version)
     if run.status != "succeeded":

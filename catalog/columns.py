@@ -15,6 +15,7 @@ from catalog.search_index import index_dataset
 from config.errors import NotAllowed
 
 PRIMARY_KEY_TAG = "primary key"  # a column of the table's primary key, as its source says
+SCHEMA_FIELDS = ("position", "present", "type", "description", "tags")  # what a schema sets
 
 
 def check_width(count: int) -> None:
@@ -40,14 +41,13 @@ def set_columns_from_schema(*, dataset: Dataset, columns: list[dict[str, Any]]) 
         specs.setdefault(str(spec["name"])[:1024], spec)
     check_width(len(specs))
     existing = {c.name: c for c in dataset.columns.select_for_update()}
-    added, changed = [], []
+    added, changed, fields = [], [], set()
     for position, (name, spec) in enumerate(specs.items()):
         col = existing.get(name)
         if col is None:
             col = Column(dataset=dataset, name=name)
             added.append(col)
-        else:
-            changed.append(col)
+        before = {f: getattr(col, f) for f in SCHEMA_FIELDS}
         col.position = position
         col.present = True
         if spec.get("type"):
@@ -56,9 +56,13 @@ def set_columns_from_schema(*, dataset: Dataset, columns: list[dict[str, Any]]) 
             col.description = str(spec["description"])
         if spec.get("primary_key") and PRIMARY_KEY_TAG not in (col.tags or []):
             col.tags = [*(col.tags or []), PRIMARY_KEY_TAG]
-    Column.objects.bulk_update(
-        changed, ["position", "present", "type", "description", "tags"], batch_size=500
-    )
+        moved = {f for f in SCHEMA_FIELDS if getattr(col, f) != before[f]}
+        if moved and col.pk is not None:
+            changed.append(col)
+            fields |= moved
+    if changed:
+        # Only the fields that changed: each one is a CASE over the rows in the statement.
+        Column.objects.bulk_update(changed, [f for f in SCHEMA_FIELDS if f in fields], batch_size=500)
     Column.objects.bulk_create(added, batch_size=500)
     absent = [c for n, c in existing.items() if n not in specs]
     room = settings.GOUVERNAIL_MAX_COLUMNS - len(specs)

@@ -1,6 +1,7 @@
 """Reading what people hand us as a dataset version: where it may come from, what format it is,
 and whether it is readable at all -- before anything is stored. The format rules themselves (what
-the profiler reads too) are catalog.formats.
+the profiler reads too) are catalog.formats; reading a file through to its end (every row, the
+sha256 in the same read) is catalog.whole_file.
 
 Large files are never held in memory: uploads stream to a temporary file while being hashed
 (``HashingUploadHandler``), registered paths are hashed in chunks, and format detection reads a
@@ -25,8 +26,18 @@ from django.core.files.uploadhandler import StopUpload, TemporaryFileUploadHandl
 
 from catalog import formats
 from catalog.formats import PARQUET_MAGIC, FormatError
+from catalog.whole_file import (
+    CHUNK,
+    Borrowed,
+    RawPass,
+    Utf8Check,
+    bad,
+    check_csv_whole,
+    check_gzip_whole,
+    check_jsonl_whole,
+    json_line,
+)
 
-CHUNK = 1024 * 1024
 HEAD_BYTES = 1024 * 1024  # how much of a file format detection reads
 
 
@@ -40,6 +51,9 @@ class FileInfo:
     notes: list[str] = field(default_factory=list)
     # The schema as far as the bytes tell without profiling: [{"name", "type"?}] (types: Parquet only).
     columns: list[dict] = field(default_factory=list)
+    # inspect(..., checksum=True): the file's sha256 and size, hashed in the same read as the checks.
+    sha256: str = ""
+    size: int | None = None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -177,42 +191,11 @@ def sha256_of(fh, chunk: int = CHUNK) -> tuple[str, int]:
 # What format is it, and can it be read at all
 
 
-def _bad(message: str) -> ValidationError:
-    return ValidationError({"file": [message]})
-
-
-class TooLarge(ValidationError):
-    """A file past GOUVERNAIL_MAX_VERSION_BYTES once decompressed (the API answers 413)."""
-
-
-def _check_gzip_whole(fh, size: int) -> None:
-    """Decompress the whole gzip stream (without keeping it): a truncated file is refused now, and so
-    is one that holds more than the size limit, or expands more than the ratio limit allows, once
-    decompressed -- as soon as it does, so that a small file holding gigabytes is not read whole."""
-    fh.seek(0)
-    text_bytes = 0
-    try:
-        for block in formats.gunzip_blocks(fh, CHUNK):
-            text_bytes += len(block)
-            formats.check_expansion(
-                text_bytes,
-                size,
-                max_bytes=settings.GOUVERNAIL_MAX_VERSION_BYTES,
-                max_ratio=settings.GOUVERNAIL_MAX_EXPANSION_RATIO,
-            )
-    except zlib.error as exc:
-        raise _bad(f"The gzip data is corrupt: {exc}.") from exc
-    except formats.TooLarge as exc:
-        raise TooLarge({"file": [str(exc)]}) from None
-    except FormatError as exc:
-        raise _bad(str(exc)) from None
-
-
 def _refuse_known_binaries(magic: bytes) -> None:
     try:
         formats.refuse_known_binaries(magic)
     except FormatError as exc:
-        raise _bad(str(exc)) from None
+        raise bad(str(exc)) from None
 
 
 def _head_text(fh, compressed: bool) -> bytes:
@@ -222,7 +205,7 @@ def _head_text(fh, compressed: bool) -> bytes:
             with gzip.GzipFile(fileobj=fh) as gz:
                 return gz.read(HEAD_BYTES)
         except (OSError, EOFError, zlib.error) as exc:
-            raise _bad(f"The gzip data is corrupt: {exc}.") from exc
+            raise bad(f"The gzip data is corrupt: {exc}.") from exc
     return fh.read(HEAD_BYTES)
 
 
@@ -230,7 +213,7 @@ def _decode_head(head: bytes, truncated: bool) -> tuple[str, str, list[str]]:
     """Decode the head as UTF-8, or as a single-byte encoding detected with confidence."""
     notes: list[str] = []
     if b"\x00" in head:
-        raise _bad(
+        raise bad(
             "This is a binary file, not text: it holds NUL bytes. Upload CSV, TSV, Parquet or JSON Lines."
         )
     sample = head
@@ -257,7 +240,7 @@ def _decode_head(head: bytes, truncated: bool) -> tuple[str, str, list[str]]:
             f"{(1.0 - best.chaos):.0%} confidence)."
         )
         return sample.decode(encoding), encoding, notes
-    raise _bad(
+    raise bad(
         f"The file is not valid UTF-8 (byte 0x{sample[utf8_error.start]:02x} at offset {utf8_error.start}) "
         "and no other text encoding could be detected with confidence. Re-save it as UTF-8."
     )
@@ -270,17 +253,10 @@ def _check_jsonl(text: str, truncated: bool) -> list[str]:
     if truncated and lines:
         lines = lines[:-1]
     for i, line in enumerate(lines, start=1):
-        value = _json_line(line, i)
+        value = json_line(line, i)
         if value is not None:
             keys.update(dict.fromkeys(str(k) for k in value))
     return list(keys)
-
-
-def _json_line(line: str, line_no: int) -> dict | None:
-    try:
-        return formats.json_line_object(line, line_no, max_depth=settings.GOUVERNAIL_MAX_JSON_DEPTH)
-    except FormatError as exc:
-        raise _bad(str(exc)) from None
 
 
 def _sniff_delimiter(text: str, filename: str) -> str:
@@ -292,7 +268,7 @@ def _sniff_delimiter(text: str, filename: str) -> str:
     if ";" in first and "," not in first:
         # European exports: ';' between fields, ',' as the decimal mark. Say so rather than
         # calling every row ragged.
-        raise _bad(
+        raise bad(
             "The file separates its fields with ';'. Gouvernail reads comma-separated (CSV) and "
             "tab-separated (TSV) files: export it again with ',' or tabs between fields (and '.' as the decimal mark)."
         )
@@ -307,159 +283,53 @@ def _check_csv(text: str, delimiter: str, truncated: bool) -> list[str]:
     try:
         header = next(reader)
     except StopIteration as exc:
-        raise _bad("The file holds no header row.") from exc
+        raise bad("The file holds no header row.") from exc
     except csv.Error as exc:
-        raise _bad(f"The file is not valid CSV: {exc}.") from exc
+        raise bad(f"The file is not valid CSV: {exc}.") from exc
     if not any(h.strip() for h in header):
-        raise _bad("The header row is empty.")
+        raise bad("The header row is empty.")
     width = len(header)
     _check_width(width)
-    _check_rows(reader, width)
+    _check_rows(reader, width, truncated=truncated)
     return header
 
 
-def _check_rows(reader, width: int) -> None:
+def _check_rows(reader, width: int, *, truncated: bool = False) -> None:
+    """Every record has the header's width. ``truncated``: the text is a head that ends inside
+    the file, so its last record may be cut short (a quoted value holding line breaks, cut by the
+    head's end: its quote looks unclosed) and is not judged here; the whole-file parse reads it
+    whole, and a file read by its head alone is read whole by the profiler."""
     try:
         start = reader.line_num + 1
+        waiting = None  # the last record read, judged once another one follows
         for row in reader:
             if not row:
                 start = reader.line_num + 1
                 continue
-            if len(row) != width and reader.line_num > start and any("\n" in f for f in row):
-                # One "row" over several lines with a field holding line breaks: a quote that opens
-                # and never closes swallows the rest of the file (saying "ragged rows" would mislead).
-                raise _bad(
-                    f"A quote opened on line {start} is not closed: the field runs on to line "
-                    f"{reader.line_num}. Close the quote, or double the quote characters inside it."
-                )
-            if len(row) != width:
-                raise _bad(
-                    f"Row {reader.line_num} has {len(row)} fields where the header has {width} "
-                    "(ragged rows). Fix the file or quote the values that hold the delimiter."
-                )
+            record = (row, start, reader.line_num)
             start = reader.line_num + 1
+            if truncated:
+                record, waiting = waiting, record
+                if record is None:
+                    continue
+            _check_record(*record, width)
     except csv.Error as exc:
-        raise _bad(f"The file is not valid CSV near line {reader.line_num}: {exc}.") from exc
+        raise bad(f"The file is not valid CSV near line {reader.line_num}: {exc}.") from exc
 
 
-class _Borrowed:
-    """A file handed to pyarrow without giving it away: pyarrow closes what it reads, but the
-    caller still has to store the same file afterwards."""
-
-    closed = False
-
-    def __init__(self, fh) -> None:
-        self._fh = fh
-
-    def read(self, n: int = -1) -> bytes:
-        return self._fh.read(n)
-
-    def seek(self, offset: int, whence: int = 0) -> int:
-        return self._fh.seek(offset, whence)
-
-    def tell(self) -> int:
-        return self._fh.tell()
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def writable(self) -> bool:
-        return False
-
-    def close(self) -> None:
-        pass
-
-
-def _text_stream(fh, compressed: bool):
-    """The file's bytes from the start, decompressed, as a pyarrow input stream (no copy in memory)."""
-    import pyarrow as pa
-
-    fh.seek(0)
-    raw = pa.PythonFile(_Borrowed(fh), mode="r")
-    return formats.text_stream(raw, "gzip" if compressed else "", buffer_size=CHUNK)
-
-
-# Blocks the whole-file CSV check parses at a time. Small blocks keep the server's memory flat however
-# large the file; a row longer than a block is retried with big blocks.
-CSV_BLOCK = 256 * 1024
-CSV_BLOCK_LARGE = 32 * CHUNK
-
-
-def _check_csv_whole(fh, *, compressed: bool, delimiter: str, encoding: str, header: list[str]) -> None:
-    """Parse every row (pyarrow's streaming C++ reader, block by block) for shape and encoding."""
-    import pyarrow as pa
-
-    try:
-        _parse_csv_blocks(fh, compressed, delimiter, encoding, len(header), CSV_BLOCK)
-    except pa.ArrowInvalid as exc:
-        if "straddling" not in str(exc) and "block size" not in str(exc):
-            raise
-        _parse_csv_blocks(fh, compressed, delimiter, encoding, len(header), CSV_BLOCK_LARGE)
-
-
-def _parse_csv_blocks(fh, compressed: bool, delimiter: str, encoding: str, width: int, block: int) -> None:
-    import pyarrow as pa
-    from pyarrow import csv as pacsv
-
-    names = [f"c{i}" for i in range(width)]
-    reader_options = pacsv.ReadOptions(
-        column_names=names, skip_rows=1, block_size=block, encoding=encoding or "utf8", use_threads=False
-    )
-    # Every column read as text: this checks shape and bytes, not types (types are the profiler's).
-    convert = pacsv.ConvertOptions(column_types=dict.fromkeys(names, pa.string()), check_utf8=True)
-    parse = pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True)
-    rows = 1
-    try:
-        reader = pacsv.open_csv(
-            _text_stream(fh, compressed),
-            read_options=reader_options,
-            parse_options=parse,
-            convert_options=convert,
-            # malloc hands freed blocks back; pyarrow's default pool (mimalloc) keeps arenas around.
-            memory_pool=pa.system_memory_pool(),
+def _check_record(row: list[str], first_line: int, last_line: int, width: int) -> None:
+    if len(row) != width and last_line > first_line and any("\n" in f for f in row):
+        # One "row" over several lines with a field holding line breaks: a quote that opens
+        # and never closes swallows the rest of the file (saying "ragged rows" would mislead).
+        raise bad(
+            f"A quote opened on line {first_line} is not closed: the field runs on to line "
+            f"{last_line}. Close the quote, or double the quote characters inside it."
         )
-        for batch in reader:
-            rows += batch.num_rows
-    except pa.ArrowInvalid as exc:
-        message = str(exc)
-        if "straddling" in message or "block size" in message:
-            raise  # not the file's fault: _check_csv_whole retries with larger blocks
-        if "UTF8" in message or "UTF-8" in message:
-            raise _bad(
-                f"The file is not valid UTF-8 after its first {HEAD_BYTES // CHUNK} MB (near data row {rows}). "
-                "Re-save it as UTF-8."
-            ) from exc
-        raise _bad(
-            f"The file cannot be read as {'TSV' if delimiter == chr(9) else 'CSV'} after data row {rows}: "
-            f"{message} (ragged rows or unbalanced quotes)."
-        ) from exc
-    except (OSError, EOFError, zlib.error) as exc:
-        raise _bad(f"The file cannot be read to its end: {exc}.") from exc
-
-
-def _check_jsonl_whole(fh, *, compressed: bool, encoding: str) -> None:
-    """Every line of a JSON Lines file is one JSON object (read line by line, never whole)."""
-    fh.seek(0)
-    stream = gzip.GzipFile(fileobj=fh) if compressed else fh
-    encoding = encoding or "utf-8"
-    try:
-        for line_no, raw in enumerate(
-            iter(lambda: stream.readline(formats.MAX_LINE_BYTES + 1), b""), start=1
-        ):
-            if len(raw) > formats.MAX_LINE_BYTES:
-                raise _bad(formats.line_too_long(line_no, formats.MAX_LINE_BYTES))
-            try:
-                line = raw.decode(encoding)
-            except UnicodeDecodeError as exc:
-                raise _bad(
-                    f"Line {line_no} is not valid {encoding} text. Re-save the file as UTF-8."
-                ) from exc
-            _json_line(line, line_no)
-    except (OSError, EOFError, zlib.error) as exc:
-        raise _bad(f"The file cannot be read to its end: {exc}.") from exc
+    if len(row) != width:
+        raise bad(
+            f"Row {last_line} has {len(row)} fields where the header has {width} "
+            "(ragged rows). Fix the file or quote the values that hold the delimiter."
+        )
 
 
 def _check_parquet(fh) -> list[dict]:
@@ -468,10 +338,10 @@ def _check_parquet(fh) -> list[dict]:
 
     fh.seek(0)
     try:
-        parquet = pq.ParquetFile(_Borrowed(fh))
+        parquet = pq.ParquetFile(Borrowed(fh))
         schema = parquet.schema_arrow
     except Exception as exc:  # pyarrow raises several types for a damaged footer
-        raise _bad(f"The Parquet file cannot be read: {exc}.") from exc
+        raise bad(f"The Parquet file cannot be read: {exc}.") from exc
     _check_width(len(parquet.schema))  # leaf columns: nested fields are profiled one by one
     return [{"name": f.name, "type": str(f.type)} for f in schema]
 
@@ -479,7 +349,7 @@ def _check_parquet(fh) -> list[dict]:
 def _check_width(count: int) -> None:
     limit = settings.GOUVERNAIL_MAX_COLUMNS
     if count > limit:
-        raise _bad(formats.too_many_columns(count, limit))
+        raise bad(formats.too_many_columns(count, limit))
 
 
 def _named(names: list[str]) -> list[dict]:
@@ -491,22 +361,40 @@ def _named(names: list[str]) -> list[dict]:
     return [{"name": n} for n in seen]
 
 
-def inspect(fh, *, filename: str = "", size: int | None = None, whole: bool = True) -> FileInfo:
+def inspect(
+    fh, *, filename: str = "", size: int | None = None, whole: bool = True, checksum: bool = False
+) -> FileInfo:
     """Detect the format of a seekable binary file from its content and check that it is readable.
 
     The format comes from the bytes (Parquet and gzip magic, then the text itself), the name only
     breaks a tie between CSV and TSV. With ``whole`` (the default) a text file larger than the head
     that detection reads is then read through to its end, streaming, so that a ragged row or a bad
     byte deep inside is refused now rather than found by the profiler after the version exists.
+    With ``checksum`` the file's sha256 and size are in the answer, hashed while it is checked.
 
     Raises ValidationError({"file": [...]}) with a message a person can act on.
     """
     fh.seek(0, io.SEEK_END)
     size = fh.tell() if size is None else size
     if size == 0:
-        raise _bad("The file is empty (0 bytes).")
+        raise bad("The file is empty (0 bytes).")
     if size > settings.GOUVERNAIL_MAX_VERSION_BYTES:
-        raise _bad(f"The file is {size} bytes; the limit is {settings.GOUVERNAIL_MAX_VERSION_BYTES} bytes.")
+        raise bad(f"The file is {size} bytes; the limit is {settings.GOUVERNAIL_MAX_VERSION_BYTES} bytes.")
+    raw = [RawPass(fh, sha256=True)] if checksum else []
+    try:
+        info = _inspect(fh, size=size, filename=filename, whole=whole, raw=raw)
+        if checksum:
+            read = raw[0].result()
+            info.sha256, info.size = read.digest.hexdigest(), read.size
+    finally:
+        for each in raw:
+            each.stop()
+    return info
+
+
+def _inspect(fh, *, size: int, filename: str, whole: bool, raw: list[RawPass]) -> FileInfo:
+    """inspect's checks; ``raw`` holds the read of the stored bytes if one was started (one is
+    started when the whole CSV check needs it)."""
     fh.seek(0)
     magic = fh.read(4)
     if magic == PARQUET_MAGIC:
@@ -519,17 +407,28 @@ def inspect(fh, *, filename: str = "", size: int | None = None, whole: bool = Tr
     _refuse_known_binaries(magic)
     compression = formats.compression_of(magic)
     compressed = bool(compression)
-    if compressed:
-        _check_gzip_whole(fh, size)
+    text_utf8 = check_gzip_whole(fh, size) if compressed else None
     head = _head_text(fh, compressed)
     truncated = len(head) >= HEAD_BYTES
     info, header = _inspect_text(head, truncated=truncated, filename=filename, compression=compression)
     if truncated and whole and info.format == "jsonl":
-        _check_jsonl_whole(fh, compressed=compressed, encoding=info.encoding)
+        check_jsonl_whole(fh, compressed=compressed, encoding=info.encoding)
     elif truncated and whole:
+        if text_utf8 is None and not raw and formats.is_utf8(info.encoding):
+            raw.append(RawPass(fh, sha256=False))  # read beside the parse
+
+        def utf8() -> Utf8Check:
+            return text_utf8 if text_utf8 is not None else raw[0].result().utf8
+
         delimiter = "\t" if info.format == "tsv" else ","
-        _check_csv_whole(
-            fh, compressed=compressed, delimiter=delimiter, encoding=info.encoding, header=header
+        check_csv_whole(
+            fh,
+            compressed=compressed,
+            delimiter=delimiter,
+            encoding=info.encoding,
+            header=header,
+            utf8=utf8,
+            head_bytes=HEAD_BYTES,
         )
     return info
 
@@ -547,15 +446,15 @@ def _inspect_text(
 ) -> tuple[FileInfo, list[str]]:
     """→ (what the head says, the CSV header as read: [] for JSON Lines)."""
     if compression and head[:4] == PARQUET_MAGIC:
-        raise _bad(
+        raise bad(
             "This is a Parquet file inside gzip. Upload the .parquet file itself: Parquet compresses its "
             "own columns."
         )
     if not head.strip():
-        raise _bad("The file holds no data (only white space).")
+        raise bad("The file holds no data (only white space).")
     text, encoding, notes = _decode_head(head, truncated)
     if text.lstrip("\ufeff \t\r\n").startswith("["):
-        raise _bad(
+        raise bad(
             "The file is a JSON array. Gouvernail reads JSON Lines (one object per line): "
             "convert it, e.g. with pandas' df.to_json(path, orient='records', lines=True)."
         )

@@ -100,12 +100,12 @@ def add_version_from_upload(
         raise NotAllowed("Only the dataset's owner, a steward or staff may add versions.")
     filename = os.path.basename(getattr(upload, "name", "") or "upload") or "upload"
     size = upload.size
-    info = files.inspect(upload, filename=filename, size=size)
-    # HashingUploadHandler hashed the bytes while they streamed in; other callers get it read here.
+    # HashingUploadHandler hashed the bytes while they streamed in; other callers get them hashed
+    # in the same read as the checks.
     checksum = getattr(upload, "sha256", None)
+    info = files.inspect(upload, filename=filename, size=size, checksum=checksum is None)
     if checksum is None:
-        upload.seek(0)
-        checksum, size = files.sha256_of(upload)
+        checksum, size = info.sha256, info.size
     same = _same_as_latest(dataset, checksum)
     if same is not None:
         return same, False
@@ -167,15 +167,13 @@ def add_version_from_uri(
         raise NotAllowed("Only the dataset's owner, a steward or staff may add versions.")
     path = files.path_from_file_uri(uri)
     with path.open("rb") as fh:
-        info = files.inspect(fh, filename=path.name)
-        fh.seek(0)
-        checksum, size = files.sha256_of(fh)
+        info = files.inspect(fh, filename=path.name, checksum=True)
     return _create_version_row(
         actor=actor,
         dataset=dataset,
         info=info,
-        checksum=checksum,
-        size=size,
+        checksum=info.sha256,
+        size=info.size,
         source_uri=path.as_uri(),
         original_name=path.name[:500],
     )

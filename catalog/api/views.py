@@ -27,13 +27,14 @@ from catalog.api.serializers import (
     VersionSerializer,
     dataset_list_rows,
 )
-from catalog.files import HashingUploadHandler, TooLarge
+from catalog.files import HashingUploadHandler
 from catalog.filtersets import DatasetFilterSet
 from catalog.models import Column, Dataset, DatasetVersion
 from catalog.search import ranked_page
 from catalog.search_table import named_counts, search_page
 from catalog.search_text import check_query, query_words
 from catalog.visibility import hidden_ids_visible_to
+from catalog.whole_file import TooLarge
 from config.ids import ID_PATTERN
 from config.parsers import StrictJSONParser
 from config.rest import Pagination

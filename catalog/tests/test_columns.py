@@ -34,6 +34,27 @@ def test_columns_from_schema_keep_stewards_notes(dataset, steward):
     assert cols["id"].present is False and cols["ts"].present is True
 
 
+def test_a_schema_writes_only_what_changed(dataset):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    header = [{"name": "id"}, {"name": "email"}, {"name": "tags"}]
+    columns.set_columns_from_schema(dataset=dataset, columns=header)
+    with CaptureQueriesContext(connection) as same:
+        columns.set_columns_from_schema(dataset=dataset, columns=header)
+    assert not [q for q in same.captured_queries if 'UPDATE "catalog_column"' in q["sql"]]
+    typed = [{"name": "id", "type": "integer"}, {"name": "email", "type": "string"}, {"name": "tags"}]
+    with CaptureQueriesContext(connection) as typing:
+        columns.set_columns_from_schema(dataset=dataset, columns=typed)
+    updates = [q["sql"] for q in typing.captured_queries if 'UPDATE "catalog_column"' in q["sql"]]
+    assert len(updates) == 1 and 'SET "type" = ' in updates[0] and '"position"' not in updates[0]
+    cols = {c.name: (c.position, c.type, c.present) for c in dataset.columns.all()}
+    assert cols == {"id": (0, "integer", True), "email": (1, "string", True), "tags": (2, "", True)}
+    columns.set_columns_from_schema(dataset=dataset, columns=[typed[1], typed[0]])
+    cols = {c.name: (c.position, c.type, c.present) for c in dataset.columns.all()}
+    assert cols == {"email": (0, "string", True), "id": (1, "integer", True), "tags": (2, "", False)}
+
+
 def test_pii_findings_never_clear_a_stewards_flag(dataset, steward):
     columns.set_columns_from_schema(dataset=dataset, columns=[{"name": "a"}, {"name": "b"}])
     columns.update_column(actor=steward, column=dataset.columns.get(name="a"), is_pii=True)

@@ -24,7 +24,7 @@ from profiling.engine.sketches import CountMin, HyperLogLog, hash_numbers, hash_
 from profiling.engine.types import QUANTILES
 
 KLL_K = 200  # KLL accuracy parameter: about 1.3 % normalised rank error, a few KiB per column
-DRIFT_KLL_ROWS = 1 << 20  # about the rows fed to drift's KLL sketch of an exact column (_scaled_counts)
+DRIFT_KLL_ROWS = 1 << 17  # about the rows fed to drift's KLL sketch of an exact column (_scaled_counts)
 MAX_CANDIDATES = 1_024  # candidate top values kept by a sketched column (parts merged add theirs)
 
 
@@ -170,24 +170,29 @@ class ColumnStats:
         self.n = n
 
     def _update_strings(self, valid: pa.Array) -> None:
-        mm = pc.min_max(valid)
-        lo, hi = mm["min"].as_py(), mm["max"].as_py()
-        self.min = lo if self.min is None else min(self.min, lo)
-        self.max = hi if self.max is None else max(self.max, hi)
         if self.exact:
-            self._update_exact(valid, numeric=False)
+            # The batch's distinct values have its min and max: comparing a few is cheaper than all.
+            distinct = self._update_exact(valid, numeric=False)
         else:
+            distinct = valid
             hashes = hash_strings(valid)
             self.hll.update_hashes(hashes)
             self.cms.update_hashes(hashes)
+        mm = pc.min_max(distinct)
+        lo, hi = mm["min"].as_py(), mm["max"].as_py()
+        self.min = lo if self.min is None else min(self.min, lo)
+        self.max = hi if self.max is None else max(self.max, hi)
 
-    def _update_exact(self, values, *, numeric: bool) -> None:
+    def _update_exact(self, values, *, numeric: bool):
+        """Count the batch's values into the pending tables → its distinct values (an Arrow array)."""
         vc = pc.value_counts(values)
-        self.pending_values.append(vc.field("values") if not numeric else vc.field("values").to_numpy())
+        distinct = vc.field("values")
+        self.pending_values.append(distinct if not numeric else distinct.to_numpy())
         self.pending_counts.append(vc.field("counts").to_numpy())
         self.pending_rows += len(vc)
         if self.pending_rows > self.exact_limit:
             self._compact()
+        return distinct
 
     def _compact(self) -> None:
         if not self.pending_values:

@@ -12,9 +12,11 @@ whole profile then starts again from ``widen(spec, retype)``.
 """
 
 import math
+import os
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import pyarrow as pa
@@ -153,6 +155,13 @@ class CellReader:
 def _read_batches(state: PassState, reader: CellReader, tick: Progress, consumers: list[Any]) -> None:
     """The streaming pass: each batch feeds the column statistics, the bias counters, the row
     sample and the consumers (per-batch work only: nothing here runs per row in Python)."""
+    with _ColumnUpdates() as columns:
+        _read_batches_into(state, reader, tick, consumers, columns)
+
+
+def _read_batches_into(
+    state: PassState, reader: CellReader, tick: Progress, consumers: list[Any], columns: "_ColumnUpdates"
+) -> None:
     plan = reader.plan
     ahead = read_ahead(plan)  # data over a network: fetched while the statistics run
     for raw, first_id in _grouped(_threaded(reader, ahead), state.options.batch_rows):
@@ -175,12 +184,83 @@ def _read_batches(state: PassState, reader: CellReader, tick: Progress, consumer
         if batch.num_rows == 0:
             continue
         state.row_count += batch.num_rows
-        for i, col in enumerate(state.stats):
-            col.update(batch.column(i))
-        if state.acc is not None:
-            state.acc.update(batch.select(state.bias_columns))
-        state.sample.update(batch, first_id)
+        helped = columns.start(state.stats, batch)
+        try:
+            for i, col in enumerate(state.stats):
+                if i not in helped:
+                    col.update(batch.column(i))
+            if state.acc is not None:
+                state.acc.update(batch.select(state.bias_columns))
+            state.sample.update(batch, first_id)
+        finally:
+            columns.wait()
         tick(reader.fraction())
+
+
+class _ColumnUpdates:
+    """Text columns' statistics of a batch updated in a helper thread while the caller's thread
+    updates the others (and the bias counters and the row sample). Text costs hashing and
+    pyarrow's kernels, which let go of the GIL, so on two cores the halves overlap; numbers go
+    through KLL, which holds it. Each column is always updated by the same thread, batch after
+    batch in order: ``wait`` ends a batch's updates before the next batch starts."""
+
+    def __init__(self) -> None:
+        self.pool: ThreadPoolExecutor | None = None
+        self.pending: Future | None = None
+        self.helped: set[int] | None = None
+
+    def __enter__(self) -> "_ColumnUpdates":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.wait(raise_errors=False)
+        if self.pool is not None:
+            self.pool.shutdown(wait=True)
+
+    def start(self, stats: list[ColumnStats], batch: pa.RecordBatch) -> set[int]:
+        """Start the helper's share of ``batch`` → the indexes of the columns it updates."""
+        if self.helped is None:
+            self.helped = _helper_share(stats)
+            if self.helped:
+                self.pool = ThreadPoolExecutor(1, thread_name_prefix="profile-columns")
+        if self.helped:
+            columns = [(stats[i], batch.column(i)) for i in sorted(self.helped)]
+            self.pending = self.pool.submit(_update_all, columns)
+        return self.helped
+
+    def wait(self, *, raise_errors: bool = True) -> None:
+        pending, self.pending = self.pending, None
+        if pending is None:
+            return
+        error = pending.exception()
+        if error is not None and raise_errors:
+            raise error
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not on Linux
+        return os.cpu_count() or 1
+
+
+def _update_all(columns: list[tuple[ColumnStats, pa.Array]]) -> None:
+    for col, values in columns:
+        col.update(values)
+
+
+def _helper_share(stats: list[ColumnStats]) -> set[int]:
+    """The columns the helper thread updates: the text columns, while others are left for the
+    caller (half of them when all are text); none for a file of one column or without text, nor
+    in a process that may use fewer than 3 cores: the reader keeps one core busy, and on two
+    cores the helper would only take turns with the pass's thread (measured on the 1M x 12
+    reference file under load: 0.1 s more CPU, no time saved)."""
+    text = [i for i, c in enumerate(stats) if c.family == "string"]
+    if len(stats) < 2 or not text or _cores() < 3:
+        return set()
+    if len(text) == len(stats):
+        text = text[1::2]
+    return set(text)
 
 
 def _threaded(reader: CellReader, ahead: int) -> Iterator[tuple[pa.RecordBatch, int]]:

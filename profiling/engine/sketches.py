@@ -23,8 +23,13 @@ _S30, _S27, _S31 = np.uint64(30), np.uint64(27), np.uint64(31)
 
 def mix64(x: np.ndarray) -> np.ndarray:
     """splitmix64's finaliser: spreads any 64-bit keys uniformly (wraps around on overflow)."""
+    return _mix64_inplace(x.astype(np.uint64, copy=True))
+
+
+def _mix64_inplace(z: np.ndarray) -> np.ndarray:
+    """mix64 of a uint64 array of one's own, overwriting it."""
     with np.errstate(over="ignore"):
-        z = x.astype(np.uint64, copy=True) + _GOLD
+        z += _GOLD
         z ^= z >> _S30
         z *= _M1
         z ^= z >> _S27
@@ -34,8 +39,9 @@ def mix64(x: np.ndarray) -> np.ndarray:
 
 
 _PRIME = 0x100000001B3
-_POW = np.ones(1, dtype=np.uint64)
-_POW_INV = np.ones(1, dtype=np.uint64)
+# P**i and P**-i, grown as needed; one tuple, so that threads hashing at once never see a pair of
+# different lengths.
+_POWERS = (np.ones(1, dtype=np.uint64), np.ones(1, dtype=np.uint64))
 
 
 def _powers(base: int, n: int) -> np.ndarray:
@@ -45,12 +51,16 @@ def _powers(base: int, n: int) -> np.ndarray:
         return np.multiply.accumulate(a)
 
 
-def _ensure_powers(n: int) -> None:
-    global _POW, _POW_INV
-    if len(_POW) < n:
-        size = max(n, min(2 * len(_POW), HASH_BYTES + 1), 1 << 16)
+def _ensure_powers(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """(P**i, P**-i) for i < n at least (grown by doubling, up to a run's HASH_BYTES unless one
+    value is longer)."""
+    global _POWERS
+    powers = _POWERS
+    if len(powers[0]) < n:
+        size = max(n, min(2 * len(powers[0]), HASH_BYTES + 1), 1 << 16)
         # The prime is odd, so it has an inverse modulo 2**64 (used to shift hashes back to 0).
-        _POW, _POW_INV = _powers(_PRIME, size), _powers(pow(_PRIME, -1, 1 << 64), size)
+        powers = _POWERS = (_powers(_PRIME, size), _powers(pow(_PRIME, -1, 1 << 64), size))
+    return powers
 
 
 # Bytes of text hashed in one go: the powers of the prime and the per-byte temporaries stay within
@@ -99,13 +109,20 @@ def _hash_run(data: np.ndarray, offsets: np.ndarray) -> np.ndarray:
     lengths = np.diff(rel).astype(np.uint64)
     if end == start:
         return mix64(lengths)
-    _ensure_powers(end - start + 1)
+    pow_, pow_inv = _ensure_powers(end - start + 1)
     with np.errstate(over="ignore"):
+        # In place, in one buffer: temporaries of 8 bytes per byte of text cost page faults.
         prefix = np.empty(end - start + 1, dtype=np.uint64)
         prefix[0] = 0
-        np.cumsum(data[start:end] * _POW[: end - start], out=prefix[1:])
-        sums = (prefix[rel[1:]] - prefix[rel[:-1]]) * _POW_INV[rel[:-1]]
-        return mix64(sums ^ (lengths * _GOLD))
+        body = prefix[1:]
+        np.multiply(data[start:end], pow_[: end - start], out=body, dtype=np.uint64)
+        np.cumsum(body, out=body)
+        sums = prefix[rel[1:]]
+        sums -= prefix[rel[:-1]]
+        sums *= pow_inv[rel[:-1]]
+        lengths *= _GOLD
+        sums ^= lengths
+        return _mix64_inplace(sums)
 
 
 def hash_numbers(values: np.ndarray) -> np.ndarray:
@@ -116,6 +133,19 @@ def hash_numbers(values: np.ndarray) -> np.ndarray:
     else:
         bits = values.astype(np.int64).view(np.uint64)
     return mix64(bits)
+
+
+_BARS: dict[int, np.ndarray] = {}
+
+
+def _hll_bars(bits: int) -> np.ndarray:
+    """For each register value r (0..255): the hashes' remainder must be below this to raise it."""
+    if bits not in _BARS:
+        r = np.arange(256)
+        _BARS[bits] = np.where(
+            r <= bits, np.left_shift(np.uint64(1), np.minimum(bits - r, 63).astype(np.uint64)), 0
+        ).astype(np.uint64)
+    return _BARS[bits]
 
 
 class HyperLogLog:
@@ -129,16 +159,19 @@ class HyperLogLog:
     def update_hashes(self, hashes: np.ndarray) -> None:
         if len(hashes) == 0:
             return
-        p = np.uint64(self.p)
-        idx = (hashes >> np.uint64(64 - self.p)).astype(np.int64)
-        rest = hashes & np.uint64((1 << (64 - self.p)) - 1)
+        bits = 64 - self.p
+        idx = (hashes >> np.uint64(bits)).astype(np.intp)
+        rest = hashes & np.uint64((1 << bits) - 1)
+        # A value's rank is bits + 1 - bit_length(rest): it raises register r exactly when rest is
+        # below 2**(bits - r). Compare with that first; rank only the few values that do.
+        raises = rest < _hll_bars(bits)[self.registers[idx]]
+        if not raises.any():
+            return
+        idx, rest = idx[raises], rest[raises]
         # bit length of ``rest`` (< 2**50, exact in float64) gives the position of its leading one.
         _, exponent = np.frexp(rest.astype(np.float64))
-        rank = (np.uint64(64) - p - exponent.astype(np.uint64) + np.uint64(1)).astype(np.uint8)
-        # Only values that raise their register matter; once registers fill up, few do, and the
-        # slow unbuffered maximum.at then touches only those.
-        raises = rank > self.registers[idx]
-        np.maximum.at(self.registers, idx[raises], rank[raises])
+        rank = (bits + 1 - exponent).astype(np.uint8)
+        np.maximum.at(self.registers, idx, rank)
 
     def merge(self, other: "HyperLogLog") -> None:
         np.maximum(self.registers, other.registers, out=self.registers)

@@ -12,8 +12,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from catalog.csv_cuts import cut_after
 from profiling.engine import ProfileOptions, prepare, profile_file
-from profiling.engine.cells import CellFile, _cut_after, csv_cells, splittable_encoding
+from profiling.engine.cells import CellFile, csv_cells, splittable_encoding
 from profiling.tests.engine.conftest import column, profile_in_parts
 
 CELLS = ProfileOptions(cell_bytes=4096)
@@ -62,10 +63,10 @@ def test_every_cut_is_a_true_record_start(pieces, data):
         fh.flush()
         with open(fh.name, "rb", buffering=0) as raw:
             # From the file's start the state is known: the header ends at the first record end.
-            assert _cut_after(raw, 0, len(text), ord(","), 1 << 20, known=True) == 6
+            assert cut_after(raw, 0, len(text), ord(","), 1 << 20, known=True) == 6
             for max_row in (1 << 20, data.draw(st.integers(1, 64))):
                 point = data.draw(st.integers(1, len(text) - 1)) if len(text) > 1 else 1
-                cut = _cut_after(raw, point, len(text), ord(","), max_row, known=False)
+                cut = cut_after(raw, point, len(text), ord(","), max_row, known=False)
                 if cut is None or cut >= len(text):
                     continue
                 longest = max(b - a for a, b in zip([0, *sorted(truth)], [*sorted(truth), len(text)]))

@@ -228,3 +228,41 @@ def test_a_uint64_guess_from_the_first_block_falls_back_to_float_on_a_later_nega
     u = column(r, "u")
     assert u["type"] == "float" and u["min"] == -5.0 and u["max"] == pytest.approx(2**63 + 2999)
     assert len(r.method["restarts"]) == 2
+
+
+def test_text_columns_in_the_helper_thread_give_the_figures_of_one_thread(write_table, monkeypatch):
+    # Text columns are updated in a helper thread beside the others (parts._ColumnUpdates); with
+    # the helper given nothing, every column is updated in the pass's own thread. Small blocks:
+    # many batches, so that the two threads interleave. The text goes sketched (HyperLogLog and
+    # count-min, deterministic) or stays exact; the numbers stay exact (KLL, randomised, unused).
+    from profiling.engine import parts
+
+    rng = np.random.default_rng(11)
+    n = 40_000
+    table = pa.table(
+        {
+            "id": [f"u{v}@example.org" for v in rng.permutation(n)],
+            "city": pa.array(rng.choice(["Paris", "Lyon", "Nice", None], n)),
+            "age": rng.integers(18, 80, n),
+            "note": [f"w{v}" if v % 7 else None for v in rng.integers(0, 3_000, n)],
+            "score": rng.integers(0, 500, n) / 4,
+        }
+    )
+    path = write_table(table)
+    options = ProfileOptions(exact_distinct_limit=5_000, block_bytes=64 * 1024)
+    stats = [
+        parts.ColumnStats(name, t, exact_limit=10) for name, t in [("a", pa.string()), ("b", pa.int64())]
+    ]
+    assert parts._helper_share(stats[:1]) == set()
+    assert parts._helper_share(stats) == ({0} if parts._cores() > 2 else set())
+    monkeypatch.setattr(parts, "_cores", lambda: 4)  # the helper thread, whatever this machine has
+    assert parts._helper_share(stats) == {0}
+    threaded = profile_file(path, format="csv", sensitive_columns=["city"], options=options)
+    monkeypatch.setattr(parts, "_helper_share", lambda stats: set())
+    alone = profile_file(path, format="csv", sensitive_columns=["city"], options=options)
+    assert threaded.method["columns"]["id"]["exact"] is False
+    assert threaded.method["columns"]["note"]["exact"] is True
+    assert threaded.columns == alone.columns
+    assert threaded.bias == alone.bias and threaded.pii == alone.pii
+    for name in ("id", "city", "note"):
+        assert threaded.drift_state["columns"][name] == alone.drift_state["columns"][name]
