@@ -140,6 +140,17 @@ def _isin(values: pa.Array, value_set: list[Any]) -> np.ndarray:
     return values.to_pandas().isin(value_set).to_numpy(dtype=bool)
 
 
+def _same_kind_set(kind: str, value_set: list[Any]) -> pa.Array | None:
+    """The value set as an Arrow array when pandas' isin and Arrow's is_in agree on it: text
+    compared with text only, integers with integers only (no floats, no booleans)."""
+    if kind == "string" and all(isinstance(v, str) for v in value_set):
+        return pa.array(value_set, type=pa.string())
+    if kind == "int" and all(isinstance(v, int) and not isinstance(v, bool) for v in value_set):
+        if all(-(2**63) <= v < 2**63 for v in value_set):
+            return pa.array(value_set, type=pa.int64())
+    return None
+
+
 def in_set_condition(kind: str, kw: dict[str, Any], *, negate: bool) -> Condition:
     value_set = kw.get("value_set")
     if kind not in ("int", "float", "string", "bool"):
@@ -147,6 +158,15 @@ def in_set_condition(kind: str, kw: dict[str, Any], *, negate: bool) -> Conditio
     if value_set is None:  # GX: vacuously true
         return lambda values: np.zeros(len(values), dtype=bool)
     value_set = list(value_set)
+    arrow_set = _same_kind_set(kind, value_set)
+    if arrow_set is not None:
+        # Arrow's kernel on the batch, no pandas Series made of it (as pandas decides, see above).
+        def inside(values: pa.Array):
+            if not pa.types.is_string(values.type) and not pa.types.is_int64(values.type):
+                return _isin(values, value_set)
+            return pc.is_in(values, value_set=arrow_set)
+
+        return inside if negate else (lambda values: pc.invert(inside(values)))
     if negate:
         return lambda values: _isin(values, value_set)
     return lambda values: ~_isin(values, value_set)

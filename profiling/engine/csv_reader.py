@@ -12,6 +12,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from catalog.formats import is_utf8, text_stream
+from profiling.engine import cores
 from profiling.engine.read_plan import (
     NEWLINES,
     RENAMED,
@@ -60,7 +61,9 @@ def _csv_options(plan: ReadPlan) -> tuple[pacsv.ReadOptions, pacsv.ParseOptions,
         raise ProfileError(f"Unknown text encoding '{encoding}'.") from exc
     read_options = pacsv.ReadOptions(
         block_size=plan.block_size,
-        use_threads=True,
+        # On two cores this reader's thread and the statistics' keep both busy; pyarrow's own
+        # parsing threads would take turns with them (10 % slower pass on the 1M-row file).
+        use_threads=cores.spare(),
         encoding="utf8" if is_utf8(encoding) else encoding,
         # Renamed columns (a header that repeats a name) replace the header row.
         column_names=plan.column_names,

@@ -12,7 +12,6 @@ whole profile then starts again from ``widen(spec, retype)``.
 """
 
 import math
-import os
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
@@ -22,6 +21,7 @@ from typing import Any
 import pyarrow as pa
 
 from catalog.formats import too_many_columns
+from profiling.engine import cores
 from profiling.engine.bias import BiasAccumulator
 from profiling.engine.cells import Cell
 from profiling.engine.columns import ColumnStats
@@ -237,13 +237,6 @@ class _ColumnUpdates:
             raise error
 
 
-def _cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):  # not on Linux
-        return os.cpu_count() or 1
-
-
 def _update_all(columns: list[tuple[ColumnStats, pa.Array]]) -> None:
     for col, values in columns:
         col.update(values)
@@ -256,7 +249,7 @@ def _helper_share(stats: list[ColumnStats]) -> set[int]:
     cores the helper would only take turns with the pass's thread (measured on the 1M x 12
     reference file under load: 0.1 s more CPU, no time saved)."""
     text = [i for i, c in enumerate(stats) if c.family == "string"]
-    if len(stats) < 2 or not text or _cores() < 3:
+    if len(stats) < 2 or not text or not cores.spare():
         return set()
     if len(text) == len(stats):
         text = text[1::2]

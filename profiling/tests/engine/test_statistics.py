@@ -235,7 +235,7 @@ def test_text_columns_in_the_helper_thread_give_the_figures_of_one_thread(write_
     # the helper given nothing, every column is updated in the pass's own thread. Small blocks:
     # many batches, so that the two threads interleave. The text goes sketched (HyperLogLog and
     # count-min, deterministic) or stays exact; the numbers stay exact (KLL, randomised, unused).
-    from profiling.engine import parts
+    from profiling.engine import cores, parts
 
     rng = np.random.default_rng(11)
     n = 40_000
@@ -254,8 +254,8 @@ def test_text_columns_in_the_helper_thread_give_the_figures_of_one_thread(write_
         parts.ColumnStats(name, t, exact_limit=10) for name, t in [("a", pa.string()), ("b", pa.int64())]
     ]
     assert parts._helper_share(stats[:1]) == set()
-    assert parts._helper_share(stats) == ({0} if parts._cores() > 2 else set())
-    monkeypatch.setattr(parts, "_cores", lambda: 4)  # the helper thread, whatever this machine has
+    assert parts._helper_share(stats) == ({0} if cores.usable() > 2 else set())
+    monkeypatch.setattr(cores, "usable", lambda: 4)  # the helper thread, whatever this machine has
     assert parts._helper_share(stats) == {0}
     threaded = profile_file(path, format="csv", sensitive_columns=["city"], options=options)
     monkeypatch.setattr(parts, "_helper_share", lambda stats: set())
