@@ -17,6 +17,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from profiling.engine.codec import Writer
 from profiling.native_expectations import NativeEvaluator
 from profiling.native_metrics import KeptColumn, MapState, MinMaxState, NonNullState
 
@@ -38,27 +39,9 @@ def _array(data: bytes) -> pa.ChunkedArray:
     return pa.ipc.open_stream(pa.py_buffer(data)).read_all().column(0)
 
 
-class _Writer:
-    """The binary pieces, held as they are and joined once at the end (one copy of a state, not
-    one per step: a part's kept columns can be a few hundred MB)."""
-
-    def __init__(self) -> None:
-        self.pieces: list = []
-        self.size = 0
-
-    def blob(self, data) -> list[int]:
-        view = memoryview(data).cast("B")
-        self.pieces.append(view)
-        self.size += len(view)
-        return [self.size - len(view), len(view)]
-
-    def join(self, head: bytes) -> bytes:
-        return b"".join([head, *self.pieces])
-
-
 def evaluator_to_bytes(ev: NativeEvaluator) -> bytes:
     """The evaluator's counts, kept values and whole columns (see the module)."""
-    w = _Writer()
+    w = Writer()
     head: dict[str, Any] = {
         "expectations": ev.expectations,
         "names": ev.names,
@@ -78,7 +61,7 @@ def evaluator_to_bytes(ev: NativeEvaluator) -> bytes:
     return w.join(MAGIC + _HEAD.pack(VERSION, len(header)) + header)
 
 
-def _dump_state(state: Any, w: _Writer) -> dict[str, Any]:
+def _dump_state(state: Any, w: Writer) -> dict[str, Any]:
     if isinstance(state, KeptColumn):
         out: dict[str, Any] = {"kind": "kept", "overflow": state.overflow}
         if state.chunks and not state.overflow:

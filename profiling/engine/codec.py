@@ -27,9 +27,10 @@ VERSION = 1
 _HEAD = struct.Struct("<IQ")
 
 
-class _Writer:
+class Writer:
     """The binary pieces, held as they are (numpy arrays, Arrow buffers) and joined once at the
-    end: a state is copied once into its bytes, not once per step."""
+    end: a state is copied once into its bytes, not once per step (a part's kept columns can be a
+    few hundred MB). profiling.native_codec writes its states with it too."""
 
     def __init__(self) -> None:
         self.pieces: list = []
@@ -80,7 +81,7 @@ def _scalar(v: Any) -> Any:
     return v.item() if isinstance(v, np.generic) else v
 
 
-def _column(c: ColumnStats, w: _Writer) -> dict:
+def _column(c: ColumnStats, w: Writer) -> dict:
     c._compact()
     d: dict[str, Any] = {
         k: _scalar(getattr(c, k))
@@ -135,7 +136,7 @@ def _column_back(d: dict, name: str, arrow_type: pa.DataType, r: _Reader) -> Col
     return c
 
 
-def _sample(s: RowSample | None, w: _Writer) -> dict | None:
+def _sample(s: RowSample | None, w: Writer) -> dict | None:
     if s is None:
         return None
     return {
@@ -184,7 +185,7 @@ _PLAIN += ("row_count", "reading", "pass_seconds", "parts")
 
 def to_bytes(state: PassState) -> bytes:
     """The state as bytes (``from_bytes`` gives it back)."""
-    w = _Writer()
+    w = Writer()
     header: dict[str, Any] = {k: getattr(state, k) for k in _PLAIN}
     header["spec"] = state.spec.to_dict()
     header["date_casts"] = types_to_text(state.date_casts)
