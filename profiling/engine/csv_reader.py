@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from catalog.formats import is_utf8, text_stream
-from profiling.engine import cores
+from profiling.engine.cores import spare
 from profiling.engine.read_plan import (
     NEWLINES,
     RENAMED,
@@ -63,7 +63,7 @@ def _csv_options(plan: ReadPlan) -> tuple[pacsv.ReadOptions, pacsv.ParseOptions,
         block_size=plan.block_size,
         # On two cores this reader's thread and the statistics' keep both busy; pyarrow's own
         # parsing threads would take turns with them (10 % slower pass on the 1M-row file).
-        use_threads=cores.spare(),
+        use_threads=spare(),
         encoding="utf8" if is_utf8(encoding) else encoding,
         # Renamed columns (a header that repeats a name) replace the header row.
         column_names=plan.column_names,

@@ -21,10 +21,10 @@ from typing import Any
 import pyarrow as pa
 
 from catalog.formats import too_many_columns
-from profiling.engine import cores
 from profiling.engine.bias import BiasAccumulator
 from profiling.engine.cells import Cell
 from profiling.engine.columns import ColumnStats
+from profiling.engine.cores import spare
 from profiling.engine.json_reader import cast_dates, json_date_columns
 from profiling.engine.read_plan import ReadPlan, Retype
 from profiling.engine.readers import flatten, read_ahead, stream, threaded
@@ -249,7 +249,7 @@ def _helper_share(stats: list[ColumnStats]) -> set[int]:
     cores the helper would only take turns with the pass's thread (measured on the 1M x 12
     reference file under load: 0.1 s more CPU, no time saved)."""
     text = [i for i, c in enumerate(stats) if c.family == "string"]
-    if len(stats) < 2 or not text or not cores.spare():
+    if len(stats) < 2 or not text or not spare():
         return set()
     if len(text) == len(stats):
         text = text[1::2]
