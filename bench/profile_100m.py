@@ -124,21 +124,12 @@ def summarize_parquet_seconds(path: Path) -> float:
 
 def stored_suite_dataset(owner):
     """A new dataset whose suite is saved before its first version arrives."""
-    from profile_job_bench import EXTRA_SUITE
+    from profile_job_bench import EXTRA_SUITE, new_dataset
 
-    from catalog import services
     from profiling import suites
     from profiling.expectations import normalize_expectations
 
-    dataset = services.create_dataset(
-        actor=owner,
-        namespace="file://bench",
-        name=f"job-{time.time_ns()}",
-        sensitivity="internal",
-        sensitive_columns=["gender"],
-        label_column="label",
-        positive_label=1,
-    )
+    dataset = new_dataset(owner)
     suites.save_suite(actor=owner, dataset=dataset, expectations=normalize_expectations(EXTRA_SUITE))
     return dataset
 

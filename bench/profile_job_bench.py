@@ -98,23 +98,29 @@ def statistics_pass(path: Path) -> tuple[float, float]:
     return time.perf_counter() - t0, result.method["pass_seconds"]
 
 
+def new_dataset(owner):
+    """A new dataset of the bench's files (sensitive column, label) for one job."""
+    from catalog import services
+
+    return services.create_dataset(
+        actor=owner,
+        namespace="file://bench",
+        name=f"job-{time.time_ns()}",
+        sensitivity="internal",
+        sensitive_columns=["gender"],
+        label_column="label",
+        positive_label=1,
+    )
+
+
 def whole_job(owner, path: Path, *, dataset=None, timeout: float = 600.0):
     """Register ``path`` as a version (of a new dataset unless given) and wait for its job →
     (seconds from registration to succeeded, the run, the dataset)."""
-    from catalog import services
     from catalog import versions as catalog_versions
     from profiling.models import ProfileRun
 
     if dataset is None:
-        dataset = services.create_dataset(
-            actor=owner,
-            namespace="file://bench",
-            name=f"job-{time.time_ns()}",
-            sensitivity="internal",
-            sensitive_columns=["gender"],
-            label_column="label",
-            positive_label=1,
-        )
+        dataset = new_dataset(owner)
     from django.db import connection
 
     t0 = time.perf_counter()
