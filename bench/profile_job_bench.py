@@ -66,8 +66,9 @@ def environment(args, data_root: Path) -> dict:
     return env
 
 
-def start_worker(env: dict, log: Path) -> subprocess.Popen:
+def start_worker(env: dict, log: Path, name: str = "") -> subprocess.Popen:
     cmd = [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", QUEUE, "--concurrency", "1"]
+    cmd += ["--hostname", f"{name}@%h"] if name else []
     cmd += ["--loglevel", "WARNING", "--without-gossip", "--without-mingle", "--without-heartbeat"]
     with log.open("ab") as fh:
         return subprocess.Popen(

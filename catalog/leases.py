@@ -129,29 +129,53 @@ class LostLease(Exception):
     """Another worker took the job over (this one was presumed dead): stop without writing."""
 
 
-class Lease:
-    """Holds a claimed job while it runs: a thread beats its heartbeat every quarter lease, and
-    ``progress`` writes figures at most every PROGRESS_INTERVAL seconds (``force`` to write now).
-    Either raises LostLease once the token no longer holds the job."""
+class Heartbeat:
+    """A thread that beats ``rows.update(heartbeat_at=now)`` every quarter lease while a job runs, and
+    sets ``lost`` once no row answers (the job's row is gone or another token holds it). The thread
+    dies with the process, which is the point: a killed worker stops beating and its job becomes
+    claimable once the lease runs out; a beat that fails (the database away for a moment) is tried
+    again at the next one, the lease covering the gap."""
 
-    def __init__(self, model: type[LeasedJob], pk: int, token: str, *, lease_seconds: float) -> None:
-        self.model, self.pk, self.token, self.lease_seconds = model, pk, token, lease_seconds
+    def __init__(self, rows: models.QuerySet, *, name: str, lease_seconds: float) -> None:
+        self.rows, self.lease_seconds = rows, lease_seconds
         self.stop = threading.Event()
         self.lost = threading.Event()
-        self.last = 0.0
-        name = f"{model._meta.model_name}-heartbeat-{pk}"
         self.thread = threading.Thread(target=self._loop, name=name, daemon=True)
 
     def _loop(self) -> None:
         try:
             while not self.stop.wait(max(0.2, self.lease_seconds / 4)):
-                if not self._mine().update(heartbeat_at=timezone.now()):
+                try:
+                    beat = self.rows.update(heartbeat_at=timezone.now())
+                except Exception:  # noqa: BLE001 - a missed beat is covered by the lease
+                    log.warning("heartbeat %s failed", self.thread.name, exc_info=True)
+                    continue
+                if not beat:
                     self.lost.set()
                     return
-        except Exception:  # noqa: BLE001 - a missed beat is covered by the lease
-            log.warning("heartbeat of %s %s failed", self.model._meta.model_name, self.pk, exc_info=True)
         finally:
             connection.close()
+
+    def __enter__(self) -> Heartbeat:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join(timeout=10)
+
+
+class Lease:
+    """Holds a claimed job while it runs: a Heartbeat beats it, and ``progress`` writes figures at
+    most every PROGRESS_INTERVAL seconds (``force`` to write now). Either raises LostLease once the
+    token no longer holds the job."""
+
+    def __init__(self, model: type[LeasedJob], pk: int, token: str, *, lease_seconds: float) -> None:
+        self.model, self.pk, self.token = model, pk, token
+        self.last = 0.0
+        name = f"{model._meta.model_name}-heartbeat-{pk}"
+        self.heartbeat = Heartbeat(self._mine(), name=name, lease_seconds=lease_seconds)
+        self.lost = self.heartbeat.lost
 
     def _mine(self) -> models.QuerySet:
         return self.model.objects.filter(pk=self.pk, claim_token=self.token, status=RUNNING)
@@ -167,9 +191,8 @@ class Lease:
             raise LostLease()
 
     def __enter__(self) -> Lease:
-        self.thread.start()
+        self.heartbeat.__enter__()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.stop.set()
-        self.thread.join(timeout=10)
+        self.heartbeat.__exit__(*exc)

@@ -339,7 +339,7 @@ def merge(*, run_id: int, token: str, heartbeat: bool = True) -> Outcome:
     from profiling import runner
 
     try:
-        beating = runner._Heartbeat(run_id, token) if heartbeat else runner._NoHeartbeat()
+        beating = runner.run_heartbeat(run_id, token, beat=heartbeat)
         with beating as beat:
             computed = _merged(run_id, runner._Progress(run_id, token, beat.lost))
             outcome = runner.write_results(run_id=run_id, token=token, computed=computed)

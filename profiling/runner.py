@@ -23,6 +23,7 @@ from django.core.exceptions import ValidationError
 from django.db import InterfaceError, OperationalError, close_old_connections, connection
 from django.utils import timezone
 
+from catalog import leases
 from profiling import quality
 from profiling.expectations import propose_expectations
 from profiling.jobs import Outcome, claim_run, fail_run, lease_seconds, release_run
@@ -68,43 +69,13 @@ def profile_options():
     )
 
 
-class _Heartbeat:
-    """Refresh the lease from a thread while the job runs, whatever phase it is in.
-
-    The thread dies with the process, which is the point: a killed worker stops beating and its
-    job becomes claimable once the lease runs out.
-    """
-
-    def __init__(self, run_id: int, token: str) -> None:
-        self.run_id, self.token = run_id, token
-        self.stop = threading.Event()
-        self.lost = threading.Event()  # the run row is gone or held by another token: the job stops
-        self.thread = threading.Thread(target=self._loop, name=f"profile-heartbeat-{run_id}", daemon=True)
-
-    def _loop(self) -> None:
-        interval = max(0.2, lease_seconds() / 4)
-        try:
-            while not self.stop.wait(interval):
-                try:
-                    beat = ProfileRun.objects.filter(pk=self.run_id, claim_token=self.token).update(
-                        heartbeat_at=timezone.now()
-                    )
-                except Exception:  # noqa: BLE001 - a missed beat is retried next interval
-                    logger.warning("heartbeat of profile run %s failed", self.run_id, exc_info=True)
-                    continue
-                if not beat:
-                    self.lost.set()
-                    return
-        finally:
-            connection.close()
-
-    def __enter__(self) -> _Heartbeat:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop.set()
-        self.thread.join(timeout=10)
+def run_heartbeat(run_id: int, token: str, *, beat: bool = True) -> leases.Heartbeat | _NoHeartbeat:
+    """The run's lease refreshed from a thread while the job runs, whatever phase it is in (none in
+    an eager task: its progress writes refresh it)."""
+    if not beat:
+        return _NoHeartbeat()
+    rows = ProfileRun.objects.filter(pk=run_id, claim_token=token)
+    return leases.Heartbeat(rows, name=f"profile-heartbeat-{run_id}", lease_seconds=lease_seconds())
 
 
 class _NoHeartbeat:
@@ -184,7 +155,7 @@ def run_claimed(
     task), leaving the run RUNNING for its parts."""
     run_id = run.pk
     try:
-        with _Heartbeat(run_id, token) if heartbeat else _NoHeartbeat() as beat:
+        with run_heartbeat(run_id, token, beat=heartbeat) as beat:
             deadline = time.monotonic() + soft_limit if soft_limit else None
             if split is not None and split(run=run, token=token):
                 return Outcome("parts")

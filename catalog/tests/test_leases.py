@@ -99,7 +99,7 @@ def test_the_heartbeat_beats_from_its_thread(scan):
     claim(scan, "a")
     SourceScan.objects.filter(pk=scan.pk).update(heartbeat_at=timezone.now() - timedelta(seconds=30))
     with leases.Lease(SourceScan, scan.pk, "a", lease_seconds=0.8) as lease:
-        lease.stop.wait(0.7)
+        lease.heartbeat.stop.wait(0.7)
         assert not lease.lost.is_set()
     scan.refresh_from_db()
     assert scan.heartbeat_at > timezone.now() - timedelta(seconds=5)

@@ -28,6 +28,7 @@ from catalog.formats import (
     gunzip_blocks,
 )
 from profiling.engine.cells import CellFile
+from profiling.engine.cores import usable
 from profiling.engine.csv_reader import csv_batches
 from profiling.engine.dataset_reader import partitioned_batches, partitioned_names
 from profiling.engine.json_reader import CountingFile, json_batches, json_python_batches
@@ -162,7 +163,14 @@ def threaded(
 
     At most ``depth`` batches wait; with ``ahead_bytes``, as many as fit in that many bytes
     instead (data read over a network: the next row groups are fetched while the caller computes
-    on the current ones, rather than after)."""
+    on the current ones, rather than after).
+
+    A process that may run on one core only (a worker pinned to its core) reads a local file in
+    the caller's thread: there the helper would only take turns with it (measured on 5M rows of
+    the 10M-row reference Parquet file: 7.35 → 6.83 s and 8.27 → 7.87 s, docs/benchmarks.md)."""
+    if not ahead_bytes and usable() < 2:
+        yield from source
+        return
     queue: Queue = Queue(maxsize=0 if ahead_bytes else depth)
     budget = _Budget(ahead_bytes)
     stop = threading.Event()

@@ -117,7 +117,7 @@ def test_the_heartbeat_notices_a_deleted_run(dataset, owner, queued_version, set
     version = queued_version(dataset)
     run = ProfileRun.objects.get(version=version)
     runner.claim_run(run_id=run.pk, token="tok")
-    with runner._Heartbeat(run.pk, "tok") as beat:
+    with runner.run_heartbeat(run.pk, "tok") as beat:
         progress = runner._Progress(run.pk, "tok", beat.lost)
         progress.check()  # still ours
         catalog_services.delete_dataset(actor=owner, dataset=dataset)
