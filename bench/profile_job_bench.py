@@ -114,7 +114,7 @@ def new_dataset(owner):
     )
 
 
-def whole_job(owner, path: Path, *, dataset=None, timeout: float = 600.0):
+def whole_job(owner, path: Path, *, dataset=None, timeout: float = 600.0, poll: float = 0.01):
     """Register ``path`` as a version (of a new dataset unless given) and wait for its job →
     (seconds from registration to succeeded, the run, the dataset)."""
     from catalog import versions as catalog_versions
@@ -136,7 +136,7 @@ def whole_job(owner, path: Path, *, dataset=None, timeout: float = 600.0):
             row = cursor.fetchone()
             if row is not None and row[0] in ("succeeded", "failed"):
                 break
-            time.sleep(0.01)
+            time.sleep(poll)
     seconds = time.perf_counter() - t0
     run = ProfileRun.objects.get(version=version)
     if run.status != "succeeded":

@@ -8,9 +8,17 @@ text by 184 MiB. Here a state is written as a binary parameter (psycopg's server
 Django's own connection and transaction: +184 MiB for 92 MiB) and read in slices of ``SLICE``
 bytes into one buffer (the state once, plus a slice). Other databases (SQLite) bind bytes as they
 are: the ORM does it there.
+
+A state is stored compressed with zstd at level 1 (Arrow's codec): the 14 MiB state of 5M rows of
+the 10M-row reference file becomes 1.7 MiB in 67 ms and comes back in 49 ms, where PostgreSQL took
+0.15 s to store it and 0.13 s to read it uncompressed (its TOAST chunks are 2 KB each) and 0.6 s to
+compress it itself (pglz; the column is STORAGE EXTERNAL since profiling 0007). Bytes stored
+before (a part of a run in flight across an upgrade) are read as they are.
 """
 
 from __future__ import annotations
+
+import struct
 
 from django.db import connection
 
@@ -18,6 +26,34 @@ from profiling.models import ProfilePart
 
 SLICE = 8 * 1024 * 1024
 FIELDS = ("state", "quality_state")
+PACKED = b"GVz1"  # then the state's size (8 bytes, big-endian) and its zstd frame
+_SIZE = struct.Struct(">Q")
+LEVEL = 1
+
+
+def _codec():
+    import pyarrow as pa
+
+    return pa.Codec("zstd", compression_level=LEVEL)
+
+
+def pack(data: bytes | None) -> bytes | None:
+    """The bytes stored for a state."""
+    if data is None:
+        return None
+    return PACKED + _SIZE.pack(len(data)) + _codec().compress(data, asbytes=True)
+
+
+def unpack(stored: bytes | bytearray | memoryview | None) -> bytes | bytearray | memoryview | None:
+    """The state stored as ``stored`` (a memoryview over Arrow's buffer: not copied again)."""
+    if stored is None:
+        return None
+    view = memoryview(stored)
+    if bytes(view[: len(PACKED)]) != PACKED:
+        return stored  # stored before states were compressed
+    (size,) = _SIZE.unpack_from(view, len(PACKED))
+    body = view[len(PACKED) + _SIZE.size :]
+    return memoryview(_codec().decompress(body, decompressed_size=size))
 
 
 def _postgres() -> bool:
@@ -38,6 +74,7 @@ def write(part_id: int, **states: bytes | None) -> None:
     """Store ``state`` and/or ``quality_state`` of part ``part_id`` (in the caller's transaction)."""
     for field in states:
         _check(field)
+    states = {field: pack(data) for field, data in states.items()}
     if not _postgres():
         ProfilePart.objects.filter(pk=part_id).update(**states)
         return
@@ -54,9 +91,13 @@ def write(part_id: int, **states: bytes | None) -> None:
             )
 
 
-def read(part_id: int, field: str) -> bytes | bytearray | None:
-    """The stored state ``field`` of part ``part_id`` (None when it has none)."""
+def read(part_id: int, field: str) -> bytes | bytearray | memoryview | None:
+    """The state ``field`` of part ``part_id`` (None when it has none)."""
     _check(field)
+    return unpack(_read_stored(part_id, field))
+
+
+def _read_stored(part_id: int, field: str) -> bytes | bytearray | None:
     if not _postgres():
         data = ProfilePart.objects.filter(pk=part_id).values_list(field, flat=True).get()
         return None if data is None else bytes(data)
