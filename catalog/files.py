@@ -60,6 +60,30 @@ class FileInfo:
 # Where a registered path may come from
 
 
+def file_stat(path: str | os.PathLike) -> str:
+    """What the file system says of a file that changes whenever its bytes do: device, inode, size,
+    modification and status-change times in ns. The status-change time (ctime) moves with every
+    write, rename or ``touch`` and cannot be set back by the file's owner, so the same stat means
+    the same bytes unless someone changed the system clock (or a file system that keeps no ctime)."""
+    st = os.stat(path)
+    return f"{st.st_dev}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}"
+
+
+STAT_SETTLED_NS = 2_000_000_000  # beyond any file system's time granularity (FAT's is 2 s)
+
+
+def settled_stat(path: str | os.PathLike, before: str) -> str:
+    """``before`` (file_stat taken before the file was read) when it still holds and the file last
+    changed long enough ago that a later write must move it, else "". Times are kept in coarse
+    ticks (a few ms; seconds on some file systems): a write in the same tick as the one before it
+    may leave the stat as it was, which is why a file changed just before it was read is not
+    trusted (git's "racily clean" files, the same reasoning)."""
+    if not before or file_stat(path) != before:
+        return ""
+    changed_ns = int(before.rsplit(":", 1)[1])
+    return before if time.time_ns() - changed_ns >= STAT_SETTLED_NS else ""
+
+
 def path_from_file_uri(uri: str, *, folder: bool = False) -> Path:
     """Resolve a ``file://`` URI to a regular file (``folder``: a folder) inside ``DATA_ROOTS``, or
     refuse it clearly."""

@@ -387,6 +387,9 @@ class DatasetVersion(models.Model):
     # "row_estimate": n, ...} (catalog.connectors.base.Found.reference).
     reference = models.JSONField(default=dict, blank=True)
     original_name = models.CharField(max_length=500, blank=True)
+    # A registered path's file as it was hashed: device, inode, size, modified and changed times in
+    # ns (catalog.files.file_stat). Profiling re-hashes it only when this moved (profiling.runner).
+    file_stat = models.CharField(max_length=200, blank=True)
     checksum = models.CharField(max_length=64, db_index=True, help_text="sha256 of the bytes as stored.")
     size_bytes = models.BigIntegerField()
     format = models.CharField(max_length=10, choices=FileFormat.choices)

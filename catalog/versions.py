@@ -166,8 +166,10 @@ def add_version_from_uri(
     if check and not can_change_dataset(actor, dataset):
         raise NotAllowed("Only the dataset's owner, a steward or staff may add versions.")
     path = files.path_from_file_uri(uri)
+    before = files.file_stat(path)
     with path.open("rb") as fh:
         info = files.inspect(fh, filename=path.name, checksum=True)
+    stat = files.settled_stat(path, before)  # "" when the file moved while read, or just before
     return _create_version_row(
         actor=actor,
         dataset=dataset,
@@ -176,6 +178,7 @@ def add_version_from_uri(
         size=info.size,
         source_uri=path.as_uri(),
         original_name=path.name[:500],
+        file_stat=stat,
     )
 
 

@@ -306,12 +306,17 @@ def verify_registered_file(*, version, path: str) -> None:
 
     A version is immutable, but a registered path is the owner's file, not ours: it may be
     overwritten in place. Profiling it then would describe other bytes than the version's checksum.
-    The size is compared first (free), then the sha256 in one streamed pass (cheap next to
-    profiling, docs/benchmarks.md). Uploaded files live in our storage and are not checked. The
-    engine re-reads the file afterwards; a change in that window is not caught.
+    The size is compared first (free), then the file's stat as registration hashed it (device,
+    inode, size, modification and status-change times: catalog.files.file_stat), and only when
+    that moved the sha256 in one streamed pass (0.42 s for 417 MiB, on the way of every job).
+    Uploaded files live in our storage and are not checked. The engine re-reads the file
+    afterwards; a change in that window is not caught.
     """
+    from catalog.files import file_stat
     from profiling.engine import ProfileError
 
+    if version.file_stat and file_stat(path) == version.file_stat:
+        return  # the bytes registration hashed: a write since would have moved the stat
     size = os.path.getsize(path)
     if size != version.size_bytes:
         raise ProfileError(

@@ -4,6 +4,8 @@ The jobs are run by hand in the "wrong" order (a later version first), as two wo
 small file is uploaded right after a big one.
 """
 
+from types import SimpleNamespace
+
 import pytest
 from django.utils import timezone
 
@@ -183,3 +185,40 @@ def test_a_job_whose_proposal_was_superseded_while_it_ran_is_judged_again(
     job2.refresh_from_db()
     assert job2.status == "succeeded" and job2.drift["previous_version"] == 1
     assert QualityResult.objects.get(version=v2).method["suite_proposed_from"] == 1
+
+
+def test_a_registered_file_whose_stat_held_is_not_hashed_again(
+    dataset, add_version, data_root, owner, monkeypatch
+):
+    """Registration keeps the file's stat when the file had settled; profiling then trusts it
+    instead of hashing the file again, and hashes again (and refuses) once a write moved it."""
+    from catalog import files
+
+    monkeypatch.setattr(files, "STAT_SETTLED_NS", 0)  # the test's file was written just now
+    version = add_version(dataset, credit_csv(50, seed=1))
+    assert version.file_stat == files.file_stat(data_root / version.original_name)
+
+    def no_hashing(*args, **kwargs):
+        raise AssertionError("hashed again although the stat held")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(runner, "hashlib", SimpleNamespace(sha256=no_hashing))  # runner's alone
+        jobs.request_rerun(actor=owner, version=version)
+        runner.execute_profile_run(run_id=ProfileRun.objects.get(version=version).pk, heartbeat=False)
+    run = ProfileRun.objects.get(version=version)
+    assert run.status == "succeeded", run.error
+
+    path = data_root / version.original_name
+    changed = bytearray(path.read_bytes())
+    changed[-2] = ord("7") if changed[-2] != ord("7") else ord("8")
+    path.write_bytes(bytes(changed))  # same size, other bytes, a new ctime
+    jobs.request_rerun(actor=owner, version=version)
+    runner.execute_profile_run(run_id=run.pk, heartbeat=False)
+    run.refresh_from_db()
+    assert run.status == "failed" and version.checksum in run.error
+
+
+def test_a_file_changed_just_before_registration_is_not_trusted_by_its_stat(dataset, add_version):
+    """Times are kept in coarse ticks: a write in the same tick could leave the stat unmoved."""
+    version = add_version(dataset, credit_csv(50, seed=1))  # written a moment ago
+    assert version.file_stat == ""
