@@ -221,7 +221,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_test(args: argparse.Namespace, extra: list[str]) -> int:
     ensure_installed()
     cmd = [str(PY), "-m", "pytest"]
-    # Serial by default (the whole suite: about 3 min on two cores). With pytest-xdist (-n auto)
+    # Serial by default (the whole suite: 20 min on the embedded default on a 2-core VM, 2026-12-07;
+    # about 3 min when it was young). With pytest-xdist (-n auto)
     # every process imports pandas and GX and collects everything again (98 s before the first
     # test on this machine under load), and the run failed: parameters built from gzip bytes embed
     # the time, so the processes collected different tests. GOUVERNAIL_TEST_PROCESSES=auto opts in.
