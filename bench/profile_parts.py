@@ -83,16 +83,18 @@ def _whole(spec_json: str) -> tuple[dict, float, float]:
 
     t0, c0 = time.perf_counter(), time.process_time()
     result = finish(profile_part(ProfileSpec.from_json(spec_json)))
-    return _figures(result), time.perf_counter() - t0, time.process_time() - c0
+    return figures(result), time.perf_counter() - t0, time.process_time() - c0
 
 
-def _figures(result) -> dict:
+def figures(result) -> dict:
+    """What ``compare`` compares, of a profile result or of a ProfileRun (the same fields)."""
     exact = {name: m.get("exact", True) for name, m in result.method["columns"].items()}
     return {
         "row_count": result.row_count,
         "columns": result.columns,
         "bias": result.bias,
         "pii": result.pii,
+        "schema": result.schema,
         "exact": exact,
     }
 
@@ -121,7 +123,7 @@ def run_parts(pool, spec, parts: list[list[int]]) -> tuple[dict, dict]:
         "worker_cpu": _per_worker(done),
         "merge_cpu": merge_cpu,
     }
-    return _figures(result), timing
+    return figures(result), timing
 
 
 def _per_worker(done: list) -> list[float]:
@@ -151,6 +153,8 @@ def compare(one: dict, merged: dict) -> list[str]:
         out.append("bias")
     if one["pii"] != merged["pii"]:
         out.append("pii")
+    if one["schema"] != merged["schema"]:
+        out.append("schema")
     return out
 
 

@@ -75,29 +75,11 @@ def job_seconds(run) -> float:
 
 
 def differences(one, two) -> list[str]:
-    """Figures that differ beyond what the method allows: exact ones must be identical; a sketched
-    column's quantiles, histogram and top values may differ within the sketches' error (the test
-    suite checks the bounds on known data), means and deviations by floating-point rounding."""
-    out = []
-    if one.row_count != two.row_count:
-        out.append("row_count")
-    exact = {name: m.get("exact", True) for name, m in (one.method.get("columns") or {}).items()}
-    for a, b in zip(one.columns, two.columns, strict=True):
-        for key in a:
-            x, y = a[key], b.get(key)
-            if x == y:
-                continue
-            if isinstance(x, float) and isinstance(y, float) and abs(x - y) <= 1e-9 * max(1.0, abs(x)):
-                continue
-            if key in ("quantiles", "histogram", "top_values", "median", "p25", "p75") and not exact.get(
-                a["name"], True
-            ):
-                continue
-            out.append(f"{a['name']}.{key}")
-    for field in ("bias", "pii", "schema"):
-        if getattr(one, field) != getattr(two, field):
-            out.append(field)
-    return out
+    """Figures of two runs that differ beyond what the method allows (profile_parts.compare: exact
+    ones identical, sketched ones within the sketches' error)."""
+    from profile_parts import compare, figures
+
+    return compare(figures(one), figures(two))
 
 
 def main() -> None:

@@ -297,8 +297,11 @@ def test_part_states_go_through_the_database_byte_for_byte_in_slices(
     part_blobs.write(part.pk, state=state, quality_state=b"")
     assert bytes(part_blobs.read(part.pk, "state")) == state
     assert bytes(part_blobs.read(part.pk, "quality_state")) == b""
+    stored_quality = bytes(ProfilePart.objects.get(pk=part.pk).quality_state)
     part_blobs.write(part.pk, state=None)
     assert part_blobs.read(part.pk, "state") is None
+    assert bytes(ProfilePart.objects.get(pk=part.pk).quality_state) == stored_quality  # left alone
+    assert bytes(part_blobs.read(part.pk, "quality_state")) == b""
     with pytest.raises(ProfilePart.DoesNotExist):
         part_blobs.read(part.pk + 1000, "state")
     with pytest.raises(ValueError):
